@@ -1,0 +1,40 @@
+# Kaowu: make run | test | lint | bench | clean   (make venv is implied)
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PIP_VERSION := 25.3
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run test lint bench clean
+
+help:
+	@echo "make run    set up .venv, start every service (SQLite under var/, local RabbitMQ)"
+	@echo "make test   set up .venv, run the tests (not the slow ones)"
+	@echo "make lint   ruff check"
+	@echo "make bench  run the benchmarks"
+	@echo "make clean  remove var/ and .venv"
+
+venv: $(STAMP)
+
+# Re-install when the pinned dependencies change; a failed install leaves no stamp.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check pip==$(PIP_VERSION)
+	$(BIN)/python -m pip install --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $@
+
+run: venv
+	$(BIN)/python -m shared.runner
+
+test: venv
+	$(BIN)/python -m pytest -m "not slow" -q
+
+lint: venv
+	$(BIN)/ruff check .
+
+bench: venv
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf var $(VENV)

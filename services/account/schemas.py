@@ -1,0 +1,363 @@
+"""Marshmallow schemas of the account service: RPC inputs and private events.
+
+Inputs: every string is NFC-normalized and stripped of surrounding whitespace (passwords
+are not stripped: a space can be part of a secret), refuses control and format characters
+and has a maximum length.
+
+Profile sections may be saved as drafts: a section's own fields are optional and blank
+values count as not filled in. Entries of the list sections (学历, 学位, 工作经历) need their
+required fields, because a saved entry can be edited but never deleted.
+
+Private events (``PRIVATE``, ``public=False``) stay inside the service: credentials,
+login failures and uniqueness claims.
+"""
+
+import base64
+import binascii
+import re
+import unicodedata
+from datetime import date
+
+from marshmallow import (
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    pre_load,
+    validate,
+    validates,
+    validates_schema,
+)
+
+from services.account import identity
+from shared.contracts import INTEGRATION, EventRegistry
+from shared.contracts.account import ID_TYPES
+
+EDUCATION_LEVELS = ("中专", "大专", "本科", "双学士", "研究生班", "硕士", "博士")
+DEGREES = ("学士", "硕士", "博士")
+MAJOR_CATEGORIES = ("science_engineering", "other")  # 理工类 / 其他 (other majors need +1 year)
+MAX_EDUCATION_ENTRIES = 5
+MAX_DEGREE_ENTRIES = 5
+MAX_WORK_ENTRIES = 10
+EARLIEST_DATE = date(1900, 1, 1)
+MAX_PHOTO_BASE64 = 300_000  # 200 KiB of JPEG is ~273,000 base64 characters
+
+_NAME_DOTS = str.maketrans({"•": "·", "・": "·", "．": "·"})  # look-alikes of 间隔号
+_USERNAME = re.compile(r"[A-Za-z0-9_]{4,32}", re.ASCII)
+
+
+# --- fields ---------------------------------------------------------------------------
+
+
+class Text(fields.String):
+    """A string: NFC, stripped (unless ``strip=False``), no control characters, bounded."""
+
+    def __init__(self, *, max_length, min_length=1, strip=True, **kwargs):
+        super().__init__(**kwargs)
+        self.max_length, self.min_length, self.strip = max_length, min_length, strip
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        s = unicodedata.normalize("NFC", super()._deserialize(value, attr, data, **kwargs))
+        if self.strip:
+            s = s.strip()
+        # Cc: controls (tab, newline, NUL); Cf: invisible formatting (zero-width, bidi overrides)
+        if any(unicodedata.category(c) in ("Cc", "Cf") for c in s):
+            raise ValidationError("must not contain control or invisible formatting characters")
+        if len(s) > self.max_length:
+            raise ValidationError(f"must be at most {self.max_length} characters")
+        if len(s) < self.min_length:
+            raise ValidationError(
+                "must not be blank"
+                if self.min_length == 1
+                else f"must be at least {self.min_length} characters"
+            )
+        return s
+
+
+class Name(Text):
+    """姓名: letters of any script (incl. CJK), the middle dot ·, spaces, hyphen, apostrophe."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=50, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        s = " ".join(super()._deserialize(value, attr, data, **kwargs).split())
+        s = s.translate(_NAME_DOTS)
+        ok = all(unicodedata.category(c)[0] in "LM" or c in "· -'" for c in s)
+        if not ok or not unicodedata.category(s[0]).startswith("L"):
+            raise ValidationError("a name has only letters, spaces and the middle dot ·")
+        return s
+
+
+class Mobile(Text):
+    """Mainland mobile number (手机号), normalized to 11 digits."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=20, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        try:
+            return identity.validate_mobile(super()._deserialize(value, attr, data, **kwargs))
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+
+class Username(Text):
+    def __init__(self, **kwargs):
+        super().__init__(max_length=32, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        s = super()._deserialize(value, attr, data, **kwargs)
+        if not _USERNAME.fullmatch(s):
+            raise ValidationError("a username is 4–32 letters, digits or underscores")
+        return s
+
+
+class Password(Text):
+    """A new password: 8–64 characters with at least one letter and one digit."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=64, min_length=8, strip=False, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        s = super()._deserialize(value, attr, data, **kwargs)
+        if not (any(c.isalpha() for c in s) and any(c.isdigit() for c in s)):
+            raise ValidationError("a password needs at least one letter and one digit")
+        return s
+
+
+def _date(**kwargs):
+    return fields.Date(
+        validate=validate.Range(min=EARLIEST_DATE, error="must be 1900-01-01 or later"), **kwargs
+    )
+
+
+def _choice(choices, **kwargs):
+    return fields.String(validate=validate.OneOf(choices), **kwargs)
+
+
+def _entries(schema, cap, what):
+    return fields.List(
+        fields.Nested(schema),
+        load_default=list,
+        validate=validate.Length(max=cap, error=f"at most {cap} {what} entries"),
+    )
+
+
+# --- account and credentials ----------------------------------------------------------
+
+
+class RegisterSchema(Schema):
+    """注册: identity, contact and credentials. ``today`` bounds the birth date in the ID."""
+
+    name = Name(required=True)
+    id_type = _choice(ID_TYPES, required=True)
+    id_number = Text(max_length=32, required=True)
+    mobile = Mobile(required=True)
+    username = Username(required=True)
+    password = Password(required=True)
+
+    def __init__(self, *, today: date | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.today = today
+
+    @validates_schema(skip_on_field_errors=False)
+    def _check_id_and_password(self, data, **kwargs):
+        errors = {}
+        if data.get("id_type") in ID_TYPES and "id_number" in data:
+            try:
+                identity.validate_id_number(data["id_type"], data["id_number"], self.today)
+            except ValueError as exc:
+                errors["id_number"] = [str(exc)]
+        username, password = data.get("username"), data.get("password")
+        if username and password and password.lower() == username.lower():
+            errors["password"] = ["the password must not be the same as the username"]
+        if errors:
+            raise ValidationError(errors)
+
+    @post_load
+    def _normalize(self, data, **kwargs):
+        data["id_number"] = identity.validate_id_number(
+            data["id_type"], data["id_number"], self.today
+        )
+        return data
+
+
+class LoginSchema(Schema):
+    # no strength rules here: an old password must still be usable to log in
+    username = Text(max_length=32, required=True)
+    password = Text(max_length=64, strip=False, required=True)
+
+
+class ChangePasswordSchema(Schema):
+    old_password = Text(max_length=64, strip=False, required=True)
+    new_password = Password(required=True)
+
+    @validates_schema
+    def _differs(self, data, **kwargs):
+        if data["old_password"] == data["new_password"]:
+            raise ValidationError("the new password must differ from the old one", "new_password")
+
+
+# --- profile sections -----------------------------------------------------------------
+
+
+class DraftSchema(Schema):
+    """A profile form: blank values (None, "", whitespace) mean 'not filled in yet'."""
+
+    @pre_load
+    def _drop_blanks(self, data, **kwargs):
+        if not isinstance(data, dict):
+            return data  # marshmallow answers "Invalid input type."
+        return {
+            k: v
+            for k, v in data.items()
+            if v is not None and not (isinstance(v, str) and not v.strip())
+        }
+
+
+class PhotoSchema(Schema):
+    """照片 upload: ``{"jpeg_base64": ...}``; a data: URL prefix and line breaks are dropped.
+
+    Only the encoding is checked here; ``photo.check_photo`` judges the decoded image.
+    """
+
+    jpeg_base64 = fields.String(required=True)
+
+    @pre_load
+    def _bare_base64(self, data, **kwargs):
+        text = data.get("jpeg_base64") if isinstance(data, dict) else None
+        if isinstance(text, str):
+            if text.startswith("data:"):
+                text = text.partition(",")[2]
+            data = {**data, "jpeg_base64": "".join(text.split())}
+        return data
+
+    @validates("jpeg_base64")
+    def _decodes(self, text, **kwargs):
+        if len(text) > MAX_PHOTO_BASE64:
+            raise ValidationError("the photo is too large (at most 200 KiB)")
+        try:
+            base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValidationError("the photo is not valid base64") from None
+
+
+class BasicSchema(DraftSchema):
+    """基本信息. 'Not in the future' and the match with a resident ID are domain rules."""
+
+    gender = _choice(("M", "F"))
+    birth_date = _date()
+    ethnicity = Text(max_length=20)  # 民族
+    political_status = Text(max_length=20)  # 政治面貌
+
+
+class EducationEntrySchema(DraftSchema):
+    """学历: one diploma."""
+
+    entry_id = Text(max_length=16)
+    level = _choice(EDUCATION_LEVELS, required=True)
+    school = Text(max_length=60, required=True)
+    major = Text(max_length=60, required=True)
+    major_category = _choice(MAJOR_CATEGORIES, required=True)
+    graduated_on = _date(required=True)
+    certificate_no = Text(max_length=40)  # 学历证书编号
+
+
+class DegreeEntrySchema(DraftSchema):
+    """学位: one degree."""
+
+    entry_id = Text(max_length=16)
+    degree = _choice(DEGREES, required=True)
+    school = Text(max_length=60, required=True)
+    major = Text(max_length=60, required=True)
+    awarded_on = _date(required=True)
+    certificate_no = Text(max_length=40)  # 学位证书编号
+
+
+class EducationSchema(DraftSchema):
+    education = _entries(EducationEntrySchema, MAX_EDUCATION_ENTRIES, "education")
+    degrees = _entries(DegreeEntrySchema, MAX_DEGREE_ENTRIES, "degree")
+
+
+class WorkEntrySchema(DraftSchema):
+    """工作经历: one job; ``end`` empty means the current job."""
+
+    entry_id = Text(max_length=16)
+    employer = Text(max_length=100, required=True)
+    position = Text(max_length=50, required=True)
+    start = _date(required=True)
+    end = _date(load_default=None, allow_none=True)
+    metrology = fields.Boolean(required=True)  # 是否从事计量工作: counts towards eligibility
+
+    @validates_schema
+    def _end_after_start(self, data, **kwargs):
+        if data["end"] is not None and data["end"] < data["start"]:
+            raise ValidationError("the end date must not be before the start date", "end")
+
+
+class WorkSchema(DraftSchema):
+    entries = _entries(WorkEntrySchema, MAX_WORK_ENTRIES, "work")
+
+
+class ContactSchema(DraftSchema):
+    """联系方式."""
+
+    email = Text(max_length=100, validate=validate.Email(error="not a valid email address"))
+    address = Text(max_length=100)
+    postcode = Text(
+        max_length=6,
+        validate=validate.Regexp(r"\d{6}\Z", flags=re.ASCII, error="a postcode is 6 digits"),
+    )
+    phone = Text(
+        max_length=20,
+        validate=validate.Regexp(
+            r"\+?[\d ()-]{5,20}\Z", flags=re.ASCII, error="a phone number has digits, spaces, ( ) -"
+        ),
+    )
+
+
+SECTION_SCHEMAS = {
+    "photo": PhotoSchema,
+    "basic": BasicSchema,
+    "education": EducationSchema,
+    "work": WorkSchema,
+    "contact": ContactSchema,
+}
+
+
+# --- private events -------------------------------------------------------------------
+
+
+def _account_id():
+    return fields.String(required=True, validate=validate.Length(min=1, max=64))
+
+
+class CredentialsSet(Schema):
+    account_id = _account_id()
+    password_hash = fields.String(required=True, validate=validate.Length(min=1))
+
+
+class PasswordChanged(CredentialsSet):
+    pass
+
+
+class LoginFailed(Schema):
+    account_id = _account_id()
+    failures = fields.Integer(required=True, validate=validate.Range(min=1))
+    locked_until = fields.AwareDateTime(required=True, allow_none=True)
+
+
+class AccountOnly(Schema):
+    account_id = _account_id()
+
+
+PRIVATE = EventRegistry()
+PRIVATE.register("CredentialsSet", CredentialsSet, public=False)
+PRIVATE.register("PasswordChanged", PasswordChanged, public=False)
+PRIVATE.register("LoginFailed", LoginFailed, public=False)
+for _name in ("LoginFailuresReset", "IdNumberClaimed", "MobileClaimed", "UsernameClaimed"):
+    PRIVATE.register(_name, AccountOnly, public=False)
+
+#: every event type the account service stores or reads
+REGISTRY = EventRegistry().include(INTEGRATION).include(PRIVATE)

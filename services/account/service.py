@@ -1,0 +1,208 @@
+"""The account service's entrypoints (thin): validate, call the domain, append.
+
+Uniqueness of ID number, mobile and username is decided twice on purpose: first against
+the read model, for a clear answer naming the field; then by the claim streams appended
+with the account (expected empty), which makes it race-safe across processes.
+"""
+
+import base64
+import uuid
+
+from eventlet import tpool
+from nameko.extensions import DependencyProvider
+from sqlalchemy import select
+
+from services.account import domain
+from services.account.identity import username_key
+from services.account.photo import check_photo
+from services.account.projection import AccountProjection, accounts, profile_sections
+from services.account.schemas import (
+    REGISTRY,
+    SECTION_SCHEMAS,
+    ChangePasswordSchema,
+    LoginSchema,
+    RegisterSchema,
+)
+from shared.dependencies import EventStoreProvider
+from shared.errors import Conflict, NotFound, Refused, Unauthorized, ValidationFailed
+from shared.passwords import PasswordHasher
+from shared.service import EventSourcedService, command, load
+
+_DUPLICATE = {
+    "id_number": "An account with this ID number already exists: one account per person.",
+    "mobile": "This mobile number is already used by another account.",
+    "username": "This username is taken; choose another.",
+}
+
+
+class Passwords(DependencyProvider):
+    """argon2id hashing, run in a real thread so the hub keeps serving while it works."""
+
+    def setup(self):
+        self.hasher = PasswordHasher.from_config(self.container.config)
+
+    def get_dependency(self, worker_ctx):
+        return self.hasher
+
+
+class AccountService(EventSourcedService):
+    name = "account"
+    store = EventStoreProvider(REGISTRY, projections=[AccountProjection()])
+    passwords = Passwords()
+
+    # -- commands ------------------------------------------------------------------------
+
+    @command
+    def register(self, data):
+        """注册账号: a new account; returns its id."""
+        cmd = load(RegisterSchema(), data)
+        self._refuse_duplicates(cmd)
+        password_hash = tpool.execute(self.passwords.hash, cmd["password"])
+        account_id = uuid.uuid4().hex
+        now = self.clock.now()
+
+        def decide(tx):
+            events = domain.register(account_id, cmd, password_hash, now)
+            tx.append(events, {e.stream_id: 0 for e in events})
+
+        try:
+            self.store.execute(decide, retries=1)
+        except Conflict:
+            # lost a race on a claim: the winner is in the read model now, so name the field
+            self._refuse_duplicates(cmd)
+            raise
+        return {"account_id": account_id}
+
+    @command
+    def login(self, data):
+        """登录账号: check credentials; repeated failures lock the account for a while."""
+        cmd = load(LoginSchema(), data)
+        row = self._row(accounts.c.username_key == username_key(cmd["username"]))
+        wrong = Unauthorized("The username or password is wrong.")
+        if row is None:
+            self.passwords.verify_dummy(cmd["password"])  # same time as a real check
+            raise wrong
+        now = self.clock.now()
+        stream = domain.account_stream(row.account_id)
+        account = domain.fold(self.store.read_stream(stream))
+        if domain.is_locked(account, now):
+            raise domain.locked_error(account)
+        ok = tpool.execute(self.passwords.verify, account.password_hash, cmd["password"])
+
+        def decide(tx):
+            acc = domain.fold(tx.read_stream(stream))
+            events = domain.login_succeeded(acc) if ok else domain.login_failed(acc, now)
+            tx.append(events, {stream: acc.version})
+            return acc
+
+        acc = self.store.execute(decide)
+        if not ok:
+            acc = domain.fold(self.store.read_stream(stream))
+            if domain.is_locked(acc, now):
+                raise domain.locked_error(acc)
+            raise wrong
+        return {"account_id": acc.account_id, "name": acc.name, "username": acc.username,
+                "completeness": acc.completeness}
+
+    @command
+    def change_password(self, account_id, data):
+        cmd = load(ChangePasswordSchema(), data)
+        stream = domain.account_stream(self._account_id(account_id))
+        account = domain.fold(self.store.read_stream(stream))
+        if not tpool.execute(self.passwords.verify, account.password_hash, cmd["old_password"]):
+            raise Unauthorized("The current password is wrong.", {"old_password": "wrong password"})
+        new_hash = tpool.execute(self.passwords.hash, cmd["new_password"])
+
+        def decide(tx):
+            acc = domain.fold(tx.read_stream(stream))
+            tx.append(domain.change_password(acc, new_hash), {stream: acc.version})
+
+        self.store.execute(decide)
+        return {"account_id": account.account_id, "changed": True}
+
+    @command
+    def update_profile_section(self, account_id, section, data):
+        """信息维护: save one profile section (a draft may be partial)."""
+        account_id = self._account_id(account_id)
+        if section not in SECTION_SCHEMAS:
+            raise ValidationFailed(f"Unknown profile section {section!r}.",
+                                   {"section": f"one of {sorted(SECTION_SCHEMAS)}"})
+        values = load(SECTION_SCHEMAS[section](), data)
+        blob = None
+        if section == "photo":
+            raw = base64.b64decode(values["jpeg_base64"])  # the schema checked size and encoding
+            values = check_photo(raw)
+            blob = (values["sha256"], "image/jpeg", raw)
+        stream = domain.account_stream(account_id)
+        now = self.clock.now()
+
+        def decide(tx):
+            acc = domain.fold(tx.read_stream(stream))
+            if acc is None:
+                raise NotFound("No such account.", {"account_id": account_id})
+            events = domain.update_section(acc, section, values, now)
+            if blob:
+                tx.put_blob(*blob)
+            tx.append(events, {stream: acc.version})
+
+        self.store.execute(decide)
+        return self.get_profile(account_id)
+
+    # -- queries -------------------------------------------------------------------------
+
+    @command
+    def get_profile(self, account_id):
+        account_id = self._account_id(account_id)
+        row = self._row(accounts.c.account_id == account_id)
+        if row is None:
+            raise NotFound("No such account.", {"account_id": account_id})
+        with self.store.engine.connect() as c:
+            sections = {r.section: r.data for r in c.execute(
+                select(profile_sections).where(profile_sections.c.account_id == account_id))}
+        return {
+            "account_id": row.account_id, "username": row.username, "name": row.name,
+            "id_type": row.id_type, "id_number": row.id_number, "mobile": row.mobile,
+            "completeness": row.completeness, "complete": row.complete, "missing": row.missing,
+            "sections": sections, "registered_at": row.registered_at,
+        }
+
+    @command
+    def get_photo(self, account_id):
+        profile = self.get_profile(account_id)
+        photo = profile["sections"].get("photo")
+        blob = photo and self.store.get_blob(photo["sha256"])
+        if not blob:
+            raise NotFound("No photo uploaded yet.")
+        return {"content_type": blob["content_type"],
+                "jpeg_base64": base64.b64encode(blob["data"]).decode()}
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _row(self, where):
+        with self.store.engine.connect() as c:
+            return c.execute(select(accounts).where(where)).first()
+
+    @staticmethod
+    def _account_id(account_id):
+        if not isinstance(account_id, str) or not (1 <= len(account_id) <= 64) or not account_id.isalnum():
+            raise ValidationFailed("Not an account id.", {"account_id": "expected the id register returned"})
+        return account_id
+
+    def _refuse_duplicates(self, cmd):
+        with self.store.engine.connect() as c:
+            taken = c.execute(select(accounts.c.id_type, accounts.c.id_number, accounts.c.mobile,
+                                     accounts.c.username_key).where(
+                (accounts.c.username_key == username_key(cmd["username"]))
+                | ((accounts.c.id_type == cmd["id_type"]) & (accounts.c.id_number == cmd["id_number"]))
+                | (accounts.c.mobile == cmd["mobile"]))).all()
+        fields = {}
+        for r in taken:
+            if (r.id_type, r.id_number) == (cmd["id_type"], cmd["id_number"]):
+                fields["id_number"] = _DUPLICATE["id_number"]
+            if r.mobile == cmd["mobile"]:
+                fields["mobile"] = _DUPLICATE["mobile"]
+            if r.username_key == username_key(cmd["username"]):
+                fields["username"] = _DUPLICATE["username"]
+        if fields:
+            raise Refused(next(iter(fields.values())) if len(fields) == 1
+                          else "These details are already registered to another account.", fields)

@@ -1,0 +1,1 @@
+"""Kaowu's shared core: event store, relay, tracking, contracts, clock, logging, config."""

@@ -1,0 +1,157 @@
+"""nameko dependency providers: how a service gets its log, its clock and its context.
+
+- ``EventStoreProvider`` opens the service's own database, runs migrations, and runs the
+  outbox relay in a managed green thread. A worker gets a ``BoundStore``: the store plus
+  the worker's context (correlation id, actor), so events carry who and why.
+- ``TrackingProvider`` holds one ``TrackingConsumer`` per upstream service.
+- ``ClockProvider`` gives the clock (``CLOCK`` in the config: the system's, or a test's).
+- ``WorkerLog`` gives each worker a correlation id (propagated by nameko through RPC and
+  events), binds it to the structlog context, and logs every entrypoint's outcome.
+"""
+
+import time
+import uuid
+
+import structlog
+from nameko.extensions import DependencyProvider
+
+from shared import config as kconfig
+from shared.clock import clock_from_config
+from shared.errors import KaowuError
+from shared.eventstore import Context, open_store
+from shared.logging import get_logger
+from shared.relay import KombuPublisher, Relay
+from shared.tracking import TrackingConsumer
+
+log = get_logger(__name__)
+
+
+class BoundStore:
+    """The service's ``EventStore`` with the current worker's context attached."""
+
+    def __init__(self, store, context: Context):
+        self._store = store
+        self.context = context
+
+    def execute(self, command, retries=8):
+        return self._store.execute(command, context=self.context, retries=retries)
+
+    def append(self, events, expected=None):
+        return self._store.append(events, expected, context=self.context)
+
+    def transaction(self):
+        return self._store.transaction(self.context)
+
+    def __getattr__(self, name):  # reads: read_stream, events_after, head, ...
+        return getattr(self._store, name)
+
+
+def correlation_id(worker_ctx) -> str:
+    """The worker's correlation id: the caller's (nameko carries it in RPC and event
+    headers), or a new one. Dependencies are injected before ``worker_setup`` runs, so
+    whichever asks first makes it."""
+    data = worker_ctx.data
+    if not data.get("correlation_id"):
+        data["correlation_id"] = uuid.uuid4().hex
+    return data["correlation_id"]
+
+
+def _context(worker_ctx) -> Context:
+    data = worker_ctx.data
+    correlation_id(worker_ctx)
+    return Context(correlation_id=data.get("correlation_id"),
+                   causation_id=data.get("causation_id"),
+                   actor=data.get("actor"))
+
+
+class EventStoreProvider(DependencyProvider):
+    def __init__(self, registry, projections=(), migrations=(), relay=True):
+        self.registry = registry
+        self.projections = list(projections)
+        self.migrations = list(migrations)
+        self.relay_enabled = relay
+        self.store = None
+        self.relay = None
+
+    def setup(self):
+        cfg = self.container.config
+        service = self.container.service_name
+        url = (kconfig.resolve_database_url(cfg["DATABASE_URL"], service)
+               if cfg.get("DATABASE_URL") else kconfig.database_url(service))
+        clock = clock_from_config(cfg)
+        self.store = open_store(url, self.registry, clock=clock, projections=self.projections,
+                                migrations=self.migrations)
+        if self.relay_enabled and cfg.get("RELAY", True):
+            publisher = KombuPublisher(cfg.get("AMQP_URI") or kconfig.amqp_uri(), service)
+            self.relay = Relay(self.store, service, publisher)
+        log.info("store.ready", database=kconfig.mask_url(url), head=self.store.head())
+
+    def start(self):
+        if self.relay is not None:
+            self.container.spawn_managed_thread(self.relay.run_forever, identifier="relay")
+
+    def stop(self):
+        if self.relay is not None:
+            self.relay.stop()
+
+    def kill(self):
+        self.stop()
+
+    def get_dependency(self, worker_ctx):
+        return BoundStore(self.store, _context(worker_ctx))
+
+
+class TrackingProvider(DependencyProvider):
+    """``handlers``: upstream service name -> ``handler(tx, event)``."""
+
+    def __init__(self, handlers: dict):
+        self.handlers = dict(handlers)
+        self.consumers: dict[str, TrackingConsumer] = {}
+
+    def setup(self):
+        store_dep = next(d for d in self.container.dependencies
+                         if isinstance(d, EventStoreProvider))
+        self.store_provider = store_dep
+
+    def start(self):
+        store = self.store_provider.store
+        self.consumers = {up: TrackingConsumer(store, up, h) for up, h in self.handlers.items()}
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+
+class ClockProvider(DependencyProvider):
+    def setup(self):
+        self.clock = clock_from_config(self.container.config)
+
+    def get_dependency(self, worker_ctx):
+        return self.clock
+
+
+class WorkerLog(DependencyProvider):
+    """Correlation ids and one log line per entrypoint call (no payloads: they hold PII)."""
+
+    def worker_setup(self, worker_ctx):
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(
+            service=self.container.service_name,
+            entrypoint=worker_ctx.entrypoint.method_name,
+            correlation_id=correlation_id(worker_ctx))
+        worker_ctx._kaowu_started = time.perf_counter()
+
+    def worker_result(self, worker_ctx, result=None, exc_info=None):
+        ms = round((time.perf_counter() - getattr(worker_ctx, "_kaowu_started", time.perf_counter())) * 1000, 2)
+        if exc_info is None:
+            log.debug("call.ok", ms=ms)
+        elif isinstance(exc_info[1], KaowuError):
+            log.info("call.refused", ms=ms, code=exc_info[1].error_code, reason=exc_info[1].message)
+        else:
+            log.error("call.failed", ms=ms, error_type=type(exc_info[1]).__name__,
+                      error=str(exc_info[1]), exc_info=exc_info)
+
+    def worker_teardown(self, worker_ctx):
+        structlog.contextvars.clear_contextvars()
+
+    def get_dependency(self, worker_ctx):
+        return worker_ctx.data

@@ -1,0 +1,143 @@
+"""The outbox relay: publishes a service's committed events to RabbitMQ, in position order.
+
+The log is the outbox. The relay reads events after the position it last recorded,
+publishes them with publisher confirms, and only then records the new position, so a crash
+or a broker restart between the two publishes again (at-least-once, consumers deduplicate)
+and never skips. Events are only read once committed, so nothing is published early.
+
+On PostgreSQL the relay holds ``relay_state``'s row lock (``FOR UPDATE SKIP LOCKED``) while
+it publishes: with several replicas exactly one publishes at a time, the others skip.
+On SQLite (one process) an in-process lock does that job: under eventlet a SQLite write
+lock must never be held across a network wait.
+
+Messages follow nameko's event conventions (exchange ``<service>.events``, topic, routing
+key = event type), so ``@event_handler`` consumes them.
+"""
+
+import contextlib
+import threading
+
+import eventlet
+from kombu import Connection, Exchange, Producer
+from sqlalchemy import select, update
+
+from shared.eventstore import EventStore, relay_table
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+
+def events_exchange(service: str) -> Exchange:
+    return Exchange(f"{service}.events", type="topic", durable=True, auto_delete=False)
+
+
+class KombuPublisher:
+    """Publishes event dicts to ``<service>.events`` with publisher confirms."""
+
+    def __init__(self, amqp_uri: str, service: str, heartbeat: int = 60):
+        self.amqp_uri = amqp_uri
+        self.exchange = events_exchange(service)
+        self._conn = None
+        self._producer = None
+        self.heartbeat = heartbeat
+
+    def _producer_ready(self):
+        if self._producer is None:
+            self._conn = Connection(self.amqp_uri, transport_options={"confirm_publish": True},
+                                    heartbeat=self.heartbeat, connect_timeout=5)
+            self._conn.ensure_connection(max_retries=1)
+            channel = self._conn.channel()
+            self.exchange(channel).declare()
+            self._producer = Producer(channel, exchange=self.exchange, serializer="json")
+        return self._producer
+
+    def publish(self, messages: list[dict]):
+        producer = self._producer_ready()
+        for m in messages:
+            md = m.get("metadata") or {}
+            headers = {"nameko.correlation_id": md.get("correlation_id") or "",
+                       "nameko.causation_id": md.get("event_id") or ""}
+            producer.publish(m, routing_key=m["type"], delivery_mode=2, headers=headers)
+
+    def close(self):
+        conn, self._conn, self._producer = self._conn, None, None
+        if conn is not None:
+            with contextlib.suppress(Exception):  # already broken: nothing to release
+                conn.release()
+
+
+class Relay:
+    def __init__(self, store: EventStore, service: str, publisher, batch: int = 500,
+                 poll_interval: float = 0.5):
+        self.store = store
+        self.service = service
+        self.publisher = publisher
+        self.batch = batch
+        self.poll_interval = poll_interval
+        self._wake = eventlet.event.Event()
+        self._local = threading.Lock()
+        self._stopped = False
+        self.published = 0
+        store.on_commit(self.wake)
+
+    def wake(self, _position=None):
+        if not self._wake.ready():
+            self._wake.send(True)
+
+    def run_once(self) -> int:
+        """Publish one batch; returns how many were published (0: nothing to do, or
+        another replica holds the relay)."""
+        if self.store.dialect == "postgresql":
+            with self.store.engine.begin() as conn:
+                pos = conn.execute(select(relay_table.c.position).where(relay_table.c.id == 1)
+                                   .with_for_update(skip_locked=True)).scalar()
+                if pos is None:
+                    return 0
+                return self._publish_from(conn, pos)
+        if not self._local.acquire(blocking=False):
+            return 0
+        try:
+            pos = self.store.relay_position()
+            return self._publish_from(None, pos)
+        finally:
+            self._local.release()
+
+    def _publish_from(self, conn, pos: int) -> int:
+        evs = self.store.events_after(pos, self.batch, conn=conn)
+        if not evs:
+            return 0
+        self.publisher.publish([self.store.public_view(e, self.service) for e in evs])
+        stmt = update(relay_table).where(relay_table.c.id == 1).values(position=evs[-1].position)
+        if conn is not None:
+            conn.execute(stmt)
+        else:
+            with self.store.write_engine.begin() as c:
+                c.execute(stmt)
+        self.published += len(evs)
+        return len(evs)
+
+    def run_forever(self):
+        backoff = 0.5
+        while not self._stopped:
+            self._wake = eventlet.event.Event()  # a commit from here on wakes the wait below
+            try:
+                while self.run_once() and not self._stopped:
+                    pass
+                backoff = 0.5
+            except Exception as exc:  # broker or database down: keep the position, retry
+                log.warning("relay.retry", error=str(exc), error_type=type(exc).__name__,
+                            retry_in=backoff)
+                self.publisher.close()
+                eventlet.sleep(backoff)
+                backoff = min(backoff * 2, 10)
+                continue
+            with eventlet.Timeout(self.poll_interval, False):
+                self._wake.wait()
+
+    def stop(self):
+        self._stopped = True
+        self.wake()
+        self.publisher.close()
+
+    def lag(self) -> int:
+        return self.store.head() - self.store.relay_position()

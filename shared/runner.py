@@ -1,0 +1,360 @@
+"""``make run``: start every Kaowu service as its own ``nameko run`` process.
+
+    python -m shared.runner              # every services/<name>/service.py
+    python -m shared.runner account ...  # only these
+
+Checks that RabbitMQ (and PostgreSQL, when ``DATABASE_URL`` points there) answer first,
+prefixes each child's output with its service name, and stops them all on Ctrl-C or
+SIGTERM. If one child dies, the others are stopped and the runner exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shared.config import amqp_uri, database_url, mask_url
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES_DIR = ROOT / "services"
+CONFIG_FILE = ROOT / "config.yml"
+VAR_DIR = ROOT / "var"
+
+GATEWAY = "gateway"
+DEFAULT_GATEWAY_PORT = 8000
+CONNECT_TIMEOUT = 3  # seconds, for the broker and database checks
+STOP_TIMEOUT = 15  # seconds between SIGTERM and SIGKILL
+
+_COLOURS = ("36", "33", "35", "32", "34", "31", "96", "93")
+
+
+class StartupError(Exception):
+    """A precondition failed; the message tells the user what to do."""
+
+
+# ---------------------------------------------------------------- discovery
+
+
+def discover_services(services_dir: Path = SERVICES_DIR) -> list[str]:
+    """Names of the packages ``services/<name>/`` that have a ``service.py``, sorted."""
+    if not services_dir.is_dir():
+        return []
+    return sorted(
+        path.parent.name
+        for path in services_dir.glob("*/service.py")
+        if path.parent.name.isidentifier() and not path.parent.name.startswith("_")
+    )
+
+
+def gateway_port() -> int:
+    raw = os.environ.get("GATEWAY_PORT") or str(DEFAULT_GATEWAY_PORT)
+    try:
+        port = int(raw)
+    except ValueError:
+        raise StartupError(f"GATEWAY_PORT must be a port number, not {raw!r}") from None
+    if not 0 < port < 65536:
+        raise StartupError(f"GATEWAY_PORT must be between 1 and 65535, not {port}")
+    return port
+
+
+# ---------------------------------------------------------------- preflight
+
+
+def check_broker(uri: str) -> None:
+    """Open and close one AMQP connection; raise StartupError if the broker does not answer."""
+    from kombu import Connection
+
+    try:
+        with Connection(uri, connect_timeout=CONNECT_TIMEOUT) as connection:
+            connection.ensure_connection(max_retries=1, interval_start=0, timeout=CONNECT_TIMEOUT)
+    except Exception as exc:  # any failure means "not usable"; say why
+        raise StartupError(
+            f"RabbitMQ does not answer at {mask_url(uri)}: {_reason(exc)}\n"
+            "  Start a local broker with:  rabbitmq-server -detached\n"
+            "  or point AMQP_URI at a running one, e.g.\n"
+            "      AMQP_URI=amqp://user:password@host:5672/ make run"
+        ) from None
+
+
+def check_postgres(urls: dict[str, str]) -> list[str]:
+    """Check every PostgreSQL server in ``urls`` answers; create missing service databases.
+
+    Returns notes for the banner (databases created). Raises StartupError with a clear
+    message if a server cannot be reached.
+    """
+    from sqlalchemy.engine import make_url
+
+    by_server: dict[tuple, list[tuple[str, str]]] = {}
+    for service, url in urls.items():
+        parsed = make_url(url)
+        if parsed.get_backend_name() != "postgresql":
+            continue
+        server = (parsed.host, parsed.port, parsed.username, parsed.password)
+        by_server.setdefault(server, []).append((service, parsed.database or service))
+
+    notes = []
+    for (host, port, user, password), wanted in by_server.items():
+        shown = mask_url(urls[wanted[0][0]])
+        try:
+            import psycopg2
+            from psycopg2 import sql
+
+            conn = psycopg2.connect(
+                host=host,
+                port=port,
+                user=user,
+                password=password,
+                dbname="postgres",
+                connect_timeout=CONNECT_TIMEOUT,
+            )
+        except Exception as exc:
+            raise StartupError(
+                f"PostgreSQL does not answer for {shown}: {_reason(exc)}\n"
+                "  Start the local cluster with:\n"
+                "      pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\n"
+                "  or unset DATABASE_URL to use SQLite files under var/"
+            ) from None
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                for service, name in wanted:
+                    cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+                    if cur.fetchone() is None:
+                        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+                        notes.append(f"created database {name} for {service}")
+        except Exception as exc:
+            raise StartupError(
+                f"PostgreSQL at {shown} answered, but creating the service databases "
+                f"failed: {_reason(exc)}"
+            ) from None
+        finally:
+            conn.close()
+    return notes
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def describe_database(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        return f"{mask_url(url)}  ({(ROOT / parsed.database).resolve()})"
+    return mask_url(url)
+
+
+# ---------------------------------------------------------------- children
+
+
+def nameko_command() -> list[str]:
+    script = Path(sys.executable).parent / "nameko"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "nameko"]
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen
+    reader: threading.Thread | None = None
+    stopped: bool = field(default=False)
+
+
+class Output:
+    """Prints children's lines with a service-name prefix, one whole line at a time."""
+
+    def __init__(self, names: list[str]):
+        self._lock = threading.Lock()
+        self.width = max((len(n) for n in names), default=0)
+        colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+        self._prefix = {}
+        for i, name in enumerate(names):
+            label = f"{name:<{self.width}} |"
+            if colour:
+                label = f"\033[{_COLOURS[i % len(_COLOURS)]}m{label}\033[0m"
+            self._prefix[name] = label
+
+    def line(self, name: str, text: str) -> None:
+        with self._lock:
+            sys.stdout.write(f"{self._prefix[name]} {text}\n")
+            sys.stdout.flush()
+
+    def say(self, text: str) -> None:
+        with self._lock:
+            sys.stdout.write(f"{text}\n")
+            sys.stdout.flush()
+
+
+def _pump(child: Child, output: Output) -> None:
+    stream = child.process.stdout
+    assert stream is not None
+    for raw in iter(stream.readline, b""):
+        output.line(child.name, raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+    stream.close()
+
+
+def start_child(name: str, env: dict[str, str], output: Output) -> Child:
+    command = [*nameko_command(), "run", "--config", str(CONFIG_FILE), f"services.{name}.service"]
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        # own process group: a terminal Ctrl-C reaches only the runner, which then
+        # stops the children in order
+        start_new_session=True,
+    )
+    child = Child(name, process)
+    child.reader = threading.Thread(target=_pump, args=(child, output), daemon=True)
+    child.reader.start()
+    return child
+
+
+def stop_children(children: list[Child], output: Output, timeout: float = STOP_TIMEOUT) -> None:
+    for child in children:
+        if child.process.poll() is None:
+            _signal(child, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for child in children:
+        remaining = max(0.0, deadline - time.monotonic())
+        try:
+            child.process.wait(remaining)
+        except subprocess.TimeoutExpired:
+            output.say(f"[runner] {child.name} did not stop within {timeout:.0f} s; killing it")
+            _signal(child, signal.SIGKILL)
+            child.process.wait()
+    for child in children:
+        if child.reader is not None:
+            child.reader.join(timeout=2)
+
+
+def _signal(child: Child, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        child.process.send_signal(signum)
+
+
+# ---------------------------------------------------------------- main
+
+
+def run(selected: list[str] | None = None) -> int:
+    os.chdir(ROOT)
+    available = discover_services()
+    if selected:
+        unknown = sorted(set(selected) - set(available))
+        if unknown:
+            raise StartupError(
+                f"no such service: {', '.join(unknown)} (found: {', '.join(available) or 'none'})"
+            )
+        names = [n for n in available if n in selected]
+    else:
+        names = available
+    if not names:
+        raise StartupError(f"no services found: no {SERVICES_DIR}/<name>/service.py")
+    if not CONFIG_FILE.is_file():
+        raise StartupError(f"nameko config missing: {CONFIG_FILE}")
+
+    VAR_DIR.mkdir(exist_ok=True)
+    broker = amqp_uri()
+    try:
+        databases = {name: database_url(name) for name in names}
+    except Exception as exc:
+        raise StartupError(f"DATABASE_URL is not usable: {_reason(exc)}") from None
+    port = gateway_port() if GATEWAY in names else None
+
+    check_broker(broker)
+    notes = check_postgres(databases)
+
+    output = Output(names)
+    banner = [
+        f"Kaowu: starting {len(names)} service(s): {', '.join(names)}",
+        f"  broker     {mask_url(broker)}",
+        "  databases",
+        *(f"    {name:<{output.width}}  {describe_database(databases[name])}" for name in names),
+        *(f"  {note}" for note in notes),
+    ]
+    if port is not None:
+        banner.append(f"  gateway    http://127.0.0.1:{port}/  (listening on 0.0.0.0:{port})")
+    banner.append("Ctrl-C stops everything.")
+    output.say("\n".join(banner))
+
+    stop = threading.Event()
+    signals_seen = []
+
+    def on_signal(signum, _frame):
+        signals_seen.append(signum)
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    children: list[Child] = []
+    try:
+        base_env = {**os.environ, "AMQP_URI": broker, "PYTHONUNBUFFERED": "1"}
+        for name in names:
+            env = {**base_env, "SERVICE_NAME": name, "DATABASE_URL": databases[name]}
+            if name == GATEWAY:
+                env["WEB_SERVER_ADDRESS"] = f"0.0.0.0:{port}"
+            children.append(start_child(name, env, output))
+
+        while not stop.wait(0.2):
+            dead = [c for c in children if c.process.poll() is not None]
+            if dead:
+                for child in dead:
+                    if child.reader is not None:
+                        child.reader.join(timeout=2)  # let its last words print first
+                    output.say(
+                        f"[runner] {child.name} exited unexpectedly with code "
+                        f"{child.process.returncode}; stopping the others"
+                    )
+                stop_children(children, output)
+                return 1
+
+        name = signal.Signals(signals_seen[0]).name if signals_seen else "stop"
+        output.say(f"[runner] {name}: stopping {', '.join(c.name for c in children)}")
+        # a second Ctrl-C while stopping kills at once
+        signal.signal(signal.SIGINT, lambda *_: [_signal(c, signal.SIGKILL) for c in children])
+        stop_children(children, output)
+        output.say("[runner] all services stopped")
+        return 0
+    except BaseException:
+        for child in children:
+            if child.process.poll() is None:
+                _signal(child, signal.SIGKILL)
+        raise
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m shared.runner",
+        description="Run Kaowu's services, each as its own nameko process.",
+    )
+    parser.add_argument("services", nargs="*", help="only these services (default: all)")
+    args = parser.parse_args(argv)
+    try:
+        return run(args.services)
+    except StartupError as exc:
+        print(f"kaowu: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("kaowu: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""What every event-sourced service offers, and the one way to validate RPC input.
+
+A service subclasses ``EventSourcedService`` and declares ``store`` (an
+``EventStoreProvider``). It then answers, besides its own commands:
+
+- ``events_after(position, limit)``: its log after a position (public views), for gap
+  filling by consumers and for the operator command line;
+- ``status()``: head position, relay position and lag, tracking per upstream, projections;
+- ``rebuild(projection=None)``: drop and replay read models while running.
+"""
+
+from marshmallow import Schema, fields, validate
+from marshmallow import ValidationError as SchemaError
+from nameko.events import SERVICE_POOL, event_handler
+from nameko.rpc import rpc
+from nameko.timer import Timer
+
+from shared.dependencies import ClockProvider, WorkerLog
+from shared.errors import EXPECTED, ValidationFailed
+
+command = rpc(expected_exceptions=EXPECTED)
+
+
+def upstream_events(upstream: str):
+    """Subscribe to every event of ``upstream`` (one durable queue per consuming service):
+    a tracking consumer needs the whole sequence to see duplicates and gaps."""
+    return event_handler(upstream, "#", handler_type=SERVICE_POOL, reliable_delivery=True)
+
+
+class ConfigTimer(Timer):
+    """A timer whose interval comes from the service config (``key``), so tests and demos
+    can run the same service faster."""
+
+    def __init__(self, interval=2.0, key="CATCH_UP_INTERVAL", **kwargs):
+        super().__init__(interval=interval, **kwargs)
+        self.key = key
+
+    def setup(self):
+        self.interval = float(self.container.config.get(self.key, self.interval))
+
+
+config_timer = ConfigTimer.decorator
+
+
+def load(schema: Schema, data, **kwargs):
+    """Validate ``data`` with ``schema``; bad input becomes ``ValidationFailed`` (field ->
+    message), never a traceback, and nothing has been written yet."""
+    if not isinstance(data, dict):
+        raise ValidationFailed("Expected an object.", {"_schema": ["Expected an object."]})
+    try:
+        return schema.load(data, **kwargs)
+    except SchemaError as exc:
+        raise ValidationFailed("Some fields are not valid.", _flatten(exc.normalized_messages())) from None
+
+
+def _flatten(messages):
+    """marshmallow's nested messages as {field: "message"} with dotted paths."""
+    out = {}
+
+    def walk(prefix, node):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(f"{prefix}.{k}" if prefix else str(k), v)
+        elif isinstance(node, list) and node and all(isinstance(x, str) for x in node):
+            out[prefix or "_schema"] = " ".join(node)
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(f"{prefix}.{i}", v)
+        else:
+            out[prefix or "_schema"] = str(node)
+
+    walk("", messages)
+    return out
+
+
+class EventsAfterSchema(Schema):
+    position = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    limit = fields.Integer(load_default=1000, strict=True, validate=validate.Range(min=1, max=5000))
+
+
+class EventSourcedService:
+    """Base for the six services. ``store`` is declared by each subclass."""
+
+    name: str
+    log = WorkerLog()
+    clock = ClockProvider()
+
+    @command
+    def events_after(self, position, limit=1000):
+        args = load(EventsAfterSchema(), {"position": position, "limit": limit})
+        return [self.store.public_view(e, self.name)
+                for e in self.store.events_after(args["position"], args["limit"])]
+
+    @command
+    def status(self):
+        store = self.store
+        head = store.head()
+        relay = store.relay_position()
+        return {
+            "service": self.name,
+            "head": head,
+            "relay_position": relay,
+            "relay_lag": head - relay,
+            "tracking": store.tracking(),
+            "projections": store.projection_positions(),
+        }
+
+    @command
+    def rebuild(self, projection=None):
+        names = [p.name for p in self.store.projections]
+        if projection is not None and projection not in names:
+            raise ValidationFailed(f"No projection {projection!r} here; this service has {names}.",
+                                   {"projection": f"one of {names}"})
+        return {p.name: p.rebuild(self.store._store) for p in self.store.projections
+                if projection in (None, p.name)}

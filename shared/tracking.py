@@ -1,0 +1,107 @@
+"""Tracking consumers: apply an upstream service's events exactly once, in order.
+
+Each applied event's effects (this service's own appended events, hence its projections)
+and the tracking record (upstream, position) commit in one transaction. So:
+
+- a duplicate delivery (position <= tracked) is skipped;
+- the next one (tracked + 1) is applied from the message itself;
+- a gap (position > tracked + 1: a message lost or overtaken) is filled by pulling the
+  upstream's ``events_after(tracked, limit)`` over RPC, outside any transaction;
+- a periodic ``catch_up`` pulls whatever a lost last message would have said.
+
+A handler is ``handler(tx, event)``: it decides and appends through ``tx``. It must not do
+I/O of its own (the transaction is open, and SQLite under eventlet must not yield).
+"""
+
+import threading
+from collections.abc import Callable
+
+from shared.events import StoredEvent
+from shared.eventstore import ConcurrencyConflict, Context, EventStore
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+Handler = Callable[[object, StoredEvent], None]
+Fetch = Callable[[int, int], list[dict]]
+
+
+class TrackingConsumer:
+    def __init__(self, store: EventStore, upstream: str, handler: Handler, batch: int = 200):
+        self.store = store
+        self.upstream = upstream
+        self.handler = handler
+        self.batch = batch
+        self._lock = threading.RLock()  # one applier per upstream per process
+        self.applied = 0
+        self.skipped = 0
+        self.pulled = 0
+
+    def receive(self, message: dict, fetch: Fetch) -> int:
+        """A message from the bus. Returns how many events were applied."""
+        ev = StoredEvent.from_dict(message)
+        with self._lock:
+            tracked = self.store.tracked_position(self.upstream)
+            if ev.position <= tracked:
+                self.skipped += 1
+                log.debug("consumer.duplicate", upstream=self.upstream, position=ev.position)
+                return 0
+            if ev.position == tracked + 1:
+                n = self._apply([ev])
+                if n or self.store.tracked_position(self.upstream) >= ev.position:
+                    return n
+            log.info("consumer.gap", upstream=self.upstream, tracked=tracked, received=ev.position)
+            return self.catch_up(fetch, until=ev.position)
+
+    def catch_up(self, fetch: Fetch, until: int | None = None) -> int:
+        """Pull and apply upstream events after our tracked position (to ``until`` or the end)."""
+        total = 0
+        with self._lock:
+            while True:
+                tracked = self.store.tracked_position(self.upstream)
+                if until is not None and tracked >= until:
+                    return total
+                got = [StoredEvent.from_dict(d) for d in fetch(tracked, self.batch)]
+                self.pulled += len(got)
+                if not got:
+                    return total
+                total += self._apply(got)
+                if len(got) < self.batch and (until is None or got[-1].position >= until):
+                    return total
+
+    def _apply(self, events: list[StoredEvent]) -> int:
+        """Apply a contiguous run in one transaction; a conflict with another replica is
+        not an error: re-read the tracking record and apply only what is still new."""
+        for _attempt in range(5):
+            try:
+                return self._apply_once(events)
+            except ConcurrencyConflict:
+                continue
+        return 0
+
+    def _apply_once(self, events: list[StoredEvent]) -> int:
+        applied = 0
+        first = events[0]
+        ctx = Context(correlation_id=first.metadata.get("correlation_id"),
+                      causation_id=first.metadata.get("event_id"), actor=f"service:{self.upstream}")
+        with self.store.transaction(ctx) as tx:
+            tracked = tx.tracked_position(self.upstream, lock=True)
+            position = tracked
+            for ev in events:
+                if ev.position <= position:
+                    continue
+                if ev.position != position + 1:
+                    break  # a hole: the caller pulls it
+                tx.context = Context(correlation_id=ev.metadata.get("correlation_id"),
+                                     causation_id=ev.metadata.get("event_id"),
+                                     actor=f"service:{self.upstream}")
+                self.handler(tx, ev)  # handlers ignore types they do not know
+                position = ev.position
+                applied += 1
+            if position != tracked:
+                tx.track(self.upstream, position, tracked)
+        self.applied += applied
+        return applied
+
+    def lag(self, upstream_head: int) -> int:
+        return max(upstream_head - self.store.tracked_position(self.upstream), 0)

@@ -1,0 +1,146 @@
+"""Test fixtures: a broker vhost and databases of the test run's own, cleaned up after.
+
+Where a Docker engine answers and ``AMQP_URI`` / ``DATABASE_URL`` are not set, the broker
+and the database come from testcontainers. Otherwise the tests use ``AMQP_URI`` and
+``DATABASE_URL`` (default: the machine's RabbitMQ and PostgreSQL on 127.0.0.1), and make a
+vhost and databases named for this run, which they drop at the end.
+"""
+
+import eventlet
+
+eventlet.monkey_patch()  # first, before anything imports socket or threading
+
+import os  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import uuid  # noqa: E402
+
+import pytest  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy.pool import NullPool  # noqa: E402
+
+from shared import logging as klogging  # noqa: E402
+
+RUN_ID = uuid.uuid4().hex[:8]
+LOCAL_AMQP = "amqp://guest:guest@127.0.0.1:5672/"
+LOCAL_PG = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+
+klogging.configure(level=os.environ.get("LOG_LEVEL", "WARNING"))
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=2).ping()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def _containers():
+    """Testcontainers, started only where Docker answers and no service URL is given."""
+    started = {}
+    if (os.environ.get("AMQP_URI") and os.environ.get("DATABASE_URL")) or not _docker_answers():
+        yield started
+        return
+    from testcontainers.postgres import PostgresContainer
+    from testcontainers.rabbitmq import RabbitMqContainer
+
+    if not os.environ.get("AMQP_URI"):
+        rmq = RabbitMqContainer("rabbitmq:3.13-alpine").start()
+        started["amqp"] = (rmq, f"amqp://guest:guest@{rmq.get_container_host_ip()}:"
+                                f"{rmq.get_exposed_port(5672)}/")
+    if not os.environ.get("DATABASE_URL"):
+        pg = PostgresContainer("postgres:16-alpine", driver="psycopg2").start()
+        started["pg"] = (pg, pg.get_connection_url())
+    yield started
+    for c, _ in started.values():
+        c.stop()
+
+
+@pytest.fixture(scope="session")
+def amqp_base(_containers):
+    if "amqp" in _containers:
+        return _containers["amqp"][1], False
+    return os.environ.get("AMQP_URI") or LOCAL_AMQP, True
+
+
+@pytest.fixture(scope="session")
+def amqp_uri(amqp_base):
+    """A vhost of this test run's own (rabbitmqctl; the management API may be off)."""
+    base, needs_vhost = amqp_base
+    if not needs_vhost:
+        yield base
+        return
+    ctl = shutil.which("rabbitmqctl")
+    if not ctl:
+        pytest.skip("no rabbitmqctl to make a test vhost with; set AMQP_URI to a broker of your own")
+    vhost = f"kaowu_test_{RUN_ID}"
+    subprocess.run([ctl, "-q", "add_vhost", vhost], check=True)
+    user = make_url(base.replace("amqp://", "postgresql://")).username or "guest"
+    subprocess.run([ctl, "-q", "set_permissions", "-p", vhost, user, ".*", ".*", ".*"], check=True)
+    yield base.rstrip("/") + "/" + vhost
+    subprocess.run([ctl, "-q", "delete_vhost", vhost], check=False)
+
+
+@pytest.fixture(scope="session")
+def pg_base(_containers):
+    if "pg" in _containers:
+        return _containers["pg"][1]
+    return os.environ.get("DATABASE_URL") or LOCAL_PG
+
+
+class Databases:
+    """Hands out fresh PostgreSQL databases for this run and drops them all at the end."""
+
+    def __init__(self, base):
+        self.base = make_url(base)
+        if self.base.drivername == "postgresql":
+            self.base = self.base.set(drivername="postgresql+psycopg2")
+        self.created = []
+
+    def new(self, name="db") -> str:
+        db = f"kaowu_t{RUN_ID}_{name}_{len(self.created)}"
+        self.created.append(db)
+        return self.base.set(database=db).render_as_string(hide_password=False)
+
+    def drop_all(self):
+        admin = create_engine(self.base.set(database="postgres"), isolation_level="AUTOCOMMIT",
+                              poolclass=NullPool)
+        with admin.connect() as c:
+            for db in self.created:
+                c.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def databases(pg_base):
+    dbs = Databases(pg_base)
+    try:
+        admin = create_engine(dbs.base.set(database="postgres"), poolclass=NullPool)
+        with admin.connect() as c:
+            c.execute(text("SELECT 1"))
+        admin.dispose()
+    except Exception as exc:
+        pytest.fail(f"PostgreSQL does not answer at {dbs.base.render_as_string()}: {exc}. "
+                    "Start it (pg_ctlcluster ... main start) or set DATABASE_URL.")
+    yield dbs
+    dbs.drop_all()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """One fresh database per test, on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/events.db"
+    return request.getfixturevalue("databases").new(request.node.name[:20].replace("[", "_")
+                                                    .replace("]", "").replace("-", "_").lower())
+
+
+@pytest.fixture
+def pg_url(databases, request):
+    return databases.new(request.node.name[:20].replace("[", "_").replace("]", "")
+                         .replace("-", "_").lower())

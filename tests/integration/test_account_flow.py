@@ -1,0 +1,255 @@
+"""The account service end to end, over real RabbitMQ and PostgreSQL (and SQLite).
+
+A small consumer service (``mirror``, test-only) tracks the account log the way every
+downstream service does, and records each upstream event it applied in its own log on a
+stream of its own, expected empty: applying any event twice would fail loudly there.
+"""
+
+import base64
+import io
+import time
+
+import pytest
+from marshmallow import Schema, fields
+from nameko.rpc import RpcProxy
+from nameko.testing.services import entrypoint_hook
+from PIL import Image, ImageDraw
+
+from services.account.service import AccountService
+from shared.clock import ControlledClock
+from shared.contracts import EventRegistry
+from shared.dependencies import EventStoreProvider, TrackingProvider
+from shared.errors import NotFound, Refused, Unauthorized, ValidationFailed
+from shared.events import NewEvent
+from shared.relay import KombuPublisher
+from shared.service import EventSourcedService, config_timer, upstream_events
+
+pytestmark = pytest.mark.integration
+
+
+class Applied(Schema):
+    upstream_position = fields.Integer(required=True)
+    type = fields.String(required=True)
+
+
+MIRROR_EVENTS = EventRegistry()
+MIRROR_EVENTS.register("UpstreamApplied", Applied, public=False)
+
+
+def record(tx, event):
+    tx.append([NewEvent(f"applied-{event.position}", "UpstreamApplied",
+                        {"upstream_position": event.position, "type": event.type})],
+              {f"applied-{event.position}": 0})
+
+
+class MirrorService(EventSourcedService):
+    name = "mirror"
+    store = EventStoreProvider(MIRROR_EVENTS, relay=False)
+    tracking = TrackingProvider({"account": record})
+    account_rpc = RpcProxy("account")
+
+    @upstream_events("account")
+    def on_account(self, message):
+        self.tracking.consumers["account"].receive(message, self.account_rpc.events_after)
+
+    @config_timer()
+    def catch_up(self):
+        self.tracking.consumers["account"].catch_up(self.account_rpc.events_after)
+
+
+def jpeg(w=295, h=413, bg=(255, 255, 255)):
+    img = Image.new("RGB", (w, h), bg)
+    ImageDraw.Draw(img).ellipse((90, 100, 205, 300), fill=(60, 40, 30))
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=90)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+CANDIDATE = {"name": "张三", "id_type": "resident_id", "id_number": "11010519491231002X",
+             "mobile": "13800138000", "username": "zhangsan", "password": "secret123"}
+
+SECTIONS = {
+    "basic": {"gender": "F", "birth_date": "1949-12-31", "ethnicity": "汉族"},
+    "education": {"education": [{"level": "本科", "school": "同济大学", "major": "测控技术与仪器",
+                                 "major_category": "science_engineering",
+                                 "graduated_on": "1972-07-01"}], "degrees": []},
+    "work": {"entries": [{"employer": "上海市计量测试技术研究院", "position": "工程师",
+                          "start": "1972-08-01", "end": None, "metrology": True}]},
+    "contact": {"email": "zhangsan@example.com", "address": "上海市徐汇区桂箐路69号"},
+}
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def config(request, amqp_uri, tmp_path):
+    if request.param == "postgresql":
+        url = request.getfixturevalue("databases").new("acct") + "_{service}"
+    else:
+        url = f"sqlite:///{tmp_path}/{{service}}.db"
+    return {"AMQP_URI": amqp_uri, "DATABASE_URL": url, "CLOCK": ControlledClock(),
+            "CATCH_UP_INTERVAL": 0.3, "max_workers": 10,
+            "PASSWORD_HASH": {"time_cost": 1, "memory_cost": 1024}}
+
+
+def wait_for(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def mirrored(runner):
+    store = next(c for c in runner.containers if c.service_name == "mirror")
+    dep = next(d for d in store.dependencies if isinstance(d, EventStoreProvider))
+    return [e.payload for e in dep.store.events_after(0, 10_000)]
+
+
+def account_store(runner):
+    c = next(c for c in runner.containers if c.service_name == "account")
+    return next(d for d in c.dependencies if isinstance(d, EventStoreProvider)).store
+
+
+def test_registration_to_profile_completed_published_once(runner_factory, config):
+    runner = runner_factory(config, AccountService, MirrorService)
+    runner.start()
+    account = next(c for c in runner.containers if c.service_name == "account")
+    with entrypoint_hook(account, "register") as register:
+        account_id = register(CANDIDATE)["account_id"]
+    with entrypoint_hook(account, "update_profile_section") as update:
+        update(account_id, "photo", {"jpeg_base64": jpeg()})
+        for section, data in SECTIONS.items():
+            profile = update(account_id, section, data)
+    assert profile["completeness"] == 100 and profile["complete"]
+
+    store = account_store(runner)
+    head = store.head()
+    wait_for(lambda: len(mirrored(runner)) == head)
+    applied = mirrored(runner)
+    assert [a["upstream_position"] for a in applied] == list(range(1, head + 1))
+    assert [a["type"] for a in applied].count("ProfileCompleted") == 1
+    assert wait_for(lambda: store.relay_position() == head)
+
+    # what left the service: private events keep their place but not their payload
+    with entrypoint_hook(account, "events_after") as events_after:
+        published = events_after(0, 100)
+    assert [e["position"] for e in published] == list(range(1, head + 1))
+    creds = next(e for e in published if e["type"] == "CredentialsSet")
+    assert creds["payload"] == {} and creds["private"] is True
+    assert not any("password_hash" in str(e["payload"]) for e in published)
+    assert all(e["metadata"]["correlation_id"] for e in published)
+
+    # and the candidate logs in
+    with entrypoint_hook(account, "login") as login:
+        assert login({"username": "ZhangSan", "password": "secret123"})["account_id"] == account_id
+
+
+def test_duplicate_delivery_applied_once_and_gap_filled(runner_factory, config):
+    config = {**config, "CATCH_UP_INTERVAL": 3600, "RELAY": False}  # only what we publish
+    runner = runner_factory(config, AccountService, MirrorService)
+    runner.start()
+    account = next(c for c in runner.containers if c.service_name == "account")
+    with entrypoint_hook(account, "register") as register:
+        account_id = register(CANDIDATE)["account_id"]
+    with entrypoint_hook(account, "update_profile_section") as update:
+        update(account_id, "basic", SECTIONS["basic"])
+        update(account_id, "contact", SECTIONS["contact"])
+    store = account_store(runner)
+    evs = [store.public_view(e, "account") for e in store.events_after(0)]
+    assert len(evs) >= 7
+    publisher = KombuPublisher(config["AMQP_URI"], "account")
+    try:
+        publisher.publish([evs[0], evs[0], evs[1], evs[0]])  # duplicated and late
+        wait_for(lambda: len(mirrored(runner)) == 2)
+        time.sleep(0.3)
+        assert [a["upstream_position"] for a in mirrored(runner)] == [1, 2]
+
+        publisher.publish([evs[-1]])  # 3 .. n-1 never arrive: a gap
+        wait_for(lambda: len(mirrored(runner)) == len(evs))
+        assert [a["upstream_position"] for a in mirrored(runner)] == [e["position"] for e in evs]
+        publisher.publish(evs[2:5])  # the lost ones turn up at last: all duplicates now
+        time.sleep(0.5)
+        assert len(mirrored(runner)) == len(evs)
+    finally:
+        publisher.close()
+
+
+def test_catch_up_recovers_a_lost_last_message(runner_factory, config):
+    config = {**config, "RELAY": False}
+    runner = runner_factory(config, AccountService, MirrorService)
+    runner.start()
+    account = next(c for c in runner.containers if c.service_name == "account")
+    with entrypoint_hook(account, "register") as register:
+        register(CANDIDATE)
+    # nothing was published at all; the catch-up timer pulls it
+    head = account_store(runner).head()
+    wait_for(lambda: len(mirrored(runner)) == head)
+
+
+def test_refusals_are_structured_and_write_nothing(container_factory, config):
+    container = container_factory(AccountService, {**config, "RELAY": False})
+    container.start()
+    store = next(d for d in container.dependencies if isinstance(d, EventStoreProvider)).store
+    with entrypoint_hook(container, "register") as register:
+        with pytest.raises(ValidationFailed) as exc:
+            register({**CANDIDATE, "id_number": "110105194912310021", "mobile": "12345"})
+        assert set(exc.value.fields) >= {"id_number", "mobile"}
+        with pytest.raises(ValidationFailed):
+            register("not an object")
+        assert store.head() == 0
+        account_id = register(CANDIDATE)["account_id"]
+        head = store.head()
+        with pytest.raises(Refused) as exc:
+            register({**CANDIDATE, "username": "another", "mobile": "13900139000"})
+        assert set(exc.value.fields) == {"id_number"}
+        with pytest.raises(Refused) as exc:
+            register({**CANDIDATE, "id_type": "passport", "id_number": "E12345678",
+                      "username": "another"})
+        assert set(exc.value.fields) == {"mobile"}
+        with pytest.raises(Refused) as exc:
+            register({**CANDIDATE, "id_type": "passport", "id_number": "E12345678",
+                      "mobile": "13900139000", "username": "ZHANGSAN"})
+        assert set(exc.value.fields) == {"username"}
+        assert store.head() == head
+
+    with entrypoint_hook(container, "update_profile_section") as update:
+        for section, data, field in [
+            ("photo", {"jpeg_base64": jpeg(300, 400)}, "photo"),
+            ("photo", {"jpeg_base64": jpeg(bg=(120, 120, 120))}, "photo"),
+            ("photo", {"jpeg_base64": "!!!"}, "jpeg_base64"),
+            ("basic", {"gender": "X"}, "gender"),
+            ("hobbies", {}, "section"),
+        ]:
+            with pytest.raises(ValidationFailed) as exc:
+                update(account_id, section, data)
+            assert field in exc.value.fields, (section, exc.value.fields)
+        with pytest.raises(NotFound):
+            update("nosuchaccount", "basic", SECTIONS["basic"])
+        assert store.head() == head
+
+
+def test_lockout_after_repeated_failures(container_factory, config):
+    clock = config["CLOCK"]
+    container = container_factory(AccountService, {**config, "RELAY": False})
+    container.start()
+    with entrypoint_hook(container, "register") as register:
+        register(CANDIDATE)
+    with entrypoint_hook(container, "login") as login:
+        for _ in range(5):
+            with pytest.raises(Unauthorized):
+                login({"username": "zhangsan", "password": "wrong1234"})
+        with pytest.raises(Unauthorized) as exc:
+            login({"username": "zhangsan", "password": "secret123"})  # right, but locked
+        assert exc.value.error_code == "locked"
+        clock.advance(minutes=16)
+        assert login({"username": "zhangsan", "password": "secret123"})["username"] == "zhangsan"
+        account_id = login({"username": "zhangsan", "password": "secret123"})["account_id"]
+    with entrypoint_hook(container, "change_password") as change:
+        with pytest.raises(Unauthorized):
+            change(account_id, {"old_password": "nope12345", "new_password": "better456"})
+        change(account_id, {"old_password": "secret123", "new_password": "better456"})
+    with entrypoint_hook(container, "login") as login:
+        with pytest.raises(Unauthorized):
+            login({"username": "zhangsan", "password": "secret123"})
+        assert login({"username": "zhangsan", "password": "better456"})["account_id"] == account_id

@@ -16,6 +16,7 @@ import structlog
 from nameko.extensions import DependencyProvider
 
 from shared import config as kconfig
+from shared import logging as klogging
 from shared.clock import clock_from_config
 from shared.errors import KaowuError
 from shared.eventstore import Context, open_store
@@ -76,6 +77,8 @@ class EventStoreProvider(DependencyProvider):
     def setup(self):
         cfg = self.container.config
         service = self.container.service_name
+        if not klogging.configured():  # `nameko run`: this process is the service
+            klogging.configure(service=service)
         url = (kconfig.resolve_database_url(cfg["DATABASE_URL"], service)
                if cfg.get("DATABASE_URL") else kconfig.database_url(service))
         clock = clock_from_config(cfg)

@@ -56,6 +56,14 @@ def configure(service: str | None = None, level: str | None = None, stream=None)
         _mask_processor,
         structlog.processors.JSONRenderer(ensure_ascii=False),
     ]
+    # nameko's, kombu's and SQLAlchemy's own lines: the same JSON, the same masking
+    handler = logging.StreamHandler(stream or sys.stdout)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        processor=structlog.processors.JSONRenderer(ensure_ascii=False),
+        foreign_pre_chain=processors[:-1]))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(getattr(logging, level_name, logging.INFO))
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level_name, logging.INFO)),
@@ -65,6 +73,10 @@ def configure(service: str | None = None, level: str | None = None, stream=None)
     if service:
         structlog.contextvars.bind_contextvars(service=service)
     _configured = True
+
+
+def configured() -> bool:
+    return _configured
 
 
 def get_logger(name=None):

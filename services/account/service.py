@@ -23,6 +23,7 @@ from services.account.schemas import (
     LoginSchema,
     RegisterSchema,
 )
+from shared.clock import SHANGHAI
 from shared.dependencies import EventStoreProvider
 from shared.errors import Conflict, NotFound, Refused, Unauthorized, ValidationFailed
 from shared.passwords import PasswordHasher
@@ -55,11 +56,11 @@ class AccountService(EventSourcedService):
     @command
     def register(self, data):
         """注册账号: a new account; returns its id."""
-        cmd = load(RegisterSchema(), data)
+        now = self.clock.now()
+        cmd = load(RegisterSchema(today=now.astimezone(SHANGHAI).date()), data)
         self._refuse_duplicates(cmd)
         password_hash = tpool.execute(self.passwords.hash, cmd["password"])
         account_id = uuid.uuid4().hex
-        now = self.clock.now()
 
         def decide(tx):
             events = domain.register(account_id, cmd, password_hash, now)

@@ -16,6 +16,7 @@ from nameko.testing.services import entrypoint_hook
 from PIL import Image, ImageDraw
 
 from services.account.service import AccountService
+from shared import logging as klogging
 from shared.clock import ControlledClock
 from shared.contracts import EventRegistry
 from shared.dependencies import EventStoreProvider, TrackingProvider
@@ -112,6 +113,8 @@ def account_store(runner):
 
 
 def test_registration_to_profile_completed_published_once(runner_factory, config):
+    logs = io.StringIO()
+    klogging.configure(stream=logs, level="DEBUG")
     runner = runner_factory(config, AccountService, MirrorService)
     runner.start()
     account = next(c for c in runner.containers if c.service_name == "account")
@@ -126,9 +129,18 @@ def test_registration_to_profile_completed_published_once(runner_factory, config
     store = account_store(runner)
     head = store.head()
     wait_for(lambda: len(mirrored(runner)) == head)
+    assert len({e.metadata["correlation_id"] for e in store.events_after(0, 1000)}) == 6
     applied = mirrored(runner)
     assert [a["upstream_position"] for a in applied] == list(range(1, head + 1))
     assert [a["type"] for a in applied].count("ProfileCompleted") == 1
+    # the correlation id of each command follows its events into the consumer's log
+    mirror_store = next(d for c in runner.containers if c.service_name == "mirror"
+                        for d in c.dependencies if isinstance(d, EventStoreProvider)).store
+    upstream = {e.position: e.metadata for e in store.events_after(0, 1000)}
+    for e in mirror_store.events_after(0, 1000):
+        src = upstream[e.payload["upstream_position"]]
+        assert e.metadata["correlation_id"] == src["correlation_id"]
+        assert e.metadata["causation_id"] == src["event_id"]
     assert wait_for(lambda: store.relay_position() == head)
 
     # what left the service: private events keep their place but not their payload
@@ -143,6 +155,12 @@ def test_registration_to_profile_completed_published_once(runner_factory, config
     # and the candidate logs in
     with entrypoint_hook(account, "login") as login:
         assert login({"username": "ZhangSan", "password": "secret123"})["account_id"] == account_id
+
+    klogging.configure(level="WARNING")
+    text = logs.getvalue()
+    assert '"entrypoint": "register"' in text  # the calls were logged ...
+    for secret in (CANDIDATE["id_number"], CANDIDATE["mobile"], CANDIDATE["password"]):
+        assert secret not in text  # ... without personal data or credentials
 
 
 def test_duplicate_delivery_applied_once_and_gap_filled(runner_factory, config):

@@ -105,7 +105,9 @@ class EventStoreProvider(DependencyProvider):
 
 
 class TrackingProvider(DependencyProvider):
-    """``handlers``: upstream service name -> ``handler(tx, event)``."""
+    """``handlers``: upstream service name -> ``handler(tx, event)``, or a pair
+    ``(prepare, handler)`` where ``prepare(config)`` returns the ``prepare(event)`` step that
+    runs before the transaction (see ``shared.tracking``)."""
 
     def __init__(self, handlers: dict):
         self.handlers = dict(handlers)
@@ -118,7 +120,19 @@ class TrackingProvider(DependencyProvider):
 
     def start(self):
         store = self.store_provider.store
-        self.consumers = {up: TrackingConsumer(store, up, h) for up, h in self.handlers.items()}
+        for up, h in self.handlers.items():
+            if isinstance(h, tuple):
+                make_prepare, handler = h
+                self.consumers[up] = TrackingConsumer(store, up, handler,
+                                                      prepare=make_prepare(self.container.config))
+            else:
+                self.consumers[up] = TrackingConsumer(store, up, h)
+
+    def receive(self, upstream: str, message: dict, fetch) -> int:
+        return self.consumers[upstream].receive(message, fetch)
+
+    def catch_up(self, fetch_by_upstream: dict) -> int:
+        return sum(self.consumers[up].catch_up(fetch) for up, fetch in fetch_by_upstream.items())
 
     def get_dependency(self, worker_ctx):
         return self

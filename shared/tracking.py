@@ -10,7 +10,9 @@ and the tracking record (upstream, position) commit in one transaction. So:
 - a periodic ``catch_up`` pulls whatever a lost last message would have said.
 
 A handler is ``handler(tx, event)``: it decides and appends through ``tx``. It must not do
-I/O of its own (the transaction is open, and SQLite under eventlet must not yield).
+I/O of its own (the transaction is open, and SQLite under eventlet must not yield). What a
+decision needs from outside (a registry lookup) comes from ``prepare(event)``, called
+before the transaction opens; then the handler is ``handler(tx, event, prepared)``.
 """
 
 import threading
@@ -27,10 +29,12 @@ Fetch = Callable[[int, int], list[dict]]
 
 
 class TrackingConsumer:
-    def __init__(self, store: EventStore, upstream: str, handler: Handler, batch: int = 200):
+    def __init__(self, store: EventStore, upstream: str, handler: Handler, batch: int = 200,
+                 prepare: Callable[[StoredEvent], object] | None = None):
         self.store = store
         self.upstream = upstream
         self.handler = handler
+        self.prepare = prepare
         self.batch = batch
         self._lock = threading.RLock()  # one applier per upstream per process
         self.applied = 0
@@ -80,6 +84,7 @@ class TrackingConsumer:
         return 0
 
     def _apply_once(self, events: list[StoredEvent]) -> int:
+        prepared = {ev.position: self.prepare(ev) for ev in events} if self.prepare else None
         applied = 0
         first = events[0]
         ctx = Context(correlation_id=first.metadata.get("correlation_id"),
@@ -95,7 +100,10 @@ class TrackingConsumer:
                 tx.context = Context(correlation_id=ev.metadata.get("correlation_id"),
                                      causation_id=ev.metadata.get("event_id"),
                                      actor=f"service:{self.upstream}")
-                self.handler(tx, ev)  # handlers ignore types they do not know
+                if prepared is None:
+                    self.handler(tx, ev)  # handlers ignore types they do not know
+                else:
+                    self.handler(tx, ev, prepared[ev.position])
                 position = ev.position
                 applied += 1
             if position != tracked:

@@ -90,3 +90,5 @@ class EventRegistry:
 INTEGRATION = EventRegistry()
 
 from shared.contracts import account  # noqa: E402,F401  (registers into INTEGRATION)
+from shared.contracts import registration  # noqa: E402,F401
+from shared.contracts import verification  # noqa: E402,F401

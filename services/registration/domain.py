@@ -1,0 +1,362 @@
+"""The registration domain (报名): exam sessions, candidates as registration knows them, and
+the Application aggregate from 网上报名 to 核对确认. Pure: time and outside facts come in as
+arguments, decisions go out as events.
+
+Application status follows the seed's chart; verification's outcomes are recorded on the
+application's own stream (``VerificationRecorded``), so the application's stream is its
+whole history and the read model is a fold of this service's log alone.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from shared.clock import iso, shanghai
+from shared.errors import NotFound, Refused, ValidationFailed
+from shared.events import NewEvent
+from shared.session import SessionDocument, Window, require_open
+
+STATUS_LABELS = {
+    "submitted": "已提交，等待资格核查",
+    "auto_passed": "自动核查通过",
+    "auto_failed": "自动核查不通过",
+    "commitment_withdrawn": "已撤回承诺",
+    "proof_requested": "请提交证明材料",
+    "proof_submitted": "证明材料已提交，等待人工核查",
+    "manual_passed": "人工核查通过",
+    "manual_rejected": "人工核查不通过",
+    "spot_check": "抽查复核中",
+    "spot_passed": "抽查复核通过",
+    "spot_rejected": "抽查复核不通过",
+    "eligible": "资格核查通过，请在核对确认时段内确认",
+    "confirmed": "已核对确认，报名成功",
+    "lapsed": "逾期未确认，视为放弃报名",
+    "terminated": "报名终止",
+}
+FINAL = {"confirmed", "lapsed", "terminated"}
+
+# verification outcome -> application status
+OUTCOME_STATUS = {
+    "AutoCheckPassed": "auto_passed",
+    "AutoCheckFailed": "auto_failed",
+    "ProofRequested": "proof_requested",
+    "ManualCheckPassed": "manual_passed",
+    "ManualCheckRejected": "manual_rejected",
+    "SpotCheckSelected": "spot_check",
+    "SpotCheckPassed": "spot_passed",
+    "SpotCheckRejected": "spot_rejected",
+    "EligibilityConfirmed": "eligible",
+}
+
+
+def session_stream(session_id: str) -> str:
+    return f"session-{session_id}"
+
+
+def candidate_stream(account_id: str) -> str:
+    return f"candidate-{account_id}"
+
+
+def application_id(session_id: str, account_id: str) -> str:
+    return f"{session_id}.{account_id}"
+
+
+def application_stream(app_id: str) -> str:
+    return f"application-{app_id}"
+
+
+def deadline_stream(session_id: str, window: str) -> str:
+    return f"deadline-{session_id}-{window}"
+
+
+# -- exam sessions -----------------------------------------------------------------------
+
+def schedule_session(doc: SessionDocument, current_version: int) -> list[NewEvent]:
+    if current_version:
+        raise Refused(f"Session {doc.session_id} is already scheduled; amend its timetable instead.",
+                      {"session_id": "already scheduled"})
+    return [NewEvent(session_stream(doc.session_id), "ExamSessionScheduled",
+                     {"session_id": doc.session_id, "document": doc.to_dict()})]
+
+
+def fold_session(events) -> SessionDocument | None:
+    doc = None
+    for ev in events:
+        if ev.type == "ExamSessionScheduled":
+            doc = SessionDocument.from_dict(ev.payload["document"])
+        elif ev.type == "TimetableAmended" and doc is not None:
+            doc = doc.amended(ev.payload["window"], datetime.fromisoformat(ev.payload["start"]),
+                              datetime.fromisoformat(ev.payload["end"]))
+    return doc
+
+
+def amend_timetable(doc: SessionDocument, window: str, start: datetime, end: datetime,
+                    reason: str) -> list[NewEvent]:
+    doc.amended(window, start, end)  # refuses a window that breaks the document
+    return [NewEvent(session_stream(doc.session_id), "TimetableAmended",
+                     {"session_id": doc.session_id, "window": window, "start": iso(start),
+                      "end": iso(end), "reason": reason})]
+
+
+# -- candidates (from the account service's events) --------------------------------------
+
+@dataclass
+class Candidate:
+    account_id: str
+    name: str = ""
+    id_type: str = ""
+    id_number: str = ""
+    completeness: int = 0
+    sections: dict = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return self.completeness == 100
+
+    def snapshot(self) -> dict:
+        edu = self.sections.get("education") or {}
+        return {"name": self.name, "id_type": self.id_type, "id_number": self.id_number,
+                "education": list(edu.get("education") or []),
+                "degrees": list(edu.get("degrees") or []),
+                "work": list((self.sections.get("work") or {}).get("entries") or [])}
+
+
+def candidate_events(upstream) -> list[NewEvent]:
+    """What registration keeps of an account event (ignores the rest)."""
+    p = upstream.payload
+    if upstream.type == "AccountRegistered":
+        return [NewEvent(candidate_stream(p["account_id"]), "CandidateRegistered",
+                         {k: p[k] for k in ("account_id", "name", "id_type", "id_number")})]
+    if upstream.type == "ProfileUpdated":
+        return [NewEvent(candidate_stream(p["account_id"]), "CandidateProfileUpdated",
+                         {k: p[k] for k in ("account_id", "section", "data", "completeness")})]
+    return []
+
+
+def fold_candidate(events) -> Candidate | None:
+    c = None
+    for ev in events:
+        p = ev.payload
+        if ev.type == "CandidateRegistered":
+            c = Candidate(p["account_id"], p["name"], p["id_type"], p["id_number"])
+        elif ev.type == "CandidateProfileUpdated" and c is not None:
+            c.sections[p["section"]] = p["data"]
+            c.completeness = p["completeness"]
+    return c
+
+
+# -- applications ------------------------------------------------------------------------
+
+@dataclass
+class Application:
+    application_id: str
+    account_id: str
+    session_id: str
+    version: int = 0
+    level: str = ""
+    subjects: list = field(default_factory=list)
+    exemption: dict | None = None
+    registration_point: str = ""
+    commitment: dict | None = None
+    candidate: dict = field(default_factory=dict)
+    status: str = "submitted"
+    reason: str = ""
+    proof_cause: str | None = None
+    proof_rounds: int = 0
+
+    @property
+    def ids(self):
+        return {"application_id": self.application_id, "account_id": self.account_id,
+                "session_id": self.session_id}
+
+
+def fold_application(events) -> Application | None:
+    app = None
+    for ev in events:
+        p = ev.payload
+        if ev.type == "ApplicationSubmitted":
+            app = Application(p["application_id"], p["account_id"], p["session_id"],
+                              level=p["level"], subjects=list(p["subjects"]),
+                              exemption=p["exemption"], registration_point=p["registration_point"],
+                              commitment=p["commitment"], candidate=p["candidate"])
+        elif app is None:
+            continue
+        elif ev.type == "CommitmentWithdrawn":
+            app.commitment, app.status = None, "commitment_withdrawn"
+        elif ev.type == "ProofSubmitted":
+            app.status, app.proof_rounds = "proof_submitted", app.proof_rounds + 1
+        elif ev.type == "VerificationRecorded":
+            app.status = OUTCOME_STATUS[p["outcome"]]
+            app.reason = p.get("reason") or app.reason
+            if p["outcome"] == "ProofRequested":
+                app.proof_cause = p.get("cause")
+        elif ev.type == "ApplicationConfirmed":
+            app.status = "confirmed"
+        elif ev.type == "ApplicationLapsed":
+            app.status, app.reason = "lapsed", p["reason"]
+        elif ev.type == "RegistrationTerminated":
+            app.status, app.reason = "terminated", p["reason"]
+        app.version = ev.stream_version
+    return app
+
+
+def submit(session: SessionDocument, candidate: Candidate | None, account_id: str, data: dict,
+           now: datetime, integrity_live: bool, existing: Application | None) -> list[NewEvent]:
+    """网上报名. ``data``: level, subjects, exemption ({ground}|None), registration_point,
+    commitment ({pledge_version, signed_name}|None), all validated for shape."""
+    require_open(session, "application", now, "Applying")
+    if existing is not None:
+        raise Refused("You have already applied for this exam session; one application per candidate.",
+                      {"application_id": existing.application_id})
+    if candidate is None or not candidate.complete:
+        raise Refused("Your account information must be 100% complete before you can apply "
+                      "(账号信息完整度为100%时才可进入考试报名).",
+                      {"profile": f"{candidate.completeness if candidate else 0}% complete"})
+    problems = {}
+    level = session.levels.get(data["level"])
+    if level is None:
+        problems["level"] = f"one of {sorted(session.levels)}"
+    exemption = data.get("exemption")
+    exempt_subject = None
+    if level is not None and exemption:
+        exempt_subject = level.exemptions.get(exemption["ground"])
+        if exempt_subject is None:
+            problems["exemption"] = (f"{level.name} allows exemption only on the grounds "
+                                     f"{sorted(level.exemptions)}")
+    subjects = list(data.get("subjects") or [])
+    if level is not None:
+        allowed = [s for s in level.subjects if s != exempt_subject]
+        if not subjects:
+            subjects = allowed
+        bad = [s for s in subjects if s not in allowed]
+        if bad:
+            problems["subjects"] = f"not open to this application: {bad}; choose from {allowed}"
+        if len(set(subjects)) != len(subjects):
+            problems["subjects"] = "a subject is listed twice"
+    if data["registration_point"] not in session.points:
+        problems["registration_point"] = f"one of {sorted(session.points)}"
+    commitment = data.get("commitment")
+    if commitment:
+        if commitment["pledge_version"] != session.pledge_version:
+            problems["commitment.pledge_version"] = (f"the pledge in force is version "
+                                                     f"{session.pledge_version}; read and sign that one")
+        if commitment["signed_name"].strip() != candidate.name:
+            problems["commitment.signed_name"] = "sign the pledge personally, with your own name as registered"
+    if problems:
+        raise ValidationFailed("The application cannot be accepted as it stands.", problems)
+    if commitment and integrity_live:
+        raise Refused("The commitment scheme (告知承诺制) is not open to candidates with a live record "
+                      "in the integrity archive (诚信档案); apply without it and submit proof.",
+                      {"commitment": "not available: integrity record"})
+    app_id = application_id(session.session_id, account_id)
+    return [NewEvent(application_stream(app_id), "ApplicationSubmitted", {
+        "application_id": app_id, "account_id": account_id, "session_id": session.session_id,
+        "level": level.code, "subjects": [s for s in level.subjects if s in subjects],
+        "exemption": ({"subject": exempt_subject, "ground": exemption["ground"]}
+                      if exempt_subject else None),
+        "registration_point": data["registration_point"],
+        "commitment": ({"pledge_version": commitment["pledge_version"],
+                        "signed_name": commitment["signed_name"].strip(), "signed_at": iso(now)}
+                       if commitment else None),
+        "candidate": candidate.snapshot(),
+        "submitted_at": iso(now),
+    })]
+
+
+def _require(app: Application | None) -> Application:
+    if app is None:
+        raise NotFound("You have no application for this exam session.", {"application": "none"})
+    return app
+
+
+def withdraw_commitment(session: SessionDocument, app: Application | None, now) -> list[NewEvent]:
+    """撤回承诺: back to proof and manual check."""
+    app = _require(app)
+    require_open(session, "verification", now, "Withdrawing a commitment")
+    if not app.commitment:
+        raise Refused("This application was not made under the commitment scheme.", {"commitment": "none"})
+    if app.status not in ("submitted", "auto_passed", "auto_failed", "proof_requested"):
+        raise Refused(f"A commitment can no longer be withdrawn: the application is "
+                      f"{STATUS_LABELS[app.status]}.", {"status": app.status})
+    return [NewEvent(application_stream(app.application_id), "CommitmentWithdrawn",
+                     {**app.ids, "withdrawn_at": iso(now)})]
+
+
+def proof_window(session: SessionDocument, app: Application) -> str:
+    """Proof is due in the verification window; after a spot-check rejection, it may come
+    until confirmation closes (the seed: settle it with the point before then)."""
+    return "confirmation" if app.proof_cause == "spot_check_rejected" else "verification"
+
+
+def submit_proof(session: SessionDocument, app: Application | None, files: list[dict],
+                 now) -> list[NewEvent]:
+    """提交证明材料. ``files``: [{sha256, name, content_type, size}] already checked."""
+    app = _require(app)
+    if app.status not in ("proof_requested", "manual_rejected", "auto_failed", "spot_rejected",
+                          "commitment_withdrawn"):
+        raise Refused(f"No proof is asked of this application now: it is {STATUS_LABELS[app.status]}.",
+                      {"status": app.status})
+    window = proof_window(session, app)
+    if window == "confirmation":
+        start, end = session.window("verification").start, session.window("confirmation").end
+        if not Window("proof", start, end).contains(now):
+            raise Refused(f"After a spot-check rejection, proof is accepted from {shanghai(start)} until "
+                          f"confirmation closes at {shanghai(end)} (Asia/Shanghai); it is now "
+                          f"{shanghai(now)}.", {"window": "confirmation", "closes": iso(end)})
+    else:
+        require_open(session, "verification", now, "Submitting proof")
+    return [NewEvent(application_stream(app.application_id), "ProofSubmitted",
+                     {**app.ids, "files": files, "submitted_at": iso(now)})]
+
+
+def confirm(session: SessionDocument, app: Application | None, now) -> list[NewEvent]:
+    """核对确认: only in its window, only once eligibility is confirmed. No fee."""
+    app = _require(app)
+    require_open(session, "confirmation", now, "Confirming an application")
+    if app.status == "confirmed":
+        raise Refused("This application is already confirmed.", {"status": app.status})
+    if app.status != "eligible":
+        raise Refused(f"Only an application whose eligibility is confirmed can be confirmed; this one "
+                      f"is {STATUS_LABELS[app.status]}. Contact your registration point before "
+                      f"confirmation closes.", {"status": app.status})
+    return [NewEvent(application_stream(app.application_id), "ApplicationConfirmed", {
+        **app.ids, "level": app.level, "subjects": app.subjects, "exemption": app.exemption,
+        "registration_point": app.registration_point,
+        "candidate": {k: app.candidate[k] for k in ("name", "id_type", "id_number")},
+        "confirmed_at": iso(now)})]
+
+
+def record_outcome(app: Application | None, upstream) -> list[NewEvent]:
+    """A verification outcome, recorded on the application (and its consequences)."""
+    if app is None or upstream.type not in OUTCOME_STATUS or app.status in FINAL:
+        return []
+    p = upstream.payload
+    events = [NewEvent(application_stream(app.application_id), "VerificationRecorded", {
+        "application_id": app.application_id, "outcome": upstream.type,
+        "reason": p.get("reason") or "", "rule": p.get("rule"), "cause": p.get("cause"),
+        "at": upstream.metadata.get("occurred_at")})]
+    if upstream.type == "ManualCheckRejected" and p.get("final"):
+        events.append(NewEvent(application_stream(app.application_id), "RegistrationTerminated",
+                               {**app.ids, "reason": f"rejected at manual check: {p['reason']}"}))
+    return events
+
+
+def close_confirmation(session: SessionDocument, apps: list[Application]) -> list[NewEvent]:
+    """When 核对确认 closes: no late confirmation. Every open application ends here."""
+    out = [NewEvent(deadline_stream(session.session_id, "confirmation"), "DeadlineReached",
+                    {"session_id": session.session_id, "window": "confirmation"})]
+    for app in apps:
+        if app.status in FINAL:
+            continue
+        stream = application_stream(app.application_id)
+        if app.status == "manual_rejected":
+            out.append(NewEvent(stream, "RegistrationTerminated", {
+                **app.ids, "reason": "rejected at manual check, and no new proof was accepted "
+                                     "before confirmation closed"}))
+        elif app.status == "eligible":
+            out.append(NewEvent(stream, "ApplicationLapsed", {
+                **app.ids, "reason": "not confirmed before confirmation closed (逾期视为放弃报名)"}))
+        else:
+            out.append(NewEvent(stream, "ApplicationLapsed", {
+                **app.ids, "reason": "eligibility still unresolved when confirmation closed "
+                                     "(逾期视作报名不成功)"}))
+    return out

@@ -1,0 +1,108 @@
+"""Registration's read model: sessions and their windows, candidates, applications."""
+
+from sqlalchemy import JSON, Boolean, Column, Index, Integer, MetaData, String, Table
+
+from shared.migrations import Migration, create_tables
+from shared.projection import Projection, Update, Upsert
+from services.registration.domain import OUTCOME_STATUS
+
+metadata = MetaData()
+
+sessions = Table(
+    "sessions", metadata,
+    Column("session_id", String(100), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("exam_year", Integer, nullable=False),
+    Column("document", JSON, nullable=False),  # as scheduled; windows below carry amendments
+    Column("scheduled_at", String(40), nullable=False),
+)
+
+session_windows = Table(
+    "session_windows", metadata,
+    Column("session_id", String(100), primary_key=True),
+    Column("window", String(30), primary_key=True),
+    Column("start", String(40), nullable=False),
+    Column("end", String(40), nullable=False),
+    Column("amended_reason", String(500)),
+)
+
+candidates = Table(
+    "candidates", metadata,
+    Column("account_id", String(64), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("completeness", Integer, nullable=False),
+    Column("complete", Boolean, nullable=False),
+)
+
+applications = Table(
+    "applications", metadata,
+    Column("application_id", String(200), primary_key=True),
+    Column("account_id", String(64), nullable=False),
+    Column("session_id", String(100), nullable=False),
+    Column("version", Integer, nullable=False),  # the stream version: deadline effects expect it
+    Column("level", String(4), nullable=False),
+    Column("subjects", JSON, nullable=False),
+    Column("exemption", JSON),
+    Column("registration_point", String(20), nullable=False),
+    Column("commitment", Boolean, nullable=False),
+    Column("status", String(30), nullable=False),
+    Column("reason", String(1000), nullable=False),
+    Column("proof_cause", String(40)),
+    Column("submitted_at", String(40), nullable=False),
+    Column("updated_at", String(40), nullable=False),
+    Index("ix_applications_session_status", "session_id", "status"),
+    Index("ix_applications_account", "account_id"),
+)
+
+
+class RegistrationProjection(Projection):
+    name = "registration"
+    metadata = metadata
+    migrations = [Migration("registration.0001_read_model",
+                            create_tables(sessions, session_windows, candidates, applications))]
+
+    def handle(self, event):
+        p, at = event.payload, event.metadata.get("occurred_at")
+        t = event.type
+        if t == "ExamSessionScheduled":
+            d = p["document"]
+            yield Upsert("sessions", {"session_id": p["session_id"]}, {
+                "name": d["name"], "exam_year": d["exam_year"], "document": d, "scheduled_at": at})
+            for name, w in d["windows"].items():
+                yield Upsert("session_windows", {"session_id": p["session_id"], "window": name},
+                             {"start": w["start"], "end": w["end"], "amended_reason": None})
+        elif t == "TimetableAmended":
+            yield Update("session_windows", {"session_id": p["session_id"], "window": p["window"]},
+                         {"start": p["start"], "end": p["end"], "amended_reason": p["reason"]})
+        elif t == "CandidateRegistered":
+            yield Upsert("candidates", {"account_id": p["account_id"]},
+                         {"name": p["name"], "completeness": 0, "complete": False})
+        elif t == "CandidateProfileUpdated":
+            yield Update("candidates", {"account_id": p["account_id"]},
+                         {"completeness": p["completeness"], "complete": p["completeness"] == 100})
+        elif t == "ApplicationSubmitted":
+            yield Upsert("applications", {"application_id": p["application_id"]}, {
+                "account_id": p["account_id"], "session_id": p["session_id"],
+                "version": event.stream_version, "level": p["level"], "subjects": p["subjects"],
+                "exemption": p["exemption"], "registration_point": p["registration_point"],
+                "commitment": p["commitment"] is not None, "status": "submitted", "reason": "",
+                "proof_cause": None, "submitted_at": p["submitted_at"], "updated_at": at})
+        elif event.stream_id.startswith("application-"):
+            key = {"application_id": event.stream_id.removeprefix("application-")}
+            values = {"version": event.stream_version, "updated_at": at}
+            if t == "CommitmentWithdrawn":
+                values.update(status="commitment_withdrawn", commitment=False)
+            elif t == "ProofSubmitted":
+                values.update(status="proof_submitted")
+            elif t == "VerificationRecorded":
+                values.update(status=OUTCOME_STATUS[p["outcome"]])
+                if p.get("reason"):
+                    values["reason"] = p["reason"]
+                if p["outcome"] == "ProofRequested":
+                    values["proof_cause"] = p.get("cause")
+            elif t == "ApplicationConfirmed":
+                values.update(status="confirmed")
+            elif t in ("ApplicationLapsed", "RegistrationTerminated"):
+                values.update(status="lapsed" if t == "ApplicationLapsed" else "terminated",
+                              reason=p["reason"])
+            yield Update("applications", key, values)

@@ -1,0 +1,149 @@
+"""Registration's private events and the marshmallow schemas of its RPC inputs."""
+
+import base64
+import binascii
+import unicodedata
+
+from marshmallow import (
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    pre_load,
+    validate,
+    validates,
+)
+
+from shared.contracts import INTEGRATION, EventRegistry
+from shared.contracts.registration import LEVELS, WINDOWS
+
+MAX_PROOF_BYTES = 5 * 1024 * 1024
+MAX_PROOF_FILES = 5
+
+
+def _no_control(text):
+    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in text):
+        raise ValidationError("must not contain control characters")
+
+
+class Text(fields.String):
+    def __init__(self, max_length=200, **kw):
+        super().__init__(validate=[validate.Length(min=1, max=max_length), _no_control], **kw)
+
+    def _deserialize(self, value, attr, data, **kw):
+        return super()._deserialize(value, attr, data, **kw).strip()
+
+
+# -- private events ----------------------------------------------------------------------
+
+class CandidateRegistered(Schema):
+    account_id = fields.String(required=True)
+    name = fields.String(required=True)
+    id_type = fields.String(required=True)
+    id_number = fields.String(required=True)
+
+
+class CandidateProfileUpdated(Schema):
+    account_id = fields.String(required=True)
+    section = fields.String(required=True)
+    data = fields.Dict(required=True)
+    completeness = fields.Integer(required=True)
+
+
+class VerificationRecorded(Schema):
+    application_id = fields.String(required=True)
+    outcome = fields.String(required=True)
+    reason = fields.String(required=True)
+    rule = fields.String(allow_none=True, load_default=None)
+    cause = fields.String(allow_none=True, load_default=None)
+    at = fields.String(allow_none=True, load_default=None)
+
+
+class DeadlineReached(Schema):
+    session_id = fields.String(required=True)
+    window = fields.String(required=True, validate=validate.OneOf(WINDOWS))
+
+
+PRIVATE = EventRegistry()
+PRIVATE.register("CandidateRegistered", CandidateRegistered, public=False)
+PRIVATE.register("CandidateProfileUpdated", CandidateProfileUpdated, public=False)
+PRIVATE.register("VerificationRecorded", VerificationRecorded, public=False)
+PRIVATE.register("DeadlineReached", DeadlineReached, public=False)
+REGISTRY = EventRegistry().include(INTEGRATION).include(PRIVATE)
+
+
+# -- RPC inputs --------------------------------------------------------------------------
+
+class ExemptionInput(Schema):
+    ground = fields.String(required=True, validate=validate.OneOf(["senior_title", "verifier_certificate"]))
+
+
+class CommitmentInput(Schema):
+    """告知承诺: the candidate signs personally, naming the pledge version they read."""
+
+    pledge_version = Text(max_length=40, required=True)
+    signed_name = Text(max_length=50, required=True)
+    agreed = fields.Boolean(required=True, validate=validate.Equal(True, error="the pledge must be agreed to"))
+
+
+class SubmitApplicationSchema(Schema):
+    session_id = Text(max_length=100, required=True)
+    level = fields.String(required=True, validate=validate.OneOf(LEVELS))
+    subjects = fields.List(Text(max_length=20), load_default=list)
+    exemption = fields.Nested(ExemptionInput, allow_none=True, load_default=None)
+    registration_point = Text(max_length=20, required=True)
+    commitment = fields.Nested(CommitmentInput, allow_none=True, load_default=None)
+
+
+class ProofFileInput(Schema):
+    name = Text(max_length=100, required=True)
+    content_base64 = fields.String(required=True)
+
+    @pre_load
+    def _strip(self, data, **kw):
+        if isinstance(data, dict) and isinstance(data.get("content_base64"), str):
+            data = {**data, "content_base64": "".join(data["content_base64"].split())}
+        return data
+
+    @validates("content_base64")
+    def _size(self, value, **kw):
+        if len(value) > (MAX_PROOF_BYTES * 4) // 3 + 8:
+            raise ValidationError(f"a proof file may be at most {MAX_PROOF_BYTES // (1024 * 1024)} MiB")
+
+    @post_load
+    def _decode(self, data, **kw):
+        try:
+            raw = base64.b64decode(data["content_base64"], validate=True)
+        except (binascii.Error, ValueError):
+            raise ValidationError({"content_base64": ["not valid base64"]}) from None
+        if len(raw) > MAX_PROOF_BYTES:
+            raise ValidationError({"content_base64": ["a proof file may be at most 5 MiB"]})
+        if raw.startswith(b"%PDF-"):
+            content_type = "application/pdf"
+        elif raw.startswith(b"\xff\xd8\xff"):
+            content_type = "image/jpeg"
+        else:
+            raise ValidationError({"content_base64": ["proof must be a PDF or a JPEG file"]})
+        return {"name": data["name"], "content_type": content_type, "data": raw}
+
+
+class SubmitProofSchema(Schema):
+    session_id = Text(max_length=100, required=True)
+    files = fields.List(fields.Nested(ProofFileInput), required=True,
+                        validate=validate.Length(min=1, max=MAX_PROOF_FILES))
+
+
+class SessionRefSchema(Schema):
+    session_id = Text(max_length=100, required=True)
+
+
+class AmendTimetableSchema(Schema):
+    session_id = Text(max_length=100, required=True)
+    window = fields.String(required=True, validate=validate.OneOf(WINDOWS))
+    start = fields.AwareDateTime(required=True)
+    end = fields.AwareDateTime(required=True)
+    reason = Text(max_length=500, required=True)
+
+
+class LoadSessionSchema(Schema):
+    yaml = fields.String(required=True, validate=validate.Length(min=1, max=200_000))

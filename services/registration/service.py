@@ -1,0 +1,284 @@
+"""The registration service's entrypoints (thin): exam sessions for the authority,
+applications for candidates, and the consumers that keep registration's view of accounts
+and of verification outcomes.
+
+Who is calling is the gateway's business (it authenticates and passes the account id);
+here every input is validated and every window is checked on the server's clock.
+"""
+
+import hashlib
+from datetime import datetime
+
+from nameko.rpc import RpcProxy
+from sqlalchemy import select
+
+from services.registration import domain
+from services.registration.projection import (
+    RegistrationProjection,
+    applications,
+    candidates,
+    sessions,
+)
+from services.registration.schemas import (
+    REGISTRY,
+    AmendTimetableSchema,
+    LoadSessionSchema,
+    SessionRefSchema,
+    SubmitApplicationSchema,
+    SubmitProofSchema,
+)
+from shared.clock import shanghai
+from shared.dependencies import EventStoreProvider, TrackingProvider
+from shared.errors import NotFound, ValidationFailed
+from shared.service import EventSourcedService, command, config_timer, load, upstream_events
+from shared.session import WINDOW_LABELS, parse_session
+
+
+def on_account_event(tx, event):
+    tx.append(domain.candidate_events(event))
+
+
+def on_verification_event(tx, event):
+    if event.type not in domain.OUTCOME_STATUS:
+        return
+    stream = domain.application_stream(event.payload["application_id"])
+    app = domain.fold_application(tx.read_stream(stream))
+    tx.append(domain.record_outcome(app, event), {stream: app.version if app else 0})
+
+
+class RegistrationService(EventSourcedService):
+    name = "registration"
+    store = EventStoreProvider(REGISTRY, projections=[RegistrationProjection()])
+    tracking = TrackingProvider({"account": on_account_event, "verification": on_verification_event})
+    account_rpc = RpcProxy("account")
+    verification_rpc = RpcProxy("verification")
+
+    # -- consumers -----------------------------------------------------------------------
+
+    @upstream_events("account")
+    def on_account(self, message):
+        self.tracking.receive("account", message, self.account_rpc.events_after)
+
+    @upstream_events("verification")
+    def on_verification(self, message):
+        self.tracking.receive("verification", message, self.verification_rpc.events_after)
+
+    @config_timer()
+    def catch_up(self):
+        self.tracking.catch_up({"account": self.account_rpc.events_after,
+                                "verification": self.verification_rpc.events_after})
+
+    @config_timer(interval=1.0, key="DEADLINE_INTERVAL")
+    def deadlines(self):
+        """Deadline effects, once: when 核对确认 closes, every open application ends."""
+        now = self.clock.now()
+        for session_id in self._session_ids():
+            doc = self._session(session_id)
+            closing = doc.window("confirmation")
+            if now < closing.end or closing.contains(now):
+                continue  # not closed yet: its last second still counts
+            self.store.execute(lambda tx, doc=doc: self._close_confirmation(tx, doc))
+
+    def _close_confirmation(self, tx, doc):
+        stream = domain.deadline_stream(doc.session_id, "confirmation")
+        if tx.stream_version(stream):
+            return 0  # done before (by us or another replica)
+        rows = tx.conn.execute(select(applications).where(
+            applications.c.session_id == doc.session_id)).all()
+        apps = [domain.Application(r.application_id, r.account_id, r.session_id, version=r.version,
+                                   status=r.status) for r in rows]
+        events = domain.close_confirmation(doc, apps)
+        expected = {stream: 0, **{domain.application_stream(a.application_id): a.version for a in apps}}
+        tx.append(events, expected)
+        return len(events) - 1
+
+    # -- the exam authority --------------------------------------------------------------
+
+    @command
+    def load_session(self, data):
+        """An exam session document (YAML), checked whole: every problem listed."""
+        doc = parse_session(load(LoadSessionSchema(), data)["yaml"])
+        stream = domain.session_stream(doc.session_id)
+
+        def decide(tx):
+            tx.append(domain.schedule_session(doc, tx.stream_version(stream)), {stream: 0})
+
+        self.store.execute(decide)
+        return self.get_session(doc.session_id)
+
+    @command
+    def amend_timetable(self, data):
+        cmd = load(AmendTimetableSchema(), data)
+        stream = domain.session_stream(cmd["session_id"])
+
+        def decide(tx):
+            evs = tx.read_stream(stream)
+            doc = domain.fold_session(evs)
+            if doc is None:
+                raise NotFound("No such exam session.", {"session_id": cmd["session_id"]})
+            tx.append(domain.amend_timetable(doc, cmd["window"], cmd["start"], cmd["end"],
+                                             cmd["reason"]), {stream: len(evs)})
+
+        self.store.execute(decide)
+        return self.get_session(cmd["session_id"])
+
+    @command
+    def get_session(self, session_id):
+        doc = self._session(load(SessionRefSchema(), {"session_id": session_id})["session_id"])
+        return {"session_id": doc.session_id, "name": doc.name, "exam_year": doc.exam_year,
+                "pledge_version": doc.pledge_version, "pledge_text": doc.pledge_text,
+                "windows": {n: {"label": WINDOW_LABELS[n], "start": w.start.isoformat(),
+                                "end": w.end.isoformat(), "description": w.describe()}
+                            for n, w in doc.windows.items()},
+                "levels": {c: {"name": lv.name, "subjects": list(lv.subjects),
+                               "exemptions": dict(lv.exemptions)} for c, lv in doc.levels.items()},
+                "registration_points": {c: {"name": p.name, "address": p.address, "phone": p.phone}
+                                        for c, p in doc.points.items()},
+                "phase": doc.phase(self.clock.now())}
+
+    @command
+    def list_sessions(self):
+        with self.store.engine.connect() as c:
+            return [{"session_id": r.session_id, "name": r.name, "exam_year": r.exam_year}
+                    for r in c.execute(select(sessions).order_by(sessions.c.session_id))]
+
+    # -- candidates ----------------------------------------------------------------------
+
+    @command
+    def submit_application(self, account_id, data):
+        """网上报名."""
+        account_id = _account_id(account_id)
+        cmd = load(SubmitApplicationSchema(), data)
+        doc = self._session(cmd["session_id"])
+        now = self.clock.now()
+        candidate = domain.fold_candidate(self.store.read_stream(domain.candidate_stream(account_id)))
+        integrity_live = False
+        if cmd["commitment"] and candidate is not None:
+            integrity_live = self.verification_rpc.integrity_check(
+                candidate.id_type, candidate.id_number)["live"]
+        app_id = domain.application_id(doc.session_id, account_id)
+        stream = domain.application_stream(app_id)
+
+        def decide(tx):
+            existing = domain.fold_application(tx.read_stream(stream))
+            tx.append(domain.submit(doc, candidate, account_id, cmd, now, integrity_live, existing),
+                      {stream: 0})
+
+        self.store.execute(decide)
+        return self.get_application(account_id, doc.session_id)
+
+    @command
+    def withdraw_commitment(self, account_id, session_id):
+        """撤回承诺."""
+        return self._act(account_id, session_id, domain.withdraw_commitment)
+
+    @command
+    def submit_proof(self, account_id, data):
+        """提交证明材料 (PDF or JPEG)."""
+        account_id = _account_id(account_id)
+        cmd = load(SubmitProofSchema(), data)
+        doc = self._session(cmd["session_id"])
+        files = [{"sha256": hashlib.sha256(f["data"]).hexdigest(), "name": f["name"],
+                  "content_type": f["content_type"], "size": len(f["data"])} for f in cmd["files"]]
+        stream = domain.application_stream(domain.application_id(doc.session_id, account_id))
+        now = self.clock.now()
+
+        def decide(tx):
+            app = domain.fold_application(tx.read_stream(stream))
+            events = domain.submit_proof(doc, app, files, now)
+            for f, meta in zip(cmd["files"], files, strict=True):
+                tx.put_blob(meta["sha256"], meta["content_type"], f["data"])
+            tx.append(events, {stream: app.version})
+
+        self.store.execute(decide)
+        return self.get_application(account_id, doc.session_id)
+
+    @command
+    def confirm_application(self, account_id, session_id):
+        """核对确认."""
+        return self._act(account_id, session_id, domain.confirm)
+
+    @command
+    def get_application(self, account_id, session_id):
+        """Status, reasons and the whole history of the candidate's application."""
+        account_id = _account_id(account_id)
+        session_id = load(SessionRefSchema(), {"session_id": session_id})["session_id"]
+        app_id = domain.application_id(session_id, account_id)
+        history = self.store.read_stream(domain.application_stream(app_id))
+        app = domain.fold_application(history)
+        if app is None:
+            raise NotFound("You have no application for this exam session.", {"session_id": session_id})
+        return {
+            "application_id": app.application_id, "session_id": app.session_id,
+            "account_id": app.account_id, "level": app.level, "subjects": app.subjects,
+            "exemption": app.exemption, "registration_point": app.registration_point,
+            "commitment": app.commitment, "status": app.status,
+            "status_label": domain.STATUS_LABELS[app.status], "reason": app.reason,
+            "history": [_history_item(e) for e in history],
+        }
+
+    @command
+    def get_candidate(self, account_id):
+        account_id = _account_id(account_id)
+        with self.store.engine.connect() as c:
+            row = c.execute(select(candidates).where(candidates.c.account_id == account_id)).first()
+        if row is None:
+            raise NotFound("Registration has not heard of this account yet.", {"account_id": account_id})
+        return {"account_id": row.account_id, "name": row.name, "completeness": row.completeness,
+                "complete": row.complete}
+
+    @command
+    def application_counts(self, session_id):
+        """Applications by status (for operators and the dashboard)."""
+        from sqlalchemy import func
+
+        with self.store.engine.connect() as c:
+            rows = c.execute(select(applications.c.status, func.count()).where(
+                applications.c.session_id == session_id).group_by(applications.c.status)).all()
+        return dict(rows)
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _act(self, account_id, session_id, decide_fn):
+        account_id = _account_id(account_id)
+        doc = self._session(load(SessionRefSchema(), {"session_id": session_id})["session_id"])
+        stream = domain.application_stream(domain.application_id(doc.session_id, account_id))
+        now = self.clock.now()
+
+        def decide(tx):
+            app = domain.fold_application(tx.read_stream(stream))
+            tx.append(decide_fn(doc, app, now), {stream: app.version if app else 0})
+
+        self.store.execute(decide)
+        return self.get_application(account_id, doc.session_id)
+
+    def _session(self, session_id):
+        doc = domain.fold_session(self.store.read_stream(domain.session_stream(session_id)))
+        if doc is None:
+            raise NotFound(f"No exam session {session_id!r} has been scheduled.", {"session_id": session_id})
+        return doc
+
+    def _session_ids(self):
+        with self.store.engine.connect() as c:
+            return list(c.execute(select(sessions.c.session_id)).scalars())
+
+
+def _account_id(account_id):
+    if not isinstance(account_id, str) or not (1 <= len(account_id) <= 64) or not account_id.isalnum():
+        raise ValidationFailed("Not an account id.", {"account_id": "expected an account id"})
+    return account_id
+
+
+def _history_item(e):
+    at = e.metadata.get("occurred_at")
+    item = {"type": e.type, "at": at,
+            "at_local": shanghai(datetime.fromisoformat(at)) if at else None}
+    p = e.payload
+    if e.type == "VerificationRecorded":
+        item.update(type=p["outcome"], reason=p["reason"], rule=p.get("rule"))
+    elif "reason" in p:
+        item["reason"] = p["reason"]
+    if e.type == "ProofSubmitted":
+        item["files"] = [{"name": f["name"], "size": f["size"]} for f in p["files"]]
+    return item
+

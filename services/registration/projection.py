@@ -2,9 +2,9 @@
 
 from sqlalchemy import JSON, Boolean, Column, Index, Integer, MetaData, String, Table
 
+from services.registration.domain import OUTCOME_STATUS
 from shared.migrations import Migration, create_tables
 from shared.projection import Projection, Update, Upsert
-from services.registration.domain import OUTCOME_STATUS
 
 metadata = MetaData()
 

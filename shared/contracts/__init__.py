@@ -89,6 +89,5 @@ class EventRegistry:
 #: integration events of every service, filled by the modules below
 INTEGRATION = EventRegistry()
 
-from shared.contracts import account  # noqa: E402,F401  (registers into INTEGRATION)
-from shared.contracts import registration  # noqa: E402,F401
-from shared.contracts import verification  # noqa: E402,F401
+# every service's integration events register themselves into INTEGRATION on import
+from shared.contracts import account, registration, verification  # noqa: E402,F401,I001

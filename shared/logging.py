@@ -61,6 +61,10 @@ def configure(service: str | None = None, level: str | None = None, stream=None)
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
         processor=structlog.processors.JSONRenderer(ensure_ascii=False),
         foreign_pre_chain=processors[:-1]))
+    # nameko logs each refusal a caller can act on with a traceback; ``call.refused`` from
+    # shared.dependencies.WorkerLog says it in one line, so those are dropped here
+    handler.addFilter(lambda record: not (record.name == "nameko.containers"
+                                          and record.getMessage().startswith("(expected)")))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(getattr(logging, level_name, logging.INFO))

@@ -1,0 +1,1 @@
+"""Verification service (资格核查): eligibility rules, reference data, cases and spot checks."""

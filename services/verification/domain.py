@@ -1,0 +1,530 @@
+"""The VerificationCase aggregate (核查案件): one per application. Pure: no I/O, no clock.
+
+A command function takes the folded ``Case`` (or, to open one, the ApplicationSubmitted
+payload with the rules and the reference facts already gathered), plain values such as
+``now`` (an aware datetime from the caller's clock), the cut-off date and window checks,
+and returns the events to append to the case's stream. Rules that say no raise
+``Refused``, ``Unauthorized`` or ``ValidationFailed`` with a message fit for the caller.
+
+Status, along the edges of the seed's chart (I…S)::
+
+    auto_check ──AutoCheckPassed──────────────────────────────► passed
+        │ AutoCheckFailed / no commitment / exemption claimed     │  ▲
+        ▼                                                         │  │ ManualCheckPassed
+    awaiting_proof ◄── ProofRequested (commitment withdrawn) ─────┤  │
+        │ ProofReceived                                           │  │
+        ▼                                                         │  │
+    awaiting_manual ──────────────────────────────────────────────┼──┘
+        │ ManualCheckRejected                                     │ SpotCheckSelected
+        ├─► manual_rejected ──ProofReceived──► awaiting_manual    ▼
+        └─► terminated (final)                                  spot_check
+                                                                  ├ SpotCheckPassed ─► confirmed
+    passed ──EligibilityConfirmed (not sampled)──► confirmed      └ SpotCheckRejected ─► awaiting_proof
+
+Integration events (AutoCheck…, ProofRequested, ManualCheck…, SpotCheck…,
+EligibilityConfirmed) follow ``shared.contracts.verification``; CaseOpened, ProofReceived
+and CommitmentWithdrawnRecorded are this service's own (``schemas.PRIVATE``).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from services.verification.rules import Rules, evaluate
+from shared.errors import Refused, Unauthorized, ValidationFailed
+from shared.events import NewEvent
+
+STATUSES = (
+    "auto_check",  # opened; the automatic check (if any) has not decided yet
+    "awaiting_proof",  # 提交证明材料: the candidate must upload proof
+    "awaiting_manual",  # 人工核查: proof received, a registration point decides
+    "manual_rejected",  # 人工核查不通过, not final: more proof may be submitted
+    "passed",  # 通过 (auto or manual): awaiting the spot-check draw
+    "spot_check",  # 抽查复核: drawn, awaiting the exam authority's decision
+    "confirmed",  # EligibilityConfirmed: verification is done
+    "terminated",  # final manual rejection: 报名终止
+)
+FINAL_STATUSES = ("confirmed", "terminated")
+
+INTEGRITY_RULE = "integrity.live-record"
+EDUCATION_RULE = "education.unverified"
+
+
+# --- the aggregate --------------------------------------------------------------------
+
+
+@dataclass
+class ProofRound:
+    """One submission of proof and the manual decision on it."""
+
+    files: list[dict]
+    decision: str | None = None  # passed | rejected (None: not decided yet)
+    reason: str | None = None
+    staff: str | None = None
+    final: bool = False
+
+
+@dataclass
+class Case:
+    application_id: str
+    account_id: str
+    session_id: str
+    registration_point: str  # the point whose staff decide the manual check
+    level: str  # L1 | L2
+    commitment: bool  # 告知承诺 signed and not withdrawn
+    exemption: dict | None
+    candidate: dict  # the profile snapshot at submission (has the ID number: keep it in)
+    version: int = 0  # stream version of the last folded event
+    status: str = "auto_check"
+    auto_check: dict | None = None  # {"passed", "rule", "reason"} if the auto check ran
+    proof_requests: list[dict] = field(default_factory=list)  # {"cause", "reason"}
+    proof_rounds: list[ProofRound] = field(default_factory=list)
+    passed_via: str | None = None  # auto | manual: how the case last reached `passed`
+    draw: dict | None = None  # {"draw_id", "seed", "rate"} once drawn for the spot check
+    spot_checked: bool = False  # a spot-check decision was taken
+    spot_check_rejected: bool = False  # came back through the spot check (抽查复核不通过)
+    confirmed_via: str | None = None
+    final_rejection: bool = False
+    history: list[dict] = field(default_factory=list)  # {"version", "type", "at", ...detail}
+    _pending: str | None = field(default=None, repr=False)  # the event type that must follow
+
+    @property
+    def proof_cause(self) -> str | None:
+        """Why proof was last requested."""
+        return self.proof_requests[-1]["cause"] if self.proof_requests else None
+
+    @property
+    def done(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+def case_stream(application_id: str) -> str:
+    return f"case-{application_id}"
+
+
+# --- fold -----------------------------------------------------------------------------
+
+_IDS = ("application_id", "account_id", "session_id")
+_NOT_IN_HISTORY = (*_IDS, "candidate")
+
+# event type -> statuses it may follow; the fold refuses any other edge
+_FROM = {
+    "AutoCheckPassed": ("auto_check",),
+    "AutoCheckFailed": ("auto_check",),
+    "CommitmentWithdrawnRecorded": ("auto_check", "passed"),
+    "ProofRequested": ("auto_check", "passed", "spot_check"),
+    "ProofReceived": ("awaiting_proof", "manual_rejected"),
+    "ManualCheckPassed": ("awaiting_manual",),
+    "ManualCheckRejected": ("awaiting_manual",),
+    "SpotCheckSelected": ("passed",),
+    "SpotCheckPassed": ("spot_check",),
+    "SpotCheckRejected": ("spot_check",),
+    "EligibilityConfirmed": ("passed", "spot_check"),
+}
+
+
+def _edge_error(case: Case, event) -> ValueError:
+    return ValueError(
+        f"{event.type} cannot follow status {case.status!r} "
+        f"(case {case.application_id}, after version {case.version})"
+    )
+
+
+def _apply(case: Case, event) -> None:
+    p, t = event.payload, event.type
+    if t not in _FROM:
+        return  # a type added later changes nothing this code knows about
+    if case.status not in _FROM[t]:
+        raise _edge_error(case, event)
+    pending, case._pending = case._pending, None
+    if pending is not None and t != pending:
+        raise ValueError(
+            f"{t} in case {case.application_id} at version {case.version + 1}: "
+            f"the previous event must be followed by {pending}"
+        )
+    # edges out of `passed` / `spot_check` that only the event before opens
+    if t == "ProofRequested" and case.status != "auto_check" and pending is None:
+        raise _edge_error(case, event)
+    if t == "EligibilityConfirmed" and case.status == "spot_check" and pending is None:
+        raise _edge_error(case, event)
+    match t:
+        case "AutoCheckPassed":
+            case.auto_check = {"passed": True, "rule": p["rule"], "reason": p["reason"]}
+            case.status, case.passed_via = "passed", "auto"
+        case "AutoCheckFailed":
+            case.auto_check = {"passed": False, "rule": p["rule"], "reason": p["reason"]}
+            case._pending = "ProofRequested"
+        case "CommitmentWithdrawnRecorded":
+            case.commitment = False
+            case._pending = "ProofRequested"
+        case "ProofRequested":
+            case.proof_requests.append({"cause": p["cause"], "reason": p["reason"]})
+            case.status, case.passed_via = "awaiting_proof", None
+        case "ProofReceived":
+            case.proof_rounds.append(ProofRound(files=list(p["files"])))
+            case.status = "awaiting_manual"
+        case "ManualCheckPassed" | "ManualCheckRejected":
+            passed = t == "ManualCheckPassed"
+            round_ = case.proof_rounds[-1]
+            round_.decision = "passed" if passed else "rejected"
+            round_.reason, round_.staff = p["reason"], p["staff"]
+            round_.final = bool(p.get("final"))
+            if passed:
+                case.status, case.passed_via = "passed", "manual"
+            elif round_.final:
+                case.status, case.final_rejection = "terminated", True
+            else:
+                case.status = "manual_rejected"
+        case "SpotCheckSelected":
+            case.draw = {"draw_id": p["draw_id"], "seed": p["seed"], "rate": p["rate"]}
+            case.status = "spot_check"
+        case "SpotCheckPassed":
+            case.spot_checked = True
+            case._pending = "EligibilityConfirmed"
+        case "SpotCheckRejected":
+            case.spot_checked = case.spot_check_rejected = True
+            case._pending = "ProofRequested"
+        case "EligibilityConfirmed":
+            case.status, case.confirmed_via = "confirmed", p["via"]
+
+
+def fold(events) -> Case | None:
+    """The case as its stream's events (``.type``, ``.payload``, optionally
+    ``.stream_version`` and ``.metadata``) left it. ``ValueError`` on an edge the chart
+    does not have: a stream that says so is corrupt, not something to paper over."""
+    case = None
+    for event in events:
+        p = event.payload
+        if event.type == "CaseOpened":
+            if case is not None:
+                raise ValueError(f"CaseOpened twice in case {case.application_id}")
+            case = Case(
+                application_id=p["application_id"],
+                account_id=p["account_id"],
+                session_id=p["session_id"],
+                registration_point=p["registration_point"],
+                level=p["level"],
+                commitment=bool(p["commitment"]),
+                exemption=p.get("exemption"),
+                candidate=p["candidate"],
+            )
+        elif case is None:
+            raise ValueError(f"{event.type} precedes CaseOpened")
+        else:
+            _apply(case, event)
+        version = getattr(event, "stream_version", None)
+        case.version = version if version is not None else case.version + 1
+        metadata = getattr(event, "metadata", None) or {}
+        detail = {k: v for k, v in p.items() if k not in _NOT_IN_HISTORY}
+        case.history.append(
+            {"version": case.version, "type": event.type, "at": metadata.get("occurred_at"),
+             **detail}
+        )
+    return case
+
+
+# --- helpers --------------------------------------------------------------------------
+
+
+def _require_aware(now: datetime):
+    if not isinstance(now, datetime) or now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be a timezone-aware datetime")
+
+
+def _ids(case_or_payload) -> dict:
+    get = (case_or_payload.get if isinstance(case_or_payload, dict)
+           else lambda k: getattr(case_or_payload, k))
+    return {k: get(k) for k in _IDS}
+
+
+def _event(case_or_payload, type_: str, **payload) -> NewEvent:
+    ids = _ids(case_or_payload)
+    return NewEvent(case_stream(ids["application_id"]), type_, {**ids, **payload})
+
+
+def _proof_requested(case, cause: str, reason: str) -> NewEvent:
+    return _event(case, "ProofRequested", cause=cause, reason=reason)
+
+
+def _confirmed(case, via: str, spot_checked: bool) -> NewEvent:
+    return _event(case, "EligibilityConfirmed", via=via, spot_checked=spot_checked)
+
+
+def _reason(reason: str | None, what: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed(f"{what} needs a reason", {"reason": "must not be blank"})
+    if len(reason) > 500:
+        raise ValidationFailed(f"{what}: the reason is too long",
+                               {"reason": "must be at most 500 characters"})
+    return reason
+
+
+_STATUS_TEXT = {
+    "auto_check": "is being checked automatically",
+    "awaiting_proof": "is waiting for the candidate's proof",
+    "awaiting_manual": "is waiting for a manual check",
+    "manual_rejected": "was rejected by the manual check",
+    "passed": "has passed and waits for the spot-check draw",
+    "spot_check": "is drawn for the spot check",
+    "confirmed": "is already confirmed",
+    "terminated": "is terminated (final rejection)",
+}
+
+
+def _refuse(case: Case, action: str) -> Refused:
+    return Refused(
+        f"cannot {action}: case {case.application_id} {_STATUS_TEXT[case.status]}",
+        code="wrong_state",
+    )
+
+
+def _as_date(value) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
+# --- auto check -----------------------------------------------------------------------
+
+
+def auto_check(submitted: dict, rules: Rules, facts: dict, cutoff: date) -> tuple[bool, str, str]:
+    """自动核查 of a commitment: ``(passed, rule, reason)``. Pure: ``facts`` come from
+    ``reference.gather_facts``. Checks, first failure wins: the integrity archive, the
+    education registry (each entry with a certificate number), then eligibility."""
+    candidate = submitted["candidate"]
+    record = (facts or {}).get("integrity")
+    if record:
+        return (
+            False,
+            INTEGRITY_RULE,
+            f"a live record in the integrity archive (诚信档案, {record['record_id']}, recorded "
+            f"{record['recorded_on']}) rules out the commitment route; proof is checked by hand",
+        )
+    registry = (facts or {}).get("education") or {}
+    for entry in candidate.get("education") or ():
+        cert = entry.get("certificate_no")
+        if not cert:
+            continue
+        found = registry.get(cert)
+        if found is None:
+            problem = "has no record of it for this ID number"
+        elif found.get("level") != entry.get("level"):
+            problem = f"records it as {found.get('level')}, not {entry.get('level')}"
+        elif found.get("major_category") != entry.get("major_category"):
+            problem = (f"records its major as {found.get('major_category')}, "
+                       f"not {entry.get('major_category')}")
+        else:
+            continue
+        return (
+            False,
+            EDUCATION_RULE,
+            f"the education registry does not confirm {entry.get('level')} certificate "
+            f"{cert}: it {problem}",
+        )
+    outcome = evaluate(rules, submitted["level"], candidate.get("education") or [],
+                       candidate.get("work") or [], _as_date(cutoff))
+    return outcome.passed, outcome.rule, outcome.reason
+
+
+# --- commands -------------------------------------------------------------------------
+
+
+def open_case(submitted: dict, rules: Rules, facts: dict, cutoff: date,
+              now: datetime) -> list[NewEvent]:
+    """Open the case of an ApplicationSubmitted (its payload) and decide how it proceeds:
+
+    - an exemption claimed ⇒ ProofRequested(exemption_claimed);
+    - no commitment ⇒ ProofRequested(no_commitment);
+    - a commitment ⇒ the auto check: AutoCheckPassed, or AutoCheckFailed followed by
+      ProofRequested(auto_check_failed) with the failure's reason.
+    """
+    _require_aware(now)
+    commitment = bool(submitted.get("commitment"))  # the signed pledge, or None
+    exemption = submitted.get("exemption")
+    events = [
+        _event(
+            submitted,
+            "CaseOpened",
+            registration_point=submitted["registration_point"],
+            level=submitted["level"],
+            commitment=commitment,
+            exemption=exemption,
+            candidate=submitted["candidate"],
+        )
+    ]
+    if exemption:
+        # An exemption always needs proof (senior title, former 计量检定员证), which only a
+        # person can judge; even with a commitment nothing runs automatically: the manual
+        # check that judges the exemption's proof judges eligibility with it.
+        events.append(_proof_requested(
+            submitted,
+            "exemption_claimed",
+            f"the exemption from {exemption['subject']} ({exemption['ground']}) needs proof; "
+            f"a registration point checks it with the eligibility proof",
+        ))
+    elif not commitment:
+        events.append(_proof_requested(
+            submitted,
+            "no_commitment",
+            "without the commitment (告知承诺), proof of education and metrology work is "
+            "checked by hand",
+        ))
+    else:
+        passed, rule, reason = auto_check(submitted, rules, facts, cutoff)
+        if passed:
+            events.append(_event(submitted, "AutoCheckPassed", rule=rule, reason=reason))
+        else:
+            events.append(_event(submitted, "AutoCheckFailed", rule=rule, reason=reason))
+            events.append(_proof_requested(submitted, "auto_check_failed", reason))
+    return events
+
+
+def commitment_withdrawn(case: Case, now: datetime) -> list[NewEvent]:
+    """撤回承诺: a case still on the commitment route goes to proof and the manual check."""
+    _require_aware(now)
+    if not case.commitment:
+        raise Refused(f"case {case.application_id} has no commitment to withdraw",
+                      code="wrong_state")
+    if case.status not in ("auto_check", "passed"):
+        raise _refuse(case, "withdraw the commitment")
+    if case.passed_via == "manual":
+        raise Refused(
+            f"cannot withdraw the commitment: case {case.application_id} already passed the "
+            f"manual check on proof",
+            code="wrong_state",
+        )
+    return [
+        _event(case, "CommitmentWithdrawnRecorded"),
+        _proof_requested(case, "commitment_withdrawn",
+                         "the commitment (告知承诺) was withdrawn: proof is checked by hand"),
+    ]
+
+
+def proof_received(case: Case, files: list[dict], now: datetime) -> list[NewEvent]:
+    """提交证明材料: proof for a case waiting for it, or after a non-final rejection."""
+    _require_aware(now)
+    if case.status == "terminated":
+        raise Refused(
+            f"cannot accept proof: case {case.application_id} was finally rejected "
+            f"(报名终止)",
+            code="wrong_state",
+        )
+    if case.status not in ("awaiting_proof", "manual_rejected"):
+        raise _refuse(case, "accept proof")
+    if not files:
+        raise ValidationFailed("proof needs at least one file", {"files": "must not be empty"})
+    return [_event(case, "ProofReceived", files=[dict(f) for f in files])]
+
+
+def manual_decision(case: Case, passed: bool, reason: str, staff_id: str, staff_point: str,
+                    final: bool, now: datetime, in_service: bool,
+                    draw_done: bool = False) -> list[NewEvent]:
+    """人工核查: a registration point's staff decide a case waiting for them.
+
+    ``in_service``: whether ``now`` is within the point's service hours (the caller knows
+    the session's windows). ``draw_done``: the session's spot-check draw already happened,
+    so a pass is confirmed at once (not sampled ⇒ passes through). A case that came back
+    through the spot check is confirmed at once too: it has already been drawn.
+    """
+    _require_aware(now)
+    if staff_point != case.registration_point:
+        raise Unauthorized(
+            f"staff of point {staff_point} cannot decide cases of point "
+            f"{case.registration_point}",
+            code="wrong_point",
+        )
+    if not in_service:
+        raise Refused(
+            f"outside the registration point's service hours: point {case.registration_point} "
+            f"decides manual checks only during its service hours",
+            code="out_of_service",
+        )
+    if case.status != "awaiting_manual":
+        raise _refuse(case, "decide a manual check")
+    what = "a manual check pass" if passed else "a manual check rejection"
+    staff = {"registration_point": case.registration_point, "staff": staff_id,
+             "reason": _reason(reason, what)}
+    if not passed:
+        return [_event(case, "ManualCheckRejected", **staff, final=bool(final))]
+    events = [_event(case, "ManualCheckPassed", **staff)]
+    if case.spot_check_rejected:
+        events.append(_confirmed(case, "manual", True))
+    elif draw_done:
+        events.append(_confirmed(case, "manual", False))
+    return events
+
+
+def sample_size(rate: float, n: int) -> int:
+    """How many of ``n`` passed cases a draw at ``rate`` selects: ``round(rate * n)``
+    (half to even), at least 1 when ``rate > 0`` and ``n > 0``."""
+    if not 0 <= rate <= 1:
+        raise ValidationFailed("the spot-check rate must be between 0 and 1",
+                               {"rate": "must be between 0 and 1"})
+    k = round(rate * n)
+    if rate > 0 and n > 0:
+        k = max(k, 1)
+    return min(k, n)
+
+
+def draw_sample(cases: list[Case], rate: float, seed: int,
+                draw_id: str) -> tuple[list[str], dict[str, list[NewEvent]]]:
+    """抽查: draw a reproducible sample of the ``passed`` cases.
+
+    The passed cases, sorted by application id, are sampled with
+    ``random.Random(seed).sample(ids, sample_size(rate, n))``: the same cases, rate and
+    seed always select the same ones. A selected case gets SpotCheckSelected; every other
+    passed case is confirmed (EligibilityConfirmed, ``spot_checked`` false). Cases in any
+    other status are left alone. Returns (the selected ids, sorted; events per case id).
+    """
+    if not draw_id:
+        raise ValidationFailed("a draw needs an id", {"draw_id": "must not be blank"})
+    eligible = sorted((c for c in cases if c.status == "passed"),
+                      key=lambda c: c.application_id)
+    ids = [c.application_id for c in eligible]
+    if len(set(ids)) != len(ids):
+        raise ValueError("draw_sample got the same case twice")
+    sessions = {c.session_id for c in eligible}
+    if len(sessions) > 1:
+        raise ValueError(f"draw_sample mixes sessions: {sorted(sessions)}")
+    k = sample_size(rate, len(ids))
+    selected = set(random.Random(seed).sample(ids, k))
+    events: dict[str, list[NewEvent]] = {}
+    for case in eligible:
+        if case.application_id in selected:
+            events[case.application_id] = [
+                _event(case, "SpotCheckSelected", draw_id=draw_id, seed=seed, rate=rate)
+            ]
+        else:
+            events[case.application_id] = [_confirmed(case, case.passed_via or "auto", False)]
+    return sorted(selected), events
+
+
+def spot_check_decision(case: Case, passed: bool, reason: str, by: str,
+                        now: datetime) -> list[NewEvent]:
+    """抽查复核: the exam authority's decision on a drawn case. A rejection sends the case
+    back to proof and the manual check (状态设为 核查不通过)."""
+    _require_aware(now)
+    if case.status != "spot_check":
+        raise _refuse(case, "decide a spot check")
+    if not by:
+        raise ValidationFailed("a spot-check decision needs who took it", {"by": "required"})
+    if passed:
+        return [
+            _event(case, "SpotCheckPassed", by=by, reason=(reason or "").strip()
+                   or "materials verified"),
+            _confirmed(case, case.passed_via or "auto", True),
+        ]
+    reason = _reason(reason, "a spot-check rejection")
+    return [
+        _event(case, "SpotCheckRejected", by=by, reason=reason),
+        _proof_requested(case, "spot_check_rejected", reason),
+    ]
+
+
+def pass_through(case: Case) -> list[NewEvent]:
+    """The timer at the end of the spot-check window: a passed case never drawn is confirmed
+    (not sampled ⇒ passes through). Anything else: nothing to do."""
+    if case.status != "passed" or case.draw is not None:
+        return []
+    return [_confirmed(case, case.passed_via or "auto", False)]

@@ -1,0 +1,180 @@
+"""Marshmallow schemas of the verification service: private events and RPC inputs.
+
+Private events (``PRIVATE``, ``public=False``) stay inside the service: the case's opening
+snapshot (it holds the candidate's ID number), the proof files received and the recorded
+withdrawal of a commitment. The published outcomes are in ``shared.contracts.verification``.
+
+Inputs: free text is NFC-normalized, stripped, bounded, and refuses control and invisible
+formatting characters.
+"""
+
+import re
+import unicodedata
+
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
+
+from shared.contracts import INTEGRATION, EventRegistry
+from shared.contracts.registration import LEVELS, Candidate, Exemption, ProofFile
+
+DECISIONS = ("pass", "reject")
+DEFAULT_PASS_REASON = "materials verified"
+MAX_SEED = 2**31 - 1
+
+
+# --- fields ---------------------------------------------------------------------------
+
+
+class Text(fields.String):
+    """A string: NFC, stripped, no control or format characters, 1..``max_length`` long."""
+
+    def __init__(self, *, max_length, **kwargs):
+        super().__init__(**kwargs)
+        self.max_length = max_length
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        s = unicodedata.normalize("NFC", super()._deserialize(value, attr, data, **kwargs)).strip()
+        # Cc: controls (tab, newline, NUL); Cf: invisible formatting (zero-width, bidi overrides)
+        if any(unicodedata.category(c) in ("Cc", "Cf") for c in s):
+            raise ValidationError("must not contain control or invisible formatting characters")
+        if not s:
+            raise ValidationError("must not be blank")
+        if len(s) > self.max_length:
+            raise ValidationError(f"must be at most {self.max_length} characters")
+        return s
+
+
+def _id(**kwargs):
+    return Text(max_length=100, required=True, **kwargs)
+
+
+# --- private events -------------------------------------------------------------------
+
+
+class _Case(Schema):
+    application_id = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    account_id = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    session_id = fields.String(required=True, validate=validate.Length(min=1, max=100))
+
+
+class CaseOpened(_Case):
+    """核查案件 opened for an ApplicationSubmitted: what the case needs, as submitted."""
+
+    registration_point = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    level = fields.String(required=True, validate=validate.OneOf(LEVELS))
+    commitment = fields.Boolean(required=True)  # 告知承诺 signed
+    exemption = fields.Nested(Exemption, required=True, allow_none=True)
+    candidate = fields.Nested(Candidate, required=True)
+
+
+class ProofReceived(_Case):
+    files = fields.List(fields.Nested(ProofFile), required=True, validate=validate.Length(min=1))
+
+
+class CommitmentWithdrawnRecorded(_Case):
+    pass
+
+
+class SessionRecorded(Schema):
+    """The exam session as verification knows it (scheduled or amended, whole)."""
+
+    session_id = fields.String(required=True)
+    document = fields.Dict(required=True)
+
+
+class SpotCheckDrawn(Schema):
+    """抽查: the draw, reproducible from its seed over its population."""
+
+    session_id = fields.String(required=True)
+    draw_id = fields.String(required=True)
+    seed = fields.Integer(required=True)
+    rate = fields.Float(required=True)
+    population = fields.List(fields.String(), required=True)
+    selected = fields.List(fields.String(), required=True)
+    by = fields.String(required=True)
+
+
+class DeadlineReached(Schema):
+    session_id = fields.String(required=True)
+    window = fields.String(required=True)
+
+
+PRIVATE = EventRegistry()
+PRIVATE.register("SessionRecorded", SessionRecorded, public=False)
+PRIVATE.register("SpotCheckDrawn", SpotCheckDrawn, public=False)
+PRIVATE.register("DeadlineReached", DeadlineReached, public=False)
+PRIVATE.register("CaseOpened", CaseOpened, public=False)
+PRIVATE.register("ProofReceived", ProofReceived, public=False)
+PRIVATE.register("CommitmentWithdrawnRecorded", CommitmentWithdrawnRecorded, public=False)
+
+#: every event type the verification service stores or reads
+REGISTRY = EventRegistry().include(INTEGRATION).include(PRIVATE)
+
+
+# --- RPC inputs -----------------------------------------------------------------------
+
+
+class _Decision(Schema):
+    """pass | reject with a reason: required to reject, defaulted to pass."""
+
+    application_id = _id()
+    decision = fields.String(required=True, validate=validate.OneOf(DECISIONS))
+    reason = Text(max_length=500)
+
+    @validates_schema(skip_on_field_errors=True)
+    def _reason_to_reject(self, data, **kwargs):
+        if data["decision"] == "reject" and not data.get("reason"):
+            raise ValidationError("a rejection needs a reason the candidate can act on", "reason")
+
+    @post_load
+    def _default_reason(self, data, **kwargs):
+        data.setdefault("reason", DEFAULT_PASS_REASON)
+        return data
+
+
+class ManualDecisionSchema(_Decision):
+    """人工核查: a registration point's decision on the proof a candidate submitted."""
+
+    final = fields.Boolean(load_default=False)  # no more proof accepted (报名终止)
+
+    @validates_schema(skip_on_field_errors=True)
+    def _final_only_rejects(self, data, **kwargs):
+        if data.get("final") and data["decision"] != "reject":
+            raise ValidationError("only a rejection can be final", "final")
+
+
+class SpotCheckDrawSchema(Schema):
+    """抽查: the share of passed cases to draw, and the seed that makes the draw reproducible."""
+
+    session_id = Text(max_length=100, required=True)
+    rate = fields.Float(
+        required=True,
+        validate=validate.Range(min=0, max=1, min_inclusive=False,
+                                error="the rate must be more than 0 and at most 1"),
+    )
+    seed = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(min=0, max=MAX_SEED, error=f"the seed must be 0..{MAX_SEED}"),
+    )
+
+
+class SpotCheckDecisionSchema(_Decision):
+    """抽查复核: the exam authority's decision on a case drawn for the spot check."""
+
+
+class AuthoritySchema(Schema):
+    """Who acts for the exam authority (考试机构)."""
+
+    staff_id = Text(max_length=64, required=True)
+
+
+class StaffSchema(Schema):
+    """Who decides: a staff member and the registration point (报名点) they work for."""
+
+    staff_id = Text(max_length=64, required=True)
+    registration_point = Text(
+        max_length=20,
+        required=True,
+        validate=validate.Regexp(r"[0-9A-Za-z_-]+\Z", flags=re.ASCII,
+                                 error="a registration point code is letters, digits, - or _"),
+    )

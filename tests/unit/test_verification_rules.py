@@ -1,0 +1,266 @@
+from datetime import date, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.verification import rules as r
+from services.verification.rules import (
+    Outcome,
+    RulesError,
+    Tenure,
+    evaluate,
+    has_years,
+    load_rules,
+    metrology_years,
+    months_before,
+    parse_rules,
+    span_days,
+)
+from shared.errors import NotFound
+
+CUTOFF = date(2026, 12, 31)
+RULES = load_rules(2026)
+
+L1_TABLE = [  # DESIGN §5: science/engineering years; other majors +1
+    ("大专", 4),
+    ("本科", 3),
+    ("双学士", 2),
+    ("研究生班", 2),
+    ("硕士", 1),
+    ("博士", 1),
+]
+ALL_LEVELS = ("中专", "大专", "本科", "双学士", "研究生班", "硕士", "博士")
+
+
+def job(start, end=None, metrology=True):
+    return {"entry_id": "w", "employer": "上海市计量测试技术研究院", "position": "检定员",
+            "start": start, "end": end, "metrology": metrology}
+
+
+def edu(level, category="science_engineering"):
+    return {"entry_id": "e", "level": level, "school": "同济大学", "major": "测控技术与仪器",
+            "major_category": category, "graduated_on": "2005-07-01"}
+
+
+def since(years, cutoff=CUTOFF, extra_days=0):
+    """An ongoing metrology job that started exactly ``years`` before the cut-off (+ days)."""
+    return [job((months_before(cutoff, 12 * years) + timedelta(days=extra_days)).isoformat())]
+
+
+# --- loading ---------------------------------------------------------------------------
+
+
+def test_2026_table_has_a_row_per_cell_with_stable_ids():
+    ids = {row.id: row.years for row in RULES.rows}
+    for level, years in L1_TABLE:
+        assert ids[f"2026.L1.{level}.science_engineering"] == years
+        assert ids[f"2026.L1.{level}.other"] == years + 1
+    for level in ALL_LEVELS:
+        assert ids[f"2026.L2.{level}.any"] == 1
+    assert "2026.L1.中专.science_engineering" not in ids
+    assert len(ids) == 12 + 7
+    assert RULES.get("2026.L1.本科.other").years == 4
+    assert RULES.level_names == {"L1": "一级", "L2": "二级"}
+
+
+def test_unknown_year_is_a_clear_error():
+    with pytest.raises(NotFound) as exc:
+        load_rules(1999)
+    assert "1999" in exc.value.message and "2026" in exc.value.message
+
+
+def test_unknown_level_is_refused():
+    with pytest.raises(ValueError, match="L3"):
+        evaluate(RULES, "L3", [edu("本科")], since(5), CUTOFF)
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ([], "not a mapping"),
+        ({"exam_year": 2025, "education_levels": ["本科"], "levels": {}}, "exam_year"),
+        ({"exam_year": 2026, "education_levels": [], "levels": {}}, "education_levels"),
+        ({"exam_year": 2026, "education_levels": ["本科"], "levels": {}}, "levels"),
+        ({"exam_year": 2026, "education_levels": ["本科"], "levels": {"L1": {"years": {"高中": 1}}}},
+         "unknown education level"),
+        ({"exam_year": 2026, "education_levels": ["本科"],
+          "levels": {"L1": {"years": {"本科": {"science_engineering": 3}}}}}, "every major"),
+        ({"exam_year": 2026, "education_levels": ["本科"],
+          "levels": {"L1": {"years": {"本科": {"science_engineering": -1, "other": 1}}}}},
+         "whole number"),
+        ({"exam_year": 2026, "education_levels": ["本科"],
+          "levels": {"L1": {"years": {"本科": {"arts": 1, "other": 1}}}}}, "major category"),
+    ],
+)
+def test_malformed_rules_are_refused(doc, message):
+    with pytest.raises(RulesError, match=message):
+        parse_rules(doc, 2026)
+
+
+# --- thresholds ------------------------------------------------------------------------
+
+
+def test_example_from_the_brief_bachelor_science():
+    assert evaluate(RULES, "L1", [edu("本科")], [job("2023-12-31")], CUTOFF).passed
+    failed = evaluate(RULES, "L1", [edu("本科")], [job("2024-01-01")], CUTOFF)
+    assert not failed.passed
+    assert failed.rule == "2026.L1.本科.science_engineering"
+    assert failed.reason == (
+        "本科, science/engineering: needs 3 years of metrology work by 2026-12-31; "
+        "has 2 years 11 months"
+    )
+
+
+@pytest.mark.parametrize(("level", "years"), L1_TABLE)
+@pytest.mark.parametrize(("category", "extra"), [("science_engineering", 0), ("other", 1)])
+def test_level_1_each_row_at_its_exact_threshold(level, years, category, extra):
+    need = years + extra
+    rule = f"2026.L1.{level}.{category}"
+    on_the_day = evaluate(RULES, "L1", [edu(level, category)], since(need), CUTOFF)
+    assert on_the_day == Outcome(True, rule, on_the_day.reason)
+    day_late = evaluate(RULES, "L1", [edu(level, category)], since(need, extra_days=1), CUTOFF)
+    assert not day_late.passed and day_late.rule == rule
+    assert f"needs {need} year" in day_late.reason
+
+
+@pytest.mark.parametrize("level", ALL_LEVELS)
+@pytest.mark.parametrize("category", ["science_engineering", "other"])
+def test_level_2_is_one_year_for_any_major(level, category):
+    assert evaluate(RULES, "L2", [edu(level, category)], [job("2025-12-31")], CUTOFF).passed
+    out = evaluate(RULES, "L2", [edu(level, category)], [job("2026-01-01")], CUTOFF)
+    assert not out.passed
+    assert out.rule == f"2026.L2.{level}.any"
+    assert out.reason.startswith(f"{level}, any major: needs 1 year of metrology work")
+
+
+def test_other_major_needs_one_more_year():
+    three = [job("2023-12-31")]
+    assert evaluate(RULES, "L1", [edu("本科")], three, CUTOFF).passed
+    assert not evaluate(RULES, "L1", [edu("本科", "other")], three, CUTOFF).passed
+    assert evaluate(RULES, "L1", [edu("本科", "other")], [job("2022-12-31")], CUTOFF).passed
+
+
+def test_no_qualifying_education():
+    out = evaluate(RULES, "L1", [edu("中专")], since(20), CUTOFF)
+    assert out == Outcome(False, "2026.L1.no-qualifying-education", out.reason)
+    assert "大专 or above" in out.reason and "中专" in out.reason
+    none = evaluate(RULES, "L2", [], since(20), CUTOFF)
+    assert none.rule == "2026.L2.no-qualifying-education"
+    assert "none entered" in none.reason
+
+
+def test_best_education_entry_decides():
+    two_years = since(2)
+    # 本科 science needs 3, 硕士 other needs 2: the 硕士 row decides and passes
+    out = evaluate(RULES, "L1", [edu("本科"), edu("硕士", "other")], two_years, CUTOFF)
+    assert out.passed and out.rule == "2026.L1.硕士.other"
+    # a tie (二级: 1 year for all) names the higher education
+    out = evaluate(RULES, "L2", [edu("中专"), edu("本科")], since(1), CUTOFF)
+    assert out.rule == "2026.L2.本科.any"
+    # a non-qualifying entry next to a qualifying one is ignored
+    out = evaluate(RULES, "L1", [edu("中专"), edu("大专")], since(3), CUTOFF)
+    assert not out.passed and out.rule == "2026.L1.大专.science_engineering"
+
+
+def test_reason_texts():
+    assert "has no metrology work" in evaluate(RULES, "L2", [edu("本科")], [], CUTOFF).reason
+    one = evaluate(RULES, "L2", [edu("本科")], since(1), CUTOFF)
+    assert one.reason == "本科, any major: needs 1 year of metrology work by 2026-12-31; has 1 year"
+    short = evaluate(RULES, "L2", [edu("本科")], [job("2026-12-20")], CUTOFF)
+    assert short.reason.endswith("has less than a month")
+    assert evaluate(RULES, "L2", [edu("本科")], [job("2026-10-31")], CUTOFF).reason.endswith(
+        "has 2 months"
+    )
+
+
+# --- counting years --------------------------------------------------------------------
+
+
+def test_overlapping_jobs_are_not_double_counted():
+    overlapping = [job("2024-01-01"), job("2024-01-01"), job("2024-06-01", "2025-06-30")]
+    assert metrology_years(overlapping, CUTOFF).days == (CUTOFF - date(2024, 1, 1)).days
+    assert not has_years(overlapping, CUTOFF, 3)
+    partial = [job("2020-01-01", "2022-12-31"), job("2022-01-01", "2023-06-30")]
+    assert metrology_years(partial, CUTOFF).days == (date(2023, 7, 1) - date(2020, 1, 1)).days
+
+
+def test_end_date_is_the_last_day_worked_and_adjacent_jobs_join():
+    # [2023-12-31, 2025-06-30] + [2025-07-01, now): one unbroken stretch of exactly 3 years
+    adjacent = [job("2023-12-31", "2025-06-30"), job("2025-07-01")]
+    assert metrology_years(adjacent, CUTOFF) == Tenure(1096, 3, 0)
+    assert has_years(adjacent, CUTOFF, 3)
+    # a job that ended the day before the cut-off counts as if still running
+    assert has_years([job("2023-12-31", "2026-12-30")], CUTOFF, 3)
+    assert not has_years([job("2023-12-31", "2026-12-29")], CUTOFF, 3)
+
+
+def test_gaps_are_summed():
+    work = [job("2019-01-01", "2019-12-31"), job("2022-01-01", "2023-12-31")]
+    assert metrology_years(work, CUTOFF).days == 365 + 730
+    assert metrology_years(work, CUTOFF).years == 2
+    assert not has_years(work, CUTOFF, 3)
+
+
+def test_non_metrology_and_future_work_is_ignored_and_clipped_at_the_cutoff():
+    assert metrology_years([job("2000-01-01", metrology=False)], CUTOFF) == Tenure(0, 0, 0)
+    assert metrology_years([job("2027-01-01")], CUTOFF) == Tenure(0, 0, 0)
+    assert metrology_years([job("2026-12-31")], CUTOFF).days == 0
+    clipped = metrology_years([job("2025-12-31", "2030-06-30")], CUTOFF)
+    assert clipped == Tenure(365, 1, 0)
+    mixed = [job("2010-01-01", metrology=False), job("2025-12-31"), job("2028-01-01")]
+    assert metrology_years(mixed, CUTOFF) == Tenure(365, 1, 0)
+
+
+def test_date_objects_and_iso_strings_both_work():
+    assert metrology_years([job(date(2023, 12, 31), None)], CUTOFF) == metrology_years(
+        [job("2023-12-31")], "2026-12-31"
+    )
+
+
+def test_leap_day_cutoff_steps_back_to_28_february():
+    cutoff = date(2028, 2, 29)
+    assert months_before(cutoff, 12) == date(2027, 2, 28)
+    assert span_days(cutoff, 1) == 366
+    assert has_years([job("2027-02-28")], cutoff, 1)
+    assert not has_years([job("2027-03-01")], cutoff, 1)
+
+
+def test_zero_years_always_holds():
+    assert has_years([], CUTOFF, 0)
+
+
+# --- properties -------------------------------------------------------------------------
+
+dates = st.dates(min_value=date(1990, 1, 1), max_value=date(2030, 12, 31))
+
+
+@st.composite
+def work_entries(draw):
+    start = draw(dates)
+    end = draw(st.one_of(st.none(), st.dates(min_value=start, max_value=date(2030, 12, 31))))
+    return job(start.isoformat(), end and end.isoformat(), draw(st.booleans()))
+
+
+@given(st.lists(work_entries(), max_size=6), st.randoms(use_true_random=False))
+def test_order_duplicates_and_non_metrology_entries_change_nothing(work, rnd):
+    base = metrology_years(work, CUTOFF)
+    shuffled = list(work)
+    rnd.shuffle(shuffled)
+    assert metrology_years(shuffled, CUTOFF) == base
+    assert metrology_years(work + work, CUTOFF) == base
+    assert metrology_years(work + [job("1990-01-01", metrology=False)], CUTOFF) == base
+
+
+@given(st.lists(work_entries(), max_size=6))
+def test_years_agree_with_has_years_and_never_exceed_the_calendar(work):
+    tenure = metrology_years(work, CUTOFF)
+    assert tenure.days <= (CUTOFF - date(1990, 1, 1)).days
+    assert 0 <= tenure.months <= 11
+    assert has_years(work, CUTOFF, tenure.years)
+    assert not has_years(work, CUTOFF, tenure.years + 1)
+    assert tenure.days >= span_days(CUTOFF, tenure.years, tenure.months)
+
+
+def test_module_documents_the_counting_rule():
+    assert "has N years" in r.__doc__ and "(cutoff - (cutoff minus N years)).days" in r.__doc__

@@ -670,13 +670,15 @@ def test_manual_decision_schema():
 
 
 def test_spot_check_schemas():
-    assert SpotCheckDrawSchema().load({"rate": 0.05, "seed": 20260415}) == {
-        "rate": 0.05, "seed": 20260415}
-    assert SpotCheckDrawSchema().load({"rate": 1, "seed": 0})["rate"] == 1
+    s = {"session_id": "2026-shanghai-jiliang"}
+    assert SpotCheckDrawSchema().load({**s, "rate": 0.05, "seed": 20260415}) == {
+        **s, "rate": 0.05, "seed": 20260415}
+    assert SpotCheckDrawSchema().load({**s, "rate": 1, "seed": 0})["rate"] == 1
     for bad in ({"rate": 0, "seed": 1}, {"rate": 1.5, "seed": 1}, {"rate": 0.1, "seed": -1},
                 {"rate": 0.1, "seed": 2**31}, {"rate": 0.1, "seed": 1.5},
                 {"rate": float("nan"), "seed": 1}, {"seed": 1}):
-        assert SpotCheckDrawSchema().validate(bad), bad
+        assert SpotCheckDrawSchema().validate({**s, **bad}), bad
+    assert "session_id" in SpotCheckDrawSchema().validate({"rate": 0.1, "seed": 1})
     assert SpotCheckDecisionSchema().load({"application_id": "a", "decision": "pass"})["reason"]
     assert "reason" in SpotCheckDecisionSchema().validate({"application_id": "a",
                                                            "decision": "reject"})

@@ -10,7 +10,7 @@ import hashlib
 from datetime import datetime
 
 from nameko.rpc import RpcProxy
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from services.registration import domain
 from services.registration.projection import (
@@ -230,8 +230,6 @@ class RegistrationService(EventSourcedService):
     @command
     def application_counts(self, session_id):
         """Applications by status (for operators and the dashboard)."""
-        from sqlalchemy import func
-
         with self.store.engine.connect() as c:
             rows = c.execute(select(applications.c.status, func.count()).where(
                 applications.c.session_id == session_id).group_by(applications.c.status)).all()

@@ -7,6 +7,11 @@ A service subclasses ``EventSourcedService`` and declares ``store`` (an
   filling by consumers and for the operator command line;
 - ``status()``: head position, relay position and lag, tracking per upstream, projections;
 - ``rebuild(projection=None)``: drop and replay read models while running.
+
+and, over HTTP on ``WEB_SERVER_ADDRESS`` (``shared.health``, ``shared.metrics``):
+
+- ``GET /health/live`` and ``GET /health/ready`` (database and broker) for the probes;
+- ``GET /metrics``: Prometheus metrics, including the service's ``business_counts()``.
 """
 
 from marshmallow import Schema, fields, validate
@@ -17,6 +22,8 @@ from nameko.timer import Timer
 
 from shared.dependencies import ClockProvider, WorkerLog
 from shared.errors import EXPECTED, ValidationFailed
+from shared.health import Health, http
+from shared.metrics import Metrics
 
 command = rpc(expected_exceptions=EXPECTED)
 
@@ -84,6 +91,28 @@ class EventSourcedService:
     name: str
     log = WorkerLog()
     clock = ClockProvider()
+    metrics = Metrics()
+    health = Health()
+
+    def business_counts(self) -> dict:
+        """The business figures of the dashboard, read at each scrape of ``/metrics``:
+        ``{name: number}`` or ``{name: {status: number}}`` (e.g. ``{"applications":
+        {"submitted": 12, "confirmed": 3}}``), exported as
+        ``kaowu_business_count{service, name, status}``. Keep it to a few cheap
+        ``SELECT … GROUP BY`` on the read model (``self.store``). Default: none."""
+        return {}
+
+    @http("GET", "/health/live")
+    def health_live(self, request):
+        return self.health.live()
+
+    @http("GET", "/health/ready")
+    def health_ready(self, request):
+        return self.health.ready(self.store.engine)
+
+    @http("GET", "/metrics")
+    def prometheus_metrics(self, request):
+        return self.metrics.render(self)
 
     @command
     def events_after(self, position, limit=1000):

@@ -40,10 +40,12 @@ class TrackingConsumer:
         self.applied = 0
         self.skipped = 0
         self.pulled = 0
+        self.highest_seen = 0  # highest upstream position seen in a message or a pull (metrics)
 
     def receive(self, message: dict, fetch: Fetch) -> int:
         """A message from the bus. Returns how many events were applied."""
         ev = StoredEvent.from_dict(message)
+        self.highest_seen = max(self.highest_seen, ev.position)
         with self._lock:
             tracked = self.store.tracked_position(self.upstream)
             if ev.position <= tracked:
@@ -69,6 +71,7 @@ class TrackingConsumer:
                 self.pulled += len(got)
                 if not got:
                     return total
+                self.highest_seen = max(self.highest_seen, got[-1].position)
                 total += self._apply(got)
                 if len(got) < self.batch and (until is None or got[-1].position >= until):
                     return total

@@ -1,0 +1,54 @@
+# syntax=docker/dockerfile:1
+# One image for every Kaowu service; the service is the argument:
+#   docker run IMAGE services.account.service:AccountService
+# (deploy/k8s sets it per Deployment). Migrations and rebuilds run the same image:
+#   docker run --entrypoint python IMAGE -m shared.migrate account
+
+# ---- builder: the pinned dependencies, in a virtualenv --------------------------------
+FROM python:3.11-slim AS builder
+
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PYTHONDONTWRITEBYTECODE=1
+
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+
+WORKDIR /build
+COPY pyproject.toml constraints.txt ./
+# the project's runtime dependencies (pyproject's pins), every transitive one pinned by
+# constraints.txt; the project itself is copied as source below, not installed
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt \
+ && pip install pip==25.3 \
+ && pip install -c constraints.txt -r requirements.txt
+
+# ---- runtime: slim, non-root, the venv and the source ---------------------------------
+FROM python:3.11-slim AS runtime
+
+RUN groupadd --system --gid 10001 kaowu \
+ && useradd --system --uid 10001 --gid kaowu --home-dir /app --no-create-home --shell /usr/sbin/nologin kaowu
+
+COPY --from=builder /opt/venv /opt/venv
+
+WORKDIR /app
+COPY config.yml ./
+COPY shared ./shared
+COPY services ./services
+COPY deploy/sessions ./deploy/sessions
+COPY deploy/reference ./deploy/reference
+
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONPATH=/app \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    WEB_SERVER_ADDRESS=0.0.0.0:8000
+
+USER 10001:10001
+
+# WEB_SERVER_ADDRESS: /health/live, /health/ready, /metrics (and the gateway's API)
+EXPOSE 8000
+
+# nameko stops taking work on SIGTERM and lets the workers in flight finish
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["nameko", "run", "--config", "/app/config.yml"]
+CMD ["services.account.service:AccountService"]

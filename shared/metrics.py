@@ -1,0 +1,332 @@
+"""Prometheus metrics of one service: what ``GET /metrics`` answers (``EventSourcedService``).
+
+Two kinds of figures, one exposition:
+
+- **Counted as it happens**, in a registry of the service container's own (one process runs
+  one container in production, so it is the process's registry; the tests may run several
+  containers, even replicas of one service, in one process without mixing their counts):
+
+  ``kaowu_entrypoint_duration_seconds{service,entrypoint,kind}``  histogram, every worker
+      (``kind``: rpc, event, timer, http, ...)
+  ``kaowu_entrypoint_calls_total{service,entrypoint,kind,outcome}``  outcome: ok, refused
+      (a ``KaowuError``: a clear answer to the caller), error (anything else)
+  ``kaowu_entrypoint_errors_total{service,entrypoint,kind,error_type}``  the "error" ones
+  ``kaowu_events_appended_total{service,type}``  events this process committed to its log
+
+- **Read at scrape time** from the log and the process (never stale, same on every replica
+  where it is read from the database):
+
+  ``kaowu_store_up{service}``  1 if the figures below could be read from the database
+  ``kaowu_log_head_position{service}``, ``kaowu_relay_position{service}``
+  ``kaowu_relay_lag_events{service}``  head − relay position: committed, not yet published
+  ``kaowu_relay_published_total{service}``  published by this process's relay
+  ``kaowu_consumer_position{service,upstream}``  the tracking record: applied up to here
+  ``kaowu_consumer_highest_seen_position{service,upstream}``  the highest upstream
+      position this process has seen in a message or a pull
+  ``kaowu_consumer_lag_events{service,upstream}``  highest seen − applied (never below 0)
+  ``kaowu_consumer_{applied,duplicates,pulled}_total{service,upstream}``  by this process
+  ``kaowu_projection_position{service,projection}``, ``kaowu_projection_lag_events``
+  ``kaowu_business_count{service,name,status}``  the service's ``business_counts()``
+
+``business_counts()`` (a method of the service class, default ``{}``) returns
+``{name: number}`` or ``{name: {status: number}}``; ``{"applications": {"confirmed": 3},
+"accounts": 10}`` becomes ``kaowu_business_count{name="applications",status="confirmed"} 3``
+and ``kaowu_business_count{name="accounts",status=""} 10``. It runs in the scrape's worker,
+so it may use ``self.store`` (keep it to a few ``SELECT … GROUP BY`` on the read model).
+
+``kaowu_dead_letters`` is reserved for the dead-letter count (alert rule
+``KaowuDeadLetters``); whoever adds dead letters exports it under that name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from contextlib import contextmanager
+
+from nameko.events import EventHandler
+from nameko.extensions import DependencyProvider
+from nameko.messaging import Consumer
+from nameko.rpc import Rpc
+from nameko.timer import Timer
+from nameko.web.handlers import HttpRequestHandler
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.exposition import generate_latest
+
+from shared.errors import KaowuError
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+disable_created_metrics()  # no ``*_created`` series: half the samples, nothing we chart
+
+DEAD_LETTERS = "kaowu_dead_letters"  # reserved: the dead-letter count, when there is one
+
+# every metric family GET /metrics answers (a counter's samples add ``_total``, a
+# histogram's ``_bucket``, ``_sum`` and ``_count``); alerts and the dashboard use these
+EXPORTED = (
+    "kaowu_entrypoint_duration_seconds", "kaowu_entrypoint_calls", "kaowu_entrypoint_errors",
+    "kaowu_events_appended", "kaowu_relay_published", "kaowu_consumer_applied",
+    "kaowu_consumer_duplicates", "kaowu_consumer_pulled", "kaowu_store_up",
+    "kaowu_log_head_position", "kaowu_relay_position", "kaowu_relay_lag_events",
+    "kaowu_consumer_position", "kaowu_consumer_highest_seen_position",
+    "kaowu_consumer_lag_events", "kaowu_projection_position", "kaowu_projection_lag_events",
+    "kaowu_business_count",
+)
+
+# seconds; from a cached read (1 ms) to an argon2 hash or a slow pull (10 s and more)
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                   10.0, 30.0)
+
+_KINDS = ((Rpc, "rpc"), (EventHandler, "event"), (Consumer, "message"), (Timer, "timer"),
+          (HttpRequestHandler, "http"))
+
+
+def entrypoint_kind(entrypoint) -> str:
+    for cls, kind in _KINDS:
+        if isinstance(entrypoint, cls):
+            return kind
+    return type(entrypoint).__name__.lower()
+
+
+class ServiceMetrics:
+    """The live counters of one service container, in a registry of its own."""
+
+    def __init__(self, service: str):
+        self.service = service
+        self.registry = CollectorRegistry(auto_describe=True)
+        labels = ["service", "entrypoint", "kind"]
+        self.duration = Histogram(
+            "kaowu_entrypoint_duration_seconds", "Time spent in an entrypoint's worker.",
+            labels, buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.calls = Counter(
+            "kaowu_entrypoint_calls", "Entrypoint calls by outcome (ok, refused, error).",
+            [*labels, "outcome"], registry=self.registry)
+        self.errors = Counter(
+            "kaowu_entrypoint_errors", "Entrypoint calls that failed unexpectedly.",
+            [*labels, "error_type"], registry=self.registry)
+        self.appended = Counter(
+            "kaowu_events_appended", "Events committed to this service's log by this process.",
+            ["service", "type"], registry=self.registry)
+
+    def observe(self, entrypoint: str, kind: str, seconds: float, exc: BaseException | None):
+        labels = (self.service, entrypoint, kind)
+        self.duration.labels(*labels).observe(seconds)
+        if exc is None:
+            outcome = "ok"
+        elif isinstance(exc, KaowuError):
+            outcome = "refused"
+        else:
+            outcome = "error"
+            self.errors.labels(*labels, type(exc).__name__).inc()
+        self.calls.labels(*labels, outcome).inc()
+
+    def count_appended(self, events):
+        for ev in events:
+            self.appended.labels(self.service, ev.type).inc()
+
+    def instrument(self, store):
+        """Count what ``store`` commits, by type, from each transaction's ``appended``
+        (after the commit: a rolled-back transaction counts nothing). Idempotent."""
+        if getattr(store, "_kaowu_metrics", None) is self:
+            return
+        original = store.transaction
+
+        @contextmanager
+        def transaction(context=None):
+            with original(context) as tx:
+                yield tx
+            if tx.appended:
+                self.count_appended(tx.appended)
+
+        store.transaction = transaction
+        store._kaowu_metrics = self
+
+
+class Metrics(DependencyProvider):
+    """Times every worker of the service and counts its outcome; counts appended events;
+    renders the exposition for ``GET /metrics`` (``render(service_instance)``)."""
+
+    def setup(self):
+        self.metrics = ServiceMetrics(self.container.service_name)
+
+    def start(self):
+        self._instrument_store()
+
+    def _instrument_store(self):
+        provider = _store_provider(self.container)
+        if provider is not None and provider.store is not None:
+            self.metrics.instrument(provider.store)
+
+    def worker_setup(self, worker_ctx):
+        self._instrument_store()  # cheap when done; covers a worker that beats start()
+        worker_ctx._kaowu_metrics_started = time.perf_counter()
+
+    def worker_result(self, worker_ctx, result=None, exc_info=None):
+        started = getattr(worker_ctx, "_kaowu_metrics_started", None)
+        if started is None:
+            return
+        entrypoint = worker_ctx.entrypoint
+        self.metrics.observe(entrypoint.method_name, entrypoint_kind(entrypoint),
+                             time.perf_counter() - started, exc_info[1] if exc_info else None)
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+    # -- the exposition ------------------------------------------------------------------
+
+    def render(self, service=None) -> tuple[int, dict, str]:
+        """The ``(status, headers, body)`` of ``GET /metrics``. ``service``: the worker's
+        service instance, for ``business_counts()``."""
+        state = CollectorRegistry(auto_describe=False)
+        state.register(_StateCollector(self.metrics.service, self.container, service))
+        body = generate_latest(self.metrics.registry) + generate_latest(state)
+        return 200, {"Content-Type": CONTENT_TYPE_LATEST}, body.decode("utf-8")
+
+
+def _store_provider(container):
+    from shared.dependencies import EventStoreProvider
+
+    return next((d for d in container.dependencies if isinstance(d, EventStoreProvider)), None)
+
+
+def _tracking_consumers(container) -> dict:
+    from shared.dependencies import TrackingProvider
+
+    consumers = {}
+    for d in container.dependencies:
+        if isinstance(d, TrackingProvider):
+            consumers.update(d.consumers)
+    return consumers
+
+
+class _StateCollector:
+    """Gauges read at scrape time: the log, the relay, the consumers, the projections and
+    the business counts. A database that does not answer gives ``kaowu_store_up 0`` and
+    leaves the database-backed figures out (no stale values)."""
+
+    def __init__(self, service_name: str, container, service=None):
+        self.name = service_name
+        self.container = container
+        self.service = service
+
+    def collect(self):
+        name = self.name
+        provider = _store_provider(self.container)
+        store = provider.store if provider is not None else None
+        relay = provider.relay if provider is not None else None
+        consumers = _tracking_consumers(self.container)
+
+        # in-process counters first: they never need the database
+        published = CounterMetricFamily("kaowu_relay_published",
+                                        "Events published by this process's relay.",
+                                        labels=["service"])
+        if relay is not None:
+            published.add_metric([name], relay.published)
+        yield published
+        per_upstream = [("applied", "Upstream events applied by this process."),
+                        ("duplicates", "Upstream deliveries skipped as already applied."),
+                        ("pulled", "Upstream events pulled over RPC (gap fill, catch-up).")]
+        attr = {"applied": "applied", "duplicates": "skipped", "pulled": "pulled"}
+        for metric, doc in per_upstream:
+            fam = CounterMetricFamily(f"kaowu_consumer_{metric}", doc, labels=["service", "upstream"])
+            for up, consumer in sorted(consumers.items()):
+                fam.add_metric([name, up], getattr(consumer, attr[metric], 0))
+            yield fam
+
+        up = GaugeMetricFamily("kaowu_store_up", "1 if the service's database answered the scrape.",
+                               labels=["service"])
+        if store is None:
+            up.add_metric([name], 0)
+            yield up
+            return
+        try:
+            head = store.head()
+            relay_position = store.relay_position()
+            tracked = store.tracking()
+            projections = store.projection_positions()
+        except Exception as exc:  # the database is down: say so, keep the rest
+            log.warning("metrics.store_unavailable", error_type=type(exc).__name__, error=str(exc))
+            up.add_metric([name], 0)
+            yield up
+            return
+        up.add_metric([name], 1)
+        yield up
+
+        yield _gauge("kaowu_log_head_position", "Last position of the service's event log.",
+                     name, head)
+        yield _gauge("kaowu_relay_position", "Last position the outbox relay published.",
+                     name, relay_position)
+        yield _gauge("kaowu_relay_lag_events", "Committed events not yet published (head − relay).",
+                     name, max(head - relay_position, 0))
+
+        position = GaugeMetricFamily("kaowu_consumer_position",
+                                     "Upstream position applied (the tracking record).",
+                                     labels=["service", "upstream"])
+        seen = GaugeMetricFamily("kaowu_consumer_highest_seen_position",
+                                 "Highest upstream position this process has seen.",
+                                 labels=["service", "upstream"])
+        lag = GaugeMetricFamily("kaowu_consumer_lag_events",
+                                "Upstream events seen but not yet applied.",
+                                labels=["service", "upstream"])
+        for upstream in sorted(set(tracked) | set(consumers)):
+            applied = tracked.get(upstream, 0)
+            highest = max(getattr(consumers.get(upstream), "highest_seen", 0) or 0, applied)
+            position.add_metric([name, upstream], applied)
+            seen.add_metric([name, upstream], highest)
+            lag.add_metric([name, upstream], highest - applied)
+        yield position
+        yield seen
+        yield lag
+
+        ppos = GaugeMetricFamily("kaowu_projection_position",
+                                 "Last log position folded into a read model.",
+                                 labels=["service", "projection"])
+        plag = GaugeMetricFamily("kaowu_projection_lag_events",
+                                 "Log events not yet in a read model (head − position).",
+                                 labels=["service", "projection"])
+        for p in (provider.projections if provider is not None else []):
+            pos = projections.get(p.name, 0)
+            ppos.add_metric([name, p.name], pos)
+            plag.add_metric([name, p.name], max(head - pos, 0))
+        yield ppos
+        yield plag
+
+        business = GaugeMetricFamily("kaowu_business_count",
+                                     "The service's business counts (business_counts()).",
+                                     labels=["service", "name", "status"])
+        for key, status, value in self._business():
+            business.add_metric([name, key, status], value)
+        yield business
+
+    def _business(self):
+        counts_of = getattr(self.service, "business_counts", None)
+        if counts_of is None:
+            return []
+        try:
+            counts = counts_of() or {}
+        except Exception as exc:  # a broken count must not take the scrape down
+            log.warning("metrics.business_counts_failed", error_type=type(exc).__name__,
+                        error=str(exc))
+            return []
+        rows = []
+        for key, value in counts.items():
+            if isinstance(value, dict):
+                rows += [(str(key), str(status), float(n)) for status, n in value.items()]
+            else:
+                with contextlib.suppress(TypeError, ValueError):
+                    rows.append((str(key), "", float(value)))
+        return sorted(rows)
+
+
+def _gauge(metric: str, doc: str, service: str, value) -> GaugeMetricFamily:
+    fam = GaugeMetricFamily(metric, doc, labels=["service"])
+    fam.add_metric([service], value)
+    return fam

@@ -1,0 +1,113 @@
+"""Run a service's schema migrations, then exit (the Kubernetes migration Job).
+
+    python -m shared.migrate account                  # one service
+    python -m shared.migrate account registration     # several
+    python -m shared.migrate --all                    # every services/<name>/service.py
+
+The database URL comes from ``DATABASE_URL`` (a template or the service's own URL, as for
+the services; see ``shared.config``). The service module is imported for its event
+registry, projections and migrations (``store``, an ``EventStoreProvider``, on the service
+class). Migrations are the same ones a service applies when it starts, under the same
+PostgreSQL advisory lock, so running this Job while replicas start is safe.
+Exit status: 0 when every service is migrated, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import warnings
+
+from shared.config import database_url, mask_url
+from shared.runner import discover_services
+
+# nameko imports eventlet, which announces its deprecation on stderr: not news to a Job log
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+
+
+def service_class(service: str):
+    """The class of ``services.<service>.service`` whose ``name`` is ``service``."""
+    module = importlib.import_module(f"services.{service}.service")
+    for obj in vars(module).values():
+        if (isinstance(obj, type) and obj.__module__ == module.__name__
+                and getattr(obj, "name", None) == service):
+            return obj
+    raise LookupError(f"services.{service}.service has no service class named {service!r}")
+
+
+def store_provider(service: str):
+    """The service class's ``EventStoreProvider`` (registry, projections, migrations)."""
+    from shared.dependencies import EventStoreProvider
+
+    cls = service_class(service)
+    for klass in cls.__mro__:
+        for value in vars(klass).values():
+            if isinstance(value, EventStoreProvider):
+                return value
+    raise LookupError(f"{cls.__name__} declares no EventStoreProvider")
+
+
+def open_service_store(service: str, *, create_database: bool = True, migrate: bool = False):
+    """(store, url) of ``service``'s own database; migrations run only if ``migrate``."""
+    from shared.eventstore import EventStore, ensure_database, make_engine
+
+    provider = store_provider(service)
+    url = database_url(service)
+    if create_database:
+        ensure_database(url)
+    store = EventStore(make_engine(url), provider.registry, projections=provider.projections,
+                       migrations=provider.migrations)
+    if migrate:
+        store.migrate()
+    return store, url
+
+
+def migrate_service(service: str, *, create_database: bool = True, out=None) -> list[str]:
+    store, url = open_service_store(service, create_database=create_database)
+    try:
+        print(f"{service}: migrating {mask_url(url)}", file=out, flush=True)
+        applied = store.migrate()
+        for migration_id in applied:
+            print(f"{service}:   applied {migration_id}", file=out, flush=True)
+        print(f"{service}: {len(applied)} applied, {len(store.migrations) - len(applied)} "
+              f"already there; log head {store.head()}", file=out, flush=True)
+        return applied
+    finally:
+        store.engine.dispose()
+
+
+def selected_services(args) -> list[str]:
+    available = discover_services()
+    names = available if args.all else args.services
+    unknown = sorted(set(names) - set(available))
+    if unknown:
+        raise SystemExit(f"no such service: {', '.join(unknown)} "
+                         f"(found: {', '.join(available) or 'none'})")
+    if not names:
+        raise SystemExit("name at least one service, or --all")
+    return names
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m shared.migrate",
+                                     description="Apply a service's schema migrations.")
+    parser.add_argument("services", nargs="*", help="service names (services/<name>/)")
+    parser.add_argument("--all", action="store_true", help="every service")
+    parser.add_argument("--no-create-database", action="store_true",
+                        help="fail if the database is missing instead of creating it")
+    args = parser.parse_args(argv)
+    failed = 0
+    for service in selected_services(args):
+        try:
+            migrate_service(service, create_database=not args.no_create_database)
+        except Exception as exc:
+            failed += 1
+            print(f"{service}: migration failed: {type(exc).__name__}: "
+                  f"{mask_url(str(exc).strip().splitlines()[0] if str(exc).strip() else '')}",
+                  file=sys.stderr, flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,200 @@
+"""The HTTP side of a running service: ``/metrics`` scraped and parsed, and the probes.
+
+The account service runs on real RabbitMQ and PostgreSQL with ``WEB_SERVER_ADDRESS`` on a
+free port, as ``nameko run`` would serve it; the test speaks plain HTTP to it.
+"""
+
+import json
+import socket
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from services.account.projection import accounts
+from services.account.service import AccountService
+from shared.clock import ControlledClock
+from shared.dependencies import EventStoreProvider
+from shared.errors import KaowuError
+from shared.health import BrokerCheck, check_database, listening_port, readiness
+from shared.metrics import EXPORTED
+from tests.integration.test_account_flow import CANDIDATE, SECTIONS, jpeg
+
+pytestmark = pytest.mark.integration
+
+
+class CountingAccountService(AccountService):
+    """The account service with the business-counts hook filled in, as a service would."""
+
+    def business_counts(self):
+        with self.store.engine.connect() as c:
+            total = c.execute(select(func.count()).select_from(accounts)).scalar_one()
+        return {"accounts": total, "profiles": {"complete": 0, "incomplete": total}}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(port, path):
+    """(status, content type, body) of GET http://127.0.0.1:port/path."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as r:
+            return r.status, r.headers["Content-Type"], r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers["Content-Type"], e.read().decode()
+
+
+def scrape(port, store_up=True) -> dict:
+    """{(sample name, frozenset(labels)): value} of one scrape."""
+    status, ctype, body = get(port, "/metrics")
+    assert status == 200 and ctype.startswith("text/plain")
+    families = list(text_string_to_metric_families(body))
+    names = {f.name for f in families}
+    # every family alerts and dashboards rely on (those read from the database need it)
+    assert names == set(EXPORTED) if store_up else names < set(EXPORTED)
+    return {(s.name, frozenset(s.labels.items())): s.value for fam in families for s in fam.samples}
+
+
+def value(samples, metric, **labels):
+    return samples.get((metric, frozenset(labels.items())))
+
+
+def wait_for(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = predicate()
+        if got:
+            return got
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.fixture
+def account(container_factory, amqp_uri, databases):
+    port = free_port()
+    config = {"AMQP_URI": amqp_uri, "DATABASE_URL": databases.new("metrics") + "_{service}",
+              "CLOCK": ControlledClock(), "max_workers": 10, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
+              "PASSWORD_HASH": {"time_cost": 1, "memory_cost": 1024}}
+    container = container_factory(CountingAccountService, config)
+    container.start()
+    assert listening_port(container) == port
+    return container, port
+
+
+def call(container, method, *args):
+    from nameko.testing.services import entrypoint_hook
+
+    with entrypoint_hook(container, method) as hook:
+        return hook(*args)
+
+
+def test_metrics_are_scraped_and_move(account):
+    container, port = account
+    store = next(d for d in container.dependencies if isinstance(d, EventStoreProvider)).store
+
+    account_id = call(container, "register", dict(CANDIDATE))["account_id"]
+    for section, data in {"photo": {"jpeg_base64": jpeg()}, **SECTIONS}.items():
+        call(container, "update_profile_section", account_id, section, data)
+    with pytest.raises(KaowuError):  # a duplicate is refused: an answer, not an error
+        call(container, "register", dict(CANDIDATE))
+
+    # the relay publishes what was committed: its lag drops to 0
+    samples = wait_for(lambda: (s := scrape(port)) and
+                       value(s, "kaowu_relay_lag_events", service="account") == 0 and s)
+    head = store.head()
+    assert head > 0
+    assert value(samples, "kaowu_store_up", service="account") == 1
+    assert value(samples, "kaowu_log_head_position", service="account") == head
+    assert value(samples, "kaowu_relay_position", service="account") == head
+    assert value(samples, "kaowu_relay_published_total", service="account") == head
+    assert value(samples, "kaowu_projection_position", service="account", projection="accounts") == head
+    assert value(samples, "kaowu_projection_lag_events", service="account", projection="accounts") == 0
+
+    # latency histogram and outcomes, by entrypoint
+    rpc = {"service": "account", "entrypoint": "register", "kind": "rpc"}
+    assert value(samples, "kaowu_entrypoint_duration_seconds_count", **rpc) == 2
+    assert value(samples, "kaowu_entrypoint_duration_seconds_sum", **rpc) > 0
+    assert value(samples, "kaowu_entrypoint_duration_seconds_bucket", **rpc, le="+Inf") == 2
+    assert value(samples, "kaowu_entrypoint_calls_total", **rpc, outcome="ok") == 1
+    assert value(samples, "kaowu_entrypoint_calls_total", **rpc, outcome="refused") == 1
+    sections = {"service": "account", "entrypoint": "update_profile_section", "kind": "rpc"}
+    assert value(samples, "kaowu_entrypoint_calls_total", **sections, outcome="ok") == 5
+
+    # events appended, by type: exactly what the log holds
+    in_log = {}
+    for ev in store.events_after(0, 10_000):
+        in_log[ev.type] = in_log.get(ev.type, 0) + 1
+    counted = {dict(labels)["type"]: v for (name, labels), v in samples.items()
+               if name == "kaowu_events_appended_total"}
+    assert counted == in_log
+    assert counted["AccountRegistered"] == 1 and counted["ProfileCompleted"] == 1
+
+    # the business counts hook
+    assert value(samples, "kaowu_business_count", service="account", name="accounts", status="") == 1
+    assert value(samples, "kaowu_business_count", service="account", name="profiles",
+                 status="incomplete") == 1
+
+    # more work moves the counters
+    call(container, "update_profile_section", account_id, "contact",
+         {"email": "zs@example.com", "address": "上海市"})
+    again = scrape(port)
+    assert value(again, "kaowu_entrypoint_calls_total", **sections, outcome="ok") == 6
+    assert value(again, "kaowu_events_appended_total", service="account",
+                 type="ProfileUpdated") == counted["ProfileUpdated"] + 1
+    # a scrape is an http worker, timed like any other (counted once it has answered)
+    scrapes = {"service": "account", "entrypoint": "prometheus_metrics", "kind": "http"}
+    assert value(again, "kaowu_entrypoint_calls_total", **scrapes, outcome="ok") >= 1
+
+
+def test_probes(account, databases):
+    container, port = account
+    status, ctype, body = get(port, "/health/live")
+    assert (status, ctype) == (200, "application/json")
+    assert json.loads(body) == {"service": "account", "status": "live"}
+
+    status, _, body = get(port, "/health/ready")
+    assert status == 200, body
+    assert json.loads(body)["checks"] == {"database": "ok", "broker": "ok"}
+
+    # the database goes away: not ready, and the body says what is down
+    store = next(d for d in container.dependencies if isinstance(d, EventStoreProvider)).store
+    url = store.engine.url
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT",
+                          poolclass=NullPool)
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE "{url.database}" WITH (FORCE)'))
+    admin.dispose()
+    status, ctype, body = get(port, "/health/ready")
+    assert (status, ctype) == (503, "application/json")
+    answer = json.loads(body)
+    assert answer["down"] == ["database"] and answer["checks"]["broker"] == "ok"
+    assert answer["checks"]["database"] != "ok"
+    assert "password" not in body
+
+    # metrics still answer, saying the store is down, without stale log figures
+    samples = scrape(port, store_up=False)
+    assert value(samples, "kaowu_store_up", service="account") == 0
+    assert value(samples, "kaowu_relay_lag_events", service="account") is None
+    assert get(port, "/health/live")[0] == 200
+
+
+def test_readiness_checks_name_what_is_down(pg_base):
+    missing = make_url(pg_base).set(drivername="postgresql+psycopg2", database="kaowu_no_such_db")
+    engine = create_engine(missing, poolclass=NullPool)
+    problem = check_database(engine)
+    assert problem and "kaowu_no_such_db" in problem
+    broker = BrokerCheck("amqp://guest:secret@127.0.0.1:1/", ttl=60, timeout=1)
+    first = broker()
+    assert first and "secret" not in first
+    assert broker() is first  # cached: no second connection attempt
+    status, _, body = readiness("account", problem, first)
+    assert status == 503 and json.loads(body)["down"] == ["database", "broker"]
+    assert readiness("account", None, None)[0] == 200

@@ -11,6 +11,7 @@ SIGTERM. If one child dies, the others are stopped and the runner exits 1.
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import os
 import signal
@@ -30,8 +31,17 @@ VAR_DIR = ROOT / "var"
 
 GATEWAY = "gateway"
 DEFAULT_GATEWAY_PORT = 8000
+# Each service's own HTTP port (probes, /metrics; the gateway's API): several services
+# share this machine. Services not named here get the next free port from 8107 on.
+HTTP_PORTS = {"account": 8101, "registration": 8102, "verification": 8103, "admission": 8104,
+              "scoring": 8105, "certificate": 8106}
+FIRST_SPARE_PORT = 8107
 CONNECT_TIMEOUT = 3  # seconds, for the broker and database checks
 STOP_TIMEOUT = 15  # seconds between SIGTERM and SIGKILL
+
+# nameko 2.14's CLI warns on every start that pkg_resources and eventlet are deprecated;
+# those lines say nothing about Kaowu. (The user's own PYTHONWARNINGS still applies.)
+_QUIET = "ignore::UserWarning:nameko.cli.main,ignore::Warning:nameko.cli.commands"
 
 _COLOURS = ("36", "33", "35", "32", "34", "31", "96", "93")
 
@@ -54,6 +64,42 @@ def discover_services(services_dir: Path = SERVICES_DIR) -> list[str]:
     )
 
 
+def service_targets(name: str, services_dir: Path = SERVICES_DIR) -> list[str]:
+    """The ``nameko run`` arguments for one service package, found without importing it.
+
+    A bare module path would make nameko run every class in the module that has
+    entrypoints, imported base classes included; so name the classes that set
+    ``name = "..."``. Falls back to the module path if none is found (or the file does
+    not parse: nameko then shows the error).
+    """
+    module = f"services.{name}.service"
+    try:
+        tree = ast.parse((services_dir / name / "service.py").read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return [module]
+    classes = [
+        node.name for node in tree.body if isinstance(node, ast.ClassDef) and _names_a_service(node)
+    ]
+    return [f"{module}:{cls}" for cls in classes] or [module]
+
+
+def _names_a_service(node: ast.ClassDef) -> bool:
+    for stmt in node.body:
+        if isinstance(stmt, ast.Assign):
+            targets, value = stmt.targets, stmt.value
+        elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+            targets, value = [stmt.target], stmt.value
+        else:
+            continue
+        if (
+            any(isinstance(t, ast.Name) and t.id == "name" for t in targets)
+            and isinstance(value, ast.Constant)
+            and isinstance(value.value, str)
+        ):
+            return True
+    return False
+
+
 def gateway_port() -> int:
     raw = os.environ.get("GATEWAY_PORT") or str(DEFAULT_GATEWAY_PORT)
     try:
@@ -63,6 +109,41 @@ def gateway_port() -> int:
     if not 0 < port < 65536:
         raise StartupError(f"GATEWAY_PORT must be between 1 and 65535, not {port}")
     return port
+
+
+def http_ports(names: list[str]) -> dict[str, int]:
+    """The HTTP port of each service: the gateway's GATEWAY_PORT, the fixed ones of
+    ``HTTP_PORTS``, and for any other service the next port that is free."""
+    ports = {}
+    for name in names:
+        if name == GATEWAY:
+            ports[name] = gateway_port()
+        elif name in HTTP_PORTS:
+            ports[name] = HTTP_PORTS[name]
+    for name, port in ports.items():
+        if not _port_free(port):
+            raise StartupError(
+                f"port {port} ({name}'s HTTP: probes, /metrics) is already in use: is Kaowu "
+                "running already?" + ("  Set GATEWAY_PORT to another port." if name == GATEWAY else "")
+            )
+    spare = FIRST_SPARE_PORT
+    for name in names:
+        if name not in ports:
+            while spare in ports.values() or spare in HTTP_PORTS.values() or not _port_free(spare):
+                spare += 1
+            ports[name] = spare
+    return ports
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 # ---------------------------------------------------------------- preflight
@@ -76,6 +157,11 @@ def check_broker(uri: str) -> None:
         with Connection(uri, connect_timeout=CONNECT_TIMEOUT) as connection:
             connection.ensure_connection(max_retries=1, interval_start=0, timeout=CONNECT_TIMEOUT)
     except Exception as exc:  # any failure means "not usable"; say why
+        if type(exc).__name__ in ("AccessRefused", "NotAllowed"):
+            raise StartupError(
+                f"RabbitMQ at {mask_url(uri)} refused the connection: {_reason(exc)}\n"
+                "  Check the user, password and vhost in AMQP_URI."
+            ) from None
         raise StartupError(
             f"RabbitMQ does not answer at {mask_url(uri)}: {_reason(exc)}\n"
             "  Start a local broker with:  rabbitmq-server -detached\n"
@@ -206,7 +292,7 @@ def _pump(child: Child, output: Output) -> None:
 
 
 def start_child(name: str, env: dict[str, str], output: Output) -> Child:
-    command = [*nameko_command(), "run", "--config", str(CONFIG_FILE), f"services.{name}.service"]
+    command = [*nameko_command(), "run", "--config", str(CONFIG_FILE), *service_targets(name)]
     process = subprocess.Popen(
         command,
         cwd=ROOT,
@@ -273,7 +359,8 @@ def run(selected: list[str] | None = None) -> int:
         databases = {name: database_url(name) for name in names}
     except Exception as exc:
         raise StartupError(f"DATABASE_URL is not usable: {_reason(exc)}") from None
-    port = gateway_port() if GATEWAY in names else None
+    ports = http_ports(names)
+    port = ports.get(GATEWAY)
 
     check_broker(broker)
     notes = check_postgres(databases)
@@ -288,6 +375,8 @@ def run(selected: list[str] | None = None) -> int:
     ]
     if port is not None:
         banner.append(f"  gateway    http://127.0.0.1:{port}/  (listening on 0.0.0.0:{port})")
+    banner.append("  http       (/health/live, /health/ready, /metrics)")
+    banner += [f"    {name:<{output.width}}  http://127.0.0.1:{ports[name]}/metrics" for name in names]
     banner.append("Ctrl-C stops everything.")
     output.say("\n".join(banner))
 
@@ -302,11 +391,16 @@ def run(selected: list[str] | None = None) -> int:
 
     children: list[Child] = []
     try:
-        base_env = {**os.environ, "AMQP_URI": broker, "PYTHONUNBUFFERED": "1"}
+        base_env = {
+            **os.environ,
+            "AMQP_URI": broker,
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONWARNINGS": ",".join(filter(None, [_QUIET, os.environ.get("PYTHONWARNINGS")])),
+        }
         for name in names:
             env = {**base_env, "SERVICE_NAME": name, "DATABASE_URL": databases[name]}
-            if name == GATEWAY:
-                env["WEB_SERVER_ADDRESS"] = f"0.0.0.0:{port}"
+            host = "0.0.0.0" if name == GATEWAY else "127.0.0.1"
+            env["WEB_SERVER_ADDRESS"] = f"{host}:{ports[name]}"
             children.append(start_child(name, env, output))
 
         while not stop.wait(0.2):

@@ -38,8 +38,10 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, QueuePool
 
 from shared.clock import SystemClock, iso
 from shared.contracts import EventRegistry
@@ -134,8 +136,12 @@ class Context:
 def make_engine(url: str, **kwargs):
     """An engine for the event log. SQLite gets WAL and ``BEGIN IMMEDIATE`` for writes."""
     if url.startswith("sqlite"):
+        # a pool of open connections: connecting (and its PRAGMAs) per transaction costs
+        # more than the transaction
+        kwargs.setdefault("pool_size", 5)
+        kwargs.setdefault("max_overflow", 10)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
-                               poolclass=NullPool if ":memory:" not in url else None, **kwargs)
+                               poolclass=QueuePool, **kwargs)
 
         @event.listens_for(engine, "connect")
         def _connect(dbapi_conn, _record):
@@ -420,11 +426,11 @@ class Transaction:
             raise ConcurrencyConflict([f"tracking:{upstream}"])
 
     def put_blob(self, sha256: str, content_type: str, data: bytes):
-        exists = self.conn.execute(select(blobs_table.c.sha256).where(
-            blobs_table.c.sha256 == sha256)).first()
-        if not exists:
-            self.conn.execute(blobs_table.insert().values(
-                sha256=sha256, content_type=content_type, size=len(data), data=data))
+        """Store an upload once; the same bytes uploaded twice at once is not an error."""
+        insert = pg_insert if self.store.dialect == "postgresql" else sqlite_insert
+        self.conn.execute(insert(blobs_table).values(
+            sha256=sha256, content_type=content_type, size=len(data), data=data,
+        ).on_conflict_do_nothing(index_elements=["sha256"]))
 
 
 def open_store(url: str, registry: EventRegistry, *, clock=None, projections=(), migrations=(),

@@ -68,9 +68,10 @@ def amqp_base(_containers):
     return os.environ.get("AMQP_URI") or LOCAL_AMQP, True
 
 
-@pytest.fixture(scope="session")
-def amqp_uri(amqp_base):
-    """A vhost of this test run's own (rabbitmqctl; the management API may be off)."""
+@pytest.fixture
+def amqp_uri(amqp_base, request):
+    """A vhost of this test's own (rabbitmqctl; the management API may be off): durable
+    event queues and their messages must not leak from one test's services into the next."""
     base, needs_vhost = amqp_base
     if not needs_vhost:
         yield base
@@ -78,7 +79,7 @@ def amqp_uri(amqp_base):
     ctl = shutil.which("rabbitmqctl")
     if not ctl:
         pytest.skip("no rabbitmqctl to make a test vhost with; set AMQP_URI to a broker of your own")
-    vhost = f"kaowu_test_{RUN_ID}"
+    vhost = f"kaowu_test_{RUN_ID}_{uuid.uuid4().hex[:6]}"
     subprocess.run([ctl, "-q", "add_vhost", vhost], check=True)
     user = make_url(base.replace("amqp://", "postgresql://")).username or "guest"
     subprocess.run([ctl, "-q", "set_permissions", "-p", vhost, user, ".*", ".*", ".*"], check=True)

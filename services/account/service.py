@@ -10,7 +10,7 @@ import uuid
 
 from eventlet import tpool
 from nameko.extensions import DependencyProvider
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from services.account import domain
 from services.account.identity import username_key
@@ -176,6 +176,13 @@ class AccountService(EventSourcedService):
             raise NotFound("No photo uploaded yet.")
         return {"content_type": blob["content_type"],
                 "jpeg_base64": base64.b64encode(blob["data"]).decode()}
+
+    def business_counts(self):
+        with self.store.engine.connect() as c:
+            rows = dict(c.execute(select(accounts.c.complete, func.count()).group_by(
+                accounts.c.complete)).all())
+        return {"accounts": sum(rows.values()),
+                "profiles": {"complete": rows.get(True, 0), "incomplete": rows.get(False, 0)}}
 
     # -- helpers -------------------------------------------------------------------------
 

@@ -235,6 +235,11 @@ class RegistrationService(EventSourcedService):
                 applications.c.session_id == session_id).group_by(applications.c.status)).all()
         return dict(rows)
 
+    def business_counts(self):
+        with self.store.engine.connect() as c:
+            return {"applications": dict(c.execute(select(applications.c.status, func.count())
+                                                   .group_by(applications.c.status)).all())}
+
     # -- helpers -------------------------------------------------------------------------
 
     def _act(self, account_id, session_id, decide_fn):

@@ -265,6 +265,11 @@ class VerificationService(EventSourcedService):
             return dict(c.execute(select(cases.c.status, func.count()).where(
                 cases.c.session_id == session_id).group_by(cases.c.status)).all())
 
+    def business_counts(self):
+        with self.store.engine.connect() as c:
+            return {"cases": dict(c.execute(select(cases.c.status, func.count())
+                                            .group_by(cases.c.status)).all())}
+
     # -- helpers -------------------------------------------------------------------------
 
     @staticmethod

@@ -213,14 +213,15 @@ class EventStore:
         self.migrations = list(CORE_MIGRATIONS) + list(migrations)
         for p in self.projections:
             self.migrations += [m for m in p.migrations if m not in self.migrations]
-        self._listeners: list[Callable[[int], None]] = []
+        self._listeners: list[Callable[[list[StoredEvent]], None]] = []
         self._lock = threading.Lock()
 
     def migrate(self):
         return migrate(self.engine, self.migrations)
 
-    def on_commit(self, listener: Callable[[int], None]):
-        """Call ``listener(last_position)`` after each committed append (wakes the relay)."""
+    def on_commit(self, listener: Callable[[list[StoredEvent]], None]):
+        """Call ``listener(events)`` with what each transaction appended, after it commits
+        (wakes the relay, counts events for metrics)."""
         self._listeners.append(listener)
 
     # -- writing -------------------------------------------------------------------------
@@ -232,7 +233,7 @@ class EventStore:
             yield tx
         if tx.appended:
             for listener in self._listeners:
-                listener(tx.appended[-1].position)
+                listener(tx.appended)
 
     def append(self, events: Sequence[NewEvent], expected: dict[str, int | None] | None = None,
                context: Context | None = None) -> list[StoredEvent]:

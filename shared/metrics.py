@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-from contextlib import contextmanager
 
 from nameko.events import EventHandler
 from nameko.extensions import DependencyProvider
@@ -133,20 +132,11 @@ class ServiceMetrics:
             self.appended.labels(self.service, ev.type).inc()
 
     def instrument(self, store):
-        """Count what ``store`` commits, by type, from each transaction's ``appended``
-        (after the commit: a rolled-back transaction counts nothing). Idempotent."""
+        """Count what ``store`` commits, by type (its commit hook runs after the commit: a
+        rolled-back transaction counts nothing). Idempotent."""
         if getattr(store, "_kaowu_metrics", None) is self:
             return
-        original = store.transaction
-
-        @contextmanager
-        def transaction(context=None):
-            with original(context) as tx:
-                yield tx
-            if tx.appended:
-                self.count_appended(tx.appended)
-
-        store.transaction = transaction
+        store.on_commit(self.count_appended)
         store._kaowu_metrics = self
 
 

@@ -80,7 +80,7 @@ class Relay:
         self.published = 0
         store.on_commit(self.wake)
 
-    def wake(self, _position=None):
+    def wake(self, _appended=None):
         if not self._wake.ready():
             self._wake.send(True)
 

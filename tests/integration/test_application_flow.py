@@ -27,7 +27,7 @@ from services.verification.projection import VerificationProjection
 from services.verification.service import VerificationService
 from shared.clock import SHANGHAI, ControlledClock
 from shared.dependencies import EventStoreProvider
-from shared.errors import NotFound, Refused, Unauthorized
+from shared.errors import NotFound, Refused, Unauthorized, ValidationFailed
 from shared.projection import snapshot
 from shared.session import REFERENCE_SESSION_PATH
 from tests.integration.test_account_flow import jpeg
@@ -296,3 +296,29 @@ def test_chart_e_to_t(season):
         live = snapshot(store.engine, projection)
         projection.rebuild(store)
         assert snapshot(store.engine, projection) == live
+
+
+def test_timetable_amendment_reaches_both_services(season):
+    s = season
+    s.call("registration", "load_session", {"yaml": REFERENCE_SESSION_PATH.read_text("utf-8")})
+    with pytest.raises(Refused):  # scheduled once; changes go through amendments
+        s.call("registration", "load_session", {"yaml": REFERENCE_SESSION_PATH.read_text("utf-8")})
+    new_end = at(2026, 4, 18, 18, 0)
+    got = s.call("registration", "amend_timetable", {
+        "session_id": SESSION, "window": "confirmation",
+        "start": at(2026, 4, 17, 10, 0).isoformat(), "end": new_end.isoformat(),
+        "reason": "系统维护，核对确认延长两小时"})
+    assert got["windows"]["confirmation"]["end"] == new_end.isoformat()
+    with pytest.raises(ValidationFailed) as exc:  # a window that breaks the order is refused
+        s.call("registration", "amend_timetable", {
+            "session_id": SESSION, "window": "confirmation",
+            "start": at(2026, 6, 20, 10, 0).isoformat(), "end": at(2026, 6, 21, 10, 0).isoformat(),
+            "reason": "wrong"})
+    assert exc.value.fields
+
+    from services.verification.service import fold_session, session_stream
+
+    verification = s.store("verification")
+    s.wait(lambda: fold_session(verification.read_stream(session_stream(SESSION))) is not None and
+           fold_session(verification.read_stream(session_stream(SESSION)))
+           .window("confirmation").end == new_end)

@@ -1,0 +1,311 @@
+"""RPC figures: nameko services run as in production (``nameko run``, a process of their
+own, PostgreSQL, RabbitMQ), loaded by 4 client processes for a fixed time.
+
+- ``echo_rpc``: a bare echo service (``bench/echo_service.py``): the ceiling of nameko RPC
+  on this machine with these clients;
+- ``profile_update_rpc``: account ``update_profile_section`` (read the stream, decide,
+  append with the read model in the same transaction, answer the profile), on accounts
+  pre-registered for the purpose; ratio against ``echo_rpc``;
+- ``register_rpc``: account ``register`` with production password hashing;
+- ``register_hash_share``: the share of the machine's cores that hashing alone takes at
+  that rate: ``hash seconds per call * calls per second / cores``.
+
+Every figure gets a fresh service process; the account service a fresh database; the
+run a fresh vhost. To try a change: ``BENCH_ACCOUNT_SERVICE`` names another
+``module:Class`` to run instead of ``services.account.service:AccountService``;
+``BENCH_ACCOUNT_CONFIG`` (a JSON object) is merged into the account service's config
+(e.g. ``{"RELAY": false}``); ``BENCH_ACCOUNT_REPLICAS`` runs that many account service
+processes (default 1).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+from hdrh.histogram import HdrHistogram
+
+from bench.common import ROOT, Context, Figure, cores_available, fresh_pg, fresh_vhost, pg_url
+
+CLIENTS = 4  # processes
+THREADS = 4  # green threads per process, each with its own ClusterRpcProxy
+DURATION = 8.0  # seconds of load per figure
+ACCOUNTS_PER_THREAD = 8  # pre-registered for profile_update_rpc
+MAX_WORKERS = 10  # the service's worker pool, as config.yml
+CHEAP_HASH = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}  # for setting up only
+START_TIMEOUT = 60.0
+SETUP_TIMEOUT = 180.0
+
+
+def _nameko() -> list[str]:
+    script = Path(sys.executable).parent / "nameko"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "nameko"]
+
+
+@contextlib.contextmanager
+def service(ctx: Context, name: str, module: str, rpc_name: str, config: dict, amqp: str,
+            replicas: int = 1):
+    """``nameko run`` of ``module``, in ``replicas`` processes of its own, until its RPC
+    queue has that many consumers; stopped (SIGTERM, then SIGKILL) on the way out. Yields
+    the processes' ids."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    procs, logs = [], []
+    try:
+        for i in range(replicas):
+            # HTTP entrypoints (health, metrics) on a free loopback port of each one's own
+            cfg = ctx.workdir / f"{name}-{i}.yml"
+            web = {"WEB_SERVER_ADDRESS": f"127.0.0.1:{_free_port()}"}
+            cfg.write_text(yaml.safe_dump({**config, **web}, allow_unicode=True))
+            logs.append(ctx.workdir / f"{name}-{i}.log")
+            with open(logs[-1], "wb") as log:
+                procs.append(subprocess.Popen(
+                    [*_nameko(), "run", "--config", str(cfg), module], cwd=ROOT, env=env,
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    start_new_session=True))
+        _wait_for_consumers(amqp, f"rpc-{rpc_name}", procs, logs)
+        yield [p.pid for p in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for_consumers(amqp: str, queue: str, procs, logs):
+    from kombu import Connection
+
+    deadline = time.monotonic() + START_TIMEOUT
+    with Connection(amqp, connect_timeout=5) as conn:
+        while time.monotonic() < deadline:
+            for proc, log_path in zip(procs, logs, strict=True):
+                if proc.poll() is not None:
+                    raise RuntimeError(f"the service exited ({proc.returncode}); see {log_path}:\n"
+                                       + log_path.read_text()[-3000:])
+            try:
+                channel = conn.channel()
+                ok = channel.queue_declare(queue, passive=True)
+                channel.close()
+                if ok.consumer_count >= len(procs):
+                    return
+            except conn.channel_errors:
+                pass
+            time.sleep(0.2)
+    raise RuntimeError(f"{queue} got fewer than {len(procs)} consumers within "
+                       f"{START_TIMEOUT:.0f} s; see {logs}")
+
+
+class CpuMeter:
+    """CPU seconds spent by the service, the clients, PostgreSQL, RabbitMQ and the whole
+    machine between ``start`` and ``stop`` (Linux ``/proc``; empty elsewhere)."""
+
+    TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+    def __init__(self, service_pids: list[int], client_pids: list[int]):
+        self.groups = {"service": set(service_pids), "clients": set(client_pids)}
+
+    def _sample(self) -> dict:
+        out = {"service": 0.0, "clients": 0.0, "postgres": 0.0, "rabbitmq": 0.0}
+        try:
+            pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+            for pid in pids:
+                try:
+                    with open(f"/proc/{pid}/stat") as f:
+                        stat = f.read()
+                except OSError:
+                    continue
+                comm = stat[stat.index("(") + 1:stat.rindex(")")]
+                fields = stat[stat.rindex(")") + 2:].split()
+                cpu = (int(fields[11]) + int(fields[12])) / self.TICK  # utime + stime
+                if pid in self.groups["service"]:
+                    out["service"] += cpu
+                elif pid in self.groups["clients"]:
+                    out["clients"] += cpu
+                elif comm.startswith("postgres"):
+                    out["postgres"] += cpu
+                elif comm.startswith("beam"):
+                    out["rabbitmq"] += cpu
+            with open("/proc/stat") as f:
+                ticks = [int(x) for x in f.readline().split()[1:]]
+            out["machine"] = (sum(ticks) - ticks[3] - ticks[4]) / self.TICK  # less idle, iowait
+        except OSError:
+            return {}
+        return out
+
+    def start(self):
+        self._t0, self._s0 = time.perf_counter(), self._sample()
+
+    def stop(self) -> dict:
+        """Each group's share of one core over the window (1.0 = one core busy)."""
+        elapsed, s1 = time.perf_counter() - self._t0, self._sample()
+        if not s1 or not self._s0:
+            return {}
+        out = {f"cpu_{k}": round((s1[k] - self._s0[k]) / elapsed, 2) for k in s1}
+        # anything else busy meanwhile (the machine is shared): a warning sign for the figure
+        out["cpu_other"] = round(max(0.0, out["cpu_machine"] - sum(
+            v for k, v in out.items() if k != "cpu_machine")), 2)
+        return out
+
+
+def load(ctx: Context, amqp: str, mode: str, duration: float, service_pids: list[int],
+         **extra) -> dict:
+    """Start CLIENTS client processes, wait until all are set up, let them run for
+    ``duration`` seconds together, and merge what they report."""
+    clients = []
+    try:
+        for proc in range(CLIENTS):
+            spec = {"amqp": amqp, "mode": mode, "threads": THREADS, "duration": duration,
+                    "proc": proc, **extra}
+            clients.append(subprocess.Popen(
+                [sys.executable, "-W", "ignore", "-m", "bench.rpc_client", json.dumps(spec)], cwd=ROOT,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
+        for c in clients:
+            line = _readline(c, SETUP_TIMEOUT)
+            if line.strip() != "ready":
+                raise RuntimeError(f"an RPC client did not get ready: {line.strip()!r}")
+        meter = CpuMeter(service_pids, [c.pid for c in clients])
+        meter.start()
+        for c in clients:
+            c.stdin.write("go\n")
+            c.stdin.flush()
+        reports = [json.loads(_readline(c, duration + 120)) for c in clients]
+        cpu = meter.stop()
+        for c in clients:
+            c.wait(30)
+    finally:
+        for c in clients:
+            if c.poll() is None:
+                c.kill()
+                c.wait()
+    hist = HdrHistogram(1, 120_000_000, 3)
+    for r in reports:
+        hist.decode_and_add(r["histogram"])
+    calls = sum(r["calls"] for r in reports)
+    rate = sum(r["calls"] / r["elapsed"] for r in reports)
+    errors = sum(r["errors"] for r in reports)
+    if errors:
+        ctx.log(f"{mode}: {errors} calls failed, first: {next(r['first_error'] for r in reports if r['first_error'])}")
+    if cpu.get("cpu_service") and rate:
+        cpu["service_cpu_ms_per_call"] = round(cpu["cpu_service"] / rate * 1000, 3)
+    return {
+        "rate": rate,
+        "detail": {"clients": CLIENTS, "threads_per_client": THREADS, "seconds": duration,
+                   "calls": calls, "errors": errors,
+                   "p50_ms": hist.get_value_at_percentile(50) / 1000,
+                   "p99_ms": hist.get_value_at_percentile(99) / 1000,
+                   "max_ms": hist.get_max_value() / 1000, **cpu},
+    }
+
+
+def _readline(proc, timeout: float) -> str:
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    if not ready:
+        raise RuntimeError(f"an RPC client said nothing for {timeout:.0f} s")
+    line = proc.stdout.readline()
+    if not line:
+        raise RuntimeError(f"an RPC client exited ({proc.wait()}) without a report")
+    return line
+
+
+def hash_seconds(repeat: int = 20) -> float:
+    """Median wall time of one production ``PasswordHasher().hash``, alone, one thread."""
+    from shared.passwords import PasswordHasher
+
+    hasher = PasswordHasher()
+    for _ in range(2):
+        hasher.hash("Secret123pass")
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        hasher.hash("Secret123pass")
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def _account_config(amqp: str, database_template: str, hashing: dict | None) -> dict:
+    cfg = {"AMQP_URI": amqp, "DATABASE_URL": database_template,
+           "max_workers": MAX_WORKERS, "serializer": "json"}
+    if hashing is not None:
+        cfg["PASSWORD_HASH"] = hashing
+    cfg.update(json.loads(os.environ.get("BENCH_ACCOUNT_CONFIG") or "{}"))
+    return cfg
+
+
+def run(ctx: Context):
+    take_echo = ctx.wanted("echo_rpc", "profile_update_rpc")  # echo is profile's baseline
+    take_profile = ctx.wanted("profile_update_rpc")
+    take_register = ctx.wanted("register_rpc", "register_hash_share")
+    if not (take_echo or take_profile or take_register):
+        return
+    duration = ctx.seconds(DURATION, 2.0)
+    account_module = os.environ.get("BENCH_ACCOUNT_SERVICE",
+                                    "services.account.service:AccountService")
+    replicas = int(os.environ.get("BENCH_ACCOUNT_REPLICAS") or 1)
+    with fresh_vhost(ctx) as amqp:
+        echo = None
+        if take_echo:
+            ctx.log(f"echo_rpc: {CLIENTS} client processes x {THREADS} green threads, "
+                    f"{duration:g} s")
+            echo_cfg = {"AMQP_URI": amqp, "max_workers": MAX_WORKERS, "serializer": "json"}
+            with service(ctx, "echo", "bench.echo_service:EchoService", "echo", echo_cfg,
+                         amqp) as svc:
+                echo = load(ctx, amqp, "echo", duration, svc)
+            yield Figure("echo_rpc", echo["rate"], "calls/s", detail=echo["detail"])
+
+        if take_profile:
+            accounts = ctx.n(ACCOUNTS_PER_THREAD, 2)
+            ctx.log(f"profile_update_rpc: {CLIENTS * THREADS * accounts} accounts registered "
+                    f"first ({account_module})")
+            with fresh_pg(ctx, "profile_account", create=False) as db:
+                template = pg_url(db).replace(db, f"kaowu_bench_{ctx.run_id}_profile_{{service}}")
+                cfg = _account_config(amqp, template, CHEAP_HASH)
+                with service(ctx, "account_profile", account_module, "account", cfg, amqp,
+                             replicas) as svc:
+                    prof = load(ctx, amqp, "profile", duration, svc,
+                                accounts_per_thread=accounts)
+            yield Figure("profile_update_rpc", prof["rate"], "calls/s",
+                         echo["rate"] if echo else None, target=0.8,
+                         detail={**prof["detail"], "accounts": CLIENTS * THREADS * accounts,
+                                 "service_processes": replicas})
+
+        if take_register:
+            ctx.log("register_rpc: production password hashing")
+            with fresh_pg(ctx, "register_account", create=False) as db:
+                template = pg_url(db).replace(db,
+                                              f"kaowu_bench_{ctx.run_id}_register_{{service}}")
+                cfg = _account_config(amqp, template, None)
+                with service(ctx, "account_register", account_module, "account", cfg, amqp,
+                             replicas) as svc:
+                    reg = load(ctx, amqp, "register", duration, svc)
+            yield Figure("register_rpc", reg["rate"], "calls/s",
+                         detail={**reg["detail"], "service_processes": replicas})
+
+            per_hash = hash_seconds()
+            cores = cores_available()
+            detail = {"hash_ms": round(per_hash * 1000, 2), "cores": cores,
+                      "register_calls_per_s": round(reg["rate"], 1)}
+            busy = reg["detail"].get("cpu_machine", 0) - reg["detail"].get("cpu_other", 0)
+            if busy > 0:  # the same hashing as a share of the CPU this benchmark spent
+                detail["share_of_bench_cpu"] = round(per_hash * reg["rate"] / busy, 3)
+            yield Figure("register_hash_share", per_hash * reg["rate"] / cores,
+                         "share of cores", detail=detail)

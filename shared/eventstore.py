@@ -32,6 +32,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    bindparam,
     create_engine,
     event,
     select,
@@ -40,7 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.pool import NullPool, QueuePool
 
 from shared.clock import SystemClock, iso
@@ -136,12 +137,15 @@ class Context:
 def make_engine(url: str, **kwargs):
     """An engine for the event log. SQLite gets WAL and ``BEGIN IMMEDIATE`` for writes."""
     if url.startswith("sqlite"):
-        # a pool of open connections: connecting (and its PRAGMAs) per transaction costs
-        # more than the transaction
-        kwargs.setdefault("pool_size", 5)
-        kwargs.setdefault("max_overflow", 10)
+        if ":memory:" not in url:
+            # a pool of open connections: connecting (and its PRAGMAs) per transaction costs
+            # more than the transaction. (Each pooled :memory: connection would be a database
+            # of its own, so memory URLs keep SQLAlchemy's default single connection.)
+            kwargs.setdefault("poolclass", QueuePool)
+            kwargs.setdefault("pool_size", 5)
+            kwargs.setdefault("max_overflow", 10)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
-                               poolclass=QueuePool, **kwargs)
+                               **kwargs)
 
         @event.listens_for(engine, "connect")
         def _connect(dbapi_conn, _record):
@@ -163,7 +167,11 @@ def make_engine(url: str, **kwargs):
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
-    kwargs.setdefault("pool_pre_ping", True)
+    # no pre-ping (a round trip per transaction): a dropped connection is invalidated when it
+    # fails, and EventStore.execute runs the command again on a fresh one
+    kwargs.setdefault("pool_recycle", 1800)
+    # batch executemany of upserts and updates (read models) into few round trips
+    kwargs.setdefault("executemany_mode", "values_plus_batch")
     return create_engine(url, **kwargs)
 
 
@@ -231,6 +239,7 @@ class EventStore:
         with self.write_engine.begin() as conn:
             tx = Transaction(self, conn, context or Context())
             yield tx
+            tx.flush()
         if tx.appended:
             for listener in self._listeners:
                 listener(tx.appended)
@@ -238,7 +247,8 @@ class EventStore:
     def append(self, events: Sequence[NewEvent], expected: dict[str, int | None] | None = None,
                context: Context | None = None) -> list[StoredEvent]:
         with self.transaction(context) as tx:
-            return tx.append(events, expected)
+            tx.append(events, expected)
+        return tx.appended
 
     def execute(self, command: Callable[["Transaction"], object], context: Context | None = None,
                 retries: int = 8):
@@ -248,6 +258,10 @@ class EventStore:
             try:
                 with self.transaction(context) as tx:
                     return command(tx)
+            except DBAPIError as exc:
+                # a connection the database or a network hiccup dropped: once more, fresh
+                if not exc.connection_invalidated or attempt == retries - 1:
+                    raise
             except ConcurrencyConflict as exc:
                 if attempt == retries - 1:
                     raise Conflict("Someone else changed this at the same moment; please try again.",
@@ -260,19 +274,23 @@ class EventStore:
 
     # -- reading -------------------------------------------------------------------------
 
-    def _decode(self, row) -> StoredEvent:
-        payload = orjson.loads(row.payload)
-        version, payload = self.registry.upcast(row.type, row.schema_version, payload)
-        return StoredEvent(row.position, row.stream_id, row.stream_version, row.type, version,
-                           payload, orjson.loads(row.metadata))
+    def _decode_all(self, result) -> list[StoredEvent]:
+        upcast, loads = self.registry.upcast, orjson.loads
+        out = []
+        for position, stream_id, stream_version, type_, schema_version, payload, metadata in \
+                result.tuples().all():
+            schema_version, payload = upcast(type_, schema_version, loads(payload))
+            out.append(StoredEvent(position, stream_id, stream_version, type_, schema_version,
+                                   payload, loads(metadata)))
+        return out
 
     def read_stream(self, stream_id: str, conn=None) -> list[StoredEvent]:
         q = select(events_table).where(events_table.c.stream_id == stream_id).order_by(
             events_table.c.stream_version)
         if conn is not None:
-            return [self._decode(r) for r in conn.execute(q)]
+            return self._decode_all(conn.execute(q))
         with self.engine.connect() as c:
-            return [self._decode(r) for r in c.execute(q)]
+            return self._decode_all(c.execute(q))
 
     def events_after(self, position: int, limit: int = 1000, *, types: Iterable[str] | None = None,
                      stream_id: str | None = None, conn=None) -> list[StoredEvent]:
@@ -283,9 +301,9 @@ class EventStore:
             q = q.where(events_table.c.stream_id == stream_id)
         q = q.order_by(events_table.c.position).limit(limit)
         if conn is not None:
-            return [self._decode(r) for r in conn.execute(q)]
+            return self._decode_all(conn.execute(q))
         with self.engine.connect() as c:
-            return [self._decode(r) for r in c.execute(q)]
+            return self._decode_all(c.execute(q))
 
     def iter_after(self, position: int = 0, batch: int = 5000, conn=None) -> Iterator[StoredEvent]:
         """Every event after ``position``, read in batches (replay)."""
@@ -314,8 +332,12 @@ class EventStore:
             return c.execute(select(relay_table.c.position)).scalar_one()
 
     def projection_positions(self) -> dict[str, int]:
+        """Read models are written in the transaction of every append, so each stands at
+        the log's head; ``projection_state`` records how far the last rebuild went."""
+        head = self.head()
         with self.engine.connect() as c:
-            return dict(c.execute(select(projection_state.c.name, projection_state.c.position)).all())
+            rebuilt = dict(c.execute(select(projection_state.c.name, projection_state.c.position)).all())
+        return {p.name: max(head, rebuilt.get(p.name, 0)) for p in self.projections}
 
     def get_blob(self, sha256: str):
         with self.engine.connect() as c:
@@ -333,17 +355,36 @@ class EventStore:
         return d
 
 
+_ADVANCE_HEAD = (update(log_head).where(log_head.c.id == 1)
+                 .values(position=log_head.c.position + bindparam("n"))
+                 .returning(log_head.c.position))
+_INSERT_EVENTS = events_table.insert()
+
+
 @dataclass
 class Transaction:
+    """The unit of work. ``append`` validates and versions events and writes the read
+    models at once; the events themselves go into the log at commit (``flush``): then the
+    log's head row is locked, positions handed out, the events inserted and the
+    transaction committed, so the lock that serializes every writer is held briefly and is
+    always the last one taken (no deadlocks with read-model rows)."""
+
     store: EventStore
     conn: object
     context: Context
     appended: list[StoredEvent] = field(default_factory=list)
+    _pending: list[tuple[StoredEvent, str, str]] = field(default_factory=list)
+    _versions: dict[str, int] = field(default_factory=dict)
 
     def read_stream(self, stream_id: str) -> list[StoredEvent]:
-        return self.store.read_stream(stream_id, conn=self.conn)
+        """The stream as this transaction sees it: what is in the log, then what this
+        transaction has appended to it (positions not given yet)."""
+        mine = [se for se, _, _ in self._pending if se.stream_id == stream_id]
+        return self.store.read_stream(stream_id, conn=self.conn) + mine
 
     def stream_version(self, stream_id: str) -> int:
+        if stream_id in self._versions:
+            return self._versions[stream_id]
         q = select(events_table.c.stream_version).where(
             events_table.c.stream_id == stream_id).order_by(events_table.c.stream_version.desc()).limit(1)
         return self.conn.execute(q).scalar() or 0
@@ -351,7 +392,8 @@ class Transaction:
     def append(self, new_events: Sequence[NewEvent],
                expected: dict[str, int | None] | None = None) -> list[StoredEvent]:
         """Append in order. ``expected[stream]`` is the version the decision was made on
-        (0: the stream must be empty); a stream left out is appended after whatever is there."""
+        (0: the stream must be empty); a stream left out is appended after whatever is there.
+        Returns the events with their versions; their positions are given at commit."""
         if not new_events:
             return []
         expected = dict(expected or {})
@@ -361,20 +403,14 @@ class Transaction:
             registry.validate(ev.type, ev.payload)
             if ev.stream_id not in next_version:
                 base = expected.get(ev.stream_id)
+                if base is not None and ev.stream_id in self._versions and base != self._versions[ev.stream_id]:
+                    raise ConcurrencyConflict([ev.stream_id])
                 next_version[ev.stream_id] = self.stream_version(ev.stream_id) if base is None else base
         occurred_at = iso(self.store.clock.now())
         ctx = self.context
-        # the head row lock: positions are handed out in commit order, without gaps
-        last = self.conn.execute(
-            update(log_head).where(log_head.c.id == 1)
-            .values(position=log_head.c.position + len(new_events))
-            .returning(log_head.c.position)
-        ).scalar_one()
-        first = last - len(new_events) + 1
-        rows, stored = [], []
-        for i, ev in enumerate(new_events):
+        provisional = []
+        for ev in new_events:
             next_version[ev.stream_id] += 1
-            et = registry.get(ev.type)
             md = {
                 "event_id": uuid.uuid4().hex,
                 "correlation_id": ctx.correlation_id,
@@ -382,23 +418,36 @@ class Transaction:
                 "actor": ctx.actor,
                 "occurred_at": occurred_at,
             }
-            se = StoredEvent(first + i, ev.stream_id, next_version[ev.stream_id], ev.type,
-                             et.version, ev.payload, md)
-            stored.append(se)
-            rows.append({
-                "position": se.position, "stream_id": se.stream_id,
-                "stream_version": se.stream_version, "type": se.type,
-                "schema_version": se.schema_version, "payload": _dumps(se.payload),
-                "metadata": _dumps(md),
-            })
-        try:
-            self.conn.execute(events_table.insert(), rows)
-        except IntegrityError:  # (stream_id, stream_version) taken: the whole unit rolls back
-            raise ConcurrencyConflict(next_version) from None
+            se = StoredEvent(0, ev.stream_id, next_version[ev.stream_id], ev.type,
+                             registry.get(ev.type).version, ev.payload, md)
+            provisional.append(se)
+            self._pending.append((se, _dumps(ev.payload), _dumps(md)))
+        self._versions.update(next_version)
         for projection in self.store.projections:
-            projection.apply(self.conn, stored)
+            projection.apply(self.conn, provisional)
+        return provisional
+
+    def flush(self):
+        """Into the log: head lock, positions, one insert. Called by the store at commit."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        n = len(pending)
+        last = self.conn.execute(_ADVANCE_HEAD, {"n": n}).scalar_one()
+        first = last - n + 1
+        stored, rows = [], []
+        for i, (se, payload, md) in enumerate(pending):
+            stored.append(StoredEvent(first + i, se.stream_id, se.stream_version, se.type,
+                                      se.schema_version, se.payload, se.metadata))
+            rows.append({"position": first + i, "stream_id": se.stream_id,
+                         "stream_version": se.stream_version, "type": se.type,
+                         "schema_version": se.schema_version, "payload": payload,
+                         "metadata": md})
+        try:
+            self.conn.execute(_INSERT_EVENTS, rows)
+        except IntegrityError:  # (stream_id, stream_version) taken: the whole unit rolls back
+            raise ConcurrencyConflict({se.stream_id for se, _, _ in pending}) from None
         self.appended.extend(stored)
-        return stored
 
     # -- tracking ------------------------------------------------------------------------
 

@@ -62,11 +62,12 @@ class Projection:
     # -- applying (adapter side) ---------------------------------------------------------
 
     def apply(self, conn, events: Sequence[StoredEvent]):
+        """In the appending transaction (the events' log positions are given at commit:
+        ``handle`` must not depend on them)."""
         changes = []
         for ev in events:
             changes.extend(self.handle(ev))
         _write(conn, self.tables, _coalesce(changes))
-        _set_position(conn, self.name, events[-1].position)
 
     def rebuild(self, store, batch: int = 5000,
                 progress: Callable[[int, int], None] | None = None) -> int:
@@ -151,7 +152,14 @@ def _write(conn, tables: dict[str, Table], rows: dict[tuple, list]):
                 stmt = (stmt.on_conflict_do_update(index_elements=list(keycols),
                                                    set_={c: stmt.excluded[c] for c in setcols})
                         if setcols else stmt.on_conflict_do_nothing(index_elements=list(keycols)))
-                conn.execute(stmt, [{**k, **v} for k, v in batch])
+                if len(batch) > 1 and conn.dialect.name == "postgresql":
+                    # RETURNING lets SQLAlchemy send many rows per statement (insertmanyvalues);
+                    # without it an ON CONFLICT executemany goes a round trip per row.
+                    # _coalesce left one step per row, so no row appears twice.
+                    stmt = stmt.returning(*[t.c[c] for c in keycols])
+                    conn.execute(stmt, [{**k, **v} for k, v in batch]).close()
+                else:
+                    conn.execute(stmt, [{**k, **v} for k, v in batch])
 
 
 def _set_position(conn, name: str, position: int):

@@ -18,11 +18,18 @@ before the transaction opens; then the handler is ``handler(tx, event, prepared)
 import threading
 from collections.abc import Callable
 
+from shared.errors import KaowuError
 from shared.events import StoredEvent
 from shared.eventstore import ConcurrencyConflict, Context, EventStore
 from shared.logging import get_logger
 
 log = get_logger(__name__)
+
+
+class _Refused(Exception):
+    def __init__(self, position, reason):
+        super().__init__(position, reason)
+        self.position, self.reason = position, reason
 
 Handler = Callable[[object, StoredEvent], None]
 Fetch = Callable[[int, int], list[dict]]
@@ -78,15 +85,23 @@ class TrackingConsumer:
 
     def _apply(self, events: list[StoredEvent]) -> int:
         """Apply a contiguous run in one transaction; a conflict with another replica is
-        not an error: re-read the tracking record and apply only what is still new."""
-        for _attempt in range(5):
+        not an error: re-read the tracking record and apply only what is still new.
+
+        A domain refusal (``KaowuError``) is this service's decision about that event: the
+        run is applied again without it, and the event is passed over, logged, and tracked
+        as applied. Anything else (a bug, the database) leaves the event to be retried.
+        """
+        refused: dict[int, str] = {}  # position -> why
+        for _attempt in range(5 + len(events)):
             try:
-                return self._apply_once(events)
+                return self._apply_once(events, refused)
             except ConcurrencyConflict:
                 continue
+            except _Refused as r:
+                refused[r.position] = r.reason
         return 0
 
-    def _apply_once(self, events: list[StoredEvent]) -> int:
+    def _apply_once(self, events: list[StoredEvent], refused: dict[int, str]) -> int:
         prepared = {ev.position: self.prepare(ev) for ev in events} if self.prepare else None
         applied = 0
         first = events[0]
@@ -103,10 +118,17 @@ class TrackingConsumer:
                 tx.context = Context(correlation_id=ev.metadata.get("correlation_id"),
                                      causation_id=ev.metadata.get("event_id"),
                                      actor=f"service:{self.upstream}")
-                if prepared is None:
-                    self.handler(tx, ev)  # handlers ignore types they do not know
+                if ev.position in refused:
+                    log.warning("consumer.refused", upstream=self.upstream, position=ev.position,
+                                type=ev.type, reason=refused[ev.position])
                 else:
-                    self.handler(tx, ev, prepared[ev.position])
+                    try:
+                        if prepared is None:
+                            self.handler(tx, ev)  # handlers ignore types they do not know
+                        else:
+                            self.handler(tx, ev, prepared[ev.position])
+                    except KaowuError as exc:
+                        raise _Refused(ev.position, exc.message) from None
                 position = ev.position
                 applied += 1
             if position != tracked:

@@ -274,7 +274,8 @@ def withdraw_commitment(session: SessionDocument, app: Application | None, now) 
     require_open(session, "verification", now, "Withdrawing a commitment")
     if not app.commitment:
         raise Refused("This application was not made under the commitment scheme.", {"commitment": "none"})
-    if app.status not in ("submitted", "auto_passed", "auto_failed", "proof_requested"):
+    # once proof is asked for, withdrawing the pledge changes nothing
+    if app.status not in ("submitted", "auto_passed"):
         raise Refused(f"A commitment can no longer be withdrawn: the application is "
                       f"{STATUS_LABELS[app.status]}.", {"status": app.status})
     return [NewEvent(application_stream(app.application_id), "CommitmentWithdrawn",
@@ -291,8 +292,9 @@ def submit_proof(session: SessionDocument, app: Application | None, files: list[
                  now) -> list[NewEvent]:
     """提交证明材料. ``files``: [{sha256, name, content_type, size}] already checked."""
     app = _require(app)
-    if app.status not in ("proof_requested", "manual_rejected", "auto_failed", "spot_rejected",
-                          "commitment_withdrawn"):
+    # only once verification's request is recorded: proof must answer a request, or a
+    # second proof could overtake the request it answers
+    if app.status not in ("proof_requested", "manual_rejected"):
         raise Refused(f"No proof is asked of this application now: it is {STATUS_LABELS[app.status]}.",
                       {"status": app.status})
     window = proof_window(session, app)

@@ -69,7 +69,7 @@ class Projection:
             changes.extend(self.handle(ev))
         _write(conn, self.tables, _coalesce(changes))
 
-    def rebuild(self, store, batch: int = 5000,
+    def rebuild(self, store, batch: int = 20000,
                 progress: Callable[[int, int], None] | None = None) -> int:
         """Drop the read model and replay the log into it; returns events replayed.
 

@@ -68,12 +68,15 @@ class KombuPublisher:
 
 class Relay:
     def __init__(self, store: EventStore, service: str, publisher, batch: int = 500,
-                 poll_interval: float = 0.5):
+                 poll_interval: float = 0.5, gather: float = 0.005):
         self.store = store
         self.service = service
         self.publisher = publisher
         self.batch = batch
         self.poll_interval = poll_interval
+        # after a wake, wait this long so one publishing cycle serves the commits of many
+        # concurrent commands (a cycle is a transaction, a read and a confirmed publish)
+        self.gather = gather
         self._wake = eventlet.event.Event()
         self._local = threading.Lock()
         self._stopped = False
@@ -133,6 +136,7 @@ class Relay:
                 continue
             with eventlet.Timeout(self.poll_interval, False):
                 self._wake.wait()
+                eventlet.sleep(self.gather)
 
     def stop(self):
         self._stopped = True

@@ -138,16 +138,20 @@ class AccountService(EventSourcedService):
         now = self.clock.now()
 
         def decide(tx):
-            acc = domain.fold(tx.read_stream(stream))
+            history = tx.read_stream(stream)
+            acc = domain.fold(history)
             if acc is None:
                 raise NotFound("No such account.", {"account_id": account_id})
             events = domain.update_section(acc, section, values, now)
             if blob:
                 tx.put_blob(*blob)
-            tx.append(events, {stream: acc.version})
+            return domain.fold(history + tx.append(events, {stream: acc.version}))
 
-        self.store.execute(decide)
-        return self.get_profile(account_id)
+        acc = self.store.execute(decide)
+        # the answer comes from the aggregate just decided on: no second trip to the database
+        return {"account_id": acc.account_id, "section": section,
+                "data": acc.sections.get(section), "completeness": acc.completeness,
+                "complete": acc.completeness == 100, "missing": acc.missing}
 
     # -- queries -------------------------------------------------------------------------
 

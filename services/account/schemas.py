@@ -32,6 +32,7 @@ from marshmallow import (
 from services.account import identity
 from shared.contracts import INTEGRATION, EventRegistry
 from shared.contracts.account import ID_TYPES
+from shared.fields import Text
 
 EDUCATION_LEVELS = ("中专", "大专", "本科", "双学士", "研究生班", "硕士", "博士")
 DEGREES = ("学士", "硕士", "博士")
@@ -47,31 +48,6 @@ _USERNAME = re.compile(r"[A-Za-z0-9_]{4,32}", re.ASCII)
 
 
 # --- fields ---------------------------------------------------------------------------
-
-
-class Text(fields.String):
-    """A string: NFC, stripped (unless ``strip=False``), no control characters, bounded."""
-
-    def __init__(self, *, max_length, min_length=1, strip=True, **kwargs):
-        super().__init__(**kwargs)
-        self.max_length, self.min_length, self.strip = max_length, min_length, strip
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        s = unicodedata.normalize("NFC", super()._deserialize(value, attr, data, **kwargs))
-        if self.strip:
-            s = s.strip()
-        # Cc: controls (tab, newline, NUL); Cf: invisible formatting (zero-width, bidi overrides)
-        if any(unicodedata.category(c) in ("Cc", "Cf") for c in s):
-            raise ValidationError("must not contain control or invisible formatting characters")
-        if len(s) > self.max_length:
-            raise ValidationError(f"must be at most {self.max_length} characters")
-        if len(s) < self.min_length:
-            raise ValidationError(
-                "must not be blank"
-                if self.min_length == 1
-                else f"must be at least {self.min_length} characters"
-            )
-        return s
 
 
 class Name(Text):

@@ -2,7 +2,6 @@
 
 import base64
 import binascii
-import unicodedata
 
 from marshmallow import (
     Schema,
@@ -16,22 +15,10 @@ from marshmallow import (
 
 from shared.contracts import INTEGRATION, EventRegistry
 from shared.contracts.registration import LEVELS, WINDOWS
+from shared.fields import Text
 
 MAX_PROOF_BYTES = 5 * 1024 * 1024
 MAX_PROOF_FILES = 5
-
-
-def _no_control(text):
-    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in text):
-        raise ValidationError("must not contain control characters")
-
-
-class Text(fields.String):
-    def __init__(self, max_length=200, **kw):
-        super().__init__(validate=[validate.Length(min=1, max=max_length), _no_control], **kw)
-
-    def _deserialize(self, value, attr, data, **kw):
-        return super()._deserialize(value, attr, data, **kw).strip()
 
 
 # -- private events ----------------------------------------------------------------------

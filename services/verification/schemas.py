@@ -9,12 +9,12 @@ formatting characters.
 """
 
 import re
-import unicodedata
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from shared.contracts import INTEGRATION, EventRegistry
 from shared.contracts.registration import LEVELS, Candidate, Exemption, ProofFile
+from shared.fields import Text
 
 DECISIONS = ("pass", "reject")
 DEFAULT_PASS_REASON = "materials verified"
@@ -22,25 +22,6 @@ MAX_SEED = 2**31 - 1
 
 
 # --- fields ---------------------------------------------------------------------------
-
-
-class Text(fields.String):
-    """A string: NFC, stripped, no control or format characters, 1..``max_length`` long."""
-
-    def __init__(self, *, max_length, **kwargs):
-        super().__init__(**kwargs)
-        self.max_length = max_length
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        s = unicodedata.normalize("NFC", super()._deserialize(value, attr, data, **kwargs)).strip()
-        # Cc: controls (tab, newline, NUL); Cf: invisible formatting (zero-width, bidi overrides)
-        if any(unicodedata.category(c) in ("Cc", "Cf") for c in s):
-            raise ValidationError("must not contain control or invisible formatting characters")
-        if not s:
-            raise ValidationError("must not be blank")
-        if len(s) > self.max_length:
-            raise ValidationError(f"must be at most {self.max_length} characters")
-        return s
 
 
 def _id(**kwargs):

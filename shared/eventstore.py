@@ -35,6 +35,7 @@ from sqlalchemy import (
     bindparam,
     create_engine,
     event,
+    inspect,
     select,
     text,
     update,
@@ -78,6 +79,14 @@ tracking_table = Table(
     "tracking", meta,
     Column("upstream", String(100), primary_key=True),
     Column("position", _BigInt, nullable=False),
+    Column("log_id", String(32)),  # which log of the upstream the position counts in
+)
+
+# this log's identity: positions count in one log; a restored or reset database is another
+log_identity = Table(
+    "log_identity", meta,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("log_id", String(32), nullable=False),
 )
 
 # how far the relay has published this log
@@ -108,10 +117,18 @@ def _seed_rows(conn):
     conn.execute(relay_table.insert().values(id=1, position=0))
 
 
+def _log_identity(conn):
+    log_identity.create(conn, checkfirst=True)
+    conn.execute(log_identity.insert().values(id=1, log_id=uuid.uuid4().hex))
+    if "log_id" not in {c["name"] for c in inspect(conn).get_columns("tracking")}:
+        conn.execute(text("ALTER TABLE tracking ADD COLUMN log_id VARCHAR(32)"))
+
+
 CORE_MIGRATIONS = [
     Migration("core.0001_event_log", create_tables(events_table, log_head, tracking_table,
                                                    relay_table, projection_state, blobs_table)),
     Migration("core.0002_seed_counters", _seed_rows),
+    Migration("core.0003_log_identity", _log_identity),
 ]
 
 
@@ -222,6 +239,7 @@ class EventStore:
         for p in self.projections:
             self.migrations += [m for m in p.migrations if m not in self.migrations]
         self._listeners: list[Callable[[list[StoredEvent]], None]] = []
+        self._log_id: str | None = None
         self._lock = threading.Lock()
 
     def migrate(self):
@@ -318,10 +336,22 @@ class EventStore:
         with self.engine.connect() as c:
             return c.execute(select(log_head.c.position).where(log_head.c.id == 1)).scalar_one()
 
+    @property
+    def log_id(self) -> str:
+        if self._log_id is None:
+            with self.engine.connect() as c:
+                self._log_id = c.execute(select(log_identity.c.log_id)).scalar_one()
+        return self._log_id
+
     def tracked_position(self, upstream: str) -> int:
+        return self.tracked(upstream)[0]
+
+    def tracked(self, upstream: str) -> tuple[int, str | None]:
+        """(position, log id) of what this service has applied of ``upstream``'s log."""
         with self.engine.connect() as c:
-            return c.execute(select(tracking_table.c.position).where(
-                tracking_table.c.upstream == upstream)).scalar() or 0
+            row = c.execute(select(tracking_table.c.position, tracking_table.c.log_id).where(
+                tracking_table.c.upstream == upstream)).first()
+        return (row.position, row.log_id) if row else (0, None)
 
     def tracking(self) -> dict[str, int]:
         with self.engine.connect() as c:
@@ -348,6 +378,7 @@ class EventStore:
         """What leaves the service: private events keep their place but not their payload."""
         d = ev.to_dict()
         d["service"] = service
+        d["log_id"] = self.log_id
         public = self.registry.public_payload(ev.type, ev.payload)
         if public is None:
             d["payload"] = {}
@@ -451,27 +482,29 @@ class Transaction:
 
     # -- tracking ------------------------------------------------------------------------
 
-    def tracked_position(self, upstream: str, lock: bool = False) -> int:
-        q = select(tracking_table.c.position).where(tracking_table.c.upstream == upstream)
+    def tracked(self, upstream: str, lock: bool = False) -> tuple[int, str | None]:
+        """(position, log id) of ``upstream`` applied so far; ``lock`` holds the row."""
+        q = select(tracking_table.c.position, tracking_table.c.log_id).where(
+            tracking_table.c.upstream == upstream)
         if lock and self.store.dialect == "postgresql":
             q = q.with_for_update()
-        pos = self.conn.execute(q).scalar()
-        if pos is None:
+        row = self.conn.execute(q).first()
+        if row is None:
             # first contact with this upstream: create the row, then lock it
             try:
                 with self.conn.begin_nested():
                     self.conn.execute(tracking_table.insert().values(upstream=upstream, position=0))
             except IntegrityError:
                 pass
-            pos = self.conn.execute(q).scalar_one()
-        return pos
+            row = self.conn.execute(q).one()
+        return row.position, row.log_id
 
-    def track(self, upstream: str, position: int, previous: int):
+    def track(self, upstream: str, position: int, previous: int, log_id: str | None = None):
         """Record that ``upstream`` is applied up to ``position``, in this transaction."""
         res = self.conn.execute(
             update(tracking_table)
             .where(tracking_table.c.upstream == upstream, tracking_table.c.position == previous)
-            .values(position=position))
+            .values(position=position, log_id=log_id))
         if res.rowcount != 1:
             raise ConcurrencyConflict([f"tracking:{upstream}"])
 

@@ -48,42 +48,60 @@ class TrackingConsumer:
         self.skipped = 0
         self.pulled = 0
         self.highest_seen = 0  # highest upstream position seen in a message or a pull (metrics)
+        self.log_changed: str | None = None  # set when the upstream answers from another log
 
     def receive(self, message: dict, fetch: Fetch) -> int:
         """A message from the bus. Returns how many events were applied."""
         ev = StoredEvent.from_dict(message)
         self.highest_seen = max(self.highest_seen, ev.position)
         with self._lock:
-            tracked = self.store.tracked_position(self.upstream)
+            tracked, log_id = self.store.tracked(self.upstream)
+            if log_id is None or message.get("log_id") != log_id:
+                # first contact, or a message from another log than the one we follow (a
+                # queue that outlived a reset database): only the upstream itself is believed
+                return self.catch_up(fetch)
             if ev.position <= tracked:
                 self.skipped += 1
                 log.debug("consumer.duplicate", upstream=self.upstream, position=ev.position)
                 return 0
             if ev.position == tracked + 1:
-                n = self._apply([ev])
+                n = self._apply([ev], log_id)
                 if n or self.store.tracked_position(self.upstream) >= ev.position:
                     return n
             log.info("consumer.gap", upstream=self.upstream, tracked=tracked, received=ev.position)
             return self.catch_up(fetch, until=ev.position)
 
     def catch_up(self, fetch: Fetch, until: int | None = None) -> int:
-        """Pull and apply upstream events after our tracked position (to ``until`` or the end)."""
+        """Pull and apply upstream events after our tracked position (to ``until`` or the end).
+
+        Positions count in one log: if the upstream answers from another log than the one
+        tracked so far (its database was restored or replaced), nothing is applied and the
+        consumer says so loudly; mixing two logs would lose or invent events.
+        """
         total = 0
         with self._lock:
             while True:
-                tracked = self.store.tracked_position(self.upstream)
+                tracked, log_id = self.store.tracked(self.upstream)
                 if until is not None and tracked >= until:
                     return total
-                got = [StoredEvent.from_dict(d) for d in fetch(tracked, self.batch)]
-                self.pulled += len(got)
-                if not got:
+                answer = fetch(tracked, self.batch)
+                self.pulled += len(answer)
+                if not answer:
                     return total
+                upstream_log = answer[0].get("log_id")
+                if log_id is not None and upstream_log != log_id:
+                    self.log_changed = upstream_log
+                    log.error("consumer.upstream_log_changed", upstream=self.upstream,
+                              tracked=tracked, tracked_log=log_id, upstream_log=upstream_log,
+                              action="nothing applied; an operator must reconcile")
+                    return total
+                got = [StoredEvent.from_dict(d) for d in answer]
                 self.highest_seen = max(self.highest_seen, got[-1].position)
-                total += self._apply(got)
+                total += self._apply(got, upstream_log)
                 if len(got) < self.batch and (until is None or got[-1].position >= until):
                     return total
 
-    def _apply(self, events: list[StoredEvent]) -> int:
+    def _apply(self, events: list[StoredEvent], log_id: str | None) -> int:
         """Apply a contiguous run in one transaction; a conflict with another replica is
         not an error: re-read the tracking record and apply only what is still new.
 
@@ -94,21 +112,24 @@ class TrackingConsumer:
         refused: dict[int, str] = {}  # position -> why
         for _attempt in range(5 + len(events)):
             try:
-                return self._apply_once(events, refused)
+                return self._apply_once(events, refused, log_id)
             except ConcurrencyConflict:
                 continue
             except _Refused as r:
                 refused[r.position] = r.reason
         return 0
 
-    def _apply_once(self, events: list[StoredEvent], refused: dict[int, str]) -> int:
+    def _apply_once(self, events: list[StoredEvent], refused: dict[int, str],
+                    log_id: str | None) -> int:
         prepared = {ev.position: self.prepare(ev) for ev in events} if self.prepare else None
         applied = 0
         first = events[0]
         ctx = Context(correlation_id=first.metadata.get("correlation_id"),
                       causation_id=first.metadata.get("event_id"), actor=f"service:{self.upstream}")
         with self.store.transaction(ctx) as tx:
-            tracked = tx.tracked_position(self.upstream, lock=True)
+            tracked, tracked_log = tx.tracked(self.upstream, lock=True)
+            if tracked_log is not None and tracked_log != log_id:
+                return 0  # another replica saw the upstream change first
             position = tracked
             for ev in events:
                 if ev.position <= position:
@@ -132,7 +153,7 @@ class TrackingConsumer:
                 position = ev.position
                 applied += 1
             if position != tracked:
-                tx.track(self.upstream, position, tracked)
+                tx.track(self.upstream, position, tracked, log_id)
         self.applied += applied
         return applied
 

@@ -1,0 +1,71 @@
+"""The tracking consumer against upstream logs held in hand: duplicates, gaps, refusals
+and an upstream whose log was replaced."""
+
+import pytest
+
+from shared.errors import Refused
+from shared.events import NewEvent
+from shared.eventstore import open_store
+from shared.tracking import TrackingConsumer
+from tests.integration.test_eventstore import registry
+
+pytestmark = pytest.mark.integration
+
+
+def fetcher(upstream):
+    return lambda pos, limit: [upstream.public_view(e, "up") for e in upstream.events_after(pos, limit)]
+
+
+def copy_of(store, tmp_path, name):
+    """A log with the same events but another identity (a restore, a reset)."""
+    other = open_store(f"sqlite:///{tmp_path}/{name}.db", registry())
+    for e in store.events_after(0, 10_000):
+        other.append([NewEvent(e.stream_id, e.type, e.payload)])
+    return other
+
+
+def test_consumer_follows_one_log(db_url, tmp_path):
+    upstream = open_store(f"sqlite:///{tmp_path}/up.db", registry())
+    for i in range(5):
+        upstream.append([NewEvent(f"s-{i}", "Counted", {"n": i})])
+    me = open_store(db_url, registry())
+    seen = []
+
+    def handler(tx, ev):
+        seen.append(ev.position)
+        tx.append([NewEvent(f"seen-{ev.position}", "Counted", {"n": ev.position})],
+                  {f"seen-{ev.position}": 0})
+
+    consumer = TrackingConsumer(me, "up", handler, batch=2)
+    assert consumer.catch_up(fetcher(upstream)) == 5  # in batches of 2
+    assert me.tracked("up") == (5, upstream.log_id)
+    assert consumer.receive(upstream.public_view(upstream.events_after(2, 1)[0], "up"),
+                            fetcher(upstream)) == 0  # a duplicate
+
+    # the upstream's database is restored from a copy: same positions, another log
+    restored = copy_of(upstream, tmp_path, "restored")
+    restored.append([NewEvent("s-new", "Counted", {"n": 99})])
+    assert consumer.catch_up(fetcher(restored)) == 0
+    assert consumer.log_changed == restored.log_id
+    assert me.tracked("up") == (5, upstream.log_id) and seen == [1, 2, 3, 4, 5]
+    # and a message from that other log is not taken for the next one either
+    msg = restored.public_view(restored.events_after(5, 1)[0], "up")
+    assert consumer.receive(msg, fetcher(upstream)) == 0
+    assert seen == [1, 2, 3, 4, 5]
+
+
+def test_a_refused_event_is_passed_over(db_url, tmp_path):
+    upstream = open_store(f"sqlite:///{tmp_path}/up.db", registry())
+    for i in range(4):
+        upstream.append([NewEvent(f"s-{i}", "Counted", {"n": i})])
+    me = open_store(db_url, registry())
+
+    def handler(tx, ev):
+        tx.append([NewEvent(f"seen-{ev.position}", "Counted", {"n": ev.position})])
+        if ev.payload["n"] == 2:
+            raise Refused("not in this state")  # after appending: that must not stay
+
+    consumer = TrackingConsumer(me, "up", handler)
+    assert consumer.catch_up(fetcher(upstream)) == 4
+    assert me.tracked_position("up") == 4
+    assert sorted(e.stream_id for e in me.events_after(0)) == ["seen-1", "seen-2", "seen-4"]

@@ -76,7 +76,8 @@ EXPORTED = (
     "kaowu_consumer_duplicates", "kaowu_consumer_pulled", "kaowu_store_up",
     "kaowu_log_head_position", "kaowu_relay_position", "kaowu_relay_lag_events",
     "kaowu_consumer_position", "kaowu_consumer_highest_seen_position",
-    "kaowu_consumer_lag_events", "kaowu_projection_position", "kaowu_projection_lag_events",
+    "kaowu_consumer_lag_events", "kaowu_consumer_upstream_log_changed",
+    "kaowu_projection_position", "kaowu_projection_lag_events",
     "kaowu_business_count",
 )
 
@@ -275,6 +276,13 @@ class _StateCollector:
         yield position
         yield seen
         yield lag
+        changed = GaugeMetricFamily("kaowu_consumer_upstream_log_changed",
+                                    "1 when the upstream answers from another log than the one "
+                                    "followed (restored or reset): nothing is applied.",
+                                    labels=["service", "upstream"])
+        for upstream, consumer in sorted(consumers.items()):
+            changed.add_metric([name, upstream], 1 if getattr(consumer, "log_changed", None) else 0)
+        yield changed
 
         ppos = GaugeMetricFamily("kaowu_projection_position",
                                  "Last log position folded into a read model.",

@@ -46,8 +46,8 @@ def _containers():
     if (os.environ.get("AMQP_URI") and os.environ.get("DATABASE_URL")) or not _docker_answers():
         yield started
         return
-    from testcontainers.postgres import PostgresContainer
-    from testcontainers.rabbitmq import RabbitMqContainer
+    from testcontainers.community.postgres import PostgresContainer
+    from testcontainers.community.rabbitmq import RabbitMqContainer
 
     if not os.environ.get("AMQP_URI"):
         rmq = RabbitMqContainer("rabbitmq:3.13-alpine").start()

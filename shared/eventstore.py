@@ -286,10 +286,6 @@ class EventStore:
                                    {"streams": sorted(exc.stream_ids)}) from None
                 time.sleep(random.uniform(0, 0.005 * (attempt + 1)))
 
-    def put_blob(self, sha256: str, content_type: str, data: bytes):
-        with self.transaction() as tx:
-            tx.put_blob(sha256, content_type, data)
-
     # -- reading -------------------------------------------------------------------------
 
     def _decode_all(self, result) -> list[StoredEvent]:

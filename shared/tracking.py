@@ -156,6 +156,3 @@ class TrackingConsumer:
                 tx.track(self.upstream, position, tracked, log_id)
         self.applied += applied
         return applied
-
-    def lag(self, upstream_head: int) -> int:
-        return max(upstream_head - self.store.tracked_position(self.upstream), 0)

@@ -110,13 +110,13 @@ class Relay:
         if not evs:
             return 0
         self.publisher.publish([self.store.public_view(e, self.service) for e in evs])
+        self.published += len(evs)  # published (confirmed), whether or not the record below lands
         stmt = update(relay_table).where(relay_table.c.id == 1).values(position=evs[-1].position)
         if conn is not None:
             conn.execute(stmt)
         else:
             with self.store.write_engine.begin() as c:
                 c.execute(stmt)
-        self.published += len(evs)
         return len(evs)
 
     def run_forever(self):

@@ -140,5 +140,5 @@ class EventSourcedService:
         if projection is not None and projection not in names:
             raise ValidationFailed(f"No projection {projection!r} here; this service has {names}.",
                                    {"projection": f"one of {names}"})
-        return {p.name: p.rebuild(self.store._store) for p in self.store.projections
+        return {p.name: p.rebuild(self.store) for p in self.store.projections
                 if projection in (None, p.name)}

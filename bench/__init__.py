@@ -9,4 +9,5 @@ ratio (value / baseline) compares like with like. Add a figure set by writing a 
 MODULES = {
     "store": "bench.store",  # event store: append, batch append, read, replay (SQLite, PostgreSQL)
     "rpc": "bench.rpc",  # nameko RPC over RabbitMQ: echo, account profile update, register
+    "application": "bench.application",  # submit_application calls/s; submit-to-decision latency
 }

@@ -38,13 +38,21 @@ def table(figures: list[Figure]) -> str:
     rows = []
     for f in figures:
         ratio = f.ratio
-        if f.target is None:
-            target, verdict = "report", ""
-        else:
+        if f.ceiling is not None:
+            target = f"<= {_fmt(f.ceiling)} {f.unit}"
+        elif f.target is not None:
             target = f">= {f.target:g}"
-            verdict = "" if ratio is None else ("ok" if ratio >= f.target else "SHORT")
+        else:
+            target = "report"
+        verdict = {None: "", True: "ok", False: "SHORT"}[f.met]
         if f.detail.get("errors"):
             verdict = f"{verdict} {f.detail['errors']} calls failed".strip()
+        if f.detail.get("lost"):
+            verdict = f"{verdict} {f.detail['lost']} lost".strip()
+        if f.detail.get("stuck"):
+            verdict = f"{verdict} services stuck".strip()
+        if f.detail.get("sustained") is False:
+            verdict = f"{verdict} (not sustained: {f.detail.get('decided_per_s')}/s)".strip()
         rows.append((f.name, _fmt(f.value), f.unit, _fmt(f.baseline),
                      "-" if ratio is None else f"{ratio:.2f}", target, verdict))
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
@@ -88,6 +96,7 @@ def main(argv=None) -> int:
             module = importlib.import_module(MODULES[name])
             for fig in module.run(ctx):
                 figures.append(fig)
+                ctx.taken[fig.name] = fig  # a later module may use it as its baseline
                 ratio = "" if fig.ratio is None else f", ratio {fig.ratio:.2f}"
                 ctx.log(f"{fig.name} = {_fmt(fig.value)} {fig.unit} "
                         f"(baseline {_fmt(fig.baseline)}{ratio})")

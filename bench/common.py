@@ -25,7 +25,8 @@ AMQP_BASE = os.environ.get("BENCH_AMQP", "amqp://guest:guest@127.0.0.1:5672/")
 @dataclass
 class Figure:
     """One measured number. ``ratio`` is value / baseline (both from this run);
-    ``target`` is the ratio it should reach, or None: reported only."""
+    ``target`` is the ratio it should reach, ``ceiling`` the value it should stay at or
+    under (a latency), or neither: reported only."""
 
     name: str
     value: float
@@ -33,6 +34,22 @@ class Figure:
     baseline: float | None = None
     target: float | None = None
     detail: dict = field(default_factory=dict)
+    ceiling: float | None = None
+
+    @property
+    def met(self) -> bool | None:
+        """Whether the figure reaches its target (None: no target, or no ratio to judge)."""
+        if self.ceiling is not None:
+            return self.value <= self.ceiling
+        if self.target is None or self.ratio is None:
+            return None
+        return self.ratio >= self.target
+
+    @property
+    def target_text(self) -> str | None:
+        if self.ceiling is not None:
+            return f"value <= {self.ceiling:g}"
+        return None if self.target is None else f"ratio >= {self.target:g}"
 
     @property
     def ratio(self) -> float | None:
@@ -47,7 +64,7 @@ class Figure:
             "unit": self.unit,
             "baseline": None if self.baseline is None else _round(self.baseline),
             "ratio": None if ratio is None else round(ratio, 3),
-            "target": None if self.target is None else f"ratio >= {self.target:g}",
+            "target": self.target_text,
             "detail": self.detail,
         }
 
@@ -65,6 +82,7 @@ class Context:
     scale: float = 1.0
     log: Callable[[str], None] = print
     only: tuple[str, ...] = ()  # figure name prefixes to take; empty: all
+    taken: dict[str, Figure] = field(default_factory=dict)  # figures of this run so far, by name
 
     def wanted(self, *names: str) -> bool:
         """Whether any of these figures is to be taken (``--only``)."""

@@ -24,6 +24,7 @@ import contextlib
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import statistics
@@ -67,9 +68,15 @@ def service(ctx: Context, name: str, module: str, rpc_name: str, config: dict, a
             web = {"WEB_SERVER_ADDRESS": f"127.0.0.1:{_free_port()}"}
             cfg.write_text(yaml.safe_dump({**config, **web}, allow_unicode=True))
             logs.append(ctx.workdir / f"{name}-{i}.log")
+            command = [*_nameko(), "run", "--config", str(cfg), module]
+            if os.environ.get("BENCH_PROFILE"):  # cProfile, in the measured windows only
+                out = Path(os.environ["BENCH_PROFILE"]).resolve() / f"{name}-{i}.prof"
+                out.parent.mkdir(parents=True, exist_ok=True)
+                command = [sys.executable, "-m", "bench.profiled", str(out), "run", "--config",
+                           str(cfg), module]
             with open(logs[-1], "wb") as log:
                 procs.append(subprocess.Popen(
-                    [*_nameko(), "run", "--config", str(cfg), module], cwd=ROOT, env=env,
+                    command, cwd=ROOT, env=env,
                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                     start_new_session=True))
         _wait_for_consumers(amqp, f"rpc-{rpc_name}", procs, logs)
@@ -115,17 +122,69 @@ def _wait_for_consumers(amqp: str, queue: str, procs, logs):
                        f"{START_TIMEOUT:.0f} s; see {logs}")
 
 
+class Profiling:
+    """Profiles of the services over a measured window only (set-up left out), on request:
+
+    - ``BENCH_PROFILE=DIR``: cProfile in each service process (``bench.profiled``, told by
+      SIGUSR1 / SIGUSR2), ``DIR/<name>-<i>.prof``. Under eventlet it counts time spent
+      waiting in the hub against whatever frame switched to it: cumulative times mislead;
+    - ``BENCH_PYSPY=DIR``: ``py-spy record`` (if on ``PATH`` or named by ``PYSPY``) of each
+      service process, ``DIR/<name>-<pid>.txt`` in py-spy's raw (collapsed stacks) format.
+      It counts a process waiting for a CPU as busy: on a saturated machine its shares
+      approximate CPU shares."""
+
+    def __init__(self, services: dict[str, list[int]]):
+        self.services = services
+        self.spies = []
+
+    def start(self):
+        if os.environ.get("BENCH_PROFILE"):
+            for pids in self.services.values():
+                for pid in pids:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGUSR1)
+        spy_dir = os.environ.get("BENCH_PYSPY")
+        spy = os.environ.get("PYSPY") or shutil.which("py-spy")
+        if spy_dir and spy:
+            Path(spy_dir).mkdir(parents=True, exist_ok=True)
+            for name, pids in self.services.items():
+                for pid in pids:
+                    self.spies.append(subprocess.Popen(
+                        [spy, "record", "--pid", str(pid), "--rate", "250",
+                         "--format", "raw", "--output", str(Path(spy_dir) / f"{name}-{pid}.txt")],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+    def stop(self):
+        if os.environ.get("BENCH_PROFILE"):
+            for pids in self.services.values():
+                for pid in pids:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGUSR2)
+        for spy in self.spies:
+            spy.send_signal(signal.SIGINT)  # py-spy writes its output on Ctrl-C
+        for spy in self.spies:
+            try:
+                spy.wait(30)
+            except subprocess.TimeoutExpired:
+                spy.kill()
+        self.spies = []
+
+
 class CpuMeter:
     """CPU seconds spent by the service, the clients, PostgreSQL, RabbitMQ and the whole
     machine between ``start`` and ``stop`` (Linux ``/proc``; empty elsewhere)."""
 
     TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
-    def __init__(self, service_pids: list[int], client_pids: list[int]):
+    def __init__(self, service_pids: list[int], client_pids: list[int],
+                 parts: dict[str, list[int]] | None = None):
         self.groups = {"service": set(service_pids), "clients": set(client_pids)}
+        # several services: each one's share of "service" too (cpu_service_<name>)
+        self.parts = {name: set(pids) for name, pids in (parts or {}).items()}
 
     def _sample(self) -> dict:
-        out = {"service": 0.0, "clients": 0.0, "postgres": 0.0, "rabbitmq": 0.0}
+        out = {"service": 0.0, "clients": 0.0, "postgres": 0.0, "rabbitmq": 0.0,
+               **{f"service_{name}": 0.0 for name in self.parts}}
         try:
             pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
             for pid in pids:
@@ -139,6 +198,9 @@ class CpuMeter:
                 cpu = (int(fields[11]) + int(fields[12])) / self.TICK  # utime + stime
                 if pid in self.groups["service"]:
                     out["service"] += cpu
+                    for name, pids in self.parts.items():
+                        if pid in pids:
+                            out[f"service_{name}"] += cpu
                 elif pid in self.groups["clients"]:
                     out["clients"] += cpu
                 elif comm.startswith("postgres"):
@@ -163,19 +225,22 @@ class CpuMeter:
         out = {f"cpu_{k}": round((s1[k] - self._s0[k]) / elapsed, 2) for k in s1}
         # anything else busy meanwhile (the machine is shared): a warning sign for the figure
         out["cpu_other"] = round(max(0.0, out["cpu_machine"] - sum(
-            v for k, v in out.items() if k != "cpu_machine")), 2)
+            v for k, v in out.items() if k != "cpu_machine" and not k.startswith("cpu_service_"))), 2)
         return out
 
 
 def load(ctx: Context, amqp: str, mode: str, duration: float, service_pids: list[int],
+         threads: int = THREADS, parts: dict[str, list[int]] | None = None, per_proc=None,
          **extra) -> dict:
-    """Start CLIENTS client processes, wait until all are set up, let them run for
-    ``duration`` seconds together, and merge what they report."""
+    """Start CLIENTS client processes (``threads`` green threads each; ``extra`` and
+    ``per_proc(proc)`` go into each one's spec), wait until all are set up, let them run
+    for ``duration`` seconds together, and merge what they report (``parts``: the service
+    processes by name, for CPU and profiles per service)."""
     clients = []
     try:
         for proc in range(CLIENTS):
-            spec = {"amqp": amqp, "mode": mode, "threads": THREADS, "duration": duration,
-                    "proc": proc, **extra}
+            spec = {"amqp": amqp, "mode": mode, "threads": threads, "duration": duration,
+                    "proc": proc, **extra, **(per_proc(proc) if per_proc else {})}
             clients.append(subprocess.Popen(
                 [sys.executable, "-W", "ignore", "-m", "bench.rpc_client", json.dumps(spec)], cwd=ROOT,
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
@@ -183,13 +248,16 @@ def load(ctx: Context, amqp: str, mode: str, duration: float, service_pids: list
             line = _readline(c, SETUP_TIMEOUT)
             if line.strip() != "ready":
                 raise RuntimeError(f"an RPC client did not get ready: {line.strip()!r}")
-        meter = CpuMeter(service_pids, [c.pid for c in clients])
+        meter = CpuMeter(service_pids, [c.pid for c in clients], parts)
+        profiles = Profiling(parts or {"service": service_pids})
+        profiles.start()
         meter.start()
         for c in clients:
             c.stdin.write("go\n")
             c.stdin.flush()
         reports = [json.loads(_readline(c, duration + 120)) for c in clients]
         cpu = meter.stop()
+        profiles.stop()
         for c in clients:
             c.wait(30)
     finally:
@@ -203,14 +271,16 @@ def load(ctx: Context, amqp: str, mode: str, duration: float, service_pids: list
     calls = sum(r["calls"] for r in reports)
     rate = sum(r["calls"] / r["elapsed"] for r in reports)
     errors = sum(r["errors"] for r in reports)
+    exhausted = sum(r.get("exhausted", 0) for r in reports)
     if errors:
         ctx.log(f"{mode}: {errors} calls failed, first: {next(r['first_error'] for r in reports if r['first_error'])}")
     if cpu.get("cpu_service") and rate:
         cpu["service_cpu_ms_per_call"] = round(cpu["cpu_service"] / rate * 1000, 3)
     return {
         "rate": rate,
-        "detail": {"clients": CLIENTS, "threads_per_client": THREADS, "seconds": duration,
+        "detail": {"clients": CLIENTS, "threads_per_client": threads, "seconds": duration,
                    "calls": calls, "errors": errors,
+                   **({"threads_out_of_work": exhausted} if exhausted else {}),
                    "p50_ms": hist.get_value_at_percentile(50) / 1000,
                    "p99_ms": hist.get_value_at_percentile(99) / 1000,
                    "max_ms": hist.get_max_value() / 1000, **cpu},

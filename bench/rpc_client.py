@@ -24,13 +24,19 @@ MAX_CALLS = 1_000_000  # per thread: the loop is bounded by count as well as by 
 PROFILE_SETUP_PASSWORD = "Secret123pass"
 
 
+class Exhausted(Exception):
+    """The thread has no work left (every candidate it set up has applied)."""
+
+
+
 def _ids(spec, thread):
     """Distinct candidate numbers for this (process, thread): 100,000 each."""
     return (spec["proc"] * 64 + thread) * 100_000
 
 
 def make_work(spec, thread, proxy):
-    """Set up (pre-register accounts for the profile figure); return the call to repeat."""
+    """Set up (pre-register accounts for the profile figure); return the call to repeat
+    (which raises ``Exhausted`` when the thread has nothing left to do)."""
     mode = spec["mode"]
     base = _ids(spec, thread)
     if mode == "echo":
@@ -62,6 +68,21 @@ def make_work(spec, thread, proxy):
                 "address": f"上海市徐汇区桂箐路{k}号"})
 
         return update
+    if mode == "submit":  # candidates set up before (bench.application), this thread's share
+        from bench import applicants
+
+        todo = iter(spec["candidates"][thread::spec["threads"]])
+        session_id = spec["session_id"]
+
+        def submit():
+            try:
+                n, account_id = next(todo)
+            except StopIteration:
+                raise Exhausted from None
+            return proxy.registration.submit_application(
+                account_id, applicants.application(n, session_id))
+
+        return submit
     raise ValueError(f"unknown mode {mode!r}")
 
 
@@ -76,7 +97,7 @@ def main():
     def worker(thread):
         hist = HdrHistogram(1, 120_000_000, 3)
         calls = errors = 0
-        first_error = None
+        first_error, exhausted = None, False
         with ClusterRpcProxy(config, timeout=spec.get("call_timeout", 60)) as proxy:
             try:
                 work = make_work(spec, thread, proxy)
@@ -92,13 +113,16 @@ def main():
                     break
                 try:
                     work()
+                except Exhausted:
+                    exhausted = True
+                    break
                 except Exception as exc:  # counted and reported, the load goes on
                     errors += 1
                     first_error = first_error or f"{type(exc).__name__}: {exc}"[:300]
                     continue
                 hist.record_value(max(1, int((time.perf_counter() - t) * 1e6)))
                 calls += 1
-        results.append((calls, errors, first_error, hist))
+        results.append((calls, errors, first_error, exhausted, hist))
 
     pool = [eventlet.spawn(worker, i) for i in range(threads)]
     for _ in range(threads):
@@ -120,6 +144,7 @@ def main():
     print(json.dumps({
         "calls": sum(r[0] for r in results), "errors": sum(r[1] for r in results),
         "first_error": next((r[2] for r in results if r[2]), None), "elapsed": elapsed,
+        "exhausted": sum(1 for r in results if r[3]),
         "histogram": total.encode().decode(),
     }), flush=True)
     return 0

@@ -4,10 +4,12 @@ Each applied event's effects (this service's own appended events, hence its proj
 and the tracking record (upstream, position) commit in one transaction. So:
 
 - a duplicate delivery (position <= tracked) is skipped;
-- the next one (tracked + 1) is applied from the message itself;
-- a gap (position > tracked + 1: a message lost or overtaken) is filled by pulling the
-  upstream's ``events_after(tracked, limit)`` over RPC, outside any transaction;
-- a periodic ``catch_up`` pulls whatever a lost last message would have said.
+- the next ones (tracked + 1, …) are applied from the messages themselves, as many as
+  have arrived in one transaction, by whichever worker holds the consumer (no worker ever
+  waits for it);
+- a gap (position > tracked + 1: a message overtaken or lost) is filled by pulling the
+  upstream's ``events_after(tracked, limit)`` over RPC, outside any transaction, and a
+  periodic ``catch_up`` pulls what a lost last message would have said.
 
 A handler is ``handler(tx, event)``: it decides and appends through ``tx``. It must not do
 I/O of its own (the transaction is open, and SQLite under eventlet must not yield). What a
@@ -43,7 +45,8 @@ class TrackingConsumer:
         self.handler = handler
         self.prepare = prepare
         self.batch = batch
-        self._lock = threading.RLock()  # one applier per upstream per process
+        self._lock = threading.Lock()  # one applier per upstream per process; never waited for
+        self._pending: dict[int, tuple[StoredEvent, str | None]] = {}  # received, not applied
         self.applied = 0
         self.skipped = 0
         self.pulled = 0
@@ -51,55 +54,100 @@ class TrackingConsumer:
         self.log_changed: str | None = None  # set when the upstream answers from another log
 
     def receive(self, message: dict, fetch: Fetch) -> int:
-        """A message from the bus. Returns how many events were applied."""
+        """A message from the bus. Returns how many events this call applied.
+
+        The worker never waits for another one: it leaves the event with the consumer and,
+        unless another worker is applying already (who then applies this one too before
+        letting go), applies every event received that follows the tracked position, in
+        one transaction. So a burst of messages keeps one worker busy, not the whole pool,
+        and the pool stays free for the RPC calls other services make of this one (a pool
+        full of workers queued on this lock, while the holder waits on an RPC to a
+        service whose own workers wait on this one, is a deadlock)."""
         ev = StoredEvent.from_dict(message)
         self.highest_seen = max(self.highest_seen, ev.position)
-        with self._lock:
-            tracked, log_id = self.store.tracked(self.upstream)
-            if log_id is None or message.get("log_id") != log_id:
-                # first contact, or a message from another log than the one we follow (a
-                # queue that outlived a reset database): only the upstream itself is believed
-                return self.catch_up(fetch)
-            if ev.position <= tracked:
-                self.skipped += 1
-                log.debug("consumer.duplicate", upstream=self.upstream, position=ev.position)
-                return 0
-            if ev.position == tracked + 1:
-                n = self._apply([ev], log_id)
-                if n or self.store.tracked_position(self.upstream) >= ev.position:
-                    return n
-            log.info("consumer.gap", upstream=self.upstream, tracked=tracked, received=ev.position)
-            return self.catch_up(fetch, until=ev.position)
+        self._pending[ev.position] = (ev, message.get("log_id"))
+        return self._work(fetch, pull=False)
 
-    def catch_up(self, fetch: Fetch, until: int | None = None) -> int:
-        """Pull and apply upstream events after our tracked position (to ``until`` or the end).
+    def catch_up(self, fetch: Fetch) -> int:
+        """Pull and apply upstream events after our tracked position (the timer; a first
+        contact). Skipped while another worker is applying: it is making progress anyway.
 
         Positions count in one log: if the upstream answers from another log than the one
         tracked so far (its database was restored or replaced), nothing is applied and the
         consumer says so loudly; mixing two logs would lose or invent events.
         """
+        return self._work(fetch, pull=True)
+
+    def _work(self, fetch: Fetch, pull: bool) -> int:
         total = 0
-        with self._lock:
-            while True:
-                tracked, log_id = self.store.tracked(self.upstream)
-                if until is not None and tracked >= until:
+        while pull or self._pending:
+            if not self._lock.acquire(blocking=False):
+                return total  # the holder applies what is pending before it lets go
+            try:
+                if pull:
+                    total += self._pull(fetch)
+                    pull = False
+                total += self._drain(fetch)
+            finally:
+                self._lock.release()
+        return total
+
+    def _drain(self, fetch: Fetch) -> int:
+        """Apply the received events that follow the tracked position (lock held); across a
+        gap, pull the missing ones from the upstream."""
+        total = 0
+        while self._pending:
+            tracked, log_id = self.store.tracked(self.upstream)
+            for position in [p for p in self._pending if p <= tracked]:
+                del self._pending[position]
+                self.skipped += 1
+            foreign = [p for p, (_, log) in self._pending.items() if log is None or log != log_id]
+            if log_id is None or foreign:
+                # first contact, or a message from another log than the one we follow (a
+                # queue that outlived a reset database): only the upstream itself is believed
+                for position in foreign:
+                    del self._pending[position]
+                total += self._pull(fetch)
+                continue
+            run = []
+            while tracked + 1 + len(run) in self._pending:
+                run.append(self._pending.pop(tracked + 1 + len(run))[0])
+            if not run:
+                if not self._pending:
                     return total
-                answer = fetch(tracked, self.batch)
-                self.pulled += len(answer)
-                if not answer:
-                    return total
-                upstream_log = answer[0].get("log_id")
-                if log_id is not None and upstream_log != log_id:
-                    self.log_changed = upstream_log
-                    log.error("consumer.upstream_log_changed", upstream=self.upstream,
-                              tracked=tracked, tracked_log=log_id, upstream_log=upstream_log,
-                              action="nothing applied; an operator must reconcile")
-                    return total
-                got = [StoredEvent.from_dict(d) for d in answer]
-                self.highest_seen = max(self.highest_seen, got[-1].position)
-                total += self._apply(got, upstream_log)
-                if len(got) < self.batch and (until is None or got[-1].position >= until):
-                    return total
+                # a gap: pull what is missing (no worker waits on us meanwhile, so the RPC
+                # cannot close a circle of waits between two services)
+                log.info("consumer.gap", upstream=self.upstream, tracked=tracked,
+                         received=min(self._pending))
+                pulled = self._pull(fetch)
+                total += pulled
+                if not pulled:
+                    return total  # the upstream has nothing more yet: the timer retries
+                continue
+            total += self._apply(run, log_id)
+        return total
+
+    def _pull(self, fetch: Fetch) -> int:
+        """Pull and apply what the upstream has after the tracked position (lock held)."""
+        total = 0
+        while True:
+            tracked, log_id = self.store.tracked(self.upstream)
+            answer = fetch(tracked, self.batch)
+            self.pulled += len(answer)
+            if not answer:
+                return total
+            upstream_log = answer[0].get("log_id")
+            if log_id is not None and upstream_log != log_id:
+                self.log_changed = upstream_log
+                log.error("consumer.upstream_log_changed", upstream=self.upstream,
+                          tracked=tracked, tracked_log=log_id, upstream_log=upstream_log,
+                          action="nothing applied; an operator must reconcile")
+                return total
+            got = [StoredEvent.from_dict(d) for d in answer]
+            self.highest_seen = max(self.highest_seen, got[-1].position)
+            total += self._apply(got, upstream_log)
+            if len(got) < self.batch:
+                return total
 
     def _apply(self, events: list[StoredEvent], log_id: str | None) -> int:
         """Apply a contiguous run in one transaction; a conflict with another replica is

@@ -68,7 +68,7 @@ class KombuPublisher:
 
 class Relay:
     def __init__(self, store: EventStore, service: str, publisher, batch: int = 500,
-                 poll_interval: float = 0.5, gather: float = 0.005):
+                 poll_interval: float = 0.5, gather: float = 0.0):
         self.store = store
         self.service = service
         self.publisher = publisher

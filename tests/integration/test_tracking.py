@@ -69,3 +69,27 @@ def test_a_refused_event_is_passed_over(db_url, tmp_path):
     assert consumer.catch_up(fetcher(upstream)) == 4
     assert me.tracked_position("up") == 4
     assert sorted(e.stream_id for e in me.events_after(0)) == ["seen-1", "seen-2", "seen-4"]
+
+
+def test_a_worker_never_waits_for_the_consumer(tmp_path):
+    """While one worker applies (here: the test holds the consumer), others leave their
+    events and return at once; the holder applies them before it lets go. A pool of
+    workers queued on this lock was a deadlock across services under load."""
+    upstream = open_store(f"sqlite:///{tmp_path}/up.db", registry())
+    for i in range(3):
+        upstream.append([NewEvent(f"s-{i}", "Counted", {"n": i})])
+    me = open_store(f"sqlite:///{tmp_path}/me.db", registry())
+    consumer = TrackingConsumer(me, "up", lambda tx, ev: None)
+    fetch = fetcher(upstream)
+    consumer.catch_up(fetch)  # first contact: follow the upstream's log
+    upstream.append([NewEvent("s-3", "Counted", {"n": 3})])
+    upstream.append([NewEvent("s-4", "Counted", {"n": 4})])
+    messages = [upstream.public_view(e, "up") for e in upstream.events_after(3)]
+    assert consumer._lock.acquire(blocking=False)  # another worker is applying
+    try:
+        assert [consumer.receive(m, fetch) for m in messages] == [0, 0]  # returned, not blocked
+        assert me.tracked_position("up") == 3
+    finally:
+        consumer._lock.release()
+    assert consumer.catch_up(fetch) == 2  # what was left is applied by the next holder
+    assert me.tracked_position("up") == 5

@@ -75,7 +75,7 @@ class RegistrationService(EventSourcedService):
         for session_id in self._session_ids():
             doc = self._session(session_id)
             closing = doc.window("confirmation")
-            if now < closing.end or closing.contains(now):
+            if now < closing.end_exclusive:
                 continue  # not closed yet: its last second still counts
             self.store.execute(lambda tx, doc=doc: self._close_confirmation(tx, doc))
 

@@ -127,7 +127,7 @@ class VerificationService(EventSourcedService):
         now = self.clock.now()
         for doc in self._sessions():
             window = doc.window("spot_check")
-            if now < window.end or window.contains(now):
+            if now < window.end_exclusive:
                 continue
             self.store.execute(lambda tx, doc=doc: self._pass_through(tx, doc))
 

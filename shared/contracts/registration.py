@@ -111,6 +111,18 @@ class RegistrationTerminated(_App):
     reason = fields.String(required=True)
 
 
+class RegistrationVoided(_App):
+    """报名无效: the exam authority voids a registration at any stage, for a stated reason.
+
+    ``integrity`` asks for an integrity-archive record (诚信档案), e.g. for a false commitment."""
+
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    by = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    integrity = fields.Boolean(required=True)
+    candidate = fields.Dict(required=True)  # name, id_type, id_number: for the integrity record
+    voided_at = fields.AwareDateTime(required=True)
+
+
 INTEGRATION.register("ExamSessionScheduled", ExamSessionScheduled)
 INTEGRATION.register("TimetableAmended", TimetableAmended)
 INTEGRATION.register("ApplicationSubmitted", ApplicationSubmitted)
@@ -119,3 +131,4 @@ INTEGRATION.register("ProofSubmitted", ProofSubmitted)
 INTEGRATION.register("ApplicationConfirmed", ApplicationConfirmed)
 INTEGRATION.register("ApplicationLapsed", ApplicationLapsed)
 INTEGRATION.register("RegistrationTerminated", RegistrationTerminated)
+INTEGRATION.register("RegistrationVoided", RegistrationVoided)

@@ -9,7 +9,7 @@ from marshmallow import Schema, fields, validate
 from shared.contracts import INTEGRATION
 
 PROOF_CAUSES = ("auto_check_failed", "no_commitment", "commitment_withdrawn",
-                "spot_check_rejected", "exemption_claimed")
+                "spot_check_rejected", "exemption_claimed", "enquiry_reopened")
 
 
 def _id():
@@ -72,10 +72,42 @@ class EligibilityConfirmed(_Case):
     spot_checked = fields.Boolean(required=True)
 
 
+class EnquiryRaised(_Case):
+    """疑问核实: the candidate questions a manual-check or spot-check outcome."""
+
+    enquiry_id = _id()
+    registration_point = fields.String(required=True)
+    about = fields.String(required=True)  # the outcome questioned, e.g. ManualCheckRejected
+    text = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    raised_at = fields.AwareDateTime(required=True)
+
+
+class EnquiryAnswered(_Case):
+    enquiry_id = _id()
+    registration_point = fields.String(required=True)
+    staff = fields.String(required=True)
+    answer = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    reopened = fields.Boolean(required=True)  # the case goes back to proof and manual check
+    answered_at = fields.AwareDateTime(required=True)
+
+
+class IntegrityRecordWritten(Schema):
+    """诚信档案: a live record; a candidate with one may not use the commitment route."""
+
+    record_id = _id()
+    id_type = fields.String(required=True)
+    id_number = fields.String(required=True)
+    reason = fields.String(required=True)
+    source = fields.String(required=True)  # e.g. the voided application id
+    written_at = fields.AwareDateTime(required=True)
+
+
 for _name, _schema in [("AutoCheckPassed", AutoCheckPassed), ("AutoCheckFailed", AutoCheckFailed),
                        ("ProofRequested", ProofRequested), ("ManualCheckPassed", ManualCheckPassed),
                        ("ManualCheckRejected", ManualCheckRejected),
                        ("SpotCheckSelected", SpotCheckSelected), ("SpotCheckPassed", SpotCheckPassed),
                        ("SpotCheckRejected", SpotCheckRejected),
-                       ("EligibilityConfirmed", EligibilityConfirmed)]:
+                       ("EligibilityConfirmed", EligibilityConfirmed),
+                       ("EnquiryRaised", EnquiryRaised), ("EnquiryAnswered", EnquiryAnswered),
+                       ("IntegrityRecordWritten", IntegrityRecordWritten)]:
     INTEGRATION.register(_name, _schema)

@@ -68,6 +68,9 @@ class ScoresVoided(Schema):
     session_id = _id()
     reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
     by = _id()
+    # ask for an integrity-archive record (诚信档案), e.g. for a false commitment; verification
+    # writes it from the candidate on its case for this application
+    integrity = fields.Boolean(load_default=False)
 
 
 class QualificationWithdrawn(Schema):

@@ -16,6 +16,7 @@ import structlog
 from nameko.extensions import DependencyProvider
 
 from shared import config as kconfig
+from shared import deadletter
 from shared import logging as klogging
 from shared.clock import clock_from_config
 from shared.errors import KaowuError
@@ -121,12 +122,19 @@ class TrackingProvider(DependencyProvider):
     def start(self):
         store = self.store_provider.store
         for up, h in self.handlers.items():
+            prepare = None
             if isinstance(h, tuple):
-                make_prepare, handler = h
-                self.consumers[up] = TrackingConsumer(store, up, handler,
-                                                      prepare=make_prepare(self.container.config))
-            else:
-                self.consumers[up] = TrackingConsumer(store, up, h)
+                make_prepare, h = h
+                prepare = make_prepare(self.container.config)
+            self.consumers[up] = TrackingConsumer(store, up, h, prepare=prepare,
+                                                  on_dead_letter=self._dead_letter)
+
+    def _dead_letter(self, upstream, event, error):
+        """The broker's copy of a poison event, for operators (the log has the original)."""
+        deadletter.publish(self.container.config.get("AMQP_URI") or kconfig.amqp_uri(), event.to_dict(),
+                {"x-kaowu-consumer": self.container.service_name, "x-kaowu-upstream": upstream,
+                 "x-kaowu-position": event.position, "x-kaowu-error": error[:1000],
+                 "x-kaowu-at": time.time()})
 
     def receive(self, upstream: str, message: dict, fetch) -> int:
         return self.consumers[upstream].receive(message, fetch)

@@ -6,7 +6,9 @@ A service subclasses ``EventSourcedService`` and declares ``store`` (an
 - ``events_after(position, limit)``: its log after a position (public views), for gap
   filling by consumers and for the operator command line;
 - ``status()``: head position, relay position and lag, tracking per upstream, projections;
-- ``rebuild(projection=None)``: drop and replay read models while running.
+- ``rebuild(projection=None)``: drop and replay read models while running;
+- ``dead_letters()`` and ``replay_dead_letter(upstream, position)``: upstream events its
+  consumers dead-lettered (``shared.tracking``), and applying one again.
 
 and, over HTTP on ``WEB_SERVER_ADDRESS`` (``shared.health``, ``shared.metrics``):
 
@@ -16,12 +18,13 @@ and, over HTTP on ``WEB_SERVER_ADDRESS`` (``shared.health``, ``shared.metrics``)
 
 from marshmallow import Schema, fields, validate
 from marshmallow import ValidationError as SchemaError
-from nameko.events import SERVICE_POOL, event_handler
+from nameko.events import SERVICE_POOL
 from nameko.rpc import rpc
 from nameko.timer import Timer
 
+from shared.deadletter import TrackedEventHandler
 from shared.dependencies import ClockProvider, WorkerLog
-from shared.errors import EXPECTED, ValidationFailed
+from shared.errors import EXPECTED, NotFound, ValidationFailed
 from shared.health import Health, http
 from shared.metrics import Metrics
 
@@ -30,8 +33,10 @@ command = rpc(expected_exceptions=EXPECTED)
 
 def upstream_events(upstream: str):
     """Subscribe to every event of ``upstream`` (one durable queue per consuming service):
-    a tracking consumer needs the whole sequence to see duplicates and gaps."""
-    return event_handler(upstream, "#", handler_type=SERVICE_POOL, reliable_delivery=True)
+    a tracking consumer needs the whole sequence to see duplicates and gaps. A message that
+    cannot be decoded goes to the dead-letter queue (``shared.deadletter``)."""
+    return TrackedEventHandler.decorator(upstream, "#", handler_type=SERVICE_POOL,
+                                         reliable_delivery=True)
 
 
 class ConfigTimer(Timer):
@@ -132,7 +137,39 @@ class EventSourcedService:
             "relay_lag": head - relay,
             "tracking": store.tracking(),
             "projections": store.projection_positions(),
+            "dead_letters": sum(1 for d in self.dead_letters() if not d["replayed"]),
         }
+
+    @command
+    def dead_letters(self):
+        """Upstream events this service's consumers gave up on, and whether replayed since."""
+        found: dict[str, dict] = {}
+        position = 0
+        while True:
+            batch = self.store.events_after(position, 1000,
+                                            types=("EventDeadLettered", "DeadLetterReplayed"))
+            if not batch:
+                break
+            for e in batch:
+                p = e.payload
+                if e.type == "EventDeadLettered":
+                    found[e.stream_id] = {"upstream": p["upstream"], "position": p["position"],
+                                          "type": p["type"], "error": p["error"],
+                                          "at": e.metadata.get("occurred_at"), "replayed": None}
+                elif e.stream_id in found:
+                    found[e.stream_id]["replayed"] = p["outcome"]
+            position = batch[-1].position
+        return list(found.values())
+
+    @command
+    def replay_dead_letter(self, upstream, position):
+        consumers = getattr(getattr(self, "tracking", None), "consumers", {})
+        if upstream not in consumers:
+            raise NotFound(f"{self.name} does not consume {upstream!r}.",
+                           {"upstream": f"one of {sorted(consumers)}"})
+        if not isinstance(position, int) or isinstance(position, bool) or position < 1:
+            raise ValidationFailed("Expected a log position.", {"position": "a positive integer"})
+        return consumers[upstream].replay_dead_letter(position)
 
     @command
     def rebuild(self, projection=None):

@@ -15,17 +15,30 @@ A handler is ``handler(tx, event)``: it decides and appends through ``tx``. It m
 I/O of its own (the transaction is open, and SQLite under eventlet must not yield). What a
 decision needs from outside (a registry lookup) comes from ``prepare(event)``, called
 before the transaction opens; then the handler is ``handler(tx, event, prepared)``.
+
+Poison (死信). A handler that fails on one event with an error that is neither a domain
+refusal nor the database (a bug meeting data it did not expect) would hold the consumer
+at that position for ever. After ``MAX_ATTEMPTS`` failures the event is dead-lettered: an
+``EventDeadLettered`` (with the event and the error) is appended and the tracking record
+moves past it, in one transaction; a copy goes to the broker's dead-letter queue for
+operators (``on_dead_letter``). ``replay_dead_letter`` applies it again once fixed.
 """
 
 import threading
 from collections.abc import Callable
 
-from shared.errors import KaowuError
-from shared.events import StoredEvent
+from sqlalchemy.exc import SQLAlchemyError
+
+from shared.errors import Conflict, KaowuError, NotFound
+from shared.events import NewEvent, StoredEvent
 from shared.eventstore import ConcurrencyConflict, Context, EventStore
 from shared.logging import get_logger
 
 log = get_logger(__name__)
+
+MAX_ATTEMPTS = 3  # failures of one event's handler before it is dead-lettered
+# errors that say nothing about the event: the infrastructure; retried, never dead-lettered
+_INFRASTRUCTURE = (SQLAlchemyError, ConcurrencyConflict, OSError)
 
 
 class _Refused(Exception):
@@ -33,14 +46,28 @@ class _Refused(Exception):
         super().__init__(position, reason)
         self.position, self.reason = position, reason
 
+
+class _Poisoned(Exception):
+    def __init__(self, position, error):
+        super().__init__(position, error)
+        self.position, self.error = position, error
+
+
+def dead_letter_stream(upstream: str, position: int) -> str:
+    return f"deadletter-{upstream}-{position}"
+
 Handler = Callable[[object, StoredEvent], None]
 Fetch = Callable[[int, int], list[dict]]
 
 
 class TrackingConsumer:
     def __init__(self, store: EventStore, upstream: str, handler: Handler, batch: int = 200,
-                 prepare: Callable[[StoredEvent], object] | None = None):
+                 prepare: Callable[[StoredEvent], object] | None = None,
+                 on_dead_letter: Callable[[str, StoredEvent, str], None] | None = None):
         self.store = store
+        self.on_dead_letter = on_dead_letter
+        self._failures: dict[int, int] = {}  # position -> handler failures so far
+        self.dead_lettered = 0
         self.upstream = upstream
         self.handler = handler
         self.prepare = prepare
@@ -158,17 +185,45 @@ class TrackingConsumer:
         as applied. Anything else (a bug, the database) leaves the event to be retried.
         """
         refused: dict[int, str] = {}  # position -> why
+        poisoned: dict[int, str] = {}  # position -> the error, dead-lettered in this run
         for _attempt in range(5 + len(events)):
             try:
-                return self._apply_once(events, refused, log_id)
+                applied = self._apply_once(events, refused, log_id, poisoned)
             except ConcurrencyConflict:
                 continue
             except _Refused as r:
                 refused[r.position] = r.reason
+                continue
+            except _Poisoned as p:
+                poisoned[p.position] = p.error
+                continue
+            for position in [p for p in self._failures if p <= events[-1].position]:
+                del self._failures[position]  # applied, refused or dead-lettered: done
+            self._dead_lettered([ev for ev in events if ev.position in poisoned], poisoned)
+            return applied
         return 0
 
+    def _dead_lettered(self, events: list[StoredEvent], errors: dict[int, str]):
+        for ev in events:
+            self.dead_lettered += 1
+            log.error("consumer.dead_lettered", upstream=self.upstream, position=ev.position,
+                      type=ev.type, error=errors[ev.position])
+            if self.on_dead_letter is not None:
+                try:
+                    self.on_dead_letter(self.upstream, ev, errors[ev.position])
+                except Exception as exc:  # the log holds it; the broker copy is for operators
+                    log.error("consumer.dead_letter_publish_failed", upstream=self.upstream,
+                              position=ev.position, error=repr(exc))
+
+    def _handle(self, tx, ev: StoredEvent, prepared):
+        if prepared is None:
+            self.handler(tx, ev)  # handlers ignore types they do not know
+        else:
+            self.handler(tx, ev, prepared[ev.position])
+
     def _apply_once(self, events: list[StoredEvent], refused: dict[int, str],
-                    log_id: str | None) -> int:
+                    log_id: str | None, poisoned: dict[int, str] | None = None) -> int:
+        poisoned = {} if poisoned is None else poisoned
         prepared = {ev.position: self.prepare(ev) for ev in events} if self.prepare else None
         applied = 0
         first = events[0]
@@ -190,17 +245,69 @@ class TrackingConsumer:
                 if ev.position in refused:
                     log.warning("consumer.refused", upstream=self.upstream, position=ev.position,
                                 type=ev.type, reason=refused[ev.position])
+                elif ev.position in poisoned:
+                    tx.append([NewEvent(dead_letter_stream(self.upstream, ev.position),
+                                        "EventDeadLettered", {
+                                            "upstream": self.upstream, "position": ev.position,
+                                            "type": ev.type, "error": poisoned[ev.position],
+                                            "attempts": MAX_ATTEMPTS, "event": ev.to_dict()})],
+                              {dead_letter_stream(self.upstream, ev.position): 0})
                 else:
                     try:
-                        if prepared is None:
-                            self.handler(tx, ev)  # handlers ignore types they do not know
-                        else:
-                            self.handler(tx, ev, prepared[ev.position])
+                        self._handle(tx, ev, prepared)
                     except KaowuError as exc:
                         raise _Refused(ev.position, exc.message) from None
+                    except _INFRASTRUCTURE:
+                        raise
+                    except Exception as exc:
+                        failures = self._failures.get(ev.position, 0) + 1
+                        self._failures[ev.position] = failures
+                        error = f"{type(exc).__name__}: {exc}"[:2000]
+                        log.warning("consumer.handler_failed", upstream=self.upstream,
+                                    position=ev.position, type=ev.type, attempt=failures,
+                                    error=error)
+                        if failures >= MAX_ATTEMPTS:
+                            raise _Poisoned(ev.position, error) from None
+                        raise
                 position = ev.position
                 applied += 1
             if position != tracked:
                 tx.track(self.upstream, position, tracked, log_id)
         self.applied += applied
         return applied
+
+    # -- dead letters --------------------------------------------------------------------
+
+    def replay_dead_letter(self, position: int) -> dict:
+        """Apply a dead-lettered event again (its cause fixed). A domain refusal now is an
+        answer too (recorded as ``refused``); any other failure leaves it dead-lettered."""
+        stream = dead_letter_stream(self.upstream, position)
+        history = self.store.read_stream(stream)
+        if not history:
+            raise NotFound(f"No dead letter from {self.upstream} at position {position}.",
+                           {"position": str(position)})
+        if len(history) > 1:
+            raise Conflict(f"The dead letter from {self.upstream} at position {position} was "
+                           f"replayed already ({history[-1].payload['outcome']}).",
+                           {"position": str(position)})
+        ev = StoredEvent.from_dict(history[0].payload["event"])
+        prepared = {ev.position: self.prepare(ev)} if self.prepare else None
+        ctx = Context(correlation_id=ev.metadata.get("correlation_id"),
+                      causation_id=ev.metadata.get("event_id"), actor="operator:dlq-replay")
+        outcome, reason = "applied", ""
+        try:
+            with self.store.transaction(ctx) as tx:
+                self._handle(tx, ev, prepared)
+                tx.append([NewEvent(stream, "DeadLetterReplayed", {
+                    "upstream": self.upstream, "position": position, "outcome": "applied"})],
+                    {stream: 1})
+        except KaowuError as exc:
+            outcome, reason = "refused", exc.message
+            with self.store.transaction(ctx) as tx:
+                tx.append([NewEvent(stream, "DeadLetterReplayed", {
+                    "upstream": self.upstream, "position": position, "outcome": "refused",
+                    "reason": reason})], {stream: 1})
+        log.info("consumer.dead_letter_replayed", upstream=self.upstream, position=position,
+                 outcome=outcome)
+        return {"upstream": self.upstream, "position": position, "type": ev.type,
+                "outcome": outcome, "reason": reason}

@@ -92,3 +92,4 @@ INTEGRATION = EventRegistry()
 # every service's integration events register themselves into INTEGRATION on import
 from shared.contracts import account, registration, verification  # noqa: E402,F401,I001
 from shared.contracts import admission, scoring, certificate  # noqa: E402,F401,I001
+from shared.contracts import deadletter  # noqa: E402,F401,I001

@@ -93,3 +93,73 @@ def test_a_worker_never_waits_for_the_consumer(tmp_path):
         consumer._lock.release()
     assert consumer.catch_up(fetch) == 2  # what was left is applied by the next holder
     assert me.tracked_position("up") == 5
+
+
+def test_a_poison_event_is_dead_lettered_then_replayed(db_url, tmp_path):
+    """A handler that fails on one event (a bug meeting data it did not expect) holds the
+    consumer only MAX_ATTEMPTS times; then the event is kept in the consumer's own log, the
+    consumer moves on, and once fixed the event is applied by a replay, once."""
+    from shared.errors import Conflict
+    from shared.tracking import MAX_ATTEMPTS, dead_letter_stream
+
+    from shared.contracts import INTEGRATION
+
+    upstream = open_store(f"sqlite:///{tmp_path}/up.db", registry())
+    for i in range(4):
+        upstream.append([NewEvent(f"s-{i}", "Counted", {"n": i})])
+    me = open_store(db_url, registry().include(INTEGRATION))  # services' registries include it
+    broken = {"yes": True}
+    published = []
+
+    def handler(tx, ev):
+        if ev.payload["n"] == 1 and broken["yes"]:
+            raise KeyError("field the handler expected")
+        tx.append([NewEvent(f"seen-{ev.position}", "Counted", {"n": ev.position})])
+
+    consumer = TrackingConsumer(me, "up", handler,
+                                on_dead_letter=lambda up, ev, err: published.append((up, ev.position, err)))
+    fetch = fetcher(upstream)
+    for _ in range(MAX_ATTEMPTS - 1):
+        with pytest.raises(KeyError):
+            consumer.catch_up(fetch)
+        assert me.tracked_position("up") == 0  # the run failed whole: nothing half-done
+    assert consumer.catch_up(fetch) == 4  # third failure: dead-lettered, all four tracked
+    assert me.tracked_position("up") == 4
+    assert published == [("up", 2, "KeyError: 'field the handler expected'")]
+    dead = me.read_stream(dead_letter_stream("up", 2))
+    assert [e.type for e in dead] == ["EventDeadLettered"]
+    assert dead[0].payload["event"]["payload"] == {"n": 1}
+    assert sorted(e.stream_id for e in me.events_after(0) if e.type == "Counted") == \
+        ["seen-1", "seen-3", "seen-4"]
+
+    with pytest.raises(KeyError):  # still broken: stays dead-lettered
+        consumer.replay_dead_letter(2)
+    assert len(me.read_stream(dead_letter_stream("up", 2))) == 1
+    broken["yes"] = False
+    assert consumer.replay_dead_letter(2)["outcome"] == "applied"
+    assert len(me.read_stream("seen-2")) == 1
+    with pytest.raises(Conflict):  # once
+        consumer.replay_dead_letter(2)
+
+
+def test_database_errors_are_retried_not_dead_lettered(tmp_path):
+    from sqlalchemy.exc import OperationalError
+
+    from shared.tracking import MAX_ATTEMPTS
+
+    upstream = open_store(f"sqlite:///{tmp_path}/up.db", registry())
+    upstream.append([NewEvent("s-0", "Counted", {"n": 0})])
+    me = open_store(f"sqlite:///{tmp_path}/me.db", registry())
+    failing = {"left": MAX_ATTEMPTS + 2}
+
+    def handler(tx, ev):
+        if failing["left"]:
+            failing["left"] -= 1
+            raise OperationalError("INSERT", {}, Exception("database restarting"))
+
+    consumer = TrackingConsumer(me, "up", handler)
+    for _ in range(MAX_ATTEMPTS + 2):
+        with pytest.raises(OperationalError):
+            consumer.catch_up(fetcher(upstream))
+    assert consumer.catch_up(fetcher(upstream)) == 1
+    assert consumer.dead_lettered == 0

@@ -90,6 +90,11 @@ class EventsAfterSchema(Schema):
     limit = fields.Integer(load_default=1000, strict=True, validate=validate.Range(min=1, max=5000))
 
 
+class DeadLetterSchema(Schema):
+    upstream = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    position = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+
+
 class EventSourcedService:
     """Base for the six services. ``store`` is declared by each subclass."""
 
@@ -163,13 +168,12 @@ class EventSourcedService:
 
     @command
     def replay_dead_letter(self, upstream, position):
+        args = load(DeadLetterSchema(), {"upstream": upstream, "position": position})
         consumers = getattr(getattr(self, "tracking", None), "consumers", {})
-        if upstream not in consumers:
-            raise NotFound(f"{self.name} does not consume {upstream!r}.",
+        if args["upstream"] not in consumers:
+            raise NotFound(f"{self.name} does not consume {args['upstream']!r}.",
                            {"upstream": f"one of {sorted(consumers)}"})
-        if not isinstance(position, int) or isinstance(position, bool) or position < 1:
-            raise ValidationFailed("Expected a log position.", {"position": "a positive integer"})
-        return consumers[upstream].replay_dead_letter(position)
+        return consumers[args["upstream"]].replay_dead_letter(args["position"])
 
     @command
     def rebuild(self, projection=None):

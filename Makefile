@@ -12,13 +12,14 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PIP_VERSION := 25.3
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint bench clean
+.PHONY: help venv run test lint bench faults clean
 
 help:
 	@echo "make run    set up .venv, start every service (SQLite under var/, local RabbitMQ)"
 	@echo "make test   set up .venv, run the tests (not the slow ones)"
 	@echo "make lint   ruff check"
 	@echo "make bench  run the benchmarks"
+	@echo "make faults inject faults under load; prove nothing is lost (restarts local RabbitMQ and PostgreSQL)"
 	@echo "make clean  remove var/ and .venv"
 
 venv: $(STAMP) $(SYSTEM_STAMP)
@@ -46,6 +47,9 @@ lint: venv
 
 bench: venv
 	$(BIN)/python -m bench
+
+faults: venv
+	$(BIN)/python -m faults
 
 clean:
 	rm -rf var $(VENV)

@@ -153,7 +153,7 @@ def replay(amqp_uri: str, call: Callable[[str, str, tuple], dict], limit: int | 
         channel = conn.default_channel
         failures = []
         try:
-            while limit is None or replayed + failed < limit:
+            while replayed + failed < limit:
                 message = QUEUE.bind(channel).get(no_ack=False)
                 if message is None:
                     break

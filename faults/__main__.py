@@ -113,7 +113,7 @@ def run(candidates: int = 60, seed: int = 7, workdir: Path | None = None,
                    "events": report.events, "lost": len(report.lost),
                    "duplicated": len(report.duplicated),
                    "mismatched": len(report.mismatched), "report": report,
-                   "dead_letters": len(letters), "poison": poison}
+                   "dead_letters": len(letters), "poison": poison, "numbers": numbers}
         print(f"faults: {summary['injected']} injected, commands: {summary['accepted']} accepted, "
               f"events: {summary['events']}, lost: {summary['lost']}, "
               f"duplicated: {summary['duplicated']}, "

@@ -76,7 +76,7 @@ class System:
         env = dict(os.environ)
         env.update(AMQP_URI=self.amqp, DATABASE_URL=self.db_url(service),
                    WEB_SERVER_ADDRESS=f"127.0.0.1:{self.port(service)}", MAX_WORKERS="10",
-                   PYTHONUNBUFFERED="1")
+                   PYTHONUNBUFFERED="1", LOG_LEVEL="DEBUG")  # every call logged: scanned for PII
         return env
 
     def port(self, service: str) -> int:

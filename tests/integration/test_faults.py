@@ -22,3 +22,12 @@ def test_nothing_is_lost_under_faults(tmp_path):
     assert summary["report"].duplicated == []
     assert summary["report"].mismatched == []
     assert summary["dead_letters"] >= summary["poison"] == 2
+
+    # the services' own logs of the whole run: no ID number or mobile whole
+    from bench.common import candidate
+
+    logs = "".join(p.read_text(errors="replace") for p in tmp_path.glob("*.log"))
+    assert logs.count("call.ok") > 40  # the services logged every call (LOG_LEVEL=DEBUG)
+    for n in summary["numbers"]:
+        c = candidate(n)
+        assert c["id_number"] not in logs and c["mobile"] not in logs

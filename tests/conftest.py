@@ -112,7 +112,10 @@ class Databases:
         admin = create_engine(self.base.set(database="postgres"), isolation_level="AUTOCOMMIT",
                               poolclass=NullPool)
         with admin.connect() as c:
-            for db in self.created:
+            # with them, the per-service databases services made from "<db>_{service}"
+            made = c.execute(text("SELECT datname FROM pg_database WHERE datname LIKE :p"),
+                             {"p": f"kaowu_t{RUN_ID}_%"}).scalars().all()
+            for db in sorted(set(self.created) | set(made)):
                 c.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
         admin.dispose()
 

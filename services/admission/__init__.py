@@ -1,0 +1,1 @@
+"""The admission service (准考证与考场): seats, admission tickets, exam day."""

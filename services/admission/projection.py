@@ -1,0 +1,120 @@
+"""Admission's read model: sessions, tickets (seat, number, status), attendance per
+subject, and the deadlines that ran. A pure fold of admission's own log."""
+
+from sqlalchemy import JSON, Boolean, Column, Index, Integer, MetaData, String, Table
+
+from shared.migrations import Migration, create_tables
+from shared.projection import Projection, Update, Upsert
+
+metadata = MetaData()
+
+sessions = Table(
+    "sessions", metadata,
+    Column("session_id", String(100), primary_key=True),
+    Column("document", JSON, nullable=False),  # the document as last recorded (amended whole)
+)
+
+tickets = Table(
+    "tickets", metadata,
+    Column("application_id", String(200), primary_key=True),
+    Column("account_id", String(64), nullable=False),
+    Column("session_id", String(100), nullable=False),
+    Column("level", String(4), nullable=False),
+    Column("subjects", JSON, nullable=False),
+    Column("exemption", JSON),
+    Column("registration_point", String(20), nullable=False),
+    Column("candidate", JSON, nullable=False),  # name, id_type, id_number (own database only)
+    Column("name", String(100), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("reason", String(1000)),
+    Column("ticket_number", String(100)),
+    Column("venue", String(100)),
+    Column("room", String(100)),
+    Column("seat", Integer),
+    Column("printed_count", Integer, nullable=False),
+    Column("forfeited", Boolean, nullable=False),
+    Column("cancelled", Boolean, nullable=False),
+    Column("version", Integer, nullable=False),  # the ticket stream's version: deadlines expect it
+    Column("confirmed_at", String(40), nullable=False),
+    Column("updated_at", String(40)),
+    Index("ix_tickets_session_status", "session_id", "status"),
+    Index("ix_tickets_number", "ticket_number"),
+    Index("ix_tickets_room", "session_id", "venue", "room"),
+    Index("ix_tickets_account", "account_id", "session_id"),
+)
+
+# one row per ticket and subject once it is decided: checked_in | absent
+attendance = Table(
+    "attendance", metadata,
+    Column("application_id", String(200), primary_key=True),
+    Column("subject", String(100), primary_key=True),
+    Column("session_id", String(100), nullable=False),
+    Column("ticket_number", String(100), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("at", String(40)),
+    Column("staff", String(64)),
+    Index("ix_attendance_session", "session_id", "subject", "status"),
+)
+
+deadlines = Table(
+    "deadlines", metadata,
+    Column("session_id", String(100), primary_key=True),
+    Column("name", String(120), primary_key=True),
+    Column("at", String(40)),
+)
+
+
+class AdmissionProjection(Projection):
+    name = "admission"
+    metadata = metadata
+    migrations = [Migration("admission.0001_read_model",
+                            create_tables(sessions, tickets, attendance, deadlines))]
+
+    def handle(self, event):
+        p, t, at = event.payload, event.type, event.metadata.get("occurred_at")
+        if t == "SessionRecorded":
+            yield Upsert("sessions", {"session_id": p["session_id"]}, {"document": p["document"]})
+            return
+        if t == "DeadlineReached":
+            yield Upsert("deadlines", {"session_id": p["session_id"], "name": p["window"]},
+                         {"at": at})
+            return
+        if not event.stream_id.startswith("ticket-"):
+            return
+        key = {"application_id": p["application_id"]}
+        if t == "ConfirmationRecorded":
+            yield Upsert("tickets", key, {
+                "account_id": p["account_id"], "session_id": p["session_id"], "level": p["level"],
+                "subjects": p["subjects"], "exemption": p["exemption"],
+                "registration_point": p["registration_point"], "candidate": p["candidate"],
+                "name": p["candidate"]["name"], "status": "awaiting_seat", "reason": None,
+                "ticket_number": None, "venue": None, "room": None, "seat": None,
+                "printed_count": 0, "forfeited": False, "cancelled": False,
+                "version": event.stream_version, "confirmed_at": p["confirmed_at"],
+                "updated_at": at})
+            return
+        values = {"version": event.stream_version, "updated_at": at}
+        if t == "SeatAllocated":
+            values.update(ticket_number=p["ticket_number"], venue=p["venue"], room=p["room"],
+                          seat=p["seat"])
+        elif t == "AdmissionTicketIssued":
+            values["status"] = "issued"
+        elif t == "AdmissionTicketPrinted":
+            # a download is only possible while the ticket is issued or printed
+            values.update(printed_count=p["download"], status="printed")
+        elif t == "ExamForfeited":
+            values.update(forfeited=True, status="forfeited", reason=p["reason"])
+        elif t == "AdmissionTicketCancelled":
+            values.update(cancelled=True, status="cancelled", reason=p["reason"])
+        elif t == "ConfirmationVoided":
+            values.update(status="voided", reason=p["reason"])
+        elif t == "SeatUnavailable":
+            values.update(status="unseated", reason=p["reason"])
+        elif t in ("CandidateCheckedIn", "CandidateAbsent"):
+            checked = t == "CandidateCheckedIn"
+            yield Upsert("attendance", {"application_id": p["application_id"], "subject": p["subject"]}, {
+                "session_id": p["session_id"], "ticket_number": p["ticket_number"],
+                "status": "checked_in" if checked else "absent",
+                "at": p["checked_in_at"] if checked else at,
+                "staff": p["staff"] if checked else None})
+        yield Update("tickets", key, values)

@@ -1,0 +1,185 @@
+"""Marshmallow schemas of the admission service: private events and RPC inputs.
+
+Private events (``public=False``) stay inside the service: the confirmation as recorded
+(it holds the candidate's ID number), the seating plan's state, the session document as
+admission knows it, and the deadlines that ran. The published events are in
+``shared.contracts.admission``.
+"""
+
+import re
+
+from marshmallow import Schema, ValidationError, fields, post_load, validate
+
+from shared.contracts import INTEGRATION, EventRegistry
+from shared.contracts.account import ID_TYPES
+from shared.contracts.registration import LEVELS, Exemption
+from shared.fields import Text
+
+
+def _id():
+    return fields.String(required=True, validate=validate.Length(min=1, max=100))
+
+
+# -- private events ----------------------------------------------------------------------
+
+class _App(Schema):
+    application_id = _id()
+    account_id = _id()
+    session_id = _id()
+
+
+class CandidateIdentity(Schema):
+    name = fields.String(required=True)
+    id_type = fields.String(required=True)
+    id_number = fields.String(required=True)
+
+
+class ConfirmationRecorded(_App):
+    """核对确认 as admission records it: the candidate awaits a seat."""
+
+    level = fields.String(required=True, validate=validate.OneOf(LEVELS))
+    subjects = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
+    exemption = fields.Nested(Exemption, allow_none=True, required=True)
+    registration_point = fields.String(required=True)
+    candidate = fields.Nested(CandidateIdentity, required=True)
+    confirmed_at = fields.AwareDateTime(required=True)
+
+
+class ConfirmationVoided(_App):
+    """报名无效 before a seat was allocated: the candidate will not be seated."""
+
+    reason = fields.String(required=True)
+
+
+class SeatUnavailable(_App):
+    """No seat could be given (every room full): refused loudly, never seated twice."""
+
+    reason = fields.String(required=True)
+
+
+class PlannedRoom(Schema):
+    venue = fields.String(required=True)
+    room = fields.String(required=True)
+    seats = fields.Integer(required=True, validate=validate.Range(min=1))
+    used = fields.Integer(required=True, validate=validate.Range(min=0))
+    groups = fields.List(fields.String(), required=True)
+
+
+class SeatingPlanned(Schema):
+    """The plan made when confirmation closed: rooms as filled, the next ticket sequence."""
+
+    session_id = _id()
+    rooms = fields.List(fields.Nested(PlannedRoom), required=True)
+    next_seq = fields.Integer(required=True, validate=validate.Range(min=1))
+    seated = fields.Integer(required=True)
+    unseated = fields.Integer(required=True)
+
+
+class SeatAdded(Schema):
+    """One seat handed out after the plan (a confirmation delivered late)."""
+
+    session_id = _id()
+    application_id = _id()
+    venue = _id()
+    room = _id()
+    seat = fields.Integer(required=True, validate=validate.Range(min=1))
+    seq = fields.Integer(required=True, validate=validate.Range(min=1))
+    group = fields.String(required=True)
+
+
+class PlanRoom(Schema):
+    venue = fields.String(required=True)
+    room = fields.String(required=True)
+    count = fields.Integer(required=True, validate=validate.Range(min=1))
+
+
+class SeatPlanMade(Schema):
+    """Who sits where: the seated in plan order (sequence i + 1, the i-th seat of the rooms
+    in order), those left without a seat, and how many each opened room seats."""
+
+    session_id = _id()
+    order = fields.List(fields.String(), required=True)
+    unseated = fields.List(fields.String(), required=True)
+    rooms = fields.List(fields.Nested(PlanRoom), required=True)
+
+
+class SeatPlanProgressed(Schema):
+    """Tickets issued (or seats refused) for the plan's first ``done`` positions."""
+
+    session_id = _id()
+    done = fields.Integer(required=True, validate=validate.Range(min=0))
+
+
+class SessionRecorded(Schema):
+    session_id = _id()
+    document = fields.Dict(required=True)
+
+
+class DeadlineReached(Schema):
+    session_id = _id()
+    window = fields.String(required=True)  # confirmation|seating|ticket_printing|sitting-<subject>
+
+
+PRIVATE = EventRegistry()
+for _name, _schema in [("ConfirmationRecorded", ConfirmationRecorded),
+                       ("ConfirmationVoided", ConfirmationVoided),
+                       ("SeatUnavailable", SeatUnavailable),
+                       ("SeatingPlanned", SeatingPlanned),
+                       ("SeatAdded", SeatAdded),
+                       ("SeatPlanMade", SeatPlanMade),
+                       ("SeatPlanProgressed", SeatPlanProgressed),
+                       ("SessionRecorded", SessionRecorded),
+                       ("DeadlineReached", DeadlineReached)]:
+    PRIVATE.register(_name, _schema, public=False)
+
+#: every event type the admission service stores or reads
+REGISTRY = EventRegistry().include(INTEGRATION).include(PRIVATE)
+
+
+# -- RPC inputs --------------------------------------------------------------------------
+
+_CODE = validate.Regexp(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z", flags=re.ASCII,
+                        error="letters, digits, '.', '_' or '-'")
+
+
+class TicketRefSchema(Schema):
+    """A candidate's own ticket: the account (filled by the gateway) and the session."""
+
+    account_id = fields.String(required=True, validate=[
+        validate.Length(min=1, max=64),
+        validate.Regexp(r"[A-Za-z0-9]+\Z", flags=re.ASCII, error="expected an account id")])
+    session_id = Text(max_length=100, required=True, validate=_CODE)
+
+
+class AuthoritySchema(Schema):
+    """Who acts for the exam authority (考试机构): exam-day staff included."""
+
+    staff_id = Text(max_length=64, required=True)
+
+
+class CheckInSchema(Schema):
+    """身份核验: the ticket (typed in, or its QR code scanned), the identity document shown,
+    and the subject being sat. ``session_id`` only where a number is used by two sessions."""
+
+    ticket_number = Text(max_length=100)
+    qr = Text(max_length=300)
+    session_id = Text(max_length=100, validate=_CODE)
+    id_type = fields.String(required=True, validate=validate.OneOf(ID_TYPES))
+    id_number = Text(max_length=32, required=True)
+    subject = Text(max_length=100, required=True, validate=_CODE)
+
+    @post_load
+    def _ticket_or_qr(self, data, **kwargs):
+        if not data.get("ticket_number") and not data.get("qr"):
+            raise ValidationError("give the ticket number, or the scanned QR code", "ticket_number")
+        return data
+
+
+class RoomRefSchema(Schema):
+    session_id = Text(max_length=100, required=True, validate=_CODE)
+    venue = Text(max_length=100, required=True, validate=_CODE)
+    room = Text(max_length=100, required=True, validate=_CODE)
+
+
+class SessionRefSchema(Schema):
+    session_id = Text(max_length=100, required=True, validate=_CODE)

@@ -3,8 +3,23 @@ the Application aggregate from 网上报名 to 核对确认. Pure: time and outs
 arguments, decisions go out as events.
 
 Application status follows the seed's chart; verification's outcomes are recorded on the
-application's own stream (``VerificationRecorded``), so the application's stream is its
-whole history and the read model is a fold of this service's log alone.
+application's own stream (``VerificationRecorded``), and so are the candidate's enquiries
+(疑问核实) and their answers (``EnquiryRecorded``), so the application's stream is its whole
+history and the read model is a fold of this service's log alone.
+
+Two edges beyond the chart:
+
+- 疑问核实: an answer to an enquiry may reopen the case (verification's ProofRequested with
+  cause ``enquiry_reopened``). A terminated application (报名终止) then asks for proof again,
+  but only while confirmation is open: once 核对确认 has closed (its deadline has run) every
+  application has ended and stays ended; a lapsed, confirmed or voided one is never reopened.
+  Proof after a reopening is accepted until confirmation closes. An open enquiry does not
+  keep an application alive: when confirmation closes it ends like any unresolved one,
+  unsuccessful (报名不成功).
+- 报名无效: the exam authority voids a registration in any status but voided
+  (``RegistrationVoided``, with the candidate's identity for the integrity archive); it is
+  final, every further candidate action is refused, and voiding it again is refused too
+  (a second reason or integrity choice would otherwise be silently lost).
 """
 
 from dataclasses import dataclass, field
@@ -31,8 +46,13 @@ STATUS_LABELS = {
     "confirmed": "已核对确认，报名成功",
     "lapsed": "逾期未确认，视为放弃报名",
     "terminated": "报名终止",
+    "voided": "报名无效",
 }
-FINAL = {"confirmed", "lapsed", "terminated"}
+FINAL = {"confirmed", "lapsed", "terminated", "voided"}
+UNSUCCESSFUL = "报名不成功"  # how an application unresolved at the close of confirmation ends
+
+# verification's enquiry events (疑问核实), recorded on the application for its history
+ENQUIRY_EVENTS = ("EnquiryRaised", "EnquiryAnswered")
 
 # verification outcome -> application status
 OUTCOME_STATUS = {
@@ -162,6 +182,8 @@ class Application:
     reason: str = ""
     proof_cause: str | None = None
     proof_rounds: int = 0
+    open_enquiry: str | None = None  # the enquiry id waiting for the point's answer
+    voided: dict | None = None  # {"reason", "by", "integrity", "voided_at"} (报名无效)
 
     @property
     def ids(self):
@@ -195,8 +217,19 @@ def fold_application(events) -> Application | None:
             app.status, app.reason = "lapsed", p["reason"]
         elif ev.type == "RegistrationTerminated":
             app.status, app.reason = "terminated", p["reason"]
+        elif ev.type == "RegistrationVoided":
+            app.status, app.reason = "voided", p["reason"]
+            app.voided = {k: p[k] for k in ("reason", "by", "integrity", "voided_at")}
+        elif ev.type == "EnquiryRecorded":
+            app.open_enquiry = p["enquiry_id"] if p["kind"] == "raised" else None
         app.version = ev.stream_version
     return app
+
+
+def status_label(app: Application) -> str:
+    if app.status == "lapsed" and app.reason.startswith(UNSUCCESSFUL):
+        return f"{UNSUCCESSFUL}（核对确认截止时资格核查仍未完成）"
+    return STATUS_LABELS[app.status]
 
 
 def submit(session: SessionDocument, candidate: Candidate | None, account_id: str, data: dict,
@@ -265,6 +298,9 @@ def submit(session: SessionDocument, candidate: Candidate | None, account_id: st
 def _require(app: Application | None) -> Application:
     if app is None:
         raise NotFound("You have no application for this exam session.", {"application": "none"})
+    if app.status == "voided":
+        raise Refused(f"This registration was voided by the exam authority (报名无效): "
+                      f"{app.reason}. Nothing more can be done with it.", {"status": "voided"})
     return app
 
 
@@ -283,9 +319,11 @@ def withdraw_commitment(session: SessionDocument, app: Application | None, now) 
 
 
 def proof_window(session: SessionDocument, app: Application) -> str:
-    """Proof is due in the verification window; after a spot-check rejection, it may come
-    until confirmation closes (the seed: settle it with the point before then)."""
-    return "confirmation" if app.proof_cause == "spot_check_rejected" else "verification"
+    """Proof is due in the verification window; after a spot-check rejection, or a case
+    reopened by an enquiry's answer, it may come until confirmation closes (the seed:
+    settle it with the point before then)."""
+    return ("confirmation" if app.proof_cause in ("spot_check_rejected", "enquiry_reopened")
+            else "verification")
 
 
 def submit_proof(session: SessionDocument, app: Application | None, files: list[dict],
@@ -301,7 +339,9 @@ def submit_proof(session: SessionDocument, app: Application | None, files: list[
     if window == "confirmation":
         start, end = session.window("verification").start, session.window("confirmation").end
         if not Window("proof", start, end).contains(now):
-            raise Refused(f"After a spot-check rejection, proof is accepted from {shanghai(start)} until "
+            after = ("a spot-check rejection" if app.proof_cause == "spot_check_rejected"
+                     else "a reopening on your enquiry")
+            raise Refused(f"After {after}, proof is accepted from {shanghai(start)} until "
                           f"confirmation closes at {shanghai(end)} (Asia/Shanghai); it is now "
                           f"{shanghai(now)}.", {"window": "confirmation", "closes": iso(end)})
     else:
@@ -327,11 +367,33 @@ def confirm(session: SessionDocument, app: Application | None, now) -> list[NewE
         "confirmed_at": iso(now)})]
 
 
-def record_outcome(app: Application | None, upstream) -> list[NewEvent]:
-    """A verification outcome, recorded on the application (and its consequences)."""
-    if app is None or upstream.type not in OUTCOME_STATUS or app.status in FINAL:
-        return []
+def reopens(app: Application, upstream, confirmation_closed: bool) -> bool:
+    """An enquiry's answer reopened the case of a terminated application, and confirmation
+    has not closed yet: the application asks for proof again."""
+    return (upstream.type == "ProofRequested"
+            and upstream.payload.get("cause") == "enquiry_reopened"
+            and app.status == "terminated" and not confirmation_closed)
+
+
+def record_outcome(app: Application | None, upstream,
+                   confirmation_closed: bool = False) -> list[NewEvent]:
+    """A verification outcome, recorded on the application (and its consequences); an
+    enquiry raised or answered, recorded for the history. ``confirmation_closed``: the
+    close of 核对确认 has run for the session (nothing reopens after it)."""
+    if app is None or app.status == "voided":
+        return []  # a voided application never changes again
     p = upstream.payload
+    if upstream.type in ENQUIRY_EVENTS:
+        raised = upstream.type == "EnquiryRaised"
+        return [NewEvent(application_stream(app.application_id), "EnquiryRecorded", {
+            "application_id": app.application_id, "enquiry_id": p["enquiry_id"],
+            "kind": "raised" if raised else "answered", "about": p.get("about"),
+            "text": p["text"] if raised else p["answer"], "reopened": p.get("reopened"),
+            "at": upstream.metadata.get("occurred_at")})]
+    if upstream.type not in OUTCOME_STATUS:
+        return []
+    if app.status in FINAL and not reopens(app, upstream, confirmation_closed):
+        return []
     events = [NewEvent(application_stream(app.application_id), "VerificationRecorded", {
         "application_id": app.application_id, "outcome": upstream.type,
         "reason": p.get("reason") or "", "rule": p.get("rule"), "cause": p.get("cause"),
@@ -343,22 +405,45 @@ def record_outcome(app: Application | None, upstream) -> list[NewEvent]:
 
 
 def close_confirmation(session: SessionDocument, apps: list[Application]) -> list[NewEvent]:
-    """When 核对确认 closes: no late confirmation. Every open application ends here."""
+    """When 核对确认 closes: no late confirmation. Every open application ends here, an
+    open enquiry (疑问核实) or not: unresolved ones are unsuccessful (报名不成功)."""
     out = [NewEvent(deadline_stream(session.session_id, "confirmation"), "DeadlineReached",
                     {"session_id": session.session_id, "window": "confirmation"})]
     for app in apps:
         if app.status in FINAL:
             continue
         stream = application_stream(app.application_id)
+        enquiry = (f"; your enquiry {app.open_enquiry} was still open, and enquiries had to be "
+                   f"settled before then" if app.open_enquiry else "")
         if app.status == "manual_rejected":
             out.append(NewEvent(stream, "RegistrationTerminated", {
-                **app.ids, "reason": "rejected at manual check, and no new proof was accepted "
-                                     "before confirmation closed"}))
+                **app.ids, "reason": f"{UNSUCCESSFUL}: rejected at manual check, and no new proof "
+                                     f"was accepted before confirmation closed{enquiry} "
+                                     f"(逾期视作报名不成功)"}))
         elif app.status == "eligible":
             out.append(NewEvent(stream, "ApplicationLapsed", {
                 **app.ids, "reason": "not confirmed before confirmation closed (逾期视为放弃报名)"}))
         else:
             out.append(NewEvent(stream, "ApplicationLapsed", {
-                **app.ids, "reason": "eligibility still unresolved when confirmation closed "
-                                     "(逾期视作报名不成功)"}))
+                **app.ids, "reason": f"{UNSUCCESSFUL}: eligibility still unresolved when "
+                                     f"confirmation closed{enquiry} (逾期视作报名不成功)"}))
     return out
+
+
+def void_registration(app: Application | None, by: str, reason: str, integrity: bool,
+                      now: datetime) -> list[NewEvent]:
+    """报名无效: the exam authority voids a registration, in any status but voided, for a
+    stated reason; ``integrity`` asks for an integrity-archive record (诚信档案)."""
+    if app is None:
+        raise NotFound("No such application.", {"application_id": "not found"})
+    if app.status == "voided":
+        v = app.voided
+        raise Refused(f"This registration was already voided at {v['voided_at']} by {v['by']}: "
+                      f"{v['reason']}.", {"status": "voided"})
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed("Voiding a registration needs a reason.", {"reason": "must not be blank"})
+    return [NewEvent(application_stream(app.application_id), "RegistrationVoided", {
+        **app.ids, "reason": reason, "by": by, "integrity": bool(integrity),
+        "candidate": {k: app.candidate[k] for k in ("name", "id_type", "id_number")},
+        "voided_at": iso(now)})]

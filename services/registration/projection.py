@@ -1,6 +1,19 @@
-"""Registration's read model: sessions and their windows, candidates, applications."""
+"""Registration's read model: sessions and their windows, candidates, applications, and
+the audit trail of the authority's decisions taken here (voiding, timetable amendments)."""
 
-from sqlalchemy import JSON, Boolean, Column, Index, Integer, MetaData, String, Table
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    inspect,
+    text,
+)
 
 from services.registration.domain import OUTCOME_STATUS
 from shared.migrations import Migration, create_tables
@@ -48,22 +61,67 @@ applications = Table(
     Column("status", String(30), nullable=False),
     Column("reason", String(1000), nullable=False),
     Column("proof_cause", String(40)),
+    Column("open_enquiry", String(100)),  # 疑问核实 waiting for the point's answer
     Column("submitted_at", String(40), nullable=False),
     Column("updated_at", String(40), nullable=False),
     Index("ix_applications_session_status", "session_id", "status"),
     Index("ix_applications_account", "account_id"),
 )
 
+# the exam authority's decisions taken here: who, when, what, why
+audit_trail = Table(
+    "audit_trail", metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("at", String(40), nullable=False),
+    Column("session_id", String(100)),
+    Column("staff_id", String(100), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("application_id", String(200)),
+    Column("what", String(300), nullable=False),
+    Column("why", Text, nullable=False),
+    Index("ix_registration_audit_session", "session_id", "at"),
+    Index("ix_registration_audit_staff", "staff_id", "at"),
+)
+
+
+def _enquiries_and_audit(conn):
+    if "open_enquiry" not in {c["name"] for c in inspect(conn).get_columns("applications")}:
+        conn.execute(text("ALTER TABLE applications ADD COLUMN open_enquiry VARCHAR(100)"))
+    audit_trail.create(conn, checkfirst=True)
+
+
+def audit_entry(event) -> dict | None:
+    """The audit-trail row of a decision taken here, or None."""
+    p, t = event.payload, event.type
+    if t == "RegistrationVoided":
+        return {"session_id": p["session_id"], "staff_id": p["by"], "action": "registration_voided",
+                "application_id": p["application_id"],
+                "what": "registration voided (报名无效)"
+                        + (", integrity record requested" if p["integrity"] else ""),
+                "why": p["reason"], "at": p["voided_at"]}
+    if t == "TimetableAmended":
+        # amend_timetable takes no authority argument: who is the caller the request named
+        return {"session_id": p["session_id"],
+                "staff_id": event.metadata.get("actor") or "(not recorded)",
+                "action": "timetable_amended", "application_id": None,
+                "what": f"{p['window']} window moved to {p['start']} – {p['end']}",
+                "why": p["reason"], "at": event.metadata.get("occurred_at")}
+    return None
+
 
 class RegistrationProjection(Projection):
     name = "registration"
     metadata = metadata
     migrations = [Migration("registration.0001_read_model",
-                            create_tables(sessions, session_windows, candidates, applications))]
+                            create_tables(sessions, session_windows, candidates, applications)),
+                  Migration("registration.0002_enquiries_audit", _enquiries_and_audit)]
 
     def handle(self, event):
         p, at = event.payload, event.metadata.get("occurred_at")
         t = event.type
+        entry = audit_entry(event)
+        if entry is not None:
+            yield Upsert("audit_trail", {"event_id": event.metadata["event_id"]}, entry)
         if t == "ExamSessionScheduled":
             d = p["document"]
             yield Upsert("sessions", {"session_id": p["session_id"]}, {
@@ -86,7 +144,8 @@ class RegistrationProjection(Projection):
                 "version": event.stream_version, "level": p["level"], "subjects": p["subjects"],
                 "exemption": p["exemption"], "registration_point": p["registration_point"],
                 "commitment": p["commitment"] is not None, "status": "submitted", "reason": "",
-                "proof_cause": None, "submitted_at": p["submitted_at"], "updated_at": at})
+                "proof_cause": None, "open_enquiry": None, "submitted_at": p["submitted_at"],
+                "updated_at": at})
         elif event.stream_id.startswith("application-"):
             key = {"application_id": event.stream_id.removeprefix("application-")}
             values = {"version": event.stream_version, "updated_at": at}
@@ -105,4 +164,8 @@ class RegistrationProjection(Projection):
             elif t in ("ApplicationLapsed", "RegistrationTerminated"):
                 values.update(status="lapsed" if t == "ApplicationLapsed" else "terminated",
                               reason=p["reason"])
+            elif t == "RegistrationVoided":
+                values.update(status="voided", reason=p["reason"])
+            elif t == "EnquiryRecorded":
+                values.update(open_enquiry=p["enquiry_id"] if p["kind"] == "raised" else None)
             yield Update("applications", key, values)

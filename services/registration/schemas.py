@@ -46,6 +46,19 @@ class VerificationRecorded(Schema):
     at = fields.String(allow_none=True, load_default=None)
 
 
+class EnquiryRecorded(Schema):
+    """疑问核实: an enquiry raised about the application's case, or its answer (verification's
+    EnquiryRaised / EnquiryAnswered), kept for the application's history."""
+
+    application_id = fields.String(required=True)
+    enquiry_id = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(["raised", "answered"]))
+    about = fields.String(allow_none=True, load_default=None)
+    text = fields.String(required=True)  # the question, or the answer
+    reopened = fields.Boolean(allow_none=True, load_default=None)
+    at = fields.String(allow_none=True, load_default=None)
+
+
 class DeadlineReached(Schema):
     session_id = fields.String(required=True)
     window = fields.String(required=True, validate=validate.OneOf(WINDOWS))
@@ -56,6 +69,7 @@ PRIVATE.register("CandidateRegistered", CandidateRegistered, public=False)
 PRIVATE.register("CandidateProfileUpdated", CandidateProfileUpdated, public=False)
 PRIVATE.register("VerificationRecorded", VerificationRecorded, public=False)
 PRIVATE.register("DeadlineReached", DeadlineReached, public=False)
+PRIVATE.register("EnquiryRecorded", EnquiryRecorded, public=False)
 REGISTRY = EventRegistry().include(INTEGRATION).include(PRIVATE)
 
 
@@ -134,3 +148,25 @@ class AmendTimetableSchema(Schema):
 
 class LoadSessionSchema(Schema):
     yaml = fields.String(required=True, validate=validate.Length(min=1, max=200_000))
+
+
+class AuthoritySchema(Schema):
+    """Who acts for the exam authority (考试机构)."""
+
+    staff_id = Text(max_length=64, required=True)
+
+
+class VoidRegistrationSchema(Schema):
+    """报名无效: which registration, why, and whether to write an integrity record (诚信档案)."""
+
+    application_id = Text(max_length=200, required=True)
+    reason = Text(max_length=500, required=True)
+    integrity = fields.Boolean(required=True)
+
+
+class AuditQuerySchema(Schema):
+    """Which decisions to list (newest first): of a session, of a staff member."""
+
+    session_id = Text(max_length=100, load_default=None)
+    staff_id = Text(max_length=100, load_default=None)
+    limit = fields.Integer(load_default=100, strict=True, validate=validate.Range(min=1, max=1000))

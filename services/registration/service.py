@@ -16,22 +16,32 @@ from services.registration import domain
 from services.registration.projection import (
     RegistrationProjection,
     applications,
+    audit_trail,
     candidates,
     sessions,
 )
 from services.registration.schemas import (
     REGISTRY,
     AmendTimetableSchema,
+    AuditQuerySchema,
+    AuthoritySchema,
     LoadSessionSchema,
     SessionRefSchema,
     SubmitApplicationSchema,
     SubmitProofSchema,
+    VoidRegistrationSchema,
 )
 from shared.clock import shanghai
 from shared.dependencies import EventStoreProvider, TrackingProvider
 from shared.errors import NotFound, ValidationFailed
 from shared.service import EventSourcedService, command, config_timer, load, upstream_events
 from shared.session import WINDOW_LABELS, parse_session
+from shared.session_cache import SessionCache
+
+#: folded session documents, re-folded only when a session's stream changes
+SESSIONS = SessionCache(domain.fold_session, domain.session_stream)
+#: (log id, session) whose close of confirmation is known to have run: the timer skips them
+_CLOSED: set[tuple[str, str]] = set()
 
 
 def on_account_event(tx, event):
@@ -39,11 +49,14 @@ def on_account_event(tx, event):
 
 
 def on_verification_event(tx, event):
-    if event.type not in domain.OUTCOME_STATUS:
+    if event.type not in domain.OUTCOME_STATUS and event.type not in domain.ENQUIRY_EVENTS:
         return
     stream = domain.application_stream(event.payload["application_id"])
     app = domain.fold_application(tx.read_stream(stream))
-    tx.append(domain.record_outcome(app, event), {stream: app.version if app else 0})
+    closed = False
+    if app is not None and event.payload.get("cause") == "enquiry_reopened":
+        closed = bool(tx.stream_version(domain.deadline_stream(app.session_id, "confirmation")))
+    tx.append(domain.record_outcome(app, event, closed), {stream: app.version if app else 0})
 
 
 class RegistrationService(EventSourcedService):
@@ -72,12 +85,16 @@ class RegistrationService(EventSourcedService):
     def deadlines(self):
         """Deadline effects, once: when 核对确认 closes, every open application ends."""
         now = self.clock.now()
+        log_id = self.store.log_id
         for session_id in self._session_ids():
+            if (log_id, session_id) in _CLOSED:
+                continue
             doc = self._session(session_id)
             closing = doc.window("confirmation")
             if now < closing.end_exclusive:
                 continue  # not closed yet: its last second still counts
             self.store.execute(lambda tx, doc=doc: self._close_confirmation(tx, doc))
+            _CLOSED.add((log_id, session_id))
 
     def _close_confirmation(self, tx, doc):
         stream = domain.deadline_stream(doc.session_id, "confirmation")
@@ -86,7 +103,7 @@ class RegistrationService(EventSourcedService):
         rows = tx.conn.execute(select(applications).where(
             applications.c.session_id == doc.session_id)).all()
         apps = [domain.Application(r.application_id, r.account_id, r.session_id, version=r.version,
-                                   status=r.status) for r in rows]
+                                   status=r.status, open_enquiry=r.open_enquiry) for r in rows]
         events = domain.close_confirmation(doc, apps)
         expected = {stream: 0, **{domain.application_stream(a.application_id): a.version for a in apps}}
         tx.append(events, expected)
@@ -121,6 +138,41 @@ class RegistrationService(EventSourcedService):
 
         self.store.execute(decide)
         return self.get_session(cmd["session_id"])
+
+    @command
+    def void_registration(self, authority, data):
+        """报名无效: the exam authority voids a registration at any stage, for a stated
+        reason; ``integrity`` asks verification for an integrity record (诚信档案)."""
+        who = load(AuthoritySchema(), authority)
+        cmd = load(VoidRegistrationSchema(), data)
+        stream = domain.application_stream(cmd["application_id"])
+        now = self.clock.now()
+
+        def decide(tx):
+            app = domain.fold_application(tx.read_stream(stream))
+            tx.append(domain.void_registration(app, who["staff_id"], cmd["reason"],
+                                               cmd["integrity"], now),
+                      {stream: app.version if app else 0})
+
+        self.store.execute(decide)
+        return self._application(self.store.read_stream(stream))
+
+    @command
+    def audit_trail(self, authority, data=None):
+        """The exam authority's decisions taken here, newest first: voidings (who, when,
+        why, whether an integrity record was asked for) and timetable amendments."""
+        load(AuthoritySchema(), authority)
+        cmd = load(AuditQuerySchema(), data or {})
+        q = select(audit_trail).order_by(audit_trail.c.at.desc(), audit_trail.c.event_id)
+        if cmd["session_id"]:
+            q = q.where(audit_trail.c.session_id == cmd["session_id"])
+        if cmd["staff_id"]:
+            q = q.where(audit_trail.c.staff_id == cmd["staff_id"])
+        with self.store.engine.connect() as c:
+            return [{"at": r.at, "at_local": shanghai(datetime.fromisoformat(r.at)),
+                     "session_id": r.session_id, "staff_id": r.staff_id, "action": r.action,
+                     "application_id": r.application_id, "what": r.what, "why": r.why}
+                    for r in c.execute(q.limit(cmd["limit"]))]
 
     @command
     def get_session(self, session_id):
@@ -205,15 +257,22 @@ class RegistrationService(EventSourcedService):
         session_id = load(SessionRefSchema(), {"session_id": session_id})["session_id"]
         app_id = domain.application_id(session_id, account_id)
         history = self.store.read_stream(domain.application_stream(app_id))
-        app = domain.fold_application(history)
-        if app is None:
+        if not history:
             raise NotFound("You have no application for this exam session.", {"session_id": session_id})
+        return self._application(history)
+
+    @staticmethod
+    def _application(history):
+        app = domain.fold_application(history)
         return {
             "application_id": app.application_id, "session_id": app.session_id,
             "account_id": app.account_id, "level": app.level, "subjects": app.subjects,
             "exemption": app.exemption, "registration_point": app.registration_point,
             "commitment": app.commitment, "status": app.status,
-            "status_label": domain.STATUS_LABELS[app.status], "reason": app.reason,
+            "status_label": domain.status_label(app), "reason": app.reason,
+            "open_enquiry": app.open_enquiry,
+            "voided": ({k: app.voided[k] for k in ("reason", "integrity", "voided_at")}
+                       if app.voided else None),
             "history": [_history_item(e) for e in history],
         }
 
@@ -230,6 +289,7 @@ class RegistrationService(EventSourcedService):
     @command
     def application_counts(self, session_id):
         """Applications by status (for operators and the dashboard)."""
+        session_id = load(SessionRefSchema(), {"session_id": session_id})["session_id"]
         with self.store.engine.connect() as c:
             rows = c.execute(select(applications.c.status, func.count()).where(
                 applications.c.session_id == session_id).group_by(applications.c.status)).all()
@@ -256,7 +316,7 @@ class RegistrationService(EventSourcedService):
         return self.get_application(account_id, doc.session_id)
 
     def _session(self, session_id):
-        doc = domain.fold_session(self.store.read_stream(domain.session_stream(session_id)))
+        doc = SESSIONS.get(self.store, session_id)
         if doc is None:
             raise NotFound(f"No exam session {session_id!r} has been scheduled.", {"session_id": session_id})
         return doc
@@ -279,6 +339,15 @@ def _history_item(e):
     p = e.payload
     if e.type == "VerificationRecorded":
         item.update(type=p["outcome"], reason=p["reason"], rule=p.get("rule"))
+        if p.get("cause"):
+            item["cause"] = p["cause"]
+    elif e.type == "EnquiryRecorded":
+        item.update(type="EnquiryRaised" if p["kind"] == "raised" else "EnquiryAnswered",
+                    enquiry_id=p["enquiry_id"])
+        if p["kind"] == "raised":
+            item.update(about=p.get("about"), text=p["text"])
+        else:
+            item.update(answer=p["text"], reopened=bool(p.get("reopened")))
     elif "reason" in p:
         item["reason"] = p["reason"]
     if e.type == "ProofSubmitted":

@@ -21,20 +21,39 @@ Status, along the edges of the seed's chart (I…S)::
                                                                   ├ SpotCheckPassed ─► confirmed
     passed ──EligibilityConfirmed (not sampled)──► confirmed      └ SpotCheckRejected ─► awaiting_proof
 
+疑问核实 (enquiries): while a manual-check or spot-check rejection stands (manual_rejected,
+terminated, or awaiting_proof after SpotCheckRejected) the candidate may raise one enquiry
+at a time (EnquiryRaised) until 核对确认 closes; staff of the case's point answer it in
+their service hours (EnquiryAnswered). An answer that reopens the case is followed by
+ProofRequested(enquiry_reopened): back to proof and the manual check, even from
+``terminated``. When confirmation closes, an enquiry still open is closed unanswered
+(EnquiryClosed): 逾期视作报名不成功.
+
+报名无效 (voiding): the exam authority voids a registration (registration's
+RegistrationVoided) at any stage: the case becomes ``voided`` (CaseVoided), final, and no
+decision is taken on it any more. With ``integrity`` an integrity record (诚信档案) is
+written for the candidate's ID (IntegrityRecordWritten); scoring's ScoresVoided with
+``integrity`` writes one too (ScoresVoidedRecorded on the case, for the audit trail).
+
 Integration events (AutoCheck…, ProofRequested, ManualCheck…, SpotCheck…,
-EligibilityConfirmed) follow ``shared.contracts.verification``; CaseOpened, ProofReceived
-and CommitmentWithdrawnRecorded are this service's own (``schemas.PRIVATE``).
+EligibilityConfirmed, Enquiry…, IntegrityRecordWritten) follow
+``shared.contracts.verification``; CaseOpened, ProofReceived, CommitmentWithdrawnRecorded,
+EnquiryClosed, CaseVoided and ScoresVoidedRecorded are this service's own
+(``schemas.PRIVATE``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time
 
 from services.verification.rules import Rules, evaluate
+from shared.clock import iso, shanghai
 from shared.errors import Refused, Unauthorized, ValidationFailed
 from shared.events import NewEvent
+from shared.session import WINDOW_LABELS, RegistrationPoint, SessionDocument, Window
 
 STATUSES = (
     "auto_check",  # opened; the automatic check (if any) has not decided yet
@@ -44,9 +63,14 @@ STATUSES = (
     "passed",  # 通过 (auto or manual): awaiting the spot-check draw
     "spot_check",  # 抽查复核: drawn, awaiting the exam authority's decision
     "confirmed",  # EligibilityConfirmed: verification is done
-    "terminated",  # final manual rejection: 报名终止
+    "terminated",  # final manual rejection: 报名终止 (an enquiry's answer may reopen it)
+    "voided",  # 报名无效: voided by the exam authority; nothing more happens to it
 )
-FINAL_STATUSES = ("confirmed", "terminated")
+FINAL_STATUSES = ("confirmed", "terminated", "voided")
+# the outcomes a candidate may question (疑问核实), by the status they leave the case in.
+# A pass is not among them: it leaves nothing to reopen (a question about its wording is
+# an ordinary enquiry by phone, not a case matter).
+QUESTIONABLE = ("ManualCheckRejected", "SpotCheckRejected")
 
 INTEGRITY_RULE = "integrity.live-record"
 EDUCATION_RULE = "education.unverified"
@@ -87,6 +111,10 @@ class Case:
     spot_check_rejected: bool = False  # came back through the spot check (抽查复核不通过)
     confirmed_via: str | None = None
     final_rejection: bool = False
+    # 疑问核实: {"enquiry_id", "about", "text", "raised_at", "status": open|answered|closed,
+    # "answer", "staff", "reopened", "answered_at", "closed_reason"}, oldest first
+    enquiries: list[dict] = field(default_factory=list)
+    voided: dict | None = None  # {"reason", "by", "integrity"} once voided (报名无效)
     history: list[dict] = field(default_factory=list)  # {"version", "type", "at", ...detail}
     _pending: str | None = field(default=None, repr=False)  # the event type that must follow
 
@@ -99,9 +127,36 @@ class Case:
     def done(self) -> bool:
         return self.status in FINAL_STATUSES
 
+    @property
+    def open_enquiry(self) -> dict | None:
+        return next((e for e in self.enquiries if e["status"] == "open"), None)
+
+    def enquiry(self, enquiry_id: str) -> dict | None:
+        return next((e for e in self.enquiries if e["enquiry_id"] == enquiry_id), None)
+
+
+def questionable(case: Case) -> str | None:
+    """The standing outcome a candidate may question (疑问核实), or None: a manual-check
+    rejection (final or not) not yet answered by new proof, or a spot-check rejection
+    whose proof has not been sent yet."""
+    if case.status in ("manual_rejected", "terminated"):
+        return "ManualCheckRejected"
+    if case.status == "awaiting_proof" and case.proof_cause == "spot_check_rejected":
+        return "SpotCheckRejected"
+    return None
+
 
 def case_stream(application_id: str) -> str:
     return f"case-{application_id}"
+
+
+def integrity_stream(record_id: str) -> str:
+    return f"integrity-{record_id}"
+
+
+def integrity_record_id(source: str) -> str:
+    """One record per source (a voided registration, voided scores): written once."""
+    return "IR-" + hashlib.sha256(source.encode()).hexdigest()[:20].upper()
 
 
 # --- fold -----------------------------------------------------------------------------
@@ -110,11 +165,14 @@ _IDS = ("application_id", "account_id", "session_id")
 _NOT_IN_HISTORY = (*_IDS, "candidate")
 
 # event type -> statuses it may follow; the fold refuses any other edge
+_LIVE = tuple(s for s in STATUSES if s != "voided")
 _FROM = {
     "AutoCheckPassed": ("auto_check",),
     "AutoCheckFailed": ("auto_check",),
     "CommitmentWithdrawnRecorded": ("auto_check", "passed"),
-    "ProofRequested": ("auto_check", "passed", "spot_check"),
+    # from a rejection only when an enquiry's answer reopened the case (pending)
+    "ProofRequested": ("auto_check", "passed", "spot_check", "manual_rejected", "terminated",
+                       "awaiting_proof"),
     "ProofReceived": ("awaiting_proof", "manual_rejected"),
     "ManualCheckPassed": ("awaiting_manual",),
     "ManualCheckRejected": ("awaiting_manual",),
@@ -122,6 +180,11 @@ _FROM = {
     "SpotCheckPassed": ("spot_check",),
     "SpotCheckRejected": ("spot_check",),
     "EligibilityConfirmed": ("passed", "spot_check"),
+    "EnquiryRaised": ("manual_rejected", "terminated", "awaiting_proof"),
+    "EnquiryAnswered": _LIVE,
+    "EnquiryClosed": STATUSES,
+    "CaseVoided": _LIVE,
+    "ScoresVoidedRecorded": STATUSES,
 }
 
 
@@ -144,9 +207,17 @@ def _apply(case: Case, event) -> None:
             f"{t} in case {case.application_id} at version {case.version + 1}: "
             f"the previous event must be followed by {pending}"
         )
-    # edges out of `passed` / `spot_check` that only the event before opens
+    # edges out of `passed` / `spot_check` / a rejection that only the event before opens
     if t == "ProofRequested" and case.status != "auto_check" and pending is None:
         raise _edge_error(case, event)
+    if t == "EnquiryRaised" and case.open_enquiry is not None:
+        raise ValueError(f"EnquiryRaised in case {case.application_id} while enquiry "
+                         f"{case.open_enquiry['enquiry_id']} is open")
+    if t in ("EnquiryAnswered", "EnquiryClosed"):
+        asked = case.enquiry(p["enquiry_id"])
+        if asked is None or asked["status"] != "open":
+            raise ValueError(f"{t} in case {case.application_id}: enquiry {p['enquiry_id']} "
+                             f"is not open")
     if t == "EligibilityConfirmed" and case.status == "spot_check" and pending is None:
         raise _edge_error(case, event)
     match t:
@@ -188,6 +259,28 @@ def _apply(case: Case, event) -> None:
             case._pending = "ProofRequested"
         case "EligibilityConfirmed":
             case.status, case.confirmed_via = "confirmed", p["via"]
+        case "EnquiryRaised":
+            case.enquiries.append({
+                "enquiry_id": p["enquiry_id"], "about": p["about"], "text": p["text"],
+                "raised_at": p["raised_at"], "status": "open", "answer": None, "staff": None,
+                "reopened": None, "answered_at": None, "closed_reason": None})
+        case "EnquiryAnswered":
+            case.enquiry(p["enquiry_id"]).update(
+                status="answered", answer=p["answer"], staff=p["staff"],
+                reopened=p["reopened"], answered_at=p["answered_at"])
+            if p["reopened"]:
+                case.final_rejection = False
+                case._pending = "ProofRequested"
+        case "EnquiryClosed":
+            case.enquiry(p["enquiry_id"]).update(status="closed", closed_reason=p["reason"])
+        case "CaseVoided":
+            case.voided = {"reason": p["reason"], "by": p["by"], "integrity": p["integrity"]}
+            open_ = case.open_enquiry
+            if open_ is not None:
+                open_.update(status="closed", closed_reason="the registration was voided")
+            case.status = "voided"
+        case "ScoresVoidedRecorded":
+            pass  # the case's verification is over; the entry is for its history and audit
 
 
 def fold(events) -> Case | None:
@@ -271,6 +364,7 @@ _STATUS_TEXT = {
     "spot_check": "is drawn for the spot check",
     "confirmed": "is already confirmed",
     "terminated": "is terminated (final rejection)",
+    "voided": "was voided by the exam authority (报名无效)",
 }
 
 
@@ -419,13 +513,14 @@ def proof_received(case: Case, files: list[dict], now: datetime) -> list[NewEven
 
 def manual_decision(case: Case, passed: bool, reason: str, staff_id: str, staff_point: str,
                     final: bool, now: datetime, in_service: bool,
-                    draw_done: bool = False) -> list[NewEvent]:
+                    draw_done: bool = False, hours: str | None = None) -> list[NewEvent]:
     """人工核查: a registration point's staff decide a case waiting for them.
 
     ``in_service``: whether ``now`` is within the point's service hours (the caller knows
     the session's windows). ``draw_done``: the session's spot-check draw already happened,
     so a pass is confirmed at once (not sampled ⇒ passes through). A case that came back
     through the spot check is confirmed at once too: it has already been drawn.
+    ``hours``: the point's service hours as people read them (``describe_service``).
     """
     _require_aware(now)
     if staff_point != case.registration_point:
@@ -437,7 +532,9 @@ def manual_decision(case: Case, passed: bool, reason: str, staff_id: str, staff_
     if not in_service:
         raise Refused(
             f"outside the registration point's service hours: point {case.registration_point} "
-            f"decides manual checks only during its service hours",
+            f"decides manual checks only during its service hours"
+            + (f" ({hours})" if hours else ""),
+            {"service_hours": hours} if hours else None,
             code="out_of_service",
         )
     if case.status != "awaiting_manual":
@@ -528,3 +625,182 @@ def pass_through(case: Case) -> list[NewEvent]:
     if case.status != "passed" or case.draw is not None:
         return []
     return [_confirmed(case, case.passed_via or "auto", False)]
+
+
+# --- 疑问核实: enquiries ----------------------------------------------------------------
+
+
+def _hhmm(t: time) -> str:
+    return "24:00" if t == time.max else t.strftime("%H:%M")
+
+
+def describe_service(point: RegistrationPoint, session: SessionDocument) -> str:
+    """A point's service hours as a candidate or staff member reads them, e.g.
+    ``09:30-11:30, 13:30-16:00 (Asia/Shanghai) during 网上报名, 资格核查 and 核对确认, not
+    during 抽查复核``."""
+    hours = ", ".join(f"{_hhmm(s)}-{_hhmm(e)}" for s, e in point.service_hours)
+    windows = [WINDOW_LABELS.get(w, w) for w in point.service_windows if w in session.windows]
+    during = (", ".join(windows[:-1]) + " and " + windows[-1]) if len(windows) > 1 else "".join(windows)
+    text = f"{hours} ({session.timezone}) during {during}"
+    if "spot_check" in session.windows:
+        text += f", not during {WINDOW_LABELS['spot_check']}"
+    return text
+
+
+def _text(value: str | None, what: str, field_name: str, limit: int) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise ValidationFailed(f"{what} must not be blank", {field_name: "must not be blank"})
+    if len(value) > limit:
+        raise ValidationFailed(f"{what} is too long", {field_name: f"must be at most {limit} characters"})
+    return value
+
+
+def raise_enquiry(case: Case, account_id: str, enquiry_id: str, text: str, now: datetime,
+                  confirmation: Window) -> list[NewEvent]:
+    """疑问核实: the candidate questions the manual-check or spot-check rejection that stands
+    on their case. Until 核对确认 (``confirmation``) closes; one open enquiry at a time; the
+    case's registration point answers it."""
+    _require_aware(now)
+    if account_id != case.account_id:
+        raise Unauthorized("You can only raise enquiries about your own application.",
+                           {"session_id": "not your case"}, code="not_yours")
+    if case.status == "voided":
+        raise _refuse(case, "raise an enquiry")
+    if now >= confirmation.end_exclusive:
+        raise Refused(
+            f"Enquiries about a manual-check or spot-check outcome must reach your registration "
+            f"point before {confirmation.describe()} closes ({shanghai(confirmation.end)} "
+            f"Asia/Shanghai); it is now {shanghai(now)}. After that the application is "
+            f"unsuccessful (逾期视作报名不成功).",
+            {"window": "confirmation", "closes": iso(confirmation.end)}, code="window_closed")
+    open_ = case.open_enquiry
+    if open_ is not None:
+        raise Refused(f"Your enquiry {open_['enquiry_id']} (raised {open_['raised_at']}) is still "
+                      f"waiting for an answer from registration point {case.registration_point}; "
+                      f"one open enquiry at a time.", {"enquiry_id": open_["enquiry_id"]},
+                      code="enquiry_open")
+    about = questionable(case)
+    if about is None:
+        raise Refused(
+            f"There is no manual-check or spot-check rejection to question: case "
+            f"{case.application_id} {_STATUS_TEXT[case.status]}. Enquiries (疑问核实) are about "
+            f"a rejection that stands.", {"status": case.status}, code="nothing_to_question")
+    text = _text(text, "An enquiry", "text", 2000)
+    return [_event(case, "EnquiryRaised", enquiry_id=enquiry_id,
+                   registration_point=case.registration_point, about=about, text=text,
+                   raised_at=iso(now))]
+
+
+def _reopen_reason(point: str, answer: str) -> str:
+    short = answer if len(answer) <= 300 else answer[:299] + "…"
+    return (f"reopened by registration point {point} after your enquiry (疑问核实): send proof "
+            f"again for the manual check before confirmation closes. {short}")
+
+
+def answer_enquiry(case: Case, enquiry_id: str, answer: str, reopen: bool, staff_id: str,
+                   staff_point: str, now: datetime, in_service: bool,
+                   hours: str | None = None) -> list[NewEvent]:
+    """Staff of the case's registration point answer an open enquiry, in their service
+    hours. ``reopen``: the rejection does not stand; the case goes back to proof and the
+    manual check (ProofRequested, cause ``enquiry_reopened``), even after a final rejection.
+    Only while the questioned rejection still stands (the case moved on otherwise)."""
+    _require_aware(now)
+    if staff_point != case.registration_point:
+        raise Unauthorized(
+            f"staff of point {staff_point} cannot answer enquiries about cases of point "
+            f"{case.registration_point}", code="wrong_point")
+    if not in_service:
+        raise Refused(
+            f"outside the registration point's service hours: point {case.registration_point} "
+            f"answers enquiries only during its service hours" + (f" ({hours})" if hours else ""),
+            {"service_hours": hours} if hours else None, code="out_of_service")
+    asked = case.enquiry(enquiry_id)
+    if asked is None:
+        raise Refused(f"case {case.application_id} has no enquiry {enquiry_id}", code="not_found")
+    if asked["status"] != "open":
+        raise Refused(f"enquiry {enquiry_id} is already {asked['status']}"
+                      + (f" by {asked['staff']} at {asked['answered_at']}" if asked["staff"] else ""),
+                      {"enquiry_id": asked["status"]}, code="enquiry_closed")
+    if case.status == "voided":
+        raise _refuse(case, "answer an enquiry")
+    if reopen and questionable(case) is None:
+        raise Refused(
+            f"cannot reopen: case {case.application_id} {_STATUS_TEXT[case.status]}, so the "
+            f"questioned outcome no longer stands; answer without reopening",
+            {"reopen": case.status}, code="wrong_state")
+    answer = _text(answer, "An answer", "answer", 2000)
+    events = [_event(case, "EnquiryAnswered", enquiry_id=enquiry_id,
+                     registration_point=case.registration_point, staff=staff_id, answer=answer,
+                     reopened=bool(reopen), answered_at=iso(now))]
+    if reopen:
+        events.append(_proof_requested(case, "enquiry_reopened",
+                                       _reopen_reason(case.registration_point, answer)))
+    return events
+
+
+def close_enquiry(case: Case) -> list[NewEvent]:
+    """When 核对确认 closes, an enquiry still open is closed unanswered (逾期视作报名不成功)."""
+    open_ = case.open_enquiry
+    if open_ is None:
+        return []
+    return [_event(case, "EnquiryClosed", enquiry_id=open_["enquiry_id"],
+                   reason="confirmation closed before an answer; the application is "
+                          "unsuccessful (逾期视作报名不成功)")]
+
+
+# --- 报名无效 / 成绩无效: voiding and the integrity archive ----------------------------------
+
+
+def integrity_record(candidate: dict, reason: str, source: str, now: datetime) -> NewEvent:
+    """诚信档案: a live record for the candidate's ID, one per ``source``."""
+    _require_aware(now)
+    record_id = integrity_record_id(source)
+    return NewEvent(integrity_stream(record_id), "IntegrityRecordWritten", {
+        "record_id": record_id, "id_type": candidate["id_type"],
+        "id_number": (candidate["id_number"] or "").strip().upper(), "reason": reason,
+        "source": source, "written_at": iso(now)})
+
+
+def void_case(case: Case, reason: str, by: str, integrity: bool) -> list[NewEvent]:
+    """报名无效: the exam authority voided the registration; the case is closed for good
+    (an open enquiry with it)."""
+    if case.status == "voided":
+        raise _refuse(case, "void the case")
+    open_ = case.open_enquiry
+    return [_event(case, "CaseVoided", reason=_reason(reason, "voiding"), by=by,
+                   integrity=bool(integrity),
+                   enquiry_id=open_["enquiry_id"] if open_ else None)]
+
+
+def registration_voided(case: Case | None, voided: dict, now: datetime,
+                        record_exists: bool) -> list[NewEvent]:
+    """Registration's RegistrationVoided (its payload): close the case and, with
+    ``integrity``, write the integrity record from the candidate it names (once:
+    ``record_exists`` when it was written before)."""
+    events = [] if case is None else void_case(case, voided["reason"], voided["by"],
+                                                voided["integrity"])
+    if voided["integrity"] and not record_exists:
+        events.append(integrity_record(
+            voided["candidate"], f"报名无效: {voided['reason']}",
+            f"RegistrationVoided {voided['application_id']}", now))
+    return events
+
+
+def scores_voided(case: Case | None, voided: dict, now: datetime,
+                  record_exists: bool) -> list[NewEvent]:
+    """Scoring's ScoresVoided (its payload): with ``integrity``, the integrity record for
+    the candidate on this application's case. Without it, nothing is verification's."""
+    if not voided.get("integrity"):
+        return []
+    if case is None:
+        raise Refused(f"no verification case for application {voided['application_id']}: "
+                      f"cannot tell whose integrity record to write", code="not_found")
+    if record_exists:
+        return []
+    return [
+        _event(case, "ScoresVoidedRecorded", reason=voided["reason"], by=voided["by"],
+               integrity=True),
+        integrity_record(case.candidate, f"成绩无效: {voided['reason']}",
+                         f"ScoresVoided {voided['application_id']}", now),
+    ]

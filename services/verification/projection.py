@@ -1,6 +1,8 @@
-"""Verification's read model: sessions, and cases with their status and queue."""
+"""Verification's read model: sessions, cases with their status and queue, enquiries
+(疑问核实), the integrity records this service wrote (诚信档案) and the audit trail of staff
+decisions (who, when, what, why)."""
 
-from sqlalchemy import JSON, Boolean, Column, Index, Integer, MetaData, String, Table
+from sqlalchemy import JSON, Boolean, Column, Index, Integer, MetaData, String, Table, Text
 
 from shared.migrations import Migration, create_tables
 from shared.projection import Projection, Update, Upsert
@@ -34,6 +36,54 @@ cases = Table(
     Index("ix_cases_status", "session_id", "status"),
 )
 
+enquiries = Table(
+    "enquiries", metadata,
+    Column("enquiry_id", String(100), primary_key=True),
+    Column("application_id", String(200), nullable=False),
+    Column("account_id", String(64), nullable=False),
+    Column("session_id", String(100), nullable=False),
+    Column("registration_point", String(20), nullable=False),
+    Column("about", String(40), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("raised_at", String(40), nullable=False),
+    Column("status", String(20), nullable=False),  # open | answered | closed
+    Column("answer", Text),
+    Column("staff", String(100)),
+    Column("reopened", Boolean),
+    Column("answered_at", String(40)),
+    Column("closed_reason", String(500)),
+    Index("ix_enquiries_queue", "registration_point", "status", "raised_at"),
+    Index("ix_enquiries_candidate", "account_id", "session_id"),
+)
+
+# records written by this service; the simulated reference archive stays behind reference.py
+integrity_records = Table(
+    "integrity_records", metadata,
+    Column("record_id", String(100), primary_key=True),
+    Column("id_type", String(32), nullable=False),
+    Column("id_number", String(32), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("source", String(300), nullable=False),
+    Column("written_at", String(40), nullable=False),
+    Index("ix_integrity_person", "id_type", "id_number"),
+)
+
+# every staff or authority decision: who, when, what, why
+audit_trail = Table(
+    "audit_trail", metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("at", String(40), nullable=False),
+    Column("session_id", String(100)),
+    Column("staff_id", String(100), nullable=False),
+    Column("registration_point", String(20)),
+    Column("action", String(40), nullable=False),
+    Column("application_id", String(200)),
+    Column("what", String(300), nullable=False),
+    Column("why", Text, nullable=False),
+    Index("ix_audit_session", "session_id", "at"),
+    Index("ix_audit_staff", "staff_id", "at"),
+)
+
 # event type -> the case status it leads to (the others leave it as it is)
 STATUS_AFTER = {
     "CaseOpened": "auto_check",
@@ -43,21 +93,65 @@ STATUS_AFTER = {
     "ManualCheckPassed": "passed",
     "SpotCheckSelected": "spot_check",
     "EligibilityConfirmed": "confirmed",
+    "CaseVoided": "voided",
 }
+
+
+def audit_entry(event) -> dict | None:
+    """The audit-trail row of a staff or authority decision, or None."""
+    p, t = event.payload, event.type
+    who, point, what, why = None, None, None, None
+    if t in ("ManualCheckPassed", "ManualCheckRejected"):
+        who, point, why = p["staff"], p["registration_point"], p["reason"]
+        what = ("manual check passed" if t == "ManualCheckPassed" else
+                "manual check rejected" + (", final (报名终止)" if p["final"] else ""))
+        action = "manual_check"
+    elif t in ("SpotCheckPassed", "SpotCheckRejected"):
+        who, why, action = p["by"], p["reason"], "spot_check"
+        what = "spot check passed" if t == "SpotCheckPassed" else "spot check rejected"
+    elif t == "SpotCheckDrawn":
+        who, action = p["by"], "spot_check_draw"
+        what = (f"drew {len(p['selected'])} of {len(p['population'])} passed cases "
+                f"(draw {p['draw_id']})")
+        why = f"random draw at rate {p['rate']} with seed {p['seed']} (reproducible)"
+    elif t == "EnquiryAnswered":
+        who, point, why, action = p["staff"], p["registration_point"], p["answer"], "enquiry_answer"
+        what = f"answered enquiry {p['enquiry_id']}" + (", case reopened" if p["reopened"] else "")
+    elif t == "CaseVoided":
+        who, why, action = p["by"], p["reason"], "registration_voided"
+        what = "registration voided (报名无效)" + (", integrity record" if p["integrity"] else "")
+    elif t == "ScoresVoidedRecorded":
+        who, why, action = p["by"], p["reason"], "scores_voided"
+        what = "scores voided (成绩无效), integrity record"
+    else:
+        return None
+    return {"at": event.metadata.get("occurred_at"), "session_id": p.get("session_id"),
+            "staff_id": who, "registration_point": point, "action": action,
+            "application_id": p.get("application_id"), "what": what[:300], "why": why}
 
 
 class VerificationProjection(Projection):
     name = "verification"
     metadata = metadata
-    migrations = [Migration("verification.0001_read_model", create_tables(sessions, cases))]
+    migrations = [Migration("verification.0001_read_model", create_tables(sessions, cases)),
+                  Migration("verification.0002_enquiries_integrity_audit",
+                            create_tables(enquiries, integrity_records, audit_trail))]
 
     def handle(self, event):
         p, t, at = event.payload, event.type, event.metadata.get("occurred_at")
+        entry = audit_entry(event)
+        if entry is not None:
+            yield Upsert("audit_trail", {"event_id": event.metadata["event_id"]}, entry)
         if t == "SessionRecorded":
             yield Upsert("sessions", {"session_id": p["session_id"]}, {"document": p["document"]})
             return
+        if t == "IntegrityRecordWritten":
+            yield Upsert("integrity_records", {"record_id": p["record_id"]}, {
+                k: p[k] for k in ("id_type", "id_number", "reason", "source", "written_at")})
+            return
         if not event.stream_id.startswith("case-"):
             return
+        yield from self._enquiry(event)
         key = {"application_id": p["application_id"]}
         if t == "CaseOpened":
             yield Upsert("cases", key, {
@@ -79,8 +173,29 @@ class VerificationProjection(Projection):
             values["spot_checked"] = True
         if t == "CommitmentWithdrawnRecorded":
             values["commitment"] = False
-        if p.get("reason"):
+        if p.get("reason") and t not in ("EnquiryClosed", "ScoresVoidedRecorded"):
             values["reason"] = p["reason"]
         if p.get("rule"):
             values["rule"] = p["rule"]
         yield Update("cases", key, values)
+
+    @staticmethod
+    def _enquiry(event):
+        p, t = event.payload, event.type
+        if t == "EnquiryRaised":
+            yield Upsert("enquiries", {"enquiry_id": p["enquiry_id"]}, {
+                "application_id": p["application_id"], "account_id": p["account_id"],
+                "session_id": p["session_id"], "registration_point": p["registration_point"],
+                "about": p["about"], "text": p["text"], "raised_at": p["raised_at"],
+                "status": "open", "answer": None, "staff": None, "reopened": None,
+                "answered_at": None, "closed_reason": None})
+        elif t == "EnquiryAnswered":
+            yield Update("enquiries", {"enquiry_id": p["enquiry_id"]}, {
+                "status": "answered", "answer": p["answer"], "staff": p["staff"],
+                "reopened": p["reopened"], "answered_at": p["answered_at"]})
+        elif t == "EnquiryClosed":
+            yield Update("enquiries", {"enquiry_id": p["enquiry_id"]},
+                         {"status": "closed", "closed_reason": p["reason"]})
+        elif t == "CaseVoided" and p.get("enquiry_id"):
+            yield Update("enquiries", {"enquiry_id": p["enquiry_id"]},
+                         {"status": "closed", "closed_reason": "the registration was voided"})

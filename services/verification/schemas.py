@@ -1,14 +1,16 @@
 """Marshmallow schemas of the verification service: private events and RPC inputs.
 
 Private events (``PRIVATE``, ``public=False``) stay inside the service: the case's opening
-snapshot (it holds the candidate's ID number), the proof files received and the recorded
-withdrawal of a commitment. The published outcomes are in ``shared.contracts.verification``.
+snapshot (it holds the candidate's ID number), the proof files received, the recorded
+withdrawal of a commitment, an enquiry closed unanswered, the voiding of a case and voided
+scores recorded on it. The published outcomes are in ``shared.contracts.verification``.
 
 Inputs: free text is NFC-normalized, stripped, bounded, and refuses control and invisible
-formatting characters.
+formatting characters (an enquiry and its answer may have line breaks).
 """
 
 import re
+import unicodedata
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
@@ -55,6 +57,30 @@ class CommitmentWithdrawnRecorded(_Case):
     pass
 
 
+class EnquiryClosed(_Case):
+    """An enquiry still open when 核对确认 closed: closed unanswered (逾期视作报名不成功)."""
+
+    enquiry_id = fields.String(required=True)
+    reason = fields.String(required=True)
+
+
+class CaseVoided(_Case):
+    """报名无效: registration's RegistrationVoided, recorded on the case (it closes it)."""
+
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    by = fields.String(required=True)
+    integrity = fields.Boolean(required=True)
+    enquiry_id = fields.String(allow_none=True, load_default=None)  # the open one, closed with it
+
+
+class ScoresVoidedRecorded(_Case):
+    """成绩无效 with an integrity record: scoring's ScoresVoided, recorded on the case."""
+
+    reason = fields.String(required=True)
+    by = fields.String(required=True)
+    integrity = fields.Boolean(required=True)
+
+
 class SessionRecorded(Schema):
     """The exam session as verification knows it (scheduled or amended, whole)."""
 
@@ -86,12 +112,33 @@ PRIVATE.register("DeadlineReached", DeadlineReached, public=False)
 PRIVATE.register("CaseOpened", CaseOpened, public=False)
 PRIVATE.register("ProofReceived", ProofReceived, public=False)
 PRIVATE.register("CommitmentWithdrawnRecorded", CommitmentWithdrawnRecorded, public=False)
+PRIVATE.register("EnquiryClosed", EnquiryClosed, public=False)
+PRIVATE.register("CaseVoided", CaseVoided, public=False)
+PRIVATE.register("ScoresVoidedRecorded", ScoresVoidedRecorded, public=False)
 
 #: every event type the verification service stores or reads
 REGISTRY = EventRegistry().include(INTEGRATION).include(PRIVATE)
 
 
 # --- RPC inputs -----------------------------------------------------------------------
+
+
+class Paragraphs(Text):
+    """Free text that may run over several lines (an enquiry, an answer): NFC, stripped,
+    bounded like ``Text``; line breaks are kept (as ``\\n``), every other control or
+    invisible formatting character is refused."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        s = fields.String._deserialize(self, value, attr, data, **kwargs)
+        s = unicodedata.normalize("NFC", s).replace("\r\n", "\n")
+        s = "\n".join(line.rstrip() for line in s.split("\n")).strip()
+        if any(c != "\n" and unicodedata.category(c) in ("Cc", "Cf") for c in s):
+            raise ValidationError("must not contain control or invisible formatting characters")
+        if len(s) > self.max_length:
+            raise ValidationError(f"must be at most {self.max_length} characters")
+        if len(s) < self.min_length:
+            raise ValidationError("must not be blank")
+        return s
 
 
 class _Decision(Schema):
@@ -159,3 +206,32 @@ class StaffSchema(Schema):
         validate=validate.Regexp(r"[0-9A-Za-z_-]+\Z", flags=re.ASCII,
                                  error="a registration point code is letters, digits, - or _"),
     )
+
+
+class RaiseEnquirySchema(Schema):
+    """疑问核实: the candidate's question about the rejection on their case."""
+
+    session_id = Text(max_length=100, required=True)
+    text = Paragraphs(max_length=2000, required=True)
+
+
+class AnswerEnquirySchema(Schema):
+    """The registration point's answer; ``reopen`` sends the case back to proof and the
+    manual check."""
+
+    enquiry_id = Text(max_length=100, required=True)
+    answer = Paragraphs(max_length=2000, required=True)
+    reopen = fields.Boolean(load_default=False)
+
+
+class SessionRefSchema(Schema):
+    session_id = Text(max_length=100, required=True)
+
+
+class AuditQuerySchema(Schema):
+    """Which staff decisions to list (newest first): of a session, of a staff member."""
+
+    session_id = Text(max_length=100, load_default=None)
+    staff_id = Text(max_length=100, load_default=None)
+    limit = fields.Integer(load_default=100, strict=True,
+                           validate=validate.Range(min=1, max=1000))

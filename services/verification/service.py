@@ -2,32 +2,52 @@
 checks it automatically against reference data where the candidate pledged, queues it for
 a registration point's manual check where proof is needed, and runs the authority's spot
 check. Every outcome is an event the registration service records on the application.
+
+It also takes candidates' enquiries (疑问核实) about a rejection, answered by the case's
+registration point; closes a case when its registration is voided (报名无效); and keeps the
+integrity archive's records it writes (诚信档案) when a registration or scores (成绩无效,
+from the scoring service) are voided with one.
 """
 
 import uuid
 from datetime import datetime
 
+from nameko.exceptions import UnknownService
 from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy
 from sqlalchemy import func, select
 
-from services.verification import domain, reference
-from services.verification.projection import VerificationProjection, cases, sessions
+from services.verification import archive, domain, reference
+from services.verification.projection import (
+    VerificationProjection,
+    audit_trail,
+    cases,
+    enquiries,
+    sessions,
+)
 from services.verification.rules import load_rules
 from services.verification.schemas import (
     REGISTRY,
+    AnswerEnquirySchema,
+    AuditQuerySchema,
     AuthoritySchema,
     ManualDecisionSchema,
+    RaiseEnquirySchema,
+    SessionRefSchema,
     SpotCheckDecisionSchema,
     SpotCheckDrawSchema,
     StaffSchema,
 )
-from shared.clock import clock_from_config
+from shared.clock import clock_from_config, shanghai
 from shared.dependencies import EventStoreProvider, TrackingProvider
 from shared.errors import NotFound, ValidationFailed
 from shared.events import NewEvent
+from shared.logging import get_logger
 from shared.service import EventSourcedService, command, config_timer, load, upstream_events
 from shared.session import SessionDocument, require_open
+from shared.session_cache import SessionCache
+
+log = get_logger(__name__)
 
 
 def session_stream(session_id):
@@ -44,6 +64,12 @@ def deadline_stream(session_id, window):
 
 def fold_session(events) -> SessionDocument | None:
     return SessionDocument.from_dict(events[-1].payload["document"]) if events else None
+
+
+#: folded session documents, re-folded only when a session's stream changes
+SESSIONS = SessionCache(fold_session, session_stream)
+#: (log id, session, window) deadlines known to be done: the timer skips them
+_DEADLINES_DONE: set[tuple[str, str, str]] = set()
 
 
 # -- consuming registration's events -----------------------------------------------------
@@ -72,7 +98,7 @@ def on_registration_event(tx, event, prepared):
                                                         "document": p["document"]})])
     elif event.type == "TimetableAmended":
         stream = session_stream(p["session_id"])
-        doc = fold_session(tx.read_stream(stream))
+        doc = SESSIONS.get_in(tx, p["session_id"])
         if doc is not None:
             amended = doc.amended(p["window"], datetime.fromisoformat(p["start"]),
                                   datetime.fromisoformat(p["end"]))
@@ -82,10 +108,21 @@ def on_registration_event(tx, event, prepared):
         stream = domain.case_stream(p["application_id"])
         if tx.stream_version(stream):
             return
-        doc = fold_session(tx.read_stream(session_stream(p["session_id"])))
+        doc = SESSIONS.get_in(tx, p["session_id"])
         rules = load_rules(doc.exam_year)
-        tx.append(domain.open_case(p, rules, prepared["facts"], doc.eligibility_cutoff, now),
-                  {stream: 0})
+        facts = prepared["facts"]
+        if not facts.get("integrity"):  # records this service wrote count as much
+            who = p["candidate"]
+            facts = {**facts, "integrity": archive.written_record(tx.conn, who["id_type"],
+                                                                  who["id_number"])}
+        tx.append(domain.open_case(p, rules, facts, doc.eligibility_cutoff, now), {stream: 0})
+    elif event.type == "RegistrationVoided":
+        stream = domain.case_stream(p["application_id"])
+        case = domain.fold(tx.read_stream(stream))
+        record = domain.integrity_stream(domain.integrity_record_id(
+            f"RegistrationVoided {p['application_id']}"))
+        events = domain.registration_voided(case, p, now, bool(tx.stream_version(record)))
+        tx.append(events, {stream: case.version if case else 0, record: 0})
     elif event.type in ("CommitmentWithdrawn", "ProofSubmitted"):
         stream = domain.case_stream(p["application_id"])
         case = domain.fold(tx.read_stream(stream))
@@ -94,6 +131,26 @@ def on_registration_event(tx, event, prepared):
         events = (domain.commitment_withdrawn(case, now) if event.type == "CommitmentWithdrawn"
                   else domain.proof_received(case, p["files"], now))
         tx.append(events, {stream: case.version})
+
+
+# -- consuming scoring's events ------------------------------------------------------------
+
+def make_scoring_prepare(config):
+    clock = clock_from_config(config)
+    return lambda event: {"now": clock.now()}
+
+
+def on_scoring_event(tx, event, prepared):
+    """成绩无效 with an integrity record: written from the candidate on the case."""
+    if event.type != "ScoresVoided":
+        return
+    p = event.payload
+    stream = domain.case_stream(p["application_id"])
+    case = domain.fold(tx.read_stream(stream))
+    record = domain.integrity_stream(domain.integrity_record_id(
+        f"ScoresVoided {p['application_id']}"))
+    events = domain.scores_voided(case, p, prepared["now"], bool(tx.stream_version(record)))
+    tx.append(events, {stream: case.version if case else 0, record: 0})
 
 
 class Reference(DependencyProvider):
@@ -109,27 +166,58 @@ class Reference(DependencyProvider):
 class VerificationService(EventSourcedService):
     name = "verification"
     store = EventStoreProvider(REGISTRY, projections=[VerificationProjection()])
-    tracking = TrackingProvider({"registration": (make_prepare, on_registration_event)})
+    tracking = TrackingProvider({"registration": (make_prepare, on_registration_event),
+                                 "scoring": (make_scoring_prepare, on_scoring_event)})
     registration_rpc = RpcProxy("registration")
+    scoring_rpc = RpcProxy("scoring")
     reference = Reference()
 
     @upstream_events("registration")
     def on_registration(self, message):
         self.tracking.receive("registration", message, self.registration_rpc.events_after)
 
+    @upstream_events("scoring")
+    def on_scoring(self, message):
+        self.tracking.receive("scoring", message, self.scoring_rpc.events_after)
+
     @config_timer()
     def catch_up(self):
         self.tracking.catch_up({"registration": self.registration_rpc.events_after})
+        try:
+            self.tracking.catch_up({"scoring": self.scoring_rpc.events_after})
+        except UnknownService:
+            log.debug("catch_up.upstream_not_running", upstream="scoring")
 
     @config_timer(interval=1.0, key="DEADLINE_INTERVAL")
     def deadlines(self):
-        """When the spot-check window closes, every passed case not drawn passes through."""
+        """Deadline effects, once: when the spot-check window closes, every passed case not
+        drawn passes through; when 核对确认 closes, enquiries still open are closed."""
         now = self.clock.now()
-        for doc in self._sessions():
-            window = doc.window("spot_check")
-            if now < window.end_exclusive:
-                continue
-            self.store.execute(lambda tx, doc=doc: self._pass_through(tx, doc))
+        log_id = self.store.log_id
+        for session_id in self._session_ids():
+            pending = [(window, effect) for window, effect in (
+                ("spot_check", self._pass_through), ("confirmation", self._close_enquiries))
+                if (log_id, session_id, window) not in _DEADLINES_DONE]
+            doc = SESSIONS.get(self.store, session_id) if pending else None
+            for window, effect in pending:
+                if doc is None or now < doc.window(window).end_exclusive:
+                    continue
+                self.store.execute(lambda tx, doc=doc, effect=effect: effect(tx, doc))
+                _DEADLINES_DONE.add((log_id, session_id, window))
+
+    def _close_enquiries(self, tx, doc):
+        stream = deadline_stream(doc.session_id, "confirmation")
+        if tx.stream_version(stream):
+            return
+        events = [NewEvent(stream, "DeadlineReached", {"session_id": doc.session_id,
+                                                        "window": "confirmation"})]
+        expected = {stream: 0}
+        for app_id in tx.conn.execute(select(enquiries.c.application_id).where(
+                enquiries.c.session_id == doc.session_id, enquiries.c.status == "open")).scalars():
+            case = domain.fold(tx.read_stream(domain.case_stream(app_id)))
+            events += domain.close_enquiry(case)
+            expected[domain.case_stream(app_id)] = case.version
+        tx.append(events, expected)
 
     def _pass_through(self, tx, doc):
         stream = deadline_stream(doc.session_id, "spot_check")
@@ -148,10 +236,13 @@ class VerificationService(EventSourcedService):
 
     @command
     def integrity_check(self, id_type, id_number):
-        """Is there a live record in the integrity archive (诚信档案)? (No details leave.)"""
+        """Is there a live record in the integrity archive (诚信档案): the reference archive
+        or a record this service wrote? (No details leave.)"""
         if not all(isinstance(v, str) and 0 < len(v) <= 32 for v in (id_type, id_number)):
             raise ValidationFailed("Expected an ID type and number.", {"id_number": "required"})
-        record = self.reference.integrity_record(id_type, id_number, self.clock.now().date())
+        with self.store.engine.connect() as conn:
+            record = archive.live_record(self.reference, conn, id_type, id_number,
+                                         self.clock.now().date())
         return {"live": record is not None}
 
     # -- registration-point staff (人工核查) ---------------------------------------------
@@ -160,6 +251,7 @@ class VerificationService(EventSourcedService):
     def manual_queue(self, staff, session_id=None):
         """The cases waiting for this point's manual check, oldest first."""
         who = load(StaffSchema(), staff)
+        session_id = _session_ref(session_id, optional=True)
         q = select(cases).where(cases.c.registration_point == who["registration_point"],
                                 cases.c.status == "awaiting_manual").order_by(cases.c.updated_at)
         if session_id:
@@ -176,14 +268,13 @@ class VerificationService(EventSourcedService):
 
         def decide(tx):
             case = self._case(tx, stream, cmd["application_id"])
-            doc = fold_session(tx.read_stream(session_stream(case.session_id)))
-            point = doc.points.get(case.registration_point)
-            in_service = point is not None and point.in_service(now, doc)
+            doc = SESSIONS.get_in(tx, case.session_id)
+            in_service, hours = _service(doc, case.registration_point, now)
             draw_done = bool(tx.stream_version(draw_stream(case.session_id))) or \
                 now > doc.window("spot_check").end
             tx.append(domain.manual_decision(
                 case, cmd["decision"] == "pass", cmd["reason"], who["staff_id"],
-                who["registration_point"], cmd["final"], now, in_service, draw_done),
+                who["registration_point"], cmd["final"], now, in_service, draw_done, hours),
                 {stream: case.version})
 
         self.store.execute(decide)
@@ -200,7 +291,7 @@ class VerificationService(EventSourcedService):
         stream = draw_stream(cmd["session_id"])
 
         def decide(tx):
-            doc = fold_session(tx.read_stream(session_stream(cmd["session_id"])))
+            doc = SESSIONS.get_in(tx, cmd["session_id"])
             if doc is None:
                 raise NotFound("No such exam session.", {"session_id": cmd["session_id"]})
             require_open(doc, "spot_check", now, "Drawing the spot check")
@@ -235,13 +326,115 @@ class VerificationService(EventSourcedService):
 
         def decide(tx):
             case = self._case(tx, stream, cmd["application_id"])
-            doc = fold_session(tx.read_stream(session_stream(case.session_id)))
+            doc = SESSIONS.get_in(tx, case.session_id)
             require_open(doc, "spot_check", now, "Deciding a spot check")
             tx.append(domain.spot_check_decision(case, cmd["decision"] == "pass", cmd["reason"],
                                                  who["staff_id"], now), {stream: case.version})
 
         self.store.execute(decide)
         return self.get_case(cmd["application_id"])
+
+    # -- 疑问核实: enquiries -------------------------------------------------------------
+
+    @command
+    def raise_enquiry(self, account_id, data):
+        """The candidate questions the rejection on their case, until 核对确认 closes."""
+        account_id = _account_id(account_id)
+        cmd = load(RaiseEnquirySchema(), data)
+        now = self.clock.now()
+        with self.store.engine.connect() as c:
+            app_id = c.execute(select(cases.c.application_id).where(
+                cases.c.account_id == account_id,
+                cases.c.session_id == cmd["session_id"])).scalar()
+        if app_id is None:
+            raise NotFound("You have no verification case in this exam session.",
+                           {"session_id": cmd["session_id"]})
+        enquiry_id = uuid.uuid4().hex
+        stream = domain.case_stream(app_id)
+
+        def decide(tx):
+            case = self._case(tx, stream, app_id)
+            doc = SESSIONS.get_in(tx, case.session_id)
+            tx.append(domain.raise_enquiry(case, account_id, enquiry_id, cmd["text"], now,
+                                           doc.window("confirmation")), {stream: case.version})
+
+        self.store.execute(decide)
+        return self._enquiry(enquiry_id)
+
+    @command
+    def answer_enquiry(self, staff, data):
+        """Staff of the case's registration point answer, in their service hours;
+        ``reopen`` sends the case back to proof and the manual check."""
+        who = load(StaffSchema(), staff)
+        cmd = load(AnswerEnquirySchema(), data)
+        now = self.clock.now()
+        with self.store.engine.connect() as c:
+            app_id = c.execute(select(enquiries.c.application_id).where(
+                enquiries.c.enquiry_id == cmd["enquiry_id"])).scalar()
+        if app_id is None:
+            raise NotFound("No such enquiry.", {"enquiry_id": cmd["enquiry_id"]})
+        stream = domain.case_stream(app_id)
+
+        def decide(tx):
+            case = self._case(tx, stream, app_id)
+            doc = SESSIONS.get_in(tx, case.session_id)
+            in_service, hours = _service(doc, case.registration_point, now)
+            tx.append(domain.answer_enquiry(case, cmd["enquiry_id"], cmd["answer"], cmd["reopen"],
+                                            who["staff_id"], who["registration_point"], now,
+                                            in_service, hours), {stream: case.version})
+
+        self.store.execute(decide)
+        return self._enquiry(cmd["enquiry_id"])
+
+    @command
+    def enquiry_queue(self, staff, session_id=None):
+        """The open enquiries of this staff member's point, oldest first."""
+        who = load(StaffSchema(), staff)
+        session_id = _session_ref(session_id, optional=True)
+        q = (select(enquiries, cases.c.candidate_name, cases.c.status.label("case_status"),
+                    cases.c.reason.label("case_reason"))
+             .join(cases, cases.c.application_id == enquiries.c.application_id)
+             .where(enquiries.c.registration_point == who["registration_point"],
+                    enquiries.c.status == "open")
+             .order_by(enquiries.c.raised_at, enquiries.c.enquiry_id))
+        if session_id:
+            q = q.where(enquiries.c.session_id == session_id)
+        with self.store.engine.connect() as c:
+            return [{**_enquiry_row(r), "candidate_name": r.candidate_name,
+                     "case_status": r.case_status, "case_reason": r.case_reason}
+                    for r in c.execute(q)]
+
+    @command
+    def get_enquiries(self, account_id, session_id):
+        """The candidate's own enquiries in a session, with their answers, oldest first."""
+        account_id = _account_id(account_id)
+        session_id = _session_ref(session_id)
+        with self.store.engine.connect() as c:
+            rows = c.execute(select(enquiries).where(
+                enquiries.c.account_id == account_id, enquiries.c.session_id == session_id)
+                .order_by(enquiries.c.raised_at, enquiries.c.enquiry_id)).all()
+        return [_enquiry_row(r) for r in rows]
+
+    def _enquiry(self, enquiry_id):
+        with self.store.engine.connect() as c:
+            return _enquiry_row(c.execute(select(enquiries).where(
+                enquiries.c.enquiry_id == enquiry_id)).one())
+
+    # -- the audit trail (who, when, what, why) -----------------------------------------
+
+    @command
+    def audit_trail(self, authority, data=None):
+        """Every staff and authority decision taken here, newest first: manual and
+        spot-check decisions, draws, enquiry answers, voidings recorded on cases."""
+        load(AuthoritySchema(), authority)
+        cmd = load(AuditQuerySchema(), data or {})
+        q = select(audit_trail).order_by(audit_trail.c.at.desc(), audit_trail.c.event_id)
+        if cmd["session_id"]:
+            q = q.where(audit_trail.c.session_id == cmd["session_id"])
+        if cmd["staff_id"]:
+            q = q.where(audit_trail.c.staff_id == cmd["staff_id"])
+        with self.store.engine.connect() as c:
+            return [_audit_row(r) for r in c.execute(q.limit(cmd["limit"]))]
 
     # -- queries -------------------------------------------------------------------------
 
@@ -257,18 +450,29 @@ class VerificationService(EventSourcedService):
                 "session_id": case.session_id, "registration_point": case.registration_point,
                 "level": case.level, "status": case.status, "commitment": case.commitment,
                 "auto_check": case.auto_check, "proof_cause": case.proof_cause,
-                "spot_checked": case.spot_checked, "history": case.history}
+                "spot_checked": case.spot_checked, "enquiries": case.enquiries,
+                "voided": case.voided, "history": case.history}
 
     @command
     def case_counts(self, session_id):
+        session_id = _session_ref(session_id)
         with self.store.engine.connect() as c:
             return dict(c.execute(select(cases.c.status, func.count()).where(
                 cases.c.session_id == session_id).group_by(cases.c.status)).all())
 
+    @command
+    def enquiry_counts(self, session_id):
+        session_id = _session_ref(session_id)
+        with self.store.engine.connect() as c:
+            return dict(c.execute(select(enquiries.c.status, func.count()).where(
+                enquiries.c.session_id == session_id).group_by(enquiries.c.status)).all())
+
     def business_counts(self):
         with self.store.engine.connect() as c:
             return {"cases": dict(c.execute(select(cases.c.status, func.count())
-                                            .group_by(cases.c.status)).all())}
+                                            .group_by(cases.c.status)).all()),
+                    "enquiries": dict(c.execute(select(enquiries.c.status, func.count())
+                                                .group_by(enquiries.c.status)).all())}
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -280,9 +484,44 @@ class VerificationService(EventSourcedService):
                            {"application_id": application_id})
         return case
 
-    def _sessions(self):
+    def _session_ids(self):
         with self.store.engine.connect() as c:
-            return [SessionDocument.from_dict(d) for d in c.execute(select(sessions.c.document)).scalars()]
+            return list(c.execute(select(sessions.c.session_id)).scalars())
+
+
+def _service(doc, point_code, now):
+    """(whether the point serves at ``now``, its service hours as people read them)."""
+    point = doc.points.get(point_code)
+    if point is None:
+        return False, None
+    return point.in_service(now, doc), domain.describe_service(point, doc)
+
+
+def _session_ref(session_id, optional=False):
+    if optional and session_id in (None, ""):
+        return None
+    return load(SessionRefSchema(), {"session_id": session_id})["session_id"]
+
+
+def _account_id(account_id):
+    if not isinstance(account_id, str) or not (1 <= len(account_id) <= 64) or not account_id.isalnum():
+        raise ValidationFailed("Not an account id.", {"account_id": "expected an account id"})
+    return account_id
+
+
+def _enquiry_row(r):
+    return {"enquiry_id": r.enquiry_id, "application_id": r.application_id,
+            "session_id": r.session_id, "registration_point": r.registration_point,
+            "about": r.about, "text": r.text, "raised_at": r.raised_at, "status": r.status,
+            "answer": r.answer, "staff": r.staff, "reopened": r.reopened,
+            "answered_at": r.answered_at, "closed_reason": r.closed_reason}
+
+
+def _audit_row(r):
+    return {"at": r.at, "at_local": shanghai(datetime.fromisoformat(r.at)) if r.at else None,
+            "session_id": r.session_id, "staff_id": r.staff_id,
+            "registration_point": r.registration_point, "action": r.action,
+            "application_id": r.application_id, "what": r.what, "why": r.why}
 
 
 def _case_row(r):

@@ -150,15 +150,22 @@ class Season:
             "final": final})
 
 
-@pytest.fixture
-def season(runner_factory, amqp_uri, databases):
+def start_season(runner_factory, amqp_uri, databases, *more_services, name="season"):
+    """account, registration and verification (and ``more_services``) on a clock at
+    2026-04-01 09:00 Asia/Shanghai, with fast timers."""
     clock = ControlledClock(at(2026, 4, 1, 9, 0))
-    config = {"AMQP_URI": amqp_uri, "DATABASE_URL": databases.new("season") + "_{service}",
+    config = {"AMQP_URI": amqp_uri, "DATABASE_URL": databases.new(name) + "_{service}",
               "CLOCK": clock, "CATCH_UP_INTERVAL": 0.3, "DEADLINE_INTERVAL": 0.2,
               "max_workers": 10, "PASSWORD_HASH": {"time_cost": 1, "memory_cost": 1024}}
-    runner = runner_factory(config, AccountService, RegistrationService, VerificationService)
+    runner = runner_factory(config, AccountService, RegistrationService, VerificationService,
+                            *more_services)
     runner.start()
     return Season(runner, clock)
+
+
+@pytest.fixture
+def season(runner_factory, amqp_uri, databases):
+    return start_season(runner_factory, amqp_uri, databases)
 
 
 def test_chart_e_to_t(season):

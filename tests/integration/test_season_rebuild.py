@@ -15,8 +15,10 @@ clock stops at points through the reference session's windows in order, from bef
 网上报名 opens to after 核对确认 closes (edges to the second, service hours, the spot-check
 pass-through, the confirmation deadline). At each stop come a few stray commands, mostly
 refused (refusals are expected and ignored), then what people would do given what they
-see: candidates apply, withdraw, send proof and confirm, staff of point 2916 work through
-their queue, the authority draws and decides the spot check; hypothesis draws each choice.
+see: candidates apply, withdraw, send proof, question a rejection (疑问核实) and confirm,
+staff of point 2916 work through their manual and enquiry queues (answers may reopen a
+case), the authority draws and decides the spot check and now and then voids a
+registration (报名无效, with or without an integrity record); hypothesis draws each choice.
 
 At the end of each example: both read models equal their rebuild (in random batch sizes),
 agree with the folds of their own streams and with each other, and nothing that must
@@ -42,7 +44,12 @@ from services.registration.schemas import REGISTRY as REGISTRATION_REGISTRY
 from services.registration.service import RegistrationService, on_verification_event
 from services.verification import domain as ver_domain
 from services.verification import reference
-from services.verification.projection import VerificationProjection, cases
+from services.verification.projection import (
+    VerificationProjection,
+    cases,
+    enquiries,
+    integrity_records,
+)
 from services.verification.schemas import REGISTRY as VERIFICATION_REGISTRY
 from services.verification.service import (
     VerificationService,
@@ -137,7 +144,9 @@ stray = st.one_of(
     st.tuples(st.just("draw"), st.floats(0.1, 1.0), st.integers(0, 2**31 - 1)),
     st.tuples(st.just("spot"), who, st.booleans()),
     st.tuples(st.just("confirm"), who),
-)
+    st.tuples(st.just("enquire"), who),
+    st.tuples(st.just("answer"), who, st.booleans(), st.booleans()),  # reopen? own point?
+)  # (voiding, which ends everything, comes rarely: see Season.act)
 # stray commands at each stop; mostly the whole season, sometimes cut short
 season = st.tuples(*[st.lists(stray, max_size=2) for _ in STOPS]).flatmap(
     lambda plan: st.tuples(st.just(plan), st.one_of(
@@ -145,8 +154,11 @@ season = st.tuples(*[st.lists(stray, max_size=2) for _ in STOPS]).flatmap(
         st.integers(1, len(STOPS)))))
 often = st.sampled_from([True, True, False])
 sometimes = st.sampled_from([True, False, False, False])
+rarely = st.sampled_from([True] + [False] * 79)
 # what a candidate does when proof is asked for (or may be sent again)
 PROOF_WANTED = {"proof_requested", "manual_rejected", "commitment_withdrawn"}
+# where a candidate may question the outcome (疑问核实)
+REJECTED = {"manual_rejected", "terminated", "proof_requested"}
 
 # application status -> the case statuses it may stand beside once both consumers caught up
 COMPATIBLE = {
@@ -162,6 +174,7 @@ COMPATIBLE = {
     "lapsed": set(ver_domain.STATUSES) - {"terminated"},
     # a final rejection, or rejected and no new proof before the close
     "terminated": {"terminated", "manual_rejected"},
+    "voided": {"voided"},
     # submitted, auto_failed, commitment_withdrawn, spot_passed, spot_rejected: transient,
     # verification always answers them at once
 }
@@ -282,7 +295,8 @@ class Season:
 
     def run(self, op):
         kind, rest = op[0], op[1:]
-        if kind in ("apply", "withdraw", "proof", "manual", "spot", "confirm"):
+        if kind in ("apply", "withdraw", "proof", "manual", "spot", "confirm", "enquire", "answer",
+                    "void"):
             i = rest[0] % len(self.accounts)
             account_id, app_id = self.accounts[i], f"{SESSION}.{self.accounts[i]}"
         if kind == "apply":
@@ -315,6 +329,19 @@ class Season:
                 "reason": "材料核实" if passed else "工作经历与社保记录不符"})
         elif kind == "confirm":
             self.call("registration", "confirm_application", account_id, SESSION)
+        elif kind == "enquire":
+            self.call("verification", "raise_enquiry", account_id,
+                      {"session_id": SESSION, "text": "请再核实"})
+        elif kind == "answer":
+            _, reopen, own_point = rest
+            case = self.call("verification", "get_case", app_id) or {"enquiries": []}
+            open_ = [e for e in case["enquiries"] if e["status"] == "open"]
+            self.call("verification", "answer_enquiry", STAFF if own_point else OTHER_STAFF, {
+                "enquiry_id": open_[0]["enquiry_id"] if open_ else "enq-none",
+                "answer": "已复核" if not reopen else "请补交证明", "reopen": reopen})
+        elif kind == "void":
+            self.call("registration", "void_registration", AUTHORITY, {
+                "application_id": app_id, "reason": "虚假承诺", "integrity": rest[1]})
 
     def act(self, kind, draw):
         """What people do at a stop, given the state they see (choices drawn by hypothesis)."""
@@ -329,12 +356,21 @@ class Season:
                 self.run(("proof", i))
             elif status == "eligible" and kind == CONFIRMING and draw(often):
                 self.run(("confirm", i))
-        if kind != SPOT or draw(sometimes):  # staff of 2916 work through their queue
+            if status in REJECTED and draw(often if status != "proof_requested" else sometimes):
+                self.run(("enquire", i))
+            if status is not None and draw(rarely):
+                self.run(("void", i, draw(st.booleans())))
+        if kind != SPOT or draw(sometimes):  # staff of 2916 work through their queues
             for case in self.call("verification", "manual_queue", STAFF, SESSION) or ():
                 decision = draw(st.one_of(decisions, st.none()))
                 if decision:
                     self.run(("manual", self.accounts.index(case["application_id"].split(".")[-1]),
                               decision, True))
+            for enquiry in self.call("verification", "enquiry_queue", STAFF, SESSION) or ():
+                reopen = draw(st.one_of(st.booleans(), st.none()))
+                if reopen is not None:
+                    self.run(("answer", self.accounts.index(enquiry["application_id"].split(".")[-1]),
+                              reopen, True))
         if kind == SPOT:  # the exam authority draws, then decides the drawn cases
             if draw(often):
                 self.run(("draw", draw(st.floats(0.1, 1.0)), draw(st.integers(0, 2**31 - 1))))
@@ -397,9 +433,25 @@ def assert_consistent(s: Season):
     assert all(n == 1 for n in recorded.values()), recorded
     confirmed = Counter(e.payload["application_id"] for e in ver_log if e.type == "EligibilityConfirmed")
     assert all(n == 1 for n in confirmed.values()), confirmed
-    ends = Counter(e.stream_id for e in reg_log
-                   if e.type in ("ApplicationConfirmed", "ApplicationLapsed", "RegistrationTerminated"))
+    # an end happens once (a termination may be reopened by an enquiry's answer, then end again)
+    ends = Counter((e.stream_id, e.type) for e in reg_log
+                   if e.type in ("ApplicationConfirmed", "ApplicationLapsed", "RegistrationVoided"))
     assert all(n == 1 for n in ends.values()), ends
+    # every enquiry as its case's fold has it; every integrity record once, in the read model
+    with s.ver.engine.connect() as c:
+        enquiry_rows = {r.enquiry_id: r for r in c.execute(select(enquiries))}
+        record_rows = {r.record_id for r in c.execute(select(integrity_records))}
+    folded = {e["enquiry_id"]: e for app_id in case_rows
+              for e in ver_domain.fold(s.ver.read_stream(ver_domain.case_stream(app_id))).enquiries}
+    assert set(enquiry_rows) == set(folded)
+    for enquiry_id, row in enquiry_rows.items():
+        assert (row.status, row.reopened, row.answer) == (
+            folded[enquiry_id]["status"], folded[enquiry_id]["reopened"], folded[enquiry_id]["answer"])
+    written = [e.payload["record_id"] for e in ver_log if e.type == "IntegrityRecordWritten"]
+    assert sorted(written) == sorted(record_rows) and len(set(written)) == len(written)
+    voided_with_record = {e.payload["application_id"] for e in reg_log
+                          if e.type == "RegistrationVoided" and e.payload["integrity"]}
+    assert len(written) == len(voided_with_record)
     for log in (reg_log, ver_log):
         deadlines = Counter((e.payload["session_id"], e.payload["window"]) for e in log
                             if e.type == "DeadlineReached")
@@ -412,6 +464,7 @@ def assert_consistent(s: Season):
             (e.payload["session_id"], e.payload["window"]) for e in ver_log if e.type == "DeadlineReached"}
     if now >= STOPS[15][0]:
         assert {r.status for r in apps.values()} <= reg_domain.FINAL
+        assert not [e for e in enquiry_rows.values() if e.status == "open"]  # closed with it
 
 
 REFERENCE_DATA = reference.from_config({})

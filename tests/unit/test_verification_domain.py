@@ -1,4 +1,4 @@
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import pytest
 from hypothesis import event, given, settings
@@ -533,10 +533,23 @@ EDGES = {
     ("spot_check", "EligibilityConfirmed", "confirmed"),  # R → T
     ("spot_check", "SpotCheckRejected", "spot_check"),  # Q → S
     ("spot_check", "ProofRequested", "awaiting_proof"),  # S → L
+    # 疑问核实: an enquiry about a rejection that stands; an answer may reopen the case
+    ("manual_rejected", "EnquiryRaised", "manual_rejected"),
+    ("terminated", "EnquiryRaised", "terminated"),
+    ("awaiting_proof", "EnquiryRaised", "awaiting_proof"),
+    *((s, "EnquiryAnswered", s) for s in domain.STATUSES if s != "voided"),
+    ("manual_rejected", "ProofRequested", "awaiting_proof"),
+    ("terminated", "ProofRequested", "awaiting_proof"),
+    ("awaiting_proof", "ProofRequested", "awaiting_proof"),
+    # 报名无效: from anywhere, for good
+    *((s, "CaseVoided", "voided") for s in domain.STATUSES if s != "voided"),
 }
 
 OPS = ("withdraw", "proof", "manual_pass", "manual_reject", "manual_final", "draw", "spot_pass",
-       "spot_reject", "pass_through", "wrong_point")
+       "spot_reject", "pass_through", "wrong_point", "enquire", "enquire_late", "enquire_other",
+       "answer", "answer_reopen", "answer_wrong_point", "void")
+CONFIRMATION = domain.Window("confirmation", datetime(2026, 4, 17, 10, 0, tzinfo=SHANGHAI),
+                             datetime(2026, 4, 18, 16, 0, tzinfo=SHANGHAI))
 
 
 def run(op, case, data, ctx):
@@ -559,13 +572,39 @@ def run(op, case, data, ctx):
                                   "d").__getitem__(1).get(case.application_id, [])
     if op.startswith("spot"):
         return domain.spot_check_decision(case, op == "spot_pass", "复核", "authority", NOW)
+    if op.startswith("enquire"):
+        now = CONFIRMATION.end + timedelta(seconds=1) if op == "enquire_late" else NOW
+        who = "someone-else" if op == "enquire_other" else case.account_id
+        return domain.raise_enquiry(case, who, f"enq-{len(case.enquiries)}", "请再核实", now,
+                                    CONFIRMATION)
+    if op.startswith("answer"):
+        ctx["in_service"] = data.draw(st.sampled_from([True, True, False]), label="in_service")
+        open_ = case.open_enquiry
+        return domain.answer_enquiry(case, open_["enquiry_id"] if open_ else "enq-none", "已核实",
+                                     op == "answer_reopen", "staff-2",
+                                     "0001" if op == "answer_wrong_point" else POINT, NOW,
+                                     ctx["in_service"])
+    if op == "void":
+        return domain.void_case(case, "虚假承诺", "authority", data.draw(st.booleans()))
     return domain.pass_through(case)
 
 
 def allowed(op, case, ctx):
     if not ctx["in_service"]:
-        return False  # only manual decisions depend on service hours
+        return False  # only manual decisions and answers depend on service hours
     match op:
+        case "enquire":
+            return (case.status != "voided" and case.open_enquiry is None
+                    and domain.questionable(case) is not None)
+        case "answer":
+            return case.status != "voided" and case.open_enquiry is not None
+        case "answer_reopen":
+            return (case.status != "voided" and case.open_enquiry is not None
+                    and domain.questionable(case) is not None)
+        case "void":
+            return case.status != "voided"
+        case "enquire_late" | "enquire_other" | "answer_wrong_point":
+            return False
         case "withdraw":
             return (case.commitment and case.status in ("auto_check", "passed")
                     and case.passed_via != "manual")
@@ -599,7 +638,7 @@ def test_random_walks_stay_on_the_chart(commitment, exemption, integrity, eligib
     for _ in range(steps):
         case = s.case
         # mostly an operation the case allows (to get deep into the chart), sometimes any
-        useful = [o for o in OPS if allowed(o, case, {"in_service": True})
+        useful = [o for o in OPS if allowed(o, case, {"in_service": True}) and o != "void"
                   and (o not in ("draw", "pass_through") or case.status == "passed")] or OPS
         op = data.draw(st.sampled_from(useful) | st.sampled_from(OPS), label="op")
         before = len(s.events)
@@ -611,8 +650,13 @@ def test_random_walks_stay_on_the_chart(commitment, exemption, integrity, eligib
             assert len(s.events) == before
             continue
         assert allowed(op, case, ctx), (op, case.status)
-        if case.done:
-            assert len(s.events) == before  # nothing happens to a finished case
+        if case.status == "voided":
+            assert len(s.events) == before  # nothing happens to a voided case
+        elif case.status == "confirmed":  # but voiding it, or answering an earlier enquiry
+            assert {e.type for e in s.events[before:]} <= {"CaseVoided", "EnquiryAnswered"}
+        elif case.done:  # terminated: only an enquiry's answer reopens it (or voiding ends it)
+            assert {e.type for e in s.events[before:]} <= {
+                "EnquiryRaised", "EnquiryAnswered", "ProofRequested", "CaseVoided"}
 
     # every event moved the case along an edge of the chart
     status = None
@@ -624,24 +668,34 @@ def test_random_walks_stay_on_the_chart(commitment, exemption, integrity, eligib
     # and the fold says what the events say
     case = s.case
     event(f"ends {case.status}")
-    for t in ("SpotCheckRejected", "SpotCheckPassed", "CommitmentWithdrawnRecorded"):
+    for t in ("SpotCheckRejected", "SpotCheckPassed", "CommitmentWithdrawnRecorded",
+              "EnquiryRaised", "EnquiryAnswered", "CaseVoided"):
         if t in s.types:
             event(f"saw {t}")
+    if any(e.type == "EnquiryAnswered" and e.payload["reopened"] for e in s.events):
+        event("saw a reopening")
     types = s.types
     assert case.version == len(types)
     assert len(case.proof_rounds) == types.count("ProofReceived")
     assert len(case.proof_requests) == types.count("ProofRequested")
     assert case.spot_checked == ("SpotCheckPassed" in types or "SpotCheckRejected" in types)
     assert case.commitment == (commitment and "CommitmentWithdrawnRecorded" not in types)
-    assert (case.status == "confirmed") == ("EligibilityConfirmed" in types)
-    assert (case.status == "terminated") == any(
-        e.type == "ManualCheckRejected" and e.payload["final"] for e in s.events)
+    assert (case.status == "voided") == ("CaseVoided" in types)
+    assert len(case.enquiries) == types.count("EnquiryRaised")
+    assert sum(e["status"] == "open" for e in case.enquiries) <= 1
+    if case.status != "voided":
+        assert (case.status == "confirmed") == ("EligibilityConfirmed" in types)
+        # terminated: the last final rejection was not reopened by an enquiry's answer since
+        ends = [e for e in s.events if (e.type == "ManualCheckRejected" and e.payload["final"])
+                or (e.type == "EnquiryAnswered" and e.payload["reopened"])]
+        assert (case.status == "terminated") == bool(ends and ends[-1].type == "ManualCheckRejected")
     if case.status == "confirmed":
-        last_pass = [t for t in types if t in ("AutoCheckPassed", "ManualCheckPassed")][-1]
-        assert s.events[-1].payload["via"] == ("auto" if last_pass == "AutoCheckPassed"
-                                               else "manual")
-        assert s.events[-1].payload["spot_checked"] == ("SpotCheckPassed" in types
-                                                        or "SpotCheckRejected" in types)
+        confirmed = types.index("EligibilityConfirmed")  # an answer to an enquiry may follow
+        last_pass = [t for t in types[:confirmed] if t in ("AutoCheckPassed", "ManualCheckPassed")][-1]
+        assert s.events[confirmed].payload["via"] == ("auto" if last_pass == "AutoCheckPassed"
+                                                      else "manual")
+        assert s.events[confirmed].payload["spot_checked"] == ("SpotCheckPassed" in types
+                                                               or "SpotCheckRejected" in types)
     if exemption or not commitment:
         assert "AutoCheckPassed" not in types and "AutoCheckFailed" not in types
 

@@ -3,9 +3,12 @@
 #   docker run IMAGE services.account.service:AccountService
 # (deploy/k8s sets it per Deployment). Migrations and rebuilds run the same image:
 #   docker run --entrypoint python IMAGE -m shared.migrate account
+# and so does the operator command line, inside a running pod:
+#   kubectl -n kaowu exec deploy/kaowu-gateway -- kaowu dlq list
+# Debian bookworm, as the Makefile's pinned system packages (the CJK font).
 
 # ---- builder: the pinned dependencies, in a virtualenv --------------------------------
-FROM python:3.11-slim AS builder
+FROM python:3.11-slim-bookworm AS builder
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -23,10 +26,18 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
  && pip install -c constraints.txt -r requirements.txt
 
 # ---- runtime: slim, non-root, the venv and the source ---------------------------------
-FROM python:3.11-slim AS runtime
+FROM python:3.11-slim-bookworm AS runtime
 
-RUN groupadd --system --gid 10001 kaowu \
- && useradd --system --uid 10001 --gid kaowu --home-dir /app --no-create-home --shell /usr/sbin/nologin kaowu
+# the admission tickets' and certificates' PDFs embed a CJK TrueType font (shared/pdf.py):
+# the same pinned package as the Makefile's. `kaowu`: the operator command line (cli/),
+# talking to the services with the pod's AMQP_URI.
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends fonts-wqy-zenhei=0.9.45-8 \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 10001 kaowu \
+ && useradd --system --uid 10001 --gid kaowu --home-dir /app --no-create-home --shell /usr/sbin/nologin kaowu \
+ && printf '#!/bin/sh\nexec python -m cli "$@"\n' > /usr/local/bin/kaowu \
+ && chmod 0755 /usr/local/bin/kaowu
 
 COPY --from=builder /opt/venv /opt/venv
 
@@ -34,6 +45,7 @@ WORKDIR /app
 COPY config.yml ./
 COPY shared ./shared
 COPY services ./services
+COPY cli ./cli
 COPY deploy/sessions ./deploy/sessions
 COPY deploy/reference ./deploy/reference
 

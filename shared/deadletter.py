@@ -182,7 +182,8 @@ def _replay_one(conn, message, call):
         return call(h["x-kaowu-consumer"], "replay_dead_letter",
                     (h["x-kaowu-upstream"], int(h["x-kaowu-position"])))
     # back to the one queue it was taken from (not the exchange: other consumers had it)
-    queue = h.get("x-kaowu-queue")
+    # ours, or RabbitMQ's own dead-lettering (a quorum queue's delivery limit)
+    queue = h.get("x-kaowu-queue") or h.get("x-first-death-queue")
     if not queue:
         raise ValueError("the dead letter does not say which queue it came from")
     producer = Producer(conn.default_channel)

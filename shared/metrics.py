@@ -28,19 +28,27 @@ Two kinds of figures, one exposition:
   ``kaowu_projection_position{service,projection}``, ``kaowu_projection_lag_events``
   ``kaowu_business_count{service,name,status}``  the service's ``business_counts()``
 
+  ``kaowu_dead_letters{service}``  dead letters (死信) in the service's own log: upstream
+      events its consumers gave up on (``EventDeadLettered``) and not replayed since
+      (no ``DeadLetterReplayed``): the figure ``status()`` reports as ``dead_letters``.
+      Counted incrementally: each scrape reads only the log's events since the last one
+      (by position, the primary key), so it stays cheap however long the log grows.
+
 ``business_counts()`` (a method of the service class, default ``{}``) returns
 ``{name: number}`` or ``{name: {status: number}}``; ``{"applications": {"confirmed": 3},
 "accounts": 10}`` becomes ``kaowu_business_count{name="applications",status="confirmed"} 3``
 and ``kaowu_business_count{name="accounts",status=""} 10``. It runs in the scrape's worker,
 so it may use ``self.store`` (keep it to a few ``SELECT … GROUP BY`` on the read model).
 
-``kaowu_dead_letters`` is reserved for the dead-letter count (alert rule
-``KaowuDeadLetters``); whoever adds dead letters exports it under that name.
+The dead-letter *queue* (``kaowu.dead-letters`` in RabbitMQ, ``shared.deadletter``) also
+holds messages no service could decode; its depth comes from RabbitMQ's own metrics
+(``rabbitmq_detailed_queue_messages``, see deploy/monitoring), not from here.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 
 from nameko.events import EventHandler
@@ -58,6 +66,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import generate_latest
+from sqlalchemy import select
 
 from shared.errors import KaowuError
 from shared.logging import get_logger
@@ -66,7 +75,7 @@ log = get_logger(__name__)
 
 disable_created_metrics()  # no ``*_created`` series: half the samples, nothing we chart
 
-DEAD_LETTERS = "kaowu_dead_letters"  # reserved: the dead-letter count, when there is one
+DEAD_LETTERS = "kaowu_dead_letters"  # unreplayed dead letters in a service's log
 
 # every metric family GET /metrics answers (a counter's samples add ``_total``, a
 # histogram's ``_bucket``, ``_sum`` and ``_count``); alerts and the dashboard use these
@@ -78,7 +87,7 @@ EXPORTED = (
     "kaowu_consumer_position", "kaowu_consumer_highest_seen_position",
     "kaowu_consumer_lag_events", "kaowu_consumer_upstream_log_changed",
     "kaowu_projection_position", "kaowu_projection_lag_events",
-    "kaowu_business_count",
+    "kaowu_business_count", DEAD_LETTERS,
 )
 
 # seconds; from a cached read (1 ms) to an argon2 hash or a slow pull (10 s and more)
@@ -147,6 +156,7 @@ class Metrics(DependencyProvider):
 
     def setup(self):
         self.metrics = ServiceMetrics(self.container.service_name)
+        self.dead_letters = DeadLetterTally()
 
     def start(self):
         self._instrument_store()
@@ -177,9 +187,51 @@ class Metrics(DependencyProvider):
         """The ``(status, headers, body)`` of ``GET /metrics``. ``service``: the worker's
         service instance, for ``business_counts()``."""
         state = CollectorRegistry(auto_describe=False)
-        state.register(_StateCollector(self.metrics.service, self.container, service))
+        state.register(_StateCollector(self.metrics.service, self.container, service,
+                                       self.dead_letters))
         body = generate_latest(self.metrics.registry) + generate_latest(state)
         return 200, {"Content-Type": CONTENT_TYPE_LATEST}, body.decode("utf-8")
+
+
+class DeadLetterTally:
+    """How many dead letters (死信) a service's log holds unreplayed, kept up to date from
+    the log incrementally: a dead letter is a stream ``deadletter-<upstream>-<position>``
+    that has its ``EventDeadLettered`` and no ``DeadLetterReplayed`` (``shared.tracking``;
+    the same rule as ``status()``). ``count(store, head)`` reads only the events after the
+    position it read up to last time and up to ``head`` (every event up to the head read
+    is committed: positions are given in commit order). A log with another identity (a
+    restored or replaced database) or a shorter one is read again from the start."""
+
+    TYPES = ("EventDeadLettered", "DeadLetterReplayed")
+
+    def __init__(self):
+        self._lock = threading.Lock()  # concurrent scrapes: one reads, the next reuses it
+        self._log_id: str | None = None
+        self._position = 0
+        self._open: set[str] = set()
+
+    def count(self, store, head: int) -> int:
+        from shared.eventstore import events_table, log_identity
+
+        with self._lock:
+            with store.engine.connect() as c:
+                log_id = c.execute(select(log_identity.c.log_id)).scalar()
+                if log_id != self._log_id or head < self._position:
+                    self._log_id, self._position, self._open = log_id, 0, set()
+                if head > self._position:
+                    rows = c.execute(
+                        select(events_table.c.stream_id, events_table.c.type)
+                        .where(events_table.c.position > self._position,
+                               events_table.c.position <= head,
+                               events_table.c.type.in_(self.TYPES))
+                        .order_by(events_table.c.position)).all()
+                    for stream_id, type_ in rows:
+                        if type_ == "EventDeadLettered":
+                            self._open.add(stream_id)
+                        else:
+                            self._open.discard(stream_id)
+                    self._position = head
+            return len(self._open)
 
 
 def _store_provider(container):
@@ -203,10 +255,12 @@ class _StateCollector:
     the business counts. A database that does not answer gives ``kaowu_store_up 0`` and
     leaves the database-backed figures out (no stale values)."""
 
-    def __init__(self, service_name: str, container, service=None):
+    def __init__(self, service_name: str, container, service=None,
+                 dead_letters: DeadLetterTally | None = None):
         self.name = service_name
         self.container = container
         self.service = service
+        self.dead_letters = dead_letters if dead_letters is not None else DeadLetterTally()
 
     def collect(self):
         name = self.name
@@ -243,6 +297,7 @@ class _StateCollector:
             relay_position = store.relay_position()
             tracked = store.tracking()
             projections = store.projection_positions()
+            dead_letters = self.dead_letters.count(store, head)
         except Exception as exc:  # the database is down: say so, keep the rest
             log.warning("metrics.store_unavailable", error_type=type(exc).__name__, error=str(exc))
             up.add_metric([name], 0)
@@ -257,6 +312,8 @@ class _StateCollector:
                      name, relay_position)
         yield _gauge("kaowu_relay_lag_events", "Committed events not yet published (head − relay).",
                      name, max(head - relay_position, 0))
+        yield _gauge(DEAD_LETTERS, "Upstream events this service's consumers gave up on "
+                     "(dead-lettered in its log) and not replayed since.", name, dead_letters)
 
         position = GaugeMetricFamily("kaowu_consumer_position",
                                      "Upstream position applied (the tracking record).",

@@ -1,7 +1,10 @@
 """The HTTP side of a running service: ``/metrics`` scraped and parsed, and the probes.
 
 The account service runs on real RabbitMQ and PostgreSQL with ``WEB_SERVER_ADDRESS`` on a
-free port, as ``nameko run`` would serve it; the test speaks plain HTTP to it.
+free port, as ``nameko run`` would serve it; the test speaks plain HTTP to it. The
+dead-letter figure is followed through a real poison event: a consumer's handler fails on
+it, the event is dead-lettered, the metric and ``status()`` say 1, a replay brings both
+back to 0.
 """
 
 import json
@@ -11,17 +14,24 @@ import urllib.error
 import urllib.request
 
 import pytest
+from marshmallow import Schema, fields
+from nameko.rpc import RpcProxy
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from services.account.service import AccountService
 from shared.clock import ControlledClock
-from shared.dependencies import EventStoreProvider
+from shared.contracts import INTEGRATION, EventRegistry
+from shared.dependencies import EventStoreProvider, TrackingProvider
 from shared.errors import KaowuError
+from shared.events import NewEvent
+from shared.eventstore import open_store
 from shared.health import BrokerCheck, check_database, listening_port, readiness
-from shared.metrics import EXPORTED
+from shared.metrics import DEAD_LETTERS, EXPORTED, DeadLetterTally
+from shared.service import EventSourcedService, command, config_timer, upstream_events
+from shared.tracking import dead_letter_stream
 from tests.integration.test_account_flow import CANDIDATE, SECTIONS, jpeg
 
 pytestmark = pytest.mark.integration
@@ -127,6 +137,9 @@ def test_metrics_are_scraped_and_move(account):
     assert counted == in_log
     assert counted["AccountRegistered"] == 1 and counted["ProfileCompleted"] == 1
 
+    # no dead letters: the figure is there, and 0
+    assert value(samples, DEAD_LETTERS, service="account") == 0
+
     # the business counts hook
     assert value(samples, "kaowu_business_count", service="account", name="accounts", status="") == 1
     assert value(samples, "kaowu_business_count", service="account", name="profiles",
@@ -175,6 +188,7 @@ def test_probes(account, databases):
     samples = scrape(port, store_up=False)
     assert value(samples, "kaowu_store_up", service="account") == 0
     assert value(samples, "kaowu_relay_lag_events", service="account") is None
+    assert value(samples, DEAD_LETTERS, service="account") is None
     assert get(port, "/health/live")[0] == 200
 
 
@@ -190,3 +204,128 @@ def test_readiness_checks_name_what_is_down(pg_base):
     status, _, body = readiness("account", problem, first)
     assert status == 503 and json.loads(body)["down"] == ["database", "broker"]
     assert readiness("account", None, None)[0] == 200
+
+
+# -- dead letters ---------------------------------------------------------------------------
+
+class Said(Schema):
+    text = fields.String(required=True)
+
+
+EVENTS = EventRegistry().include(INTEGRATION)
+EVENTS.register("Said", Said)
+EVENTS.register("Heard", Said, public=False)
+
+FIXED = {"yes": False}
+
+
+class SpeakerService(EventSourcedService):
+    name = "speaker"
+    store = EventStoreProvider(EVENTS)
+
+    @command
+    def say(self, text):
+        self.store.append([NewEvent(f"said-{text}", "Said", {"text": text})])
+
+
+def hear(tx, ev):
+    if ev.payload["text"] == "poison" and not FIXED["yes"]:
+        raise TypeError("a payload this handler did not expect")
+    tx.append([NewEvent(f"heard-{ev.position}", "Heard", {"text": ev.payload["text"]})])
+
+
+class ListenerService(EventSourcedService):
+    name = "listener"
+    store = EventStoreProvider(EVENTS, relay=False)
+    tracking = TrackingProvider({"speaker": hear})
+    speaker_rpc = RpcProxy("speaker")
+
+    @upstream_events("speaker")
+    def on_speaker(self, message):
+        self.tracking.receive("speaker", message, self.speaker_rpc.events_after)
+
+    @config_timer()
+    def catch_up(self):
+        self.tracking.catch_up({"speaker": self.speaker_rpc.events_after})
+
+
+def test_dead_letters_metric_follows_the_log(container_factory, amqp_uri, databases):
+    FIXED["yes"] = False
+    url = databases.new("deadletters") + "_{service}"
+    base = {"AMQP_URI": amqp_uri, "DATABASE_URL": url, "CATCH_UP_INTERVAL": 0.2,
+            "max_workers": 10}
+    speaker = container_factory(SpeakerService, dict(base))
+    port = free_port()
+    listener = container_factory(ListenerService,
+                                 {**base, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}"})
+    speaker.start()
+    listener.start()
+    store = next(d for d in listener.dependencies if isinstance(d, EventStoreProvider)).store
+
+    def heard():
+        return [e.payload["text"] for e in store.events_after(0, 1000) if e.type == "Heard"]
+
+    for said in ("one", "poison", "two"):
+        call(speaker, "say", said)
+    wait_for(lambda: heard() == ["one", "two"], timeout=20)  # the consumer went on
+    samples = wait_for(lambda: (s := scrape(port)) and
+                       value(s, DEAD_LETTERS, service="listener") == 1 and s)
+    assert call(listener, "status")["dead_letters"] == 1  # the same figure as status()
+    assert value(samples, "kaowu_consumer_position", service="listener", upstream="speaker") == 3
+
+    FIXED["yes"] = True  # the fix is deployed; the operator replays it
+    assert call(listener, "replay_dead_letter", "speaker", 2)["outcome"] == "applied"
+    assert sorted(heard()) == ["one", "poison", "two"]
+    assert value(scrape(port), DEAD_LETTERS, service="listener") == 0
+    assert call(listener, "status")["dead_letters"] == 0
+
+
+def dead_lettered(upstream, position):
+    return NewEvent(dead_letter_stream(upstream, position), "EventDeadLettered", {
+        "upstream": upstream, "position": position, "type": "Said", "error": "TypeError: x",
+        "attempts": 3, "event": {}})
+
+
+def replayed(upstream, position):
+    return NewEvent(dead_letter_stream(upstream, position), "DeadLetterReplayed", {
+        "upstream": upstream, "position": position, "outcome": "refused", "reason": "r"})
+
+
+def test_dead_letter_tally_reads_only_what_is_new(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path}/tally.db", EVENTS)
+    scans = []
+
+    @event.listens_for(store.engine, "before_cursor_execute")
+    def _seen(conn, cursor, statement, params, context, executemany):
+        if "FROM events" in statement:
+            scans.append(params)
+
+    tally = DeadLetterTally()
+    assert tally.count(store, store.head()) == 0
+    assert scans == []  # an empty log: nothing to read
+
+    store.append([NewEvent("said-a", "Said", {"text": "a"}), dead_lettered("up", 1),
+                  dead_lettered("up", 2), dead_lettered("other", 1)])
+    assert tally.count(store, store.head()) == 3
+    store.append([replayed("up", 1), NewEvent("said-b", "Said", {"text": "b"})])
+    scans.clear()
+    assert tally.count(store, store.head()) == 2
+    (params,) = scans  # one read, of the two new events only
+    assert 4 in tuple(params) and 6 in tuple(params)
+    scans.clear()
+    assert tally.count(store, store.head()) == 2 and scans == []  # nothing new: no read
+
+    # events committed after the head the scrape read wait for the next scrape
+    head = store.head()
+    store.append([replayed("other", 1)])
+    assert tally.count(store, head) == 2
+    assert tally.count(store, store.head()) == 1
+
+    # another log (a restored or replaced database), even a longer one, is read from its start
+    other = open_store(f"sqlite:///{tmp_path}/other.db", EVENTS)
+    other.append([NewEvent(f"said-{i}", "Said", {"text": "x"}) for i in range(9)]
+                 + [dead_lettered("up", 7)])
+    assert other.head() > store.head()
+    assert tally.count(other, other.head()) == 1
+    store.engine.dispose()
+    other.engine.dispose()

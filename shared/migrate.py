@@ -77,9 +77,18 @@ def migrate_service(service: str, *, create_database: bool = True, out=None) -> 
         store.engine.dispose()
 
 
+def has_log(service: str) -> bool:
+    """Whether the service keeps an event log (the gateway keeps none)."""
+    try:
+        store_provider(service)
+    except LookupError:
+        return False
+    return True
+
+
 def selected_services(args) -> list[str]:
     available = discover_services()
-    names = available if args.all else args.services
+    names = [s for s in available if has_log(s)] if args.all else args.services
     unknown = sorted(set(names) - set(available))
     if unknown:
         raise SystemExit(f"no such service: {', '.join(unknown)} "
@@ -93,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m shared.migrate",
                                      description="Apply a service's schema migrations.")
     parser.add_argument("services", nargs="*", help="service names (services/<name>/)")
-    parser.add_argument("--all", action="store_true", help="every service")
+    parser.add_argument("--all", action="store_true", help="every service that keeps a log")
     parser.add_argument("--no-create-database", action="store_true",
                         help="fail if the database is missing instead of creating it")
     args = parser.parse_args(argv)

@@ -21,7 +21,7 @@ from services.account.schemas import (
     MAX_WORK_ENTRIES,
 )
 from shared.contracts.account import PHOTO_KEYS, SECTIONS
-from shared.errors import Unauthorized, ValidationFailed
+from shared.errors import Refused, Unauthorized, ValidationFailed
 from shared.events import NewEvent
 
 SECTION_WEIGHT = 100 // len(SECTIONS)  # each of the five sections is worth 20%
@@ -61,6 +61,8 @@ class Account:
     complete: bool = False  # ProfileCompleted stands (not undone by ProfileBecameIncomplete)
     failures: int = 0  # consecutive failed logins
     locked_until: datetime | None = None
+    role: str = "candidate"  # or a staff role: staff (报名点), authority (考试机构), operator
+    registration_point: str | None = None  # staff only: the point they work for
 
     @property
     def missing(self) -> list[str]:
@@ -143,6 +145,15 @@ def fold(events) -> Account | None:
                 mobile=p["mobile"],
                 registered_at=_datetime(p["registered_at"]),
             )
+        elif event.type == "StaffAccountCreated":
+            account = Account(
+                account_id=p["account_id"],
+                username=p["username"],
+                name=p["name"],
+                role=p["role"],
+                registration_point=p["registration_point"],
+                registered_at=_datetime(p["created_at"]),
+            )
         elif account is None:
             raise ValueError(
                 f"{event.type} at version {event.stream_version} precedes AccountRegistered"
@@ -205,6 +216,33 @@ def register(account_id: str, data: dict, password_hash: str, now: datetime) -> 
         ),
         NewEvent(mobile_claim_stream(data["mobile"]), "MobileClaimed", dict(claim)),
         NewEvent(username_claim_stream(data["username"]), "UsernameClaimed", dict(claim)),
+    ]
+
+
+def create_staff(account_id: str, data: dict, password_hash: str, now: datetime) -> list[NewEvent]:
+    """工作人员账号: ``data`` is CreateStaffSchema's output. The username is claimed on the
+    same claim stream as candidates' usernames: one namespace for everyone who logs in."""
+    _require_aware(now)
+    stream = account_stream(account_id)
+    return [
+        NewEvent(
+            stream,
+            "StaffAccountCreated",
+            {
+                "account_id": account_id,
+                "username": data["username"],
+                "name": data["name"],
+                "role": data["role"],
+                "registration_point": data.get("registration_point"),
+                "created_at": now.isoformat(),
+            },
+        ),
+        NewEvent(
+            stream, "CredentialsSet", {"account_id": account_id, "password_hash": password_hash}
+        ),
+        NewEvent(
+            username_claim_stream(data["username"]), "UsernameClaimed", {"account_id": account_id}
+        ),
     ]
 
 
@@ -287,6 +325,9 @@ def update_section(account: Account, section: str, data: dict, now: datetime) ->
     ProfileCompleted (upwards) or ProfileBecameIncomplete (downwards) after ProfileUpdated.
     """
     _require_aware(now)
+    if account.role != "candidate":
+        raise Refused("A staff account has no candidate profile to maintain.",
+                      {"account_id": "a staff account"})
     if section not in SECTIONS:
         raise ValidationFailed(
             "unknown profile section", {"section": f"must be one of {', '.join(SECTIONS)}"}

@@ -37,13 +37,30 @@ profile_sections = Table(
     Column("updated_at", String(40), nullable=False),
 )
 
+# staff accounts (工作人员): registration-point staff, the exam authority, operators
+staff_accounts = Table(
+    "staff_accounts", metadata,
+    Column("account_id", String(64), primary_key=True),
+    Column("username", String(64), nullable=False),
+    Column("username_key", String(64), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("registration_point", String(20)),
+    Column("failures", Integer, nullable=False),
+    Column("locked_until", String(40)),
+    Column("created_at", String(40), nullable=False),
+    Column("updated_at", String(40), nullable=False),
+    Index("ix_staff_accounts_username_key", "username_key"),
+)
+
 ALL_SECTIONS = ["photo", "basic", "education", "work", "contact"]
 
 
 class AccountProjection(Projection):
     name = "accounts"
     metadata = metadata
-    migrations = [Migration("account.0001_read_model", create_tables(accounts, profile_sections))]
+    migrations = [Migration("account.0001_read_model", create_tables(accounts, profile_sections)),
+                  Migration("account.0002_staff_accounts", create_tables(staff_accounts))]
 
     def handle(self, event):
         p, at = event.payload, event.metadata.get("occurred_at")
@@ -55,9 +72,17 @@ class AccountProjection(Projection):
                     "mobile": p["mobile"], "completeness": 0, "complete": False,
                     "missing": ALL_SECTIONS, "failures": 0, "locked_until": None,
                     "registered_at": p["registered_at"], "updated_at": at})
+            case "StaffAccountCreated":
+                yield Upsert("staff_accounts", {"account_id": p["account_id"]}, {
+                    "username": p["username"], "username_key": p["username"].lower(),
+                    "name": p["name"], "role": p["role"],
+                    "registration_point": p["registration_point"], "failures": 0,
+                    "locked_until": None, "created_at": p["created_at"], "updated_at": at})
             case "CredentialsSet" | "PasswordChanged":
+                # the hash stays in the log for staff: their table does not copy it
                 yield Update("accounts", {"account_id": p["account_id"]},
                              {"password_hash": p["password_hash"], "updated_at": at})
+                yield Update("staff_accounts", {"account_id": p["account_id"]}, {"updated_at": at})
             case "ProfileUpdated":
                 yield Upsert("profile_sections",
                              {"account_id": p["account_id"], "section": p["section"]},
@@ -65,9 +90,11 @@ class AccountProjection(Projection):
                 yield Update("accounts", {"account_id": p["account_id"]}, {
                     "completeness": p["completeness"], "complete": p["completeness"] == 100,
                     "missing": p["missing"], "updated_at": at})
-            case "LoginFailed":
-                yield Update("accounts", {"account_id": p["account_id"]},
-                             {"failures": p["failures"], "locked_until": p["locked_until"]})
+            case "LoginFailed":  # an account id is in one of the two tables: no row, no effect
+                for table in ("accounts", "staff_accounts"):
+                    yield Update(table, {"account_id": p["account_id"]},
+                                 {"failures": p["failures"], "locked_until": p["locked_until"]})
             case "LoginFailuresReset":
-                yield Update("accounts", {"account_id": p["account_id"]},
-                             {"failures": 0, "locked_until": None})
+                for table in ("accounts", "staff_accounts"):
+                    yield Update(table, {"account_id": p["account_id"]},
+                                 {"failures": 0, "locked_until": None})

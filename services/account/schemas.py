@@ -165,6 +165,38 @@ class LoginSchema(Schema):
     password = Text(max_length=64, strip=False, required=True)
 
 
+STAFF_ROLES = ("staff", "authority", "operator")  # 报名点工作人员 / 考试机构 / 运维
+_POINT = re.compile(r"[0-9A-Za-z_-]{1,20}", re.ASCII)
+
+
+class CreateStaffSchema(Schema):
+    """A staff account, made by an operator (``kaowu staff add``): registration-point staff
+    (``staff``, bound to one registration point 报名点), the exam authority (``authority``,
+    考试机构) or an operator. Same username and password rules as candidates."""
+
+    username = Username(required=True)
+    password = Password(required=True)
+    name = Name(required=True)
+    role = _choice(STAFF_ROLES, required=True)
+    registration_point = Text(max_length=20, load_default=None, allow_none=True)
+
+    @validates_schema(skip_on_field_errors=False)
+    def _point_and_password(self, data, **kwargs):
+        errors = {}
+        point = data.get("registration_point")
+        if data.get("role") == "staff" and not point:
+            errors["registration_point"] = ["registration-point staff need their point's code"]
+        elif data.get("role") in ("authority", "operator") and point:
+            errors["registration_point"] = [f"a {data['role']} account belongs to no registration point"]
+        elif point and not _POINT.fullmatch(point):
+            errors["registration_point"] = ["a registration point code is letters, digits, - or _"]
+        username, password = data.get("username"), data.get("password")
+        if username and password and password.lower() == username.lower():
+            errors["password"] = ["the password must not be the same as the username"]
+        if errors:
+            raise ValidationError(errors)
+
+
 class ChangePasswordSchema(Schema):
     old_password = Text(max_length=64, strip=False, required=True)
     new_password = Password(required=True)
@@ -328,6 +360,17 @@ class AccountOnly(Schema):
     account_id = _account_id()
 
 
+class StaffAccountCreated(Schema):
+    """A staff account (工作人员账号): private, staff are no business of other services."""
+
+    account_id = _account_id()
+    username = fields.String(required=True)
+    name = fields.String(required=True)
+    role = fields.String(required=True, validate=validate.OneOf(STAFF_ROLES))
+    registration_point = fields.String(required=True, allow_none=True)
+    created_at = fields.AwareDateTime(required=True)
+
+
 PRIVATE = EventRegistry()
 PRIVATE.register("CredentialsSet", CredentialsSet, public=False)
 PRIVATE.register("PasswordChanged", PasswordChanged, public=False)
@@ -335,5 +378,9 @@ PRIVATE.register("LoginFailed", LoginFailed, public=False)
 for _name in ("LoginFailuresReset", "IdNumberClaimed", "MobileClaimed", "UsernameClaimed"):
     PRIVATE.register(_name, AccountOnly, public=False)
 
+#: staff accounts' own events: private as well (credentials and claims are in ``PRIVATE``)
+STAFF = EventRegistry()
+STAFF.register("StaffAccountCreated", StaffAccountCreated, public=False)
+
 #: every event type the account service stores or reads
-REGISTRY = EventRegistry().include(INTEGRATION).include(PRIVATE)
+REGISTRY = EventRegistry().include(INTEGRATION).include(PRIVATE).include(STAFF)

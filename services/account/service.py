@@ -15,11 +15,18 @@ from sqlalchemy import func, select
 from services.account import domain
 from services.account.identity import username_key
 from services.account.photo import check_photo
-from services.account.projection import AccountProjection, accounts, profile_sections
+from services.account.projection import (
+    AccountProjection,
+    accounts,
+    profile_sections,
+    staff_accounts,
+)
 from services.account.schemas import (
     REGISTRY,
     SECTION_SCHEMAS,
+    STAFF_ROLES,
     ChangePasswordSchema,
+    CreateStaffSchema,
     LoginSchema,
     RegisterSchema,
 )
@@ -75,10 +82,45 @@ class AccountService(EventSourcedService):
         return {"account_id": account_id}
 
     @command
+    def create_staff(self, data):
+        """工作人员账号: an operator makes a staff account (``kaowu staff add``) for
+        registration-point staff (bound to one point), the exam authority or an operator."""
+        now = self.clock.now()
+        cmd = load(CreateStaffSchema(), data)
+        self._refuse_taken_username(cmd["username"])
+        password_hash = tpool.execute(self.passwords.hash, cmd["password"])
+        account_id = uuid.uuid4().hex
+
+        def decide(tx):
+            events = domain.create_staff(account_id, cmd, password_hash, now)
+            tx.append(events, {e.stream_id: 0 for e in events})
+
+        try:
+            self.store.execute(decide, retries=1)
+        except Conflict:
+            self._refuse_taken_username(cmd["username"])  # lost the race: say so by name
+            raise
+        return {"account_id": account_id, "username": cmd["username"], "name": cmd["name"],
+                "role": cmd["role"], "registration_point": cmd["registration_point"]}
+
+    @command
+    def list_staff(self):
+        """Every staff account (no credentials), for operators."""
+        with self.store.engine.connect() as c:
+            rows = c.execute(select(staff_accounts).order_by(staff_accounts.c.username_key)).all()
+        return [{"account_id": r.account_id, "username": r.username, "name": r.name,
+                 "role": r.role, "registration_point": r.registration_point,
+                 "locked_until": r.locked_until, "created_at": r.created_at} for r in rows]
+
+    @command
     def login(self, data):
-        """登录账号: check credentials; repeated failures lock the account for a while."""
+        """登录账号: check credentials; repeated failures lock the account for a while.
+        Candidates and staff log in the same way; the answer names the ``role`` (and, for
+        registration-point staff, their ``registration_point``)."""
         cmd = load(LoginSchema(), data)
-        row = self._row(accounts.c.username_key == username_key(cmd["username"]))
+        key = username_key(cmd["username"])
+        row = (self._row(accounts.c.username_key == key)
+               or self._row(staff_accounts.c.username_key == key, staff_accounts))
         wrong = Unauthorized("The username or password is wrong.")
         if row is None:
             self.passwords.verify_dummy(cmd["password"])  # same time as a real check
@@ -102,14 +144,19 @@ class AccountService(EventSourcedService):
             if domain.is_locked(acc, now):
                 raise domain.locked_error(acc)
             raise wrong
-        return {"account_id": acc.account_id, "name": acc.name, "username": acc.username,
-                "completeness": acc.completeness}
+        answer = {"account_id": acc.account_id, "name": acc.name, "username": acc.username,
+                  "role": acc.role, "registration_point": acc.registration_point}
+        if acc.role == "candidate":
+            answer["completeness"] = acc.completeness
+        return answer
 
     @command
     def change_password(self, account_id, data):
         cmd = load(ChangePasswordSchema(), data)
         stream = domain.account_stream(self._account_id(account_id))
         account = domain.fold(self.store.read_stream(stream))
+        if account is None:
+            raise NotFound("No such account.", {"account_id": account_id})
         if not tpool.execute(self.passwords.verify, account.password_hash, cmd["old_password"]):
             raise Unauthorized("The current password is wrong.", {"old_password": "wrong password"})
         new_hash = tpool.execute(self.passwords.hash, cmd["new_password"])
@@ -181,6 +228,19 @@ class AccountService(EventSourcedService):
         return {"content_type": blob["content_type"],
                 "jpeg_base64": base64.b64encode(blob["data"]).decode()}
 
+    @command
+    def account_counts(self):
+        """For the dashboard's funnel: candidate accounts, complete profiles, staff by role.
+        (Accounts belong to no exam session.)"""
+        counts = self.business_counts()
+        with self.store.engine.connect() as c:
+            staff = dict(c.execute(select(staff_accounts.c.role, func.count()).group_by(
+                staff_accounts.c.role)).all())
+        return {"accounts": counts["accounts"],
+                "complete_profiles": counts["profiles"]["complete"],
+                "incomplete_profiles": counts["profiles"]["incomplete"],
+                "staff": {role: staff.get(role, 0) for role in STAFF_ROLES}}
+
     def business_counts(self):
         with self.store.engine.connect() as c:
             rows = dict(c.execute(select(accounts.c.complete, func.count()).group_by(
@@ -190,9 +250,15 @@ class AccountService(EventSourcedService):
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _row(self, where):
+    def _row(self, where, table=accounts):
         with self.store.engine.connect() as c:
-            return c.execute(select(accounts).where(where)).first()
+            return c.execute(select(table).where(where)).first()
+
+    def _refuse_taken_username(self, username):
+        key = username_key(username)
+        if self._row(accounts.c.username_key == key) or self._row(
+                staff_accounts.c.username_key == key, staff_accounts):
+            raise Refused(_DUPLICATE["username"], {"username": _DUPLICATE["username"]})
 
     @staticmethod
     def _account_id(account_id):
@@ -215,6 +281,9 @@ class AccountService(EventSourcedService):
                 fields["mobile"] = _DUPLICATE["mobile"]
             if r.username_key == username_key(cmd["username"]):
                 fields["username"] = _DUPLICATE["username"]
+        if "username" not in fields and self._row(
+                staff_accounts.c.username_key == username_key(cmd["username"]), staff_accounts):
+            fields["username"] = _DUPLICATE["username"]
         if fields:
             raise Refused(next(iter(fields.values())) if len(fields) == 1
                           else "These details are already registered to another account.", fields)

@@ -99,10 +99,9 @@ def test_a_poison_event_is_dead_lettered_then_replayed(db_url, tmp_path):
     """A handler that fails on one event (a bug meeting data it did not expect) holds the
     consumer only MAX_ATTEMPTS times; then the event is kept in the consumer's own log, the
     consumer moves on, and once fixed the event is applied by a replay, once."""
+    from shared.contracts import INTEGRATION
     from shared.errors import Conflict
     from shared.tracking import MAX_ATTEMPTS, dead_letter_stream
-
-    from shared.contracts import INTEGRATION
 
     upstream = open_store(f"sqlite:///{tmp_path}/up.db", registry())
     for i in range(4):

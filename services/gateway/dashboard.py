@@ -1,0 +1,153 @@
+"""The operator dashboard's figures (运维看板), shaped from the services' answers. Pure: the
+service gathers the RPC answers (``rpc.gather``) and passes them in with ``now``.
+
+Every figure says where it comes from and whether that source answered: a service that
+is down leaves its figures ``None`` and its section ``available: false``, never a broken
+page.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from shared.clock import parse_iso
+from shared.session import WINDOW_LABELS
+
+SERVICES = ("account", "registration", "verification", "admission", "scoring", "certificate",
+            "notification")
+ONE_SECOND = timedelta(seconds=1)
+
+# (key, label, source, how to read it from that source's answer)
+FUNNEL = (
+    ("accounts", "账号 accounts", "accounts", lambda a: a["accounts"]),
+    ("complete_profiles", "信息完整 complete profiles", "accounts", lambda a: a["complete_profiles"]),
+    ("applications", "报名 applications", "applications", lambda a: sum(a.values())),
+    ("confirmed", "核对确认 confirmed", "applications", lambda a: a.get("confirmed", 0)),
+    ("tickets_printed", "打印准考证 tickets printed", "admission", lambda a: a["printed"]),
+    ("checked_in", "签到 checked in (candidate × subject)", "admission", lambda a: a["checked_in"]),
+    ("qualified", "合格 qualified", "scoring", lambda a: a["qualified"]),
+    ("certificates", "证书 certificates issued", "certificates", lambda a: a["issued"]),
+)
+
+
+def _window_times(w: dict) -> tuple[datetime, datetime]:
+    return parse_iso(w["start"]), parse_iso(w["end"])
+
+
+def pick_session(sessions: list[dict], now: datetime) -> dict | None:
+    """The session the dashboard shows by default: one with a window open now (the most
+    recently opened), else the next to open a window, else the one that closed last."""
+    best_open, best_next, best_past = None, None, None
+    for s in sessions:
+        spans = [_window_times(w) for w in (s.get("windows") or {}).values()]
+        if not spans:
+            continue
+        opened = [start for start, end in spans if start <= now < end + ONE_SECOND]
+        upcoming = [start for start, _ in spans if start > now]
+        if opened and (best_open is None or max(opened) > best_open[0]):
+            best_open = (max(opened), s)
+        elif upcoming and (best_next is None or min(upcoming) < best_next[0]):
+            best_next = (min(upcoming), s)
+        last = max(end for _, end in spans)
+        if best_past is None or last > best_past[0]:
+            best_past = (last, s)
+    for choice in (best_open, best_next, best_past):
+        if choice is not None:
+            return choice[1]
+    return None
+
+
+def next_deadline(session: dict, now: datetime) -> dict | None:
+    """The next moment that matters: the soonest end of a window open now (its last second
+    still counts), else the soonest start of a window to come."""
+    closing, opening = [], []
+    for name, w in (session.get("windows") or {}).items():
+        start, end = _window_times(w)
+        if start <= now < end + ONE_SECOND:
+            closing.append((end + ONE_SECOND, name, end))
+        elif start > now:
+            opening.append((start, name, start))
+    if closing:
+        at, name, shown = min(closing)
+        kind = "closes"
+    elif opening:
+        at, name, shown = min(opening)
+        kind = "opens"
+    else:
+        return None
+    return {"window": name, "label": WINDOW_LABELS.get(name, name), "kind": kind,
+            "at": shown.isoformat(), "seconds": max(int((at - now).total_seconds()), 0)}
+
+
+def service_health(statuses: dict) -> dict:
+    """Per service: up or not, its log head, relay lag, and each consumer's lag behind the
+    upstream's head (the upstream's head as its own status said it)."""
+    heads = {name: body["head"] for name, (state, body) in statuses.items() if state == "ok"}
+    out = {}
+    for name, (state, body) in statuses.items():
+        if state != "ok":
+            out[name] = {"up": False, "error": body}
+            continue
+        consumers = []
+        for upstream, position in sorted((body.get("tracking") or {}).items()):
+            head = heads.get(upstream)
+            consumers.append({"upstream": upstream, "position": position, "upstream_head": head,
+                              "lag": None if head is None else max(head - position, 0)})
+        out[name] = {"up": True, "head": body["head"], "relay_position": body["relay_position"],
+                     "relay_lag": body["relay_lag"], "consumers": consumers}
+    return out
+
+
+def shape(now: datetime, sessions: list[dict], session: dict | None, answers: dict,
+          queues: dict, statuses: dict) -> dict:
+    """The dashboard's JSON. ``answers``: ``{source: ("ok", value) | ("down", why)}`` for
+    accounts, applications, cases, enquiries, admission, scoring, certificates,
+    notifications; ``queues``: ``{point code: ("ok", [cases]) | ("down", why)}``."""
+
+    def section(source):
+        state, value = answers.get(source, ("down", "not asked"))
+        return ({"available": True, "counts": value} if state == "ok"
+                else {"available": False, "error": value})
+
+    funnel = []
+    for key, label, source, read in FUNNEL:
+        state, value = answers.get(source, ("down", "not asked"))
+        figure = None
+        if state == "ok":
+            try:
+                figure = int(read(value))
+            except (KeyError, TypeError, ValueError):
+                figure = None
+        funnel.append({"key": key, "label": label, "source": source, "value": figure,
+                       "available": figure is not None})
+
+    points = (session or {}).get("registration_points") or {}
+    queue_rows = []
+    for code, (state, value) in sorted(queues.items()):
+        queue_rows.append({"code": code, "name": (points.get(code) or {}).get("name", code),
+                           "waiting": len(value) if state == "ok" else None,
+                           "available": state == "ok"})
+
+    current = None
+    if session is not None:
+        current = {"session_id": session["session_id"], "name": session.get("name"),
+                   "phase": session.get("phase"),
+                   "phase_label": WINDOW_LABELS.get(session.get("phase"), "—")
+                   if session.get("phase") else "between windows",
+                   "deadline": next_deadline(session, now)}
+    return {
+        "now": now.isoformat(),
+        "sessions": [{"session_id": s["session_id"], "name": s.get("name")} for s in sessions],
+        "session": current,
+        "funnel": funnel,
+        "applications": section("applications"),
+        "cases": section("cases"),
+        "enquiries": section("enquiries"),
+        "admission": section("admission"),
+        "scoring": section("scoring"),
+        "certificates": section("certificates"),
+        "notifications": section("notifications"),
+        "accounts": section("accounts"),
+        "manual_queues": queue_rows,
+        "services": service_health(statuses),
+    }

@@ -1,0 +1,261 @@
+"""The gateway's HTTP edge: routes that know who may call them, and one error shape.
+
+``route(method, url, access=..., summary=...)`` is nameko's ``@http`` with the route's
+access rule and its OpenAPI description attached (``services.gateway.openapi`` builds the
+document from them). Each request:
+
+1. gets a correlation id (the client's ``X-Correlation-Id`` if it is sane, else a new
+   one), returned in the ``X-Correlation-Id`` header and in every error body, and carried
+   to the services with the RPC calls (so their logs and events name it too);
+2. is authorized before any worker runs: 401 without a good token, 403 for a role the
+   route is not for (``services.gateway.auth``);
+3. runs its worker, which calls the services; whatever it raises becomes the error shape
+   (``services.gateway.errors``). Unexpected failures are logged with the correlation id
+   and answered 500 without details.
+
+Unknown paths and methods get the same JSON shape (404, 405) from the WSGI app itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import uuid
+from functools import partial
+
+from eventlet.event import Event
+from nameko.extensions import DependencyProvider
+from nameko.web.server import WsgiApp
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.routing import Rule
+from werkzeug.wrappers import Request, Response
+
+from services.gateway.auth import (
+    Access,
+    LoginLimiter,
+    Tokens,
+    authorize,
+    bearer_token,
+    client_address,
+    trusted_networks,
+)
+from services.gateway.errors import ApiError, from_exception
+from shared.clock import clock_from_config
+from shared.errors import KaowuError
+from shared.health import HttpEndpoint
+from shared.health import WebServer as SharedWebServer
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+_CORRELATION = re.compile(r"[A-Za-z0-9._-]{8,64}\Z")
+API_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
+               "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"}
+PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+
+
+def correlation_id(request) -> str:
+    given = request.headers.get("X-Correlation-Id") or ""
+    return given if _CORRELATION.match(given) else uuid.uuid4().hex
+
+
+def json_response(data, status: int = 200, headers: dict | None = None) -> Response:
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
+    return Response(body, status=status, headers=headers, mimetype="application/json")
+
+
+def error_response(error: ApiError, cid: str) -> Response:
+    return json_response(error.body(cid), error.status, dict(error.headers))
+
+
+def finish(response: Response, cid: str, page: bool = False) -> Response:
+    for name, value in API_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if page:
+        response.headers.setdefault("Content-Security-Policy", PAGE_CSP)
+    response.headers["X-Correlation-Id"] = cid
+    return response
+
+
+# --------------------------------------------------------------------------- the server
+
+
+class GatewayWsgiApp(WsgiApp):
+    """nameko's WSGI app, answering unknown paths and methods in the API's error shape."""
+
+    def __call__(self, environ, start_response):
+        request = Request(environ, shallow=True)
+        cid = correlation_id(request)
+        try:
+            adapter = self.url_map.bind_to_environ(environ)
+            try:
+                provider, values = adapter.match()
+            except MethodNotAllowed as exc:
+                allowed = sorted(set(exc.valid_methods or ()) - {"HEAD"})
+                response = finish(error_response(ApiError(
+                    "method_not_allowed", f"{request.method} is not allowed on {request.path}; "
+                    f"use {', '.join(allowed)}.", headers={"Allow": ", ".join(allowed)}), cid), cid)
+            except NotFound:
+                response = finish(error_response(ApiError(
+                    "not_found", f"There is nothing at {request.method} {request.path}; the API "
+                    "is described at GET /api/openapi.json."), cid), cid)
+            except HTTPException as exc:  # e.g. a redirect to the canonical URL
+                return exc(environ, start_response)
+            else:
+                request.path_values = values
+                request.correlation_id = cid
+                response = provider.handle_request(request)
+        except Exception as exc:  # never a traceback to the client
+            log.error("http.edge_failed", correlation_id=cid, error_type=type(exc).__name__,
+                      exc_info=exc)
+            response = finish(error_response(ApiError("internal", "Something went wrong on our "
+                                                      "side; it has been logged."), cid), cid)
+        return response(environ, start_response)
+
+
+class GatewayWebServer(SharedWebServer):
+    def get_wsgi_app(self):
+        return GatewayWsgiApp(self)
+
+
+# --------------------------------------------------------------------------- the gate
+
+
+class Gate(DependencyProvider):
+    """What the edge needs per process: the token keys, the login limiter and the clock.
+
+    Config (or environment): ``GATEWAY_TOKEN_KEY`` (secret, ≥ 32 bytes; with none a random
+    key is made at start and tokens die with the process), ``GATEWAY_TOKEN_TTL`` (seconds,
+    900), ``GATEWAY_LOGIN_LIMIT`` ({per_username: 5, per_address: 20, window: 60}),
+    ``GATEWAY_RPC_TIMEOUT`` (seconds, 10), ``GATEWAY_TRUSTED_PROXIES`` (the ingress: its
+    ``X-Forwarded-For`` names the client; none by default).
+    """
+
+    def setup(self):
+        cfg = self.container.config
+        key = cfg.get("GATEWAY_TOKEN_KEY") or os.environ.get("GATEWAY_TOKEN_KEY")
+        ttl = cfg.get("GATEWAY_TOKEN_TTL") or os.environ.get("GATEWAY_TOKEN_TTL")
+        self.tokens = Tokens.from_settings(key, ttl)
+        if self.tokens.generated:
+            log.warning("gateway.token_key_generated",
+                        detail="GATEWAY_TOKEN_KEY is not set: tokens are signed with a random "
+                               "key made at start and die with this process (fine for make "
+                               "run; set the key for replicas and restarts)")
+        limits = cfg.get("GATEWAY_LOGIN_LIMIT") or {}
+        self.limiter = LoginLimiter(per_username=int(limits.get("per_username", 5)),
+                                    per_address=int(limits.get("per_address", 20)),
+                                    window=float(limits.get("window", 60)))
+        self.clock = clock_from_config(cfg)
+        self.rpc_timeout = float(cfg.get("GATEWAY_RPC_TIMEOUT", 10))
+        self.trusted = trusted_networks(cfg.get("GATEWAY_TRUSTED_PROXIES")
+                                        or os.environ.get("GATEWAY_TRUSTED_PROXIES"))
+
+    def client(self, request) -> str:
+        return client_address(request.remote_addr, request.headers.get("X-Forwarded-For"),
+                              self.trusted)
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+
+# --------------------------------------------------------------------------- routes
+
+
+class ApiRoute(HttpEndpoint):
+    """An ``@http`` entrypoint with its access rule and its OpenAPI description.
+
+    The worker method is called as ``method(request, caller, **path_values)``; ``caller``
+    is the ``Principal`` (None on public routes). It returns a werkzeug ``Response``, or
+    data to answer as JSON 200, or ``(status, data)``.
+    """
+
+    server = GatewayWebServer()
+
+    def __init__(self, method, url, *, access: Access, summary: str, tags=(),
+                 description: str = "", body: dict | None = None, body_required: bool = True,
+                 uploads: dict | None = None, query: dict | None = None,
+                 path: dict | None = None, ok: int = 200, ok_description: str = "OK",
+                 ok_content: str = "application/json", ok_schema: dict | None = None,
+                 errors=(), unauthorized: str = "forbidden", page: bool = False,
+                 expected_exceptions=(KaowuError, ApiError), **kwargs):
+        super().__init__(method, url, expected_exceptions=expected_exceptions, **kwargs)
+        self.access = access
+        self.summary, self.tags, self.description = summary, tuple(tags), description
+        self.body, self.body_required, self.uploads = body, body_required, uploads
+        self.query, self.path_params = query or {}, path or {}
+        self.ok, self.ok_description = ok, ok_description
+        self.ok_content, self.ok_schema = ok_content, ok_schema
+        self.errors = tuple(errors)
+        self.unauthorized = unauthorized
+        self.page = page
+        self._gate = None
+
+    def get_url_rule(self):
+        return Rule(self.url, methods=[self.method])
+
+    @property
+    def gate(self) -> Gate:
+        if self._gate is None:
+            self._gate = next(d for d in self.container.dependencies if isinstance(d, Gate))
+        return self._gate
+
+    def handle_request(self, request):
+        request.shallow = False
+        cid = getattr(request, "correlation_id", None) or correlation_id(request)
+        started = time.perf_counter()
+        caller = None
+        try:
+            gate = self.gate
+            caller = authorize(self.access, bearer_token(request.headers.get("Authorization")),
+                               gate.tokens, gate.clock.now())
+            context = {"correlation_id": cid, "actor": caller.actor if caller else "anonymous"}
+            args, kwargs = (request, caller), dict(request.path_values)
+            self.check_signature(args, kwargs)
+            event = Event()
+            self.container.spawn_worker(self, args, kwargs, context_data=context,
+                                        handle_result=partial(self._result, event))
+            result, exc_info = event.wait()
+            if exc_info is not None:
+                raise exc_info[1]
+            response = _to_response(result)
+        except Exception as exc:
+            error, unexpected = from_exception(exc, unauthorized=self.unauthorized)
+            if unexpected:
+                log.error("http.failed", correlation_id=cid, route=f"{self.method} {self.url}",
+                          error_type=type(exc).__name__, error=str(exc)[:500], exc_info=exc)
+            response = error_response(error, cid)
+        finish(response, cid, page=self.page)
+        log.info("http.request", correlation_id=cid, method=self.method, route=self.url,
+                 status=response.status_code, role=caller.role if caller else None,
+                 ms=round((time.perf_counter() - started) * 1000, 2))
+        return response
+
+    @staticmethod
+    def _result(event, worker_ctx, result, exc_info):
+        event.send((result, exc_info))
+        return result, exc_info
+
+
+def _to_response(result) -> Response:
+    if isinstance(result, Response):
+        return result
+    if isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], int):
+        return json_response(result[1], result[0])
+    return json_response(result)
+
+
+route = ApiRoute.decorator
+
+
+def routes_of(service_cls) -> list[tuple[str, ApiRoute]]:
+    """``(method name, route)`` for every route a service class declares (unbound), in
+    definition order."""
+    found = []
+    for name, member in vars(service_cls).items():
+        for ep in getattr(member, "nameko_entrypoints", ()):
+            if isinstance(ep, ApiRoute):
+                found.append((name, ep))
+    return found

@@ -172,8 +172,8 @@ class AccountService(EventSourcedService):
     def update_profile_section(self, account_id, section, data):
         """信息维护: save one profile section (a draft may be partial)."""
         account_id = self._account_id(account_id)
-        if section not in SECTION_SCHEMAS:
-            raise ValidationFailed(f"Unknown profile section {section!r}.",
+        if not isinstance(section, str) or section not in SECTION_SCHEMAS:
+            raise ValidationFailed(f"Unknown profile section {str(section)[:40]!r}.",
                                    {"section": f"one of {sorted(SECTION_SCHEMAS)}"})
         values = load(SECTION_SCHEMAS[section](), data)
         blob = None

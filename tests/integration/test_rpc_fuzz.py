@@ -119,7 +119,7 @@ def test_junk_gets_a_clear_answer(system, klass, method, params):
     store = next(d for d in container.dependencies if isinstance(d, EventStoreProvider)).store
     required = [p for p in params if p.default is inspect.Parameter.empty]
 
-    @settings(max_examples=25, deadline=None, derandomize=True,
+    @settings(max_examples=12, deadline=None, derandomize=True,
               suppress_health_check=list(HealthCheck))
     @given(args=st.lists(ARG, min_size=len(required), max_size=len(params)))
     def call(args):

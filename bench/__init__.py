@@ -10,4 +10,9 @@ MODULES = {
     "store": "bench.store",  # event store: append, batch append, read, replay (SQLite, PostgreSQL)
     "rpc": "bench.rpc",  # nameko RPC over RabbitMQ: echo, account profile update, register
     "application": "bench.application",  # submit_application calls/s; submit-to-decision latency
+    "scoring": "bench.scoring",  # import_scores of 100k rows: seconds and peak memory
+    "admission": "bench.admission",  # seat allocation for 50,000 candidates: seconds, peak memory
+    "rebuild": "bench.rebuild",  # a read model rebuilt from a log of 1,000,000 events (PostgreSQL)
+    "certificate": "bench.certificate",  # issuing 10,000 certificates (VC signing), PDFs/s
+    "season": "bench.season",  # 10,000 candidates sign-up to certificate, 7 service processes
 }

@@ -356,7 +356,8 @@ def run(selected: list[str] | None = None) -> int:
     VAR_DIR.mkdir(exist_ok=True)
     broker = amqp_uri()
     try:
-        databases = {name: database_url(name) for name in names}
+        # the gateway keeps no log: no database for it
+        databases = {name: database_url(name) for name in names if name != GATEWAY}
     except Exception as exc:
         raise StartupError(f"DATABASE_URL is not usable: {_reason(exc)}") from None
     ports = http_ports(names)
@@ -370,7 +371,8 @@ def run(selected: list[str] | None = None) -> int:
         f"Kaowu: starting {len(names)} service(s): {', '.join(names)}",
         f"  broker     {mask_url(broker)}",
         "  databases",
-        *(f"    {name:<{output.width}}  {describe_database(databases[name])}" for name in names),
+        *(f"    {name:<{output.width}}  {describe_database(databases[name])}"
+          for name in names if name in databases),
         *(f"  {note}" for note in notes),
     ]
     if port is not None:
@@ -401,7 +403,9 @@ def run(selected: list[str] | None = None) -> int:
             "PYTHONWARNINGS": ",".join(filter(None, [_QUIET, os.environ.get("PYTHONWARNINGS")])),
         }
         for name in names:
-            env = {**base_env, "SERVICE_NAME": name, "DATABASE_URL": databases[name]}
+            env = {**base_env, "SERVICE_NAME": name}
+            if name in databases:
+                env["DATABASE_URL"] = databases[name]
             host = "0.0.0.0" if name == GATEWAY else "127.0.0.1"
             env["WEB_SERVER_ADDRESS"] = f"{host}:{ports[name]}"
             children.append(start_child(name, env, output))

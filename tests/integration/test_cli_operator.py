@@ -1,0 +1,259 @@
+"""The ``kaowu`` operator commands against real services (account, registration,
+verification) in a ServiceRunner on a fresh vhost and fresh PostgreSQL databases, invoked
+through Typer's CliRunner with AMQP_URI pointing at the test's vhost.
+
+One short season gives the logs something to say: two candidates register and complete
+their profiles, one applies with the commitment (auto check passes), one without (proof
+requested). Then: status (all up; one down after stopping it), events (filters, JSON,
+masking), rebuild (progress, summary, the read model equals the one before), history of
+one candidate (across the three logs, in time order, ID number masked), and session load
+of a bad document (every problem listed with its path)."""
+
+import json
+import shutil
+import subprocess
+import time
+import uuid
+from datetime import datetime
+
+import pytest
+from nameko.runners import ServiceRunner
+from nameko.testing.services import entrypoint_hook
+from typer.testing import CliRunner
+
+from cli.main import app
+from services.account.service import AccountService
+from services.registration.service import RegistrationService
+from services.verification.service import VerificationService
+from shared.clock import SHANGHAI, ControlledClock
+from shared.dependencies import EventStoreProvider
+from shared.projection import snapshot
+from shared.session import REFERENCE_SESSION_PATH
+from tests.integration.test_account_flow import jpeg
+
+pytestmark = pytest.mark.integration
+
+SESSION = "2026-shanghai-jiliang"
+WANG = ("王建国", "310104198805123455", "102471201005001234", "本科")
+ZHOU = ("周婷", "310104199502210062", "140671201606001105", "大专")
+
+
+class World:
+    def __init__(self, runner, amqp_uri, clock):
+        self.runner, self.amqp_uri, self.clock = runner, amqp_uri, clock
+        self.accounts = {}
+
+    def container(self, name):
+        return next(c for c in self.runner.containers if c.service_name == name)
+
+    def store(self, name):
+        return next(d for d in self.container(name).dependencies
+                    if isinstance(d, EventStoreProvider)).store
+
+    def call(self, service, method, *args):
+        with entrypoint_hook(self.container(service), method) as hook:
+            return hook(*args)
+
+    def kaowu(self, *args, input=None):
+        return CliRunner().invoke(app, list(args), env={"AMQP_URI": self.amqp_uri, "COLUMNS": "200"},
+                                  input=input)
+
+    def wait(self, predicate, timeout=15):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            time.sleep(0.05)
+        raise AssertionError("condition not met in time")
+
+    def candidate(self, person, mobile):
+        name, id_number, cert, level = person
+        account_id = self.call("account", "register", {
+            "name": name, "id_type": "resident_id", "id_number": id_number, "mobile": mobile,
+            "username": f"u{id_number[-6:]}", "password": "pass2026word"})["account_id"]
+        birth = f"{id_number[6:10]}-{id_number[10:12]}-{id_number[12:14]}"
+        for section, data in {
+            "photo": {"jpeg_base64": jpeg()},
+            "basic": {"gender": "M" if int(id_number[16]) % 2 else "F", "birth_date": birth,
+                      "ethnicity": "汉族"},
+            "education": {"education": [{"level": level, "school": "某大学", "major": "测控",
+                                         "major_category": "science_engineering",
+                                         "graduated_on": "2006-07-01", "certificate_no": cert}]},
+            "work": {"entries": [{"employer": "上海市计量测试技术研究院", "position": "工程师",
+                                  "start": "2008-01-01", "end": None, "metrology": True}]},
+            "contact": {"email": f"u{id_number[-6:]}@example.com", "address": "上海市徐汇区"},
+        }.items():
+            self.call("account", "update_profile_section", account_id, section, data)
+        self.accounts[name] = account_id
+        return account_id
+
+
+@pytest.fixture(scope="module")
+def module_vhost(amqp_base):
+    """One vhost for the module's tests (they share one world: it takes a while to make)."""
+    base, needs_vhost = amqp_base
+    if not needs_vhost:
+        yield base
+        return
+    ctl = shutil.which("rabbitmqctl")
+    if not ctl:
+        pytest.skip("no rabbitmqctl to make a test vhost with")
+    vhost = f"kaowu_test_cli_{uuid.uuid4().hex[:8]}"
+    subprocess.run([ctl, "-q", "add_vhost", vhost], check=True)
+    subprocess.run([ctl, "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
+                   check=True)
+    yield base.rstrip("/") + "/" + vhost
+    subprocess.run([ctl, "-q", "delete_vhost", vhost], check=False)
+
+
+@pytest.fixture(scope="module")
+def world(module_vhost, databases):
+    """Built once for the module; the test that stops a service runs last."""
+    amqp_uri = module_vhost
+    clock = ControlledClock(datetime(2026, 4, 7, 10, 30, tzinfo=SHANGHAI))
+    config = {"AMQP_URI": amqp_uri, "DATABASE_URL": databases.new("cli") + "_{service}",
+              "CLOCK": clock, "CATCH_UP_INTERVAL": 0.3, "DEADLINE_INTERVAL": 0.2,
+              "max_workers": 10, "PASSWORD_HASH": {"time_cost": 1, "memory_cost": 1024}}
+    runner = ServiceRunner(config)
+    for cls in (AccountService, RegistrationService, VerificationService):
+        runner.add_service(cls)
+    runner.start()
+    try:
+        yield _season(World(runner, amqp_uri, clock))
+    finally:
+        # kill, not stop: with verification stopped, registration's catch-up waits on it
+        runner.kill()
+
+
+def _season(w):
+    w.call("registration", "load_session", {"yaml": REFERENCE_SESSION_PATH.read_text("utf-8")})
+    wang, zhou = w.candidate(WANG, "13900000001"), w.candidate(ZHOU, "13900000002")
+    w.wait(lambda: all(_complete(w, a) for a in (wang, zhou)))
+    for account_id, name, commitment in ((wang, "王建国", True), (zhou, "周婷", False)):
+        w.call("registration", "submit_application", account_id, {
+            "session_id": SESSION, "level": "L1", "registration_point": "2916",
+            "commitment": ({"pledge_version": "2026-v1", "signed_name": name, "agreed": True}
+                           if commitment else None)})
+    w.wait(lambda: w.call("registration", "get_application", wang, SESSION)["status"] == "auto_passed"
+           and w.call("registration", "get_application", zhou, SESSION)["status"] == "proof_requested")
+    return w
+
+
+def _complete(w, account_id):
+    try:
+        return w.call("registration", "get_candidate", account_id)["complete"]
+    except Exception:
+        return False
+
+
+def test_events_are_filtered_and_masked(world):
+    w = world
+    wang = w.accounts["王建国"]
+    result = w.kaowu("events", "account", "--type", "AccountRegistered")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 2 and all("AccountRegistered" in x for x in lines)
+    assert WANG[1] not in result.stdout and "**************3455" in result.stdout
+    assert "13900000001" not in result.stdout and "139****0001" in result.stdout
+
+    by_stream = w.kaowu("events", "registration", "--stream", f"application-{SESSION}.{wang}",
+                        "--json")
+    events = [json.loads(x) for x in by_stream.stdout.strip().splitlines()]
+    assert events and {e["stream_id"] for e in events} == {f"application-{SESSION}.{wang}"}
+    assert events[0]["type"] == "ApplicationSubmitted"
+    assert events[0]["payload"]["candidate"]["id_number"] == "**************3455"
+
+    head = w.store("verification").head()
+    tail = w.kaowu("events", "verification", "--after", str(head - 1))
+    assert len(tail.stdout.strip().splitlines()) == 1
+    paged = w.kaowu("events", "account", "-n", "3")
+    assert len(paged.stdout.strip().splitlines()) == 3 and "--after" in paged.stderr
+
+
+def test_rebuild_with_progress_gives_the_same_read_model(world):
+    w = world
+    store = w.store("registration")
+    projection = store.projections[0]
+    before = snapshot(store.engine, projection)
+    result = w.kaowu("rebuild", "registration")
+    assert result.exit_code == 0, result.output
+    head = store.head()
+    assert "registration: rebuilt in" in result.stdout
+    assert f"registration/{projection.name}" in result.stdout  # the progress line
+    assert f"log head {head} before" in result.stdout
+    assert snapshot(store.engine, projection) == before
+
+    bad = w.kaowu("rebuild", "registration", "--projection", "nope")
+    assert bad.exit_code == 1 and "no projection 'nope'" in bad.stderr
+
+
+def test_history_of_one_candidate_across_the_logs(world):
+    w = world
+    wang = w.accounts["王建国"]
+    logs = ("-s", "account", "-s", "registration", "-s", "verification")  # the ones running
+    result = w.kaowu("history", WANG[1], *logs)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert WANG[1] not in out and "ID number **************3455" in out
+    assert f"account {wang}" in out and f"{SESSION}.{wang}" in out
+    lines = [x for x in out.splitlines() if x.startswith(("account ", "registration ",
+                                                          "verification "))]
+    types = [x.split()[4] for x in lines]
+    for expected in ("AccountRegistered", "ProfileCompleted", "ApplicationSubmitted",
+                     "CaseOpened", "AutoCheckPassed"):
+        assert expected in types, types
+    assert types.index("AccountRegistered") < types.index("ApplicationSubmitted") \
+        < types.index("AutoCheckPassed")
+    assert {x.split()[0] for x in lines} == {"account", "registration", "verification"}
+    assert w.accounts["周婷"] not in out  # nobody else's story
+    assert "scanned" in out and "in 3 service logs" in out
+    # a log that cannot be read makes the history incomplete: said, and exit status 1
+    partial = w.kaowu("history", WANG[1], *logs, "-s", "scoring")
+    assert partial.exit_code == 1 and "scoring's log could not be read" in partial.stderr
+    # by application id, the same story
+    by_app = w.kaowu("history", f"{SESSION}.{wang}", *logs)
+    assert by_app.exit_code == 0 and by_app.stdout.count("\n") == out.count("\n")
+
+
+def test_loading_a_bad_session_document_lists_every_problem(world, tmp_path):
+    w = world
+    bad = tmp_path / "bad-session.yml"
+    bad.write_text(REFERENCE_SESSION_PATH.read_text("utf-8")
+                   .replace("session_id: 2026-shanghai-jiliang", "session_id: 2026-bad")
+                   .replace("exam_year: 2026", "exam_year: twenty")
+                   .replace('spot_check:       {start: "2026-04-15"', 'spot_check:       {start: "2026-04-31"'),
+                   encoding="utf-8")
+    result = w.kaowu("session", "load", str(bad))
+    assert result.exit_code == 1
+    assert "exam_year" in result.stderr and "windows.spot_check.start" in result.stderr
+    assert "Traceback" not in result.output
+    assert [s["session_id"] for s in w.call("registration", "list_sessions")] == [SESSION]
+    again = w.kaowu("session", "load", str(REFERENCE_SESSION_PATH))
+    assert again.exit_code == 1 and "refused" in again.stderr  # scheduled once
+
+
+def test_status_shows_the_services_up_and_one_down_after_stopping_it(world):
+    w = world
+    w.wait(lambda: w.store("registration").tracking().get("verification", 0)
+           == w.store("verification").head())
+    result = w.kaowu("status", "account", "registration", "verification", "--wait", "2")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "all 3 services up" in out and "DOWN" not in out
+    head = w.store("account").head()
+    assert f"│ account      │ up    │ {head:>8} │" in out
+    assert "account: 0" in out  # registration has applied every account event
+    as_json = json.loads(w.kaowu("status", "--json", "account", "registration").stdout)
+    reg = next(s for s in as_json["services"] if s["service"] == "registration")
+    assert reg["up"] and reg["head"] == w.store("registration").head()
+    assert {c["upstream"]: c["upstream_head"] for c in reg["consumers"]}["account"] == head
+
+    w.container("verification").stop()
+    started = time.monotonic()
+    result = w.kaowu("status", "account", "registration", "verification", "--wait", "1")
+    assert time.monotonic() - started < 10  # a down service costs one timeout, not a hang
+    assert result.exit_code == 1
+    out = result.stdout
+    assert "verification │ DOWN" in out and "did not answer status() within 1 s" in out
+    assert "1 of 3 services down: verification" in out
+    assert "verification: ? (upstream down)" in out  # registration's lag behind it: unknown

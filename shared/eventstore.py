@@ -13,6 +13,8 @@ Ideas from the ``eventsourcing`` library, in one code path for both databases:
 A ``Transaction`` is the unit of work: read streams, decide, append, track, commit once.
 """
 
+import contextlib
+import json
 import random
 import threading
 import time
@@ -32,7 +34,6 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
-    bindparam,
     create_engine,
     event,
     inspect,
@@ -48,7 +49,7 @@ from sqlalchemy.pool import NullPool, QueuePool
 from shared.clock import SystemClock, iso
 from shared.contracts import EventRegistry
 from shared.errors import Conflict
-from shared.events import NewEvent, StoredEvent
+from shared.events import STORED_EVENT_SLOTS, NewEvent, StoredEvent, stored_event
 from shared.migrations import Migration, create_tables, migrate
 
 # SQLite makes an INTEGER PRIMARY KEY the rowid: the fastest key it has.
@@ -151,8 +152,20 @@ class Context:
 
 # -- engine ------------------------------------------------------------------------------
 
+def _json_column(obj) -> str:
+    """JSON columns of read models: orjson (several times faster than ``json.dumps``, which
+    SQLAlchemy uses by default); what it cannot encode (integers past 64 bits) goes the
+    standard library's way."""
+    try:
+        return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(obj)
+
+
 def make_engine(url: str, **kwargs):
     """An engine for the event log. SQLite gets WAL and ``BEGIN IMMEDIATE`` for writes."""
+    kwargs.setdefault("json_serializer", _json_column)
+    kwargs.setdefault("json_deserializer", orjson.loads)
     if url.startswith("sqlite"):
         if ":memory:" not in url:
             # a pool of open connections: connecting (and its PRAGMAs) per transaction costs
@@ -179,8 +192,10 @@ def make_engine(url: str, **kwargs):
             # IMMEDIATE takes the write lock up front: no deadlocking lock upgrades.
             # Under eventlet nothing may yield while it is held (SQLite's wait blocks the hub),
             # so nothing in this package does I/O other than SQLite inside a write.
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("kaowu_write")
-                                 else "BEGIN")
+            # (On the driver's connection: SQLAlchemy's statement machinery costs more than
+            # the BEGIN itself.)
+            conn.connection.dbapi_connection.execute(
+                "BEGIN IMMEDIATE" if conn.get_execution_options().get("kaowu_write") else "BEGIN")
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
@@ -218,6 +233,120 @@ def ensure_database(url: str):
         admin.dispose()
 
 
+_OS_THREADING = None
+
+
+def os_threading():
+    """``threading`` and ``queue`` with real OS threads, also where eventlet has patched them
+    (rebuilds overlap the database's work with Python's: the driver blocks in C, which a
+    green thread cannot overlap)."""
+    global _OS_THREADING
+    if _OS_THREADING is None:
+        import queue
+        import sys
+
+        patcher = sys.modules.get("eventlet.patcher")  # not imported: nothing is patched
+        if patcher is not None and patcher.is_monkey_patched("thread"):
+            _OS_THREADING = (patcher.original("threading"), patcher.original("queue"))
+        else:
+            _OS_THREADING = (threading, queue)
+    return _OS_THREADING
+
+
+class DatabaseWorker:
+    """One OS thread that runs database calls handed to it, in order (rebuilds: the next
+    batch of the log is fetched and the last one's rows written while Python folds).
+
+    A driver connection is never used by two threads at once (psycopg2 interleaves a COPY
+    with another thread's query): every call on the rebuild's connection goes through here
+    until ``close``. What a call raises skips the rest and comes back from the next
+    ``submit``, ``call(...).result()``, ``wait`` or ``close``.
+    """
+
+    def __init__(self, depth: int = 4):
+        threading_, queue_ = os_threading()
+        self._q = queue_.Queue(depth)
+        self._event = threading_.Event
+        self._error: BaseException | None = None
+        self._cancelled = False
+        self._thread = threading_.Thread(target=self._run, name="kaowu-db-worker", daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while True:
+            fn = self._q.get()
+            if fn is None:
+                return
+            if self._error is None and not self._cancelled:
+                try:
+                    fn()
+                except BaseException as exc:  # handed back to the submitting thread
+                    self._error = exc
+
+    def _raise(self):
+        if self._error is not None:
+            raise self._error
+
+    def submit(self, fn: Callable[[], object]):
+        self._raise()
+        self._q.put(fn)
+
+    def call(self, fn: Callable[[], object]) -> "_Future":
+        future = _Future(self)
+        self.submit(lambda: future.set(fn()))
+        return future
+
+    def cleanup(self, fn: Callable[[], object]):
+        """``fn`` after what was handed over before, or now if the thread has stopped."""
+        if self._thread.is_alive() and not self._cancelled and self._error is None:
+            self._q.put(fn)
+        else:  # the thread runs nothing more (stopped, or skipping after a failure)
+            with contextlib.suppress(Exception):
+                fn()
+
+    def wait(self):
+        """Until everything handed over so far has run."""
+        self.call(lambda: None).result()
+
+    def close(self):
+        self._q.put(None)
+        self._thread.join()
+        self._raise()
+
+    def abort(self) -> BaseException | None:
+        """Stop without running what is queued; what a call raised, if anything."""
+        self._cancelled = True
+        self._q.put(None)
+        self._thread.join()
+        return self._error
+
+
+class _Done:
+    def __init__(self, value):
+        self._value = value
+
+    def result(self):
+        return self._value
+
+
+class _Future:
+    def __init__(self, worker: DatabaseWorker):
+        self._worker = worker
+        self._done = worker._event()
+        self._value = None
+
+    def set(self, value):
+        self._value = value
+        self._done.set()
+
+    def result(self):
+        while not self._done.wait(0.05):
+            self._worker._raise()  # it failed before reaching this call
+            if not self._worker._thread.is_alive():
+                raise RuntimeError("the database worker stopped")
+        return self._value
+
+
 def _dumps(obj) -> str:
     return orjson.dumps(obj).decode()
 
@@ -241,6 +370,7 @@ class EventStore:
         self._listeners: list[Callable[[list[StoredEvent]], None]] = []
         self._log_id: str | None = None
         self._lock = threading.Lock()
+        self._versions: dict[str, int | None] = {}
 
     def migrate(self):
         return migrate(self.engine, self.migrations)
@@ -288,14 +418,26 @@ class EventStore:
 
     # -- reading -------------------------------------------------------------------------
 
+    def _current_version(self, type_: str) -> int | None:
+        """The registry's schema version of ``type_`` (None: not registered), cached."""
+        try:
+            return self._versions[type_]
+        except KeyError:
+            v = self._versions[type_] = (self.registry.get(type_).version
+                                         if type_ in self.registry else None)
+            return v
+
     def _decode_all(self, result) -> list[StoredEvent]:
-        upcast, loads = self.registry.upcast, orjson.loads
+        loads, make, versions = orjson.loads, stored_event, self._versions
         out = []
         for position, stream_id, stream_version, type_, schema_version, payload, metadata in \
                 result.tuples().all():
-            schema_version, payload = upcast(type_, schema_version, loads(payload))
-            out.append(StoredEvent(position, stream_id, stream_version, type_, schema_version,
-                                   payload, loads(metadata)))
+            payload = loads(payload)
+            current = versions[type_] if type_ in versions else self._current_version(type_)
+            if schema_version != current and current is not None:
+                schema_version, payload = self.registry.upcast(type_, schema_version, payload)
+            out.append(make(position, stream_id, stream_version, type_, schema_version,
+                            payload, loads(metadata)))
         return out
 
     def read_stream(self, stream_id: str, conn=None) -> list[StoredEvent]:
@@ -327,6 +469,84 @@ class EventStore:
             if len(got) < batch:
                 return
             position = got[-1].position
+
+    def replay(self, conn, after: int = 0, upto: int | None = None, batch: int = 20000,
+               worker: DatabaseWorker | None = None,
+               types: Iterable[str] | None = None) -> Iterator[list[StoredEvent]]:
+        """The events after ``after`` up to ``upto`` (all: None), in batches, for rebuilds.
+
+        Read on ``conn`` (in its transaction) with the driver's own cursor, the JSON decoded
+        from bytes; payloads are not validated again (they were when appended) and are
+        upcast only when stored at an older schema version than the registry's. With a
+        ``worker`` (PostgreSQL), the next batch is fetched on its thread while the caller
+        works on this one. ``types``: only events of these types.
+        """
+        raw = conn.connection.dbapi_connection.cursor()
+        types = sorted(types) if types is not None else None
+        if self.dialect == "postgresql":
+            import psycopg2.extensions
+
+            psycopg2.extensions.register_type(psycopg2.extensions.BYTES, raw)  # text as bytes
+            sql = ("SELECT position, stream_id, stream_version, type, schema_version, payload, "
+                   "metadata FROM events WHERE position > %s AND position <= %s"
+                   + (" AND type = ANY(%s)" if types is not None else "")
+                   + " ORDER BY position LIMIT %s")
+        else:
+            sql = ("SELECT position, stream_id, stream_version, type, schema_version, "
+                   "CAST(payload AS BLOB), CAST(metadata AS BLOB) FROM events "
+                   "WHERE position > ? AND position <= ?"
+                   + (f" AND type IN ({', '.join('?' * len(types))})" if types else
+                      " AND 0" if types is not None else "")
+                   + " ORDER BY position LIMIT ?")
+        upto = (1 << 62) if upto is None else upto
+        only = () if types is None else (types,) if self.dialect == "postgresql" else tuple(types)
+
+        def fetch(after):
+            raw.execute(sql, (after, upto, *only, batch))
+            return raw.fetchall()
+
+        def fetch_after(after):
+            return worker.call(lambda: fetch(after)) if worker is not None else _Done(fetch(after))
+
+        loads, new, cls = orjson.loads, object.__new__, StoredEvent
+        s0, s1, s2, s3, s4, s5, s6 = STORED_EVENT_SLOTS  # StoredEvent built inline: per event
+        types: dict = {}  # type as read -> (name, current schema version or None)
+        try:
+            pending = fetch_after(after) if after < upto else None
+            while pending is not None:
+                rows = pending.result()
+                if not rows:
+                    return
+                last = rows[-1][0]
+                pending = fetch_after(last) if len(rows) == batch and last < upto else None
+                out = []
+                append = out.append
+                for position, stream_id, stream_version, type_, schema_version, payload, md in rows:
+                    known = types.get(type_)
+                    if known is None:
+                        name = type_.decode() if type_.__class__ is bytes else type_
+                        known = types[type_] = (name, self._current_version(name))
+                    name, current = known
+                    payload = loads(payload)
+                    if schema_version != current and current is not None:
+                        schema_version, payload = self.registry.upcast(name, schema_version,
+                                                                       payload)
+                    ev = new(cls)
+                    s0(ev, position)
+                    s1(ev, stream_id.decode() if stream_id.__class__ is bytes else stream_id)
+                    s2(ev, stream_version)
+                    s3(ev, name)
+                    s4(ev, schema_version)
+                    s5(ev, payload)
+                    s6(ev, loads(md))
+                    append(ev)
+                del rows
+                yield out
+        finally:
+            if worker is None:
+                raw.close()
+            else:
+                worker.cleanup(raw.close)
 
     def head(self) -> int:
         with self.engine.connect() as c:
@@ -382,10 +602,27 @@ class EventStore:
         return d
 
 
-_ADVANCE_HEAD = (update(log_head).where(log_head.c.id == 1)
-                 .values(position=log_head.c.position + bindparam("n"))
-                 .returning(log_head.c.position))
-_INSERT_EVENTS = events_table.insert()
+# flush: the head row is locked and advanced first, then the events take the positions
+# before it (gapless, in commit order: the lock is held to commit)
+_PG_FLUSH = ("UPDATE log_head SET position = position + %s WHERE id = 1; "
+             "INSERT INTO events (position, stream_id, stream_version, type, schema_version, "
+             "payload, metadata) SELECT h.position + v.o, v.s, v.v, v.t, v.sv, v.p, v.m "
+             "FROM (SELECT position FROM log_head WHERE id = 1) AS h, "
+             "(VALUES {rows}) AS v(o, s, v, t, sv, p, m) RETURNING position")
+_SQLITE_ADVANCE_HEAD = "UPDATE log_head SET position = position + ? WHERE id = 1 RETURNING position"
+_SQLITE_INSERT = ("INSERT INTO events (position, stream_id, stream_version, type, schema_version, "
+                  "payload, metadata) VALUES (?, ?, ?, ?, ?, ?, ?)")
+
+
+def _wrapped(conn, cursor, exc) -> DBAPIError:
+    """A driver error as SQLAlchemy would have raised it, the connection invalidated if it
+    is gone (``EventStore.execute`` then runs the command again on a fresh one)."""
+    dialect = conn.dialect
+    gone = dialect.is_disconnect(exc, conn.connection.dbapi_connection, cursor)
+    if gone:
+        conn.invalidate(exc)
+    return DBAPIError.instance(None, None, exc, dialect.dbapi.Error,
+                               connection_invalidated=gone, dialect=dialect)
 
 
 @dataclass
@@ -445,8 +682,8 @@ class Transaction:
                 "actor": ctx.actor,
                 "occurred_at": occurred_at,
             }
-            se = StoredEvent(0, ev.stream_id, next_version[ev.stream_id], ev.type,
-                             registry.get(ev.type).version, ev.payload, md)
+            se = stored_event(0, ev.stream_id, next_version[ev.stream_id], ev.type,
+                              registry.get(ev.type).version, ev.payload, md)
             provisional.append(se)
             self._pending.append((se, _dumps(ev.payload), _dumps(md)))
         self._versions.update(next_version)
@@ -455,26 +692,41 @@ class Transaction:
         return provisional
 
     def flush(self):
-        """Into the log: head lock, positions, one insert. Called by the store at commit."""
+        """Into the log: head lock, positions, one insert. Called by the store at commit.
+
+        On the driver's own cursor (SQLAlchemy's statement machinery costs more than these
+        two statements). PostgreSQL: one round trip for both, the positions taken from the
+        head row just advanced (``RETURNING position`` gives them back)."""
         if not self._pending:
             return
         pending, self._pending = self._pending, []
         n = len(pending)
-        last = self.conn.execute(_ADVANCE_HEAD, {"n": n}).scalar_one()
-        first = last - n + 1
-        stored, rows = [], []
-        for i, (se, payload, md) in enumerate(pending):
-            stored.append(StoredEvent(first + i, se.stream_id, se.stream_version, se.type,
-                                      se.schema_version, se.payload, se.metadata))
-            rows.append({"position": first + i, "stream_id": se.stream_id,
-                         "stream_version": se.stream_version, "type": se.type,
-                         "schema_version": se.schema_version, "payload": payload,
-                         "metadata": md})
+        cur = self.conn.connection.dbapi_connection.cursor()
         try:
-            self.conn.execute(_INSERT_EVENTS, rows)
-        except IntegrityError:  # (stream_id, stream_version) taken: the whole unit rolls back
-            raise ConcurrencyConflict({se.stream_id for se, _, _ in pending}) from None
-        self.appended.extend(stored)
+            if self.store.dialect == "postgresql":
+                rows = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * n)
+                params = [n]
+                for i, (se, payload, md) in enumerate(pending, start=1):
+                    params += (i - n, se.stream_id, se.stream_version, se.type,
+                               se.schema_version, payload, md)
+                cur.execute(_PG_FLUSH.format(rows=rows), params)
+                first = cur.fetchone()[0] if n == 1 else min(r[0] for r in cur.fetchall())
+            else:
+                cur.execute(_SQLITE_ADVANCE_HEAD, (n,))
+                first = cur.fetchone()[0] - n + 1
+                cur.executemany(_SQLITE_INSERT, [
+                    (first + i, se.stream_id, se.stream_version, se.type, se.schema_version,
+                     payload, md) for i, (se, payload, md) in enumerate(pending)])
+        except self.store.engine.dialect.dbapi.Error as exc:
+            if isinstance(exc, self.store.engine.dialect.dbapi.IntegrityError):
+                # (stream_id, stream_version) taken: the whole unit rolls back
+                raise ConcurrencyConflict({se.stream_id for se, _, _ in pending}) from None
+            raise _wrapped(self.conn, cur, exc) from exc
+        finally:
+            cur.close()
+        self.appended.extend(
+            stored_event(first + i, se.stream_id, se.stream_version, se.type, se.schema_version,
+                         se.payload, se.metadata) for i, (se, _, _) in enumerate(pending))
 
     # -- tracking ------------------------------------------------------------------------
 

@@ -14,8 +14,6 @@ import urllib.error
 import urllib.request
 
 import pytest
-from marshmallow import Schema, fields
-from nameko.rpc import RpcProxy
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
@@ -23,14 +21,12 @@ from sqlalchemy.pool import NullPool
 
 from services.account.service import AccountService
 from shared.clock import ControlledClock
-from shared.contracts import INTEGRATION, EventRegistry
-from shared.dependencies import EventStoreProvider, TrackingProvider
+from shared.dependencies import EventStoreProvider
 from shared.errors import KaowuError
 from shared.events import NewEvent
 from shared.eventstore import open_store
 from shared.health import BrokerCheck, check_database, listening_port, readiness
 from shared.metrics import DEAD_LETTERS, EXPORTED, DeadLetterTally
-from shared.service import EventSourcedService, command, config_timer, upstream_events
 from shared.tracking import dead_letter_stream
 from tests.integration.test_account_flow import CANDIDATE, SECTIONS, jpeg
 
@@ -207,46 +203,8 @@ def test_readiness_checks_name_what_is_down(pg_base):
 
 
 # -- dead letters ---------------------------------------------------------------------------
-
-class Said(Schema):
-    text = fields.String(required=True)
-
-
-EVENTS = EventRegistry().include(INTEGRATION)
-EVENTS.register("Said", Said)
-EVENTS.register("Heard", Said, public=False)
-
-FIXED = {"yes": False}
-
-
-class SpeakerService(EventSourcedService):
-    name = "speaker"
-    store = EventStoreProvider(EVENTS)
-
-    @command
-    def say(self, text):
-        self.store.append([NewEvent(f"said-{text}", "Said", {"text": text})])
-
-
-def hear(tx, ev):
-    if ev.payload["text"] == "poison" and not FIXED["yes"]:
-        raise TypeError("a payload this handler did not expect")
-    tx.append([NewEvent(f"heard-{ev.position}", "Heard", {"text": ev.payload["text"]})])
-
-
-class ListenerService(EventSourcedService):
-    name = "listener"
-    store = EventStoreProvider(EVENTS, relay=False)
-    tracking = TrackingProvider({"speaker": hear})
-    speaker_rpc = RpcProxy("speaker")
-
-    @upstream_events("speaker")
-    def on_speaker(self, message):
-        self.tracking.receive("speaker", message, self.speaker_rpc.events_after)
-
-    @config_timer()
-    def catch_up(self):
-        self.tracking.catch_up({"speaker": self.speaker_rpc.events_after})
+# the upstream and the consumer whose handler meets a poison event
+from tests.integration.test_deadletter import EVENTS, FIXED, DownService, UpService  # noqa: E402
 
 
 def test_dead_letters_metric_follows_the_log(container_factory, amqp_uri, databases):
@@ -254,9 +212,9 @@ def test_dead_letters_metric_follows_the_log(container_factory, amqp_uri, databa
     url = databases.new("deadletters") + "_{service}"
     base = {"AMQP_URI": amqp_uri, "DATABASE_URL": url, "CATCH_UP_INTERVAL": 0.2,
             "max_workers": 10}
-    speaker = container_factory(SpeakerService, dict(base))
+    speaker = container_factory(UpService, dict(base))
     port = free_port()
-    listener = container_factory(ListenerService,
+    listener = container_factory(DownService,
                                  {**base, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}"})
     speaker.start()
     listener.start()
@@ -269,14 +227,14 @@ def test_dead_letters_metric_follows_the_log(container_factory, amqp_uri, databa
         call(speaker, "say", said)
     wait_for(lambda: heard() == ["one", "two"], timeout=20)  # the consumer went on
     samples = wait_for(lambda: (s := scrape(port)) and
-                       value(s, DEAD_LETTERS, service="listener") == 1 and s)
+                       value(s, DEAD_LETTERS, service="down") == 1 and s)
     assert call(listener, "status")["dead_letters"] == 1  # the same figure as status()
-    assert value(samples, "kaowu_consumer_position", service="listener", upstream="speaker") == 3
+    assert value(samples, "kaowu_consumer_position", service="down", upstream="up") == 3
 
     FIXED["yes"] = True  # the fix is deployed; the operator replays it
-    assert call(listener, "replay_dead_letter", "speaker", 2)["outcome"] == "applied"
+    assert call(listener, "replay_dead_letter", "up", 2)["outcome"] == "applied"
     assert sorted(heard()) == ["one", "poison", "two"]
-    assert value(scrape(port), DEAD_LETTERS, service="listener") == 0
+    assert value(scrape(port), DEAD_LETTERS, service="down") == 0
     assert call(listener, "status")["dead_letters"] == 0
 
 

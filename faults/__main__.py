@@ -58,6 +58,7 @@ def run(candidates: int = 60, seed: int = 7, workdir: Path | None = None,
     system.create()
     try:
         system.start()
+        system.supervise()
         doc = demo_session(datetime.now(UTC), minutes_per_window=120)
         system.call("registration", "load_session",
                     {"yaml": yaml.safe_dump(doc.to_dict(), allow_unicode=True, sort_keys=False)})
@@ -106,6 +107,8 @@ def run(candidates: int = 60, seed: int = 7, workdir: Path | None = None,
             report.lost.append(f"{poison - len(letters)} poison message(s) not in the dead-letter queue")
         for line in report.lost + report.duplicated + report.mismatched:
             say(f"PROBLEM: {line}")
+        if system.restarts:
+            say(f"crashed and restarted by the supervisor: {', '.join(system.restarts)}")
         if outcomes.unknown:
             say(f"replies lost to faults (checked: at most once): "
                 f"{ {k: len(v) for k, v in outcomes.unknown.items()} }")

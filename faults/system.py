@@ -42,6 +42,9 @@ class System:
         self.databases = {s: f"kaowu_faults_{self.run_id}_{s}" for s in self.services}
         self.procs: dict[str, subprocess.Popen] = {}
         self._local = threading.local()
+        self._lock = threading.RLock()
+        self._supervising = False
+        self.restarts: list[str] = []  # services the supervisor restarted after a crash
         self.ports = {}
 
     # -- resources ---------------------------------------------------------------------
@@ -89,13 +92,17 @@ class System:
         return self.ports[service]
 
     def start(self, service: str | None = None):
+        with self._lock:
+            self._spawn(service)
+        self.wait_ready([service] if service else self.services)
+
+    def _spawn(self, service: str | None):
         for name in [service] if service else self.services:
             log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 (the child keeps it)
             self.procs[name] = subprocess.Popen(
                 [*nameko_command(), "run", "--config", str(CONFIG_FILE), *service_targets(name)],
                 cwd=ROOT, env=self.env(name), stdin=subprocess.DEVNULL, stdout=log,
                 stderr=subprocess.STDOUT, start_new_session=True)
-        self.wait_ready([service] if service else self.services)
 
     def wait_ready(self, services, timeout=90.0):
         deadline = time.monotonic() + timeout
@@ -112,11 +119,32 @@ class System:
                     time.sleep(0.3)
 
     def kill9(self, service: str):
-        proc = self.procs[service]
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        with self._lock:
+            proc = self.procs[service]
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    def supervise(self, interval: float = 1.0):
+        """Restart a service whose process died, as Kubernetes restarts a crashed pod (a
+        broker restart can end a nameko container in the middle of sending a reply)."""
+        self._supervising = True
+
+        def loop():
+            while self._supervising:
+                time.sleep(interval)
+                with self._lock:
+                    dead = [n for n, p in self.procs.items() if p.poll() is not None]
+                for name in dead:
+                    if not self._supervising:
+                        return
+                    self.restarts.append(name)
+                    with contextlib.suppress(Exception):  # retried on the next round
+                        self.start(name)
+
+        threading.Thread(target=loop, daemon=True).start()
 
     def stop(self):
+        self._supervising = False
         for proc in self.procs.values():
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)

@@ -151,6 +151,10 @@ def replay(amqp_uri: str, call: Callable[[str, str, tuple], dict], limit: int | 
     with Connection(amqp_uri, transport_options={"confirm_publish": True}) as conn:
         _declare(conn)
         channel = conn.default_channel
+        # at most what is queued now: a replayed message that fails again comes back to the
+        # queue and must not be taken a second time
+        _, queued, _ = channel.queue_declare(NAME, passive=True)
+        limit = queued if limit is None else min(limit, queued)
         failures = []
         try:
             while replayed + failed < limit:

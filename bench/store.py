@@ -6,7 +6,9 @@ application recorders, same events, same durability, same machine, same run.
 - ``store_append_batch_*``: 100 events per transaction (100 streams, expected versions);
 - ``store_read_*``: the whole log of ~100k events read in batches of 5000 and decoded;
 - ``store_replay_*``: that log replayed into a small read model (one upsert per event,
-  into a table keyed by stream), in one transaction, as ``Projection.rebuild`` does.
+  into a table keyed by stream), in one transaction: ``Projection.rebuild`` for Kaowu
+  (which folds the upserts of a row in memory and writes it once), the library's
+  notifications decoded and upserted one by one for the baseline.
 
 Both sides write JSON payloads of the account service's ``ProfileUpdated`` shape (~230
 bytes), serialized inside the timed loop. SQLite: a fresh file in WAL mode,

@@ -6,13 +6,11 @@ transaction that appended the events (so a read model is never behind its own lo
 replays the whole log into an emptied read model for ``rebuild``.
 """
 
-import gc
 import hashlib
 import itertools
 import operator
 import time
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import orjson
@@ -130,7 +128,11 @@ class Projection:
         after it was written gets its later changes as batched upserts, updates and
         deletes (``_Fold``).
         """
-        with _gc_paused():
+        from shared.eventstore import gc_paused
+
+        # millions of objects that live on (rows held, events of a batch) and no cycles:
+        # collections would scan them over and over (half the CPU of a rebuild)
+        with gc_paused():
             if store.dialect == "postgresql":
                 shadow = _ShadowTables.plan(store, self)
                 if shadow is not None:
@@ -156,7 +158,7 @@ class Projection:
         """Events after ``after`` up to ``head`` into ``fold``, written by the time it returns."""
         from shared.eventstore import DatabaseWorker
 
-        worker = DatabaseWorker() if background else None
+        worker = DatabaseWorker() if background and conn.dialect.name == "postgresql" else None
         fold.writer.use(worker)
         try:
             for evs in store.replay(conn, after, head, batch, worker=worker,
@@ -325,21 +327,6 @@ class _ShadowTables:
                 time.sleep(0.1 * (attempt + 1))
 
 
-@contextmanager
-def _gc_paused():
-    """No cyclic garbage collection while a rebuild runs: it makes millions of objects that
-    live on (rows held, events of a batch), each collection scans all of them, and it
-    frees nothing (rows and events hold no cycles; refcounting frees them). Half the
-    CPU of a rebuild otherwise."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
 def _coalesce(changes: Iterable[Change]) -> dict[tuple, list]:
     """Fold many changes into few per row with the same effect, in order (fewer round trips).
 
@@ -432,6 +419,7 @@ class _Fold:
 
     def __init__(self, conn, tables: dict[str, Table], order: dict[str, int], window: int):
         self.writer = _BulkWriter(conn, tables, order)
+        self._linked = any(t.foreign_keys for t in tables.values())
         self.window = max(1, window)
         # (table, key values) -> row; a table's rows are keyed by the columns of the first
         # key seen for it (a key of other columns: (table, None, its sorted items))
@@ -477,9 +465,10 @@ class _Fold:
         self.apply((None,), lambda _: (ch,))
 
     def spill(self):
-        """Write the oldest rows once more than ``window`` are held."""
+        """Write the oldest rows once more than ``window`` are held (all of them where tables
+        refer to each other: a row is then never written before the row it refers to)."""
         if len(self.rows) > self.window:
-            self._write(len(self.rows) - self.window // 2)
+            self._write(len(self.rows) if self._linked else len(self.rows) - self.window // 2)
 
     def flush(self):
         self._write(len(self.rows))
@@ -499,10 +488,14 @@ class _Fold:
             else:
                 steps.append((rid[0], row))
         # rows written before first (they may give up a unique value a new row takes), then
-        # new rows, parents before children
-        self.writer.steps(steps)
+        # new rows, parents before children; where tables refer to each other, new rows
+        # first (a written row may come to refer to a new one)
+        if not self._linked:
+            self.writer.steps(steps)
         for (table, cols), batch in sorted(inserts.items(), key=lambda kv: self.writer.order[kv[0][0]]):
             self.writer.insert(table, cols, batch)
+        if self._linked:
+            self.writer.steps(steps)
 
 
 class _BulkWriter:

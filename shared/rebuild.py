@@ -3,13 +3,16 @@
     python -m shared.rebuild verification                      # every projection
     python -m shared.rebuild verification --projection verification
 
-Each projection is emptied and the whole log replayed into it in one transaction
+Each projection's read model is replaced by a replay of the whole log, in one transaction
 (``Projection.rebuild``): the service keeps running, its readers see the old read model
-until the new one commits, and appends wait for the rebuild (they hold the same log head
-lock), so nothing is missed or applied twice. The RPC ``rebuild`` does the same from
-inside a running service; this is for an operator who wants it as a Job with its own
-progress output. The database URL comes from ``DATABASE_URL`` (see ``shared.config``).
-Exit status: 0 on success, 1 on failure (nothing changes: the transaction rolls back).
+until the new one commits, and nothing is missed or applied twice. On PostgreSQL the new
+model is built in tables of its own while the service goes on appending; only the last
+step (the events appended meanwhile, then the swap) holds up the service's appends and
+the read model's readers. On SQLite appends wait for the whole rebuild (they take the
+same log head lock). The RPC ``rebuild`` does the same from inside a running service; this
+is for an operator who wants it as a Job with its own progress output. The database URL
+comes from ``DATABASE_URL`` (see ``shared.config``). Exit status: 0 on success, 1 on
+failure (nothing changes: the transaction rolls back).
 """
 
 from __future__ import annotations

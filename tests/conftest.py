@@ -29,6 +29,18 @@ LOCAL_PG = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 klogging.configure(level=os.environ.get("LOG_LEVEL", "WARNING"))
 
 
+def pytest_collection_finish(session):
+    """No eventlet timer may be left running by collection (an ``eventlet.Timeout`` made in
+    a module or a parametrize list starts at once and later fires in whichever test first
+    yields to the hub, breaking fixtures far from the cause)."""
+    hub = eventlet.hubs.get_hub()
+    pending = [t for t in list(hub.timers) + list(hub.next_timers)
+               if not getattr(t[-1] if isinstance(t, tuple) else t, "called", False)]
+    if pending:
+        raise pytest.UsageError(f"{len(pending)} eventlet timer(s) started at collection: "
+                                "make a Timeout inside the test, not at import")
+
+
 def _docker_answers() -> bool:
     try:
         import docker

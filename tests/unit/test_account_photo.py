@@ -3,9 +3,11 @@ import io
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
-from services.account.photo import PhotoPolicy, check_photo
+from services.account.photo import PhotoPolicy, _background_is_white, _border, check_photo
 from shared.errors import ValidationFailed
 
 
@@ -115,3 +117,115 @@ def test_policy_is_configurable():
     data = encode(portrait((100, 140)), quality=95)
     policy = PhotoPolicy(width=100, height=140, min_bytes=100)
     assert check_photo(data, policy)["height"] == 140
+
+
+# --- the background check against the per-pixel reference --------------------------
+
+
+def reference_background_is_white(img, policy) -> bool:
+    """The check as it was written first, one pixel at a time in Python: the definition."""
+    strips = _border(img, policy)
+    pixels = [px for strip in strips for px in strip.get_flattened_data()]
+    means = [sum(px[band] for px in pixels) / len(pixels) for band in range(3)]
+    near_white = sum(1 for px in pixels if min(px) >= policy.near_white)
+    return min(means) >= policy.min_mean and near_white >= policy.min_near_white_share * len(pixels)
+
+
+def _strip_pixels(policy, size=(295, 413)):
+    """Every (x, y) of the border strips, in the order the strips are cut."""
+    w, h, s = *size, policy.strip_px
+    third = h // 3
+    return (
+        [(x, y) for y in range(0, s) for x in range(0, w)]
+        + [(x, y) for y in range(s, third) for x in range(0, s)]
+        + [(x, y) for y in range(s, third) for x in range(w - s, w)]
+    )
+
+
+def test_border_pixels_are_the_strips():
+    policy = PhotoPolicy()
+    assert sum(len(strip.get_flattened_data()) for strip in _border(portrait(), policy)) == len(
+        _strip_pixels(policy)
+    )
+
+
+@pytest.mark.parametrize("level, white", [(234, False), (235, True), (236, True)])
+def test_mean_exactly_at_the_threshold(level, white):
+    img = portrait(background=(255, 255, 255))
+    policy = PhotoPolicy()
+    pixels = _strip_pixels(policy)
+    # one channel of every strip pixel at `level`: its mean is exactly `level`
+    for xy in pixels:
+        img.putpixel(xy, (255, level, 255))
+    assert _background_is_white(img, policy) is white
+    assert reference_background_is_white(img, policy) is white
+
+
+@pytest.mark.parametrize("extra_dark, white", [(-1, True), (0, True), (1, False)])
+def test_near_white_share_exactly_at_the_threshold(extra_dark, white):
+    # strips of 70 pixels (50×33, strip 1: 50 along the top, 10 down each side), so
+    # that 90 % is a whole count of pixels
+    policy = PhotoPolicy(width=50, height=33, strip_px=1, min_mean=0.0)
+    img = Image.new("RGB", (50, 33), (255, 255, 255))
+    pixels = _strip_pixels(policy, (50, 33))
+    assert len(pixels) == 70
+    dark = 7 + extra_dark  # 7 dark of 70 leaves exactly 90 % near-white
+    for xy in pixels[:dark]:
+        img.putpixel(xy, (255, 255, policy.near_white - 1))  # one channel just below
+    for xy in pixels[dark:]:
+        img.putpixel(xy, (policy.near_white,) * 3)  # exactly at near-white counts
+    assert _background_is_white(img, policy) is white
+    assert reference_background_is_white(img, policy) is white
+
+
+# channel values at and around every threshold the default policy has, and the ends
+_LEVELS = [0, 1, 100, 219, 220, 221, 234, 235, 236, 254, 255]
+
+
+@st.composite
+def strip_images(draw):
+    strip = draw(st.integers(1, 6))
+    width = draw(st.integers(2 * strip, 40))
+    height = draw(st.integers(3 * strip + 3, 60))  # the side strips are never empty
+    policy = PhotoPolicy(
+        width=width,
+        height=height,
+        strip_px=strip,
+        min_mean=draw(st.sampled_from([0.0, 200.0, 234.5, 235.0, 235.25, 250.0, 255.0])),
+        near_white=draw(st.sampled_from([0, 1, 200, 220, 221, 255, 256])),
+        min_near_white_share=draw(st.sampled_from([0.0, 0.5, 0.9, 0.95, 1.0])),
+    )
+    palette = draw(
+        st.lists(st.tuples(*[st.sampled_from(_LEVELS)] * 3), min_size=1, max_size=4, unique=True)
+    )
+    # mostly one background colour, so the shares land near the thresholds
+    weights = [draw(st.integers(1, 20)) for _ in palette]
+    rng = random.Random(draw(st.integers(0, 2**32)))
+    data = b"".join(bytes(px) for px in rng.choices(palette, weights=weights, k=width * height))
+    return Image.frombytes("RGB", (width, height), data), policy
+
+
+@settings(max_examples=400, deadline=None)
+@given(strip_images())
+def test_background_check_agrees_with_the_per_pixel_reference(case):
+    img, policy = case
+    assert _background_is_white(img, policy) == reference_background_is_white(img, policy)
+
+
+@pytest.mark.parametrize(
+    "img",
+    [
+        portrait(),
+        portrait(background=(236, 236, 236)),
+        portrait(background=(235, 240, 250)),
+        portrait(background=(200, 200, 200)),
+        noise(),
+        Image.new("RGB", (295, 413), (255, 255, 255)),
+    ],
+)
+@pytest.mark.parametrize("quality", [None, 60, 95])
+def test_background_check_agrees_with_the_reference_on_photos(img, quality):
+    if quality is not None:  # through JPEG, as a candidate's photo comes
+        img = Image.open(io.BytesIO(encode(img, quality=quality))).convert("RGB")
+    policy = PhotoPolicy()
+    assert _background_is_white(img, policy) == reference_background_is_white(img, policy)

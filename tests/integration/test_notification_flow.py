@@ -346,13 +346,18 @@ def _season(s):
     finally:
         publisher.close()
     notification = s.store("notification")
+    # the SMS of these messages go out on the delivery timer: let them, so what comes
+    # after ``head`` is the replay's alone
+    s.wait(lambda: not s.call("notification", "deliveries", "queued"))
     head = notification.head()
     with notification.engine.begin() as c:
         c.exec_driver_sql("UPDATE tracking SET position = 0 WHERE upstream IN ('scoring', 'admission')")
     s.wait(lambda: notification.tracked_position("scoring") == scoring.head() and
            notification.tracked_position("admission") == s.store("admission").head())
     time.sleep(0.3)
-    assert notification.head() == head  # replayed: nothing new
+    # replayed: nothing new (a delivery outcome of an earlier message is not new)
+    after = [e.type for e in notification.events_after(head, 100)]
+    assert not [t for t in after if t not in ("SmsSent", "SmsAttemptFailed", "SmsFailed")], after
     assert all(s.templates(k).count("scores_published") == 1 for k in PEOPLE)
 
     # 证书

@@ -8,7 +8,6 @@ with the account (expected empty), which makes it race-safe across processes.
 import base64
 import uuid
 
-from eventlet import tpool
 from nameko.extensions import DependencyProvider
 from sqlalchemy import func, select
 
@@ -33,7 +32,7 @@ from services.account.schemas import (
 from shared.clock import SHANGHAI
 from shared.dependencies import EventStoreProvider
 from shared.errors import Conflict, NotFound, Refused, Unauthorized, ValidationFailed
-from shared.passwords import PasswordHasher
+from shared.passwords import ThreadedHasher
 from shared.service import EventSourcedService, command, load
 
 _DUPLICATE = {
@@ -44,10 +43,11 @@ _DUPLICATE = {
 
 
 class Passwords(DependencyProvider):
-    """argon2id hashing, run in a real thread so the hub keeps serving while it works."""
+    """argon2id hashing, run in real threads so the hub keeps serving while it works, and
+    at most ``PASSWORD_HASH_CONCURRENCY`` hashes at once (default: the cores)."""
 
     def setup(self):
-        self.hasher = PasswordHasher.from_config(self.container.config)
+        self.hasher = ThreadedHasher.from_config(self.container.config)
 
     def get_dependency(self, worker_ctx):
         return self.hasher
@@ -66,7 +66,7 @@ class AccountService(EventSourcedService):
         now = self.clock.now()
         cmd = load(RegisterSchema(today=now.astimezone(SHANGHAI).date()), data)
         self._refuse_duplicates(cmd)
-        password_hash = tpool.execute(self.passwords.hash, cmd["password"])
+        password_hash = self.passwords.hash(cmd["password"])
         account_id = uuid.uuid4().hex
 
         def decide(tx):
@@ -88,7 +88,7 @@ class AccountService(EventSourcedService):
         now = self.clock.now()
         cmd = load(CreateStaffSchema(), data)
         self._refuse_taken_username(cmd["username"])
-        password_hash = tpool.execute(self.passwords.hash, cmd["password"])
+        password_hash = self.passwords.hash(cmd["password"])
         account_id = uuid.uuid4().hex
 
         def decide(tx):
@@ -130,7 +130,7 @@ class AccountService(EventSourcedService):
         account = domain.fold(self.store.read_stream(stream))
         if domain.is_locked(account, now):
             raise domain.locked_error(account)
-        ok = tpool.execute(self.passwords.verify, account.password_hash, cmd["password"])
+        ok = self.passwords.verify(account.password_hash, cmd["password"])
 
         def decide(tx):
             acc = domain.fold(tx.read_stream(stream))
@@ -157,9 +157,9 @@ class AccountService(EventSourcedService):
         account = domain.fold(self.store.read_stream(stream))
         if account is None:
             raise NotFound("No such account.", {"account_id": account_id})
-        if not tpool.execute(self.passwords.verify, account.password_hash, cmd["old_password"]):
+        if not self.passwords.verify(account.password_hash, cmd["old_password"]):
             raise Unauthorized("The current password is wrong.", {"old_password": "wrong password"})
-        new_hash = tpool.execute(self.passwords.hash, cmd["new_password"])
+        new_hash = self.passwords.hash(cmd["new_password"])
 
         def decide(tx):
             acc = domain.fold(tx.read_stream(stream))

@@ -73,4 +73,12 @@ class Conflict(KaowuError):
     code = "conflict"
 
 
-EXPECTED = (ValidationFailed, Refused, NotFound, Unauthorized, Conflict)
+@deserialize_to_instance
+class Unavailable(KaowuError):
+    """A moment's outage (the database restarting, its connection lost, the pool full):
+    nothing was done, or what was done is whole; the same call again shortly can succeed."""
+
+    code = "unavailable"
+
+
+EXPECTED = (ValidationFailed, Refused, NotFound, Unauthorized, Conflict, Unavailable)

@@ -19,16 +19,43 @@ and, over HTTP on ``WEB_SERVER_ADDRESS`` (``shared.health``, ``shared.metrics``)
 from marshmallow import Schema, fields, validate
 from marshmallow import ValidationError as SchemaError
 from nameko.events import SERVICE_POOL
-from nameko.rpc import rpc
+from nameko.rpc import Rpc
 from nameko.timer import Timer
 
 from shared.deadletter import TrackedEventHandler
 from shared.dependencies import ClockProvider, WorkerLog
-from shared.errors import EXPECTED, NotFound, ValidationFailed
+from shared.errors import EXPECTED, NotFound, Unavailable, ValidationFailed
 from shared.health import Health, http
 from shared.metrics import Metrics
 
-command = rpc(expected_exceptions=EXPECTED)
+
+class Command(Rpc):
+    """nameko's RPC entrypoint, but a lost or unreachable database answers as
+    ``Unavailable`` (try again shortly) instead of a driver exception with its text: after
+    a PostgreSQL restart the first use of each pooled connection fails (SQLAlchemy then
+    renews the whole pool), and a caller should hear "try again", not "internal error".
+    Commands have already been retried by ``EventStore.execute``; nothing half-written
+    stays (the transaction rolled back)."""
+
+    def handle_result(self, message, worker_ctx, result, exc_info):
+        if exc_info is not None and database_unavailable(exc_info[1]):
+            exc = Unavailable("The service could not reach its database for a moment; "
+                              "nothing was changed. Please try again shortly.")
+            exc_info = (Unavailable, exc, exc_info[2])
+        return super().handle_result(message, worker_ctx, result, exc_info)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """A transient database failure: connection lost or refused, pool exhausted, or a
+    transaction the server rolled back (deadlock, serialization, shutdown)."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    return (isinstance(exc, OperationalError | PoolTimeout)
+            or (isinstance(exc, DBAPIError) and exc.connection_invalidated))
+
+
+command = Command.decorator(expected_exceptions=EXPECTED)
 
 
 def upstream_events(upstream: str):

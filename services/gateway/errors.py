@@ -24,7 +24,15 @@ from nameko.exceptions import (
     UnknownService,
 )
 
-from shared.errors import Conflict, KaowuError, NotFound, Refused, Unauthorized, ValidationFailed
+from shared.errors import (
+    Conflict,
+    KaowuError,
+    NotFound,
+    Refused,
+    Unauthorized,
+    Unavailable,
+    ValidationFailed,
+)
 
 #: error code -> HTTP status
 CODES = {
@@ -89,6 +97,8 @@ def from_exception(exc: BaseException, *, unauthorized: str = "forbidden") -> tu
     """
     if isinstance(exc, ApiError):
         return exc, False
+    if isinstance(exc, Unavailable):
+        return ApiError("unavailable", exc.message, headers={"Retry-After": "2"}), False
     if isinstance(exc, KaowuError):
         code = _kaowu_code(exc, unauthorized)
         finer = exc.error_code if exc.error_code != type(exc).code else None

@@ -13,7 +13,7 @@ from nameko.exceptions import (
 )
 
 from services.gateway.errors import CODES, ApiError, from_exception
-from shared.errors import Conflict, NotFound, Refused, Unauthorized, ValidationFailed
+from shared.errors import Conflict, NotFound, Refused, Unauthorized, Unavailable, ValidationFailed
 
 
 def roundtrip(exc):
@@ -58,6 +58,7 @@ def test_nested_fields_are_flattened_to_strings():
 
 @pytest.mark.parametrize("exc, code, unexpected", [
     (UnknownService("admission"), "unavailable", False),
+    (Unavailable("The service could not reach its database for a moment."), "unavailable", False),
     # a factory: a Timeout starts when made, and one made at collection would fire later
     # in whichever test first yields to the hub
     (lambda: eventlet.Timeout(1), "unavailable", False),

@@ -70,7 +70,7 @@ def run(candidates: int = 60, seed: int = 7, workdir: Path | None = None,
         workers = load1.run()
         for name in names:
             _wait_progress(load1, 0.3 if name == names[0] else None)
-            injected.append(FAULTS[name](system, rng))
+            injected.append(_inject(name, system, rng))
             say(f"injected: {injected[-1]}")
             time.sleep(1.0)
         for w in workers:
@@ -82,7 +82,7 @@ def run(candidates: int = 60, seed: int = 7, workdir: Path | None = None,
         load2.outcomes = load1.outcomes
         workers = load2.run()
         _wait_progress(load2, 0.3)
-        together = [threading.Thread(target=lambda n=n: injected.append(FAULTS[n](system, rng)))
+        together = [threading.Thread(target=lambda n=n: injected.append(_inject(n, system, rng)))
                     for n in names]
         for t in together:
             t.start()
@@ -95,6 +95,9 @@ def run(candidates: int = 60, seed: int = 7, workdir: Path | None = None,
         say("round 2 load done; waiting for the services to catch up")
         status = wait_quiet(system)
         report = check(system, outcomes, status)
+        failed = [i for i in injected if i.startswith(NOT_INJECTED)]
+        injected = [i for i in injected if not i.startswith(NOT_INJECTED)]
+        report.lost += failed  # a fault that could not be injected is a failed run, not a pass
 
         # the poison: kept, shown, replayable (an undecodable one comes back, still poison)
         letters = deadletter.peek(system.amqp, limit=200)
@@ -128,6 +131,22 @@ def run(candidates: int = 60, seed: int = 7, workdir: Path | None = None,
             say(f"kept: databases {list(system.databases.values())}, vhost {system.vhost}")
         else:
             system.destroy()
+
+
+NOT_INJECTED = "could not inject"
+
+
+def _inject(name, system, rng, timeout=60.0) -> str:
+    """Inject a fault; one that needs the system (e.g. to read recent events) while another
+    fault has it down is tried again until ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return FAULTS[name](system, rng)
+        except Exception as exc:
+            if time.monotonic() > deadline:
+                return f"{NOT_INJECTED} {name}: {type(exc).__name__}: {exc}"
+            time.sleep(1.0)
 
 
 def _wait_progress(load, fraction, timeout=120):

@@ -31,10 +31,12 @@ def wait_quiet(system, timeout: float = 180.0) -> dict:
     upstream's whole log, twice in a row."""
     deadline = time.monotonic() + timeout
     last = None
+    seen = "no status answered"
     while time.monotonic() < deadline:
         try:
             st = {s: system.call(s, "status", timeout=10) for s in system.services}
-        except Exception:
+        except Exception as exc:
+            seen = f"status failed: {type(exc).__name__}: {exc}"
             time.sleep(1)
             continue
         behind = [(s, up) for s, v in st.items() for up, pos in v["tracking"].items()
@@ -44,8 +46,12 @@ def wait_quiet(system, timeout: float = 180.0) -> dict:
         if not behind and not busy and shape == last:
             return st
         last = shape if not behind and not busy else None
+        seen = "; ".join(
+            [f"{s} tracks {up} at {st[s]['tracking'][up]} of {st[up]['head']}" for s, up in behind]
+            + [f"{s} relay lag {st[s]['relay_lag']}" for s in busy]) or "settling"
         time.sleep(1.0)
-    raise RuntimeError(f"the services did not catch up with each other in {timeout:.0f} s")
+    raise RuntimeError(f"the services did not catch up with each other in {timeout:.0f} s "
+                       f"(last seen: {seen})")
 
 
 def stores(system):

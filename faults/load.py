@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from bench import applicants
 from bench.common import candidate
-from shared.errors import KaowuError
+from shared.errors import KaowuError, Unavailable
 
 RETRIES = 6
 
@@ -70,6 +70,10 @@ class Load:
         for attempt in range(RETRIES):
             try:
                 result = call()
+            except Unavailable:  # a moment's outage (a database restart): ask again
+                lost = True
+                time.sleep(min(2.0, 0.3 * (attempt + 1)))
+                continue
             except KaowuError as exc:
                 if already is not None and already(exc) and lost:
                     self.outcomes.add("accepted", kind, key)  # the lost attempt did it

@@ -5,6 +5,7 @@
   the worker's context (correlation id, actor), so events carry who and why.
 - ``TrackingProvider`` holds one ``TrackingConsumer`` per upstream service.
 - ``ClockProvider`` gives the clock (``CLOCK`` in the config: the system's, or a test's).
+- ``RpcProxy`` calls another service, and gives up after ``RPC_TIMEOUT`` seconds.
 - ``WorkerLog`` gives each worker a correlation id (propagated by nameko through RPC and
   events), binds it to the structlog context, and logs every entrypoint's outcome.
 """
@@ -12,14 +13,17 @@
 import time
 import uuid
 
+import eventlet
 import structlog
 from nameko.extensions import DependencyProvider
+from nameko.rpc import MethodProxy, ServiceProxy
+from nameko.rpc import RpcProxy as NamekoRpcProxy
 
 from shared import config as kconfig
 from shared import deadletter
 from shared import logging as klogging
 from shared.clock import clock_from_config
-from shared.errors import KaowuError
+from shared.errors import KaowuError, Unavailable
 from shared.eventstore import Context, open_store
 from shared.logging import get_logger
 from shared.relay import KombuPublisher, Relay
@@ -144,6 +148,65 @@ class TrackingProvider(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self
+
+
+class RpcProxy(NamekoRpcProxy):
+    """nameko's ``RpcProxy`` with a deadline: a call not answered within ``RPC_TIMEOUT``
+    seconds (config; 20 by default) raises ``Unavailable``. nameko's own waits for ever,
+    and a reply lost to a broker restart (sent before the caller's reply queue was bound
+    again, or while the connection was going) then hangs the worker: a hung catch-up
+    timer never ticks again, and a consumer stops at the gap it was filling."""
+
+    def __init__(self, target_service, timeout: float | None = None, **options):
+        super().__init__(target_service, **options)
+        self.timeout = timeout
+
+    def setup(self):
+        super().setup()
+        if self.timeout is None:
+            self.timeout = float(self.container.config.get("RPC_TIMEOUT", 20.0))
+
+    def get_dependency(self, worker_ctx):
+        return _TimedServiceProxy(worker_ctx, self.target_service, self.rpc_reply_listener,
+                                  self.timeout, **self.options)
+
+
+class _TimedServiceProxy(ServiceProxy):
+    def __init__(self, worker_ctx, service_name, reply_listener, timeout, **options):
+        super().__init__(worker_ctx, service_name, reply_listener, **options)
+        self.timeout = timeout
+
+    def __getattr__(self, name):
+        method = _TimedMethodProxy(self.worker_ctx, self.service_name, name, self.reply_listener,
+                                   **self.options)
+        method.timeout = self.timeout
+        return method
+
+
+class _TimedMethodProxy(MethodProxy):
+    timeout = 20.0
+
+    def __call__(self, *args, **kwargs):
+        reply = self._call(*args, **kwargs)
+        timer = eventlet.Timeout(self.timeout)
+        try:
+            return reply.result()
+        except eventlet.Timeout as exc:
+            if exc is not timer:
+                raise
+            self._forget(reply)
+            raise Unavailable(f"The {self.service_name} service did not answer in "
+                              f"{self.timeout:g} s; please try again shortly.",
+                              {"service": self.service_name, "method": self.method_name}) from None
+        finally:
+            timer.cancel()
+
+    def _forget(self, reply):
+        """Drop the reply's slot in the listener (a late reply is then ignored)."""
+        events = self.reply_listener._reply_events
+        for key, event in list(events.items()):
+            if event is reply.reply_event:
+                events.pop(key, None)
 
 
 class ClockProvider(DependencyProvider):

@@ -11,7 +11,6 @@ import base64
 from datetime import datetime
 
 from nameko.extensions import DependencyProvider
-from nameko.rpc import RpcProxy
 from sqlalchemy import func, select
 
 from services.admission import domain, ticket_code, ticket_pdf
@@ -31,7 +30,7 @@ from services.admission.schemas import (
     SessionRefSchema,
     TicketRefSchema,
 )
-from shared.dependencies import EventStoreProvider, TrackingProvider
+from shared.dependencies import EventStoreProvider, RpcProxy, TrackingProvider
 from shared.errors import NotFound, Refused, ValidationFailed
 from shared.logging import get_logger, mask_value
 from shared.service import EventSourcedService, command, config_timer, load, upstream_events

@@ -16,7 +16,6 @@ from datetime import datetime
 
 from nameko.exceptions import UnknownService
 from nameko.extensions import DependencyProvider
-from nameko.rpc import RpcProxy
 from sqlalchemy import and_, func, select
 
 from services.certificate import credential, domain, keys, statuslist
@@ -42,8 +41,8 @@ from services.certificate.schemas import (
     VerifySchema,
 )
 from shared.clock import clock_from_config, iso
-from shared.dependencies import EventStoreProvider, TrackingProvider
-from shared.errors import Conflict, NotFound
+from shared.dependencies import EventStoreProvider, RpcProxy, TrackingProvider
+from shared.errors import Conflict, NotFound, Unavailable
 from shared.events import NewEvent
 from shared.eventstore import ConcurrencyConflict
 from shared.logging import get_logger
@@ -166,7 +165,7 @@ class CertificateService(EventSourcedService):
                               ("scoring", self.scoring_rpc)):
             try:
                 self.tracking.catch_up({upstream: rpc.events_after})
-            except UnknownService:
+            except (UnknownService, Unavailable):  # the next tick tries again
                 log.warning("certificate.upstream_unavailable", upstream=upstream)
 
     # -- public: the issuer and verification (no login) --------------------------------

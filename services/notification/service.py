@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import eventlet
 from nameko.exceptions import UnknownService
 from nameko.extensions import DependencyProvider
-from nameko.rpc import RpcProxy
 from sqlalchemy import func, select
 
 from services.notification import consumers, domain
@@ -32,7 +31,7 @@ from services.notification.schemas import (
 )
 from services.notification.templates import load_catalogue
 from shared.clock import clock_from_config, shanghai
-from shared.dependencies import EventStoreProvider, TrackingProvider
+from shared.dependencies import EventStoreProvider, RpcProxy, TrackingProvider
 from shared.logging import get_logger
 from shared.service import EventSourcedService, command, config_timer, load, upstream_events
 from shared.session import SessionDocument

@@ -9,7 +9,6 @@ here every input is validated and every window is checked on the server's clock.
 import hashlib
 from datetime import datetime
 
-from nameko.rpc import RpcProxy
 from sqlalchemy import func, select
 
 from services.registration import domain
@@ -32,7 +31,7 @@ from services.registration.schemas import (
     VoidRegistrationSchema,
 )
 from shared.clock import shanghai
-from shared.dependencies import EventStoreProvider, TrackingProvider
+from shared.dependencies import EventStoreProvider, RpcProxy, TrackingProvider
 from shared.errors import NotFound, ValidationFailed
 from shared.service import EventSourcedService, command, config_timer, load, upstream_events
 from shared.session import WINDOW_LABELS, parse_session

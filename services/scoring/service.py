@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Iterable
 
 import orjson
-from nameko.rpc import RpcProxy
 from sqlalchemy import Text, and_, cast, func, null, select
 
 from services.scoring import domain
@@ -36,7 +35,7 @@ from services.scoring.schemas import (
     VoidScoresSchema,
 )
 from shared.clock import parse_iso
-from shared.dependencies import EventStoreProvider, TrackingProvider
+from shared.dependencies import EventStoreProvider, RpcProxy, TrackingProvider
 from shared.errors import NotFound, Refused
 from shared.events import NewEvent, StoredEvent
 from shared.eventstore import events_table

@@ -14,7 +14,6 @@ from datetime import datetime
 
 from nameko.exceptions import UnknownService
 from nameko.extensions import DependencyProvider
-from nameko.rpc import RpcProxy
 from sqlalchemy import func, select
 
 from services.verification import archive, domain, reference
@@ -39,7 +38,7 @@ from services.verification.schemas import (
     StaffSchema,
 )
 from shared.clock import clock_from_config, shanghai
-from shared.dependencies import EventStoreProvider, TrackingProvider
+from shared.dependencies import EventStoreProvider, RpcProxy, TrackingProvider
 from shared.errors import NotFound, ValidationFailed
 from shared.events import NewEvent
 from shared.logging import get_logger

@@ -1,0 +1,52 @@
+"""Service-to-service RPC gives up after ``RPC_TIMEOUT``: a reply that never comes (lost
+to a broker restart, or a callee stuck) must not hang the caller's worker for ever."""
+
+import time
+
+import eventlet
+import pytest
+from nameko.rpc import rpc
+from nameko.standalone.rpc import ServiceRpcProxy
+
+from shared.dependencies import RpcProxy
+from shared.errors import Unavailable
+
+pytestmark = pytest.mark.integration
+
+
+class Slow:
+    name = "slow"
+
+    @rpc
+    def echo(self, value, delay=0.0):
+        eventlet.sleep(delay)
+        return value
+
+
+class Caller:
+    name = "caller"
+    slow = RpcProxy("slow")
+
+    @rpc
+    def ask(self, value, delay=0.0):
+        started = time.monotonic()
+        try:
+            return {"value": self.slow.echo(value, delay), "s": time.monotonic() - started}
+        except Unavailable as exc:
+            return {"unavailable": exc.message, "fields": exc.fields,
+                    "s": time.monotonic() - started}
+
+
+def test_a_call_not_answered_in_time_is_unavailable(container_factory, amqp_uri):
+    config = {"AMQP_URI": amqp_uri, "RPC_TIMEOUT": 0.5}
+    for cls in (Slow, Caller):
+        container_factory(cls, config).start()
+    with ServiceRpcProxy("caller", {"AMQP_URI": amqp_uri}, timeout=20) as caller:
+        assert caller.ask("a")["value"] == "a"
+        late = caller.ask("b", 2.0)
+        assert late["fields"] == {"service": "slow", "method": "echo"}
+        assert "did not answer in 0.5 s" in late["unavailable"]
+        assert 0.5 <= late["s"] < 1.5
+        # the late reply, when it comes, is dropped; the next call gets its own answer
+        time.sleep(1.8)
+        assert caller.ask("c")["value"] == "c"

@@ -445,8 +445,9 @@ class Services:
         import yaml
 
         from bench import rpc
+        from shared.runner import service_environment
 
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = service_environment()  # as production runs them (MALLOC_ARENA_MAX)
         if self.pool != PRODUCTION_POOL:
             env["BENCH_SEASON_POOL"] = ",".join(map(str, self.pool))
         for name, module in SERVICES:

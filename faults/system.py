@@ -20,7 +20,7 @@ from pathlib import Path
 from nameko.standalone.rpc import ClusterRpcProxy
 from sqlalchemy import create_engine, text
 
-from shared.runner import CONFIG_FILE, ROOT, nameko_command, service_targets
+from shared.runner import CONFIG_FILE, ROOT, nameko_command, service_environment, service_targets
 
 LOCAL_AMQP = "amqp://guest:guest@127.0.0.1:5672/"
 LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -76,7 +76,7 @@ class System:
     # -- processes ---------------------------------------------------------------------
 
     def env(self, service: str) -> dict:
-        env = dict(os.environ)
+        env = service_environment()
         env.update(AMQP_URI=self.amqp, DATABASE_URL=self.db_url(service),
                    WEB_SERVER_ADDRESS=f"127.0.0.1:{self.port(service)}", MAX_WORKERS="10",
                    PYTHONUNBUFFERED="1", LOG_LEVEL="DEBUG")  # every call logged: scanned for PII

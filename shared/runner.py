@@ -243,6 +243,18 @@ def describe_database(url: str) -> str:
 # ---------------------------------------------------------------- children
 
 
+def service_environment() -> dict[str, str]:
+    """The environment a service process runs with (here, in the benchmarks and the fault
+    runs alike; the Dockerfile sets the same)."""
+    return {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        # argon2 hashes in worker threads: glibc keeps a 19 MiB arena per thread without
+        # this (account peaked at ~500 MiB in the season benchmark; 2 arenas: ~225 MiB)
+        "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2"),
+    }
+
+
 def nameko_command() -> list[str]:
     script = Path(sys.executable).parent / "nameko"
     if script.exists():
@@ -394,12 +406,8 @@ def run(selected: list[str] | None = None) -> int:
     children: list[Child] = []
     try:
         base_env = {
-            **os.environ,
+            **service_environment(),
             "AMQP_URI": broker,
-            "PYTHONUNBUFFERED": "1",
-            # argon2 hashes in worker threads: glibc keeps a 19 MiB arena per thread without
-            # this (account peaked at ~500 MiB in the season benchmark; 2 arenas: ~225 MiB)
-            "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2"),
             "PYTHONWARNINGS": ",".join(filter(None, [_QUIET, os.environ.get("PYTHONWARNINGS")])),
         }
         for name in names:

@@ -1119,7 +1119,10 @@ def run(ctx: Context):
                     "db_connections_peak_by_service": dict(sorted(rss.connections.items()))}
 
     if take_season and outcome is not None:
-        yield Figure("season_10k_s", outcome["total"], "s", ceiling=TARGET_S,
+        # the target is for 10,000: a smaller run's seconds are not checked against it
+        # (its extrapolation is in the detail, labelled as one)
+        yield Figure("season_10k_s", outcome["total"], "s",
+                     ceiling=TARGET_S if plan.count >= CANDIDATES else None,
                      detail={**outcome["detail"], **machine_load})
     if take_rss and rss.hwm_kb:
         name = max(rss.hwm_kb, key=rss.hwm_kb.get)

@@ -8,8 +8,11 @@ transaction; the ticket PDF is rendered by ``ticket_pdf`` (an adapter).
 """
 
 import base64
+import time
 from datetime import datetime
 
+import eventlet
+from nameko.exceptions import UnknownService
 from nameko.extensions import DependencyProvider
 from sqlalchemy import func, select
 
@@ -31,7 +34,7 @@ from services.admission.schemas import (
     TicketRefSchema,
 )
 from shared.dependencies import EventStoreProvider, RpcProxy, TrackingProvider
-from shared.errors import NotFound, Refused, ValidationFailed
+from shared.errors import NotFound, Refused, Unavailable, ValidationFailed
 from shared.logging import get_logger, mask_value
 from shared.service import EventSourcedService, command, config_timer, load, upstream_events
 from shared.session import SessionDocument
@@ -40,6 +43,7 @@ log = get_logger(__name__)
 
 #: candidates whose tickets one transaction issues (bounds a plan's memory per transaction)
 ISSUE_BATCH = 5000
+CATCH_UP_BEFORE_PLAN_S = 60.0  # at most this long waiting for registration before the plan
 
 #: used only where ``ADMISSION_QR_KEY`` is not configured (development); says so at start
 DEVELOPMENT_QR_KEY = "kaowu-admission-development-key-not-for-production"
@@ -134,12 +138,33 @@ class AdmissionService(EventSourcedService):
             for name in domain.due_deadlines(doc, now, done.get(doc.session_id, set())):
                 if name == "confirmation":
                     # the plan should hold everyone registration confirmed: pull first
-                    self.catch_up()
+                    self._catch_up_with_registration()
                 if name == "seating":
                     self._issue_tickets(doc.session_id)
                 else:
                     self.store.execute(lambda tx, sid=doc.session_id, name=name:
                                        self._deadline(tx, sid, name))
+
+    def _catch_up_with_registration(self, within: float = CATCH_UP_BEFORE_PLAN_S):
+        """Apply everything registration has logged before seats are planned. A pull is
+        skipped while a message-driven worker applies (it is making progress), so wait for
+        the tracked position to reach registration's log head, not for one pull: at 10,000
+        confirmations the consumer ran thousands behind, and each one applied after the plan
+        took the (slower) late-seat path. Bounded: a registration that does not answer
+        leaves the stragglers to that path, which is correct, only slower."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            try:
+                self.catch_up()
+                tracked = self.store.tracked_position("registration")
+                if not self.registration_rpc.events_after(tracked, 1):
+                    return
+            except (Unavailable, UnknownService):  # not answering, or not running
+                break
+            eventlet.sleep(0.2)
+        log.warning("admission.plan_before_caught_up", upstream="registration",
+                    tracked=self.store.tracked_position("registration"),
+                    action="confirmations applied later get the next free seat")
 
     def _deadline(self, tx, session_id, name):
         stream = domain.deadline_stream(session_id, name)

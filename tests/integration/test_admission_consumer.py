@@ -7,6 +7,7 @@ seat), rooms running out (refused, visible in the counts), the deadline firing o
 often the timer ticks, voiding before and after a seat, and rebuild == live."""
 
 from datetime import datetime
+from types import SimpleNamespace
 
 import pytest
 from nameko.testing.services import worker_factory
@@ -59,9 +60,11 @@ def world(db_url, tmp_path):
     w = World()
     w.clock, w.reg, w.adm, w.consumer = clock, reg, adm, consumer
     w.pump = lambda: consumer.catch_up(fetch)
+    w.registration = SimpleNamespace(events_after=fetch)  # registration's RPC, in-process
     w.worker = lambda: worker_factory(
         AdmissionService, store=BoundStore(adm, Context(actor="test")), clock=clock,
-        tracking=Tracking(consumer, fetch), ticket_key=b"test-key")
+        tracking=Tracking(consumer, fetch), ticket_key=b"test-key",
+        registration_rpc=w.registration)
     yield w
     reg.engine.dispose()
     adm.engine.dispose()
@@ -172,3 +175,32 @@ def test_plan_late_seats_capacity_voids_and_rebuild(world):
     projection.rebuild(w.adm)
     assert snapshot(w.adm.engine, projection) == live
     assert domain.fold_seating(w.adm.read_stream(domain.seating_stream(sid))).next_seq == 7
+
+
+def test_the_plan_waits_for_confirmations_not_yet_applied(world):
+    """Confirmations registration logged before the close but admission has not applied yet
+    (its consumer behind, a pull skipped because a message-driven worker held the consumer)
+    are in the plan, not left to the late-seat path."""
+    w = world
+    sid = schedule(w, seats=(30,))
+    w.pump()  # the session only
+    for n in range(1, 8):
+        confirm(w, sid, n)
+    skipped = []
+    real = w.consumer.catch_up
+
+    def busy_once(fetch):  # the first pull finds another worker applying: nothing done
+        if not skipped:
+            skipped.append(True)
+            return 0
+        return real(fetch)
+
+    w.consumer.catch_up = busy_once
+    w.clock.set(at(4, 18, 16, 0, 1))
+    w.worker().deadlines()
+    assert skipped
+    planned = [e for e in w.adm.events_after(0, 10_000) if e.type == "SeatingPlanned"]
+    assert [e.payload["seated"] for e in planned] == [7]
+    assert "SeatAdded" not in types(w.adm)  # nobody took the late path
+    w.worker().deadlines()  # the tickets of the plan
+    assert types(w.adm).count("AdmissionTicketIssued") == 7

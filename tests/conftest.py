@@ -80,10 +80,9 @@ def amqp_base(_containers):
     return os.environ.get("AMQP_URI") or LOCAL_AMQP, True
 
 
-@pytest.fixture
-def amqp_uri(amqp_base, request):
-    """A vhost of this test's own (rabbitmqctl; the management API may be off): durable
-    event queues and their messages must not leak from one test's services into the next."""
+def _vhost(amqp_base):
+    """A vhost of its own on the test broker (rabbitmqctl; the management API may be off),
+    deleted after; the broker as given where it is not the machine's own."""
     base, needs_vhost = amqp_base
     if not needs_vhost:
         yield base
@@ -97,6 +96,19 @@ def amqp_uri(amqp_base, request):
     subprocess.run([ctl, "-q", "set_permissions", "-p", vhost, user, ".*", ".*", ".*"], check=True)
     yield base.rstrip("/") + "/" + vhost
     subprocess.run([ctl, "-q", "delete_vhost", vhost], check=False)
+
+
+@pytest.fixture
+def amqp_uri(amqp_base):
+    """A vhost of this test's own: durable event queues and their messages must not leak
+    from one test's services into the next."""
+    yield from _vhost(amqp_base)
+
+
+@pytest.fixture(scope="module")
+def module_amqp_uri(amqp_base):
+    """One vhost for a module whose tests share one set of running services."""
+    yield from _vhost(amqp_base)
 
 
 @pytest.fixture(scope="session")

@@ -24,6 +24,7 @@ from shared.errors import NotFound, Refused, Unauthorized, ValidationFailed
 from shared.events import NewEvent
 from shared.relay import KombuPublisher
 from shared.service import EventSourcedService, config_timer, upstream_events
+from tests import support
 
 pytestmark = pytest.mark.integration
 
@@ -92,13 +93,7 @@ def config(request, amqp_uri, tmp_path):
 
 
 def wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
+    return support.wait_for(predicate, timeout)
 
 
 def mirrored(runner):

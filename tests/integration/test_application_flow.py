@@ -31,6 +31,7 @@ from shared.errors import NotFound, Refused, Unauthorized, ValidationFailed
 from shared.projection import snapshot
 from shared.session import REFERENCE_SESSION_PATH
 from tests.integration.test_account_flow import jpeg
+from tests.support import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -76,13 +77,7 @@ class Season:
             return hook(*args)
 
     def wait(self, predicate, timeout=15):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(0.05)
-        raise AssertionError("condition not met in time")
+        return wait_for(predicate, timeout)
 
     def candidate(self, key):
         name, id_number, level, cert, category, work_start, _ = PEOPLE[key]

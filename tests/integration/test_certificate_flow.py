@@ -10,7 +10,6 @@ test-only services named ``scoring`` and ``registration`` append contract events
 
 import base64
 import json
-import time
 from datetime import datetime
 from types import SimpleNamespace
 
@@ -31,6 +30,7 @@ from shared.pdf import read_pdf
 from shared.projection import snapshot
 from shared.service import EventSourcedService, command
 from shared.session import REFERENCE_SESSION_PATH, load_session_file
+from tests.support import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -82,13 +82,7 @@ class World:
         return self.call("certificate", method, *args)
 
     def wait(self, predicate, timeout=30):  # generous: the test machine is shared
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(0.05)
-        raise AssertionError("condition not met in time")
+        return wait_for(predicate, timeout)
 
     def attained(self, qid, account, level, candidate):
         return self.call("scoring", "emit", f"qualification-{qid}", "QualificationAttained", {

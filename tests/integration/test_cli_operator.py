@@ -10,10 +10,7 @@ one candidate (across the three logs, in time order, ID number masked), and sess
 of a bad document (every problem listed with its path)."""
 
 import json
-import shutil
-import subprocess
 import time
-import uuid
 from datetime import datetime
 
 import pytest
@@ -30,6 +27,7 @@ from shared.dependencies import EventStoreProvider
 from shared.projection import snapshot
 from shared.session import REFERENCE_SESSION_PATH
 from tests.integration.test_account_flow import jpeg
+from tests.support import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -59,12 +57,7 @@ class World:
                                   input=input)
 
     def wait(self, predicate, timeout=15):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.05)
-        raise AssertionError("condition not met in time")
+        return wait_for(predicate, timeout)
 
     def candidate(self, person, mobile):
         name, id_number, cert, level = person
@@ -89,27 +82,9 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def module_vhost(amqp_base):
-    """One vhost for the module's tests (they share one world: it takes a while to make)."""
-    base, needs_vhost = amqp_base
-    if not needs_vhost:
-        yield base
-        return
-    ctl = shutil.which("rabbitmqctl")
-    if not ctl:
-        pytest.skip("no rabbitmqctl to make a test vhost with")
-    vhost = f"kaowu_test_cli_{uuid.uuid4().hex[:8]}"
-    subprocess.run([ctl, "-q", "add_vhost", vhost], check=True)
-    subprocess.run([ctl, "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
-                   check=True)
-    yield base.rstrip("/") + "/" + vhost
-    subprocess.run([ctl, "-q", "delete_vhost", vhost], check=False)
-
-
-@pytest.fixture(scope="module")
-def world(module_vhost, databases):
+def world(module_amqp_uri, databases):
     """Built once for the module; the test that stops a service runs last."""
-    amqp_uri = module_vhost
+    amqp_uri = module_amqp_uri
     clock = ControlledClock(datetime(2026, 4, 7, 10, 30, tzinfo=SHANGHAI))
     config = {"AMQP_URI": amqp_uri, "DATABASE_URL": databases.new("cli") + "_{service}",
               "CLOCK": clock, "CATCH_UP_INTERVAL": 0.3, "DEADLINE_INTERVAL": 0.2,

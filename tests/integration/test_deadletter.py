@@ -2,7 +2,6 @@
 the dead-letter queue with where they came from and why; the consumer goes on; a replay
 puts the message back where it came from, and applies the poison event once it is fixed."""
 
-import time
 
 import pytest
 from kombu import Connection, Exchange
@@ -16,6 +15,7 @@ from shared.contracts import INTEGRATION, EventRegistry
 from shared.dependencies import EventStoreProvider, TrackingProvider
 from shared.events import NewEvent
 from shared.service import EventSourcedService, command, config_timer, upstream_events
+from tests.support import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -61,14 +61,6 @@ class DownService(EventSourcedService):
         self.tracking.catch_up({"up": self.up_rpc.events_after})
 
 
-def wait_for(predicate, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def heard(runner):

@@ -37,6 +37,7 @@ from shared.errors import NotFound
 from shared.session import REFERENCE_SESSION_PATH
 from tests.integration.test_account_flow import jpeg
 from tests.integration.test_application_flow import SESSION, at
+from tests.support import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -157,13 +158,7 @@ class Stack:
             return hook(*args, **kwargs)
 
     def wait(self, predicate, timeout=15):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(0.05)
-        raise AssertionError("condition not met in time")
+        return wait_for(predicate, timeout)
 
     def staff(self, key):
         made = self.rpc("account", "create_staff", STAFF_PEOPLE[key])

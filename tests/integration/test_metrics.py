@@ -9,7 +9,6 @@ back to 0.
 
 import json
 import socket
-import time
 import urllib.error
 import urllib.request
 
@@ -28,6 +27,7 @@ from shared.eventstore import open_store
 from shared.health import BrokerCheck, check_database, listening_port, readiness
 from shared.metrics import DEAD_LETTERS, EXPORTED, DeadLetterTally
 from shared.tracking import dead_letter_stream
+from tests import support
 from tests.integration.test_account_flow import CANDIDATE, SECTIONS, jpeg
 
 pytestmark = pytest.mark.integration
@@ -64,13 +64,7 @@ def value(samples, metric, **labels):
 
 
 def wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = predicate()
-        if got:
-            return got
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
+    return support.wait_for(predicate, timeout)
 
 
 @pytest.fixture

@@ -38,6 +38,7 @@ from shared.relay import KombuPublisher
 from shared.service import EventSourcedService, command
 from shared.session import REFERENCE_SESSION_PATH
 from tests.integration.test_account_flow import jpeg
+from tests.support import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -138,13 +139,7 @@ class Season:
             return hook(*args)
 
     def wait(self, predicate, timeout=20):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(0.05)
-        raise AssertionError("condition not met in time")
+        return wait_for(predicate, timeout)
 
     def register(self, key):
         name, id_number, cert, mobile, _ = PEOPLE[key]

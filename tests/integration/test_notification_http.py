@@ -18,6 +18,7 @@ from services.notification.gateway import HttpSmsGateway, SinkSmsGateway, read_s
 from services.notification.service import NotificationService
 from shared import logging as klogging
 from shared.clock import SHANGHAI, ControlledClock
+from tests.support import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -125,14 +126,6 @@ def test_failed_sms_retried_with_backoff_until_sent(runner_factory, amqp_uri, da
             with entrypoint_hook(container[service], method) as hook:
                 return hook(*args)
 
-        def wait(predicate, timeout=15):
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                if value := predicate():
-                    return value
-                time.sleep(0.05)
-            raise AssertionError("condition not met in time")
-
         def delivery(mobile):
             return next(d for d in call("notification", "deliveries", None, 100)
                         if d["mobile"] == f"{mobile[:3]}****{mobile[-4:]}")
@@ -141,11 +134,11 @@ def test_failed_sms_retried_with_backoff_until_sent(runner_factory, amqp_uri, da
             call("account", "register", {"name": name, "id_type": "resident_id",
                                          "id_number": id_number, "mobile": mobile,
                                          "username": username, "password": "pass2026word"})
-        wait(lambda: all(provider.count(m) == 1 for m in PEOPLE))
+        wait_for(lambda: all(provider.count(m) == 1 for m in PEOPLE))
         a, b, c = PEOPLE
-        wait(lambda: delivery(c)["status"] == "failed")
+        wait_for(lambda: delivery(c)["status"] == "failed")
         assert delivery(c)["attempts"] == 1 and delivery(c)["last_error"].startswith("HTTP 400")
-        wait(lambda: delivery(a)["attempts"] == 1 and delivery(b)["attempts"] == 1)
+        wait_for(lambda: delivery(a)["attempts"] == 1 and delivery(b)["attempts"] == 1)
         assert delivery(a)["status"] == "queued"
         assert delivery(a)["next_attempt_at"].startswith("2026-04-01T01:00:30")  # t0 + 30 s
 
@@ -153,16 +146,16 @@ def test_failed_sms_retried_with_backoff_until_sent(runner_factory, amqp_uri, da
         time.sleep(0.4)
         assert [provider.count(m) for m in PEOPLE] == [1, 1, 1]
         clock.set(t0 + timedelta(seconds=30))
-        wait(lambda: delivery(a)["status"] == "sent")
+        wait_for(lambda: delivery(a)["status"] == "sent")
         assert delivery(a)["attempts"] == 2
-        wait(lambda: delivery(b)["attempts"] == 2)
+        wait_for(lambda: delivery(b)["attempts"] == 2)
         assert delivery(b)["next_attempt_at"].startswith("2026-04-01T01:01:30")  # then 60 s
 
         clock.set(t0 + timedelta(seconds=89))
         time.sleep(0.4)
         assert provider.count(b) == 2
         clock.set(t0 + timedelta(seconds=90))
-        wait(lambda: delivery(b)["status"] == "failed")
+        wait_for(lambda: delivery(b)["status"] == "failed")
         assert delivery(b)["attempts"] == 3 and delivery(b)["last_error"].startswith("HTTP 503")
         assert b not in delivery(b)["last_error"]
         assert call("notification", "notification_counts") == {

@@ -76,10 +76,9 @@ ARG = st.one_of(VALUE, SHAPED)
 
 
 @pytest.fixture(scope="module")
-def system(tmp_path_factory, request):
-    amqp = request.getfixturevalue("_module_vhost")
+def system(tmp_path_factory, module_amqp_uri):
     tmp = tmp_path_factory.mktemp("fuzz")
-    config = {"AMQP_URI": amqp, "DATABASE_URL": f"sqlite:///{tmp}/{{service}}.db",
+    config = {"AMQP_URI": module_amqp_uri, "DATABASE_URL": f"sqlite:///{tmp}/{{service}}.db",
               "CLOCK": ControlledClock(), "CATCH_UP_INTERVAL": 5, "DEADLINE_INTERVAL": 5,
               "max_workers": 4, "WEB_SERVER_ADDRESS": "127.0.0.1:0",
               "PASSWORD_HASH": {"time_cost": 1, "memory_cost": 1024}}
@@ -89,24 +88,6 @@ def system(tmp_path_factory, request):
     runner.start()
     yield runner
     runner.kill()
-
-
-@pytest.fixture(scope="module")
-def _module_vhost(amqp_base):
-    import shutil
-    import subprocess
-    import uuid
-
-    base, needs_vhost = amqp_base
-    if not needs_vhost:
-        yield base
-        return
-    vhost = f"kaowu_fuzz_{uuid.uuid4().hex[:8]}"
-    ctl = shutil.which("rabbitmqctl")
-    subprocess.run([ctl, "-q", "add_vhost", vhost], check=True)
-    subprocess.run([ctl, "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"], check=True)
-    yield base.rstrip("/") + "/" + vhost
-    subprocess.run([ctl, "-q", "delete_vhost", vhost], check=False)
 
 
 CASES = [(k, m, p) for k in service_classes() for m, p in rpc_methods(k)]

@@ -30,6 +30,7 @@ from shared.events import NewEvent
 from shared.projection import snapshot
 from shared.service import EventSourcedService, command
 from shared.session import SessionDocument, reference_session
+from tests.support import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -97,13 +98,7 @@ class Exam:
             return hook(*args)
 
     def wait(self, predicate, timeout=15):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(0.05)
-        raise AssertionError("condition not met in time")
+        return wait_for(predicate, timeout)
 
     def emit(self, service, *events):
         self.call(service, "emit", [{"stream_id": stream, "type": type_, "payload": payload}

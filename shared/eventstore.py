@@ -548,29 +548,26 @@ class EventStore:
                 pending = fetch_after(last) if len(rows) == batch and last < upto else None
                 out = []
                 append = out.append
-                gc_was = gc.isenabled()
-                gc.disable()  # see gc_paused
-                for position, stream_id, stream_version, type_, schema_version, payload, md in rows:
-                    known = types.get(type_)
-                    if known is None:
-                        name = type_.decode() if type_.__class__ is bytes else type_
-                        known = types[type_] = (name, self._current_version(name))
-                    name, current = known
-                    payload = loads(payload)
-                    if schema_version != current and current is not None:
-                        schema_version, payload = self.registry.upcast(name, schema_version,
-                                                                       payload)
-                    ev = new(cls)
-                    s0(ev, position)
-                    s1(ev, stream_id.decode() if stream_id.__class__ is bytes else stream_id)
-                    s2(ev, stream_version)
-                    s3(ev, name)
-                    s4(ev, schema_version)
-                    s5(ev, payload)
-                    s6(ev, loads(md))
-                    append(ev)
-                if gc_was:
-                    gc.enable()
+                with gc_paused():
+                    for position, stream_id, stream_version, type_, schema_version, payload, md in rows:
+                        known = types.get(type_)
+                        if known is None:
+                            name = type_.decode() if type_.__class__ is bytes else type_
+                            known = types[type_] = (name, self._current_version(name))
+                        name, current = known
+                        payload = loads(payload)
+                        if schema_version != current and current is not None:
+                            schema_version, payload = self.registry.upcast(name, schema_version,
+                                                                           payload)
+                        ev = new(cls)
+                        s0(ev, position)
+                        s1(ev, stream_id.decode() if stream_id.__class__ is bytes else stream_id)
+                        s2(ev, stream_version)
+                        s3(ev, name)
+                        s4(ev, schema_version)
+                        s5(ev, payload)
+                        s6(ev, loads(md))
+                        append(ev)
                 del rows
                 yield out
         finally:

@@ -40,6 +40,27 @@ class KaowuError(Exception):
         return self.message
 
 
+def flat_fields(messages) -> dict:
+    """Nested field messages (marshmallow's) as ``{"a.0.b": "message"}``: dotted paths,
+    a list of strings joined into one, so every caller sees one shape."""
+    out = {}
+
+    def walk(prefix, node):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(f"{prefix}.{k}" if prefix else str(k), v)
+        elif isinstance(node, list | tuple) and node and all(isinstance(x, str) for x in node):
+            out[prefix or "_schema"] = " ".join(node)
+        elif isinstance(node, list | tuple):
+            for i, v in enumerate(node):
+                walk(f"{prefix}.{i}", v)
+        else:
+            out[prefix or "_schema"] = str(node)
+
+    walk("", messages)
+    return out
+
+
 @deserialize_to_instance
 class ValidationFailed(KaowuError):
     """Bad input: ``fields`` says which field and why. Nothing was written."""

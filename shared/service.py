@@ -24,7 +24,7 @@ from nameko.timer import Timer
 
 from shared.deadletter import TrackedEventHandler
 from shared.dependencies import ClockProvider, WorkerLog
-from shared.errors import EXPECTED, NotFound, Unavailable, ValidationFailed
+from shared.errors import EXPECTED, NotFound, Unavailable, ValidationFailed, flat_fields
 from shared.health import Health, http
 from shared.metrics import Metrics
 
@@ -89,27 +89,7 @@ def load(schema: Schema, data, **kwargs):
     try:
         return schema.load(data, **kwargs)
     except SchemaError as exc:
-        raise ValidationFailed("Some fields are not valid.", _flatten(exc.normalized_messages())) from None
-
-
-def _flatten(messages):
-    """marshmallow's nested messages as {field: "message"} with dotted paths."""
-    out = {}
-
-    def walk(prefix, node):
-        if isinstance(node, dict):
-            for k, v in node.items():
-                walk(f"{prefix}.{k}" if prefix else str(k), v)
-        elif isinstance(node, list) and node and all(isinstance(x, str) for x in node):
-            out[prefix or "_schema"] = " ".join(node)
-        elif isinstance(node, list):
-            for i, v in enumerate(node):
-                walk(f"{prefix}.{i}", v)
-        else:
-            out[prefix or "_schema"] = str(node)
-
-    walk("", messages)
-    return out
+        raise ValidationFailed("Some fields are not valid.", flat_fields(exc.normalized_messages())) from None
 
 
 class EventsAfterSchema(Schema):

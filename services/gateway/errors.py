@@ -32,6 +32,7 @@ from shared.errors import (
     Unauthorized,
     Unavailable,
     ValidationFailed,
+    flat_fields,
 )
 
 #: error code -> HTTP status
@@ -140,20 +141,4 @@ def _plain_fields(fields) -> dict:
     a service are joined), so clients can rely on one shape."""
     if not isinstance(fields, dict):
         return {"_schema": str(fields)} if fields else {}
-    out = {}
-
-    def walk(prefix, node):
-        if isinstance(node, dict):
-            for k, v in node.items():
-                walk(f"{prefix}.{k}" if prefix else str(k), v)
-        elif isinstance(node, list | tuple):
-            if all(isinstance(x, str) for x in node):
-                out[prefix or "_schema"] = " ".join(node)
-            else:
-                for i, v in enumerate(node):
-                    walk(f"{prefix}.{i}", v)
-        else:
-            out[prefix or "_schema"] = str(node)
-
-    walk("", fields)
-    return out
+    return flat_fields(fields)

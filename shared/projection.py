@@ -630,15 +630,20 @@ class _BulkWriter:
             sql = (f"INSERT INTO {t} ({', '.join(q(c) for c in cols)}) "
                    f"SELECT {', '.join(value(c) for c in cols)} FROM {source}")
             if kind is Upsert:
-                sets = [c for c in valcols if c not in keycols]
-                sql += (f" ON CONFLICT ({', '.join(q(c) for c in keycols)}) "
-                        + ("DO UPDATE SET " + ", ".join(f"{q(c)} = excluded.{q(c)}" for c in sets)
-                           if sets else "DO NOTHING"))
+                sql += self._on_conflict(keycols, valcols)
             return sql
         if kind is Update:
             sets = ", ".join(f"{q(c)} = {value(c)}" for c in valcols)
             return f"UPDATE {t} AS t SET {sets} FROM {source} WHERE {match_keys}"
         return f"DELETE FROM {t} AS t USING {source} WHERE {match_keys}"
+
+    def _on_conflict(self, keycols, valcols) -> str:
+        """An upsert's tail: the value columns replace the row's, keyed by ``keycols``."""
+        q = self._q.quote
+        sets = [c for c in valcols if c not in keycols]
+        return (f" ON CONFLICT ({', '.join(q(c) for c in keycols)}) "
+                + ("DO UPDATE SET " + ", ".join(f"{q(c)} = excluded.{q(c)}" for c in sets)
+                   if sets else "DO NOTHING"))
 
     def _params(self, table: str, cols: tuple, dicts) -> list:
         """Rows as tuples in ``cols`` order, through each column type's bind processor."""
@@ -681,10 +686,7 @@ class _BulkWriter:
         if kind == "insert" or kind is Upsert:
             sql = f"INSERT INTO {t} ({', '.join(q(c) for c in cols)}) VALUES {marks}"
             if kind is Upsert:
-                sets = [c for c in valcols if c not in keycols]
-                sql += (f" ON CONFLICT ({', '.join(q(c) for c in keycols)}) "
-                        + ("DO UPDATE SET " + ", ".join(f"{q(c)} = excluded.{q(c)}" for c in sets)
-                           if sets else "DO NOTHING"))
+                sql += self._on_conflict(keycols, valcols)
             return sql
         if not self.pg:
             where = " AND ".join(f"{q(c)} = ?" for c in keycols)

@@ -5,8 +5,8 @@ and the tracking record (upstream, position) commit in one transaction. So:
 
 - a duplicate delivery (position <= tracked) is skipped;
 - the next ones (tracked + 1, …) are applied from the messages themselves, as many as
-  have arrived in one transaction, by whichever worker holds the consumer (no worker ever
-  waits for it);
+  have arrived, ``batch`` at most in one transaction, by whichever worker holds the
+  consumer (no worker ever waits for it);
 - a gap (position > tracked + 1: a message overtaken or lost) is filled by pulling the
   upstream's ``events_after(tracked, limit)`` over RPC, outside any transaction, and a
   periodic ``catch_up`` pulls what a lost last message would have said.
@@ -86,10 +86,10 @@ class TrackingConsumer:
         The worker never waits for another one: it leaves the event with the consumer and,
         unless another worker is applying already (who then applies this one too before
         letting go), applies every event received that follows the tracked position, in
-        one transaction. So a burst of messages keeps one worker busy, not the whole pool,
-        and the pool stays free for the RPC calls other services make of this one (a pool
-        full of workers queued on this lock, while the holder waits on an RPC to a
-        service whose own workers wait on this one, is a deadlock)."""
+        transactions of at most ``batch`` events. So a burst of messages keeps one worker
+        busy, not the whole pool, and the pool stays free for the RPC calls other services
+        make of this one (a pool full of workers queued on this lock, while the holder
+        waits on an RPC to a service whose own workers wait on this one, is a deadlock)."""
         ev = StoredEvent.from_dict(message)
         self.highest_seen = max(self.highest_seen, ev.position)
         self._pending[ev.position] = (ev, message.get("log_id"))
@@ -137,7 +137,9 @@ class TrackingConsumer:
                 total += self._pull(fetch)
                 continue
             run = []
-            while tracked + 1 + len(run) in self._pending:
+            # a bounded run: a burst (scores published: ~50,000 events at 10,000
+            # candidates) must not become one transaction holding all of it in memory
+            while len(run) < self.batch and tracked + 1 + len(run) in self._pending:
                 run.append(self._pending.pop(tracked + 1 + len(run))[0])
             if not run:
                 if not self._pending:

@@ -95,6 +95,36 @@ def test_a_worker_never_waits_for_the_consumer(tmp_path):
     assert me.tracked_position("up") == 5
 
 
+def test_a_burst_is_applied_in_bounded_transactions(tmp_path):
+    """Events that arrived while another worker applied are applied ``batch`` at a time,
+    in order: a burst (the ~50,000 events of a publication of scores) must not become one
+    transaction holding all of it."""
+    upstream = open_store(f"sqlite:///{tmp_path}/up.db", registry())
+    upstream.append([NewEvent("s-0", "Counted", {"n": 0})])
+    me = open_store(f"sqlite:///{tmp_path}/me.db", registry())
+    transactions = []
+    me.on_commit(lambda appended: transactions.append([e.payload["n"] for e in appended]))
+
+    def handler(tx, ev):
+        tx.append([NewEvent(f"seen-{ev.position}", "Counted", {"n": ev.position})])
+
+    consumer = TrackingConsumer(me, "up", handler, batch=3)
+    fetch = fetcher(upstream)
+    consumer.catch_up(fetch)  # first contact: follow the upstream's log
+    for i in range(1, 8):
+        upstream.append([NewEvent(f"s-{i}", "Counted", {"n": i})])
+    messages = [upstream.public_view(e, "up") for e in upstream.events_after(1)]
+    assert consumer._lock.acquire(blocking=False)  # another worker is applying
+    try:
+        assert [consumer.receive(m, fetch) for m in messages] == [0] * 7
+    finally:
+        consumer._lock.release()
+    transactions.clear()
+    assert consumer.receive(messages[0], fetch) == 7  # a duplicate; the burst behind it
+    assert transactions == [[2, 3, 4], [5, 6, 7], [8]]
+    assert me.tracked_position("up") == 8
+
+
 def test_a_poison_event_is_dead_lettered_then_replayed(db_url, tmp_path):
     """A handler that fails on one event (a bug meeting data it did not expect) holds the
     consumer only MAX_ATTEMPTS times; then the event is kept in the consumer's own log, the

@@ -67,6 +67,9 @@ class Delete:
 
 Change = Upsert | Update | Delete
 
+# row changes an append writes at a time (each batch coalesced, then written in order)
+APPLY_CHANGES = 1000
+
 
 class Projection:
     """Subclass: set ``name``, ``metadata`` (its tables), ``migrations``, write ``handle``.
@@ -92,11 +95,16 @@ class Projection:
 
     def apply(self, conn, events: Sequence[StoredEvent]):
         """In the appending transaction (the events' log positions are given at commit:
-        ``handle`` must not depend on them)."""
+        ``handle`` must not depend on them). Written every ``APPLY_CHANGES`` changes: in
+        order, so to the same effect, but a transaction of tens of thousands of events
+        (a publication of scores) does not hold all their rows and statements at once."""
         changes, types = [], self.event_types
         for ev in events:
             if types is None or ev.type in types:
                 changes.extend(self.handle(ev))
+                if len(changes) >= APPLY_CHANGES:
+                    _write(conn, self.tables, _coalesce(changes))
+                    changes = []
         _write(conn, self.tables, _coalesce(changes))
 
     def rebuild(self, store, batch: int = 20000,

@@ -24,6 +24,7 @@ from sqlalchemy import (
     select,
 )
 
+from shared import projection
 from shared.contracts import EventRegistry
 from shared.events import NewEvent
 from shared.eventstore import open_store
@@ -134,6 +135,29 @@ def test_rebuild_equals_live_sqlite(tmp_path_factory, plan, window, batch):
     assert snapshot(store.engine, proj) == live
     assert null_counts(store) == nulls
     store.engine.dispose()
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+@given(plan=plans, changes=st.sampled_from([1, 2, 5]))
+def test_a_large_append_is_written_in_slices_to_the_same_effect(tmp_path_factory, plan, changes):
+    """One append of many events writes its read-model changes APPLY_CHANGES at a time
+    (a publication of scores is ~50,000 events): the rows end as appending one by one
+    leaves them."""
+    one_by_one = open_store(f"sqlite:///{tmp_path_factory.mktemp('one')}/e.db", registry(),
+                            projections=[Items()])
+    append_all(one_by_one, plan)
+    at_once = open_store(f"sqlite:///{tmp_path_factory.mktemp('once')}/e.db", registry(),
+                         projections=[Items()])
+    was, projection.APPLY_CHANGES = projection.APPLY_CHANGES, changes
+    try:
+        at_once.append([NewEvent(f"item-{item}", "Step", {"op": op, "n": n, "doc": doc})
+                        for op, item, n, doc in plan])
+    finally:
+        projection.APPLY_CHANGES = was
+    assert snapshot(at_once.engine, Items()) == snapshot(one_by_one.engine, Items())
+    assert null_counts(at_once) == null_counts(one_by_one)
+    for store in (one_by_one, at_once):
+        store.engine.dispose()
 
 
 @pytest.mark.parametrize("window", [1, 7, 100_000])

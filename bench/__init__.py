@@ -14,5 +14,6 @@ MODULES = {
     "admission": "bench.admission",  # seat allocation for 50,000 candidates: seconds, peak memory
     "rebuild": "bench.rebuild",  # a read model rebuilt from a log of 1,000,000 events (PostgreSQL)
     "certificate": "bench.certificate",  # issuing 10,000 certificates (VC signing), PDFs/s
+    "memory": "bench.memory",  # scoring's and certificate's peak RSS at the season's end, 10,000
     "season": "bench.season",  # 10,000 candidates sign-up to certificate, 7 service processes
 }

@@ -143,12 +143,12 @@ def drop_databases(names):
 
 
 @contextlib.contextmanager
-def fresh_pg(ctx: Context, name: str, create: bool = True):
+def fresh_pg(ctx: Context, name: str, create: bool = True, prefix: str = "kaowu_bench"):
     """A database of this run's own (made here, or by whoever opens it when ``create`` is
     False), dropped on the way out. Yields its name."""
     from sqlalchemy import text
 
-    db = f"kaowu_bench_{ctx.run_id}_{name}"
+    db = f"{prefix}_{ctx.run_id}_{name}"
     if create:
         engine = _admin_engine()
         try:
@@ -179,13 +179,13 @@ def postgres_version() -> str | None:
 # -- RabbitMQ ---------------------------------------------------------------------------------
 
 @contextlib.contextmanager
-def fresh_vhost(ctx: Context):
+def fresh_vhost(ctx: Context, prefix: str = "kaowu_bench"):
     """A vhost of this run's own (``rabbitmqctl``; the management API may be off). Yields
     the AMQP URI for it."""
     ctl = shutil.which("rabbitmqctl")
     if not ctl:
         raise RuntimeError("rabbitmqctl not found: it makes the benchmark's own vhost")
-    vhost = f"kaowu_bench_{ctx.run_id}"
+    vhost = f"{prefix}_{ctx.run_id}"
     subprocess.run([ctl, "-q", "add_vhost", vhost], check=True, capture_output=True)
     try:
         subprocess.run([ctl, "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],

@@ -24,7 +24,9 @@ Two kinds of figures, one exposition:
   ``kaowu_consumer_highest_seen_position{service,upstream}``  the highest upstream
       position this process has seen in a message or a pull
   ``kaowu_consumer_lag_events{service,upstream}``  highest seen − applied (never below 0)
-  ``kaowu_consumer_{applied,duplicates,pulled}_total{service,upstream}``  by this process
+  ``kaowu_consumer_{applied,duplicates,pulled,passed_over}_total{service,upstream}``  by this
+      process (passed over: types the handler does not act on, no transaction; the
+      tracking record catches up with them within a catch-up interval)
   ``kaowu_projection_position{service,projection}``, ``kaowu_projection_lag_events``
   ``kaowu_business_count{service,name,status}``  the service's ``business_counts()``
 
@@ -82,7 +84,8 @@ DEAD_LETTERS = "kaowu_dead_letters"  # unreplayed dead letters in a service's lo
 EXPORTED = (
     "kaowu_entrypoint_duration_seconds", "kaowu_entrypoint_calls", "kaowu_entrypoint_errors",
     "kaowu_events_appended", "kaowu_relay_published", "kaowu_consumer_applied",
-    "kaowu_consumer_duplicates", "kaowu_consumer_pulled", "kaowu_store_up",
+    "kaowu_consumer_duplicates", "kaowu_consumer_pulled", "kaowu_consumer_passed_over",
+    "kaowu_store_up",
     "kaowu_log_head_position", "kaowu_relay_position", "kaowu_relay_lag_events",
     "kaowu_consumer_position", "kaowu_consumer_highest_seen_position",
     "kaowu_consumer_lag_events", "kaowu_consumer_upstream_log_changed",
@@ -278,8 +281,11 @@ class _StateCollector:
         yield published
         per_upstream = [("applied", "Upstream events applied by this process."),
                         ("duplicates", "Upstream deliveries skipped as already applied."),
-                        ("pulled", "Upstream events pulled over RPC (gap fill, catch-up).")]
-        attr = {"applied": "applied", "duplicates": "skipped", "pulled": "pulled"}
+                        ("pulled", "Upstream events pulled over RPC (gap fill, catch-up)."),
+                        ("passed_over", "Upstream events of types the handler does not act "
+                                        "on, passed over without a transaction.")]
+        attr = {"applied": "applied", "duplicates": "skipped", "pulled": "pulled",
+                "passed_over": "passed_over"}
         for metric, doc in per_upstream:
             fam = CounterMetricFamily(f"kaowu_consumer_{metric}", doc, labels=["service", "upstream"])
             for up, consumer in sorted(consumers.items()):

@@ -16,6 +16,15 @@ I/O of its own (the transaction is open, and SQLite under eventlet must not yiel
 decision needs from outside (a registry lookup) comes from ``prepare(event)``, called
 before the transaction opens; then the handler is ``handler(tx, event, prepared)``.
 
+Passing over (略过). A handler may declare the upstream event types it acts on
+(``@handles("ApplicationSubmitted", ...)``). A run of received events none of which it acts
+on is then passed over in memory, without a transaction: the consumer's position moves on,
+and is written with the next event it does act on (in that event's transaction) or by the
+catch-up timer. Nothing is lost if the process stops first: the position written is
+behind, so those events are pulled again and passed over again. A declaration that leaves
+out a type the handler needs would drop that type's events, so every declaration is
+checked against its handler by a test (``tests/unit/test_consumer_declarations.py``).
+
 Poison (死信). A handler that fails on one event with an error that is neither a domain
 refusal nor the database (a bug meeting data it did not expect) would hold the consumer
 at that position for ever. After ``MAX_ATTEMPTS`` failures the event is dead-lettered: an
@@ -60,6 +69,15 @@ Handler = Callable[[object, StoredEvent], None]
 Fetch = Callable[[int, int], list[dict]]
 
 
+def handles(*types: str):
+    """Declare the upstream event types a handler acts on; the consumer passes over the
+    others without a transaction (see the module's docstring)."""
+    def declare(handler):
+        handler.handles = frozenset(types)
+        return handler
+    return declare
+
+
 class TrackingConsumer:
     def __init__(self, store: EventStore, upstream: str, handler: Handler, batch: int = 200,
                  prepare: Callable[[StoredEvent], object] | None = None,
@@ -79,6 +97,11 @@ class TrackingConsumer:
         self.pulled = 0
         self.highest_seen = 0  # highest upstream position seen in a message or a pull (metrics)
         self.log_changed: str | None = None  # set when the upstream answers from another log
+        # the event types the handler acts on (None: undeclared, every event is applied)
+        self.handles: frozenset[str] | None = getattr(handler, "handles", None)
+        # (log id, position): passed over in memory up to there, not yet written
+        self._passed: tuple[str, int] | None = None
+        self.passed_over = 0
 
     def receive(self, message: dict, fetch: Fetch) -> int:
         """A message from the bus. Returns how many events this call applied.
@@ -113,18 +136,54 @@ class TrackingConsumer:
             try:
                 if pull:
                     total += self._pull(fetch)
+                    total += self._drain(fetch)
+                    self._write_passed()  # the timer writes what was passed over
                     pull = False
-                total += self._drain(fetch)
+                else:
+                    total += self._drain(fetch)
             finally:
                 self._lock.release()
         return total
+
+    def _tracked(self) -> tuple[int, str | None]:
+        """(position, log id) applied or passed over so far."""
+        tracked, log_id = self.store.tracked(self.upstream)
+        passed = self._passed
+        if passed is not None and passed[0] == log_id and passed[1] > tracked:
+            return passed[1], log_id
+        return tracked, log_id
+
+    def _pass_over(self, events: list[StoredEvent], log_id: str | None) -> bool:
+        """Pass over a contiguous run the handler acts on none of, in memory (lock held)."""
+        if self.handles is None or log_id is None or any(ev.type in self.handles for ev in events):
+            return False
+        tracked, tracked_log = self._tracked()
+        if tracked_log != log_id or events[0].position != tracked + 1:
+            return False
+        if events[-1].position - events[0].position != len(events) - 1:
+            return False  # not contiguous: apply them the usual way
+        self._passed = (log_id, events[-1].position)
+        self.passed_over += len(events)
+        return True
+
+    def _write_passed(self):
+        """Write the position passed over in memory, if the log is not there yet."""
+        passed = self._passed
+        if passed is None:
+            return
+        with self.store.transaction(Context(actor=f"service:{self.upstream}")) as tx:
+            tracked, tracked_log = tx.tracked(self.upstream, lock=True)
+            if tracked_log == passed[0] and passed[1] > tracked:
+                tx.track(self.upstream, passed[1], tracked, tracked_log)
+        if self._passed == passed:
+            self._passed = None
 
     def _drain(self, fetch: Fetch) -> int:
         """Apply the received events that follow the tracked position (lock held); across a
         gap, pull the missing ones from the upstream."""
         total = 0
         while self._pending:
-            tracked, log_id = self.store.tracked(self.upstream)
+            tracked, log_id = self._tracked()
             for position in [p for p in self._pending if p <= tracked]:
                 del self._pending[position]
                 self.skipped += 1
@@ -160,7 +219,7 @@ class TrackingConsumer:
         """Pull and apply what the upstream has after the tracked position (lock held)."""
         total = 0
         while True:
-            tracked, log_id = self.store.tracked(self.upstream)
+            tracked, log_id = self._tracked()
             answer = fetch(tracked, self.batch)
             self.pulled += len(answer)
             if not answer:
@@ -185,7 +244,12 @@ class TrackingConsumer:
         A domain refusal (``KaowuError``) is this service's decision about that event: the
         run is applied again without it, and the event is passed over, logged, and tracked
         as applied. Anything else (a bug, the database) leaves the event to be retried.
+
+        Returns how many events it took care of: applied, or (a run of types the handler
+        declares it does not act on) passed over without a transaction.
         """
+        if self._pass_over(events, log_id):
+            return len(events)
         refused: dict[int, str] = {}  # position -> why
         poisoned: dict[int, str] = {}  # position -> the error, dead-lettered in this run
         for _attempt in range(5 + len(events)):
@@ -236,6 +300,9 @@ class TrackingConsumer:
             if tracked_log is not None and tracked_log != log_id:
                 return 0  # another replica saw the upstream change first
             position = tracked
+            passed = self._passed
+            if passed is not None and passed[0] == tracked_log and passed[1] > tracked:
+                position = passed[1]  # passed over in memory: written with this run
             for ev in events:
                 if ev.position <= position:
                     continue
@@ -275,6 +342,8 @@ class TrackingConsumer:
                 applied += 1
             if position != tracked:
                 tx.track(self.upstream, position, tracked, log_id)
+        if self._passed is not None and self._passed[1] <= position:
+            self._passed = None  # written with this run
         self.applied += applied
         return applied
 

@@ -38,6 +38,7 @@ from shared.errors import NotFound, Refused, Unavailable, ValidationFailed
 from shared.logging import get_logger, mask_value
 from shared.service import EventSourcedService, command, config_timer, load, upstream_events
 from shared.session import SessionDocument
+from shared.tracking import handles
 
 log = get_logger(__name__)
 
@@ -51,6 +52,7 @@ DEVELOPMENT_QR_KEY = "kaowu-admission-development-key-not-for-production"
 
 # -- consuming registration's events -----------------------------------------------------
 
+@handles("ExamSessionScheduled", "TimetableAmended", "ApplicationConfirmed", "RegistrationVoided")
 def on_registration_event(tx, event):
     """Sessions, confirmations and voided registrations, as registration publishes them."""
     p, t = event.payload, event.type

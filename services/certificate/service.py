@@ -48,6 +48,7 @@ from shared.eventstore import ConcurrencyConflict
 from shared.logging import get_logger
 from shared.service import EventSourcedService, command, config_timer, load, upstream_events
 from shared.session import SessionDocument
+from shared.tracking import handles
 
 PDF = "application/pdf"
 log = get_logger(__name__)
@@ -63,6 +64,7 @@ def fold_session(events) -> SessionDocument | None:
 
 # -- consuming registration's events: the exam sessions ------------------------------------
 
+@handles("ExamSessionScheduled", "TimetableAmended")
 def on_registration_event(tx, event):
     p = event.payload
     if event.type == "ExamSessionScheduled":
@@ -115,6 +117,7 @@ def issue_certificate(tx, attained: dict, prepared: dict):
         tx.append(events, {stream: q.version if q else 0, domain.NUMBERS_STREAM: last_seq})
 
 
+@handles("QualificationAttained", "QualificationWithdrawn")
 def on_scoring_event(tx, event, prepared):
     p = event.payload
     if event.type == "QualificationAttained":

@@ -42,9 +42,11 @@ from services.notification import domain
 from services.notification.projection import notices, recipients, sessions, tickets
 from services.notification.templates import load_catalogue
 from shared.clock import clock_from_config
+from shared.contracts import INTEGRATION
 from shared.events import NewEvent
 from shared.logging import get_logger
 from shared.session import SessionDocument
+from shared.tracking import handles
 
 log = get_logger(__name__)
 
@@ -158,6 +160,14 @@ class Step:
 
 # --- the handlers, one per upstream ---------------------------------------------------
 
+#: event types whose payload names a candidate's application in a session (account_id and
+#: session_id): the only ones verification's handler may tell anyone about
+_ABOUT_AN_APPLICATION = tuple(
+    name for name in INTEGRATION.names()
+    if {"account_id", "session_id"} <= set(INTEGRATION.get(name).schema.fields))
+
+
+@handles("AccountRegistered")
 def on_account(tx, event, prepared):
     if event.type != "AccountRegistered":
         return
@@ -172,6 +182,8 @@ def on_account(tx, event, prepared):
     step.tell(p["account_id"], None, "account_registered", {}, None)
 
 
+@handles("ExamSessionScheduled", "TimetableAmended", "ApplicationConfirmed", "ApplicationLapsed",
+         "RegistrationTerminated", "RegistrationVoided")
 def on_registration(tx, event, prepared):
     p, t = event.payload, event.type
     step = Step(tx, "registration", event, prepared["now"])
@@ -204,6 +216,7 @@ def on_registration(tx, event, prepared):
             step.record_ticket(row._asdict(), "cancelled", position=row.upstream_position)
 
 
+@handles(*_ABOUT_AN_APPLICATION)
 def on_verification(tx, event, prepared):
     p, t = event.payload, event.type
     if "account_id" not in p or "session_id" not in p:
@@ -222,6 +235,8 @@ def on_verification(tx, event, prepared):
         step.tell(p["account_id"], p["session_id"], message[0], message[1], doc)
 
 
+@handles("AdmissionTicketIssued", "AdmissionTicketPrinted", "ExamForfeited",
+         "AdmissionTicketCancelled")
 def on_admission(tx, event, prepared):
     p, t = event.payload, event.type
     if "ticket_number" not in p:
@@ -241,6 +256,7 @@ def on_admission(tx, event, prepared):
         step.cancel(PRINTING_NOTICES, p["session_id"], p["account_id"], f"{t}: {p['reason']}")
 
 
+@handles("ScoresPublished")
 def on_scoring(tx, event, prepared):
     if event.type != "ScoresPublished":
         return
@@ -254,6 +270,7 @@ def on_scoring(tx, event, prepared):
         step.tell(account_id, p["session_id"], "scores_published", {}, doc)
 
 
+@handles("CertificateIssued", "CertificateRevoked")
 def on_certificate(tx, event, prepared):
     p, t = event.payload, event.type
     if t not in ("CertificateIssued", "CertificateRevoked"):

@@ -36,6 +36,7 @@ from shared.errors import NotFound, ValidationFailed
 from shared.service import EventSourcedService, command, config_timer, load, upstream_events
 from shared.session import WINDOW_LABELS, parse_session
 from shared.session_cache import SessionCache
+from shared.tracking import handles
 
 #: folded session documents, re-folded only when a session's stream changes
 SESSIONS = SessionCache(domain.fold_session, domain.session_stream)
@@ -43,10 +44,14 @@ SESSIONS = SessionCache(domain.fold_session, domain.session_stream)
 _CLOSED: set[tuple[str, str]] = set()
 
 
+@handles("AccountRegistered", "ProfileUpdated")
 def on_account_event(tx, event):
-    tx.append(domain.candidate_events(event))
+    events = domain.candidate_events(event)
+    if events:
+        tx.append(events)
 
 
+@handles(*domain.OUTCOME_STATUS, *domain.ENQUIRY_EVENTS)
 def on_verification_event(tx, event):
     if event.type not in domain.OUTCOME_STATUS and event.type not in domain.ENQUIRY_EVENTS:
         return

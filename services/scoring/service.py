@@ -42,6 +42,7 @@ from shared.eventstore import events_table
 from shared.logging import get_logger
 from shared.service import EventSourcedService, command, config_timer, load, upstream_events
 from shared.session import SessionDocument
+from shared.tracking import handles
 
 log = get_logger(__name__)
 
@@ -50,6 +51,7 @@ STREAMS_PER_QUERY = 1000
 
 # -- consuming registration's and admission's events -----------------------------------
 
+@handles("ExamSessionScheduled", "TimetableAmended", "RegistrationVoided")
 def on_registration_event(tx, event):
     p = event.payload
     if event.type == "ExamSessionScheduled":
@@ -76,6 +78,7 @@ def on_registration_event(tx, event):
             integrity=False), {stream: record.version})
 
 
+@handles(*domain.TICKET_EVENTS)
 def on_admission_event(tx, event):
     if event.type not in domain.TICKET_EVENTS:
         return  # seats, printing, admission's private events

@@ -45,6 +45,7 @@ from shared.logging import get_logger
 from shared.service import EventSourcedService, command, config_timer, load, upstream_events
 from shared.session import SessionDocument, require_open
 from shared.session_cache import SessionCache
+from shared.tracking import handles
 
 log = get_logger(__name__)
 
@@ -89,6 +90,8 @@ def make_prepare(config):
     return prepare
 
 
+@handles("ExamSessionScheduled", "TimetableAmended", "ApplicationSubmitted", "RegistrationVoided",
+         "CommitmentWithdrawn", "ProofSubmitted")
 def on_registration_event(tx, event, prepared):
     p, now = event.payload, prepared["now"]
     if event.type == "ExamSessionScheduled":
@@ -139,6 +142,7 @@ def make_scoring_prepare(config):
     return lambda event: {"now": clock.now()}
 
 
+@handles("ScoresVoided")
 def on_scoring_event(tx, event, prepared):
     """成绩无效 with an integrity record: written from the candidate on the case."""
     if event.type != "ScoresVoided":

@@ -176,10 +176,13 @@ def test_two_verification_replicas_apply_a_burst_exactly_once(cluster, amqp_uri)
     assert sum(by_status.values()) == BURST
 
     # competing consumers: both replicas took deliveries; together they applied each
-    # registration event exactly once (the tracking record), duplicates skipped
+    # registration event at most once (the tracking record; the log above shows each
+    # case opened once), duplicates skipped; what neither applied, a replica passed over
+    # (a type verification does not act on; both may pass over the same one)
     consumers = [provider(c, TrackingProvider).consumers["registration"] for c in replicas]
     assert all(c.highest_seen > 0 for c in consumers), [c.highest_seen for c in consumers]
-    assert sum(c.applied for c in consumers) == registration.head()
+    applied = sum(c.applied for c in consumers)
+    assert applied <= registration.head() <= applied + sum(c.passed_over for c in consumers)
 
     # one relay at a time: publishing windows never overlap across replicas, and every
     # position went out (at-least-once; a crash could repeat a batch, never skip one)

@@ -6,7 +6,7 @@ import pytest
 from shared.errors import Refused
 from shared.events import NewEvent
 from shared.eventstore import open_store
-from shared.tracking import TrackingConsumer
+from shared.tracking import TrackingConsumer, handles
 from tests.integration.test_eventstore import registry
 
 pytestmark = pytest.mark.integration
@@ -192,3 +192,102 @@ def test_database_errors_are_retried_not_dead_lettered(tmp_path):
             consumer.catch_up(fetcher(upstream))
     assert consumer.catch_up(fetcher(upstream)) == 1
     assert consumer.dead_lettered == 0
+
+
+def _declared_consumer(me):
+    """A consumer whose handler acts on ``Closed`` only (and says so)."""
+    seen = []
+
+    @handles("Closed")
+    def handler(tx, ev):
+        if ev.type == "Closed":
+            seen.append(ev.position)
+            tx.append([NewEvent(f"seen-{ev.position}", "Counted", {"n": ev.position})],
+                      {f"seen-{ev.position}": 0})
+
+    return TrackingConsumer(me, "up", handler), seen
+
+
+def _messages(upstream, after=0):
+    return [upstream.public_view(e, "up") for e in upstream.events_after(after)]
+
+
+def test_types_a_handler_does_not_act_on_are_passed_over_without_a_transaction(db_url, tmp_path):
+    upstream = open_store(f"sqlite:///{tmp_path}/up.db", registry())
+    upstream.append([NewEvent("s-0", "Closed", {})])
+    me = open_store(db_url, registry())
+    consumer, seen = _declared_consumer(me)
+    fetch = fetcher(upstream)
+    assert consumer.catch_up(fetch) == 1 and seen == [1]
+    for i in range(1, 4):
+        upstream.append([NewEvent(f"s-{i}", "Counted", {"n": i})])
+    head_before = me.head()
+    for m in _messages(upstream, 1):
+        assert consumer.receive(m, fetch) == 1  # taken care of...
+    assert me.tracked_position("up") == 1 and me.head() == head_before  # ...without writing
+    assert consumer.passed_over == 3 and consumer.applied == 1
+
+    # the next event it acts on is applied, and its transaction records the whole way there
+    upstream.append([NewEvent("s-4", "Closed", {})])
+    assert consumer.receive(_messages(upstream, 4)[0], fetch) == 1
+    assert seen == [1, 5] and me.tracked_position("up") == 5
+
+    # a run that mixes both is applied as one, in one transaction
+    upstream.append([NewEvent("s-5", "Counted", {"n": 5}), NewEvent("s-6", "Closed", {})])
+    assert consumer.catch_up(fetch) == 2
+    assert seen == [1, 5, 7] and me.tracked_position("up") == 7
+
+
+def test_the_timer_writes_what_was_passed_over(db_url, tmp_path):
+    upstream = open_store(f"sqlite:///{tmp_path}/up.db", registry())
+    upstream.append([NewEvent("s-0", "Closed", {})])
+    me = open_store(db_url, registry())
+    consumer, _ = _declared_consumer(me)
+    fetch = fetcher(upstream)
+    consumer.catch_up(fetch)
+    upstream.append([NewEvent("s-1", "Counted", {"n": 1}), NewEvent("s-2", "Counted", {"n": 2})])
+    for m in _messages(upstream, 1):
+        consumer.receive(m, fetch)
+    assert me.tracked_position("up") == 1
+    assert consumer.catch_up(fetch) == 0  # nothing new: only the position is written
+    assert me.tracked_position("up") == 3
+    assert consumer.catch_up(fetch) == 0 and me.tracked_position("up") == 3
+
+
+def test_a_restart_before_the_position_is_written_loses_nothing(db_url, tmp_path):
+    """Passed over in memory, then the process stops: the log says less than was passed
+    over, so the next process pulls those events again (and passes over them again)."""
+    upstream = open_store(f"sqlite:///{tmp_path}/up.db", registry())
+    upstream.append([NewEvent("s-0", "Closed", {})])
+    me = open_store(db_url, registry())
+    first, _ = _declared_consumer(me)
+    fetch = fetcher(upstream)
+    first.catch_up(fetch)
+    upstream.append([NewEvent("s-1", "Counted", {"n": 1}), NewEvent("s-2", "Counted", {"n": 2})])
+    for m in _messages(upstream, 1):
+        first.receive(m, fetch)
+    assert me.tracked_position("up") == 1  # the process stops here
+
+    second, seen = _declared_consumer(me)
+    upstream.append([NewEvent("s-3", "Closed", {})])
+    assert second.receive(_messages(upstream, 3)[0], fetch) == 3  # a gap: 2 to 4 pulled
+    assert seen == [4] and me.tracked_position("up") == 4  # one run, one transaction
+
+
+def test_passing_over_follows_another_replicas_progress(db_url, tmp_path):
+    """Two replicas of one consumer: what one passed over in memory never takes the
+    tracking record backwards, nor past what it has not seen."""
+    upstream = open_store(f"sqlite:///{tmp_path}/up.db", registry())
+    upstream.append([NewEvent("s-0", "Closed", {})])
+    me = open_store(db_url, registry())
+    a, seen_a = _declared_consumer(me)
+    b, seen_b = _declared_consumer(me)
+    fetch = fetcher(upstream)
+    a.catch_up(fetch)
+    upstream.append([NewEvent("s-1", "Counted", {"n": 1})])
+    a.receive(_messages(upstream, 1)[0], fetch)  # a passed over 2, in memory
+    upstream.append([NewEvent("s-2", "Closed", {}), NewEvent("s-3", "Counted", {"n": 3})])
+    assert b.catch_up(fetch) == 3  # b applies 3, passes over 4, writes 4
+    assert me.tracked_position("up") == 4 and seen_b == [3]
+    assert a.catch_up(fetch) == 0  # a's 2 is behind the record: nothing written back
+    assert me.tracked_position("up") == 4 and seen_a == [1]

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from marshmallow import Schema, fields
 from sqlalchemy import Column, Integer, MetaData, String, Table
 
+from shared import eventstore
 from shared.contracts import EventRegistry
 from shared.errors import Conflict, ValidationFailed
 from shared.events import NewEvent
@@ -72,6 +73,25 @@ def test_append_read_and_positions(db_url):
     assert store.head() == 3
     assert [e.position for e in store.events_after(1, 10)] == [2, 3]
     assert [e.position for e in store.iter_after(0, batch=2)] == [1, 2, 3]
+
+
+def test_a_large_unit_is_flushed_in_slices_with_the_same_positions(db_url, monkeypatch):
+    """A transaction of many events goes into the log FLUSH_ROWS at a time (PostgreSQL):
+    positions still gapless, in append order, after what was there; a conflict in a later
+    slice still undoes the whole unit."""
+    monkeypatch.setattr(eventstore, "FLUSH_ROWS", 3)
+    store = open_store(db_url, registry())
+    store.append([NewEvent("s-0", "Counted", {"n": 0})])
+    got = store.append([NewEvent(f"s-{i % 4}", "Counted", {"n": i}) for i in range(1, 11)])
+    assert [e.position for e in got] == list(range(2, 12))
+    logged = store.events_after(0, 100)
+    assert [e.position for e in logged] == list(range(1, 12))
+    assert [e.payload["n"] for e in logged] == list(range(11))
+    assert [e.stream_version for e in store.read_stream("s-1")] == [1, 2, 3]
+    with pytest.raises(ConcurrencyConflict):  # s-0 v1 taken: the 8th of 8 events clashes
+        store.append([NewEvent(f"t-{i}", "Counted", {"n": i}) for i in range(7)]
+                     + [NewEvent("s-0", "Counted", {"n": 99})], {"s-0": 0})
+    assert store.head() == 11 and store.read_stream("t-0") == []
 
 
 def test_conflict_is_typed_and_writes_nothing(db_url):

@@ -24,9 +24,10 @@ Two kinds of figures, one exposition:
   ``kaowu_consumer_highest_seen_position{service,upstream}``  the highest upstream
       position this process has seen in a message or a pull
   ``kaowu_consumer_lag_events{service,upstream}``  highest seen − applied (never below 0)
-  ``kaowu_consumer_{applied,duplicates,pulled,passed_over}_total{service,upstream}``  by this
-      process (passed over: types the handler does not act on, no transaction; the
-      tracking record catches up with them within a catch-up interval)
+  ``kaowu_consumer_{applied,duplicates,pulled,passed_over,deferred}_total{service,upstream}``
+      by this process (passed over: types the handler does not act on, no transaction; the
+      tracking record catches up with them within a catch-up interval; deferred: messages
+      dropped while MAX_PENDING events waited for the applier, pulled again later)
   ``kaowu_projection_position{service,projection}``, ``kaowu_projection_lag_events``
   ``kaowu_business_count{service,name,status}``  the service's ``business_counts()``
 
@@ -85,7 +86,7 @@ EXPORTED = (
     "kaowu_entrypoint_duration_seconds", "kaowu_entrypoint_calls", "kaowu_entrypoint_errors",
     "kaowu_events_appended", "kaowu_relay_published", "kaowu_consumer_applied",
     "kaowu_consumer_duplicates", "kaowu_consumer_pulled", "kaowu_consumer_passed_over",
-    "kaowu_store_up",
+    "kaowu_consumer_deferred", "kaowu_store_up",
     "kaowu_log_head_position", "kaowu_relay_position", "kaowu_relay_lag_events",
     "kaowu_consumer_position", "kaowu_consumer_highest_seen_position",
     "kaowu_consumer_lag_events", "kaowu_consumer_upstream_log_changed",
@@ -283,9 +284,11 @@ class _StateCollector:
                         ("duplicates", "Upstream deliveries skipped as already applied."),
                         ("pulled", "Upstream events pulled over RPC (gap fill, catch-up)."),
                         ("passed_over", "Upstream events of types the handler does not act "
-                                        "on, passed over without a transaction.")]
+                                        "on, passed over without a transaction."),
+                        ("deferred", "Upstream messages dropped with the applier's hands "
+                                     "full (MAX_PENDING), their events pulled later.")]
         attr = {"applied": "applied", "duplicates": "skipped", "pulled": "pulled",
-                "passed_over": "passed_over"}
+                "passed_over": "passed_over", "deferred": "deferred"}
         for metric, doc in per_upstream:
             fam = CounterMetricFamily(f"kaowu_consumer_{metric}", doc, labels=["service", "upstream"])
             for up, consumer in sorted(consumers.items()):

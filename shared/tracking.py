@@ -46,6 +46,10 @@ from shared.logging import get_logger
 log = get_logger(__name__)
 
 MAX_ATTEMPTS = 3  # failures of one event's handler before it is dead-lettered
+# received events held for the applier at most; past it a message is dropped (acked) and its
+# event pulled again when its turn comes: a burst (scores published for 10,000 candidates,
+# ~48,000 events in seconds) against a slow handler must not sit whole in memory
+MAX_PENDING = 2000
 # errors that say nothing about the event: the infrastructure; retried, never dead-lettered
 _INFRASTRUCTURE = (SQLAlchemyError, ConcurrencyConflict, OSError)
 
@@ -81,8 +85,11 @@ def handles(*types: str):
 class TrackingConsumer:
     def __init__(self, store: EventStore, upstream: str, handler: Handler, batch: int = 200,
                  prepare: Callable[[StoredEvent], object] | None = None,
-                 on_dead_letter: Callable[[str, StoredEvent, str], None] | None = None):
+                 on_dead_letter: Callable[[str, StoredEvent, str], None] | None = None,
+                 max_pending: int = MAX_PENDING):
         self.store = store
+        self.max_pending = max_pending
+        self.deferred = 0  # messages dropped with the applier's hands full, pulled later
         self.on_dead_letter = on_dead_letter
         self._failures: dict[int, int] = {}  # position -> handler failures so far
         self.dead_lettered = 0
@@ -113,9 +120,17 @@ class TrackingConsumer:
         busy, not the whole pool, and the pool stays free for the RPC calls other services
         make of this one (a pool full of workers queued on this lock, while the holder
         waits on an RPC to a service whose own workers wait on this one, is a deadlock)."""
-        ev = StoredEvent.from_dict(message)
-        self.highest_seen = max(self.highest_seen, ev.position)
-        self._pending[ev.position] = (ev, message.get("log_id"))
+        position = message["position"]
+        self.highest_seen = max(self.highest_seen, position)
+        if len(self._pending) >= self.max_pending:
+            # hands full: keep the earliest; the gap the latest leaves is pulled when the
+            # applier gets there
+            self.deferred += 1
+            highest = max(self._pending)
+            if position > highest:
+                return self._work(fetch, pull=False)
+            del self._pending[highest]
+        self._pending[position] = (StoredEvent.from_dict(message), message.get("log_id"))
         return self._work(fetch, pull=False)
 
     def catch_up(self, fetch: Fetch) -> int:

@@ -291,3 +291,27 @@ def test_passing_over_follows_another_replicas_progress(db_url, tmp_path):
     assert me.tracked_position("up") == 4 and seen_b == [3]
     assert a.catch_up(fetch) == 0  # a's 2 is behind the record: nothing written back
     assert me.tracked_position("up") == 4 and seen_a == [1]
+
+
+def test_a_burst_beyond_what_the_consumer_holds_is_pulled_later(tmp_path):
+    """While the applier is busy, at most ``max_pending`` received events wait in memory;
+    later messages are dropped and their events pulled when the applier gets there."""
+    upstream = open_store(f"sqlite:///{tmp_path}/up.db", registry())
+    upstream.append([NewEvent("s-0", "Counted", {"n": 0})])
+    me = open_store(f"sqlite:///{tmp_path}/me.db", registry())
+    seen = []
+    consumer = TrackingConsumer(me, "up", lambda tx, ev: seen.append(ev.position), max_pending=3)
+    fetch = fetcher(upstream)
+    consumer.catch_up(fetch)
+    upstream.append([NewEvent(f"s-{i}", "Counted", {"n": i}) for i in range(1, 11)])
+    messages = _messages(upstream, 1)
+    assert consumer._lock.acquire(blocking=False)  # the applier is busy
+    try:
+        for m in [messages[5], *messages[:5], *messages[6:]]:  # one overtaken message
+            consumer.receive(m, fetch)
+        assert sorted(consumer._pending) == [2, 3, 4] and consumer.deferred == 7  # 10 - 3
+    finally:
+        consumer._lock.release()
+    upstream.append([NewEvent("s-11", "Counted", {"n": 11})])
+    consumer.receive(_messages(upstream, 11)[0], fetch)  # the next message finds the gap
+    assert seen == list(range(1, 13)) and me.tracked_position("up") == 12

@@ -90,6 +90,7 @@ class TrackingConsumer:
         self.store = store
         self.max_pending = max_pending
         self.deferred = 0  # messages dropped with the applier's hands full, pulled later
+        self._dropped = False  # some since the last pull
         self.on_dead_letter = on_dead_letter
         self._failures: dict[int, int] = {}  # position -> handler failures so far
         self.dead_lettered = 0
@@ -126,6 +127,7 @@ class TrackingConsumer:
             # hands full: keep the earliest; the gap the latest leaves is pulled when the
             # applier gets there
             self.deferred += 1
+            self._dropped = True
             highest = max(self._pending)
             if position > highest:
                 return self._work(fetch, pull=False)
@@ -145,17 +147,19 @@ class TrackingConsumer:
 
     def _work(self, fetch: Fetch, pull: bool) -> int:
         total = 0
-        while pull or self._pending:
+        while pull or self._pending or self._dropped:
             if not self._lock.acquire(blocking=False):
                 return total  # the holder applies what is pending before it lets go
             try:
                 if pull:
                     total += self._pull(fetch)
-                    total += self._drain(fetch)
+                total += self._drain(fetch)
+                if self._dropped and not self._pending:
+                    self._dropped = False  # what was not held: from the upstream, now
+                    total += self._pull(fetch)
+                if pull:
                     self._write_passed()  # the timer writes what was passed over
                     pull = False
-                else:
-                    total += self._drain(fetch)
             finally:
                 self._lock.release()
         return total

@@ -156,60 +156,21 @@ def _seed(url: str, exam: Exam, log) -> int:
     return head
 
 
-class _Processes:
+def _processes(ctx: Context, amqp: str, template: str, clock_file: Path):
     """scoring and certificate, each ``nameko run`` as the season starts them."""
+    from bench.season import PRODUCTION_POOL, Services, _configs
 
-    def __init__(self, ctx: Context, amqp: str, template: str, clock_file: Path):
-        self.ctx, self.amqp, self.template, self.clock_file = ctx, amqp, template, clock_file
-        self.procs: dict[str, subprocess.Popen] = {}
-        self.logs: dict[str, Path] = {}
+    configs = _configs(amqp, template, ctx.workdir / "unused-registry.csv", ctx.workdir)
+    return Services(ctx, amqp, configs, clock_file, PRODUCTION_POOL, services=SERVED,
+                    prefix="memory")
 
-    def start(self):
-        import yaml
 
-        from bench import rpc
-        from bench.season import _SERVE, _configs
-        from shared.runner import service_environment
-
-        configs = _configs(self.amqp, self.template, self.ctx.workdir / "unused-registry.csv",
-                           self.ctx.workdir)
-        env = service_environment()
-        for name, module in SERVED:
-            cfg = self.ctx.workdir / f"memory-{name}.yml"
-            web = {"WEB_SERVER_ADDRESS": f"127.0.0.1:{rpc._free_port()}"}
-            cfg.write_text(yaml.safe_dump({**configs[name], **web}, allow_unicode=True))
-            self.logs[name] = self.ctx.workdir / f"memory-{name}.log"
-            with open(self.logs[name], "wb") as log:
-                self.procs[name] = subprocess.Popen(
-                    [sys.executable, "-W", "ignore", "-c", _SERVE, str(self.clock_file),
-                     "--config", str(cfg), module],
-                    cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                    stderr=subprocess.STDOUT, start_new_session=True)
-        for name, _ in SERVED:
-            rpc._wait_for_consumers(self.amqp, f"rpc-{name}", [self.procs[name]], [self.logs[name]])
-
-    @property
-    def pids(self) -> dict[str, int]:
-        return {name: p.pid for name, p in self.procs.items()}
-
-    def check(self):
-        for name, p in self.procs.items():
-            if p.poll() is not None:
-                raise RuntimeError(f"{name} exited ({p.returncode}); see {self.logs[name]}:\n"
-                                   + self.logs[name].read_text()[-3000:])
-
-    def stop(self):
-        import signal
-
-        for p in self.procs.values():
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in self.procs.values():
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+def _check(procs):
+    exited = procs.exited()
+    if exited:
+        name = exited[0]
+        raise RuntimeError(f"{name} exited ({procs.procs[name].returncode}); see "
+                           f"{procs.logs[name]}:\n" + procs.logs[name].read_text()[-3000:])
 
 
 def _measure(ctx: Context) -> dict:
@@ -229,7 +190,7 @@ def _measure(ctx: Context) -> dict:
                  "phases": {}}
     with fresh_vhost(ctx, prefix=PREFIX) as amqp:
         engines = {}
-        procs = _Processes(ctx, amqp, template, ctx.workdir / "memory-clock")
+        procs = _processes(ctx, amqp, template, ctx.workdir / "memory-clock")
         clock = SteppedClock(procs.clock_file, writer=True)
         try:
             _seed(pg_url(dbs["scoring"]), exam, ctx.log)
@@ -251,7 +212,7 @@ def _measure(ctx: Context) -> dict:
             def wait(what, done):
                 deadline = time.monotonic() + WAIT_S
                 while not done():
-                    procs.check()
+                    _check(procs)
                     if time.monotonic() > deadline:
                         raise RuntimeError(f"memory: {what} did not happen in {WAIT_S:.0f} s")
                     time.sleep(0.5)

@@ -431,13 +431,16 @@ class Clients:
 # -- the services -----------------------------------------------------------------------------
 
 class Services:
-    """The seven services, each ``nameko run`` in a process of its own (``serve``), started
-    together; stopped with SIGTERM (SIGKILL after 20 s)."""
+    """The seven services (or ``services``: (name, module) pairs), each ``nameko run`` in a
+    process of its own (``serve``), started together; stopped with SIGTERM (SIGKILL after
+    20 s). Config and log files are ``<prefix>-<name>.yml/.log`` in the work dir."""
 
     def __init__(self, ctx: Context, amqp: str, configs: dict[str, dict], clock_file: Path,
-                 pool: tuple[int, int]):
+                 pool: tuple[int, int], services=None, prefix: str = "season"):
         self.ctx, self.amqp, self.configs, self.clock_file = ctx, amqp, configs, clock_file
         self.pool = pool
+        self.services = SERVICES if services is None else services
+        self.prefix = prefix
         self.procs: dict[str, subprocess.Popen] = {}
         self.logs: dict[str, Path] = {}
 
@@ -450,18 +453,18 @@ class Services:
         env = service_environment()  # as production runs them (MALLOC_ARENA_MAX)
         if self.pool != PRODUCTION_POOL:
             env["BENCH_SEASON_POOL"] = ",".join(map(str, self.pool))
-        for name, module in SERVICES:
-            cfg = self.ctx.workdir / f"season-{name}.yml"
+        for name, module in self.services:
+            cfg = self.ctx.workdir / f"{self.prefix}-{name}.yml"
             web = {"WEB_SERVER_ADDRESS": f"127.0.0.1:{rpc._free_port()}"}  # health, metrics
             cfg.write_text(yaml.safe_dump({**self.configs[name], **web}, allow_unicode=True))
-            self.logs[name] = self.ctx.workdir / f"season-{name}.log"
+            self.logs[name] = self.ctx.workdir / f"{self.prefix}-{name}.log"
             with open(self.logs[name], "wb") as log:
                 self.procs[name] = subprocess.Popen(
                     [sys.executable, "-W", "ignore", "-c", _SERVE, str(self.clock_file),
                      "--config", str(cfg), module],
                     cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
                     stderr=subprocess.STDOUT, start_new_session=True)
-        for name, _ in SERVICES:
+        for name, _ in self.services:
             rpc._wait_for_consumers(self.amqp, f"rpc-{name}", [self.procs[name]], [self.logs[name]])
 
     @property

@@ -212,13 +212,19 @@ def _messages(upstream, after=0):
     return [upstream.public_view(e, "up") for e in upstream.events_after(after)]
 
 
-def test_types_a_handler_does_not_act_on_are_passed_over_without_a_transaction(db_url, tmp_path):
+def _following(db_url, tmp_path):
+    """A declared consumer that has applied its upstream's first event (a ``Closed``)."""
     upstream = open_store(f"sqlite:///{tmp_path}/up.db", registry())
     upstream.append([NewEvent("s-0", "Closed", {})])
     me = open_store(db_url, registry())
     consumer, seen = _declared_consumer(me)
     fetch = fetcher(upstream)
     assert consumer.catch_up(fetch) == 1 and seen == [1]
+    return upstream, me, consumer, seen, fetch
+
+
+def test_types_a_handler_does_not_act_on_are_passed_over_without_a_transaction(db_url, tmp_path):
+    upstream, me, consumer, seen, fetch = _following(db_url, tmp_path)
     for i in range(1, 4):
         upstream.append([NewEvent(f"s-{i}", "Counted", {"n": i})])
     head_before = me.head()
@@ -238,17 +244,18 @@ def test_types_a_handler_does_not_act_on_are_passed_over_without_a_transaction(d
     assert seen == [1, 5, 7] and me.tracked_position("up") == 7
 
 
-def test_the_timer_writes_what_was_passed_over(db_url, tmp_path):
-    upstream = open_store(f"sqlite:///{tmp_path}/up.db", registry())
-    upstream.append([NewEvent("s-0", "Closed", {})])
-    me = open_store(db_url, registry())
-    consumer, _ = _declared_consumer(me)
-    fetch = fetcher(upstream)
-    consumer.catch_up(fetch)
+def _two_passed_over(db_url, tmp_path):
+    """A declared consumer that has applied 1 and passed over 2 and 3 (in memory)."""
+    upstream, me, consumer, _, fetch = _following(db_url, tmp_path)
     upstream.append([NewEvent("s-1", "Counted", {"n": 1}), NewEvent("s-2", "Counted", {"n": 2})])
     for m in _messages(upstream, 1):
         consumer.receive(m, fetch)
-    assert me.tracked_position("up") == 1
+    assert me.tracked_position("up") == 1 and consumer.passed_over == 2
+    return upstream, me, consumer, fetch
+
+
+def test_the_timer_writes_what_was_passed_over(db_url, tmp_path):
+    _, me, consumer, fetch = _two_passed_over(db_url, tmp_path)
     assert consumer.catch_up(fetch) == 0  # nothing new: only the position is written
     assert me.tracked_position("up") == 3
     assert consumer.catch_up(fetch) == 0 and me.tracked_position("up") == 3
@@ -257,16 +264,7 @@ def test_the_timer_writes_what_was_passed_over(db_url, tmp_path):
 def test_a_restart_before_the_position_is_written_loses_nothing(db_url, tmp_path):
     """Passed over in memory, then the process stops: the log says less than was passed
     over, so the next process pulls those events again (and passes over them again)."""
-    upstream = open_store(f"sqlite:///{tmp_path}/up.db", registry())
-    upstream.append([NewEvent("s-0", "Closed", {})])
-    me = open_store(db_url, registry())
-    first, _ = _declared_consumer(me)
-    fetch = fetcher(upstream)
-    first.catch_up(fetch)
-    upstream.append([NewEvent("s-1", "Counted", {"n": 1}), NewEvent("s-2", "Counted", {"n": 2})])
-    for m in _messages(upstream, 1):
-        first.receive(m, fetch)
-    assert me.tracked_position("up") == 1  # the process stops here
+    upstream, me, _, fetch = _two_passed_over(db_url, tmp_path)  # the process stops here
 
     second, seen = _declared_consumer(me)
     upstream.append([NewEvent("s-3", "Closed", {})])

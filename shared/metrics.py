@@ -23,7 +23,8 @@ Two kinds of figures, one exposition:
   ``kaowu_consumer_position{service,upstream}``  the tracking record: applied up to here
   ``kaowu_consumer_highest_seen_position{service,upstream}``  the highest upstream
       position this process has seen in a message or a pull
-  ``kaowu_consumer_lag_events{service,upstream}``  highest seen − applied (never below 0)
+  ``kaowu_consumer_lag_events{service,upstream}``  highest seen − applied or passed over
+      (never below 0)
   ``kaowu_consumer_{applied,duplicates,pulled,passed_over,deferred}_total{service,upstream}``
       by this process (passed over: types the handler does not act on, no transaction; the
       tracking record catches up with them within a catch-up interval; deferred: messages
@@ -331,14 +332,17 @@ class _StateCollector:
                                  "Highest upstream position this process has seen.",
                                  labels=["service", "upstream"])
         lag = GaugeMetricFamily("kaowu_consumer_lag_events",
-                                "Upstream events seen but not yet applied.",
+                                "Upstream events seen but not yet applied (nor passed over).",
                                 labels=["service", "upstream"])
         for upstream in sorted(set(tracked) | set(consumers)):
             applied = tracked.get(upstream, 0)
-            highest = max(getattr(consumers.get(upstream), "highest_seen", 0) or 0, applied)
+            consumer = consumers.get(upstream)
+            highest = max(getattr(consumer, "highest_seen", 0) or 0, applied)
+            # passed over in memory is dealt with too, though the record says so only later
+            done = max(applied, getattr(consumer, "passed_position", 0) or 0)
             position.add_metric([name, upstream], applied)
             seen.add_metric([name, upstream], highest)
-            lag.add_metric([name, upstream], highest - applied)
+            lag.add_metric([name, upstream], max(highest - done, 0))
         yield position
         yield seen
         yield lag

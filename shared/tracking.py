@@ -164,6 +164,12 @@ class TrackingConsumer:
                 self._lock.release()
         return total
 
+    @property
+    def passed_position(self) -> int:
+        """How far this process has passed over in memory, not yet written (0: nothing)."""
+        passed = self._passed
+        return passed[1] if passed is not None else 0
+
     def _tracked(self) -> tuple[int, str | None]:
         """(position, log id) applied or passed over so far."""
         tracked, log_id = self.store.tracked(self.upstream)

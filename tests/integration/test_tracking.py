@@ -251,13 +251,14 @@ def _two_passed_over(db_url, tmp_path):
     for m in _messages(upstream, 1):
         consumer.receive(m, fetch)
     assert me.tracked_position("up") == 1 and consumer.passed_over == 2
+    assert consumer.passed_position == 3  # what the lag metric counts as dealt with
     return upstream, me, consumer, fetch
 
 
 def test_the_timer_writes_what_was_passed_over(db_url, tmp_path):
     _, me, consumer, fetch = _two_passed_over(db_url, tmp_path)
     assert consumer.catch_up(fetch) == 0  # nothing new: only the position is written
-    assert me.tracked_position("up") == 3
+    assert me.tracked_position("up") == 3 and consumer.passed_position == 0
     assert consumer.catch_up(fetch) == 0 and me.tracked_position("up") == 3
 
 

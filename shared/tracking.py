@@ -170,23 +170,28 @@ class TrackingConsumer:
         passed = self._passed
         return passed[1] if passed is not None else 0
 
+    def _passed_beyond(self, tracked: int, log_id: str | None) -> int:
+        """How far this consumer is in log ``log_id`` whose record says ``tracked``: what it
+        passed over in memory, where that is further on."""
+        passed = self._passed
+        if passed is not None and passed[0] == log_id and passed[1] > tracked:
+            return passed[1]
+        return tracked
+
     def _tracked(self) -> tuple[int, str | None]:
         """(position, log id) applied or passed over so far."""
         tracked, log_id = self.store.tracked(self.upstream)
-        passed = self._passed
-        if passed is not None and passed[0] == log_id and passed[1] > tracked:
-            return passed[1], log_id
-        return tracked, log_id
+        return self._passed_beyond(tracked, log_id), log_id
 
-    def _pass_over(self, events: list[StoredEvent], log_id: str | None) -> bool:
-        """Pass over a contiguous run the handler acts on none of, in memory (lock held)."""
-        if self.handles is None or log_id is None or any(ev.type in self.handles for ev in events):
+    def _pass_over(self, events: list[StoredEvent], log_id: str | None, tracked: int,
+                   tracked_log: str | None) -> bool:
+        """Pass over a run the handler acts on none of, in memory (lock held), if it follows
+        ``tracked`` (from ``_tracked``) without a gap in the log followed."""
+        if (self.handles is None or tracked_log is None or log_id != tracked_log
+                or events[0].position != tracked + 1
+                or events[-1].position - events[0].position != len(events) - 1
+                or any(ev.type in self.handles for ev in events)):
             return False
-        tracked, tracked_log = self._tracked()
-        if tracked_log != log_id or events[0].position != tracked + 1:
-            return False
-        if events[-1].position - events[0].position != len(events) - 1:
-            return False  # not contiguous: apply them the usual way
         self._passed = (log_id, events[-1].position)
         self.passed_over += len(events)
         return True
@@ -198,8 +203,9 @@ class TrackingConsumer:
             return
         with self.store.transaction(Context(actor=f"service:{self.upstream}")) as tx:
             tracked, tracked_log = tx.tracked(self.upstream, lock=True)
-            if tracked_log == passed[0] and passed[1] > tracked:
-                tx.track(self.upstream, passed[1], tracked, tracked_log)
+            upto = self._passed_beyond(tracked, tracked_log)
+            if upto > tracked:
+                tx.track(self.upstream, upto, tracked, tracked_log)
         if self._passed == passed:
             self._passed = None
 
@@ -237,7 +243,7 @@ class TrackingConsumer:
                 if not pulled:
                     return total  # the upstream has nothing more yet: the timer retries
                 continue
-            total += self._apply(run, log_id)
+            total += self._apply(run, log_id, tracked, log_id)
         return total
 
     def _pull(self, fetch: Fetch) -> int:
@@ -258,11 +264,12 @@ class TrackingConsumer:
                 return total
             got = [StoredEvent.from_dict(d) for d in answer]
             self.highest_seen = max(self.highest_seen, got[-1].position)
-            total += self._apply(got, upstream_log)
+            total += self._apply(got, upstream_log, tracked, log_id)
             if len(got) < self.batch:
                 return total
 
-    def _apply(self, events: list[StoredEvent], log_id: str | None) -> int:
+    def _apply(self, events: list[StoredEvent], log_id: str | None, tracked: int,
+               tracked_log: str | None) -> int:
         """Apply a contiguous run in one transaction; a conflict with another replica is
         not an error: re-read the tracking record and apply only what is still new.
 
@@ -271,9 +278,10 @@ class TrackingConsumer:
         as applied. Anything else (a bug, the database) leaves the event to be retried.
 
         Returns how many events it took care of: applied, or (a run of types the handler
-        declares it does not act on) passed over without a transaction.
+        declares it does not act on) passed over without a transaction. ``tracked``,
+        ``tracked_log``: where the caller read the consumer to be (``_tracked``).
         """
-        if self._pass_over(events, log_id):
+        if self._pass_over(events, log_id, tracked, tracked_log):
             return len(events)
         refused: dict[int, str] = {}  # position -> why
         poisoned: dict[int, str] = {}  # position -> the error, dead-lettered in this run
@@ -324,10 +332,8 @@ class TrackingConsumer:
             tracked, tracked_log = tx.tracked(self.upstream, lock=True)
             if tracked_log is not None and tracked_log != log_id:
                 return 0  # another replica saw the upstream change first
-            position = tracked
-            passed = self._passed
-            if passed is not None and passed[0] == tracked_log and passed[1] > tracked:
-                position = passed[1]  # passed over in memory: written with this run
+            # passed over in memory: written with this run
+            position = self._passed_beyond(tracked, tracked_log)
             for ev in events:
                 if ev.position <= position:
                     continue

@@ -645,6 +645,14 @@ _SQLITE_INSERT = ("INSERT INTO events (position, stream_id, stream_version, type
                   "payload, metadata) VALUES (?, ?, ?, ?, ?, ?, ?)")
 
 
+def _pg_rows(pending, start: int) -> tuple[str, list]:
+    """A VALUES list and its parameters for events numbered from ``start`` on."""
+    params = []
+    for i, (se, payload, md) in enumerate(pending, start=start):
+        params += (i, se.stream_id, se.stream_version, se.type, se.schema_version, payload, md)
+    return ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(pending)), params
+
+
 def _wrapped(conn, cursor, exc) -> DBAPIError:
     """A driver error as SQLAlchemy would have raised it, the connection invalidated if it
     is gone (``EventStore.execute`` then runs the command again on a fresh one)."""
@@ -739,22 +747,13 @@ class Transaction:
                 # unit's other events follow in statements of FLUSH_ROWS (one statement of
                 # ~50,000 rows held every parameter quoted, the query and libpq's copy of it
                 # at once: +128 MiB when scoring published 10,000 candidates)
-                part = pending[:FLUSH_ROWS]
-                rows = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(part))
-                params = [n]
-                for i, (se, payload, md) in enumerate(part, start=1):
-                    params += (i - n, se.stream_id, se.stream_version, se.type,
-                               se.schema_version, payload, md)
-                cur.execute(_PG_FLUSH.format(rows=rows), params)
+                # (the first statement's positions are offsets from the advanced head)
+                rows, params = _pg_rows(pending[:FLUSH_ROWS], 1 - n)
+                cur.execute(_PG_FLUSH.format(rows=rows), [n, *params])
                 first = cur.fetchone()[0] if n == 1 else min(r[0] for r in cur.fetchall())
                 for k in range(FLUSH_ROWS, n, FLUSH_ROWS):
-                    part = pending[k:k + FLUSH_ROWS]
-                    params = []
-                    for i, (se, payload, md) in enumerate(part, start=first + k):
-                        params += (i, se.stream_id, se.stream_version, se.type,
-                                   se.schema_version, payload, md)
-                    cur.execute(_PG_INSERT.format(
-                        rows=", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(part))), params)
+                    rows, params = _pg_rows(pending[k:k + FLUSH_ROWS], first + k)
+                    cur.execute(_PG_INSERT.format(rows=rows), params)
             else:
                 cur.execute(_SQLITE_ADVANCE_HEAD, (n,))
                 first = cur.fetchone()[0] - n + 1

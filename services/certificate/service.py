@@ -227,8 +227,10 @@ class CertificateService(EventSourcedService):
         return self._verdict(row)
 
     def _verdict(self, row):
-        list_no, index = statuslist.locate(row.status_index)
-        revoked = statuslist.is_set(self._bits(list_no), index)  # the status list says
+        # The row's status is its bit in the status list (status_list is built from the same
+        # column). Deciding from the row alone keeps the verdict and the reason from one read:
+        # a second read could see a revocation the first did not.
+        revoked = row.status == "revoked"
         out = {"result": "revoked" if revoked else "valid",
                "certificate_number": row.certificate_number,
                "name": domain.mask_name(row.name), "level": row.level,

@@ -17,6 +17,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet, OKPKey
 from nameko.testing.services import entrypoint_hook
+from sqlalchemy import event
 
 from services.certificate import statuslist
 from services.certificate.projection import CertificateProjection
@@ -260,6 +261,34 @@ def test_certificates_from_qualification_to_pickup(world):
     live = snapshot(store.engine, projection)
     projection.rebuild(store)
     assert snapshot(store.engine, projection) == live
+
+
+def test_verify_answers_from_one_state_of_the_certificate(world):
+    """A revocation committed while verify is reading must not give "revoked" without its
+    reason: the verdict and the reason come from the same read of the certificate."""
+    w = world
+    w.call("registration", "emit", f"session-{SESSION}", "ExamSessionScheduled",
+           {"session_id": SESSION, "document": load_session_file(REFERENCE_SESSION_PATH).to_dict()})
+    w.attained("q-li-L2", "acc-li", "L2", LI)
+    number = w.wait(lambda: w.mine("acc-li"))[0]["certificate_number"]
+    engine = w.store().engine
+    armed = []
+
+    def revoke_after_the_first_read(conn, cursor, statement, *args):
+        if armed and statement.lstrip().upper().startswith("SELECT") and "certificates" in statement:
+            armed.clear()  # once; the revocation's own statements pass
+            w.cert("revoke", AUTHORITY, {"certificate_number": number, "reason": "证书信息有误"})
+
+    event.listen(engine, "after_cursor_execute", revoke_after_the_first_read)
+    try:
+        armed.append(True)
+        during = w.cert("verify", {"certificate_number": number})
+    finally:
+        event.remove(engine, "after_cursor_execute", revoke_after_the_first_read)
+    assert not armed, "the revocation did not run inside verify"
+    assert during["result"] == "valid" and "reason" not in during
+    after = w.cert("verify", {"certificate_number": number})
+    assert (after["result"], after["reason"]) == ("revoked", "证书信息有误")
 
 
 class SimulatedAdmission(_SimulatedUpstream):

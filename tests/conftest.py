@@ -10,9 +10,12 @@ import eventlet
 
 eventlet.monkey_patch()  # first, before anything imports socket or threading
 
+import json  # noqa: E402
 import os  # noqa: E402
+import queue  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
+import threading  # noqa: E402
 import uuid  # noqa: E402
 
 import pytest  # noqa: E402
@@ -80,35 +83,103 @@ def amqp_base(_containers):
     return os.environ.get("AMQP_URI") or LOCAL_AMQP, True
 
 
-def _vhost(amqp_base):
-    """A vhost of its own on the test broker (rabbitmqctl; the management API may be off),
-    deleted after; the broker as given where it is not the machine's own."""
+class Vhosts:
+    """The run's vhosts on the test broker, made with rabbitmqctl (the management API may be
+    off). Each rabbitmqctl call starts an Erlang VM (~0.5 s), and three calls a test cost
+    more than most tests take: vhosts are made a batch at a time by one
+    ``import_definitions``, and deleted by a background (green) thread while later tests
+    run. ``close`` waits for it and deletes whatever is left of the run's vhosts."""
+
+    BATCH = 16
+
+    def __init__(self, ctl: str, base: str, wanted: int):
+        self.ctl, self.base, self.wanted = ctl, base, max(wanted, 1)
+        self.user = make_url(base.replace("amqp://", "postgresql://")).username or "guest"
+        self.prefix = f"kaowu_test_{RUN_ID}_"
+        self.made, self.ready = 0, []
+        self.doomed = queue.Queue()
+        self.sweeper = threading.Thread(target=self._sweep, name="vhost-sweeper", daemon=True)
+        self.sweeper.start()
+
+    def take(self) -> str:
+        if not self.ready:
+            self._make(min(self.BATCH, max(self.wanted - self.made, 1)))
+        return self.base.rstrip("/") + "/" + self.ready.pop()
+
+    def give_back(self, uri: str) -> None:
+        self.doomed.put(uri.rsplit("/", 1)[1])
+
+    def _make(self, n: int) -> None:
+        names = [f"{self.prefix}{self.made + i}" for i in range(n)]
+        everything = {"configure": ".*", "write": ".*", "read": ".*"}
+        definitions = {"vhosts": [{"name": v} for v in names],
+                       "permissions": [{"user": self.user, "vhost": v, **everything}
+                                       for v in names]}
+        # on stdin: rabbitmqctl may run as another user, who cannot read our temporary files
+        subprocess.run([self.ctl, "-q", "import_definitions", "--format", "json"],
+                       input=json.dumps(definitions), text=True, check=True,
+                       stdout=subprocess.DEVNULL)
+        self.made += n
+        self.ready.extend(reversed(names))
+
+    def _delete(self, vhost: str) -> None:
+        subprocess.run([self.ctl, "-q", "delete_vhost", vhost], check=False,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def _sweep(self) -> None:
+        while (vhost := self.doomed.get()) is not None:
+            self._delete(vhost)
+
+    def close(self) -> None:
+        self.doomed.put(None)
+        self.sweeper.join()
+        # unused ones, and any a broker restart kept the sweeper from deleting
+        listed = subprocess.run([self.ctl, "-q", "list_vhosts", "name"], capture_output=True,
+                                text=True, check=False).stdout.split()
+        for vhost in listed:
+            if vhost.startswith(self.prefix):
+                self._delete(vhost)
+
+
+@pytest.fixture(scope="session")
+def _vhosts(amqp_base, request):
     base, needs_vhost = amqp_base
     if not needs_vhost:
-        yield base
+        yield None
         return
     ctl = shutil.which("rabbitmqctl")
     if not ctl:
         pytest.skip("no rabbitmqctl to make a test vhost with; set AMQP_URI to a broker of your own")
-    vhost = f"kaowu_test_{RUN_ID}_{uuid.uuid4().hex[:6]}"
-    subprocess.run([ctl, "-q", "add_vhost", vhost], check=True)
-    user = make_url(base.replace("amqp://", "postgresql://")).username or "guest"
-    subprocess.run([ctl, "-q", "set_permissions", "-p", vhost, user, ".*", ".*", ".*"], check=True)
-    yield base.rstrip("/") + "/" + vhost
-    subprocess.run([ctl, "-q", "delete_vhost", vhost], check=False)
+    items = request.session.items
+    wanted = sum("amqp_uri" in i.fixturenames for i in items) + \
+        len({i.module for i in items if "module_amqp_uri" in i.fixturenames})
+    vhosts = Vhosts(ctl, base, wanted)
+    yield vhosts
+    vhosts.close()
+
+
+def _vhost(amqp_base, vhosts):
+    """A vhost of its own on the test broker, deleted after; the broker as given where it is
+    not the machine's own."""
+    if vhosts is None:
+        yield amqp_base[0]
+        return
+    uri = vhosts.take()
+    yield uri
+    vhosts.give_back(uri)
 
 
 @pytest.fixture
-def amqp_uri(amqp_base):
+def amqp_uri(amqp_base, _vhosts):
     """A vhost of this test's own: durable event queues and their messages must not leak
     from one test's services into the next."""
-    yield from _vhost(amqp_base)
+    yield from _vhost(amqp_base, _vhosts)
 
 
 @pytest.fixture(scope="module")
-def module_amqp_uri(amqp_base):
+def module_amqp_uri(amqp_base, _vhosts):
     """One vhost for a module whose tests share one set of running services."""
-    yield from _vhost(amqp_base)
+    yield from _vhost(amqp_base, _vhosts)
 
 
 @pytest.fixture(scope="session")

@@ -61,6 +61,11 @@ class AccountProjection(Projection):
     metadata = metadata
     migrations = [Migration("account.0001_read_model", create_tables(accounts, profile_sections)),
                   Migration("account.0002_staff_accounts", create_tables(staff_accounts))]
+    # not the claims (uniqueness is the log's business) nor ProfileCompleted (the last
+    # ProfileUpdated carries the completeness): a third of the log a rebuild need not read
+    event_types = frozenset({"AccountRegistered", "StaffAccountCreated", "CredentialsSet",
+                             "PasswordChanged", "ProfileUpdated", "LoginFailed",
+                             "LoginFailuresReset"})
 
     def handle(self, event):
         p, at = event.payload, event.metadata.get("occurred_at")

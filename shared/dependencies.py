@@ -15,6 +15,7 @@ import uuid
 
 import eventlet
 import structlog
+from nameko.exceptions import UnknownService
 from nameko.extensions import DependencyProvider
 from nameko.rpc import MethodProxy, ServiceProxy
 from nameko.rpc import RpcProxy as NamekoRpcProxy
@@ -144,7 +145,19 @@ class TrackingProvider(DependencyProvider):
         return self.consumers[upstream].receive(message, fetch)
 
     def catch_up(self, fetch_by_upstream: dict) -> int:
-        return sum(self.consumers[up].catch_up(fetch) for up, fetch in fetch_by_upstream.items())
+        """The catch-up timer's pull, upstream by upstream: one that is not deployed or not
+        answering (restarting, its database down) must not hold up the others; the next
+        tick tries it again. Returns how many events were applied."""
+        total = 0
+        for up, fetch in fetch_by_upstream.items():
+            try:
+                total += self.consumers[up].catch_up(fetch)
+            except UnknownService:  # not deployed (yet): its events come when it is
+                log.debug("catch_up.upstream_absent", upstream=up)
+            except Exception as exc:  # noqa: BLE001 - logged; the next tick tries again
+                log.warning("catch_up.failed", upstream=up, error_type=type(exc).__name__,
+                            error=str(exc)[:500])
+        return total
 
     def get_dependency(self, worker_ctx):
         return self

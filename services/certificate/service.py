@@ -14,7 +14,6 @@ import secrets
 import uuid
 from datetime import datetime
 
-from nameko.exceptions import UnknownService
 from nameko.extensions import DependencyProvider
 from sqlalchemy import and_, func, select
 
@@ -42,16 +41,14 @@ from services.certificate.schemas import (
 )
 from shared.clock import clock_from_config, iso
 from shared.dependencies import EventStoreProvider, RpcProxy, TrackingProvider
-from shared.errors import Conflict, NotFound, Unavailable
+from shared.errors import Conflict, NotFound
 from shared.events import NewEvent
 from shared.eventstore import ConcurrencyConflict
-from shared.logging import get_logger
 from shared.service import EventSourcedService, command, config_timer, load, upstream_events
 from shared.session import SessionDocument
 from shared.tracking import handles
 
 PDF = "application/pdf"
-log = get_logger(__name__)
 
 
 def session_stream(session_id):
@@ -163,13 +160,8 @@ class CertificateService(EventSourcedService):
 
     @config_timer()
     def catch_up(self):
-        # each upstream on its own: scoring being down must not hold back the sessions
-        for upstream, rpc in (("registration", self.registration_rpc),
-                              ("scoring", self.scoring_rpc)):
-            try:
-                self.tracking.catch_up({upstream: rpc.events_after})
-            except (UnknownService, Unavailable):  # the next tick tries again
-                log.warning("certificate.upstream_unavailable", upstream=upstream)
+        self.tracking.catch_up({"registration": self.registration_rpc.events_after,
+                                "scoring": self.scoring_rpc.events_after})
 
     # -- public: the issuer and verification (no login) --------------------------------
 

@@ -12,7 +12,6 @@ the message id is its idempotency key).
 from dataclasses import dataclass
 
 import eventlet
-from nameko.exceptions import UnknownService
 from nameko.extensions import DependencyProvider
 from sqlalchemy import func, select
 
@@ -114,16 +113,9 @@ class NotificationService(EventSourcedService):
 
     @config_timer()
     def catch_up(self):
-        """Pull what a lost message would have said, upstream by upstream: one upstream
-        not answering (not deployed yet, restarting) does not hold up the others."""
-        for upstream in UPSTREAMS:
-            try:
-                self.tracking.catch_up({upstream: self._fetch(upstream)})
-            except UnknownService:  # not deployed (yet): its events come when it is
-                log.debug("consumer.upstream_absent", upstream=upstream)
-            except Exception as exc:  # noqa: BLE001 - the next tick tries again
-                log.warning("consumer.catch_up_failed", upstream=upstream,
-                            error_type=type(exc).__name__, error=str(exc))
+        """Pull what a lost message would have said (upstream by upstream: one not
+        answering does not hold up the others)."""
+        self.tracking.catch_up({upstream: self._fetch(upstream) for upstream in UPSTREAMS})
 
     # -- timers: notices due, SMS due ---------------------------------------------------
 

@@ -220,13 +220,8 @@ class ScoringService(EventSourcedService):
 
     @config_timer()
     def catch_up(self):
-        # each upstream on its own: one that is down must not hold up the other
-        for upstream, rpc in (("registration", self.registration_rpc),
-                              ("admission", self.admission_rpc)):
-            try:
-                self.tracking.catch_up({upstream: rpc.events_after})
-            except Exception as exc:  # noqa: BLE001 - logged; the next tick tries again
-                log.warning("catch_up.failed", upstream=upstream, error_type=type(exc).__name__)
+        self.tracking.catch_up({"registration": self.registration_rpc.events_after,
+                                "admission": self.admission_rpc.events_after})
 
     @config_timer(interval=1.0, key="DEADLINE_INTERVAL")
     def deadlines(self):

@@ -12,7 +12,6 @@ from the scoring service) are voided with one.
 import uuid
 from datetime import datetime
 
-from nameko.exceptions import UnknownService
 from nameko.extensions import DependencyProvider
 from sqlalchemy import func, select
 
@@ -41,13 +40,10 @@ from shared.clock import clock_from_config, shanghai
 from shared.dependencies import EventStoreProvider, RpcProxy, TrackingProvider
 from shared.errors import NotFound, ValidationFailed
 from shared.events import NewEvent
-from shared.logging import get_logger
 from shared.service import EventSourcedService, command, config_timer, load, upstream_events
 from shared.session import SessionDocument, require_open
 from shared.session_cache import SessionCache
 from shared.tracking import handles
-
-log = get_logger(__name__)
 
 
 def session_stream(session_id):
@@ -185,11 +181,8 @@ class VerificationService(EventSourcedService):
 
     @config_timer()
     def catch_up(self):
-        self.tracking.catch_up({"registration": self.registration_rpc.events_after})
-        try:
-            self.tracking.catch_up({"scoring": self.scoring_rpc.events_after})
-        except UnknownService:
-            log.debug("catch_up.upstream_not_running", upstream="scoring")
+        self.tracking.catch_up({"registration": self.registration_rpc.events_after,
+                                "scoring": self.scoring_rpc.events_after})
 
     @config_timer(interval=1.0, key="DEADLINE_INTERVAL")
     def deadlines(self):

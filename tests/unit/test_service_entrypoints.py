@@ -58,3 +58,48 @@ def test_rebuild_names_the_projections_it_has():
     with pytest.raises(ValidationFailed) as exc:
         service.rebuild("nope")
     assert "projection" in exc.value.fields
+
+
+class _Consumer:
+    def __init__(self, outcome):
+        self.outcome, self.calls = outcome, 0
+
+    def catch_up(self, fetch):
+        self.calls += 1
+        if isinstance(self.outcome, BaseException):
+            raise self.outcome
+        return self.outcome
+
+
+def test_the_catch_up_timer_takes_each_upstream_on_its_own(caplog):
+    """One upstream not deployed or not answering does not hold up the others."""
+    from nameko.exceptions import UnknownService
+
+    from shared.dependencies import TrackingProvider
+    from shared.errors import Unavailable
+
+    tracking = TrackingProvider({})
+    tracking.consumers = {"absent": _Consumer(UnknownService("absent")),
+                          "down": _Consumer(Unavailable("did not answer")),
+                          "fine": _Consumer(3)}
+    assert tracking.catch_up({name: None for name in ("absent", "down", "fine")}) == 3
+    assert [c.calls for c in tracking.consumers.values()] == [1, 1, 1]
+
+
+def test_every_catch_up_timer_goes_through_the_provider():
+    """Each service's timer hands all its upstreams to ``TrackingProvider.catch_up`` in one
+    call, which isolates a failing one: none is left out, none handled apart."""
+    from services.admission.service import AdmissionService
+    from services.certificate.service import CertificateService
+    from services.notification.service import NotificationService
+    from services.registration.service import RegistrationService
+    from services.scoring.service import ScoringService
+    from services.verification.service import VerificationService
+
+    for service in (RegistrationService, VerificationService, AdmissionService, ScoringService,
+                    CertificateService, NotificationService):
+        worker = worker_factory(service)
+        worker.catch_up()
+        assert worker.tracking.catch_up.call_count == 1, service.name
+        (fetchers,), _ = worker.tracking.catch_up.call_args
+        assert set(fetchers) == set(service.tracking.handlers), service.name

@@ -200,26 +200,36 @@ class _TimedMethodProxy(MethodProxy):
     timeout = 20.0
 
     def __call__(self, *args, **kwargs):
-        reply = self._call(*args, **kwargs)
-        timer = eventlet.Timeout(self.timeout)
         try:
-            return reply.result()
-        except eventlet.Timeout as exc:
-            if exc is not timer:
-                raise
-            self._forget(reply)
+            return reply_within(self, self.timeout, *args, **kwargs)
+        except NoReply:
             raise Unavailable(f"The {self.service_name} service did not answer in "
                               f"{self.timeout:g} s; please try again shortly.",
                               {"service": self.service_name, "method": self.method_name}) from None
-        finally:
-            timer.cancel()
 
-    def _forget(self, reply):
-        """Drop the reply's slot in the listener (a late reply is then ignored)."""
-        events = self.reply_listener._reply_events
+
+class NoReply(Exception):
+    """An RPC not answered within its deadline."""
+
+
+def reply_within(method: MethodProxy, timeout: float, *args, **kwargs):
+    """``method(*args, **kwargs)``'s answer, or ``NoReply`` after ``timeout`` seconds. The
+    reply's slot in the listener is then dropped: a late reply is ignored, not kept for ever
+    (a callee stuck under load would otherwise leave one slot per call behind)."""
+    reply = method.call_async(*args, **kwargs)
+    timer = eventlet.Timeout(timeout)
+    try:
+        return reply.result()
+    except eventlet.Timeout as exc:
+        if exc is not timer:
+            raise
+        events = method.reply_listener._reply_events
         for key, event in list(events.items()):
             if event is reply.reply_event:
                 events.pop(key, None)
+        raise NoReply() from None
+    finally:
+        timer.cancel()
 
 
 class ClockProvider(DependencyProvider):

@@ -12,23 +12,19 @@ import eventlet
 from nameko.exceptions import UnknownService
 
 from services.gateway.errors import ServiceUnavailable
+from shared.dependencies import NoReply, reply_within
 
 
 def call(proxy, service: str, method: str, *args, timeout: float = 10.0, **kwargs):
     """``proxy.method(*args, **kwargs)`` within ``timeout`` seconds."""
-    timer = eventlet.Timeout(timeout)
     try:
-        return getattr(proxy, method).call_async(*args, **kwargs).result()
-    except eventlet.Timeout as exc:
-        if exc is not timer:
-            raise
+        return reply_within(getattr(proxy, method), timeout, *args, **kwargs)
+    except NoReply:
         raise ServiceUnavailable(service, f"The {service} service did not answer within "
                                           f"{timeout:g} s; try again shortly.") from None
     except UnknownService:
         raise ServiceUnavailable(service, f"The {service} service is not running; try again "
                                           "later.") from None
-    finally:
-        timer.cancel()
 
 
 def gather(calls: dict, timeout: float) -> dict:

@@ -5,9 +5,12 @@ import time
 
 import eventlet
 import pytest
+from nameko.rpc import RpcProxy as NamekoRpcProxy
 from nameko.rpc import rpc
 from nameko.standalone.rpc import ServiceRpcProxy
 
+from services.gateway import rpc as gateway_rpc
+from services.gateway.errors import ServiceUnavailable
 from shared.dependencies import RpcProxy
 from shared.errors import Unavailable
 
@@ -34,7 +37,26 @@ class Caller:
             return {"value": self.slow.echo(value, delay), "s": time.monotonic() - started}
         except Unavailable as exc:
             return {"unavailable": exc.message, "fields": exc.fields,
-                    "s": time.monotonic() - started}
+                    "s": time.monotonic() - started, "slots": _slots(self.slow)}
+
+
+def _slots(proxy) -> int:
+    """Replies the proxy's listener still waits for."""
+    return len(proxy.echo.reply_listener._reply_events)
+
+
+class Front:
+    """The gateway's way: nameko's own proxy, a deadline per call (``services.gateway.rpc``)."""
+
+    name = "front"
+    slow = NamekoRpcProxy("slow")
+
+    @rpc
+    def ask(self, value, delay=0.0):
+        try:
+            return {"value": gateway_rpc.call(self.slow, "slow", "echo", value, delay, timeout=0.5)}
+        except ServiceUnavailable as exc:
+            return {"unavailable": exc.message, "status": exc.status, "slots": _slots(self.slow)}
 
 
 def test_a_call_not_answered_in_time_is_unavailable(container_factory, amqp_uri):
@@ -47,6 +69,20 @@ def test_a_call_not_answered_in_time_is_unavailable(container_factory, amqp_uri)
         assert late["fields"] == {"service": "slow", "method": "echo"}
         assert "did not answer in 0.5 s" in late["unavailable"]
         assert 0.5 <= late["s"] < 1.5
+        assert late["slots"] == 0  # the late reply's slot is gone: it is ignored, not kept
         # the late reply, when it comes, is dropped; the next call gets its own answer
         time.sleep(1.8)
         assert caller.ask("c")["value"] == "c"
+
+
+def test_the_gateway_gives_up_the_same_way(container_factory, amqp_uri):
+    config = {"AMQP_URI": amqp_uri}
+    for cls in (Slow, Front):
+        container_factory(cls, config).start()
+    with ServiceRpcProxy("front", {"AMQP_URI": amqp_uri}, timeout=20) as front:
+        assert front.ask("a")["value"] == "a"
+        late = front.ask("b", 2.0)
+        assert late["status"] == 503 and "did not answer within 0.5 s" in late["unavailable"]
+        assert late["slots"] == 0
+        time.sleep(1.8)
+        assert front.ask("c")["value"] == "c"

@@ -8,7 +8,8 @@
   batches of ``ISSUE_BATCH`` candidates a transaction, the read model updated in each. It
   runs the service's own ``deadlines`` entrypoint in-process (nameko's ``worker_factory``,
   the real store on a fresh PostgreSQL database; no broker needed: the catch-up pull
-  before the plan is stubbed out);
+  before the plan is stubbed out, and registration says it has nothing more: a mock that
+  always had more kept the plan waiting its whole minute for it);
 - ``seat_allocation_50k_peak_mb``: the process's peak resident memory during that run,
   above what it held before (``VmHWM`` after resetting it through ``/proc/self/clear_refs``;
   ``ru_maxrss`` where that is not possible).
@@ -122,8 +123,13 @@ def allocation(ctx: Context, n: int) -> tuple[float, float, dict]:
                 def catch_up(self, _fetchers):
                     return 0
 
+            class CaughtUp:  # registration has logged nothing the plan has not seen
+                def events_after(self, _position, _limit):
+                    return []
+
             worker = worker_factory(AdmissionService, store=BoundStore(store, StoreContext(actor="bench")),
-                                    clock=clock, tracking=NoBroker(), ticket_key=b"bench")
+                                    clock=clock, tracking=NoBroker(), registration_rpc=CaughtUp(),
+                                    ticket_key=b"bench")
             clock.set(SessionDocument.from_dict(doc).window("confirmation").end_exclusive
                       + timedelta(seconds=1))
             ctx.log(f"seat_allocation: the confirmation deadline for {n} candidates")

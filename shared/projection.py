@@ -131,8 +131,9 @@ class Projection:
         the driver's own cursor (payloads are not validated again: they were on append; a
         projection's ``event_types`` leaves the rest unread), the changes are folded in
         memory into whole rows (a row changed by many events is written once), and up to
-        ``window`` rows are held before the oldest are written, many per statement, while
-        a database thread (``DatabaseWorker``) fetches the next batch. A row changed again
+        ``window`` rows are held before the oldest are written, many per statement. On
+        PostgreSQL two database threads (``DatabaseWorker``) work beside the fold: one
+        fetches the next batch on a connection of its own, the other writes. A row changed again
         after it was written gets its later changes as batched upserts, updates and
         deletes (``_Fold``).
         """
@@ -166,10 +167,15 @@ class Projection:
         """Events after ``after`` up to ``head`` into ``fold``, written by the time it returns."""
         from shared.eventstore import DatabaseWorker
 
-        worker = DatabaseWorker() if background and conn.dialect.name == "postgresql" else None
-        fold.writer.use(worker)
+        background = background and conn.dialect.name == "postgresql"
+        fold.writer.use(DatabaseWorker() if background else None)
+        # PostgreSQL: the log is read on a connection and a thread of its own, beside the
+        # writes (every event up to ``head`` is committed and never changes), so fetching
+        # the next batch does not wait behind the last batch's inserts
+        read_conn = store.engine.connect() if background else conn
+        reader = DatabaseWorker() if background else None
         try:
-            for evs in store.replay(conn, after, head, batch, worker=worker,
+            for evs in store.replay(read_conn, after, head, batch, worker=reader,
                                     types=self.event_types):
                 fold.apply(evs, self.handle)
                 fold.spill()
@@ -178,12 +184,16 @@ class Projection:
             fold.flush()
             fold.writer.close()
         except BaseException as exc:
-            # the writer's own failure (a constraint, a lost connection) is the news: what
-            # the reader saw after it is the aborted transaction
+            # the writer's own failure (a constraint, a lost connection) is the news, not
+            # what followed from it here
             failed = fold.writer.abort()
             if failed is not None and failed is not exc:
                 raise failed from exc
             raise
+        finally:
+            if reader is not None:
+                reader.abort()
+                read_conn.close()
         if progress:
             progress(head, head)
 

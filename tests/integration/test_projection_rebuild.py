@@ -255,7 +255,21 @@ def test_failed_rebuild_changes_nothing(db_url):
     with pytest.raises(Exception, match="(?i)null"):
         Broken().rebuild(store, batch=5, window=3)
     assert snapshot(store.engine, proj) == live
+    with pytest.raises(RuntimeError, match="handle failed"):
+        Failing().rebuild(store, batch=5, window=3)
+    assert snapshot(store.engine, proj) == live
+    assert store.engine.pool.checkedout() == 0  # the log's reader gave its connection back
     assert proj.rebuild(store) == store.head()  # and the store still works
+    assert store.engine.pool.checkedout() == 0
+
+
+class Failing(Items):
+    """Fails in Python halfway through the log, while the reader is fetching ahead."""
+
+    def handle(self, event):
+        if event.position == 17:
+            raise RuntimeError("handle failed")
+        return super().handle(event)
 
 
 class Declared(Items):

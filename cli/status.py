@@ -7,7 +7,9 @@ short timeout, so one service that is down costs one timeout, not one per servic
 Lags, all in events:
 - relay lag: the service's log head minus what its relay has published (``status()``);
 - consumer lag per upstream: the upstream's head (its own ``status()``) minus the position
-  the service has applied of it (its tracking record). Unknown when the upstream is down.
+  the service has dealt with (its tracking record, or further where the answering process
+  has passed over events the record shows only at its next write). Unknown when the
+  upstream is down.
 """
 
 from __future__ import annotations

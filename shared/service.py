@@ -147,10 +147,21 @@ class EventSourcedService:
             "head": head,
             "relay_position": relay,
             "relay_lag": head - relay,
-            "tracking": store.tracking(),
+            "tracking": self._tracking_positions(),
             "projections": store.projection_positions(),
             "dead_letters": sum(1 for d in self.dead_letters() if not d["replayed"]),
         }
+
+    def _tracking_positions(self) -> dict[str, int]:
+        """Each upstream's position as its tracking record has it, or as this process's
+        consumer has it where it has passed over events the record does not show yet (the
+        operators' "behind" would otherwise count them for up to a catch-up interval)."""
+        positions = self.store.tracking()
+        consumers = getattr(getattr(self, "tracking", None), "consumers", None)
+        if isinstance(consumers, dict):
+            for upstream, consumer in consumers.items():
+                positions[upstream] = consumer.position
+        return positions
 
     @command
     def dead_letters(self):

@@ -255,6 +255,19 @@ def _two_passed_over(db_url, tmp_path):
     return upstream, me, consumer, fetch
 
 
+def test_status_counts_what_was_passed_over(db_url, tmp_path):
+    """The ``status`` RPC (``kaowu status``, the dashboard) says how far a consumer has
+    dealt with its upstream, passed-over events included, before the record says so."""
+    from types import SimpleNamespace
+
+    from shared.service import EventSourcedService
+
+    _, me, consumer, _ = _two_passed_over(db_url, tmp_path)
+    service = SimpleNamespace(store=me, tracking=SimpleNamespace(consumers={"up": consumer}))
+    assert EventSourcedService._tracking_positions(service) == {"up": 3}
+    assert EventSourcedService._tracking_positions(SimpleNamespace(store=me)) == {"up": 1}
+
+
 def test_the_timer_writes_what_was_passed_over(db_url, tmp_path):
     _, me, consumer, fetch = _two_passed_over(db_url, tmp_path)
     assert consumer.catch_up(fetch) == 0  # nothing new: only the position is written

@@ -158,9 +158,9 @@ class EventSourcedService:
         operators' "behind" would otherwise count them for up to a catch-up interval)."""
         positions = self.store.tracking()
         consumers = getattr(getattr(self, "tracking", None), "consumers", None)
-        if isinstance(consumers, dict):
+        if isinstance(consumers, dict):  # as the lag metric counts it (shared.metrics)
             for upstream, consumer in consumers.items():
-                positions[upstream] = consumer.position
+                positions[upstream] = max(positions.get(upstream, 0), consumer.passed_position)
         return positions
 
     @command

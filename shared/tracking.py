@@ -183,12 +183,6 @@ class TrackingConsumer:
         tracked, log_id = self.store.tracked(self.upstream)
         return self._passed_beyond(tracked, log_id), log_id
 
-    @property
-    def position(self) -> int:
-        """How far this consumer has dealt with the upstream's log: applied (the tracking
-        record), or passed over in this process though the record says so only later."""
-        return self._tracked()[0]
-
     def _pass_over(self, events: list[StoredEvent], log_id: str | None, tracked: int,
                    tracked_log: str | None) -> bool:
         """Pass over a run the handler acts on none of, in memory (lock held), if it follows

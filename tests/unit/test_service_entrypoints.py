@@ -71,7 +71,7 @@ class _Consumer:
         return self.outcome
 
 
-def test_the_catch_up_timer_takes_each_upstream_on_its_own(caplog):
+def test_the_catch_up_timer_takes_each_upstream_on_its_own():
     """One upstream not deployed or not answering does not hold up the others."""
     from nameko.exceptions import UnknownService
 

@@ -49,7 +49,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
-from services.verification.rules import Rules, evaluate
+from services.verification.rules import CATEGORY_TEXT, Rules, evaluate
 from shared.clock import iso, shanghai
 from shared.errors import Refused, Unauthorized, ValidationFailed
 from shared.events import NewEvent
@@ -385,40 +385,51 @@ def _as_date(value) -> date:
 def auto_check(submitted: dict, rules: Rules, facts: dict, cutoff: date) -> tuple[bool, str, str]:
     """自动核查 of a commitment: ``(passed, rule, reason)``. Pure: ``facts`` come from
     ``reference.gather_facts``. Checks, first failure wins: the integrity archive, the
-    education registry (each entry with a certificate number), then eligibility."""
+    education registry, then eligibility. Every education entry must be confirmed by the
+    registry (学信网): an entry without a certificate number cannot be looked up, so it is as
+    unconfirmed as one the registry has no record of or records otherwise; either way proof
+    and the manual check decide, never the years alone. Reasons are in Chinese (the
+    candidate reads them) and end with the rule's id."""
     candidate = submitted["candidate"]
     record = (facts or {}).get("integrity")
     if record:
         return (
             False,
             INTEGRITY_RULE,
-            f"a live record in the integrity archive (诚信档案, {record['record_id']}, recorded "
-            f"{record['recorded_on']}) rules out the commitment route; proof is checked by hand",
+            f"诚信档案中有您的有效记录（{record['record_id']}，{record['recorded_on']}记录），"
+            f"不能适用告知承诺制，请提交证明材料，由报名点人工核查。[规则 {INTEGRITY_RULE}]",
         )
     registry = (facts or {}).get("education") or {}
     for entry in candidate.get("education") or ():
-        cert = entry.get("certificate_no")
-        if not cert:
-            continue
-        found = registry.get(cert)
-        if found is None:
-            problem = "has no record of it for this ID number"
-        elif found.get("level") != entry.get("level"):
-            problem = f"records it as {found.get('level')}, not {entry.get('level')}"
-        elif found.get("major_category") != entry.get("major_category"):
-            problem = (f"records its major as {found.get('major_category')}, "
-                       f"not {entry.get('major_category')}")
-        else:
-            continue
-        return (
-            False,
-            EDUCATION_RULE,
-            f"the education registry does not confirm {entry.get('level')} certificate "
-            f"{cert}: it {problem}",
-        )
+        problem = education_problem(entry, registry)
+        if problem is not None:
+            return (
+                False,
+                EDUCATION_RULE,
+                f"学历未经学信网核验：{problem}。请提交学历证书等证明材料，由报名点人工核查。"
+                f"[规则 {EDUCATION_RULE}]",
+            )
     outcome = evaluate(rules, submitted["level"], candidate.get("education") or [],
                        candidate.get("work") or [], _as_date(cutoff))
     return outcome.passed, outcome.rule, outcome.reason
+
+
+def education_problem(entry: dict, registry: dict) -> str | None:
+    """Why the registry does not confirm one education entry (in Chinese), or None."""
+    level = entry.get("level") or "（未填学历层次）"
+    cert = entry.get("certificate_no")  # as entered: the key gather_facts looked it up by
+    if not (cert or "").strip():
+        return f"{level}学历（{entry.get('school') or '学校未填'}）没有填写证书编号，无法查询"
+    found = registry.get(cert)
+    if found is None:
+        return f"学信网没有您名下{level}学历证书 {cert} 的记录"
+    if found.get("level") != entry.get("level"):
+        return f"学信网记录证书 {cert} 为{found.get('level')}，不是{level}"
+    if found.get("major_category") != entry.get("major_category"):
+        return (f"学信网记录证书 {cert} 的专业类别为"
+                f"{CATEGORY_TEXT.get(found.get('major_category'), found.get('major_category'))}，"
+                f"不是{CATEGORY_TEXT.get(entry.get('major_category'), entry.get('major_category'))}")
+    return None
 
 
 # --- commands -------------------------------------------------------------------------

@@ -11,16 +11,20 @@ How years of metrology work are counted (``metrology_years``)
 - Only work entries with ``metrology`` true count (从事计量技术工作).
 - An entry covers the days from ``start`` (inclusive) to ``end`` (inclusive: the last day
   worked); an entry without ``end`` is the current job and runs up to the cut-off.
-- Everything is clipped at the cut-off: the covered period is ``[start, min(end + 1 day,
-  cutoff))``, so an entry starting on or after the cut-off counts nothing.
+- The cut-off day itself counts (截至12月31日: up to and including it). Everything is
+  clipped there: the covered period is ``[start, min(end, cutoff) + 1 day)``, so an entry
+  starting after the cut-off counts nothing, one starting on it counts one day, and a job
+  ending on the cut-off counts exactly as much as one still running.
 - Overlapping (or adjacent) entries are merged first: a day counts once however many jobs
   cover it. The total is a number of days.
 - A candidate **has N years** when that total is at least the number of days in the N
-  calendar years ending at the cut-off: ``(cutoff - (cutoff minus N years)).days``
-  (29 February steps back to 28 February). A single continuous job that started exactly
-  N years before the cut-off (same month and day) has N years; one starting a day later
-  does not. Months are counted the same way (the N years and M months ending at the
-  cut-off) and only serve the human-readable reason.
+  calendar years ending with the cut-off day: ``(after - (after minus N years)).days`` where
+  ``after`` is the day after the cut-off (29 February steps back to 28 February). With the
+  usual cut-off 31 December Y, N years are 1 January Y-N+1 to 31 December Y: a single
+  continuous job that started on the same month and day as the day after the cut-off, N
+  years earlier, has N years; one starting a day later does not. Months are counted the
+  same way (the N years and M months ending with the cut-off day) and only serve the
+  reason a person reads.
 """
 
 from __future__ import annotations
@@ -40,10 +44,10 @@ from shared.errors import NotFound
 RULES_DIR = Path(__file__).resolve().parent / "rules"
 MAJOR_CATEGORIES = ("science_engineering", "other")
 ANY_MAJOR = "any"
-_CATEGORY_TEXT = {
-    "science_engineering": "science/engineering",
-    "other": "other major",
-    ANY_MAJOR: "any major",
+CATEGORY_TEXT = {
+    "science_engineering": "理工类专业",
+    "other": "其他专业",
+    ANY_MAJOR: "专业不限",
 }
 
 
@@ -169,17 +173,17 @@ class Tenure(NamedTuple):
     months: int
 
     def text(self) -> str:
+        """As a candidate reads it: 2年11个月, 1年, 2个月, 不足1个月, 无计量技术工作经历."""
         if self.days == 0:
-            return "no metrology work"
-        parts = [
-            _plural(self.years, "year") if self.years else "",
-            _plural(self.months, "month") if self.months else "",
-        ]
-        return " ".join(p for p in parts if p) or "less than a month"
+            return "无计量技术工作经历"
+        parts = (f"{self.years}年" if self.years else "") + (
+            f"{self.months}个月" if self.months else "")
+        return parts or "不足1个月"
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+def cutoff_text(cutoff: date) -> str:
+    """截至2026年12月31日 as the notices write it."""
+    return f"{cutoff.year}年{cutoff.month}月{cutoff.day}日"
 
 
 def _as_date(value) -> date:
@@ -194,21 +198,30 @@ def months_before(d: date, months: int) -> date:
     return date(y, m + 1, min(d.day, calendar.monthrange(y, m + 1)[1]))
 
 
+def day_after(cutoff: date) -> date:
+    """The first day that no longer counts: the cut-off day itself is counted."""
+    return cutoff + timedelta(days=1)
+
+
 def span_days(cutoff: date, years: int, months: int = 0) -> int:
-    """Days in the ``years`` years and ``months`` months that end at ``cutoff``."""
-    return (cutoff - months_before(cutoff, years * 12 + months)).days
+    """Days in the ``years`` years and ``months`` months that end with the cut-off day
+    (included)."""
+    after = day_after(cutoff)
+    return (after - months_before(after, years * 12 + months)).days
 
 
 def metrology_intervals(work: list[dict], cutoff: date) -> list[tuple[date, date]]:
-    """The merged half-open periods ``[from, to)`` of metrology work before the cut-off."""
+    """The merged half-open periods ``[from, to)`` of metrology work up to and including
+    the cut-off day."""
+    after = day_after(cutoff)
     spans = []
     for entry in work or ():
         if entry.get("metrology") is not True or not entry.get("start"):
             continue
         start = _as_date(entry["start"])
         end = entry.get("end")
-        stop = cutoff if end in (None, "") else min(_as_date(end) + timedelta(days=1), cutoff)
-        if start < stop:  # future-starting (or empty) entries cover nothing
+        stop = after if end in (None, "") else min(_as_date(end) + timedelta(days=1), after)
+        if start < stop:  # entries starting after the cut-off (or empty) cover nothing
             spans.append((start, stop))
     merged: list[tuple[date, date]] = []
     for start, stop in sorted(spans):
@@ -245,7 +258,7 @@ def has_years(work: list[dict], cutoff: date, n: int) -> bool:
 class Outcome:
     passed: bool
     rule: str  # the deciding row's id, or "<year>.<level>.no-qualifying-education"
-    reason: str  # plain English, with the numbers
+    reason: str  # in Chinese, for the candidate, with the numbers and the rule's id
 
 
 def evaluate(rules: Rules, level: str, education: list[dict], work: list[dict],
@@ -266,19 +279,19 @@ def evaluate(rules: Rules, level: str, education: list[dict], work: list[dict],
     level_name = rules.level_names[level]
     if not options:
         lowest = min((r.education for r in rows), key=rules.rank)
-        held = ", ".join(str(e.get("level")) for e in education or ()) or "none entered"
+        held = "、".join(str(e.get("level")) for e in education or ()) or "未填写学历"
+        rule = f"{rules.exam_year}.{level}.no-qualifying-education"
         return Outcome(
-            False,
-            f"{rules.exam_year}.{level}.no-qualifying-education",
-            f"{level_name} ({level}) needs {lowest} or above education; "
-            f"no education entry qualifies (has: {held})",
+            False, rule,
+            f"报考{level_name}需{lowest}及以上学历，所填学历均不符合（现有：{held}）。"
+            f"[规则 {rule}]",
         )
     row = min(options)[3]
     tenure = metrology_years(work, cutoff)
     passed = tenure.days >= span_days(cutoff, row.years)
     reason = (
-        f"{row.education}, {_CATEGORY_TEXT[row.major_category]}: needs "
-        f"{_plural(row.years, 'year')} of metrology work by {cutoff.isoformat()}; "
-        f"has {tenure.text()}"
+        f"{row.education}（{CATEGORY_TEXT[row.major_category]}）报考{level_name}需从事计量"
+        f"技术工作满{row.years}年（截至{cutoff_text(cutoff)}，含当日），现有{tenure.text()}。"
+        f"[规则 {row.id}]"
     )
     return Outcome(passed, row.id, reason)

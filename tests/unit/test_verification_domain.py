@@ -126,7 +126,7 @@ def test_commitment_and_clean_facts_pass_the_auto_check():
     assert opened_ev.payload["commitment"] is True
     assert opened_ev.payload["registration_point"] == POINT
     assert passed.payload["rule"] == "2026.L1.本科.science_engineering"
-    assert "needs 3 years" in passed.payload["reason"]
+    assert "需从事计量技术工作满3年" in passed.payload["reason"]
     case = s.case
     assert (case.status, case.passed_via, case.version) == ("passed", "auto", 2)
     assert case.auto_check["passed"] is True
@@ -152,9 +152,9 @@ def test_live_integrity_record_fails_the_auto_check():
 @pytest.mark.parametrize(
     ("registry", "says"),
     [
-        (None, "no record"),
-        ({**REGISTRY_RECORD, "level": "大专"}, "as 大专, not 本科"),
-        ({**REGISTRY_RECORD, "major_category": "other"}, "major as other"),
+        (None, "没有您名下本科学历证书"),
+        ({**REGISTRY_RECORD, "level": "大专"}, "为大专，不是本科"),
+        ({**REGISTRY_RECORD, "major_category": "other"}, "专业类别为其他专业，不是理工类专业"),
     ],
 )
 def test_unconfirmed_certificate_fails_the_auto_check(registry, says):
@@ -168,23 +168,39 @@ def test_certificate_never_looked_up_counts_as_unconfirmed():
                          "education.unverified")
 
 
-def test_entries_without_certificate_number_are_not_looked_up():
+@pytest.mark.parametrize("blank", [None, "", "   ", "absent"])
+def test_an_entry_without_certificate_number_is_unconfirmed_and_goes_to_proof(blank):
+    """Issue 17 item 4: nothing to look up is nothing confirmed: proof and the manual check,
+    never a pass on years alone (the work here is 14 years, plenty)."""
     no_cert = {k: v for k, v in BACHELOR.items() if k != "certificate_no"}
+    if blank != "absent":
+        no_cert["certificate_no"] = blank
     s = opened(education=[no_cert], facts={"integrity": None, "education": {}})
-    assert s.types == ["CaseOpened", "AutoCheckPassed"]
+    reason = assert_sent_to_proof(s, "education.unverified")
+    assert reason == ("学历未经学信网核验：本科学历（同济大学）没有填写证书编号，无法查询。"
+                      "请提交学历证书等证明材料，由报名点人工核查。[规则 education.unverified]")
+
+
+def test_one_unconfirmed_entry_beside_a_confirmed_one_still_goes_to_proof():
+    no_cert = {**BACHELOR, "entry_id": "e2", "level": "硕士", "certificate_no": None}
+    s = opened(education=[BACHELOR, no_cert])
+    reason = assert_sent_to_proof(s, "education.unverified")
+    assert "硕士学历" in reason and "没有填写证书编号" in reason
 
 
 def test_ineligible_candidate_fails_with_the_rule_row():
-    reason = assert_sent_to_proof(opened(work=[{**JOB, "start": "2024-01-01"}]),
+    reason = assert_sent_to_proof(opened(work=[{**JOB, "start": "2024-01-02"}]),
                                   "2026.L1.本科.science_engineering")
-    assert reason.endswith("has 2 years 11 months")
+    assert "现有2年11个月。" in reason
+    # 截至12月31日 includes the day: three whole years from 2024-01-01
+    assert opened(work=[{**JOB, "start": "2024-01-01"}]).types == ["CaseOpened", "AutoCheckPassed"]
     s = opened(education=[{**BACHELOR, "level": "中专"}],
                facts={"integrity": None, "education": {CERT: {**REGISTRY_RECORD, "level": "中专"}}})
     assert_sent_to_proof(s, "2026.L1.no-qualifying-education")
 
 
 def test_eligible_at_level_2():
-    s = opened(level="L2", work=[{**JOB, "start": "2025-12-31"}])
+    s = opened(level="L2", work=[{**JOB, "start": "2026-01-01"}])
     assert s.types == ["CaseOpened", "AutoCheckPassed"]
     assert s.events[1].payload["rule"] == "2026.L2.本科.any"
 

@@ -44,8 +44,10 @@ def edu(level, category="science_engineering"):
 
 
 def since(years, cutoff=CUTOFF, extra_days=0):
-    """An ongoing metrology job that started exactly ``years`` before the cut-off (+ days)."""
-    return [job((months_before(cutoff, 12 * years) + timedelta(days=extra_days)).isoformat())]
+    """An ongoing metrology job of exactly ``years`` years up to and including the cut-off
+    day (+ days later: shorter)."""
+    after = cutoff + timedelta(days=1)
+    return [job((months_before(after, 12 * years) + timedelta(days=extra_days)).isoformat())]
 
 
 # --- loading ---------------------------------------------------------------------------
@@ -102,14 +104,25 @@ def test_malformed_rules_are_refused(doc, message):
 
 
 def test_example_from_the_brief_bachelor_science():
-    assert evaluate(RULES, "L1", [edu("本科")], [job("2023-12-31")], CUTOFF).passed
-    failed = evaluate(RULES, "L1", [edu("本科")], [job("2024-01-01")], CUTOFF)
+    # 截至12月31日: 2024-01-01 up to and including 2026-12-31 is three whole years
+    on_the_day = evaluate(RULES, "L1", [edu("本科")], [job("2024-01-01")], CUTOFF)
+    assert on_the_day.passed
+    assert on_the_day.reason == (
+        "本科（理工类专业）报考一级需从事计量技术工作满3年（截至2026年12月31日，含当日），"
+        "现有3年。[规则 2026.L1.本科.science_engineering]")
+    failed = evaluate(RULES, "L1", [edu("本科")], [job("2024-01-02")], CUTOFF)
     assert not failed.passed
     assert failed.rule == "2026.L1.本科.science_engineering"
     assert failed.reason == (
-        "本科, science/engineering: needs 3 years of metrology work by 2026-12-31; "
-        "has 2 years 11 months"
-    )
+        "本科（理工类专业）报考一级需从事计量技术工作满3年（截至2026年12月31日，含当日），"
+        "现有2年11个月。[规则 2026.L1.本科.science_engineering]")
+
+
+def test_a_job_ending_on_the_cutoff_day_includes_it():
+    ended = evaluate(RULES, "L1", [edu("本科")], [job("2024-01-01", "2026-12-31")], CUTOFF)
+    assert ended.passed and ended.reason.endswith("现有3年。[规则 2026.L1.本科.science_engineering]")
+    assert not evaluate(RULES, "L1", [edu("本科")], [job("2024-01-01", "2026-12-30")], CUTOFF).passed
+    assert metrology_years([job("2026-12-31")], CUTOFF).days == 1  # the cut-off day alone
 
 
 @pytest.mark.parametrize(("level", "years"), L1_TABLE)
@@ -121,33 +134,34 @@ def test_level_1_each_row_at_its_exact_threshold(level, years, category, extra):
     assert on_the_day == Outcome(True, rule, on_the_day.reason)
     day_late = evaluate(RULES, "L1", [edu(level, category)], since(need, extra_days=1), CUTOFF)
     assert not day_late.passed and day_late.rule == rule
-    assert f"needs {need} year" in day_late.reason
+    assert f"满{need}年" in day_late.reason
 
 
 @pytest.mark.parametrize("level", ALL_LEVELS)
 @pytest.mark.parametrize("category", ["science_engineering", "other"])
 def test_level_2_is_one_year_for_any_major(level, category):
-    assert evaluate(RULES, "L2", [edu(level, category)], [job("2025-12-31")], CUTOFF).passed
-    out = evaluate(RULES, "L2", [edu(level, category)], [job("2026-01-01")], CUTOFF)
+    assert evaluate(RULES, "L2", [edu(level, category)], [job("2026-01-01")], CUTOFF).passed
+    out = evaluate(RULES, "L2", [edu(level, category)], [job("2026-01-02")], CUTOFF)
     assert not out.passed
     assert out.rule == f"2026.L2.{level}.any"
-    assert out.reason.startswith(f"{level}, any major: needs 1 year of metrology work")
+    assert out.reason.startswith(f"{level}（专业不限）报考二级需从事计量技术工作满1年")
 
 
 def test_other_major_needs_one_more_year():
-    three = [job("2023-12-31")]
+    three = [job("2024-01-01")]
     assert evaluate(RULES, "L1", [edu("本科")], three, CUTOFF).passed
     assert not evaluate(RULES, "L1", [edu("本科", "other")], three, CUTOFF).passed
-    assert evaluate(RULES, "L1", [edu("本科", "other")], [job("2022-12-31")], CUTOFF).passed
+    assert evaluate(RULES, "L1", [edu("本科", "other")], [job("2023-01-01")], CUTOFF).passed
 
 
 def test_no_qualifying_education():
     out = evaluate(RULES, "L1", [edu("中专")], since(20), CUTOFF)
     assert out == Outcome(False, "2026.L1.no-qualifying-education", out.reason)
-    assert "大专 or above" in out.reason and "中专" in out.reason
+    assert out.reason == ("报考一级需大专及以上学历，所填学历均不符合（现有：中专）。"
+                          "[规则 2026.L1.no-qualifying-education]")
     none = evaluate(RULES, "L2", [], since(20), CUTOFF)
     assert none.rule == "2026.L2.no-qualifying-education"
-    assert "none entered" in none.reason
+    assert "未填写学历" in none.reason
 
 
 def test_best_education_entry_decides():
@@ -164,14 +178,14 @@ def test_best_education_entry_decides():
 
 
 def test_reason_texts():
-    assert "has no metrology work" in evaluate(RULES, "L2", [edu("本科")], [], CUTOFF).reason
+    assert "现有无计量技术工作经历" in evaluate(RULES, "L2", [edu("本科")], [], CUTOFF).reason
     one = evaluate(RULES, "L2", [edu("本科")], since(1), CUTOFF)
-    assert one.reason == "本科, any major: needs 1 year of metrology work by 2026-12-31; has 1 year"
+    assert one.reason == ("本科（专业不限）报考二级需从事计量技术工作满1年（截至2026年12月31日，"
+                          "含当日），现有1年。[规则 2026.L2.本科.any]")
     short = evaluate(RULES, "L2", [edu("本科")], [job("2026-12-20")], CUTOFF)
-    assert short.reason.endswith("has less than a month")
-    assert evaluate(RULES, "L2", [edu("本科")], [job("2026-10-31")], CUTOFF).reason.endswith(
-        "has 2 months"
-    )
+    assert "现有不足1个月。" in short.reason
+    assert "现有2个月。" in evaluate(RULES, "L2", [edu("本科")], [job("2026-11-01")], CUTOFF).reason
+    assert "现有1个月。" in evaluate(RULES, "L2", [edu("本科")], [job("2026-11-02")], CUTOFF).reason
 
 
 # --- counting years --------------------------------------------------------------------
@@ -179,20 +193,20 @@ def test_reason_texts():
 
 def test_overlapping_jobs_are_not_double_counted():
     overlapping = [job("2024-01-01"), job("2024-01-01"), job("2024-06-01", "2025-06-30")]
-    assert metrology_years(overlapping, CUTOFF).days == (CUTOFF - date(2024, 1, 1)).days
-    assert not has_years(overlapping, CUTOFF, 3)
+    assert metrology_years(overlapping, CUTOFF).days == (CUTOFF - date(2024, 1, 1)).days + 1
+    assert has_years(overlapping, CUTOFF, 3) and not has_years(overlapping[2:], CUTOFF, 2)
     partial = [job("2020-01-01", "2022-12-31"), job("2022-01-01", "2023-06-30")]
     assert metrology_years(partial, CUTOFF).days == (date(2023, 7, 1) - date(2020, 1, 1)).days
 
 
 def test_end_date_is_the_last_day_worked_and_adjacent_jobs_join():
-    # [2023-12-31, 2025-06-30] + [2025-07-01, now): one unbroken stretch of exactly 3 years
-    adjacent = [job("2023-12-31", "2025-06-30"), job("2025-07-01")]
+    # [2024-01-01, 2025-06-30] + [2025-07-01, now]: one unbroken stretch of exactly 3 years
+    adjacent = [job("2024-01-01", "2025-06-30"), job("2025-07-01")]
     assert metrology_years(adjacent, CUTOFF) == Tenure(1096, 3, 0)
     assert has_years(adjacent, CUTOFF, 3)
-    # a job that ended the day before the cut-off counts as if still running
-    assert has_years([job("2023-12-31", "2026-12-30")], CUTOFF, 3)
-    assert not has_years([job("2023-12-31", "2026-12-29")], CUTOFF, 3)
+    # a job that ended on the cut-off day counts as if still running; a day earlier does not
+    assert has_years([job("2024-01-01", "2026-12-31")], CUTOFF, 3)
+    assert not has_years([job("2024-01-01", "2026-12-30")], CUTOFF, 3)
 
 
 def test_gaps_are_summed():
@@ -205,10 +219,10 @@ def test_gaps_are_summed():
 def test_non_metrology_and_future_work_is_ignored_and_clipped_at_the_cutoff():
     assert metrology_years([job("2000-01-01", metrology=False)], CUTOFF) == Tenure(0, 0, 0)
     assert metrology_years([job("2027-01-01")], CUTOFF) == Tenure(0, 0, 0)
-    assert metrology_years([job("2026-12-31")], CUTOFF).days == 0
-    clipped = metrology_years([job("2025-12-31", "2030-06-30")], CUTOFF)
+    assert metrology_years([job("2027-01-01", "2027-06-30")], CUTOFF).days == 0
+    clipped = metrology_years([job("2026-01-01", "2030-06-30")], CUTOFF)
     assert clipped == Tenure(365, 1, 0)
-    mixed = [job("2010-01-01", metrology=False), job("2025-12-31"), job("2028-01-01")]
+    mixed = [job("2010-01-01", metrology=False), job("2026-01-01"), job("2028-01-01")]
     assert metrology_years(mixed, CUTOFF) == Tenure(365, 1, 0)
 
 
@@ -218,12 +232,17 @@ def test_date_objects_and_iso_strings_both_work():
     )
 
 
-def test_leap_day_cutoff_steps_back_to_28_february():
+def test_leap_day_steps_back_to_28_february():
+    assert months_before(date(2028, 2, 29), 12) == date(2027, 2, 28)
+    # a cut-off of 29 February 2028: the year ending with it runs from 1 March 2027
     cutoff = date(2028, 2, 29)
-    assert months_before(cutoff, 12) == date(2027, 2, 28)
     assert span_days(cutoff, 1) == 366
-    assert has_years([job("2027-02-28")], cutoff, 1)
-    assert not has_years([job("2027-03-01")], cutoff, 1)
+    assert has_years([job("2027-03-01")], cutoff, 1)
+    assert not has_years([job("2027-03-02")], cutoff, 1)
+    # a cut-off of 28 February 2029: the year ending with it runs from 1 March 2028
+    assert span_days(date(2029, 2, 28), 1) == 365
+    assert has_years([job("2028-03-01")], date(2029, 2, 28), 1)
+    assert not has_years([job("2028-03-02")], date(2029, 2, 28), 1)
 
 
 def test_zero_years_always_holds():
@@ -263,4 +282,53 @@ def test_years_agree_with_has_years_and_never_exceed_the_calendar(work):
 
 
 def test_module_documents_the_counting_rule():
-    assert "has N years" in r.__doc__ and "(cutoff - (cutoff minus N years)).days" in r.__doc__
+    assert "has N years" in r.__doc__ and "(after - (after minus N years)).days" in r.__doc__
+    assert "截至12月31日" in r.__doc__
+
+
+# --- the cut-off day counts: properties over the calendar arithmetic ---------------------
+
+cutoffs = st.dates(min_value=date(2000, 1, 1), max_value=date(2099, 12, 31))
+
+
+@given(cutoffs, st.integers(0, 30), st.integers(0, 11))
+def test_a_job_of_exactly_y_years_and_m_months_up_to_the_cutoff_day_has_them(cutoff, y, m):
+    """Started on the day after the cut-off, y years and m months earlier (a day the month
+    lacks becomes its last day), a job has exactly y years m months; a day later it has
+    less, a day earlier not less."""
+    start = months_before(cutoff + timedelta(days=1), 12 * y + m)
+    tenure = metrology_years([job(start)], cutoff)
+    assert (tenure.years, tenure.months) == (y, m)
+    assert tenure.days == (cutoff - start).days + 1 == span_days(cutoff, y, m)
+    assert has_years([job(start)], cutoff, y)
+    if y or m:
+        later = metrology_years([job(start + timedelta(days=1))], cutoff)
+        assert (later.years, later.months) < (y, m)
+        if m == 0:
+            assert not has_years([job(start + timedelta(days=1))], cutoff, y)
+    earlier = metrology_years([job(start - timedelta(days=1))], cutoff)
+    assert (earlier.years, earlier.months) >= (y, m)
+
+
+@given(cutoffs, st.dates(min_value=date(1980, 1, 1), max_value=date(2099, 12, 31)))
+def test_the_cutoff_day_is_counted_and_a_job_ending_on_it_includes_it(cutoff, start):
+    ongoing = metrology_years([job(start)], cutoff)
+    ended_on_cutoff = metrology_years([job(start, cutoff)], cutoff)
+    ended_later = metrology_years([job(start, cutoff + timedelta(days=400))], cutoff)
+    assert ongoing == ended_on_cutoff == ended_later
+    assert ongoing.days == max(0, (cutoff - start).days + 1)
+    if start < cutoff:  # ending the day before drops exactly the cut-off day
+        day_before = metrology_years([job(start, cutoff - timedelta(days=1))], cutoff)
+        assert day_before.days == ongoing.days - 1
+
+
+@given(cutoffs, st.integers(0, 40))
+def test_n_years_end_with_the_cutoff_day(cutoff, n):
+    """N years ending with the cut-off day are N calendar years: 365 or 366 days each, and
+    as many 29 Februaries as the span holds."""
+    days = span_days(cutoff, n)
+    start = cutoff + timedelta(days=1) - timedelta(days=days)
+    leap_days = sum(1 for k in range(days) if (d := start + timedelta(days=k)).month == 2
+                    and d.day == 29)
+    assert days == 365 * n + leap_days
+    assert 365 * n <= days <= 366 * n

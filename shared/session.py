@@ -898,3 +898,19 @@ __all__ = [
     "RegistrationPoint", "SessionDocument", "parse_session", "require_open", "load_session_file",
     "reference_session", "demo_session",
 ]
+
+
+# --- reading YAML for other documents (the eligibility rules) ---------------------------
+
+
+def read_yaml(text) -> tuple[Any, dict[str, str]]:
+    """YAML text -> (data, problems): the same reading as a session document's (safe,
+    duplicate keys reported, syntax errors with their line); ``problems`` maps a path
+    (``document``, ``line 7``) to what is wrong, empty when the text reads."""
+    p = _Problems()
+    try:
+        data = _load_yaml(p, text)
+    except RecursionError:  # the reader recurses per level of nesting
+        return None, {"document": "nested too deeply to be a document"}
+    return data, p.fields()
+

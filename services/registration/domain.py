@@ -98,6 +98,28 @@ def schedule_session(doc: SessionDocument, current_version: int) -> list[NewEven
                      {"session_id": doc.session_id, "document": doc.to_dict()})]
 
 
+def require_eligibility_rules(doc: SessionDocument, rule_levels: list[str] | None) -> None:
+    """报考条件: a session is scheduled only if its exam year has eligibility rules for
+    every level it offers (``rule_levels``: the levels of the rules in force, None: the year
+    has none); otherwise its applications could not be checked. Refused with what to do."""
+    year = doc.exam_year
+    if rule_levels is None:
+        raise Refused(
+            f"{year}年度没有报考条件，不能加载考试计划 {doc.session_id}：请先加载该年度的报考条件"
+            f"（kaowu rules load {year} FILE，或 PUT /api/authority/rules/{year}）。"
+            f"No eligibility rules for exam year {year}: load them first.",
+            {"exam_year": f"{year}年度没有报考条件 (no eligibility rules for {year})"},
+            code="no_rules")
+    missing = [code for code in doc.levels if code not in rule_levels]
+    if missing:
+        raise Refused(
+            f"{year}年度的报考条件没有级别 {', '.join(missing)}，不能加载考试计划 {doc.session_id}："
+            f"请先加载包含这些级别的报考条件。The eligibility rules of {year} have no rules for "
+            f"level(s) {', '.join(missing)}.",
+            {"levels": f"{year}年度报考条件缺少 {', '.join(missing)} (no rules for them)"},
+            code="no_rules")
+
+
 def fold_session(events) -> SessionDocument | None:
     doc = None
     for ev in events:

@@ -117,9 +117,16 @@ class RegistrationService(EventSourcedService):
 
     @command
     def load_session(self, data):
-        """An exam session document (YAML), checked whole: every problem listed."""
+        """An exam session document (YAML), checked whole: every problem listed. Its exam
+        year must have eligibility rules for each of its levels: verification owns them and
+        is asked here (a session refused now is better than applications nobody can check)."""
         doc = parse_session(load(LoadSessionSchema(), data)["yaml"])
         stream = domain.session_stream(doc.session_id)
+        try:
+            rule_levels = self.verification_rpc.get_rules(doc.exam_year)["levels"]
+        except NotFound:
+            rule_levels = None
+        domain.require_eligibility_rules(doc, rule_levels)
 
         def decide(tx):
             tx.append(domain.schedule_session(doc, tx.stream_version(stream)), {stream: 0})

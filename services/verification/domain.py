@@ -49,7 +49,13 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
-from services.verification.rules import CATEGORY_TEXT, Rules, evaluate
+from services.verification.rules import (
+    CATEGORY_TEXT,
+    Rules,
+    document_digest,
+    evaluate,
+    rules_from_document,
+)
 from shared.clock import iso, shanghai
 from shared.errors import Refused, Unauthorized, ValidationFailed
 from shared.events import NewEvent
@@ -100,6 +106,7 @@ class Case:
     commitment: bool  # 告知承诺 signed and not withdrawn
     exemption: dict | None
     candidate: dict  # the profile snapshot at submission (has the ID number: keep it in)
+    rules: dict | None = None  # {"exam_year", "version", "digest"} in force at opening
     version: int = 0  # stream version of the last folded event
     status: str = "auto_check"
     auto_check: dict | None = None  # {"passed", "rule", "reason"} if the auto check ran
@@ -302,6 +309,7 @@ def fold(events) -> Case | None:
                 commitment=bool(p["commitment"]),
                 exemption=p.get("exemption"),
                 candidate=p["candidate"],
+                rules=p.get("rules"),
             )
         elif case is None:
             raise ValueError(f"{event.type} precedes CaseOpened")
@@ -435,16 +443,30 @@ def education_problem(entry: dict, registry: dict) -> str | None:
 # --- commands -------------------------------------------------------------------------
 
 
-def open_case(submitted: dict, rules: Rules, facts: dict, cutoff: date,
-              now: datetime) -> list[NewEvent]:
+def no_rules_reason(exam_year: int, level: str) -> str:
+    """Why a pledge could not be checked automatically: the year has no rules (or none for
+    the level). Chinese for the candidate, then the rule's id and the plain English."""
+    return (f"{exam_year}年度没有{level}级别的报考条件，无法自动核查；请提交学历和计量技术工作"
+            f"证明材料，由报名点人工核查。[规则 {exam_year}.no-eligibility-rules: no "
+            f"eligibility rules for year {exam_year}]")
+
+
+def open_case(submitted: dict, rules: Rules | None, facts: dict, cutoff: date,
+              now: datetime, exam_year: int | None = None) -> list[NewEvent]:
     """Open the case of an ApplicationSubmitted (its payload) and decide how it proceeds:
 
     - an exemption claimed ⇒ ProofRequested(exemption_claimed);
     - no commitment ⇒ ProofRequested(no_commitment);
     - a commitment ⇒ the auto check: AutoCheckPassed, or AutoCheckFailed followed by
       ProofRequested(auto_check_failed) with the failure's reason.
+
+    ``rules`` are the exam year's rules in force (None: the year has none). Without rules
+    for the application's level, a commitment cannot be checked automatically: the case is
+    opened all the same and sent to proof and the manual check, rule
+    ``<exam_year>.no-eligibility-rules`` (never left without a case).
     """
     _require_aware(now)
+    exam_year = exam_year if exam_year is not None else rules.exam_year if rules else None
     commitment = bool(submitted.get("commitment"))  # the signed pledge, or None
     exemption = submitted.get("exemption")
     events = [
@@ -456,6 +478,7 @@ def open_case(submitted: dict, rules: Rules, facts: dict, cutoff: date,
             commitment=commitment,
             exemption=exemption,
             candidate=submitted["candidate"],
+            rules=rules.ref if rules is not None else None,
         )
     ]
     if exemption:
@@ -475,6 +498,11 @@ def open_case(submitted: dict, rules: Rules, facts: dict, cutoff: date,
             "without the commitment (告知承诺), proof of education and metrology work is "
             "checked by hand",
         ))
+    elif rules is None or submitted["level"] not in rules.level_names:
+        reason = no_rules_reason(exam_year, submitted["level"])
+        events.append(_event(submitted, "AutoCheckFailed",
+                             rule=f"{exam_year}.no-eligibility-rules", reason=reason))
+        events.append(_proof_requested(submitted, "auto_check_failed", reason))
     else:
         passed, rule, reason = auto_check(submitted, rules, facts, cutoff)
         if passed:
@@ -815,3 +843,99 @@ def scores_voided(case: Case | None, voided: dict, now: datetime,
         integrity_record(case.candidate, f"成绩无效: {voided['reason']}",
                          f"ScoresVoided {voided['application_id']}", now),
     ]
+
+
+# --- 报考条件: the eligibility rules of an exam year, as versioned documents ---------------
+#
+# One stream per exam year (``rules-<year>``). The file shipped with the code is the year's
+# version 0 (``rules.shipped_rules``); each document the exam authority loads is the next
+# version, and the latest is in force: a case records the version it was opened under.
+#
+#     none ──EligibilityRulesLoaded (version 1)──► loaded ──EligibilityRulesLoaded (n+1)──┐
+#                                                    ▲                                    │
+#                                                    └────────────────────────────────────┘
+#
+# The fold refuses a version out of sequence and a document of another year.
+
+RULES_STATUSES = ("none", "loaded")
+_RULES_FROM = {"EligibilityRulesLoaded": ("none", "loaded")}
+
+
+@dataclass
+class RuleBook:
+    """The versions of one exam year's rules loaded by the authority, oldest first."""
+
+    exam_year: int
+    status: str = "none"
+    versions: list[dict] = field(default_factory=list)  # the events' payloads
+    rules: Rules | None = None  # the latest version, as a table
+
+    @property
+    def latest(self) -> dict | None:
+        return self.versions[-1] if self.versions else None
+
+
+def rules_stream(exam_year) -> str:
+    return f"rules-{int(exam_year)}"
+
+
+def fold_rule_book(events) -> RuleBook | None:
+    """The rule book as its stream's events left it; ``ValueError`` on a move the chart
+    does not have (a version out of sequence, a document of another year)."""
+    book = None
+    for event in events:
+        if event.type not in _RULES_FROM:
+            continue  # a type added later changes nothing this code knows about
+        p = event.payload
+        if book is None:
+            book = RuleBook(exam_year=p["exam_year"])
+        if book.status not in _RULES_FROM[event.type]:
+            raise ValueError(f"{event.type} cannot follow status {book.status!r} "
+                             f"(rules of {book.exam_year})")
+        if p["exam_year"] != book.exam_year:
+            raise ValueError(f"rules of {p['exam_year']} in the stream of {book.exam_year}")
+        if p["version"] != len(book.versions) + 1:
+            raise ValueError(f"rules of {book.exam_year}: version {p['version']} after "
+                             f"{len(book.versions)}")
+        book.versions.append(dict(p))
+        book.status = "loaded"
+    if book is not None:
+        book.rules = rules_from_document(book.latest["document"], book.latest["version"])
+    return book
+
+
+def rules_in_force(book: RuleBook | None, shipped: Rules | None) -> Rules | None:
+    """The latest version the authority loaded, else the shipped default, else None."""
+    return book.rules if book is not None and book.rules is not None else shipped
+
+
+def load_rules_version(book: RuleBook | None, shipped: Rules | None, document: dict,
+                       text: str, by: str, reason: str | None, now: datetime,
+                       session_levels: dict[str, set[str]]) -> list[NewEvent]:
+    """The authority loads a checked rules document (``rules.check_rules_document``) as the
+    year's next version. The same rules as those in force (same digest) add nothing.
+    ``session_levels``: the levels of each session of that exam year; a version that leaves
+    one of them without rules is refused (its applications could not be checked)."""
+    _require_aware(now)
+    year = document["exam_year"]
+    if book is not None and book.exam_year != year:
+        raise ValueError(f"rules of {year} offered to the book of {book.exam_year}")
+    current = rules_in_force(book, shipped)
+    digest = document_digest(document)
+    if current is not None and current.digest == digest:
+        return []
+    lacking = {sid: sorted(levels - set(document["levels"]))
+               for sid, levels in sorted(session_levels.items())}
+    lacking = {sid: levels for sid, levels in lacking.items() if levels}
+    if lacking:
+        which = "; ".join(f"{sid}: {', '.join(levels)}" for sid, levels in lacking.items())
+        raise Refused(
+            f"新版报考条件缺少已加载考试计划的级别，不能加载（{which}）。The new rules lack "
+            f"levels that sessions of {year} offer ({which}).",
+            {"levels": f"须包含 {which} (must cover them)"}, code="levels_missing")
+    version = len(book.versions) + 1 if book is not None else 1
+    return [NewEvent(rules_stream(year), "EligibilityRulesLoaded", {
+        "exam_year": year, "version": version, "document": document, "yaml": text,
+        "digest": digest, "by": by, "reason": reason, "loaded_at": iso(now),
+        "replaces": current.ref if current is not None else None})]
+

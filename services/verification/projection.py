@@ -1,6 +1,7 @@
 """Verification's read model: sessions, cases with their status and queue, enquiries
-(疑问核实), the integrity records this service wrote (诚信档案) and the audit trail of staff
-decisions (who, when, what, why)."""
+(疑问核实), the integrity records this service wrote (诚信档案), the eligibility rules loaded
+per exam year (报考条件) and the audit trail of staff and authority decisions (who, when,
+what, why)."""
 
 from sqlalchemy import JSON, Boolean, Column, Index, Integer, MetaData, String, Table, Text
 
@@ -84,6 +85,20 @@ audit_trail = Table(
     Index("ix_audit_staff", "staff_id", "at"),
 )
 
+# 报考条件: every version of an exam year's rules the authority loaded (the shipped file,
+# version 0, is not in the log and not here)
+eligibility_rules = Table(
+    "eligibility_rules", metadata,
+    Column("exam_year", Integer, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("document", JSON, nullable=False),
+    Column("yaml", Text, nullable=False),
+    Column("loaded_by", String(100), nullable=False),
+    Column("loaded_at", String(40), nullable=False),
+    Column("reason", String(500)),
+)
+
 # event type -> the case status it leads to (the others leave it as it is)
 STATUS_AFTER = {
     "CaseOpened": "auto_check",
@@ -123,6 +138,10 @@ def audit_entry(event) -> dict | None:
     elif t == "ScoresVoidedRecorded":
         who, why, action = p["by"], p["reason"], "scores_voided"
         what = "scores voided (成绩无效), integrity record"
+    elif t == "EligibilityRulesLoaded":
+        who, action = p["by"], "rules_loaded"
+        why = p.get("reason") or "（未说明 no reason given）"
+        what = f"报考条件 {p['exam_year']} version {p['version']} loaded (digest {p['digest'][:12]})"
     else:
         return None
     return {"at": event.metadata.get("occurred_at"), "session_id": p.get("session_id"),
@@ -135,7 +154,8 @@ class VerificationProjection(Projection):
     metadata = metadata
     migrations = [Migration("verification.0001_read_model", create_tables(sessions, cases)),
                   Migration("verification.0002_enquiries_integrity_audit",
-                            create_tables(enquiries, integrity_records, audit_trail))]
+                            create_tables(enquiries, integrity_records, audit_trail)),
+                  Migration("verification.0003_eligibility_rules", create_tables(eligibility_rules))]
 
     def handle(self, event):
         p, t, at = event.payload, event.type, event.metadata.get("occurred_at")
@@ -144,6 +164,12 @@ class VerificationProjection(Projection):
             yield Upsert("audit_trail", {"event_id": event.metadata["event_id"]}, entry)
         if t == "SessionRecorded":
             yield Upsert("sessions", {"session_id": p["session_id"]}, {"document": p["document"]})
+            return
+        if t == "EligibilityRulesLoaded":
+            yield Upsert("eligibility_rules", {"exam_year": p["exam_year"], "version": p["version"]},
+                         {"digest": p["digest"], "document": p["document"], "yaml": p["yaml"],
+                          "loaded_by": p["by"], "loaded_at": p["loaded_at"],
+                          "reason": p.get("reason")})
             return
         if t == "IntegrityRecordWritten":
             yield Upsert("integrity_records", {"record_id": p["record_id"]}, {

@@ -1,8 +1,11 @@
 """Eligibility rules (报考条件) as data, versioned by exam year. Pure: no clock, no network.
 
-The rules of exam year ``Y`` live in ``rules/Y.yml`` next to this module: for each exam
-level, the years of metrology work each education level needs, by major category. Each
-table cell is a ``Rule`` row with a stable id such as ``2026.L1.本科.science_engineering``
+The rules of an exam year are a document: for each exam level, the years of metrology
+work each education level needs, by major category (``rules/2026.yml`` shows the form).
+The exam authority loads them (``check_rules_document`` checks a document whole; the
+verification service keeps each loaded version as an event); the file ``rules/Y.yml``
+shipped next to this module is year Y's default, version 0, until a version is loaded.
+Each table cell is a ``Rule`` row with a stable id such as ``2026.L1.本科.science_engineering``
 (``any`` instead of the category where the major does not matter), which every outcome
 names, so a decision can always be traced to the row that made it.
 
@@ -30,6 +33,8 @@ How years of metrology work are counted (``metrology_years``)
 from __future__ import annotations
 
 import calendar
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cache
@@ -37,9 +42,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import NamedTuple
 
-import yaml
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from shared.errors import NotFound
+from shared.contracts.registration import LEVELS
+from shared.errors import NotFound, ValidationFailed, flat_fields
+from shared.fields import Text
+from shared.session import read_yaml
 
 RULES_DIR = Path(__file__).resolve().parent / "rules"
 MAJOR_CATEGORIES = ("science_engineering", "other")
@@ -49,10 +57,6 @@ CATEGORY_TEXT = {
     "other": "其他专业",
     ANY_MAJOR: "专业不限",
 }
-
-
-class RulesError(ValueError):
-    """A rules file that does not say what this module can read."""
 
 
 # --- rules as data --------------------------------------------------------------------
@@ -76,6 +80,13 @@ class Rules:
     education_levels: tuple[str, ...]  # lowest first
     level_names: MappingProxyType  # "L1" -> "一级"
     rows: tuple[Rule, ...]
+    version: int = 0  # 0: the file shipped with the code; 1, 2, …: loaded by the authority
+    digest: str = ""  # sha256 of the checked document (``document_digest``)
+
+    @property
+    def ref(self) -> dict:
+        """Which rules: what a case records of the rules it was opened under."""
+        return {"exam_year": self.exam_year, "version": self.version, "digest": self.digest}
 
     def levels(self) -> tuple[str, ...]:
         return tuple(self.level_names)
@@ -108,58 +119,182 @@ class Rules:
             return -1
 
 
+# --- the rules document, checked whole ---------------------------------------------------
+#
+# The authority loads an exam year's rules as a YAML document (see rules/2026.yml). It is
+# checked whole with marshmallow, as every other input of the service: every problem is
+# listed at once, each with its path in the document (``levels.L1.years.本科.other``).
+
+MAX_YEARS = 50
+
+
+def _whole_years(value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_YEARS:
+        raise ValidationError(f"年限须为 0–{MAX_YEARS} 的整数 (a whole number of years "
+                              f"0..{MAX_YEARS}), not {value!r}")
+    return value
+
+
+class YearsCell(fields.Field):
+    """One education level's years: a number for any major, or one per major category."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, dict):
+            return _whole_years(value)
+        errors, out = {}, {}
+        for category, years in value.items():
+            if category not in MAJOR_CATEGORIES:
+                errors[str(category)] = (f"未知专业类别 (unknown major category); one of "
+                                         f"{', '.join(MAJOR_CATEGORIES)}")
+                continue
+            try:
+                out[category] = _whole_years(years)
+            except ValidationError as exc:
+                errors[category] = exc.messages
+        for category in MAJOR_CATEGORIES:
+            if category not in value:
+                errors[category] = ("缺少该专业类别 (missing): give every major category, or one "
+                                    "number for any major")
+        if errors:
+            raise ValidationError(errors)
+        return out
+
+
+class LevelRulesSchema(Schema):
+    """One exam level (L1 一级, L2 二级): its name and the years each education level needs;
+    an education level not listed does not qualify for it."""
+
+    name = Text(max_length=20, required=True)
+    years = fields.Dict(keys=Text(max_length=20), values=YearsCell(), required=True,
+                        validate=validate.Length(min=1, error="须列出至少一个学历 (at least one "
+                                                                   "education level)"))
+
+
+class RulesDocumentSchema(Schema):
+    """报考条件 of one exam year, as the authority loads it."""
+
+    exam_year = fields.Integer(required=True, strict=True, validate=validate.Range(2000, 2100))
+    education_levels = fields.List(
+        Text(max_length=20), required=True,
+        validate=validate.Length(min=1, max=20, error="须列出 1–20 个学历层次，从低到高 "
+                                                      "(1..20 education levels, lowest first)"))
+    levels = fields.Dict(
+        keys=fields.String(validate=validate.OneOf(LEVELS, error="未知级别 (unknown exam level); "
+                                                                 f"one of {', '.join(LEVELS)}")),
+        values=fields.Nested(LevelRulesSchema), required=True,
+        validate=validate.Length(min=1, error="须至少有一个级别 (at least one exam level)"))
+
+    @validates_schema(skip_on_field_errors=False)
+    def _consistent(self, data, **kwargs):
+        errors = {}
+        known = data.get("education_levels")
+        if known is not None:
+            repeated = sorted({e for e in known if known.count(e) > 1})
+            if repeated:
+                errors["education_levels"] = f"重复的学历层次 (repeated): {', '.join(repeated)}"
+        for level, spec in (data.get("levels") or {}).items():
+            for education in spec.get("years") or {}:
+                if known is not None and education not in known:
+                    errors[f"levels.{level}.years.{education}"] = (
+                        "education_levels 中没有这个学历层次 (not one of education_levels)")
+        if errors:
+            raise ValidationError(errors)
+
+
+def _tidy(path: str) -> str:
+    """marshmallow's Dict nests a value's messages under ``value`` and a key's under ``key``:
+    the document's own path reads better (``levels.L1.years.本科``)."""
+    parts = path.split(".")
+    return ".".join(p for i, p in enumerate(parts) if not (i and p in ("value", "key")))
+
+
+def _refuse(problems: dict) -> ValidationFailed:
+    return ValidationFailed(
+        f"报考条件文件有 {len(problems)} 处问题 (the rules document has {len(problems)} "
+        f"problem(s)).", problems)
+
+
+def check_rules_document(text, exam_year: int | None = None) -> dict:
+    """A rules document (YAML text, or its mapping) checked whole: the document as stored
+    (plain JSON), or ``ValidationFailed`` listing every problem with its path. With
+    ``exam_year``, the document must be that year's."""
+    if isinstance(text, str):
+        data, problems = read_yaml(text)
+        if problems:
+            raise _refuse(problems)
+    else:
+        data = text
+    if not isinstance(data, dict):
+        raise _refuse({"document": "须为映射 (must be a mapping with exam_year, "
+                                   "education_levels, levels)"})
+    problems, doc = {}, None
+    try:
+        doc = RulesDocumentSchema().load(data)
+    except ValidationError as exc:
+        problems = {_tidy(k): v for k, v in flat_fields(exc.normalized_messages()).items()}
+    year = data.get("exam_year")
+    if exam_year is not None and "exam_year" not in problems and year != exam_year:
+        problems["exam_year"] = (f"文件写的是 {year} 年，应为 {exam_year} 年 "
+                                 f"(the document is for {year}, not {exam_year})")
+    if problems:
+        raise _refuse(problems)
+    return doc
+
+
+def document_digest(doc: dict) -> str:
+    """sha256 of the checked document's canonical JSON: the same rules, the same digest
+    (comments and layout of the YAML do not count)."""
+    canonical = json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def rules_from_document(doc: dict, version: int = 0) -> Rules:
+    """The table of a checked document, one ``Rule`` row per cell."""
+    year, rows, names = doc["exam_year"], [], {}
+    for level, spec in doc["levels"].items():
+        names[level] = spec["name"]
+        for education, cell in spec["years"].items():
+            cells = cell if isinstance(cell, dict) else {ANY_MAJOR: cell}
+            for category, years in cells.items():
+                rows.append(Rule(f"{year}.{level}.{education}.{category}", year, level,
+                                 education, category, years))
+    return Rules(year, tuple(doc["education_levels"]), MappingProxyType(names), tuple(rows),
+                 version, document_digest(doc))
+
+
+# --- the rules shipped with the code (version 0) ----------------------------------------
+
+
+def shipped_path(exam_year: int) -> Path:
+    return RULES_DIR / f"{int(exam_year)}.yml"
+
+
 def available_years() -> list[int]:
+    """The exam years with a shipped rules file."""
     return sorted(int(p.stem) for p in RULES_DIR.glob("*.yml") if p.stem.isdigit())
 
 
 @cache
-def load_rules(exam_year: int) -> Rules:
-    """The rules of ``exam_year`` from ``rules/<exam_year>.yml``; ``NotFound`` if there are none."""
-    path = RULES_DIR / f"{int(exam_year)}.yml"
+def shipped_rules(exam_year: int) -> Rules | None:
+    """The default rules of ``exam_year`` (``rules/<exam_year>.yml``, version 0), or None.
+    A version the authority loads takes their place."""
+    path = shipped_path(exam_year)
     if not path.is_file():
+        return None
+    return rules_from_document(check_rules_document(path.read_text(encoding="utf-8"),
+                                                    int(exam_year)))
+
+
+def load_rules(exam_year: int) -> Rules:
+    """The shipped rules of ``exam_year``; ``NotFound`` if none ship."""
+    rules = shipped_rules(int(exam_year))
+    if rules is None:
         known = ", ".join(map(str, available_years())) or "none"
         raise NotFound(
             f"no eligibility rules (报考条件) for exam year {exam_year}: "
-            f"{path.name} does not exist (rules exist for: {known})"
+            f"{shipped_path(exam_year).name} does not exist (rules exist for: {known})"
         )
-    return parse_rules(yaml.safe_load(path.read_text(encoding="utf-8")), int(exam_year), path.name)
-
-
-def parse_rules(doc, exam_year: int, source: str = "rules") -> Rules:
-    """Check and expand a rules document (see ``rules/2026.yml``)."""
-
-    def fail(msg):
-        raise RulesError(f"{source}: {msg}")
-
-    if not isinstance(doc, dict):
-        fail("not a mapping")
-    if doc.get("exam_year") != exam_year:
-        fail(f"exam_year is {doc.get('exam_year')!r}, expected {exam_year}")
-    edu_levels = doc.get("education_levels")
-    if not isinstance(edu_levels, list) or not edu_levels or len(set(edu_levels)) != len(edu_levels):
-        fail("education_levels must be a non-empty list without repeats")
-    levels = doc.get("levels")
-    if not isinstance(levels, dict) or not levels:
-        fail("levels must be a non-empty mapping")
-    names, rows = {}, []
-    for level, spec in levels.items():
-        if not isinstance(spec, dict) or not isinstance(spec.get("years"), dict):
-            fail(f"{level}: needs a 'years' table")
-        names[level] = str(spec.get("name") or level)
-        for education, cell in spec["years"].items():
-            if education not in edu_levels:
-                fail(f"{level}: unknown education level {education!r}")
-            cells = {ANY_MAJOR: cell} if not isinstance(cell, dict) else cell
-            for category, years in cells.items():
-                if category not in (*MAJOR_CATEGORIES, ANY_MAJOR):
-                    fail(f"{level}.{education}: unknown major category {category!r}")
-                if isinstance(years, bool) or not isinstance(years, int) or years < 0:
-                    fail(f"{level}.{education}.{category}: years must be a whole number >= 0")
-                rule_id = f"{exam_year}.{level}.{education}.{category}"
-                rows.append(Rule(rule_id, exam_year, level, education, category, years))
-            if isinstance(cell, dict) and set(cell) != set(MAJOR_CATEGORIES):
-                fail(f"{level}.{education}: give every major category {MAJOR_CATEGORIES} or one number")
-    return Rules(exam_year, tuple(edu_levels), MappingProxyType(names), tuple(rows))
+    return rules
 
 
 # --- years of metrology work ----------------------------------------------------------

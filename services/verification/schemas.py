@@ -18,6 +18,8 @@ from shared.contracts import INTEGRATION, EventRegistry
 from shared.contracts.registration import LEVELS, Candidate, Exemption, ProofFile
 from shared.fields import Text
 
+MAX_RULES_DOCUMENT = 100_000  # characters of a rules document's YAML
+
 DECISIONS = ("pass", "reject")
 DEFAULT_PASS_REASON = "materials verified"
 MAX_SEED = 2**31 - 1
@@ -39,14 +41,24 @@ class _Case(Schema):
     session_id = fields.String(required=True, validate=validate.Length(min=1, max=100))
 
 
+class RulesRef(Schema):
+    """Which version of an exam year's eligibility rules (0: the shipped file)."""
+
+    exam_year = fields.Integer(required=True)
+    version = fields.Integer(required=True, validate=validate.Range(min=0))
+    digest = fields.String(required=True, validate=validate.Length(equal=64))
+
+
 class CaseOpened(_Case):
-    """核查案件 opened for an ApplicationSubmitted: what the case needs, as submitted."""
+    """核查案件 opened for an ApplicationSubmitted: what the case needs, as submitted, and
+    the eligibility rules in force (None: the exam year had none)."""
 
     registration_point = fields.String(required=True, validate=validate.Length(min=1, max=100))
     level = fields.String(required=True, validate=validate.OneOf(LEVELS))
     commitment = fields.Boolean(required=True)  # 告知承诺 signed
     exemption = fields.Nested(Exemption, required=True, allow_none=True)
     candidate = fields.Nested(Candidate, required=True)
+    rules = fields.Nested(RulesRef, allow_none=True, load_default=None)
 
 
 class ProofReceived(_Case):
@@ -105,6 +117,21 @@ class DeadlineReached(Schema):
     window = fields.String(required=True)
 
 
+class EligibilityRulesLoaded(Schema):
+    """报考条件: a version of an exam year's rules loaded by the exam authority (checked
+    whole before; ``yaml`` is the text as loaded, ``replaces`` the version it supersedes)."""
+
+    exam_year = fields.Integer(required=True, validate=validate.Range(2000, 2100))
+    version = fields.Integer(required=True, validate=validate.Range(min=1))
+    document = fields.Dict(required=True)
+    yaml = fields.String(required=True, validate=validate.Length(max=MAX_RULES_DOCUMENT))
+    digest = fields.String(required=True, validate=validate.Length(equal=64))
+    by = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    reason = fields.String(allow_none=True, load_default=None)
+    loaded_at = fields.String(required=True)
+    replaces = fields.Nested(RulesRef, allow_none=True, load_default=None)
+
+
 PRIVATE = EventRegistry()
 PRIVATE.register("SessionRecorded", SessionRecorded, public=False)
 PRIVATE.register("SpotCheckDrawn", SpotCheckDrawn, public=False)
@@ -115,6 +142,7 @@ PRIVATE.register("CommitmentWithdrawnRecorded", CommitmentWithdrawnRecorded, pub
 PRIVATE.register("EnquiryClosed", EnquiryClosed, public=False)
 PRIVATE.register("CaseVoided", CaseVoided, public=False)
 PRIVATE.register("ScoresVoidedRecorded", ScoresVoidedRecorded, public=False)
+PRIVATE.register("EligibilityRulesLoaded", EligibilityRulesLoaded, public=False)
 
 #: every event type the verification service stores or reads
 REGISTRY = EventRegistry().include(INTEGRATION).include(PRIVATE)
@@ -235,3 +263,18 @@ class AuditQuerySchema(Schema):
     staff_id = Text(max_length=100, load_default=None)
     limit = fields.Integer(load_default=100, strict=True,
                            validate=validate.Range(min=1, max=1000))
+
+
+class ExamYearSchema(Schema):
+    exam_year = fields.Integer(required=True, strict=True, validate=validate.Range(2000, 2100))
+    version = fields.Integer(strict=True, load_default=None, allow_none=True,
+                             validate=validate.Range(min=0))
+
+
+class LoadRulesSchema(Schema):
+    """报考条件: a rules document (YAML) for an exam year, with why it is loaded."""
+
+    exam_year = fields.Integer(required=True, strict=True, validate=validate.Range(2000, 2100))
+    yaml = fields.String(required=True, validate=validate.Length(min=1, max=MAX_RULES_DOCUMENT))
+    reason = Text(max_length=500, load_default=None, allow_none=True)
+

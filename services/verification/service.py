@@ -20,15 +20,24 @@ from services.verification.projection import (
     VerificationProjection,
     audit_trail,
     cases,
+    eligibility_rules,
     enquiries,
     sessions,
 )
-from services.verification.rules import load_rules
+from services.verification.rules import (
+    Rules,
+    available_years,
+    check_rules_document,
+    shipped_path,
+    shipped_rules,
+)
 from services.verification.schemas import (
     REGISTRY,
     AnswerEnquirySchema,
     AuditQuerySchema,
     AuthoritySchema,
+    ExamYearSchema,
+    LoadRulesSchema,
     ManualDecisionSchema,
     RaiseEnquirySchema,
     SessionRefSchema,
@@ -64,8 +73,16 @@ def fold_session(events) -> SessionDocument | None:
 
 #: folded session documents, re-folded only when a session's stream changes
 SESSIONS = SessionCache(fold_session, session_stream)
+#: folded rule books (报考条件) per exam year, re-folded only when a year's stream changes
+RULEBOOKS = SessionCache(domain.fold_rule_book, domain.rules_stream)
 #: (log id, session, window) deadlines known to be done: the timer skips them
 _DEADLINES_DONE: set[tuple[str, str, str]] = set()
+
+
+def rules_in_force_in(tx, exam_year) -> Rules | None:
+    """The rules of ``exam_year`` an application is checked against, as ``tx`` sees them:
+    the latest version loaded, else the shipped file, else None."""
+    return domain.rules_in_force(RULEBOOKS.get_in(tx, exam_year), shipped_rules(exam_year))
 
 
 # -- consuming registration's events -----------------------------------------------------
@@ -107,13 +124,14 @@ def on_registration_event(tx, event, prepared):
         if tx.stream_version(stream):
             return
         doc = SESSIONS.get_in(tx, p["session_id"])
-        rules = load_rules(doc.exam_year)
+        rules = rules_in_force_in(tx, doc.exam_year)  # None: the case goes to manual check
         facts = prepared["facts"]
         if not facts.get("integrity"):  # records this service wrote count as much
             who = p["candidate"]
             facts = {**facts, "integrity": archive.written_record(tx.conn, who["id_type"],
                                                                   who["id_number"])}
-        tx.append(domain.open_case(p, rules, facts, doc.eligibility_cutoff, now), {stream: 0})
+        tx.append(domain.open_case(p, rules, facts, doc.eligibility_cutoff, now, doc.exam_year),
+                  {stream: 0})
     elif event.type == "RegistrationVoided":
         stream = domain.case_stream(p["application_id"])
         case = domain.fold(tx.read_stream(stream))
@@ -432,6 +450,85 @@ class VerificationService(EventSourcedService):
         with self.store.engine.connect() as c:
             return [_audit_row(r) for r in c.execute(q.limit(cmd["limit"]))]
 
+    # -- 报考条件: eligibility rules per exam year ---------------------------------------
+
+    @command
+    def load_rules(self, authority, data):
+        """The exam authority loads a rules document (YAML) as its exam year's next version,
+        checked whole (every problem listed with its path). The same rules as those in
+        force add no version (``changed`` false). Applications are checked against the
+        version in force when their case opens."""
+        who = load(AuthoritySchema(), authority)
+        cmd = load(LoadRulesSchema(), data)
+        document = check_rules_document(cmd["yaml"], cmd["exam_year"])
+        year, now = cmd["exam_year"], self.clock.now()
+        stream = domain.rules_stream(year)
+
+        def decide(tx):
+            book = domain.fold_rule_book(tx.read_stream(stream))
+            events = domain.load_rules_version(book, shipped_rules(year), document, cmd["yaml"],
+                                               who["staff_id"], cmd["reason"], now,
+                                               self._session_levels(tx.conn, year))
+            tx.append(events, {stream: len(book.versions) if book else 0})
+            return bool(events)
+
+        changed = self.store.execute(decide)
+        return {**self.get_rules(year), "changed": changed}
+
+    @command
+    def get_rules(self, exam_year, version=None):
+        """The rules of an exam year as a document: the version in force (or ``version``),
+        with every version's who, when and why. ``NotFound`` if the year has none."""
+        q = load(ExamYearSchema(), {"exam_year": exam_year, "version": version})
+        year = q["exam_year"]
+        book = RULEBOOKS.get(self.store, year)
+        shipped = shipped_rules(year)
+        versions = ([_shipped_version(shipped)] if shipped else []) + [
+            _loaded_version(v) for v in (book.versions if book else [])]
+        if not versions:
+            raise NotFound(_no_rules_message(year), {"exam_year": "no rules"})
+        in_force = versions[-1]["version"]
+        want = in_force if q["version"] is None else q["version"]
+        if want == 0 and shipped:
+            document, text = _shipped_document(year)
+        elif book and 1 <= want <= len(book.versions):
+            document, text = book.versions[want - 1]["document"], book.versions[want - 1]["yaml"]
+        else:
+            raise NotFound(f"{year}年度报考条件没有第 {want} 版 (no version {want} of the "
+                           f"rules of {year}).", {"version": "no such version"})
+        chosen = next(v for v in versions if v["version"] == want)
+        return {"exam_year": year, "version": want, "in_force": in_force,
+                "source": chosen["source"], "digest": chosen["digest"],
+                "levels": sorted(document["levels"]), "document": document, "yaml": text,
+                "versions": versions}
+
+    @command
+    def list_rules(self):
+        """Every exam year with rules: the version in force of each, newest year first."""
+        with self.store.engine.connect() as c:
+            loaded = {r.exam_year: r for r in c.execute(
+                select(eligibility_rules).order_by(eligibility_rules.c.version))}
+        years = sorted(set(loaded) | set(available_years()), reverse=True)
+        out = []
+        for year in years:
+            if year in loaded:
+                r = loaded[year]
+                out.append({"exam_year": year, "version": r.version, "source": "authority",
+                            "digest": r.digest, "levels": sorted(r.document["levels"]),
+                            "loaded_by": r.loaded_by, "loaded_at": r.loaded_at})
+            elif (shipped := shipped_rules(year)) is not None:
+                out.append({**_shipped_version(shipped), "exam_year": year,
+                            "levels": sorted(shipped.level_names)})
+        return out
+
+    def _session_levels(self, conn, exam_year) -> dict[str, set[str]]:
+        """The levels each session of ``exam_year`` offers, as verification recorded them."""
+        out = {}
+        for r in conn.execute(select(sessions)):
+            if r.document.get("exam_year") == exam_year:
+                out[r.session_id] = {lv["code"] for lv in r.document.get("levels") or ()}
+        return out
+
     # -- queries -------------------------------------------------------------------------
 
     @command
@@ -447,6 +544,7 @@ class VerificationService(EventSourcedService):
                 "level": case.level, "status": case.status, "commitment": case.commitment,
                 "auto_check": case.auto_check, "proof_cause": case.proof_cause,
                 "spot_checked": case.spot_checked, "enquiries": case.enquiries,
+                "rules": case.rules,
                 "voided": case.voided, "history": case.history}
 
     @command
@@ -483,6 +581,28 @@ class VerificationService(EventSourcedService):
     def _session_ids(self):
         with self.store.engine.connect() as c:
             return list(c.execute(select(sessions.c.session_id)).scalars())
+
+
+def _no_rules_message(year):
+    return (f"{year}年度没有报考条件，请先加载（kaowu rules load {year} FILE，或 PUT "
+            f"/api/authority/rules/{year}）。No eligibility rules for exam year {year}.")
+
+
+def _shipped_version(shipped):
+    return {"version": 0, "source": "shipped", "digest": shipped.digest,
+            "loaded_by": None, "loaded_at": None,
+            "reason": f"随程序提供的默认报考条件 (shipped default, "
+                      f"services/verification/rules/{shipped.exam_year}.yml)"}
+
+
+def _loaded_version(p):
+    return {"version": p["version"], "source": "authority", "digest": p["digest"],
+            "loaded_by": p["by"], "loaded_at": p["loaded_at"], "reason": p.get("reason")}
+
+
+def _shipped_document(year):
+    text = shipped_path(year).read_text(encoding="utf-8")
+    return check_rules_document(text, year), text
 
 
 def _service(doc, point_code, now):

@@ -47,9 +47,11 @@ from services.verification import reference
 from services.verification.projection import (
     VerificationProjection,
     cases,
+    eligibility_rules,
     enquiries,
     integrity_records,
 )
+from services.verification.rules import RULES_DIR, shipped_rules
 from services.verification.schemas import REGISTRY as VERIFICATION_REGISTRY
 from services.verification.service import (
     VerificationService,
@@ -69,6 +71,7 @@ pytestmark = pytest.mark.integration
 
 SESSION = "2026-shanghai-jiliang"
 SESSION_YAML = REFERENCE_SESSION_PATH.read_text("utf-8")
+SHIPPED_RULES = (RULES_DIR / "2026.yml").read_text("utf-8")
 PDF = base64.b64encode(b"%PDF-1.4\n%%EOF\n").decode()
 STAFF = {"staff_id": "staff-01", "registration_point": "2916"}
 OTHER_STAFF = {"staff_id": "staff-99", "registration_point": "3001"}
@@ -146,6 +149,8 @@ stray = st.one_of(
     st.tuples(st.just("confirm"), who),
     st.tuples(st.just("enquire"), who),
     st.tuples(st.just("answer"), who, st.booleans(), st.booleans()),  # reopen? own point?
+    # 报考条件: the authority loads a version of 2026's rules (本科 years; L2 dropped: refused)
+    st.tuples(st.just("rules"), st.integers(1, 4), st.booleans()),
 )  # (voiding, which ends everything, comes rarely: see Season.act)
 # stray commands at each stop; mostly the whole season, sometimes cut short
 season = st.tuples(*[st.lists(stray, max_size=2) for _ in STOPS]).flatmap(
@@ -342,6 +347,10 @@ class Season:
         elif kind == "void":
             self.call("registration", "void_registration", AUTHORITY, {
                 "application_id": app_id, "reason": "虚假承诺", "integrity": rest[1]})
+        elif kind == "rules":
+            years, without_l2 = rest
+            self.call("verification", "load_rules", AUTHORITY, {
+                "exam_year": 2026, "yaml": rules_2026(years, without_l2), "reason": "公告更正"})
 
     def act(self, kind, draw):
         """What people do at a stop, given the state they see (choices drawn by hypothesis)."""
@@ -396,6 +405,17 @@ class _VerificationRpc:
     def integrity_check(self, id_type, id_number):
         return self.season.verification().integrity_check(id_type, id_number)
 
+    def get_rules(self, exam_year, version=None):
+        return self.season.verification().get_rules(exam_year, version)
+
+
+def rules_2026(bachelor_years, without_l2=False):
+    """The shipped 2026 rules with 本科 (science/engineering) needing ``bachelor_years``."""
+    text = SHIPPED_RULES.replace("本科:     {science_engineering: 3, other: 4}",
+                                 f"本科:     {{science_engineering: {bachelor_years}, "
+                                 f"other: {bachelor_years + 1}}}")
+    return text.split("  L2:")[0] if without_l2 else text
+
 
 # -- the checks -------------------------------------------------------------------------------
 
@@ -447,6 +467,20 @@ def assert_consistent(s: Season):
     for enquiry_id, row in enquiry_rows.items():
         assert (row.status, row.reopened, row.answer) == (
             folded[enquiry_id]["status"], folded[enquiry_id]["reopened"], folded[enquiry_id]["answer"])
+    # 报考条件: the versions loaded, in sequence; each case opened under the version then in
+    # force (the shipped file, version 0, before any was loaded)
+    with s.ver.engine.connect() as c:
+        rule_rows = [(r.exam_year, r.version, r.digest) for r in c.execute(
+            select(eligibility_rules).order_by(eligibility_rules.c.version))]
+    loaded = [e for e in ver_log if e.type == "EligibilityRulesLoaded"]
+    assert rule_rows == [(2026, e.payload["version"], e.payload["digest"]) for e in loaded]
+    assert [v for _, v, _ in rule_rows] == list(range(1, len(rule_rows) + 1))
+    in_force = {"version": 0, "digest": shipped_rules(2026).digest}
+    for e in ver_log:
+        if e.type == "EligibilityRulesLoaded":
+            in_force = {"version": e.payload["version"], "digest": e.payload["digest"]}
+        elif e.type == "CaseOpened":
+            assert e.payload["rules"] == {"exam_year": 2026, **in_force}
     written = [e.payload["record_id"] for e in ver_log if e.type == "IntegrityRecordWritten"]
     assert sorted(written) == sorted(record_rows) and len(set(written)) == len(written)
     voided_with_record = {e.payload["application_id"] for e in reg_log

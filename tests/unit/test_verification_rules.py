@@ -7,17 +7,18 @@ from hypothesis import strategies as st
 from services.verification import rules as r
 from services.verification.rules import (
     Outcome,
-    RulesError,
     Tenure,
+    check_rules_document,
+    document_digest,
     evaluate,
     has_years,
     load_rules,
     metrology_years,
     months_before,
-    parse_rules,
+    rules_from_document,
     span_days,
 )
-from shared.errors import NotFound
+from shared.errors import NotFound, ValidationFailed
 
 CUTOFF = date(2026, 12, 31)
 RULES = load_rules(2026)
@@ -77,27 +78,67 @@ def test_unknown_level_is_refused():
         evaluate(RULES, "L3", [edu("本科")], since(5), CUTOFF)
 
 
-@pytest.mark.parametrize(
-    ("doc", "message"),
-    [
-        ([], "not a mapping"),
-        ({"exam_year": 2025, "education_levels": ["本科"], "levels": {}}, "exam_year"),
-        ({"exam_year": 2026, "education_levels": [], "levels": {}}, "education_levels"),
-        ({"exam_year": 2026, "education_levels": ["本科"], "levels": {}}, "levels"),
-        ({"exam_year": 2026, "education_levels": ["本科"], "levels": {"L1": {"years": {"高中": 1}}}},
-         "unknown education level"),
-        ({"exam_year": 2026, "education_levels": ["本科"],
-          "levels": {"L1": {"years": {"本科": {"science_engineering": 3}}}}}, "every major"),
-        ({"exam_year": 2026, "education_levels": ["本科"],
-          "levels": {"L1": {"years": {"本科": {"science_engineering": -1, "other": 1}}}}},
-         "whole number"),
-        ({"exam_year": 2026, "education_levels": ["本科"],
-          "levels": {"L1": {"years": {"本科": {"arts": 1, "other": 1}}}}}, "major category"),
-    ],
-)
-def test_malformed_rules_are_refused(doc, message):
-    with pytest.raises(RulesError, match=message):
-        parse_rules(doc, 2026)
+SHIPPED = (r.RULES_DIR / "2026.yml").read_text("utf-8")
+
+
+def problems_of(text, year=None):
+    with pytest.raises(ValidationFailed) as exc:
+        check_rules_document(text, year)
+    return exc.value.fields
+
+
+def test_the_shipped_document_checks_and_is_version_0():
+    doc = check_rules_document(SHIPPED, 2026)
+    assert doc["levels"]["L1"]["years"]["本科"] == {"science_engineering": 3, "other": 4}
+    assert RULES.version == 0 and RULES.digest == document_digest(doc)
+    assert rules_from_document(doc) == RULES
+    # comments and layout do not change the rules: the same digest
+    assert document_digest(check_rules_document("# note\n" + SHIPPED)) == RULES.digest
+
+
+def test_a_bad_document_lists_every_problem_at_once_with_its_path():
+    fields = problems_of("""
+exam_year: 2027
+education_levels: [中专, 本科, 本科]
+levels:
+  L3: {name: 三级, years: {本科: 1}}
+  L1:
+    name: 一级
+    years:
+      高中: 2
+      本科: {science_engineering: -1, arts: 2}
+  L2: {years: {}}
+notes: 1
+""", 2026)
+    assert set(fields) == {
+        "exam_year", "education_levels", "levels.L3", "levels.L1.years.高中",
+        "levels.L1.years.本科.science_engineering", "levels.L1.years.本科.arts",
+        "levels.L1.years.本科.other", "levels.L2.name", "levels.L2.years", "notes"}
+    assert "2027" in fields["exam_year"] and "2026" in fields["exam_year"]
+    assert "本科" in fields["education_levels"]
+
+
+@pytest.mark.parametrize(("text", "where"), [
+    ("", "document"),
+    ("- a list", "document"),
+    ("exam_year: [2026", "document"),  # YAML syntax
+    ("exam_year: 2026\nexam_year: 2027\n", "line 2"),  # a duplicate key
+    ("exam_year: '2026'\neducation_levels: [本科]\nlevels: {L1: {name: 一级, years: {本科: 1}}}",
+     "exam_year"),
+    ("exam_year: 2026\neducation_levels: [本科]\nlevels: {L1: {name: 一级, years: {本科: true}}}",
+     "levels.L1.years.本科"),
+    ("exam_year: 2026\neducation_levels: [本科]\nlevels: {L1: {name: 一级, years: {本科: 1.5}}}",
+     "levels.L1.years.本科"),
+    ("[" * 2000, "document"),  # nested too deeply
+])
+def test_unreadable_documents_are_refused_with_a_place(text, where):
+    assert where in problems_of(text)
+
+
+def test_a_document_of_another_year_than_asked_is_refused():
+    assert "exam_year" in problems_of(SHIPPED, 2027)
+    assert check_rules_document(SHIPPED.replace("exam_year: 2026", "exam_year: 2027"),
+                                2027)["exam_year"] == 2027
 
 
 # --- thresholds ------------------------------------------------------------------------

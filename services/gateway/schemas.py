@@ -117,6 +117,11 @@ MANUAL_DECISION = obj({"decision": _DECISION, "reason": _str(500),
                       ["decision"])
 ENQUIRY_ANSWER = obj({"answer": _str(2000), "reopen": {"type": "boolean"}}, ["answer"])
 SESSION_YAML = obj({"yaml": {"type": "string", "minLength": 1, "maxLength": 200_000}}, ["yaml"])
+RULES_DOCUMENT = obj({"yaml": {"type": "string", "minLength": 1, "maxLength": 100_000,
+                                "description": "报考条件 (see services/verification/rules/2026.yml)"},
+                       "reason": _str(500, description="why this version"),
+                       "exam_year": {"type": "integer", "minimum": 2000, "maximum": 2100,
+                                     "description": "as in the path, if given"}}, ["yaml"])
 AMENDMENT = obj({"window": {"type": "string", "enum": list(WINDOWS)}, "start": DATE_TIME,
                  "end": DATE_TIME, "reason": _str(500)}, ["window", "start", "end", "reason"])
 SPOT_CHECK_DRAW = obj({"rate": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},

@@ -54,6 +54,7 @@ from shared.metrics import Metrics
 
 SECTION_RULE = f"any({', '.join(SECTIONS)})"
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
+MAX_RULES_YAML = 100_000  # characters, verification's limit for a rules document
 DASHBOARD_TIMEOUT = 3.0  # seconds per source: a dead service must not stall the page
 
 # OpenAPI response bits used again and again
@@ -513,6 +514,49 @@ class GatewayService:
             name: (getattr(self, f"{name}_rpc"), name, "audit_trail", (caller.authority(), query))
             for name in ("registration", "verification")}, self.gate.rpc_timeout)
         return {name: value if state == "ok" else None for name, (state, value) in found.items()}
+
+    # ---------------------------------------------------------------- 报考条件 (eligibility rules)
+
+    @route("GET", "/api/authority/rules", access=AUTHORITY, tags=["authority"], ok_schema=LIST,
+           errors=(503,),
+           summary="报考条件: every exam year with eligibility rules and the version in force.")
+    def list_rules(self, request, caller):
+        return self._call("verification", "list_rules")
+
+    @route("GET", "/api/authority/rules/<int:exam_year>", access=AUTHORITY, tags=["authority"],
+           errors=ERRORS,
+           query={"version": {"schema": {"type": "integer", "minimum": 0},
+                              "description": "this version (0: the shipped default); "
+                                             "default the one in force"}},
+           summary="报考条件 of an exam year as a document: the version in force (or "
+                   "`?version=`), its YAML, and every version's who, when and why.")
+    def get_rules(self, request, caller, exam_year):
+        version = (None if request.args.get("version") in (None, "")
+                   else _int_arg(request, "version", 0, 0, 1_000_000))
+        return self._call("verification", "get_rules", exam_year, version)
+
+    @route("PUT", "/api/authority/rules/<int:exam_year>", access=AUTHORITY, tags=["authority"],
+           body=s.RULES_DOCUMENT, errors=ERRORS,
+           uploads={t: {"type": "string", "maxLength": MAX_RULES_YAML} for t in YAML_TYPES},
+           query={"reason": {"schema": {"type": "string", "maxLength": 500},
+                             "description": "why (with a YAML body)"}},
+           summary="Load a new version of an exam year's 报考条件 (YAML, checked whole: every "
+                   "problem with its path). The same rules as those in force add no version "
+                   "(`changed` false).",
+           description="JSON `{\"yaml\": ..., \"reason\": ...}`, or the YAML itself as the "
+                       "body (Content-Type: application/yaml; the reason in `?reason=`). "
+                       "Applications are checked against the version in force when their "
+                       "case opens.")
+    def load_rules(self, request, caller, exam_year):
+        if media_type(request) in YAML_TYPES:
+            data = {"yaml": decode_text(read_body(request, MAX_RULES_YAML * 4, "rules document"),
+                                        "rules document")}
+            if request.args.get("reason"):
+                data["reason"] = request.args["reason"]
+        else:
+            data = read_json(request, MAX_JSON)
+        return self._call("verification", "load_rules", caller.authority(),
+                          _merged(data, exam_year=exam_year))
 
     # ================================================================ public verification
 

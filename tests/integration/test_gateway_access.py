@@ -24,6 +24,7 @@ from services.certificate.service import CertificateService
 from services.notification.service import NotificationService
 from services.registration.service import RegistrationService
 from services.scoring.service import ScoringService
+from services.verification.rules import RULES_DIR
 from services.verification.service import VerificationService
 from shared.clock import ControlledClock
 from shared.session import REFERENCE_SESSION_PATH
@@ -191,6 +192,12 @@ RULES = {
         AUTHORITY, lambda c: ("/api/authority/certificates/JL2026-000001/collection", J({
             "id_type": "resident_id", "id_number": "310104198805123455"}))),
     ("GET", "/api/authority/audit"): (AUTHORITY, lambda c: ("/api/authority/audit", {})),
+    ("GET", "/api/authority/rules"): (AUTHORITY, lambda c: ("/api/authority/rules", {})),
+    ("GET", "/api/authority/rules/{exam_year}"): (
+        AUTHORITY, lambda c: ("/api/authority/rules/2026", {})),
+    ("PUT", "/api/authority/rules/{exam_year}"): (
+        AUTHORITY, lambda c: ("/api/authority/rules/2026", J({
+            "yaml": (RULES_DIR / "2026.yml").read_text("utf-8"), "reason": "与公告一致"}))),
     # public verification of certificates
     ("GET", "/api/verify"): (PUBLIC, lambda c: ("/api/verify?number=JL2026-000001", {})),
     ("POST", "/api/verify"): (PUBLIC, lambda c: ("/api/verify", J({"credential": "a.b.c"}))),

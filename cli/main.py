@@ -49,10 +49,13 @@ scores_app = typer.Typer(help="Scores (成绩): import and publish.", no_args_is
 staff_app = typer.Typer(help="Staff accounts (工作人员).", no_args_is_help=True)
 dlq_app = typer.Typer(help="Dead letters: messages the services could not handle.",
                       no_args_is_help=True)
+rules_app = typer.Typer(help="Eligibility rules per exam year (报考条件): list, show, load.",
+                        no_args_is_help=True)
 app.add_typer(session_app, name="session")
 app.add_typer(scores_app, name="scores")
 app.add_typer(staff_app, name="staff")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(rules_app, name="rules")
 
 
 # --------------------------------------------------------------------------- state
@@ -424,6 +427,89 @@ def _problems(state: State, file: Path, exc):
         table.add_row(path, problem)
     Console(stderr=True, width=state.console.width, highlight=False).print(table)
     raise typer.Exit(1)
+
+
+# --------------------------------------------------------------------------- 报考条件
+
+
+@rules_app.command("list")
+@handled
+def rules_list(ctx: typer.Context):
+    """Every exam year with eligibility rules, and the version in force (0: the default
+    shipped with Kaowu)."""
+    from cli.rules import years_table
+
+    state = _state(ctx)
+    with state.client() as client:
+        got = client.call("verification", "list_rules")
+    state.console.print(years_table(got))
+
+
+@rules_app.command("show")
+@handled
+def rules_show(ctx: typer.Context,
+               year: int = typer.Argument(..., help="The exam year."),
+               version: int = typer.Option(None, "--version", min=0,
+                                           help="This version (default: the one in force)."),
+               as_yaml: bool = typer.Option(False, "--yaml",
+                                            help="Print the document as loaded (YAML), to edit "
+                                                 "and load again.")):
+    """Show an exam year's eligibility rules: the years of metrology work each education
+    level needs per exam level, and every version with who loaded it, when and why."""
+    from cli.rules import rules_table, versions_table
+
+    state = _state(ctx)
+    with state.client() as client:
+        got = client.call("verification", "get_rules", year, version)
+    if as_yaml:
+        typer.echo(got["yaml"], nl=not got["yaml"].endswith("\n"))
+        return
+    state.console.print(rules_table(got))
+    state.console.print(versions_table(got))
+
+
+@rules_app.command("load")
+@handled
+def rules_load(ctx: typer.Context,
+               year: int = typer.Argument(..., help="The exam year."),
+               file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True,
+                                           help="The rules document (YAML, as "
+                                                "services/verification/rules/2026.yml)."),
+               reason: str = typer.Option(None, "--reason", help="Why this version (recorded)."),
+               as_: str = typer.Option(None, "--as", help="Authority staff id."),
+               dry_run: bool = typer.Option(False, "--dry-run",
+                                            help="Only check the document here; load nothing.")):
+    """Load an exam year's eligibility rules as its next version (checked whole: every
+    problem is listed with its path). Loading the rules in force again adds no version.
+    Applications are checked against the version in force when their case opens; a session
+    of a year without rules is refused."""
+    from services.verification.rules import check_rules_document
+    from shared.errors import ValidationFailed
+
+    state = _state(ctx)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        _fail(f"{file}: not a UTF-8 text file")
+    try:
+        if dry_run:
+            check_rules_document(text, year)
+            state.console.print(f"{file}: valid eligibility rules for {year}; nothing loaded "
+                                "(--dry-run)")
+            return
+        with state.client() as client:
+            got = client.call("verification", "load_rules", _authority(as_),
+                              {"exam_year": year, "yaml": text, "reason": reason})
+    except ValidationFailed as exc:
+        _problems(state, file, exc)
+    if got.get("changed"):
+        state.console.print(f"Loaded 报考条件 {year} as version {got['version']}: in force now")
+    else:
+        state.console.print(f"Unchanged: {file} says what version {got['version']} of {year} "
+                            "says; no new version")
+    from cli.rules import rules_table
+
+    state.console.print(rules_table(got))
 
 
 # --------------------------------------------------------------------------- spot check

@@ -35,6 +35,13 @@ decision is taken on it any more. With ``integrity`` an integrity record (诚信
 written for the candidate's ID (IntegrityRecordWritten); scoring's ScoresVoided with
 ``integrity`` writes one too (ScoresVoidedRecorded on the case, for the audit trail).
 
+报考条件 (eligibility rules): a case is checked against its exam year's rules in force when
+it opens and records which version (CaseOpened ``rules``); where the year has none (or none
+for the level), a pledge cannot be checked automatically and the case goes to proof and the
+manual check (AutoCheckFailed, rule ``<year>.no-eligibility-rules``). The rules themselves
+are versioned per exam year by the RuleBook aggregate at the end of this module
+(EligibilityRulesLoaded, private).
+
 Integration events (AutoCheck…, ProofRequested, ManualCheck…, SpotCheck…,
 EligibilityConfirmed, Enquiry…, IntegrityRecordWritten) follow
 ``shared.contracts.verification``; CaseOpened, ProofReceived, CommitmentWithdrawnRecorded,

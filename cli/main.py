@@ -390,7 +390,8 @@ def session_load(ctx: typer.Context,
                  dry_run: bool = typer.Option(False, "--dry-run",
                                               help="Only check the document here; load nothing.")):
     """Load an exam session document into registration (checked whole: every problem is
-    listed with its path)."""
+    listed with its path). Its exam year must have eligibility rules (报考条件) for each of
+    its levels: see `kaowu rules list`, and `kaowu rules load` them first."""
     from shared.errors import ValidationFailed
     from shared.session import parse_session
 

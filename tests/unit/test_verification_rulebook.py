@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 import pytest
 import yaml
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.registration.domain import require_eligibility_rules
@@ -158,6 +158,7 @@ def test_the_fold_refuses_moves_off_the_chart():
     assert domain.fold_rule_book([]) is None
 
 
+@settings(deadline=None)  # a few documents checked per example; slow on a busy machine
 @given(st.lists(st.integers(0, 4), min_size=1, max_size=8))
 def test_any_sequence_of_loads_keeps_versions_in_sequence_and_the_last_in_force(years):
     events, book, distinct = [], None, 0

@@ -1,7 +1,7 @@
 from datetime import date, timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.verification import rules as r
@@ -363,6 +363,7 @@ def test_the_cutoff_day_is_counted_and_a_job_ending_on_it_includes_it(cutoff, st
         assert day_before.days == ongoing.days - 1
 
 
+@settings(deadline=None)  # counts up to 40 years of days
 @given(cutoffs, st.integers(0, 40))
 def test_n_years_end_with_the_cutoff_day(cutoff, n):
     """N years ending with the cut-off day are N calendar years: 365 or 366 days each, and

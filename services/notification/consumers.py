@@ -28,7 +28,9 @@ Which events say what to whom:
   reminder); AdmissionTicketPrinted cancels the printing reminder (who printed is not
   reminded); ExamForfeited / AdmissionTicketCancelled cancel the printing notices.
 - scoring: ScoresPublished (per session) → ``scores_published`` to every candidate with a
-  ticket of the session (not cancelled, not forfeited).
+  ticket of the session (not cancelled, not forfeited); ScoresVoided (成绩无效) →
+  ``scores_voided`` to that candidate, with the reason (a candidate without a certificate
+  hears of it from no one else).
 - certificate: CertificateIssued / CertificateRevoked → a message each.
 """
 
@@ -256,13 +258,17 @@ def on_admission(tx, event, prepared):
         step.cancel(PRINTING_NOTICES, p["session_id"], p["account_id"], f"{t}: {p['reason']}")
 
 
-@handles("ScoresPublished")
+@handles("ScoresPublished", "ScoresVoided")
 def on_scoring(tx, event, prepared):
-    if event.type != "ScoresPublished":
+    if event.type not in ("ScoresPublished", "ScoresVoided"):
         return
     p = event.payload
     step = Step(tx, "scoring", event, prepared["now"])
     doc = step.session(p["session_id"])
+    if event.type == "ScoresVoided":
+        template, extra = domain.outcome_message(event.type, p, doc)
+        step.tell(p["account_id"], p["session_id"], template, extra, doc)
+        return
     holders = tx.conn.execute(select(tickets.c.account_id).where(
         tickets.c.session_id == p["session_id"],
         tickets.c.status.in_(SCORE_RECIPIENT_TICKETS)).distinct()).scalars().all()

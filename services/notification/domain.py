@@ -146,6 +146,8 @@ def outcome_message(event_type: str, p: dict, doc: SessionDocument | None,
             return "enquiry_answered", {"answer": p["answer"], "point": p["registration_point"]}
         case "RegistrationVoided":
             return "registration_voided", {"reason": p["reason"]}
+        case "ScoresVoided":
+            return "scores_voided", {"reason": p["reason"]}
         case "CertificateIssued":
             level = doc.levels.get(p["level"]) if doc is not None else None
             return "certificate_issued", {"certificate_number": p["certificate_number"],

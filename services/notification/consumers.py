@@ -90,6 +90,12 @@ class Step:
         row = self.session_row(session_id)
         return SessionDocument.from_dict(row.document) if row is not None else None
 
+    def ticket(self, application_id: str):
+        """The application's admission ticket as recorded here (keyed by the application:
+        two sessions never share one, as they could share a ticket number)."""
+        return self.tx.conn.execute(select(tickets).where(
+            tickets.c.application_id == application_id)).first()
+
     def notice(self, kind: str, session_id: str, account_id: str) -> domain.Notice | None:
         nid = domain.notice_id(kind, session_id, account_id)
         return domain.fold_notice(self.tx.read_stream(domain.notice_stream(nid)))
@@ -149,12 +155,11 @@ class Step:
 
     def record_ticket(self, p: dict, status: str, *, position: int | None = None):
         """The ticket's status, if this event is newer than what the row reflects."""
-        row = self.tx.conn.execute(select(tickets).where(
-            tickets.c.ticket_number == p["ticket_number"])).first()
+        row = self.ticket(p["application_id"])
         position = self.event.position if position is None else position
         if row is not None and (row.upstream_position > position or row.status == status):
             return
-        self.append([NewEvent(domain.ticket_stream(p["ticket_number"]), "TicketRecorded", {
+        self.append([NewEvent(domain.ticket_stream(p["application_id"]), "TicketRecorded", {
             "ticket_number": p["ticket_number"], "account_id": p["account_id"],
             "session_id": p["session_id"], "application_id": p["application_id"],
             "status": status, "upstream_position": position})], {})
@@ -245,7 +250,7 @@ def on_admission(tx, event, prepared):
         return
     step = Step(tx, "admission", event, prepared["now"])
     if t == "AdmissionTicketIssued":
-        if tx.stream_version(domain.ticket_stream(p["ticket_number"])):
+        if step.ticket(p["application_id"]) is not None:
             return  # seen before
         step.record_ticket(p, "issued")
         step.schedule(PRINTING_NOTICES, step.session(p["session_id"]), p["account_id"],

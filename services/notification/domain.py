@@ -59,8 +59,10 @@ def session_stream(session_id: str) -> str:
     return f"session-{session_id}"
 
 
-def ticket_stream(ticket_number: str) -> str:
-    return f"ticket-{ticket_number}"
+def ticket_stream(application_id: str) -> str:
+    """An admission ticket, by its application (logs written before used the ticket
+    number, which two sessions could share; the read model is keyed by application)."""
+    return f"ticket-{application_id}"
 
 
 def notice_stream(nid: str) -> str:

@@ -164,6 +164,9 @@ class Candidate:
     application_id: str | None = None
     ticket_number: str | None = None
     drawn: bool = False
+    # a registry person an earlier demo on these services qualified (a valid certificate of
+    # the level): sits again, but a qualification is attained once (rolling validity)
+    qualified_before: bool = False
     last_seen: str | None = None  # what the driver last saw while waiting for it
 
     @property
@@ -270,7 +273,7 @@ def fate(c: Candidate) -> Fate:
     status = "confirmed" if p.confirm else "lapsed"
     printed = status == "confirmed" and p.print_ticket
     sat = printed and p.attend
-    return Fate(True, status, printed, sat, sat and p.exam_pass)
+    return Fate(True, status, printed, sat, sat and p.exam_pass and not c.qualified_before)
 
 
 def intended_funnel(plan: list[Candidate], stages: set[str], subjects: int = 3
@@ -697,6 +700,13 @@ class SeasonDriver:
                 # a registry person from an earlier demo on these services: log in again
                 c.account_id = self.call("account", "login", {"username": c.username,
                                                               "password": PASSWORD})["account_id"]
+                if "certificate" in self.stages:
+                    c.qualified_before = any(
+                        x.get("level") == LEVEL and x.get("status") == "valid"
+                        for x in self.call("certificate", "my_certificates", c.account_id))
+                if c.qualified_before:
+                    self.reporter.note(f"{c.label}: qualified in an earlier demo on these "
+                                       "services; sits again, but qualifies once")
             for section, values in profile_sections(c, photo).items():
                 self.call("account", "update_profile_section", c.account_id, section, values)
 

@@ -173,7 +173,8 @@ class AuthoritySchema(Schema):
 
 class CheckInSchema(Schema):
     """身份核验: the ticket (typed in, or its QR code scanned), the identity document shown,
-    and the subject being sat. ``session_id`` only where a number is used by two sessions."""
+    and the subject being sat. ``session_id`` only where a number is used by two sessions
+    (numbers issued before the ticket sequence was shared by every session)."""
 
     ticket_number = Text(max_length=100)
     qr = Text(max_length=300)

@@ -19,7 +19,11 @@ The plan (``make_plan``) is deterministic from the seed: which path each candida
 (commitment or not, passes or fails each check, confirms or lapses, prints the ticket or
 forfeits, sits the exam or is absent, passes or fails it). Identities (ID numbers, mobiles,
 usernames) come from a separate ``identity_base``, random per run by default, so a second
-demo against the same services does not collide with the first one's accounts.
+demo against the same services does not collide with the first one's accounts (its
+session's ticket numbers come from admission's one sequence: no collision there either).
+The registry's people are the same in every demo: one met again signs in, keeps the profile
+filled in then, and, if an earlier demo qualified them (a valid certificate of the level),
+sits again without qualifying twice (``Candidate.qualified_before``).
 
 Concurrency: a pool of worker threads, each with its own RPC client (one
 ``ClusterRpcProxy`` per thread, never shared).
@@ -707,6 +711,8 @@ class SeasonDriver:
                 if c.qualified_before:
                     self.reporter.note(f"{c.label}: qualified in an earlier demo on these "
                                        "services; sits again, but qualifies once")
+                if self.call("account", "get_profile", c.account_id).get("complete"):
+                    return  # filled in then (saved entries are edited, never sent anew)
             for section, values in profile_sections(c, photo).items():
                 self.call("account", "update_profile_section", c.account_id, section, values)
 

@@ -298,3 +298,47 @@ class StoredEventFor:
         self.type, self.payload = type_, payload
         self.position, self.stream_id, self.stream_version = 1, "upstream", 1
         self.schema_version, self.metadata = 1, {}
+
+
+def test_a_notification_log_keyed_by_ticket_number_is_rekeyed_and_goes_on(db_url):
+    """Notification's tickets of the old shape (by number): re-keyed by application and
+    rebuilt; the second session's ticket with the same number is then recorded (it was
+    taken for the first's, "seen before", and its printing notices never planned)."""
+    from sqlalchemy import select, text
+
+    from services.notification.consumers import on_admission
+    from services.notification.projection import NotificationProjection, notices
+    from services.notification.schemas import REGISTRY
+    from shared.eventstore import open_store
+
+    store = open_store(db_url, REGISTRY, projections=[NotificationProjection()])
+    number = "20262916L1000001"
+    a, b = _issued(FIRST, "wang", number), _issued(SECOND, "chen", number)
+    store.append([NewEvent(f"ticket-{number}", "TicketRecorded",
+                           {**a, "status": "issued", "upstream_position": 7})])
+    with store.engine.begin() as c:
+        c.execute(text("DROP TABLE tickets"))
+        c.execute(text("CREATE TABLE tickets (ticket_number VARCHAR(100) PRIMARY KEY, "
+                       "account_id VARCHAR(64))"))
+        c.execute(text("DELETE FROM schema_migrations "
+                       "WHERE id = 'notification.0002_tickets_by_application'"))
+    store.engine.dispose()
+
+    store = open_store(db_url, REGISTRY, projections=[NotificationProjection()])
+    with store.engine.connect() as c:
+        assert [(r.application_id, r.ticket_number, r.status)
+                for r in c.execute(select(notification_tickets))] == \
+            [(a["application_id"], number, "issued")]
+    event = StoredEventFor("AdmissionTicketIssued", {
+        **b, "level": "L1", "subjects": L1, "exemption": None, "candidate": {"name": "陈静"},
+        "exam_year": 2026})
+    event.position = 8
+    now = at(2026, 4, 18, 16, 1)
+    store.execute(lambda tx: on_admission(tx, event, {"now": now}))
+    with store.engine.connect() as c:
+        assert sorted((r.application_id, r.ticket_number) for r in c.execute(
+            select(notification_tickets))) == sorted([(a["application_id"], number),
+                                                      (b["application_id"], number)])
+        assert sorted(r.kind for r in c.execute(select(notices).where(
+            notices.c.account_id == "chen"))) == ["printing_open", "printing_reminder"]
+    store.engine.dispose()

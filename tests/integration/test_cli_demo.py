@@ -147,4 +147,4 @@ def test_a_second_season_on_the_same_services(stepped, amqp_uri):
         assert (admission["printed"], admission["checked_in"]) == (3, 6)
         counts = call(runner, "scoring", "score_counts", session)
         assert (counts["published"], counts["candidates"], counts["qualified"]) == \
-            (True, 3, qualified)
+            (True, 4, qualified)

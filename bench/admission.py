@@ -155,10 +155,11 @@ def allocation(ctx: Context, n: int) -> tuple[float, float, dict]:
                     tickets.c.session_id == sid)).all()
             assert seated == n == distinct, (seated, n, distinct)
             batches = -(-n // ISSUE_BATCH)
-            assert appended == 2 * n + 3 + batches + 1, appended
+            # the plan: deadline, seating, plan, its ticket numbers; then per batch + the end
+            assert appended == 2 * n + 4 + batches + 1, appended
             waiting = [SimpleNamespace(**r._mapping, status="awaiting_seat") for r in rows]
             t1 = time.perf_counter()
-            plan = domain.make_plan(SessionDocument.from_dict(doc), waiting)
+            plan = domain.make_plan(SessionDocument.from_dict(doc), waiting, 1)
             decide = time.perf_counter() - t1
             detail = {"candidates": n, "events_appended": appended, "transactions": 1 + batches,
                       "issue_batch": ISSUE_BATCH, "rooms_opened": plan.rooms_opened,

@@ -19,7 +19,11 @@ The plan (``make_plan``) is deterministic from the seed: which path each candida
 (commitment or not, passes or fails each check, confirms or lapses, prints the ticket or
 forfeits, sits the exam or is absent, passes or fails it). Identities (ID numbers, mobiles,
 usernames) come from a separate ``identity_base``, random per run by default, so a second
-demo against the same services does not collide with the first one's accounts.
+demo against the same services does not collide with the first one's accounts (its
+session's ticket numbers come from admission's one sequence: no collision there either).
+The registry's people are the same in every demo: one met again signs in, keeps the profile
+filled in then, and, if an earlier demo qualified them (a valid certificate of the level),
+sits again without qualifying twice (``Candidate.qualified_before``).
 
 Concurrency: a pool of worker threads, each with its own RPC client (one
 ``ClusterRpcProxy`` per thread, never shared).
@@ -164,6 +168,9 @@ class Candidate:
     application_id: str | None = None
     ticket_number: str | None = None
     drawn: bool = False
+    # a registry person an earlier demo on these services qualified (a valid certificate of
+    # the level): sits again, but a qualification is attained once (rolling validity)
+    qualified_before: bool = False
     last_seen: str | None = None  # what the driver last saw while waiting for it
 
     @property
@@ -270,7 +277,7 @@ def fate(c: Candidate) -> Fate:
     status = "confirmed" if p.confirm else "lapsed"
     printed = status == "confirmed" and p.print_ticket
     sat = printed and p.attend
-    return Fate(True, status, printed, sat, sat and p.exam_pass)
+    return Fate(True, status, printed, sat, sat and p.exam_pass and not c.qualified_before)
 
 
 def intended_funnel(plan: list[Candidate], stages: set[str], subjects: int = 3
@@ -697,6 +704,15 @@ class SeasonDriver:
                 # a registry person from an earlier demo on these services: log in again
                 c.account_id = self.call("account", "login", {"username": c.username,
                                                               "password": PASSWORD})["account_id"]
+                if "certificate" in self.stages:
+                    c.qualified_before = any(
+                        x.get("level") == LEVEL and x.get("status") == "valid"
+                        for x in self.call("certificate", "my_certificates", c.account_id))
+                if c.qualified_before:
+                    self.reporter.note(f"{c.label}: qualified in an earlier demo on these "
+                                       "services; sits again, but qualifies once")
+                if self.call("account", "get_profile", c.account_id).get("complete"):
+                    return  # filled in then (saved entries are edited, never sent anew)
             for section, values in profile_sections(c, photo).items():
                 self.call("account", "update_profile_section", c.account_id, section, values)
 

@@ -389,7 +389,13 @@ class EventStore:
         self._versions: dict[str, int | None] = {}
 
     def migrate(self):
-        return migrate(self.engine, self.migrations)
+        """Apply what is not applied yet; a projection one of whose ``rebuild`` migrations
+        was applied now is rebuilt from the log (its rows were keyed anew)."""
+        applied = migrate(self.engine, self.migrations)
+        for p in self.projections:
+            if any(m.rebuild and m.id in applied for m in p.migrations):
+                p.rebuild(self)
+        return applied
 
     def on_commit(self, listener: Callable[[list[StoredEvent]], None]):
         """Call ``listener(events)`` with what each transaction appended, after it commits

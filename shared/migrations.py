@@ -15,6 +15,9 @@ from sqlalchemy import Column, DateTime, MetaData, String, Table, select, text
 class Migration:
     id: str  # "<owner>.<NNNN>_<what>", unique across the service's list
     up: Callable
+    # a read model's migration that changes what its rows are keyed by: its projection is
+    # rebuilt from the log once the migration is applied (``EventStore.migrate``)
+    rebuild: bool = False
 
 
 _meta = MetaData()
@@ -30,6 +33,17 @@ _ADVISORY_KEY = 0x4B414F5755  # "KAOWU"
 def create_tables(*tables):
     """A migration step that creates the given tables (and their indexes)."""
     def up(conn):
+        for t in tables:
+            t.create(conn, checkfirst=True)
+    return up
+
+
+def recreate_tables(*tables):
+    """A migration step that drops the given tables and creates them as now declared (a
+    changed primary key); with ``rebuild=True`` the projection then refills them."""
+    def up(conn):
+        for t in reversed(tables):
+            t.drop(conn, checkfirst=True)
         for t in tables:
             t.create(conn, checkfirst=True)
     return up

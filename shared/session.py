@@ -19,6 +19,7 @@ still admits 16:00:00.999, and refuses 16:00:01.
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -39,6 +40,9 @@ WINDOW_LABELS = {"application": "网上报名", "verification": "资格核查", 
 REFERENCE_SESSION_PATH = Path(__file__).resolve().parents[1] / "deploy/sessions/2026-shanghai-jiliang.yml"
 DEFAULT_PASS_RATIO = 0.6  # 相对固定合格标准: 60% of the paper's full marks
 DEFAULT_SEATS = 30
+#: a ticket number ends with the sequence every session shares, zero-padded to at least
+#: this many digits (``{seq:06d}``): see ``unique_ticket_format``
+SEQ_DIGITS = 6
 ONE_SECOND = timedelta(seconds=1)
 
 _END_OF_DAY = time.max  # "24:00" as the end of a service-hours range
@@ -258,12 +262,15 @@ def require_open(session: SessionDocument, window_name: str, now: datetime, acti
 
 
 def parse_session(text: str) -> SessionDocument:
-    """YAML text -> a validated document; ``ValidationFailed`` listing every problem."""
+    """YAML text -> a validated document; ``ValidationFailed`` listing every problem. This
+    is how a session is loaded, so it also refuses a ticket number format that could give
+    a number another session gives (``unique_ticket_format``); documents recorded before
+    that rule (``from_dict``) still read."""
     p = _Problems()
     data = _load_yaml(p, text)
     if p:
         p.raise_if_any()
-    return _build(data, p)
+    return _build(data, p, loading=True)
 
 
 def load_session_file(path) -> SessionDocument:
@@ -574,7 +581,7 @@ _ORDER = (
 )
 
 
-def _build(data, p: _Problems | None = None) -> SessionDocument:
+def _build(data, p: _Problems | None = None, loading: bool = False) -> SessionDocument:
     p = p if p is not None else _Problems()
     if not isinstance(data, dict):
         if data is None:
@@ -609,6 +616,10 @@ def _build(data, p: _Problems | None = None) -> SessionDocument:
     schedule = _schedule(p, data.get("exam_schedule", _MISSING), tz, declared, windows.get("exam"))
     venues = _venues(p, data.get("venues", _MISSING))
     ticket_format = _ticket_format(p, data)
+    if loading and ticket_format is not None:
+        problem = unique_ticket_format(ticket_format)
+        if problem:
+            p.add("ticket_number_format", problem)
 
     p.raise_if_any()
     return SessionDocument(
@@ -893,10 +904,38 @@ def _ticket_format(p: _Problems, data: dict) -> str | None:
     return fmt
 
 
+def unique_ticket_format(fmt: str) -> str | None:
+    """Why ``fmt`` could give one ticket number to two tickets, or None if it cannot.
+
+    Admission counts one sequence for every session it ever seats, and a sequence number
+    below ``10**SEQ_DIGITS`` is handed out once. A format that ends with ``{seq}``
+    zero-padded to at least ``SEQ_DIGITS`` digits, and nothing after it, prints every such
+    number as its last ``SEQ_DIGITS`` characters, whatever comes before (year, point,
+    level, another session's format): two tickets never share a number. Anything else
+    (no padding, text after the sequence, a sequence shown twice or converted) could."""
+    want = f"{{seq:0{SEQ_DIGITS}d}}"
+    try:
+        parts = list(string.Formatter().parse(fmt))
+    except ValueError:
+        return None  # _ticket_format says what is wrong with it
+    fields = [(name, spec, conv) for _, name, spec, conv in parts if name is not None]
+    seqs = [f for f in fields if f[0] == "seq"]
+    last = parts[-1] if parts else None
+    m = re.fullmatch(r"0(\d+)d", seqs[-1][1] or "") if seqs else None
+    ok = (len(seqs) == 1 and last is not None and last[1] == "seq" and last[3] is None
+          and m is not None and int(m.group(1)) >= SEQ_DIGITS)
+    if ok:
+        return None
+    return (f"{fmt!r} must end with the sequence zero-padded to at least {SEQ_DIGITS} digits, "
+            f"{want}, and nothing after it: the sequence is shared by every session, so only "
+            f"then can no two tickets, in this session or another, get one number "
+            f"(like '{{year}}{{point}}{{level}}{want}')")
+
+
 __all__ = [
     "WINDOW_NAMES", "WINDOW_LABELS", "REFERENCE_SESSION_PATH", "Window", "Subject", "Level",
     "RegistrationPoint", "SessionDocument", "parse_session", "require_open", "load_session_file",
-    "reference_session", "demo_session",
+    "reference_session", "demo_session", "unique_ticket_format", "SEQ_DIGITS",
 ]
 
 

@@ -13,6 +13,13 @@ Aggregates and their streams:
 - ``plan-<session_id>``: the plan made when confirmation closed (who sits where, in order)
   and how far its tickets have been issued, batch by batch;
 - ``session-<session_id>``: the exam session document as admission knows it (whole);
+- ``ticket-numbers``: the ticket sequence, one for every session this service ever seats
+  (``TicketNumbersReserved``: a block of sequence numbers per plan, one per late seat).
+  A session's ``ticket_number_format`` ends with ``{seq}`` zero-padded to at least
+  ``SEQ_DIGITS`` digits (checked when the session is loaded), so two tickets with
+  different sequence numbers below ``10**SEQ_DIGITS`` never print the same number, in one
+  session or in two: a ticket number is unique across every session. Logs from before
+  counted per session; the sequence then starts above every number they used;
 - ``deadline-<session_id>-<name>``: a deadline effect that ran, once (expected version 0):
   ``confirmation`` (the plan), ``seating`` (all its tickets issued), ``ticket_printing``
   (forfeiture), ``sitting-<subject>`` (absence).
@@ -41,7 +48,7 @@ from services.admission.exam_rules import CHECK_IN_OPENS_BEFORE
 from shared.clock import iso, shanghai
 from shared.errors import NotFound, Refused
 from shared.events import NewEvent
-from shared.session import SessionDocument, Window, require_open
+from shared.session import SEQ_DIGITS, SessionDocument, Window, require_open
 
 STATUS_LABELS = {
     "awaiting_seat": "已核对确认，等待编排考场",
@@ -58,6 +65,12 @@ SEATED = ("issued", "printed", "forfeited")
 FORFEIT_REASON = "not printed before the ticket printing window closed (逾期未打印准考证，视为放弃考试)"
 NO_SEAT_REASON = ("every room of the session is full: no seat left for this candidate "
                   "(考场座位不足); the exam authority must add rooms")
+
+
+NUMBERS_STREAM = "ticket-numbers"
+#: the last sequence number a ticket may get: every number below 10**SEQ_DIGITS ends with
+#: the same SEQ_DIGITS digits in every session's format, and no other number does
+MAX_SEQ = 10 ** SEQ_DIGITS - 1
 
 
 def ticket_stream(application_id: str) -> str:
@@ -265,8 +278,44 @@ def fold_seating(events) -> Seating | None:
     return s
 
 
+# -- the ticket sequence (one for every session) -----------------------------------------
+
+def legacy_next_seq(events) -> int:
+    """Where the sequence starts in a log from before it was shared: above every sequence
+    number a session's own count gave (``SeatingPlanned`` and ``SeatAdded``)."""
+    top = 0
+    for ev in events:
+        if ev.type == "SeatingPlanned":
+            top = max(top, ev.payload["next_seq"] - 1)
+        elif ev.type == "SeatAdded":
+            top = max(top, ev.payload["seq"])
+    return top + 1
+
+
+def fold_numbers(events, start: int = 1) -> int:
+    """The next free sequence number after the reservations (``start`` if none)."""
+    nxt = start
+    for ev in events:
+        if ev.type == "TicketNumbersReserved":
+            nxt = ev.payload["first"] + ev.payload["count"]
+    return nxt
+
+
+def reserve_numbers(session_id: str, first: int, count: int) -> NewEvent:
+    """Sequence numbers first … first + count - 1 for ``session_id``'s tickets."""
+    last = first + count - 1
+    if last > MAX_SEQ:
+        raise Refused(f"The ticket sequence is used up: {count} more ticket(s) for "
+                      f"{session_id} would need sequence number {last}, beyond {MAX_SEQ} "
+                      f"({SEQ_DIGITS} digits, shared by every session so that no two tickets "
+                      "ever get one number).", {"ticket_number": "sequence used up"})
+    return NewEvent(NUMBERS_STREAM, "TicketNumbersReserved",
+                    {"session_id": session_id, "first": first, "count": count})
+
+
 def ticket_number(doc: SessionDocument, ticket, seq: int) -> str:
-    """The configured format (``ticket_number_format``): {year} {point} {level} {seq}."""
+    """The configured format (``ticket_number_format``): {year} {point} {level} {seq}, the
+    sequence shared by every session (``reserve_numbers``)."""
     return doc.ticket_number_format.format(year=doc.exam_year, point=ticket.registration_point,
                                            level=ticket.level, seq=seq)
 
@@ -297,7 +346,8 @@ class Plan:
     """The seating plan made when confirmation closed, and how far its tickets are issued.
 
     ``order``: the seated application ids in plan order (the i-th gets sequence number
-    i + 1 and the i-th seat of the rooms filled in order); ``unseated``: those the rooms
+    ``first_seq + i`` and the i-th seat of the rooms filled in order; plans made before
+    the sequence was shared start at 1); ``unseated``: those the rooms
     could not hold; ``rooms``: (venue, room, how many it seats). ``done`` counts the
     positions of ``order + unseated`` already issued (or refused)."""
 
@@ -305,6 +355,7 @@ class Plan:
     order: list[str]
     unseated: list[str]
     rooms: list[tuple[str, str, int]]
+    first_seq: int = 1
     done: int = 0
     version: int = 0
     _starts: list[int] | None = field(default=None, repr=False)
@@ -331,7 +382,8 @@ def fold_plan(events) -> Plan | None:
         p = ev.payload
         if ev.type == "SeatPlanMade":
             plan = Plan(p["session_id"], list(p["order"]), list(p["unseated"]),
-                        [(r["venue"], r["room"], r["count"]) for r in p["rooms"]])
+                        [(r["venue"], r["room"], r["count"]) for r in p["rooms"]],
+                        p.get("first_seq") or 1)
         elif ev.type == "SeatPlanProgressed" and plan is not None:
             plan.done = p["done"]
         if plan is not None:
@@ -347,10 +399,11 @@ class PlanDecision:
     rooms_opened: int
 
 
-def make_plan(doc: SessionDocument, pending) -> PlanDecision:
+def make_plan(doc: SessionDocument, pending, first_seq: int) -> PlanDecision:
     """When 核对确认 closes: the seating plan for every candidate awaiting a seat (objects
     with ``application_id``, ``level``, ``subjects``, ``registration_point``, ``status``).
-    Same candidates, same plan. The plan is decided whole here, once; its tickets are then
+    Same candidates, same plan; their sequence numbers are reserved from ``first_seq`` on
+    (the shared sequence's next free number). The plan is decided whole here, once; its tickets are then
     issued in batches (``issue_batch``), so no transaction has to hold tens of thousands of
     tickets at once, and an interrupted issue resumes where it stopped."""
     waiting = [t for t in pending if t.status == "awaiting_seat"]
@@ -358,7 +411,7 @@ def make_plan(doc: SessionDocument, pending) -> PlanDecision:
     placements, left = seating.plan(waiting, rooms)
     numbers: dict[str, str] = {}
     for pl in placements:
-        number = ticket_number(doc, pl.candidate, pl.order + 1)
+        number = ticket_number(doc, pl.candidate, first_seq + pl.order)
         if number in numbers:
             raise Refused(f"The ticket number format {doc.ticket_number_format!r} gives "
                           f"{number} to two candidates ({numbers[number]} and "
@@ -370,12 +423,16 @@ def make_plan(doc: SessionDocument, pending) -> PlanDecision:
         deadline_reached(sid, "confirmation"),
         NewEvent(seating_stream(sid), "SeatingPlanned", {
             "session_id": sid, "rooms": [r.to_dict() for r in rooms],
-            "next_seq": len(placements) + 1, "seated": len(placements), "unseated": len(left)}),
+            "next_seq": first_seq + len(placements), "seated": len(placements),
+            "unseated": len(left)}),
         NewEvent(plan_stream(sid), "SeatPlanMade", {
             "session_id": sid, "order": [pl.candidate.application_id for pl in placements],
             "unseated": [t.application_id for t in left],
-            "rooms": [{"venue": r.venue, "room": r.room, "count": r.used} for r in rooms if r.used]}),
+            "rooms": [{"venue": r.venue, "room": r.room, "count": r.used} for r in rooms if r.used],
+            "first_seq": first_seq}),
     ]
+    if placements:
+        events.append(reserve_numbers(sid, first_seq, len(placements)))
     return PlanDecision(events, len(placements), len(left), sum(1 for r in rooms if r.used))
 
 
@@ -394,7 +451,7 @@ def issue_batch(doc: SessionDocument, plan: Plan, tickets, limit: int) -> list[N
             continue
         if i < seated:
             venue, room, seat = plan.seat_of(i)
-            events += _issue(doc, t, venue, room, seat, ticket_number(doc, t, i + 1))
+            events += _issue(doc, t, venue, room, seat, ticket_number(doc, t, plan.first_seq + i))
         else:
             events.append(_unseated(t))
     events.append(NewEvent(plan_stream(plan.session_id), "SeatPlanProgressed",
@@ -405,18 +462,20 @@ def issue_batch(doc: SessionDocument, plan: Plan, tickets, limit: int) -> list[N
 
 
 def seat_late(doc: SessionDocument, ticket: Ticket, plan: Seating, printing_closed: bool,
-              sittings_ended) -> list[NewEvent]:
+              sittings_ended, seq: int) -> list[NewEvent]:
     """A confirmation that reached admission after the plan was made (confirmed in time,
-    delivered late): the next free seat, the ticket, and the deadline effects that already
-    ran for everyone else (forfeiture if printing has closed, absence for sittings over)."""
+    delivered late): the next free seat, the ticket with sequence number ``seq`` (the
+    shared sequence's next free one), and the deadline effects that already ran for
+    everyone else (forfeiture if printing has closed, absence for sittings over)."""
     group = seating.group_key(ticket.level, ticket.subjects)
     room = seating.late_seat(plan.rooms, group)
     if room is None:
         return [_unseated(ticket)]
-    seat, seq = seating.take(room, group), plan.next_seq
-    plan.next_seq += 1
+    reserved = reserve_numbers(doc.session_id, seq, 1)
+    seat = seating.take(room, group)
+    plan.next_seq = seq + 1
     number = ticket_number(doc, ticket, seq)
-    events = [NewEvent(seating_stream(doc.session_id), "SeatAdded", {
+    events = [reserved, NewEvent(seating_stream(doc.session_id), "SeatAdded", {
         "session_id": doc.session_id, "application_id": ticket.application_id,
         "venue": room.venue, "room": room.room, "seat": seat, "seq": seq, "group": group})]
     events += _issue(doc, ticket, room.venue, room.room, seat, number)

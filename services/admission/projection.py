@@ -56,6 +56,13 @@ attendance = Table(
     Index("ix_attendance_session", "session_id", "subject", "status"),
 )
 
+# the ticket sequence every session shares: the next free number (``ticket-numbers``)
+ticket_sequence = Table(
+    "ticket_sequence", metadata,
+    Column("name", String(20), primary_key=True),
+    Column("next_seq", Integer, nullable=False),
+)
+
 deadlines = Table(
     "deadlines", metadata,
     Column("session_id", String(100), primary_key=True),
@@ -68,12 +75,17 @@ class AdmissionProjection(Projection):
     name = "admission"
     metadata = metadata
     migrations = [Migration("admission.0001_read_model",
-                            create_tables(sessions, tickets, attendance, deadlines))]
+                            create_tables(sessions, tickets, attendance, deadlines)),
+                  Migration("admission.0002_ticket_sequence", create_tables(ticket_sequence))]
 
     def handle(self, event):
         p, t, at = event.payload, event.type, event.metadata.get("occurred_at")
         if t == "SessionRecorded":
             yield Upsert("sessions", {"session_id": p["session_id"]}, {"document": p["document"]})
+            return
+        if t == "TicketNumbersReserved":
+            yield Upsert("ticket_sequence", {"name": "tickets"},
+                         {"next_seq": p["first"] + p["count"]})
             return
         if t == "DeadlineReached":
             yield Upsert("deadlines", {"session_id": p["session_id"], "name": p["window"]},

@@ -66,7 +66,8 @@ class PlannedRoom(Schema):
 
 
 class SeatingPlanned(Schema):
-    """The plan made when confirmation closed: rooms as filled, the next ticket sequence."""
+    """The plan made when confirmation closed: rooms as filled, and the ticket sequence
+    number after the plan's (a session's own count in logs from before it was shared)."""
 
     session_id = _id()
     rooms = fields.List(fields.Nested(PlannedRoom), required=True)
@@ -94,13 +95,25 @@ class PlanRoom(Schema):
 
 
 class SeatPlanMade(Schema):
-    """Who sits where: the seated in plan order (sequence i + 1, the i-th seat of the rooms
-    in order), those left without a seat, and how many each opened room seats."""
+    """Who sits where: the seated in plan order (sequence ``first_seq + i``, the i-th seat
+    of the rooms in order), those left without a seat, and how many each opened room seats.
+    Plans made before the sequence was shared by every session have no ``first_seq``: 1."""
 
     session_id = _id()
     order = fields.List(fields.String(), required=True)
     unseated = fields.List(fields.String(), required=True)
     rooms = fields.List(fields.Nested(PlanRoom), required=True)
+    first_seq = fields.Integer(load_default=None, allow_none=True,
+                               validate=validate.Range(min=1))
+
+
+class TicketNumbersReserved(Schema):
+    """Sequence numbers ``first`` … ``first + count - 1`` of the ticket sequence, which
+    every session shares (``ticket-numbers``), taken for ``session_id``'s tickets."""
+
+    session_id = _id()
+    first = fields.Integer(required=True, validate=validate.Range(min=1))
+    count = fields.Integer(required=True, validate=validate.Range(min=1))
 
 
 class SeatPlanProgressed(Schema):
@@ -128,6 +141,7 @@ for _name, _schema in [("ConfirmationRecorded", ConfirmationRecorded),
                        ("SeatAdded", SeatAdded),
                        ("SeatPlanMade", SeatPlanMade),
                        ("SeatPlanProgressed", SeatPlanProgressed),
+                       ("TicketNumbersReserved", TicketNumbersReserved),
                        ("SessionRecorded", SessionRecorded),
                        ("DeadlineReached", DeadlineReached)]:
     PRIVATE.register(_name, _schema, public=False)
@@ -159,7 +173,8 @@ class AuthoritySchema(Schema):
 
 class CheckInSchema(Schema):
     """身份核验: the ticket (typed in, or its QR code scanned), the identity document shown,
-    and the subject being sat. ``session_id`` only where a number is used by two sessions."""
+    and the subject being sat. ``session_id`` only where a number is used by two sessions
+    (numbers issued before the ticket sequence was shared by every session)."""
 
     ticket_number = Text(max_length=100)
     qr = Text(max_length=300)

@@ -23,6 +23,7 @@ from services.admission.projection import (
     attendance,
     deadlines,
     sessions,
+    ticket_sequence,
     tickets,
 )
 from services.admission.schemas import (
@@ -78,10 +79,13 @@ def on_registration_event(tx, event):
                                                             for e in doc.exam_schedule]
                     if tx.stream_version(domain.deadline_stream(sid, name))}
             ticket = domain.pending_ticket(p)
+            seq, numbers = next_ticket_seq(tx)
             late = domain.seat_late(doc, ticket, plan, "ticket_printing" in done,
-                                    [n.removeprefix("sitting-") for n in done if n.startswith("sitting-")])
+                                    [n.removeprefix("sitting-") for n in done if n.startswith("sitting-")],
+                                    seq)
             events += late
             expected[seating] = plan.version
+            expected[domain.NUMBERS_STREAM] = numbers
             if late[0].type == "SeatUnavailable":
                 log.error("admission.capacity_short", session_id=sid, unseated=1,
                           application_id=p["application_id"], reason=domain.NO_SEAT_REASON)
@@ -92,6 +96,18 @@ def on_registration_event(tx, event):
         events = domain.void(ticket, p)
         if events:
             tx.append(events, {stream: ticket.version})
+
+
+def next_ticket_seq(tx) -> tuple[int, int]:
+    """(the ticket sequence's next free number, the version of its stream): the numbers
+    every session shares. Before its first reservation, above every number the log's
+    sessions counted for themselves (logs from before it was shared)."""
+    version = tx.stream_version(domain.NUMBERS_STREAM)
+    if version:
+        return tx.conn.execute(select(ticket_sequence.c.next_seq).where(
+            ticket_sequence.c.name == "tickets")).scalar_one(), version
+    return domain.legacy_next_seq(tx.store.events_after(
+        0, 1 << 40, types=["SeatingPlanned", "SeatAdded"], conn=tx.conn)), 0
 
 
 class TicketKey(DependencyProvider):
@@ -182,9 +198,11 @@ class AdmissionService(EventSourcedService):
                 tickets.c.application_id, tickets.c.level, tickets.c.subjects,
                 tickets.c.registration_point, tickets.c.status).where(
                 tickets.c.session_id == session_id, tickets.c.status == "awaiting_seat")).all()
-            plan = domain.make_plan(doc, rows)
+            first, numbers = next_ticket_seq(tx)
+            plan = domain.make_plan(doc, rows, first)
             tx.append(plan.events, {stream: 0, domain.seating_stream(session_id): 0,
-                                    domain.plan_stream(session_id): 0})
+                                    domain.plan_stream(session_id): 0,
+                                    domain.NUMBERS_STREAM: numbers})
             capacity = sum(r["seats"] for v in doc.venues for r in v["rooms"])
             if plan.unseated:
                 log.error("admission.capacity_short", session_id=session_id, seated=plan.seated,

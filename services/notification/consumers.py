@@ -28,7 +28,9 @@ Which events say what to whom:
   reminder); AdmissionTicketPrinted cancels the printing reminder (who printed is not
   reminded); ExamForfeited / AdmissionTicketCancelled cancel the printing notices.
 - scoring: ScoresPublished (per session) → ``scores_published`` to every candidate with a
-  ticket of the session (not cancelled, not forfeited).
+  ticket of the session (not cancelled, not forfeited); ScoresVoided (成绩无效) →
+  ``scores_voided`` to that candidate, with the reason (a candidate without a certificate
+  hears of it from no one else).
 - certificate: CertificateIssued / CertificateRevoked → a message each.
 """
 
@@ -87,6 +89,12 @@ class Step:
     def session(self, session_id: str | None) -> SessionDocument | None:
         row = self.session_row(session_id)
         return SessionDocument.from_dict(row.document) if row is not None else None
+
+    def ticket(self, application_id: str):
+        """The application's admission ticket as recorded here (keyed by the application:
+        two sessions never share one, as they could share a ticket number)."""
+        return self.tx.conn.execute(select(tickets).where(
+            tickets.c.application_id == application_id)).first()
 
     def notice(self, kind: str, session_id: str, account_id: str) -> domain.Notice | None:
         nid = domain.notice_id(kind, session_id, account_id)
@@ -147,12 +155,11 @@ class Step:
 
     def record_ticket(self, p: dict, status: str, *, position: int | None = None):
         """The ticket's status, if this event is newer than what the row reflects."""
-        row = self.tx.conn.execute(select(tickets).where(
-            tickets.c.ticket_number == p["ticket_number"])).first()
+        row = self.ticket(p["application_id"])
         position = self.event.position if position is None else position
         if row is not None and (row.upstream_position > position or row.status == status):
             return
-        self.append([NewEvent(domain.ticket_stream(p["ticket_number"]), "TicketRecorded", {
+        self.append([NewEvent(domain.ticket_stream(p["application_id"]), "TicketRecorded", {
             "ticket_number": p["ticket_number"], "account_id": p["account_id"],
             "session_id": p["session_id"], "application_id": p["application_id"],
             "status": status, "upstream_position": position})], {})
@@ -243,7 +250,7 @@ def on_admission(tx, event, prepared):
         return
     step = Step(tx, "admission", event, prepared["now"])
     if t == "AdmissionTicketIssued":
-        if tx.stream_version(domain.ticket_stream(p["ticket_number"])):
+        if step.ticket(p["application_id"]) is not None:
             return  # seen before
         step.record_ticket(p, "issued")
         step.schedule(PRINTING_NOTICES, step.session(p["session_id"]), p["account_id"],
@@ -256,13 +263,17 @@ def on_admission(tx, event, prepared):
         step.cancel(PRINTING_NOTICES, p["session_id"], p["account_id"], f"{t}: {p['reason']}")
 
 
-@handles("ScoresPublished")
+@handles("ScoresPublished", "ScoresVoided")
 def on_scoring(tx, event, prepared):
-    if event.type != "ScoresPublished":
+    if event.type not in ("ScoresPublished", "ScoresVoided"):
         return
     p = event.payload
     step = Step(tx, "scoring", event, prepared["now"])
     doc = step.session(p["session_id"])
+    if event.type == "ScoresVoided":
+        template, extra = domain.outcome_message(event.type, p, doc)
+        step.tell(p["account_id"], p["session_id"], template, extra, doc)
+        return
     holders = tx.conn.execute(select(tickets.c.account_id).where(
         tickets.c.session_id == p["session_id"],
         tickets.c.status.in_(SCORE_RECIPIENT_TICKETS)).distinct()).scalars().all()

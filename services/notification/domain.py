@@ -59,8 +59,10 @@ def session_stream(session_id: str) -> str:
     return f"session-{session_id}"
 
 
-def ticket_stream(ticket_number: str) -> str:
-    return f"ticket-{ticket_number}"
+def ticket_stream(application_id: str) -> str:
+    """An admission ticket, by its application (logs written before used the ticket
+    number, which two sessions could share; the read model is keyed by application)."""
+    return f"ticket-{application_id}"
 
 
 def notice_stream(nid: str) -> str:
@@ -146,6 +148,8 @@ def outcome_message(event_type: str, p: dict, doc: SessionDocument | None,
             return "enquiry_answered", {"answer": p["answer"], "point": p["registration_point"]}
         case "RegistrationVoided":
             return "registration_voided", {"reason": p["reason"]}
+        case "ScoresVoided":
+            return "scores_voided", {"reason": p["reason"]}
         case "CertificateIssued":
             level = doc.levels.get(p["level"]) if doc is not None else None
             return "certificate_issued", {"certificate_number": p["certificate_number"],

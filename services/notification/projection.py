@@ -14,7 +14,7 @@ from sqlalchemy import (
     Text,
 )
 
-from shared.migrations import Migration, create_tables
+from shared.migrations import Migration, create_tables, recreate_tables
 from shared.projection import Projection, Update, Upsert
 
 metadata = MetaData()
@@ -35,12 +35,14 @@ sessions = Table(
     Column("upstream_position", BigInteger, nullable=False),
 )
 
+# keyed by the application (``<session>.<account>``): ticket numbers were once shared by
+# two sessions of one exam year
 tickets = Table(
     "tickets", metadata,
-    Column("ticket_number", String(100), primary_key=True),
+    Column("application_id", String(200), primary_key=True),
+    Column("ticket_number", String(100), nullable=False),
     Column("account_id", String(64), nullable=False),
     Column("session_id", String(100), nullable=False),
-    Column("application_id", String(200), nullable=False),
     Column("status", String(20), nullable=False),
     Column("upstream_position", BigInteger, nullable=False),
     Index("ix_tickets_session", "session_id", "status"),
@@ -103,7 +105,9 @@ class NotificationProjection(Projection):
     metadata = metadata
     migrations = [Migration("notification.0001_read_model",
                             create_tables(recipients, sessions, tickets, notices, messages,
-                                          deliveries))]
+                                          deliveries)),
+                  Migration("notification.0002_tickets_by_application", recreate_tables(tickets),
+                            rebuild=True)]
 
     def handle(self, event):
         p, t = event.payload, event.type
@@ -119,9 +123,9 @@ class NotificationProjection(Projection):
                               "document": p["document"],
                               "upstream_position": p["upstream_position"]})
             case "TicketRecorded":
-                yield Upsert("tickets", {"ticket_number": p["ticket_number"]}, {
-                    "account_id": p["account_id"], "session_id": p["session_id"],
-                    "application_id": p["application_id"], "status": p["status"],
+                yield Upsert("tickets", {"application_id": p["application_id"]}, {
+                    "ticket_number": p["ticket_number"], "account_id": p["account_id"],
+                    "session_id": p["session_id"], "status": p["status"],
                     "upstream_position": p["upstream_position"]})
             case "NoticeScheduled":
                 yield Upsert("notices", {"notice_id": p["notice_id"]}, {

@@ -3,8 +3,11 @@
 Aggregates and their streams:
 
 - ``session-<id>``: the exam session document as scoring knows it (scheduled, amended);
-- ``ticket-<number>``: an admission ticket (准考证) and what happened on exam day: checked
-  in or absent (缺考) per subject, forfeited (逾期未打印), cancelled (报名无效);
+- ``ticket-<application>``: an admission ticket (准考证) and what happened on exam day:
+  checked in or absent (缺考) per subject, forfeited (逾期未打印), cancelled (报名无效).
+  Keyed by the application (``<session>.<account>``), which no two sessions share; logs
+  written before kept ``ticket-<ticket number>``, and a ticket recorded there goes on
+  there (``ticket_stream_of``);
 - ``scores-<session>``: the session's score sheet: imports from the marking centre
   (阅卷中心), each superseding the one before, then publication (ScoresPublished);
 - ``candidate-<account>``: a candidate's sittings across sessions and years, voided
@@ -61,8 +64,29 @@ def session_stream(session_id: str) -> str:
     return f"session-{session_id}"
 
 
-def ticket_stream(ticket_number: str) -> str:
+def ticket_stream(application_id: str) -> str:
+    return f"ticket-{application_id}"
+
+
+def legacy_ticket_stream(ticket_number: str) -> str:
+    """Where a ticket was recorded before tickets were keyed by application."""
     return f"ticket-{ticket_number}"
+
+
+def ticket_stream_of(p: Mapping, version_of, read) -> tuple[str, int]:
+    """(stream, its version) of the ticket admission's event ``p`` is about: its own
+    stream, or the stream an older log recorded it on by number alone, if that one holds
+    this application's ticket (a number another session shared is not this ticket)."""
+    stream = ticket_stream(p["application_id"])
+    version = version_of(stream)
+    if version:
+        return stream, version
+    legacy = legacy_ticket_stream(p["ticket_number"])
+    if legacy != stream and version_of(legacy):
+        events = read(legacy)
+        if events[0].payload.get("application_id") == p["application_id"]:
+            return legacy, events[-1].stream_version
+    return stream, 0
 
 
 def scores_stream(session_id: str) -> str:
@@ -122,10 +146,11 @@ TICKET_EVENTS = {
 }
 
 
-def ticket_events(event: StoredEvent, version: int) -> list[NewEvent]:
+def ticket_events(event: StoredEvent, version: int, stream: str | None = None) -> list[NewEvent]:
     """Admission's event about a ticket, recorded on the ticket's stream (``version``: the
-    stream's version now). A ticket issued twice is recorded once; news of a ticket never
-    issued here is passed over (nothing to attach it to)."""
+    stream's version now; ``stream``: default the application's). A ticket issued twice is
+    recorded once; news of a ticket never issued here is passed over (nothing to attach it
+    to)."""
     kind = TICKET_EVENTS.get(event.type)
     if kind is None:
         return []
@@ -142,7 +167,7 @@ def ticket_events(event: StoredEvent, version: int) -> list[NewEvent]:
         payload = {**base, "subject": p["subject"]}
     else:
         payload = {**base, "reason": p.get("reason") or ""}
-    return [NewEvent(ticket_stream(p["ticket_number"]), kind, payload)]
+    return [NewEvent(stream or ticket_stream(p["application_id"]), kind, payload)]
 
 
 # --- the score file -------------------------------------------------------------------

@@ -9,7 +9,7 @@ candidate. Published results are kept per candidate and sitting (``results``).
 
 from sqlalchemy import JSON, Boolean, Column, Index, Integer, MetaData, String, Table
 
-from shared.migrations import Migration, create_tables
+from shared.migrations import Migration, create_tables, recreate_tables
 from shared.projection import Projection, Update, Upsert
 
 metadata = MetaData()
@@ -26,12 +26,14 @@ sessions = Table(
     Column("deadline_reached", Boolean),  # the scores window's start has been handled
 )
 
+# Keyed by the application (``<session>.<account>``): two sessions never share one, where
+# they once shared ticket numbers. A score file names tickets by number within its session.
 tickets = Table(
     "tickets", metadata,
-    Column("ticket_number", String(100), primary_key=True),
+    Column("application_id", String(200), primary_key=True),
+    Column("ticket_number", String(100), nullable=False),
     Column("session_id", String(100), nullable=False),
     Column("account_id", String(100), nullable=False),
-    Column("application_id", String(100), nullable=False),
     Column("level", String(4), nullable=False),
     Column("subjects", JSON, nullable=False),
     Column("exemption", JSON),
@@ -39,15 +41,15 @@ tickets = Table(
     Column("exam_year", Integer, nullable=False),
     Column("status", String(20), nullable=False),
     Column("reason", String(500)),
-    Index("ix_tickets_session", "session_id"),
+    Index("ix_tickets_session", "session_id", "ticket_number"),
     Index("ix_tickets_account", "account_id", "session_id"),
-    Index("ix_tickets_application", "application_id"),
 )
 
 attendance = Table(
     "attendance", metadata,
-    Column("ticket_number", String(100), primary_key=True),
+    Column("application_id", String(200), primary_key=True),
     Column("subject", String(100), primary_key=True),
+    Column("ticket_number", String(100), nullable=False),
     Column("session_id", String(100), nullable=False),
     Column("status", String(20), nullable=False),  # checked_in | absent
     Index("ix_attendance_session", "session_id", "status"),
@@ -102,14 +104,17 @@ qualifications = Table(
 
 
 def _ticket_key(p):
-    return {"ticket_number": p["ticket_number"]}
+    return {"application_id": p["application_id"]}
 
 
 class ScoringProjection(Projection):
     name = "scoring"
     metadata = metadata
     migrations = [Migration("scoring.0001_read_model", create_tables(
-        sessions, tickets, attendance, imports, results, qualifications))]
+        sessions, tickets, attendance, imports, results, qualifications)),
+                  # tickets and exam-day records were keyed by ticket number alone
+                  Migration("scoring.0002_tickets_by_application",
+                            recreate_tables(tickets, attendance), rebuild=True)]
 
     def handle(self, event):
         p, t, at = event.payload, event.type, event.metadata.get("occurred_at")
@@ -118,14 +123,15 @@ class ScoringProjection(Projection):
                          {"document": p["document"], "exam_year": p["document"]["exam_year"]})
         elif t == "TicketRecorded":
             yield Upsert("tickets", _ticket_key(p), {
-                "session_id": p["session_id"], "account_id": p["account_id"],
-                "application_id": p["application_id"], "level": p["level"],
+                "ticket_number": p["ticket_number"], "session_id": p["session_id"],
+                "account_id": p["account_id"], "level": p["level"],
                 "subjects": p["subjects"], "exemption": p["exemption"],
                 "candidate": p["candidate"], "exam_year": p["exam_year"], "status": "issued",
                 "reason": None})
         elif t in ("CheckInRecorded", "AbsenceRecorded"):
-            yield Upsert("attendance", {"ticket_number": p["ticket_number"], "subject": p["subject"]},
-                         {"session_id": p["session_id"],
+            yield Upsert("attendance", {"application_id": p["application_id"],
+                                        "subject": p["subject"]},
+                         {"ticket_number": p["ticket_number"], "session_id": p["session_id"],
                           "status": "checked_in" if t == "CheckInRecorded" else "absent"})
         elif t in ("ForfeitRecorded", "TicketCancellationRecorded"):
             yield Update("tickets", _ticket_key(p), {

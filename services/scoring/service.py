@@ -82,9 +82,8 @@ def on_registration_event(tx, event):
 def on_admission_event(tx, event):
     if event.type not in domain.TICKET_EVENTS:
         return  # seats, printing, admission's private events
-    stream = domain.ticket_stream(event.payload["ticket_number"])
-    version = tx.stream_version(stream)
-    tx.append(domain.ticket_events(event, version), {stream: version})
+    stream, version = domain.ticket_stream_of(event.payload, tx.stream_version, tx.read_stream)
+    tx.append(domain.ticket_events(event, version, stream), {stream: version})
 
 
 # -- reading what a decision needs (inside its transaction) ----------------------------

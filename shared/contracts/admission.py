@@ -1,7 +1,11 @@
 """Integration events of the admission service (准考证与考场): seats, tickets, exam day.
 
-A ticket is keyed by ``ticket_number``; every event also names the ``application_id``,
-``account_id`` and ``session_id`` it belongs to, so consumers need no lookups.
+Every event names the ``ticket_number`` and the ``application_id``, ``account_id`` and
+``session_id`` it belongs to, so consumers need no lookups. A ticket number is unique
+across every session (admission's one ticket sequence); logs written before numbered each
+session's tickets on their own, so two sessions of one exam year may share a number there:
+consumers key a ticket by its ``application_id`` (``<session>.<account>``), which no two
+sessions share.
 """
 
 from marshmallow import Schema, fields, validate

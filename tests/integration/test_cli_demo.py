@@ -117,3 +117,34 @@ def test_the_season_driver_on_a_stepped_clock(stepped, amqp_uri):
     assert call(runner, "certificate", "certificate_counts", session)["issued"] == 1
     # windows of 30 minutes, in seconds of real time: the clock was stepped, not waited for
     assert result.seconds < 120
+
+
+@pytest.mark.slow
+def test_a_second_season_on_the_same_services(stepped, amqp_uri):
+    """Two demos one after the other on the same running services (issue 17 #7): the
+    second session, of the same exam year, gets ticket numbers of its own and its
+    check-ins and scores land on its own tickets. Its registry person, qualified by the
+    first, sits again but qualifies once (rolling validity); the funnel says so."""
+    runner, clock = stepped
+
+    def season():
+        return SeasonDriver(lambda timeout=None: RpcClient(amqp_uri, timeout=timeout),
+                            candidates=6, minutes_per_window=30, seed=SEED, parallelism=4,
+                            clock=SteppedClock(clock), settle=15).run()
+
+    first, second = season(), season()
+    for result in (first, second):
+        assert result.deviations == [], result.deviations
+        assert result.ok, result.comparison
+    assert first.session_id != second.session_id
+    numbers = [[c.ticket_number for c in r.plan if c.ticket_number] for r in (first, second)]
+    assert len(numbers[0]) == len(numbers[1]) == 4
+    assert not set(numbers[0]) & set(numbers[1]), numbers
+    assert sum(c.qualified_before for c in second.plan) == 1
+    for result, qualified in ((first, 1), (second, 0)):
+        session = result.session_id
+        admission = call(runner, "admission", "admission_counts", session)
+        assert (admission["printed"], admission["checked_in"]) == (3, 6)
+        counts = call(runner, "scoring", "score_counts", session)
+        assert (counts["published"], counts["candidates"], counts["qualified"]) == \
+            (True, 4, qualified)

@@ -255,3 +255,27 @@ def test_events_overtaking_the_account_and_the_session(db_url, tmp_path):
     assert [s["to"] for s in read_sink(w.sink)] == [MOBILES["wang"]] * 2
     assert w.at(at(2026, 4, 17, 10)) == 1
     assert w.messages("wang")[-1]["body"].startswith("王建国，")
+
+
+def test_scores_voided_is_told_to_a_candidate_without_a_certificate(world):
+    """成绩无效 for a candidate who holds no certificate: no CertificateRevoked will tell
+    them, so ScoresVoided does; once, however often it is delivered."""
+    w = world
+    w.clock.set(at(2026, 8, 20, 10))
+    w.emit("scoring", "ScoresVoided", app("li", reason="考试违纪（携带通讯工具）", by="a1",
+                                          integrity=False))
+    assert w.templates("li") == ["account_registered", "scores_voided"]
+    (msg,) = [m for m in w.messages("li") if m["template"] == "scores_voided"]
+    assert msg["title"] == "考试成绩无效"
+    assert msg["body"].startswith("李敏，您参加的2026年度全国注册计量师职业资格考试（上海考区）考试成绩已被认定无效，"
+                                  "原因：考试违纪（携带通讯工具）。")
+    assert all(w.templates(who) == ["account_registered"] for who in MOBILES if who != "li")
+    sms = [e.payload["text"] for e in w.me.events_after(0, 10_000) if e.type == "SmsQueued"
+           and e.payload["template"] == "scores_voided"]
+    assert sms == ["【上海人事考试】李敏，您参加的2026年度全国注册计量师职业资格考试（上海考区）"
+                   "考试成绩已被认定无效，原因：考试违纪（携带通讯工具）。如有疑问请联系考试机构。"]
+    # delivered again (a replay of the consumer): still one message
+    with w.me.engine.begin() as c:
+        c.exec_driver_sql("UPDATE tracking SET position = 0 WHERE upstream = 'scoring'")
+    w.sync()
+    assert w.templates("li") == ["account_registered", "scores_voided"]

@@ -57,6 +57,9 @@ class Log:
     def seating(self):
         return fold_seating(self.streams.get(domain.seating_stream(SID), []))
 
+    def next_seq(self):
+        return domain.fold_numbers(self.streams.get(domain.NUMBERS_STREAM, []))
+
 
 class Allocated:
     def __init__(self, decision, events):
@@ -66,7 +69,7 @@ class Allocated:
 
 def allocate(log, pending, doc=DOC, batch=7):
     """The plan, then its tickets in batches, as the service runs them."""
-    decision = domain.make_plan(doc, pending)
+    decision = domain.make_plan(doc, pending, log.next_seq())
     events = list(log.add(decision.events))
     while True:
         plan = domain.fold_plan(log.streams[domain.plan_stream(SID)])
@@ -91,7 +94,7 @@ def test_allocation_issues_a_seat_and_a_ticket_in_the_configured_format():
     log, result = season(3)
     assert (result.seated, result.unseated, result.rooms_opened) == (3, 0, 1)
     types = [e.type for e in result.events]
-    assert types == ["DeadlineReached", "SeatingPlanned", "SeatPlanMade"] + \
+    assert types == ["DeadlineReached", "SeatingPlanned", "SeatPlanMade", "TicketNumbersReserved"] + \
         ["SeatAllocated", "AdmissionTicketIssued"] * 3 + ["SeatPlanProgressed", "DeadlineReached"]
     t = log.ticket(f"{SID}.acct00000")
     assert (t.status, t.ticket_number, t.venue, t.room, t.seat) == \
@@ -151,7 +154,7 @@ def test_colliding_ticket_numbers_are_refused():
         log.add(domain.record_confirmation(confirmed(i, point="29" if i == 15 else "291")))
         tickets.append(log.ticket(f"{SID}.acct{i:05d}"))
     with pytest.raises(Refused) as exc:
-        domain.make_plan(doc, tickets)
+        domain.make_plan(doc, tickets, 1)
     assert exc.value.fields == {"ticket_number_format": "numbers collide"}
 
 
@@ -171,21 +174,23 @@ def test_a_late_confirmation_gets_the_next_free_seat():
     log, _ = season(3)
     late = domain.pending_ticket(confirmed(9))
     log.add(domain.record_confirmation(confirmed(9)))
-    events = log.add(domain.seat_late(DOC, late, log.seating(), False, []))
-    assert [e.type for e in events] == ["SeatAdded", "SeatAllocated", "AdmissionTicketIssued"]
+    events = log.add(domain.seat_late(DOC, late, log.seating(), False, [], log.next_seq()))
+    assert [e.type for e in events] == ["TicketNumbersReserved", "SeatAdded", "SeatAllocated",
+                                        "AdmissionTicketIssued"]
     t = log.ticket(late.application_id)
     assert (t.status, t.room, t.seat, t.ticket_number) == ("issued", "101", 4, "20262916L1000004")
-    assert log.seating().next_seq == 5 and log.seating().rooms[0].used == 4
+    assert log.next_seq() == 5 and log.seating().rooms[0].used == 4
     # after printing closed and a sitting ended: the same effects as everyone else had
     late2 = domain.pending_ticket(confirmed(10))
-    events = domain.seat_late(DOC, late2, log.seating(), True, ["L1-LAW", "L2-LAW"])
-    assert [e.type for e in events][3:] == ["ExamForfeited", "CandidateAbsent"]
+    events = domain.seat_late(DOC, late2, log.seating(), True, ["L1-LAW", "L2-LAW"], log.next_seq())
+    assert [e.type for e in events][4:] == ["ExamForfeited", "CandidateAbsent"]
     assert events[-1].payload["subject"] == "L1-LAW"
 
 
 def test_a_late_confirmation_with_every_seat_taken_is_refused():
     log, _ = season(210)
-    events = domain.seat_late(DOC, domain.pending_ticket(confirmed(999)), log.seating(), False, [])
+    events = domain.seat_late(DOC, domain.pending_ticket(confirmed(999)), log.seating(), False, [],
+                              log.next_seq())
     assert [e.type for e in events] == ["SeatUnavailable"]
 
 
@@ -194,7 +199,7 @@ def test_voided_between_the_plan_and_its_ticket_leaves_the_seat_empty():
     for i in range(4):
         log.add(domain.record_confirmation(confirmed(i)))
     pending = [log.ticket(f"{SID}.acct{i:05d}") for i in range(4)]
-    log.add(domain.make_plan(DOC, pending).events)
+    log.add(domain.make_plan(DOC, pending, log.next_seq()).events)
     plan = domain.fold_plan(log.streams[domain.plan_stream(SID)])
     tickets = {a: log.ticket(a) for a in plan.order}
     log.add(domain.issue_batch(DOC, plan, tickets, 2))  # the first two
@@ -212,11 +217,13 @@ def test_voided_between_the_plan_and_its_ticket_leaves_the_seat_empty():
 
 def test_seating_fold_refuses_a_seat_given_twice():
     log, _ = season(2)
-    bad = domain.seat_late(DOC, domain.pending_ticket(confirmed(5)), log.seating(), False, [])
+    bad = domain.seat_late(DOC, domain.pending_ticket(confirmed(5)), log.seating(), False, [],
+                           log.next_seq())
     log.add(bad)
-    again = domain.seat_late(DOC, domain.pending_ticket(confirmed(6)), log.seating(), False, [])
-    again[0].payload["seat"] = bad[0].payload["seat"]
-    log.add(again[:1])
+    again = domain.seat_late(DOC, domain.pending_ticket(confirmed(6)), log.seating(), False, [],
+                             log.next_seq())
+    again[1].payload["seat"] = bad[1].payload["seat"]
+    log.add(again[:2])
     with pytest.raises(ValueError):
         log.seating()
 
@@ -399,7 +406,7 @@ def test_property_every_confirmed_candidate_gets_one_seat_or_a_refusal(kinds, ca
         log.add(domain.record_confirmation(confirmed(i, level=level,
                                                      subjects=["L1-DATA", "L1-CASE"] if kind == "L1x" else None)))
     apps = [f"{SID}.acct{i:05d}" for i in range(len(kinds))]
-    decision = domain.make_plan(doc, [log.ticket(a) for a in apps])
+    decision = domain.make_plan(doc, [log.ticket(a) for a in apps], log.next_seq())
     log.add(decision.events)
     voided = set()
     while domain.deadline_stream(SID, "seating") not in log.streams:

@@ -109,3 +109,13 @@ def test_the_declarations_name_types_that_exist():
         if name == "notification<-verification":
             continue  # declared from the schemas' fields: other services' types too, harmless
         assert handler.handles <= known, (name, handler.handles - known)
+
+
+def test_every_candidate_outcome_of_scoring_is_declared_by_notification():
+    """Scoring's decisions a candidate must hear of: publication, and 成绩无效 (a candidate
+    without a certificate hears of voided scores from nobody else). Admission's ticket
+    events, which notification and scoring key by the application."""
+    handlers = dict((name, handler) for name, _, handler in HANDLERS)
+    assert {"ScoresPublished", "ScoresVoided"} <= handlers["notification<-scoring"].handles
+    assert {"AdmissionTicketIssued", "CandidateCheckedIn", "CandidateAbsent", "ExamForfeited",
+            "AdmissionTicketCancelled"} <= handlers["scoring<-admission"].handles

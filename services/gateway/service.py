@@ -150,7 +150,10 @@ class GatewayService:
     # ================================================================ accounts
 
     @route("POST", "/api/accounts", access=PUBLIC, tags=["accounts"], body=s.REGISTER, ok=201,
-           errors=ERRORS, summary="注册账号: register a candidate account.")
+           errors=(*ERRORS, 429), summary="注册账号: register a candidate account.",
+           description="Limited per client address and per ID number and mobile (every "
+                       "attempt counts: each says whether they are registered): beyond the "
+                       "limit 429 with Retry-After (GATEWAY_SIGNUP_LIMIT).")
     def register(self, request, caller):
         data = read_json(request)
         gate, now = self.gate, self.gate.clock.now().timestamp()

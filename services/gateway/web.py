@@ -168,9 +168,10 @@ class Gate(DependencyProvider):
             window=float(limits.get("window", 60)))
         signup = cfg.get("GATEWAY_SIGNUP_LIMIT") or {}
         window = float(signup.get("window", 600))
+        per_identity = int(signup.get("per_identity", 5))  # per ID number, per mobile
         self.signup_limiter = RateLimiter(
             {"address": (int(signup.get("per_address", 20)), window),
-             "identity": (int(signup.get("per_identity", 5)), window)},
+             "id_number": (per_identity, window), "mobile": (per_identity, window)},
             message="Too many sign-up attempts")
         reset = cfg.get("GATEWAY_RESET_LIMIT") or {}
         window = float(reset.get("window", 900))

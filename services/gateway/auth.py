@@ -1,13 +1,15 @@
-"""Who is calling, and may they: signed tokens, the access rules, the login rate limit.
+"""Who is calling, and may they: signed tokens, the access rules, the rate limits.
 
 Pure (no I/O, no clock reads: ``now`` is passed in), so the rules are unit-tested alone.
 
 Tokens (会话令牌) are JWTs signed with HS256 (joserfc) under the key ``GATEWAY_TOKEN_KEY``
 (config or environment; never in the repository). They live ``GATEWAY_TOKEN_TTL`` seconds
 (default 900: 15 minutes) and carry the role claims the gateway decides by: ``sub`` (the
-account id), ``role``, and for registration-point staff ``rp`` (their point). The gateway
-keeps no session table: a token is valid until it expires, on every replica that shares
-the key.
+account id), ``role``, for registration-point staff ``rp`` (their point), and
+``auth_time`` (the sign-in, kept by renewals). The gateway keeps no session table: a token
+is valid until it expires, on every replica that shares the key, unless the account's
+password changed after ``auth_time`` (``revoked``; the edge asks the account service,
+cached per account: services/gateway/README.md).
 
 Roles (DESIGN §6): ``candidate`` (考生: their own records only), ``staff``
 (报名点工作人员: manual checks and enquiries of their own point), ``authority``

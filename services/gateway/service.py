@@ -254,6 +254,8 @@ class GatewayService:
             gate.reset_limiter.hit(keys, now)
             raise
         gate.forget_credentials(done["account_id"])
+        # who proved the mobile may sign in at once, even after locking themselves out
+        gate.limiter.succeeded(data.get("username"), keys["address"])
         return done
 
     @route("GET", "/api/whoami", access=SIGNED_IN, tags=["accounts"],

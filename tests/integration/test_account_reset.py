@@ -105,6 +105,8 @@ def test_password_reset_ends_earlier_sign_ins(stack):
         "username": "wang_2026", "code": code, "new_password": "wang_2026"}, headers=HOME,
         check_body=False)
     assert r.status_code == 400 and "new_password" in r.json()["error"]["fields"]  # the rule
+    # the owner has locked themselves out at home meanwhile; the reset lets them in again
+    assert [login(stack, "Forgot2026", HOME).status_code for _ in range(6)] == [401] * 5 + [429]
     r = api.post("/api/password-reset/finish", body={
         "username": "wang_2026", "code": code, "new_password": "Reset2026pw"}, headers=HOME)
     assert r.status_code == 200 and r.json() == {"account_id": account_id, "reset": True}

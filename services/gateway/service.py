@@ -29,6 +29,7 @@ from services.gateway.auth import (
     SIGNED_IN,
     STAFF,
     identity_key,
+    mobile_key,
 )
 from services.gateway.errors import ApiError, ServiceUnavailable
 from services.gateway.uploads import (
@@ -159,9 +160,10 @@ class GatewayService:
         gate, now = self.gate, self.gate.clock.now().timestamp()
         # every attempt counts: each one says whether an ID number or mobile is registered
         keys = {"address": gate.client(request)}
-        for field in ("id_number", "mobile"):
-            if data.get(field):
-                keys[field] = identity_key(data[field])
+        if data.get("id_number"):
+            keys["id_number"] = identity_key(data["id_number"])
+        if data.get("mobile"):
+            keys["mobile"] = mobile_key(data["mobile"])
         gate.signup_limiter.check(keys, now)
         gate.signup_limiter.hit(keys, now)
         return 201, self._call("account", "register", data)

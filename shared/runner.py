@@ -253,6 +253,20 @@ def check_postgres(urls: dict[str, str]) -> list[str]:
     return notes
 
 
+def check_reference_data(names: list[str]) -> None:
+    """The verification service's reference files (REFERENCE_EDUCATION_CSV,
+    REFERENCE_INTEGRITY_CSV) exist: a wrong path is refused here, before anything starts."""
+    if "verification" not in names:
+        return
+    from services.verification.reference import ReferenceFileMissing, configured_paths
+
+    try:
+        configured_paths(os.environ)
+    except ReferenceFileMissing as exc:
+        raise StartupError(f"{exc}\n  Unset it to use the simulated registry in deploy/reference/, "
+                           "or point it at an existing CSV file.") from None
+
+
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
@@ -401,6 +415,7 @@ def run(selected: list[str] | None = None) -> int:
         raise StartupError(f"DATABASE_URL is not usable: {_reason(exc)}") from None
     ports = http_ports(names)
     port = ports.get(GATEWAY)
+    check_reference_data(names)
 
     check_broker(broker)
     notes = check_postgres(databases)

@@ -139,6 +139,22 @@ def handled(fn):
     return wrapper
 
 
+def read_text_file(file: Path, what: str, encoding: str = "utf-8-sig") -> str:
+    """A file the operator named, as text; one that cannot be read, or is not UTF-8 (a sheet
+    saved as GBK, say), is a CliError that says so, never a traceback."""
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise CliError(f"cannot read {file}: {exc.strerror or exc}") from None
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise CliError(
+            f"{file} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}): "
+            f"save the {what} as UTF-8, e.g. iconv -f GBK -t UTF-8 {file} > utf8-{file.name}"
+        ) from None
+
+
 def _authority(as_: str | None) -> dict:
     return {"staff_id": as_ or os.environ.get("KAOWU_STAFF_ID") or _default_staff_id()}
 
@@ -392,7 +408,7 @@ def session_load(ctx: typer.Context,
     from shared.session import parse_session
 
     state = _state(ctx)
-    text = file.read_text(encoding="utf-8")
+    text = read_text_file(file, "session document")
     try:
         if dry_run:
             doc = parse_session(text)
@@ -466,7 +482,7 @@ def scores_import(ctx: typer.Context,
     """Import a score sheet (CSV). A refused sheet is reported row by row; nothing of it is
     imported then."""
     state = _state(ctx)
-    text = file.read_text(encoding="utf-8-sig")
+    text = read_text_file(file, "score sheet")
     try:
         with state.client() as client:
             got = client.call("scoring", "import_scores", _authority(as_),

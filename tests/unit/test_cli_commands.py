@@ -299,3 +299,28 @@ def test_rebuild_progress_is_read_from_what_status_says():
     status = {"head": 100, "projections": {"a": 100, "b": 40, "c": 100},
               "rebuilding": {"a": {"position": 70, "head": 100}}}
     assert rb.reported(status, names, 100) == {"a": 70, "b": 40, "c": None}
+
+
+# -- files that are not UTF-8 ------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", [["session", "load"], ["session", "load", "--dry-run"],
+                                     ["scores", "import", "--session", "s"]])
+def test_a_file_that_is_not_utf8_is_one_clear_line_not_a_traceback(tmp_path, command):
+    sheet = tmp_path / "成绩.csv"
+    sheet.write_bytes("准考证号,科目,成绩\n".encode("gbk"))  # as Excel saves it on a Chinese PC
+    fake = FakeServices({("scoring", "import_scores"): {}, ("registration", "load_session"): {}})
+    result = run(fake, [*command[:2], str(sheet), *command[2:]])
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    assert "is not UTF-8" in result.stderr and "iconv -f GBK -t UTF-8" in result.stderr
+    assert not fake.calls  # nothing sent
+
+
+def test_a_session_document_with_a_utf8_bom_loads(tmp_path):
+    fake = FakeServices({("registration", "load_session"): _load_session})
+    path = tmp_path / "s.yml"
+    path.write_bytes(b"\xef\xbb\xbf" + REFERENCE_SESSION_PATH.read_bytes())
+    result = run(fake, ["session", "load", str(path)])
+    assert result.exit_code == 0, result.output
+    assert not fake.calls[0][2][0]["yaml"].startswith("\ufeff")

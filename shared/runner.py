@@ -41,7 +41,7 @@ HTTP_PORT_OFFSETS = {"account": 1, "registration": 2, "verification": 3, "admiss
 HTTP_PORTS = {name: DEFAULT_SERVICE_PORT_BASE + n for name, n in HTTP_PORT_OFFSETS.items()}
 FIRST_SPARE_OFFSET = len(HTTP_PORT_OFFSETS) + 1
 CONNECT_TIMEOUT = 3  # seconds, for the broker and database checks
-STOP_TIMEOUT = 15  # seconds between SIGTERM and SIGKILL
+STOP_MARGIN = 10.0  # seconds a stop may take beyond the longest wait (transactions, exit)
 
 # nameko 2.14's CLI warns on every start that pkg_resources and eventlet are deprecated;
 # those lines say nothing about Kaowu. (The user's own PYTHONWARNINGS still applies.)
@@ -363,7 +363,37 @@ def start_child(name: str, env: dict[str, str], output: Output) -> Child:
     return child
 
 
-def stop_children(children: list[Child], output: Output, timeout: float = STOP_TIMEOUT) -> None:
+def stop_waits(config: dict | None = None) -> dict[str, float]:
+    """What a worker may be waiting on when its service is told to stop, in seconds, by the
+    setting that bounds it (``config``: the nameko config; SMS settings also from the
+    environment, as the notification service reads them). RPC waits end when the stop
+    begins (``shared.dependencies.StopWatch``); they are counted all the same, in case a
+    call slips past it. An SMS request in flight is not cut short."""
+    from services.gateway.web import DEFAULT_RPC_TIMEOUT as GATEWAY_RPC_TIMEOUT
+    from services.notification.gateway import (
+        DEFAULT_CONNECT_TIMEOUT_S,
+        DEFAULT_TIMEOUT_S,
+        setting,
+    )
+    from shared.dependencies import DEFAULT_RPC_TIMEOUT
+
+    config = config or {}
+    return {
+        "RPC_TIMEOUT": float(config.get("RPC_TIMEOUT") or DEFAULT_RPC_TIMEOUT),
+        "GATEWAY_RPC_TIMEOUT": float(config.get("GATEWAY_RPC_TIMEOUT") or GATEWAY_RPC_TIMEOUT),
+        "SMS_CONNECT_TIMEOUT_S + SMS_TIMEOUT_S":
+            float(setting(config, "SMS_CONNECT_TIMEOUT_S", DEFAULT_CONNECT_TIMEOUT_S))
+            + float(setting(config, "SMS_TIMEOUT_S", DEFAULT_TIMEOUT_S)),
+    }
+
+
+def stop_timeout(config: dict | None = None) -> float:
+    """Seconds between SIGTERM and SIGKILL: longer than anything the code waits for."""
+    return max(stop_waits(config).values()) + STOP_MARGIN
+
+
+def stop_children(children: list[Child], output: Output, timeout: float | None = None) -> None:
+    timeout = stop_timeout() if timeout is None else timeout
     for child in children:
         if child.process.poll() is None:
             _signal(child, signal.SIGTERM)

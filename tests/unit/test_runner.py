@@ -119,3 +119,20 @@ def test_a_port_left_in_time_wait_by_a_stopped_run_counts_as_free():
     with socket.socket() as plain, pytest.raises(OSError):
         plain.bind(("127.0.0.1", port))
     assert runner._port_free(port)
+
+
+# -- the stop timeout is derived from what the code waits for ---------------------------------
+
+def test_the_stop_timeout_outlasts_every_wait_of_the_code(monkeypatch):
+    from services.gateway.web import DEFAULT_RPC_TIMEOUT as GATEWAY_RPC_TIMEOUT
+    from shared.dependencies import DEFAULT_RPC_TIMEOUT
+
+    for key in ("SMS_CONNECT_TIMEOUT_S", "SMS_TIMEOUT_S"):
+        monkeypatch.delenv(key, raising=False)
+    waits = runner.stop_waits()
+    assert waits == {"RPC_TIMEOUT": DEFAULT_RPC_TIMEOUT, "GATEWAY_RPC_TIMEOUT": GATEWAY_RPC_TIMEOUT,
+                     "SMS_CONNECT_TIMEOUT_S + SMS_TIMEOUT_S": 13.0}
+    assert runner.stop_timeout() == DEFAULT_RPC_TIMEOUT + runner.STOP_MARGIN
+    assert runner.stop_timeout() > DEFAULT_RPC_TIMEOUT  # it was 15 s, under RPC_TIMEOUT's 20
+    monkeypatch.setenv("SMS_TIMEOUT_S", "40")
+    assert runner.stop_timeout() == 43 + runner.STOP_MARGIN

@@ -26,7 +26,7 @@ from rich.text import Text
 
 from cli import events as event_log
 from cli import history as story
-from cli.masking import mask, mask_id_number
+from cli.masking import mask, mask_id_number, mask_text
 from cli.rpc import DEFAULT_TIMEOUT, STATUS_TIMEOUT, CliError, RpcClient
 from shared.config import amqp_uri as default_amqp_uri
 from shared.config import mask_url
@@ -67,6 +67,7 @@ class State:
     amqp_uri: str | None = None
     timeout: float = DEFAULT_TIMEOUT
     client_factory: object = None
+    gateway_probe: object = None  # ``probe(timeout) -> answer | Exception``; default: HTTP
     _console: Console | None = field(default=None, repr=False)
 
     def factory(self):
@@ -117,10 +118,22 @@ def _fail(message: str, code: int = 1):
     raise typer.Exit(code)
 
 
-def _refusal(exc: KaowuError):
-    typer.echo(f"kaowu: refused ({exc.error_code}): {exc.message}", err=True)
-    for key, value in mask(exc.fields or {}).items():
-        typer.echo(f"  {key}: {value}", err=True)
+def _refusal(exc: KaowuError, secrets: tuple[str, ...] = ()):
+    """A service's refusal: its message and each field's message. Field messages are the
+    rules broken ("a password needs at least one letter and one digit"), so they are shown
+    under every key, a password's too; only personal numbers in them are masked, and a
+    secret the command sent (``secrets``) never appears."""
+    def clean(text) -> str:
+        text = mask_text(text if isinstance(text, str) else "; ".join(map(str, text))
+                         if isinstance(text, list) else str(text))
+        for secret in secrets:
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+    typer.echo(f"kaowu: refused ({exc.error_code}): {clean(exc.message)}", err=True)
+    for key, value in (exc.fields or {}).items():
+        typer.echo(f"  {key}: {clean(value)}", err=True)
     raise typer.Exit(1)
 
 
@@ -166,9 +179,16 @@ def _default_staff_id() -> str:
 
 
 def _services(names: list[str] | None) -> list[str]:
-    from cli.status import known_services, order
+    """The event-sourced services named (all if none), each checked to exist."""
+    from cli.status import check_names, known_services, order
 
-    return order(names) if names else known_services()
+    return order(check_names(names, known_services())) if names else known_services()
+
+
+def _service(name: str) -> str:
+    from cli.status import check_names, known_services
+
+    return check_names([name], known_services())[0]
 
 
 # --------------------------------------------------------------------------- status
@@ -182,7 +202,8 @@ def status(ctx: typer.Context,
                                       help="Seconds a service has to answer before it counts as down."),
            as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")):
     """Each service up or down, its log head, relay lag, consumer lag per upstream and dead
-    letters.
+    letters; the gateway by its /health/ready (KAOWU_GATEWAY_URL, default
+    http://127.0.0.1:$GATEWAY_PORT, port 8000).
 
     Exit status: 0 every service answered; 1 one or more are down; 2 the broker cannot be
     reached.
@@ -190,8 +211,9 @@ def status(ctx: typer.Context,
     from cli import status as st
 
     state = _state(ctx)
-    names = _services(services)
-    answers = st.gather(names, state.factory(), timeout=wait)
+    everything = st.all_services()
+    names = st.order(st.check_names(services, everything)) if services else everything
+    answers = st.gather(names, state.factory(), timeout=wait, gateway=state.gateway_probe)
     rows = st.lags(answers)
     dead, dead_note = _dead_letter_counts(state)
     code, verdict = st.summarize(rows)
@@ -209,6 +231,10 @@ def status(ctx: typer.Context,
         if not r.up:
             table.add_row(r.service, Text("DOWN", style="bold red"), "–", "–", "–",
                           Text(r.error or "", style="red"))
+            continue
+        if not r.keeps_log:
+            table.add_row(r.service, Text("up", style="green"), "–", "–", "–",
+                          "(no log: /health/ready answered 200)")
             continue
         projections = ", ".join(f"{n} {p}" + ("" if p >= (r.head or 0) else f" (−{r.head - p})")
                                 for n, p in r.projections.items()) or "–"
@@ -273,6 +299,7 @@ def events(ctx: typer.Context,
            as_json: bool = typer.Option(False, "--json", help="One JSON object per line.")):
     """Read a service's event log (events_after, page by page), filtered. ID and mobile
     numbers are masked."""
+    service = _service(service)
     state = _state(ctx)
     with state.client() as client:
         reader = event_log.LogReader(client.call, service, after, types, stream)
@@ -316,6 +343,7 @@ def rebuild(ctx: typer.Context,
 
     from cli import rebuild as rb
 
+    service = _service(service)
     state = _state(ctx)
     tasks: dict[str, int] = {}
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -363,6 +391,7 @@ def history(ctx: typer.Context,
     status 1 if no such candidate, or if a service's log could not be read.
     """
     state = _state(ctx)
+    services = _services(services)
     target = story.classify(who)
     started = time.monotonic()
     with state.client() as client:
@@ -371,7 +400,7 @@ def history(ctx: typer.Context,
         if not target.account_ids:
             _fail(f"no account with ID number {mask_id_number(target.id_number or who)} "
                   f"(account log scanned: {scanned.get('account', 0)} events)")
-        result = story.collect(target, _services(services), client.call, scanned)
+        result = story.collect(target, services, client.call, scanned)
     t = result.target
     who_line = t.name or "?"
     if t.id_number:
@@ -427,6 +456,130 @@ def session_load(ctx: typer.Context,
     state.console.print(table)
     if got.get("phase"):
         state.console.print(f"open now: {got['phase']}")
+
+
+@session_app.command("list")
+@handled
+def session_list(ctx: typer.Context):
+    """The loaded exam sessions: id, name, exam year and the window open now."""
+    from shared.session import WINDOW_LABELS
+
+    state = _state(ctx)
+    with state.client() as client:
+        sessions = client.call("registration", "list_sessions") or []
+        details = {s["session_id"]: client.call("registration", "get_session", s["session_id"])
+                   for s in sessions}
+    if not sessions:
+        state.console.print("no exam session is loaded (kaowu session load FILE)")
+        return
+    table = Table(title=f"{len(sessions)} exam session(s)", title_justify="left")
+    for col in ("session", "name", "exam year", "open now", "registration points"):
+        table.add_column(col, overflow="fold")
+    for s in sessions:
+        got = details[s["session_id"]]
+        phase = got.get("phase")
+        table.add_row(s["session_id"], s.get("name", ""), str(s.get("exam_year", "")),
+                      f"{phase} {WINDOW_LABELS.get(phase, '')}" if phase else "–",
+                      ", ".join(sorted(got.get("registration_points") or {})))
+    state.console.print(table)
+
+
+@session_app.command("show")
+@handled
+def session_show(ctx: typer.Context,
+                 session: str = typer.Argument(..., help="The exam session id (kaowu session list).")):
+    """One session: its timetable (Asia/Shanghai), levels and subjects, registration points."""
+    state = _state(ctx)
+    with state.client() as client:
+        got = _get_session(client, session)
+    _print_session(state, got)
+
+
+@session_app.command("amend")
+@handled
+def session_amend(ctx: typer.Context,
+                  session: str = typer.Argument(..., help="The exam session id."),
+                  window: str = typer.Option(..., "--window", "-w",
+                                             help="The window to move: application, verification, "
+                                                  "spot_check, confirmation, ticket_printing, "
+                                                  "exam, scores, certificates."),
+                  start: str = typer.Option(..., "--start",
+                                            help="New start, YYYY-MM-DD HH:MM (Asia/Shanghai)."),
+                  end: str = typer.Option(..., "--end",
+                                          help="New end, YYYY-MM-DD HH:MM (Asia/Shanghai)."),
+                  reason: str = typer.Option(..., "--reason",
+                                             help="Why (kept in the audit trail, told to candidates "
+                                                  "through the amended reminders)."),
+                  yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask.")):
+    """Move one window of a session's timetable (调整时间安排). The whole timetable is
+    checked again; candidates' reminders follow the amendment."""
+    from cli.sessions import local_time, parse_time
+    from cli.status import check_names
+    from shared.session import WINDOW_LABELS, WINDOW_NAMES
+
+    check_names([window], list(WINDOW_NAMES), what="window")
+    try:
+        new_start, new_end = parse_time(start, "--start"), parse_time(end, "--end")
+    except ValueError as exc:
+        _fail(str(exc))
+    if new_end <= new_start:
+        _fail(f"--end {end!r} is not after --start {start!r}")
+    if not reason.strip():
+        _fail("--reason must say why the timetable changes")
+    state = _state(ctx)
+    with state.client() as client:
+        before = _get_session(client, session)
+        old = (before.get("windows") or {}).get(window) or {}
+        change = (f"{session}: {window} {WINDOW_LABELS[window]} from "
+                  f"{local_time(old.get('start'))} – {local_time(old.get('end'))} to "
+                  f"{local_time(new_start.isoformat())} – {local_time(new_end.isoformat())}")
+        if not yes:
+            typer.confirm(f"Move {change}?", abort=True)
+        got = client.call("registration", "amend_timetable", {
+            "session_id": session, "window": window, "start": new_start.isoformat(),
+            "end": new_end.isoformat(), "reason": reason.strip()})
+    state.console.print(f"Amended {change}")
+    _print_session(state, got)
+
+
+def _get_session(client, session: str) -> dict:
+    """get_session; an unknown id is refused with the ids there are."""
+    from shared.errors import NotFound
+
+    try:
+        return client.call("registration", "get_session", session)
+    except NotFound:
+        known = [s["session_id"] for s in client.call("registration", "list_sessions") or []]
+        raise CliError(f"no exam session {session!r}; the loaded sessions are: "
+                       f"{', '.join(known) or 'none (kaowu session load FILE)'}") from None
+
+
+def _print_session(state: State, got: dict) -> None:
+    from cli.sessions import local_time
+    from shared.session import WINDOW_LABELS
+
+    phase = got.get("phase")
+    open_now = f"{phase} {WINDOW_LABELS.get(phase, '')}" if phase else "none"
+    state.console.print(f"{got['session_id']}: {got.get('name', '')} (exam year "
+                        f"{got.get('exam_year')}); open now: {open_now}")
+    table = Table(title="Timetable (Asia/Shanghai)", title_justify="left")
+    for col in ("window", "", "from", "to"):
+        table.add_column(col)
+    for name, w in (got.get("windows") or {}).items():
+        table.add_row(name, w.get("label", ""), local_time(w.get("start")), local_time(w.get("end")))
+    state.console.print(table)
+    levels = Table(title="Levels", title_justify="left")
+    for col in ("level", "name", "subjects"):
+        levels.add_column(col, overflow="fold")
+    for code, lv in (got.get("levels") or {}).items():
+        levels.add_row(code, lv.get("name", ""), ", ".join(lv.get("subjects") or []))
+    state.console.print(levels)
+    points = Table(title="Registration points", title_justify="left")
+    for col in ("code", "name", "address", "phone"):
+        points.add_column(col, overflow="fold")
+    for code, p in (got.get("registration_points") or {}).items():
+        points.add_row(code, p.get("name", ""), p.get("address", ""), p.get("phone", ""))
+    state.console.print(points)
 
 
 def _problems(state: State, file: Path, exc):
@@ -551,13 +704,39 @@ def staff_add(ctx: typer.Context,
         _fail(f"--role must be one of {', '.join(ROLES)}, not {role!r}")
     if role == "staff" and not point:
         _fail("registration-point staff need --point (the registration point's code)")
-    password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if role != "staff" and point:
+        _fail(f"--point is for registration-point staff only; an {role} account has none")
     state = _state(ctx)
+    if point:
+        with state.client() as client:
+            _check_point(point, client)
+    password = typer.prompt(f"Password ({PASSWORD_RULE})", hide_input=True,
+                            confirmation_prompt=True)
     data = {"username": username, "password": password, "name": name, "role": role,
             "registration_point": point}
-    with state.client() as client:
-        got = client.call("account", "create_staff", data)
+    try:
+        with state.client() as client:
+            got = client.call("account", "create_staff", data)
+    except KaowuError as exc:
+        _refusal(exc, secrets=(password,))
     _summary(state, f"Created {role} account {username}", got)
+
+
+PASSWORD_RULE = "8–64 characters, at least one letter and one digit, not the username"
+
+
+def _check_point(point: str, client) -> None:
+    """A staff account's point must be one of the loaded sessions' registration points."""
+    from cli.sessions import registration_points
+
+    known = registration_points(client.call)
+    if point in known:
+        return
+    if not known:
+        _fail(f"unknown registration point {point!r}: no exam session is loaded, so there are "
+              "no registration points yet (kaowu session load FILE first)")
+    listed = "; ".join(f"{code} {name}" for code, name in sorted(known.items()))
+    _fail(f"unknown registration point {point!r}; the loaded sessions have: {listed}")
 
 
 # --------------------------------------------------------------------------- dead letters

@@ -134,15 +134,21 @@ def test_score_import_and_publication_summaries(tmp_path):
 
 # -- staff ------------------------------------------------------------------------------------
 
+SESSIONS = {("registration", "list_sessions"): [{"session_id": "s1", "name": "n", "exam_year": 2026}],
+            ("registration", "get_session"): lambda sid: {
+                "session_id": sid, "registration_points": {
+                    "2916": {"name": "上海市计量测试技术研究院"}, "2917": {"name": "浦东报名点"}}}}
+
+
 def test_staff_add_asks_for_the_password_twice_hidden():
-    fake = FakeServices({("account", "create_staff"): lambda data: {
+    fake = FakeServices({**SESSIONS, ("account", "create_staff"): lambda data: {
         "account_id": "f" * 32, "username": data["username"], "role": data["role"]}})
     result = run(fake, ["staff", "add", "--username", "zhou_2916", "--name", "周敏", "--role",
                         "staff", "--point", "2916"], input="Passw0rd!x\nPassw0rd!x\n")
     assert result.exit_code == 0, result.output
     assert "Passw0rd" not in result.output  # hidden
     assert result.output.count("Password") >= 1 and "Repeat" in result.output
-    sent = fake.calls[0][2][0]
+    sent = fake.calls[-1][2][0]
     assert sent == {"username": "zhou_2916", "password": "Passw0rd!x", "name": "周敏",
                     "role": "staff", "registration_point": "2916"}
 

@@ -424,6 +424,11 @@ def auto_check(submitted: dict, rules: Rules, facts: dict, cutoff: date) -> tupl
 # --- commands -------------------------------------------------------------------------
 
 
+#: the grounds of an exemption (免试), as the candidate reads them
+EXEMPTION_GROUNDS = {"senior_title": "已取得高级专业技术职称",
+                     "verifier_certificate": "已取得计量检定员证"}
+
+
 def open_case(submitted: dict, rules: Rules, facts: dict, cutoff: date,
               now: datetime) -> list[NewEvent]:
     """Open the case of an ApplicationSubmitted (its payload) and decide how it proceeds:
@@ -451,18 +456,19 @@ def open_case(submitted: dict, rules: Rules, facts: dict, cutoff: date,
         # An exemption always needs proof (senior title, former 计量检定员证), which only a
         # person can judge; even with a commitment nothing runs automatically: the manual
         # check that judges the exemption's proof judges eligibility with it.
+        # reasons reach the candidate's messages: Chinese (the cause is the code)
         events.append(_proof_requested(
             submitted,
             "exemption_claimed",
-            f"the exemption from {exemption['subject']} ({exemption['ground']}) needs proof; "
-            f"a registration point checks it with the eligibility proof",
+            f"申请免试科目{exemption['subject']}"
+            f"（{EXEMPTION_GROUNDS.get(exemption['ground'], exemption['ground'])}）"
+            f"需提交相关证明，由报名点与报考资格证明一并人工核查",
         ))
     elif not commitment:
         events.append(_proof_requested(
             submitted,
             "no_commitment",
-            "without the commitment (告知承诺), proof of education and metrology work is "
-            "checked by hand",
+            "未采用告知承诺制，学历和从事计量技术工作年限的证明材料由报名点人工核查",
         ))
     else:
         passed, rule, reason = auto_check(submitted, rules, facts, cutoff)
@@ -491,7 +497,7 @@ def commitment_withdrawn(case: Case, now: datetime) -> list[NewEvent]:
     return [
         _event(case, "CommitmentWithdrawnRecorded"),
         _proof_requested(case, "commitment_withdrawn",
-                         "the commitment (告知承诺) was withdrawn: proof is checked by hand"),
+                         "已撤回告知承诺，证明材料由报名点人工核查"),
     ]
 
 
@@ -694,8 +700,8 @@ def raise_enquiry(case: Case, account_id: str, enquiry_id: str, text: str, now: 
 
 def _reopen_reason(point: str, answer: str) -> str:
     short = answer if len(answer) <= 300 else answer[:299] + "…"
-    return (f"reopened by registration point {point} after your enquiry (疑问核实): send proof "
-            f"again for the manual check before confirmation closes. {short}")
+    return (f"报名点{point}在疑问核实后重新开启核查：请于核对确认截止前重新提交证明材料，"
+            f"由报名点人工核查。答复：{short}")
 
 
 def answer_enquiry(case: Case, enquiry_id: str, answer: str, reopen: bool, staff_id: str,
@@ -745,8 +751,7 @@ def close_enquiry(case: Case) -> list[NewEvent]:
     if open_ is None:
         return []
     return [_event(case, "EnquiryClosed", enquiry_id=open_["enquiry_id"],
-                   reason="confirmation closed before an answer; the application is "
-                          "unsuccessful (逾期视作报名不成功)")]
+                   reason="核对确认截止前未获答复，逾期视作报名不成功")]
 
 
 # --- 报名无效 / 成绩无效: voiding and the integrity archive ----------------------------------

@@ -98,7 +98,7 @@ def test_enquiry_reopens_a_terminated_application(season):
     assert answered["status"] == "answered" and answered["reopened"] is True
     assert answered["staff"] == "staff-01"
     liu = s.status("liu", "proof_requested")  # reopened: terminated no more
-    assert "reopened by registration point 2916" in liu["reason"] and liu["open_enquiry"] is None
+    assert "报名点2916在疑问核实后重新开启核查" in liu["reason"] and liu["open_enquiry"] is None
     assert s.call("verification", "enquiry_queue", STAFF, SESSION) == []
 
     s.clock.set(at(2026, 4, 17, 11, 0))  # verification closed, but a reopening takes proof

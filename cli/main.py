@@ -185,6 +185,19 @@ def _services(names: list[str] | None) -> list[str]:
     return order(check_names(names, known_services())) if names else known_services()
 
 
+def _check_event_types(service: str, types: list[str]) -> None:
+    """--type names an event type the service's log can hold (a typo would list nothing)."""
+    import importlib
+
+    from cli.status import check_names
+
+    try:
+        registry = importlib.import_module(f"services.{service}.schemas").REGISTRY
+    except (ImportError, AttributeError):  # not an installation with the services' code
+        return
+    check_names(types, sorted(registry.names()), what="event type")
+
+
 def _service(name: str) -> str:
     from cli.status import check_names, known_services
 
@@ -284,7 +297,8 @@ def _dead_letter_counts(state: State):
 @app.command()
 @handled
 def events(ctx: typer.Context,
-           service: str = typer.Argument(..., help="Whose log: account, registration, …"),
+           service: str = typer.Argument(..., metavar="SERVICE",
+                                         help="Whose log: account, registration, …"),
            after: int = typer.Option(0, "--after", min=0, help="Start after this log position."),
            types: list[str] = typer.Option(None, "--type", "-t",
                                            help="Only events of this type (repeatable)."),
@@ -300,6 +314,8 @@ def events(ctx: typer.Context,
     """Read a service's event log (events_after, page by page), filtered. ID and mobile
     numbers are masked."""
     service = _service(service)
+    if types:
+        _check_event_types(service, types)
     state = _state(ctx)
     with state.client() as client:
         reader = event_log.LogReader(client.call, service, after, types, stream)
@@ -333,7 +349,8 @@ def events(ctx: typer.Context,
 @app.command()
 @handled
 def rebuild(ctx: typer.Context,
-            service: str = typer.Argument(..., help="The service whose read models to rebuild."),
+            service: str = typer.Argument(..., metavar="SERVICE",
+                                          help="The service whose read models to rebuild."),
             projection: str = typer.Option(None, "--projection", "-p",
                                            help="Only this projection (default: all)."),
             wait: float = typer.Option(3600.0, "--wait", min=1,
@@ -438,6 +455,9 @@ def session_load(ctx: typer.Context,
 
     state = _state(ctx)
     text = read_text_file(file, "session document")
+    if not text.strip():
+        _fail(f"{file} is empty: a session document is YAML (see "
+              "deploy/sessions/2026-shanghai-jiliang.yml)")
     try:
         if dry_run:
             doc = parse_session(text)
@@ -448,11 +468,14 @@ def session_load(ctx: typer.Context,
             got = client.call("registration", "load_session", {"yaml": text})
     except ValidationFailed as exc:
         _problems(state, file, exc)
-    table = Table(title=f"Loaded {got['session_id']}: {got.get('name', '')}", title_justify="left")
+    from cli.sessions import local_time
+
+    table = Table(title=f"Loaded {got['session_id']}: {got.get('name', '')} (Asia/Shanghai)",
+                  title_justify="left")
     for col in ("window", "", "from", "to"):
         table.add_column(col)
     for name, w in (got.get("windows") or {}).items():
-        table.add_row(name, w.get("label", ""), w.get("start", ""), w.get("end", ""))
+        table.add_row(name, w.get("label", ""), local_time(w.get("start")), local_time(w.get("end")))
     state.console.print(table)
     if got.get("phase"):
         state.console.print(f"open now: {got['phase']}")
@@ -487,7 +510,8 @@ def session_list(ctx: typer.Context):
 @session_app.command("show")
 @handled
 def session_show(ctx: typer.Context,
-                 session: str = typer.Argument(..., help="The exam session id (kaowu session list).")):
+                 session: str = typer.Argument(..., metavar="SESSION",
+                                               help="The exam session id (kaowu session list).")):
     """One session: its timetable (Asia/Shanghai), levels and subjects, registration points."""
     state = _state(ctx)
     with state.client() as client:
@@ -498,7 +522,7 @@ def session_show(ctx: typer.Context,
 @session_app.command("amend")
 @handled
 def session_amend(ctx: typer.Context,
-                  session: str = typer.Argument(..., help="The exam session id."),
+                  session: str = typer.Argument(..., metavar="SESSION", help="The exam session id."),
                   window: str = typer.Option(..., "--window", "-w",
                                              help="The window to move: application, verification, "
                                                   "spot_check, confirmation, ticket_printing, "
@@ -586,7 +610,9 @@ def _problems(state: State, file: Path, exc):
     from cli.sessions import problems
 
     rows = problems(exc.fields)
-    table = Table(title=f"{file}: {exc.message}", title_justify="left", show_lines=False)
+    # the message on a line of its own: a table title wraps at the table's width
+    typer.echo(f"kaowu: {file}: {exc.message}", err=True)
+    table = Table(show_lines=False)
     table.add_column("where", style="bold", overflow="fold")
     table.add_column("problem", overflow="fold")
     for path, problem in rows:
@@ -651,7 +677,8 @@ def _row_report(state: State, file: Path, exc):
     from cli.scores import row_problems
 
     rows = row_problems(exc.fields)
-    table = Table(title=f"{file.name} refused: {exc.message}", title_justify="left")
+    typer.echo(f"kaowu: {file.name} refused: {exc.message}", err=True)
+    table = Table()
     for col in ("row", "field", "problem"):
         table.add_column(col, overflow="fold")
     for row, fieldname, problem in rows:
@@ -706,14 +733,24 @@ def staff_add(ctx: typer.Context,
         _fail("registration-point staff need --point (the registration point's code)")
     if role != "staff" and point:
         _fail(f"--point is for registration-point staff only; an {role} account has none")
+    data = {"username": username, "name": name, "role": role, "registration_point": point}
+    _staff_problems(data, partial=("password",))  # before anything is asked
     state = _state(ctx)
     if point:
         with state.client() as client:
             _check_point(point, client)
-    password = typer.prompt(f"Password ({PASSWORD_RULE})", hide_input=True,
-                            confirmation_prompt=True)
-    data = {"username": username, "password": password, "name": name, "role": role,
-            "registration_point": point}
+    for attempt in range(PASSWORD_TRIES):
+        password = typer.prompt(f"Password ({PASSWORD_RULE})", hide_input=True,
+                                confirmation_prompt=True)
+        problem = _staff_problems({**data, "password": password}, only="password")
+        if problem is None:
+            break
+        # the rule broken, never the password
+        typer.echo(f"kaowu: password: {problem}" + ("; try again" if attempt + 1 < PASSWORD_TRIES
+                                                    else ""), err=True)
+    else:
+        raise typer.Exit(1)
+    data["password"] = password
     try:
         with state.client() as client:
             got = client.call("account", "create_staff", data)
@@ -723,6 +760,27 @@ def staff_add(ctx: typer.Context,
 
 
 PASSWORD_RULE = "8–64 characters, at least one letter and one digit, not the username"
+PASSWORD_TRIES = 3
+
+
+def _staff_problems(data: dict, partial=(), only: str | None = None) -> str | None:
+    """The account service's own rules (its CreateStaffSchema), checked here first so that a
+    bad username is refused before the password is asked, and a weak password asked again.
+    ``only``: the message for that field, or None; else every problem ends the command.
+    The service checks everything again."""
+    from services.account.schemas import CreateStaffSchema
+
+    errors = CreateStaffSchema().validate(data, partial=partial)
+    if only is not None:
+        found = errors.get(only)
+        return "; ".join(found) if isinstance(found, list) else found
+    if errors:
+        typer.echo("kaowu: refused: some fields are not valid", err=True)
+        for key, value in errors.items():
+            typer.echo(f"  {key}: {'; '.join(value) if isinstance(value, list) else value}",
+                       err=True)
+        raise typer.Exit(1)
+    return None
 
 
 def _check_point(point: str, client) -> None:

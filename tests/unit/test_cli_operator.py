@@ -67,6 +67,34 @@ def test_a_weak_password_shows_the_rule_never_the_password():
     assert "at least one letter and one digit" in result.stdout
 
 
+def test_a_weak_password_is_asked_again_and_three_end_the_command():
+    made = []
+    fake = FakeServices({**REGISTRATION, ("account", "create_staff"): lambda data: made.append(data)
+                         or {"account_id": "a1"}})
+    args = ["staff", "add", "--username", "wang2916", "--name", "王老师", "--role", "staff",
+            "--point", POINTS[0]]
+    result = run(fake, args, input="12345678\n12345678\nWANG2916\nWANG2916\nwang2916pass\nwang2916pass\n")
+    assert result.exit_code == 0, result.output
+    err = result.stderr
+    assert "password: a password needs at least one letter and one digit; try again" in err
+    assert "password: the password must not be the same as the username; try again" in err
+    assert [d["password"] for d in made] == ["wang2916pass"]
+    assert "12345678" not in result.output and "wang2916pass" not in result.output
+    three = run(fake, args, input="12345678\n12345678\n" * 3)
+    assert three.exit_code == 1 and len(made) == 1
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--username", "w a", "--name", "王老师"], "username: a username is 4–32 letters"),
+    (["--username", "wang_1", "--name", " "], "name: "),
+])
+def test_a_bad_username_or_name_is_refused_before_the_password_is_asked(args, words):
+    fake = FakeServices({**REGISTRATION, ("account", "create_staff"): {}})
+    result = run(fake, ["staff", "add", *args, "--role", "staff", "--point", POINTS[0]])
+    assert result.exit_code == 1 and words in result.stderr
+    assert "Password" not in result.output and not fake.calls
+
+
 def test_a_refusal_that_would_echo_the_password_does_not():
     def echo(data):
         raise ValidationFailed(f"Bad: {data['password']}", {"password": f"{data['password']} is weak"})
@@ -252,3 +280,22 @@ def test_session_amend_refused_by_the_service_says_why():
                         "2026-04-01 10:00", "--end", "2026-04-02 10:00", "--reason", "x", "-y"])
     assert result.exit_code == 1
     assert "windows.confirmation: must start after verification ends" in result.stderr
+
+
+def test_a_mistyped_event_type_is_refused_with_the_likeliest_meant():
+    fake = FakeServices({("registration", "events_after"): []})
+    result = run(fake, ["events", "registration", "--type", "ApplicationSubmited"])
+    assert result.exit_code == 1
+    assert "no event type 'ApplicationSubmited' (did you mean ApplicationSubmitted?)" in result.stderr
+    assert not fake.calls
+    fine = run(fake, ["events", "registration", "--type", "ApplicationSubmitted"])
+    assert fine.exit_code == 0, fine.output
+
+
+def test_an_empty_session_document_says_so(tmp_path):
+    empty = tmp_path / "s.yml"
+    empty.write_text("\n", encoding="utf-8")
+    fake = FakeServices(REGISTRATION)
+    result = run(fake, ["session", "load", str(empty)])
+    assert result.exit_code == 1 and "is empty: a session document is YAML" in result.stderr
+    assert not fake.calls

@@ -124,7 +124,7 @@ def test_enquiry_reopens_a_terminated_application(season):
     s.clock.set(at(2026, 4, 18, 16, 0, 1))
     ended = s.status("chen", "terminated")
     assert ended["reason"].startswith("报名不成功")
-    assert f"enquiry {chen['enquiry_id']} was still open" in ended["reason"]
+    assert f"您的疑问（{chen['enquiry_id']}）截止时仍未办结" in ended["reason"]
     s.wait(lambda: s.call("verification", "get_enquiries", s.accounts["chen"], SESSION)[0]["status"]
            == "closed")
     closed = s.call("verification", "get_enquiries", s.accounts["chen"], SESSION)[0]

@@ -151,3 +151,30 @@ def test_causes_whose_reason_is_told_by_another_message_send_none(cause):
 def test_a_reopened_enquirys_reason_is_chinese_too():
     """Shown with the case (the candidate's application), not in a message."""
     assert not latin_sentences(verification._reopen_reason("2916", "请补充社保记录"))
+
+
+def test_the_reasons_an_application_ends_with_are_chinese():
+    """Lapsed or terminated when confirmation closes, terminated at the manual check: the
+    candidate reads them on the application (registration's get_application)."""
+    from services.registration import domain as registration
+    from tests.unit.test_registration_domain import APPLY, SESSION, applied
+    from tests.unit.test_registration_enquiries import raised, terminated
+
+    final = terminated()  # a final manual-check rejection: RegistrationTerminated
+    unresolved = applied({**APPLY, "commitment": None})
+    raised(unresolved, "enq-1")
+    eligible = applied(APPLY)
+    eligible.add(registration.record_outcome(eligible.app, _upstream(eligible, "EligibilityConfirmed")))
+    ends = [e for e in final.events if e.type == "RegistrationTerminated"]
+    ends += registration.close_confirmation(SESSION, [unresolved.app, eligible.app])[1:]
+    reasons = {e.type + ":" + e.payload["reason"] for e in ends}
+    assert len(reasons) == 3, reasons
+    for reason in reasons:
+        assert not latin_sentences(reason), reason
+
+
+def _upstream(h, type_, **payload):
+    from shared.events import StoredEvent
+
+    return StoredEvent(1, "case-x", 1, type_, 1, {"application_id": h.app.application_id,
+                                                  **payload}, {"occurred_at": NOW.isoformat()})

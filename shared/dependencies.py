@@ -245,6 +245,9 @@ def reply_within(method: MethodProxy, timeout: float, *args, **kwargs):
     if watch is not None:
         watch.waiting[reply] = method.reply_listener
     try:
+        if watch is not None and watch.stopping:  # the stop began while the call was sent
+            _drop_reply_slot(method.reply_listener, reply)
+            raise Stopping()
         return reply.result()
     except eventlet.Timeout as exc:
         if exc is not timer:

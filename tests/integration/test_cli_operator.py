@@ -207,6 +207,21 @@ def test_loading_a_bad_session_document_lists_every_problem(world, tmp_path):
     assert again.exit_code == 1 and "refused" in again.stderr  # scheduled once
 
 
+def test_a_file_that_is_not_utf8_is_refused_in_one_line(world, tmp_path):
+    w = world
+    gbk = tmp_path / "成绩.csv"
+    gbk.write_bytes("ticket_number,subject,score\n准考证,L1-LAW,70\n".encode("gbk"))
+    doc = tmp_path / "session.yml"
+    doc.write_bytes(REFERENCE_SESSION_PATH.read_text("utf-8").encode("gbk", errors="replace"))
+    for args in (["scores", "import", str(gbk), "--session", SESSION],
+                 ["session", "load", str(doc)]):
+        result = w.kaowu(*args)
+        assert result.exit_code == 1, result.output
+        assert "is not UTF-8 text" in result.stderr and "iconv -f GBK -t UTF-8" in result.stderr
+        assert "Traceback" not in result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
 def test_staff_add_shows_the_password_rule_and_checks_the_point(world):
     w = world
     weak = w.kaowu("staff", "add", "--username", "wang_2916", "--name", "王老师", "--role", "staff",

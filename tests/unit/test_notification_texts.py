@@ -53,7 +53,9 @@ SAMPLE = {"name": "王建国", "exam": DOC.name, "reason": "材料不全", "caus
           "printing_start": datetime(2026, 6, 1, 9, tzinfo=SHANGHAI),
           "printing_end": datetime(2026, 6, 12, 16, tzinfo=SHANGHAI),
           "ticket_number": "202629161000001", "certificate_number": "JL202610000001",
-          "level_name": "一级", "answer": "已核实，材料齐全", "point": "2916"}
+          "level_name": "一级", "answer": "已核实，材料齐全", "point": "2916",
+          # the password-reset SMS's (the account branch adds them)
+          "code": "123456", "expires": datetime(2026, 4, 7, 10, 10, tzinfo=SHANGHAI)}
 
 
 def test_the_sample_fills_every_placeholder():

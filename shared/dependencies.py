@@ -162,9 +162,9 @@ class TrackingProvider(DependencyProvider):
                 total += self.consumers[up].catch_up(fetch)
             except UnknownService:  # not deployed (yet): its events come when it is
                 log.debug("catch_up.upstream_absent", upstream=up)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - logged; the next tick tries again
                 if self.watch.stopping:
-                    break  # noqa: BLE001 - logged; the next tick tries again
+                    break  # given up for the stop: no failure to report
                 log.warning("catch_up.failed", upstream=up, error_type=type(exc).__name__,
                             error=str(exc)[:500])
         return total

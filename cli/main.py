@@ -123,9 +123,8 @@ def _refusal(exc: KaowuError, secrets: tuple[str, ...] = ()):
     rules broken ("a password needs at least one letter and one digit"), so they are shown
     under every key, a password's too; only personal numbers in them are masked, and a
     secret the command sent (``secrets``) never appears."""
-    def clean(text) -> str:
-        text = mask_text(text if isinstance(text, str) else "; ".join(map(str, text))
-                         if isinstance(text, list) else str(text))
+    def clean(value) -> str:
+        text = mask_text("; ".join(map(str, value)) if isinstance(value, list) else str(value))
         for secret in secrets:
             if secret:
                 text = text.replace(secret, "***")

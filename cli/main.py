@@ -26,7 +26,7 @@ from rich.text import Text
 
 from cli import events as event_log
 from cli import history as story
-from cli.masking import mask, mask_id_number
+from cli.masking import mask, mask_id_number, mask_text
 from cli.rpc import DEFAULT_TIMEOUT, STATUS_TIMEOUT, CliError, RpcClient
 from shared.config import amqp_uri as default_amqp_uri
 from shared.config import mask_url
@@ -70,6 +70,7 @@ class State:
     amqp_uri: str | None = None
     timeout: float = DEFAULT_TIMEOUT
     client_factory: object = None
+    gateway_probe: object = None  # ``probe(timeout) -> answer | Exception``; default: HTTP
     _console: Console | None = field(default=None, repr=False)
 
     def factory(self):
@@ -120,10 +121,21 @@ def _fail(message: str, code: int = 1):
     raise typer.Exit(code)
 
 
-def _refusal(exc: KaowuError):
-    typer.echo(f"kaowu: refused ({exc.error_code}): {exc.message}", err=True)
-    for key, value in mask(exc.fields or {}).items():
-        typer.echo(f"  {key}: {value}", err=True)
+def _refusal(exc: KaowuError, secrets: tuple[str, ...] = ()):
+    """A service's refusal: its message and each field's message. Field messages are the
+    rules broken ("a password needs at least one letter and one digit"), so they are shown
+    under every key, a password's too; only personal numbers in them are masked, and a
+    secret the command sent (``secrets``) never appears."""
+    def clean(value) -> str:
+        text = mask_text("; ".join(map(str, value)) if isinstance(value, list) else str(value))
+        for secret in secrets:
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+    typer.echo(f"kaowu: refused ({exc.error_code}): {clean(exc.message)}", err=True)
+    for key, value in (exc.fields or {}).items():
+        typer.echo(f"  {key}: {clean(value)}", err=True)
     raise typer.Exit(1)
 
 
@@ -142,6 +154,22 @@ def handled(fn):
     return wrapper
 
 
+def read_text_file(file: Path, what: str, encoding: str = "utf-8-sig") -> str:
+    """A file the operator named, as text; one that cannot be read, or is not UTF-8 (a sheet
+    saved as GBK, say), is a CliError that says so, never a traceback."""
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise CliError(f"cannot read {file}: {exc.strerror or exc}") from None
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise CliError(
+            f"{file} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}): "
+            f"save the {what} as UTF-8, e.g. iconv -f GBK -t UTF-8 {file} > utf8-{file.name}"
+        ) from None
+
+
 def _authority(as_: str | None) -> dict:
     return {"staff_id": as_ or os.environ.get("KAOWU_STAFF_ID") or _default_staff_id()}
 
@@ -153,9 +181,29 @@ def _default_staff_id() -> str:
 
 
 def _services(names: list[str] | None) -> list[str]:
-    from cli.status import known_services, order
+    """The event-sourced services named (all if none), each checked to exist."""
+    from cli.status import check_names, known_services, order
 
-    return order(names) if names else known_services()
+    return order(check_names(names, known_services())) if names else known_services()
+
+
+def _check_event_types(service: str, types: list[str]) -> None:
+    """--type names an event type the service's log can hold (a typo would list nothing)."""
+    import importlib
+
+    from cli.status import check_names
+
+    try:
+        registry = importlib.import_module(f"services.{service}.schemas").REGISTRY
+    except (ImportError, AttributeError):  # not an installation with the services' code
+        return
+    check_names(types, sorted(registry.names()), what="event type")
+
+
+def _service(name: str) -> str:
+    from cli.status import check_names, known_services
+
+    return check_names([name], known_services())[0]
 
 
 # --------------------------------------------------------------------------- status
@@ -169,7 +217,8 @@ def status(ctx: typer.Context,
                                       help="Seconds a service has to answer before it counts as down."),
            as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")):
     """Each service up or down, its log head, relay lag, consumer lag per upstream and dead
-    letters.
+    letters; the gateway by its /health/ready (KAOWU_GATEWAY_URL, default
+    http://127.0.0.1:$GATEWAY_PORT, port 8000).
 
     Exit status: 0 every service answered; 1 one or more are down; 2 the broker cannot be
     reached.
@@ -177,8 +226,9 @@ def status(ctx: typer.Context,
     from cli import status as st
 
     state = _state(ctx)
-    names = _services(services)
-    answers = st.gather(names, state.factory(), timeout=wait)
+    everything = st.all_services()
+    names = st.order(st.check_names(services, everything)) if services else everything
+    answers = st.gather(names, state.factory(), timeout=wait, gateway=state.gateway_probe)
     rows = st.lags(answers)
     dead, dead_note = _dead_letter_counts(state)
     code, verdict = st.summarize(rows)
@@ -196,6 +246,10 @@ def status(ctx: typer.Context,
         if not r.up:
             table.add_row(r.service, Text("DOWN", style="bold red"), "–", "–", "–",
                           Text(r.error or "", style="red"))
+            continue
+        if not r.keeps_log:
+            table.add_row(r.service, Text("up", style="green"), "–", "–", "–",
+                          "(no log: /health/ready answered 200)")
             continue
         projections = ", ".join(f"{n} {p}" + ("" if p >= (r.head or 0) else f" (−{r.head - p})")
                                 for n, p in r.projections.items()) or "–"
@@ -245,7 +299,8 @@ def _dead_letter_counts(state: State):
 @app.command()
 @handled
 def events(ctx: typer.Context,
-           service: str = typer.Argument(..., help="Whose log: account, registration, …"),
+           service: str = typer.Argument(..., metavar="SERVICE",
+                                         help="Whose log: account, registration, …"),
            after: int = typer.Option(0, "--after", min=0, help="Start after this log position."),
            types: list[str] = typer.Option(None, "--type", "-t",
                                            help="Only events of this type (repeatable)."),
@@ -260,6 +315,9 @@ def events(ctx: typer.Context,
            as_json: bool = typer.Option(False, "--json", help="One JSON object per line.")):
     """Read a service's event log (events_after, page by page), filtered. ID and mobile
     numbers are masked."""
+    service = _service(service)
+    if types:
+        _check_event_types(service, types)
     state = _state(ctx)
     with state.client() as client:
         reader = event_log.LogReader(client.call, service, after, types, stream)
@@ -293,7 +351,8 @@ def events(ctx: typer.Context,
 @app.command()
 @handled
 def rebuild(ctx: typer.Context,
-            service: str = typer.Argument(..., help="The service whose read models to rebuild."),
+            service: str = typer.Argument(..., metavar="SERVICE",
+                                          help="The service whose read models to rebuild."),
             projection: str = typer.Option(None, "--projection", "-p",
                                            help="Only this projection (default: all)."),
             wait: float = typer.Option(3600.0, "--wait", min=1,
@@ -303,6 +362,7 @@ def rebuild(ctx: typer.Context,
 
     from cli import rebuild as rb
 
+    service = _service(service)
     state = _state(ctx)
     tasks: dict[str, int] = {}
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -350,6 +410,7 @@ def history(ctx: typer.Context,
     status 1 if no such candidate, or if a service's log could not be read.
     """
     state = _state(ctx)
+    services = _services(services)
     target = story.classify(who)
     started = time.monotonic()
     with state.client() as client:
@@ -358,7 +419,7 @@ def history(ctx: typer.Context,
         if not target.account_ids:
             _fail(f"no account with ID number {mask_id_number(target.id_number or who)} "
                   f"(account log scanned: {scanned.get('account', 0)} events)")
-        result = story.collect(target, _services(services), client.call, scanned)
+        result = story.collect(target, services, client.call, scanned)
     t = result.target
     who_line = t.name or "?"
     if t.id_number:
@@ -396,7 +457,10 @@ def session_load(ctx: typer.Context,
     from shared.session import parse_session
 
     state = _state(ctx)
-    text = file.read_text(encoding="utf-8")
+    text = read_text_file(file, "session document")
+    if not text.strip():
+        _fail(f"{file} is empty: a session document is YAML (see "
+              "deploy/sessions/2026-shanghai-jiliang.yml)")
     try:
         if dry_run:
             doc = parse_session(text)
@@ -407,21 +471,151 @@ def session_load(ctx: typer.Context,
             got = client.call("registration", "load_session", {"yaml": text})
     except ValidationFailed as exc:
         _problems(state, file, exc)
-    table = Table(title=f"Loaded {got['session_id']}: {got.get('name', '')}", title_justify="left")
+    from cli.sessions import local_time
+
+    table = Table(title=f"Loaded {got['session_id']}: {got.get('name', '')} (Asia/Shanghai)",
+                  title_justify="left")
     for col in ("window", "", "from", "to"):
         table.add_column(col)
     for name, w in (got.get("windows") or {}).items():
-        table.add_row(name, w.get("label", ""), w.get("start", ""), w.get("end", ""))
+        table.add_row(name, w.get("label", ""), local_time(w.get("start")), local_time(w.get("end")))
     state.console.print(table)
     if got.get("phase"):
         state.console.print(f"open now: {got['phase']}")
+
+
+@session_app.command("list")
+@handled
+def session_list(ctx: typer.Context):
+    """The loaded exam sessions: id, name, exam year and the window open now."""
+    from shared.session import WINDOW_LABELS
+
+    state = _state(ctx)
+    with state.client() as client:
+        sessions = client.call("registration", "list_sessions") or []
+        details = {s["session_id"]: client.call("registration", "get_session", s["session_id"])
+                   for s in sessions}
+    if not sessions:
+        state.console.print("no exam session is loaded (kaowu session load FILE)")
+        return
+    table = Table(title=f"{len(sessions)} exam session(s)", title_justify="left")
+    for col in ("session", "name", "exam year", "open now", "registration points"):
+        table.add_column(col, overflow="fold")
+    for s in sessions:
+        got = details[s["session_id"]]
+        phase = got.get("phase")
+        table.add_row(s["session_id"], s.get("name", ""), str(s.get("exam_year", "")),
+                      f"{phase} {WINDOW_LABELS.get(phase, '')}" if phase else "–",
+                      ", ".join(sorted(got.get("registration_points") or {})))
+    state.console.print(table)
+
+
+@session_app.command("show")
+@handled
+def session_show(ctx: typer.Context,
+                 session: str = typer.Argument(..., metavar="SESSION",
+                                               help="The exam session id (kaowu session list).")):
+    """One session: its timetable (Asia/Shanghai), levels and subjects, registration points."""
+    state = _state(ctx)
+    with state.client() as client:
+        got = _get_session(client, session)
+    _print_session(state, got)
+
+
+@session_app.command("amend")
+@handled
+def session_amend(ctx: typer.Context,
+                  session: str = typer.Argument(..., metavar="SESSION", help="The exam session id."),
+                  window: str = typer.Option(..., "--window", "-w",
+                                             help="The window to move: application, verification, "
+                                                  "spot_check, confirmation, ticket_printing, "
+                                                  "exam, scores, certificates."),
+                  start: str = typer.Option(..., "--start",
+                                            help="New start, YYYY-MM-DD HH:MM (Asia/Shanghai)."),
+                  end: str = typer.Option(..., "--end",
+                                          help="New end, YYYY-MM-DD HH:MM (Asia/Shanghai)."),
+                  reason: str = typer.Option(..., "--reason",
+                                             help="Why (kept in the audit trail, told to candidates "
+                                                  "through the amended reminders)."),
+                  yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask.")):
+    """Move one window of a session's timetable (调整时间安排). The whole timetable is
+    checked again; candidates' reminders follow the amendment."""
+    from cli.sessions import local_time, parse_time
+    from cli.status import check_names
+    from shared.session import WINDOW_LABELS, WINDOW_NAMES
+
+    check_names([window], list(WINDOW_NAMES), what="window")
+    try:
+        new_start, new_end = parse_time(start, "--start"), parse_time(end, "--end")
+    except ValueError as exc:
+        _fail(str(exc))
+    if new_end <= new_start:
+        _fail(f"--end {end!r} is not after --start {start!r}")
+    if not reason.strip():
+        _fail("--reason must say why the timetable changes")
+    state = _state(ctx)
+    with state.client() as client:
+        before = _get_session(client, session)
+        old = (before.get("windows") or {}).get(window) or {}
+        change = (f"{session}: {window} {WINDOW_LABELS[window]} from "
+                  f"{local_time(old.get('start'))} – {local_time(old.get('end'))} to "
+                  f"{local_time(new_start.isoformat())} – {local_time(new_end.isoformat())}")
+        if not yes:
+            typer.confirm(f"Move {change}?", abort=True)
+        got = client.call("registration", "amend_timetable", {
+            "session_id": session, "window": window, "start": new_start.isoformat(),
+            "end": new_end.isoformat(), "reason": reason.strip()})
+    state.console.print(f"Amended {change}")
+    _print_session(state, got)
+
+
+def _get_session(client, session: str) -> dict:
+    """get_session; an unknown id is refused with the ids there are."""
+    from shared.errors import NotFound
+
+    try:
+        return client.call("registration", "get_session", session)
+    except NotFound:
+        known = [s["session_id"] for s in client.call("registration", "list_sessions") or []]
+        raise CliError(f"no exam session {session!r}; the loaded sessions are: "
+                       f"{', '.join(known) or 'none (kaowu session load FILE)'}") from None
+
+
+def _print_session(state: State, got: dict) -> None:
+    from cli.sessions import local_time
+    from shared.session import WINDOW_LABELS
+
+    phase = got.get("phase")
+    open_now = f"{phase} {WINDOW_LABELS.get(phase, '')}" if phase else "none"
+    state.console.print(f"{got['session_id']}: {got.get('name', '')} (exam year "
+                        f"{got.get('exam_year')}); open now: {open_now}")
+    table = Table(title="Timetable (Asia/Shanghai)", title_justify="left")
+    for col in ("window", "", "from", "to"):
+        table.add_column(col)
+    for name, w in (got.get("windows") or {}).items():
+        table.add_row(name, w.get("label", ""), local_time(w.get("start")), local_time(w.get("end")))
+    state.console.print(table)
+    levels = Table(title="Levels", title_justify="left")
+    for col in ("level", "name", "subjects"):
+        levels.add_column(col, overflow="fold")
+    for code, lv in (got.get("levels") or {}).items():
+        levels.add_row(code, lv.get("name", ""), ", ".join(lv.get("subjects") or []))
+    state.console.print(levels)
+    points = Table(title="Registration points", title_justify="left")
+    for col in ("code", "name", "address", "phone"):
+        points.add_column(col, overflow="fold")
+    for code, p in (got.get("registration_points") or {}).items():
+        points.add_row(code, p.get("name", ""), p.get("address", ""), p.get("phone", ""))
+    state.console.print(points)
 
 
 def _problems(state: State, file: Path, exc):
     from cli.sessions import problems
 
     rows = problems(exc.fields)
-    table = Table(title=f"{file}: {exc.message}", title_justify="left", show_lines=False)
+    # the message on a line of its own: a table title wraps at the table's width
+    typer.echo(f"kaowu: {file}: {exc.message}", err=True)
+    table = Table(show_lines=False)
     table.add_column("where", style="bold", overflow="fold")
     table.add_column("problem", overflow="fold")
     for path, problem in rows:
@@ -553,7 +747,7 @@ def scores_import(ctx: typer.Context,
     """Import a score sheet (CSV). A refused sheet is reported row by row; nothing of it is
     imported then."""
     state = _state(ctx)
-    text = file.read_text(encoding="utf-8-sig")
+    text = read_text_file(file, "score sheet")
     try:
         with state.client() as client:
             got = client.call("scoring", "import_scores", _authority(as_),
@@ -569,7 +763,8 @@ def _row_report(state: State, file: Path, exc):
     from cli.scores import row_problems
 
     rows = row_problems(exc.fields)
-    table = Table(title=f"{file.name} refused: {exc.message}", title_justify="left")
+    typer.echo(f"kaowu: {file.name} refused: {exc.message}", err=True)
+    table = Table()
     for col in ("row", "field", "problem"):
         table.add_column(col, overflow="fold")
     for row, fieldname, problem in rows:
@@ -622,13 +817,70 @@ def staff_add(ctx: typer.Context,
         _fail(f"--role must be one of {', '.join(ROLES)}, not {role!r}")
     if role == "staff" and not point:
         _fail("registration-point staff need --point (the registration point's code)")
-    password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if role != "staff" and point:
+        _fail(f"--point is for registration-point staff only; an {role} account has none")
+    data = {"username": username, "name": name, "role": role, "registration_point": point}
+    _staff_problems(data, partial=("password",))  # before anything is asked
     state = _state(ctx)
-    data = {"username": username, "password": password, "name": name, "role": role,
-            "registration_point": point}
-    with state.client() as client:
-        got = client.call("account", "create_staff", data)
+    if point:
+        with state.client() as client:
+            _check_point(point, client)
+    for attempt in range(PASSWORD_TRIES):
+        password = typer.prompt(f"Password ({PASSWORD_RULE})", hide_input=True,
+                                confirmation_prompt=True)
+        problem = _staff_problems({**data, "password": password}, only="password")
+        if problem is None:
+            break
+        # the rule broken, never the password
+        typer.echo(f"kaowu: password: {problem}" + ("; try again" if attempt + 1 < PASSWORD_TRIES
+                                                    else ""), err=True)
+    else:
+        raise typer.Exit(1)
+    data["password"] = password
+    try:
+        with state.client() as client:
+            got = client.call("account", "create_staff", data)
+    except KaowuError as exc:
+        _refusal(exc, secrets=(password,))
     _summary(state, f"Created {role} account {username}", got)
+
+
+PASSWORD_RULE = "8–64 characters, at least one letter and one digit, not the username"
+PASSWORD_TRIES = 3
+
+
+def _staff_problems(data: dict, partial=(), only: str | None = None) -> str | None:
+    """The account service's own rules (its CreateStaffSchema), checked here first so that a
+    bad username is refused before the password is asked, and a weak password asked again.
+    ``only``: the message for that field, or None; else every problem ends the command.
+    The service checks everything again."""
+    from services.account.schemas import CreateStaffSchema
+
+    errors = CreateStaffSchema().validate(data, partial=partial)
+    if only is not None:
+        found = errors.get(only)
+        return "; ".join(found) if isinstance(found, list) else found
+    if errors:
+        typer.echo("kaowu: refused: some fields are not valid", err=True)
+        for key, value in errors.items():
+            typer.echo(f"  {key}: {'; '.join(value) if isinstance(value, list) else value}",
+                       err=True)
+        raise typer.Exit(1)
+    return None
+
+
+def _check_point(point: str, client) -> None:
+    """A staff account's point must be one of the loaded sessions' registration points."""
+    from cli.sessions import registration_points
+
+    known = registration_points(client.call)
+    if point in known:
+        return
+    if not known:
+        _fail(f"unknown registration point {point!r}: no exam session is loaded, so there are "
+              "no registration points yet (kaowu session load FILE first)")
+    listed = "; ".join(f"{code} {name}" for code, name in sorted(known.items()))
+    _fail(f"unknown registration point {point!r}; the loaded sessions have: {listed}")
 
 
 # --------------------------------------------------------------------------- dead letters

@@ -14,6 +14,11 @@ Lags, all in events:
 
 from __future__ import annotations
 
+import difflib
+import json
+import os
+import urllib.error
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -23,6 +28,7 @@ from cli.rpc import STATUS_TIMEOUT, CliError, ServiceUnavailable
 PIPELINE = ("account", "registration", "verification", "admission", "scoring", "certificate",
             "notification")
 NOT_EVENT_SOURCED = ("gateway",)
+GATEWAY = "gateway"
 
 
 def known_services() -> list[str]:
@@ -32,6 +38,50 @@ def known_services() -> list[str]:
 
     found = [s for s in discover_services() if s not in NOT_EVENT_SOURCED]
     return order(found)
+
+
+def all_services() -> list[str]:
+    """Every service of this installation, the gateway last."""
+    from shared.runner import discover_services
+
+    found = discover_services()
+    return known_services() + [s for s in NOT_EVENT_SOURCED if s in found]
+
+
+def check_names(names, allowed: list[str], what: str = "service") -> list[str]:
+    """``names`` if each is one of ``allowed``; else a CliError naming the valid ones (and
+    the likeliest meant), instead of asking the broker for a service that cannot exist."""
+    unknown = [n for n in names if n not in allowed]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], allowed, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise CliError(f"no {what} {', '.join(map(repr, unknown))}{hint}; the {what}s are: "
+                       f"{', '.join(allowed)}")
+    return list(names)
+
+
+def gateway_url() -> str:
+    """KAOWU_GATEWAY_URL, else the local gateway on GATEWAY_PORT (``make run``'s)."""
+    url = os.environ.get("KAOWU_GATEWAY_URL")
+    return (url or f"http://127.0.0.1:{os.environ.get('GATEWAY_PORT') or 8000}").rstrip("/")
+
+
+def probe_gateway(url: str, timeout: float) -> dict | Exception:
+    """The gateway holds no log and answers no ``status()``: its ``/health/ready`` says
+    whether it is up (and reaches the broker). An answer, or the error that says why not."""
+    try:
+        with urllib.request.urlopen(f"{url}/health/ready", timeout=timeout) as response:
+            return {"service": GATEWAY, "http": response.status, "url": url}
+    except urllib.error.HTTPError as exc:
+        try:
+            body = json.loads(exc.read() or b"{}")
+        except ValueError:
+            body = {}
+        down = ", ".join(body.get("down") or []) if isinstance(body, dict) else ""
+        return CliError(f"{url}/health/ready answered {exc.code}" + (f": down: {down}" if down else ""))
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return CliError(f"no answer at {url}/health/ready ({reason})")
 
 
 def rank(name: str) -> tuple[int, str]:
@@ -63,6 +113,7 @@ class ServiceState:
     relay_lag: int | None = None
     projections: dict[str, int] = field(default_factory=dict)
     consumers: list[Consumer] = field(default_factory=list)
+    keeps_log: bool = True  # the gateway: no log, its /health/ready instead
 
     @property
     def projection_lag(self) -> int:
@@ -78,7 +129,11 @@ def lags(answers: dict[str, dict | Exception]) -> list[ServiceState]:
     for service in order(answers):
         a = answers[service]
         if not isinstance(a, dict):
-            rows.append(ServiceState(service, up=False, error=_why(a)))
+            rows.append(ServiceState(service, up=False, error=_why(a),
+                                     keeps_log=service not in NOT_EVENT_SOURCED))
+            continue
+        if service in NOT_EVENT_SOURCED:
+            rows.append(ServiceState(service, up=True, keeps_log=False))
             continue
         head = a.get("head")
         relay = a.get("relay_position")
@@ -101,13 +156,16 @@ def _why(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def gather(services: list[str], client_factory, timeout: float = STATUS_TIMEOUT
-           ) -> dict[str, dict | Exception]:
-    """``status()`` of every service, in parallel, each on its own thread with its own proxy.
-    A broker that cannot be reached is raised (nothing else can be said then)."""
+def gather(services: list[str], client_factory, timeout: float = STATUS_TIMEOUT,
+           gateway=None) -> dict[str, dict | Exception]:
+    """``status()`` of every service, in parallel, each on its own thread with its own proxy;
+    the gateway's ``/health/ready`` through ``gateway(timeout)``. A broker that cannot be
+    reached is raised (nothing else can be said then)."""
     from cli.rpc import BrokerUnavailable
 
     def ask(service):
+        if service in NOT_EVENT_SOURCED:
+            return (gateway or (lambda t: probe_gateway(gateway_url(), t)))(timeout)
         with client_factory(timeout=timeout) as client:
             try:
                 return client.call(service, "status")

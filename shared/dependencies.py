@@ -5,7 +5,9 @@
   the worker's context (correlation id, actor), so events carry who and why.
 - ``TrackingProvider`` holds one ``TrackingConsumer`` per upstream service.
 - ``ClockProvider`` gives the clock (``CLOCK`` in the config: the system's, or a test's).
-- ``RpcProxy`` calls another service, and gives up after ``RPC_TIMEOUT`` seconds.
+- ``RpcProxy`` calls another service, and gives up after ``RPC_TIMEOUT`` seconds, or at
+  once when its service begins to stop (``StopWatch``).
+- ``StopSignal`` tells a worker whether its service is stopping (a loop ends early then).
 - ``WorkerLog`` gives each worker a correlation id (propagated by nameko through RPC and
   events), binds it to the structlog context, and logs every entrypoint's outcome.
 """
@@ -31,6 +33,8 @@ from shared.relay import KombuPublisher, Relay
 from shared.tracking import TrackingConsumer
 
 log = get_logger(__name__)
+
+DEFAULT_RPC_TIMEOUT = 20.0  # seconds: RPC_TIMEOUT, a service's wait for another's answer
 
 
 class BoundStore:
@@ -118,11 +122,13 @@ class TrackingProvider(DependencyProvider):
     def __init__(self, handlers: dict):
         self.handlers = dict(handlers)
         self.consumers: dict[str, TrackingConsumer] = {}
+        self.watch = StopWatch()  # the container's, from setup on
 
     def setup(self):
         store_dep = next(d for d in self.container.dependencies
                          if isinstance(d, EventStoreProvider))
         self.store_provider = store_dep
+        self.watch = StopWatch.of(self.container)
 
     def start(self):
         store = self.store_provider.store
@@ -150,11 +156,15 @@ class TrackingProvider(DependencyProvider):
         tick tries it again. Returns how many events were applied."""
         total = 0
         for up, fetch in fetch_by_upstream.items():
+            if self.watch.stopping:  # the rest waits for the next start
+                break
             try:
                 total += self.consumers[up].catch_up(fetch)
             except UnknownService:  # not deployed (yet): its events come when it is
                 log.debug("catch_up.upstream_absent", upstream=up)
             except Exception as exc:  # noqa: BLE001 - logged; the next tick tries again
+                if self.watch.stopping:
+                    break  # given up for the stop: no failure to report
                 log.warning("catch_up.failed", upstream=up, error_type=type(exc).__name__,
                             error=str(exc)[:500])
         return total
@@ -177,7 +187,8 @@ class RpcProxy(NamekoRpcProxy):
     def setup(self):
         super().setup()
         if self.timeout is None:
-            self.timeout = float(self.container.config.get("RPC_TIMEOUT", 20.0))
+            self.timeout = float(self.container.config.get("RPC_TIMEOUT", DEFAULT_RPC_TIMEOUT))
+        StopWatch.of(self.container)
 
     def get_dependency(self, worker_ctx):
         return _TimedServiceProxy(worker_ctx, self.target_service, self.rpc_reply_listener,
@@ -202,6 +213,10 @@ class _TimedMethodProxy(MethodProxy):
     def __call__(self, *args, **kwargs):
         try:
             return reply_within(self, self.timeout, *args, **kwargs)
+        except Stopping:
+            raise Unavailable(f"This service is stopping: the call to {self.service_name} was "
+                              "given up; please try again shortly.",
+                              {"service": self.service_name, "method": self.method_name}) from None
         except NoReply:
             raise Unavailable(f"The {self.service_name} service did not answer in "
                               f"{self.timeout:g} s; please try again shortly.",
@@ -212,24 +227,107 @@ class NoReply(Exception):
     """An RPC not answered within its deadline."""
 
 
+class Stopping(NoReply):
+    """An RPC given up because the calling service is stopping (``StopWatch``)."""
+
+
 def reply_within(method: MethodProxy, timeout: float, *args, **kwargs):
-    """``method(*args, **kwargs)``'s answer, or ``NoReply`` after ``timeout`` seconds. The
-    reply's slot in the listener is then dropped: a late reply is ignored, not kept for ever
-    (a callee stuck under load would otherwise leave one slot per call behind)."""
+    """``method(*args, **kwargs)``'s answer, or ``NoReply`` after ``timeout`` seconds, or
+    ``Stopping`` as soon as the calling service begins to stop (a stop must not wait out
+    ``RPC_TIMEOUT``, once per upstream a timer asks). The reply's slot in the listener is
+    then dropped: a late reply is ignored, not kept for ever (a callee stuck under load
+    would otherwise leave one slot per call behind)."""
+    watch = StopWatch.find(getattr(method.worker_ctx, "container", None))
+    if watch is not None and watch.stopping:
+        raise Stopping()
     reply = method.call_async(*args, **kwargs)
     timer = eventlet.Timeout(timeout)
+    if watch is not None:
+        watch.waiting[reply] = method.reply_listener
     try:
+        if watch is not None and watch.stopping:  # the stop began while the call was sent
+            _drop_reply_slot(method.reply_listener, reply)
+            raise Stopping()
         return reply.result()
     except eventlet.Timeout as exc:
         if exc is not timer:
             raise
-        events = method.reply_listener._reply_events
-        for key, event in list(events.items()):
-            if event is reply.reply_event:
-                events.pop(key, None)
+        _drop_reply_slot(method.reply_listener, reply)
         raise NoReply() from None
     finally:
         timer.cancel()
+        if watch is not None:
+            watch.waiting.pop(reply, None)
+
+
+def _drop_reply_slot(listener, reply) -> None:
+    events = listener._reply_events
+    for key, event in list(events.items()):
+        if event is reply.reply_event:
+            events.pop(key, None)
+
+
+class StopWatch:
+    """Knows when a service container begins to stop, and ends its workers' RPC waits then.
+
+    nameko's ``stop()`` stops the entrypoints, then waits for every running worker before
+    anything else: a worker waiting ``RPC_TIMEOUT`` (20 s) for a service that is stopping
+    too (``make run`` and a rollout stop them together) held the stop past the runner's
+    timeout and Kubernetes' grace period, and was killed. So the container's ``stop`` and
+    ``kill`` first mark it stopping and wake each waiting call with ``Stopping`` (its slot
+    dropped, so a late reply finds none); calls made after that fail at once. One watch per
+    container, installed by the first ``RpcProxy`` or ``StopSignal`` that sets up."""
+
+    _ATTRIBUTE = "_kaowu_stop_watch"  # on the container (extensions hold weak proxies of it)
+
+    def __init__(self):
+        self.stopping = False
+        self.waiting: dict = {}  # RpcReply -> its reply listener, while a worker waits
+
+    @classmethod
+    def of(cls, container) -> "StopWatch":
+        watch = getattr(container, cls._ATTRIBUTE, None)
+        if watch is None:
+            watch = cls()
+            setattr(container, cls._ATTRIBUTE, watch)
+            stop, kill = getattr(container, "stop", None), getattr(container, "kill", None)
+            if stop is None or kill is None:  # a test's stand-in: nothing to stop
+                return watch
+
+            def stopping_then_stop():
+                watch.begin()
+                return stop()
+
+            def stopping_then_kill(*args, **kwargs):
+                watch.begin()
+                return kill(*args, **kwargs)
+
+            container.stop, container.kill = stopping_then_stop, stopping_then_kill
+        return watch
+
+    @classmethod
+    def find(cls, container) -> "StopWatch | None":
+        return getattr(container, cls._ATTRIBUTE, None) if container is not None else None
+
+    def begin(self) -> None:
+        self.stopping = True
+        for reply, listener in list(self.waiting.items()):
+            self.waiting.pop(reply, None)
+            _drop_reply_slot(listener, reply)
+            if not reply.reply_event.ready():
+                reply.reply_event.send_exception(Stopping())
+
+
+class StopSignal(DependencyProvider):
+    """``self.stopping()`` in a worker: has the service begun to stop? A loop over a batch
+    (SMS to send, notices to fire) ends early then, leaving the rest to the next start."""
+
+    def setup(self):
+        self.watch = StopWatch.of(self.container)
+
+    def get_dependency(self, worker_ctx):
+        watch = self.watch
+        return lambda: watch.stopping
 
 
 class ClockProvider(DependencyProvider):

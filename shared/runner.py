@@ -32,12 +32,16 @@ VAR_DIR = ROOT / "var"
 GATEWAY = "gateway"
 DEFAULT_GATEWAY_PORT = 8000
 # Each service's own HTTP port (probes, /metrics; the gateway's API): several services
-# share this machine. Services not named here get the next free port from 8107 on.
-HTTP_PORTS = {"account": 8101, "registration": 8102, "verification": 8103, "admission": 8104,
-              "scoring": 8105, "certificate": 8106}
-FIRST_SPARE_PORT = 8107
+# share this machine. SERVICE_PORT_BASE + the offset here (8101–8106 by default); services
+# not named here get the next free port from SERVICE_PORT_BASE + 7 on. A second copy of
+# `make run` beside the first sets SERVICE_PORT_BASE and GATEWAY_PORT of its own.
+DEFAULT_SERVICE_PORT_BASE = 8100
+HTTP_PORT_OFFSETS = {"account": 1, "registration": 2, "verification": 3, "admission": 4,
+                     "scoring": 5, "certificate": 6}
+HTTP_PORTS = {name: DEFAULT_SERVICE_PORT_BASE + n for name, n in HTTP_PORT_OFFSETS.items()}
+FIRST_SPARE_OFFSET = len(HTTP_PORT_OFFSETS) + 1
 CONNECT_TIMEOUT = 3  # seconds, for the broker and database checks
-STOP_TIMEOUT = 15  # seconds between SIGTERM and SIGKILL
+STOP_MARGIN = 10.0  # seconds a stop may take beyond the longest wait (transactions, exit)
 
 # nameko 2.14's CLI warns on every start that pkg_resources and eventlet are deprecated;
 # those lines say nothing about Kaowu. (The user's own PYTHONWARNINGS still applies.)
@@ -100,45 +104,68 @@ def _names_a_service(node: ast.ClassDef) -> bool:
     return False
 
 
-def gateway_port() -> int:
-    raw = os.environ.get("GATEWAY_PORT") or str(DEFAULT_GATEWAY_PORT)
+def _port_setting(variable: str, default: int, top: int = 65535) -> int:
+    raw = (os.environ.get(variable) or "").strip() or str(default)
     try:
         port = int(raw)
     except ValueError:
-        raise StartupError(f"GATEWAY_PORT must be a port number, not {raw!r}") from None
-    if not 0 < port < 65536:
-        raise StartupError(f"GATEWAY_PORT must be between 1 and 65535, not {port}")
+        raise StartupError(f"{variable} must be a port number, not {raw!r}") from None
+    if not 0 < port <= top:
+        raise StartupError(f"{variable} must be between 1 and {top}, not {port}")
     return port
 
 
+def gateway_port() -> int:
+    return _port_setting("GATEWAY_PORT", DEFAULT_GATEWAY_PORT)
+
+
+def service_port_base() -> int:
+    """SERVICE_PORT_BASE: the services' HTTP ports are this + 1, + 2, … (8101… by default)."""
+    return _port_setting("SERVICE_PORT_BASE", DEFAULT_SERVICE_PORT_BASE, top=65535 - 100)
+
+
 def http_ports(names: list[str]) -> dict[str, int]:
-    """The HTTP port of each service: the gateway's GATEWAY_PORT, the fixed ones of
-    ``HTTP_PORTS``, and for any other service the next port that is free."""
+    """The HTTP port of each service: the gateway's GATEWAY_PORT, SERVICE_PORT_BASE plus
+    the fixed offset of ``HTTP_PORT_OFFSETS``, and for any other service the next port
+    that is free."""
+    base = service_port_base()
+    fixed = {name: base + n for name, n in HTTP_PORT_OFFSETS.items()}
     ports = {}
     for name in names:
         if name == GATEWAY:
             ports[name] = gateway_port()
-        elif name in HTTP_PORTS:
-            ports[name] = HTTP_PORTS[name]
+        elif name in fixed:
+            ports[name] = fixed[name]
+    taken = {port: name for name, port in ports.items() if name != GATEWAY}
+    if ports.get(GATEWAY) in taken:
+        raise StartupError(f"GATEWAY_PORT {ports[GATEWAY]} is {taken[ports[GATEWAY]]}'s port "
+                           f"(SERVICE_PORT_BASE {base} + {HTTP_PORT_OFFSETS[taken[ports[GATEWAY]]]}): "
+                           "choose another for one of them")
     for name, port in ports.items():
         if not _port_free(port):
+            hint = "GATEWAY_PORT" if name == GATEWAY else "SERVICE_PORT_BASE"
             raise StartupError(
                 f"port {port} ({name}'s HTTP: probes, /metrics) is already in use: is Kaowu "
-                "running already?" + ("  Set GATEWAY_PORT to another port." if name == GATEWAY else "")
+                f"running already?  To run a second copy beside it, set {hint} "
+                "(and an AMQP_URI vhost and DATABASE_URL of its own)."
             )
-    spare = FIRST_SPARE_PORT
+    spare = base + FIRST_SPARE_OFFSET
     for name in names:
         if name not in ports:
-            while spare in ports.values() or spare in HTTP_PORTS.values() or not _port_free(spare):
+            while spare in ports.values() or spare in fixed.values() or not _port_free(spare):
                 spare += 1
             ports[name] = spare
     return ports
 
 
 def _port_free(port: int) -> bool:
+    """Could a service listen on ``port``? Bound as the services' server binds (eventlet's
+    listen sets SO_REUSEADDR): connections of a stopped run waiting out TIME_WAIT do not
+    hold the port, a listening socket does."""
     import socket
 
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
@@ -224,6 +251,20 @@ def check_postgres(urls: dict[str, str]) -> list[str]:
         finally:
             conn.close()
     return notes
+
+
+def check_reference_data(names: list[str]) -> None:
+    """The verification service's reference files (REFERENCE_EDUCATION_CSV,
+    REFERENCE_INTEGRITY_CSV) exist: a wrong path is refused here, before anything starts."""
+    if "verification" not in names:
+        return
+    from services.verification.reference import ReferenceFileMissing, configured_paths
+
+    try:
+        configured_paths(os.environ)
+    except ReferenceFileMissing as exc:
+        raise StartupError(f"{exc}\n  Unset it to use the simulated registry in deploy/reference/, "
+                           "or point it at an existing CSV file.") from None
 
 
 def _reason(exc: BaseException) -> str:
@@ -322,7 +363,37 @@ def start_child(name: str, env: dict[str, str], output: Output) -> Child:
     return child
 
 
-def stop_children(children: list[Child], output: Output, timeout: float = STOP_TIMEOUT) -> None:
+def stop_waits(config: dict | None = None) -> dict[str, float]:
+    """What a worker may be waiting on when its service is told to stop, in seconds, by the
+    setting that bounds it (``config``: the nameko config; SMS settings also from the
+    environment, as the notification service reads them). RPC waits end when the stop
+    begins (``shared.dependencies.StopWatch``); they are counted all the same, in case a
+    call slips past it. An SMS request in flight is not cut short."""
+    from services.gateway.web import DEFAULT_RPC_TIMEOUT as GATEWAY_RPC_TIMEOUT
+    from services.notification.gateway import (
+        DEFAULT_CONNECT_TIMEOUT_S,
+        DEFAULT_TIMEOUT_S,
+        setting,
+    )
+    from shared.dependencies import DEFAULT_RPC_TIMEOUT
+
+    config = config or {}
+    return {
+        "RPC_TIMEOUT": float(config.get("RPC_TIMEOUT") or DEFAULT_RPC_TIMEOUT),
+        "GATEWAY_RPC_TIMEOUT": float(config.get("GATEWAY_RPC_TIMEOUT") or GATEWAY_RPC_TIMEOUT),
+        "SMS_CONNECT_TIMEOUT_S + SMS_TIMEOUT_S":
+            float(setting(config, "SMS_CONNECT_TIMEOUT_S", DEFAULT_CONNECT_TIMEOUT_S))
+            + float(setting(config, "SMS_TIMEOUT_S", DEFAULT_TIMEOUT_S)),
+    }
+
+
+def stop_timeout(config: dict | None = None) -> float:
+    """Seconds between SIGTERM and SIGKILL: longer than anything the code waits for."""
+    return max(stop_waits(config).values()) + STOP_MARGIN
+
+
+def stop_children(children: list[Child], output: Output, timeout: float | None = None) -> None:
+    timeout = stop_timeout() if timeout is None else timeout
     for child in children:
         if child.process.poll() is None:
             _signal(child, signal.SIGTERM)
@@ -374,6 +445,7 @@ def run(selected: list[str] | None = None) -> int:
         raise StartupError(f"DATABASE_URL is not usable: {_reason(exc)}") from None
     ports = http_ports(names)
     port = ports.get(GATEWAY)
+    check_reference_data(names)
 
     check_broker(broker)
     notes = check_postgres(databases)

@@ -3,8 +3,9 @@
 W3C VC Data Model 2.0, secured per "Securing Verifiable Credentials using JOSE and COSE":
 the JWT's claims *are* the credential (``@context``, ``type``, ``issuer``, ``validFrom``,
 ``credentialSubject``, ``credentialStatus``), with ``iss``, ``jti`` and ``iat`` beside
-them; the protected header is ``{"alg": "EdDSA", "kid": <key thumbprint>, "typ": "vc+jwt",
-"cty": "vc"}``, signed with Ed25519 by joserfc. Media type ``application/vc+jwt``.
+them; the protected header is ``{"alg": "Ed25519", "kid": <key thumbprint>, "typ": "vc+jwt",
+"cty": "vc"}``, signed with Ed25519 by joserfc (RFC 9864's fully specified name; credentials
+issued earlier under the deprecated ``EdDSA`` still verify). Media type ``application/vc+jwt``.
 
 Pure but for the signature arithmetic: no I/O, no clock (``now`` is passed in).
 """
@@ -27,12 +28,13 @@ from joserfc.jwk import KeySet, OKPKey
 from services.certificate import domain, statuslist
 from shared.clock import SHANGHAI, parse_iso
 
-# The issue fixes JWS alg "EdDSA" (RFC 8037), what VC verifiers expect today; joserfc 1.8
-# prefers RFC 9864's fully specified "Ed25519" and warns on every use of the older name.
-warnings.filterwarnings("ignore", message="EdDSA is deprecated", category=SecurityWarning)
-
-ALG = "EdDSA"
-ALGORITHMS = [ALG]
+# RFC 9864 deprecates the polymorphic JWS alg "EdDSA" (RFC 8037) for the fully specified
+# "Ed25519": new credentials are signed with it. Credentials already issued under "EdDSA"
+# (the same key, the same signature arithmetic) keep verifying.
+ALG = "Ed25519"
+LEGACY_ALG = "EdDSA"
+ALGORITHMS = [ALG]  # what we sign with
+VERIFY_ALGORITHMS = [ALG, LEGACY_ALG]  # what we accept
 MEDIA_TYPE = "application/vc+jwt"
 VC_CONTEXT = "https://www.w3.org/ns/credentials/v2"
 CERTIFICATE_TYPE = "QualificationCertificate"
@@ -53,8 +55,10 @@ class Issuer:
         return self.key.thumbprint()  # RFC 7638: the same key always has the same kid
 
     def jwks(self) -> dict:
+        """The public key, without an ``alg``: it verifies credentials signed under both
+        names (a JWK's ``alg`` would restrict it to one)."""
         public = self.key.as_dict(private=False)
-        return {"keys": [{**public, "kid": self.kid, "alg": ALG, "use": "sig"}]}
+        return {"keys": [{**public, "kid": self.kid, "use": "sig"}]}
 
     @cached_property
     def keyset(self) -> KeySet:
@@ -174,12 +178,18 @@ def inspect(token: str, issuer: Issuer) -> Inspection:
     header = _json_part(parts[0])
     if header is None:
         return Inspection("invalid", "malformed", "the JOSE header is not base64url JSON")
-    if header.get("alg") != ALG:
+    if header.get("alg") not in VERIFY_ALGORITHMS:
         return Inspection("invalid", "malformed", f"unsupported algorithm {header.get('alg')!r} "
                                                   f"(certificates are signed with {ALG})")
     if header.get("kid") == issuer.kid:
         try:
-            claims = jwt.decode(token.strip(), issuer.keyset, algorithms=ALGORITHMS).claims
+            with warnings.catch_warnings():
+                # joserfc warns on every use of the deprecated name; an old credential
+                # verified is no news
+                warnings.filterwarnings("ignore", message="EdDSA is deprecated",
+                                        category=SecurityWarning)
+                claims = jwt.decode(token.strip(), issuer.keyset,
+                                    algorithms=VERIFY_ALGORITHMS).claims
         except JoseError:
             return Inspection("invalid", "bad_signature",
                               "the signature does not match the content: it was altered after "

@@ -253,7 +253,7 @@ def withdraw(q: Qualification | None, reason: str, now: datetime) -> list[NewEve
     """QualificationWithdrawn: every valid certificate of the qualification is revoked."""
     if q is None:
         return []
-    text = f"资格撤销 (qualification withdrawn): {reason}"[:500]
+    text = f"资格撤销：{reason}"[:500]  # the candidate reads it (certificate_revoked)
     return [e for c in q.certificates if not c.revoked
             for e in revoke(q, c.certificate_number, text, now)]
 

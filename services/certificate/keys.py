@@ -68,8 +68,8 @@ def parse_key(text: str, where: str) -> OKPKey:
     except (ValueError, TypeError, KeyError, JoseError) as exc:
         raise ConfigError(f"{where} is not a usable OKP key: {type(exc).__name__}") from None
     if key.as_dict(private=False).get("crv") != "Ed25519":
-        raise ConfigError(f"{where} is not an Ed25519 key (certificates are signed with EdDSA "
-                             "over Ed25519)")
+        raise ConfigError(f"{where} is not an Ed25519 key (certificates are signed with "
+                             "JWS alg Ed25519)")
     if not key.is_private:
         raise ConfigError(f"{where} holds only a public key; signing needs the private key")
     return key

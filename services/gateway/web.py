@@ -50,12 +50,14 @@ from services.gateway.auth import (
 )
 from services.gateway.errors import ApiError, ServiceUnavailable, from_exception
 from shared.clock import clock_from_config
+from shared.dependencies import StopWatch
 from shared.errors import KaowuError
 from shared.health import HttpEndpoint
 from shared.health import WebServer as SharedWebServer
 from shared.logging import get_logger
 
 log = get_logger(__name__)
+DEFAULT_RPC_TIMEOUT = 10.0  # seconds: GATEWAY_RPC_TIMEOUT, a service's time to answer the edge
 
 _CORRELATION = re.compile(r"[A-Za-z0-9._-]{8,64}\Z")
 API_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
@@ -152,6 +154,7 @@ class Gate(DependencyProvider):
 
     def setup(self):
         cfg = self.container.config
+        StopWatch.of(self.container)  # the edge's RPC waits end when a stop begins
         key = cfg.get("GATEWAY_TOKEN_KEY") or os.environ.get("GATEWAY_TOKEN_KEY")
         ttl = cfg.get("GATEWAY_TOKEN_TTL") or os.environ.get("GATEWAY_TOKEN_TTL")
         self.tokens = Tokens.from_settings(key, ttl)
@@ -183,7 +186,7 @@ class Gate(DependencyProvider):
         self.session_max = float(cfg.get("GATEWAY_SESSION_MAX", 43200))
         self._changes: OrderedDict[str, tuple[float | None, float]] = OrderedDict()
         self.clock = clock_from_config(cfg)
-        self.rpc_timeout = float(cfg.get("GATEWAY_RPC_TIMEOUT", 10))
+        self.rpc_timeout = float(cfg.get("GATEWAY_RPC_TIMEOUT", DEFAULT_RPC_TIMEOUT))
         self.trusted = trusted_networks(cfg.get("GATEWAY_TRUSTED_PROXIES")
                                         or os.environ.get("GATEWAY_TRUSTED_PROXIES"))
 

@@ -29,6 +29,8 @@ from shared.logging import mask_text
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SINK = ROOT / "var" / "sms-sink.jsonl"
+DEFAULT_CONNECT_TIMEOUT_S = 3.0  # SMS_CONNECT_TIMEOUT_S
+DEFAULT_TIMEOUT_S = 10.0  # SMS_TIMEOUT_S: the provider's answer
 RETRYABLE_4XX = (408, 429)  # request timeout, too many requests: the provider says "later"
 
 
@@ -142,6 +144,7 @@ def gateway_from_config(config, clock=None) -> SmsGateway:
     if kind == "http":
         return HttpSmsGateway(setting(config, "SMS_PROVIDER_URL", ""),
                               setting(config, "SMS_PROVIDER_TOKEN", ""),
-                              connect_timeout=float(setting(config, "SMS_CONNECT_TIMEOUT_S", 3)),
-                              read_timeout=float(setting(config, "SMS_TIMEOUT_S", 10)))
+                              connect_timeout=float(setting(config, "SMS_CONNECT_TIMEOUT_S",
+                                                            DEFAULT_CONNECT_TIMEOUT_S)),
+                              read_timeout=float(setting(config, "SMS_TIMEOUT_S", DEFAULT_TIMEOUT_S)))
     raise ValueError(f"SMS_GATEWAY must be 'sink' or 'http', not {kind!r}")

@@ -30,7 +30,7 @@ from services.notification.schemas import (
 )
 from services.notification.templates import load_catalogue
 from shared.clock import clock_from_config, shanghai
-from shared.dependencies import EventStoreProvider, RpcProxy, TrackingProvider
+from shared.dependencies import EventStoreProvider, RpcProxy, StopSignal, TrackingProvider
 from shared.logging import get_logger
 from shared.reset_codes import DEVELOPMENT_KEY, reset_key, reveal
 from shared.service import EventSourcedService, command, config_timer, load, upstream_events
@@ -86,6 +86,7 @@ class NotificationService(EventSourcedService):
     scoring_rpc = RpcProxy("scoring")
     certificate_rpc = RpcProxy("certificate")
     sms = SmsSender()
+    stopping = StopSignal()
 
     # -- consumers -----------------------------------------------------------------------
 
@@ -126,11 +127,11 @@ class NotificationService(EventSourcedService):
 
     @config_timer(interval=1.0, key="DEADLINE_INTERVAL")
     def notices_due(self):
-        fire_due_notices(self.store, self.clock.now())
+        fire_due_notices(self.store, self.clock.now(), self.stopping)
 
     @config_timer(interval=1.0, key="DELIVERY_INTERVAL")
     def deliver(self):
-        send_due(self.store, self.sms, self.clock)
+        send_due(self.store, self.sms, self.clock, self.stopping)
 
     # -- candidates (站内信) -------------------------------------------------------------
 
@@ -230,17 +231,20 @@ class NotificationService(EventSourcedService):
 
 # -- the timers' work (plain functions: tests drive them without nameko) ------------------
 
-def fire_due_notices(store, now) -> int:
+def fire_due_notices(store, now, stopping=lambda: False) -> int:
     """Fire every notice whose due time the clock has passed, once each: firing is
     recorded (NoticeFired, with its message) in one append that expects the notice's
-    version, so a second timer, replica or restart finds it fired. Returns how many."""
+    version, so a second timer, replica or restart finds it fired. Returns how many.
+    Stops early once ``stopping()`` (the service is stopping: the rest fire at the next
+    start)."""
     n = rm.notices
     with store.engine.connect() as c:
         due = c.execute(select(n.c.notice_id).where(
             n.c.status == "scheduled", n.c.due_at.is_not(None),
             n.c.due_at <= domain.stamp(now)).order_by(n.c.due_at, n.c.notice_id)
             .limit(500)).scalars().all()
-    return sum(bool(store.execute(lambda tx, nid=nid: _fire(tx, nid, now))) for nid in due)
+    return sum(bool(store.execute(lambda tx, nid=nid: _fire(tx, nid, now)))
+               for nid in due if not stopping())
 
 
 def _fire(tx, nid, now):
@@ -269,10 +273,12 @@ def _fire(tx, nid, now):
     return True
 
 
-def send_due(store, sender, clock) -> int:
+def send_due(store, sender, clock, stopping=lambda: False) -> int:
     """Send the SMS that are due (new, or their backoff over) at the rate allowed, each
     outside any transaction; then record its result in a transaction of its own.
-    Returns how many attempts were made."""
+    Returns how many attempts were made. Once ``stopping()`` no further SMS is begun (a
+    batch waits on the rate limit for up to ``SMS_BATCH / SMS_RATE_PER_S`` seconds, 20 by
+    default): those left stay queued for the next start."""
     now = clock.now()
     d, r = rm.deliveries, rm.recipients
     with store.engine.connect() as c:
@@ -281,8 +287,11 @@ def send_due(store, sender, clock) -> int:
             .join_from(d, r, r.c.account_id == d.c.account_id, isouter=True)
             .where(d.c.status == "queued", d.c.next_attempt_at <= domain.stamp(now))
             .order_by(d.c.next_attempt_at, d.c.message_id).limit(sender.batch)).all()
+    attempts = 0
     for row in due:
-        sender.bucket.take(sleep=eventlet.sleep)
+        if not _token(sender.bucket, stopping):
+            break
+        attempts += 1
         if row.mobile is None:
             result = SendResult.retry("no mobile number known for this account yet")
         else:
@@ -297,7 +306,17 @@ def send_due(store, sender, clock) -> int:
                         retryable=result.retryable, error=result.error)
         store.execute(lambda tx, mid=row.message_id, result=result:
                       _record(tx, mid, result, clock.now(), sender.policy))
-    return len(due)
+    return attempts
+
+
+def _token(bucket, stopping) -> bool:
+    """A token of the rate limit, waited for in short naps; False once ``stopping()``."""
+    while not stopping():
+        wait = bucket.try_take()
+        if wait <= 0:
+            return True
+        eventlet.sleep(min(wait, 0.1))
+    return False
 
 
 def _record(tx, mid, result, now, policy):

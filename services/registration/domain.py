@@ -422,7 +422,7 @@ def record_outcome(app: Application | None, upstream,
         "at": upstream.metadata.get("occurred_at")})]
     if upstream.type == "ManualCheckRejected" and p.get("final"):
         events.append(NewEvent(application_stream(app.application_id), "RegistrationTerminated",
-                               {**app.ids, "reason": f"rejected at manual check: {p['reason']}"}))
+                               {**app.ids, "reason": f"人工核查未通过，报名终止：{p['reason']}"}))
     return events
 
 
@@ -435,20 +435,20 @@ def close_confirmation(session: SessionDocument, apps: list[Application]) -> lis
         if app.status in FINAL:
             continue
         stream = application_stream(app.application_id)
-        enquiry = (f"; your enquiry {app.open_enquiry} was still open, and enquiries had to be "
-                   f"settled before then" if app.open_enquiry else "")
+        # the candidate reads these (their application): Chinese; the event type is the code
+        enquiry = (f"；您的疑问（{app.open_enquiry}）截止时仍未办结，疑问须在此前核实"
+                   if app.open_enquiry else "")
         if app.status == "manual_rejected":
             out.append(NewEvent(stream, "RegistrationTerminated", {
-                **app.ids, "reason": f"{UNSUCCESSFUL}: rejected at manual check, and no new proof "
-                                     f"was accepted before confirmation closed{enquiry} "
-                                     f"(逾期视作报名不成功)"}))
+                **app.ids, "reason": f"{UNSUCCESSFUL}：人工核查未通过，核对确认截止前未提交新的"
+                                     f"证明材料{enquiry}，逾期视作报名不成功"}))
         elif app.status == "eligible":
             out.append(NewEvent(stream, "ApplicationLapsed", {
-                **app.ids, "reason": "not confirmed before confirmation closed (逾期视为放弃报名)"}))
+                **app.ids, "reason": "核对确认截止前未完成核对确认，逾期视为放弃报名"}))
         else:
             out.append(NewEvent(stream, "ApplicationLapsed", {
-                **app.ids, "reason": f"{UNSUCCESSFUL}: eligibility still unresolved when "
-                                     f"confirmation closed{enquiry} (逾期视作报名不成功)"}))
+                **app.ids, "reason": f"{UNSUCCESSFUL}：核对确认截止时资格核查仍未完成{enquiry}，"
+                                     f"逾期视作报名不成功"}))
     return out
 
 

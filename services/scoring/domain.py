@@ -701,7 +701,8 @@ def void_events(record: CandidateRecord, *, session_id: str, application_id: str
             events.append(NewEvent(stream, "QualificationWithdrawn", {
                 "qualification_id": q["qualification_id"], "account_id": record.account_id,
                 "level": q["level"],
-                "reason": f"scores of {session_id} voided (成绩无效): {reason}"}))
+                # the candidate reads it (certificate revoked): Chinese; the code is the type
+                "reason": f"考试（{session_id}）成绩无效：{reason}"}))
     return events
 
 

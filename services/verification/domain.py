@@ -450,12 +450,16 @@ def education_problem(entry: dict, registry: dict) -> str | None:
 # --- commands -------------------------------------------------------------------------
 
 
+#: the grounds of an exemption (免试), as the candidate reads them
+EXEMPTION_GROUNDS = {"senior_title": "已取得高级专业技术职称",
+                     "verifier_certificate": "已取得计量检定员证"}
+
+
 def no_rules_reason(exam_year: int, level: str) -> str:
     """Why a pledge could not be checked automatically: the year has no rules (or none for
-    the level). Chinese for the candidate, then the rule's id and the plain English."""
+    the level). Chinese for the candidate, then the rule's id."""
     return (f"{exam_year}年度没有{level}级别的报考条件，无法自动核查；请提交学历和计量技术工作"
-            f"证明材料，由报名点人工核查。[规则 {exam_year}.no-eligibility-rules: no "
-            f"eligibility rules for year {exam_year}]")
+            f"证明材料，由报名点人工核查。[规则 {exam_year}.no-eligibility-rules]")
 
 
 def open_case(submitted: dict, rules: Rules | None, facts: dict, cutoff: date,
@@ -492,18 +496,19 @@ def open_case(submitted: dict, rules: Rules | None, facts: dict, cutoff: date,
         # An exemption always needs proof (senior title, former 计量检定员证), which only a
         # person can judge; even with a commitment nothing runs automatically: the manual
         # check that judges the exemption's proof judges eligibility with it.
+        # reasons reach the candidate's messages: Chinese (the cause is the code)
         events.append(_proof_requested(
             submitted,
             "exemption_claimed",
-            f"the exemption from {exemption['subject']} ({exemption['ground']}) needs proof; "
-            f"a registration point checks it with the eligibility proof",
+            f"申请免试科目{exemption['subject']}"
+            f"（{EXEMPTION_GROUNDS.get(exemption['ground'], exemption['ground'])}）"
+            f"需提交相关证明，由报名点与报考资格证明一并人工核查",
         ))
     elif not commitment:
         events.append(_proof_requested(
             submitted,
             "no_commitment",
-            "without the commitment (告知承诺), proof of education and metrology work is "
-            "checked by hand",
+            "未采用告知承诺制，学历和从事计量技术工作年限的证明材料由报名点人工核查",
         ))
     elif rules is None or submitted["level"] not in rules.level_names:
         reason = no_rules_reason(exam_year, submitted["level"])
@@ -537,7 +542,7 @@ def commitment_withdrawn(case: Case, now: datetime) -> list[NewEvent]:
     return [
         _event(case, "CommitmentWithdrawnRecorded"),
         _proof_requested(case, "commitment_withdrawn",
-                         "the commitment (告知承诺) was withdrawn: proof is checked by hand"),
+                         "已撤回告知承诺，证明材料由报名点人工核查"),
     ]
 
 
@@ -740,8 +745,8 @@ def raise_enquiry(case: Case, account_id: str, enquiry_id: str, text: str, now: 
 
 def _reopen_reason(point: str, answer: str) -> str:
     short = answer if len(answer) <= 300 else answer[:299] + "…"
-    return (f"reopened by registration point {point} after your enquiry (疑问核实): send proof "
-            f"again for the manual check before confirmation closes. {short}")
+    return (f"报名点{point}在疑问核实后重新开启核查：请于核对确认截止前重新提交证明材料，"
+            f"由报名点人工核查。答复：{short}")
 
 
 def answer_enquiry(case: Case, enquiry_id: str, answer: str, reopen: bool, staff_id: str,
@@ -791,8 +796,7 @@ def close_enquiry(case: Case) -> list[NewEvent]:
     if open_ is None:
         return []
     return [_event(case, "EnquiryClosed", enquiry_id=open_["enquiry_id"],
-                   reason="confirmation closed before an answer; the application is "
-                          "unsuccessful (逾期视作报名不成功)")]
+                   reason="核对确认截止前未获答复，逾期视作报名不成功")]
 
 
 # --- 报名无效 / 成绩无效: voiding and the integrity archive ----------------------------------

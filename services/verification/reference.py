@@ -150,19 +150,31 @@ class CsvReferenceData:
         return dict(max(live, key=lambda r: r["recorded_on"]))  # the latest, if several
 
 
+class ReferenceFileMissing(ValueError):
+    """A configured reference file that is not there: refused at start, with the setting."""
+
+
 def _path(config: Mapping, key: str, default: str) -> Path:
-    path = Path(config.get(key) or default)
-    return path if path.is_absolute() else REPO_ROOT / path
+    path = Path(str(config.get(key) or "").strip() or default)
+    path = path if path.is_absolute() else REPO_ROOT / path
+    if not path.is_file():
+        raise ReferenceFileMissing(f"{key}: no such file: {path}")
+    return path
+
+
+def configured_paths(config: Mapping | None) -> tuple[Path, Path]:
+    """The two files ``REFERENCE_EDUCATION_CSV`` and ``REFERENCE_INTEGRITY_CSV`` name
+    (relative paths: to the repository root; unset or empty: the shipped ones), checked to
+    exist (``ReferenceFileMissing`` names the setting otherwise)."""
+    config = config or {}
+    return (_path(config, "REFERENCE_EDUCATION_CSV", DEFAULT_EDUCATION_CSV),
+            _path(config, "REFERENCE_INTEGRITY_CSV", DEFAULT_INTEGRITY_CSV))
 
 
 def from_config(config: Mapping | None) -> CsvReferenceData:
     """The simulated reference data from ``REFERENCE_EDUCATION_CSV`` and
-    ``REFERENCE_INTEGRITY_CSV`` (relative paths are relative to the repository root)."""
-    config = config or {}
-    return CsvReferenceData(
-        _path(config, "REFERENCE_EDUCATION_CSV", DEFAULT_EDUCATION_CSV),
-        _path(config, "REFERENCE_INTEGRITY_CSV", DEFAULT_INTEGRITY_CSV),
-    )
+    ``REFERENCE_INTEGRITY_CSV`` (``configured_paths``)."""
+    return CsvReferenceData(*configured_paths(config))
 
 
 def gather_facts(reference: ReferenceData, candidate: dict, on: date) -> dict:

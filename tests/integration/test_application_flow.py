@@ -219,7 +219,7 @@ def test_chart_e_to_t(season):
     s.proof("liu")  # a rejected candidate may send proof again
     s.case_status("liu", "awaiting_manual")
     s.manual("liu", "reject", reason="学历证书与学信网记录不符", final=True)  # O→P
-    assert s.status("liu", "terminated")["reason"].startswith("rejected at manual check")
+    assert s.status("liu", "terminated")["reason"].startswith("人工核查未通过，报名终止")
     s.status("zhou", "manual_passed")
     s.status("chen", "manual_passed")
 
@@ -272,7 +272,7 @@ def test_chart_e_to_t(season):
     assert s.app(through[1])["status"] == "eligible"  # the last second still counts
     s.clock.set(at(2026, 4, 18, 16, 0, 1))
     assert "逾期" in s.status(through[1], "lapsed")["reason"]
-    assert "unresolved" in s.status("zhang", "lapsed")["reason"]
+    assert "资格核查仍未完成" in s.status("zhang", "lapsed")["reason"]
     assert s.app("liu")["status"] == "terminated"
     with pytest.raises(Refused):
         s.call("registration", "confirm_application", s.accounts[through[1]], SESSION)

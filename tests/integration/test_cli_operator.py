@@ -11,7 +11,7 @@ of a bad document (every problem listed with its path)."""
 
 import json
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from nameko.runners import ServiceRunner
@@ -205,6 +205,77 @@ def test_loading_a_bad_session_document_lists_every_problem(world, tmp_path):
     assert [s["session_id"] for s in w.call("registration", "list_sessions")] == [SESSION]
     again = w.kaowu("session", "load", str(REFERENCE_SESSION_PATH))
     assert again.exit_code == 1 and "refused" in again.stderr  # scheduled once
+
+
+def test_a_file_that_is_not_utf8_is_refused_in_one_line(world, tmp_path):
+    w = world
+    gbk = tmp_path / "成绩.csv"
+    gbk.write_bytes("ticket_number,subject,score\n准考证,L1-LAW,70\n".encode("gbk"))
+    doc = tmp_path / "session.yml"
+    doc.write_bytes(REFERENCE_SESSION_PATH.read_text("utf-8").encode("gbk", errors="replace"))
+    for args in (["scores", "import", str(gbk), "--session", SESSION],
+                 ["session", "load", str(doc)]):
+        result = w.kaowu(*args)
+        assert result.exit_code == 1, result.output
+        assert "is not UTF-8 text" in result.stderr and "iconv -f GBK -t UTF-8" in result.stderr
+        assert "Traceback" not in result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_staff_add_shows_the_password_rule_and_checks_the_point(world):
+    w = world
+    weak = w.kaowu("staff", "add", "--username", "wang_2916", "--name", "王老师", "--role", "staff",
+                   "--point", "2916", input="12345678\n12345678\n")
+    assert weak.exit_code == 1, weak.output
+    assert "password: a password needs at least one letter and one digit" in weak.stderr
+    assert "12345678" not in weak.output and "Traceback" not in weak.output
+    unknown = w.kaowu("staff", "add", "--username", "wang_2916", "--name", "王老师", "--role",
+                      "staff", "--point", "29160")
+    assert unknown.exit_code == 1
+    assert "unknown registration point '29160'; the loaded sessions have: 2916 " in unknown.stderr
+    made = w.kaowu("staff", "add", "--username", "wang_2916", "--name", "王老师", "--role", "staff",
+                   "--point", "2916", input="wang2916pass\nwang2916pass\n")
+    assert made.exit_code == 0, made.output
+    assert [s["registration_point"] for s in w.call("account", "list_staff")
+            if s["username"] == "wang_2916"] == ["2916"]
+
+
+def test_session_list_show_and_amend(world):
+    w = world
+    listed = w.kaowu("session", "list")
+    assert listed.exit_code == 0 and SESSION in listed.stdout and "application" in listed.stdout
+    shown = w.kaowu("session", "show", SESSION)
+    assert shown.exit_code == 0, shown.output
+    assert "2026-04-17 10:00" in shown.stdout  # confirmation opens, Asia/Shanghai
+    typo = w.kaowu("session", "show", "2026-shanghai")
+    assert typo.exit_code == 1 and f"the loaded sessions are: {SESSION}" in typo.stderr
+
+    before = w.call("registration", "get_session", SESSION)["windows"]["confirmation"]
+    bad = w.kaowu("session", "amend", SESSION, "-w", "confirmation", "--start", "2026-03-01 10:00",
+                  "--end", "2026-03-02 10:00", "--reason", "测试", "-y")
+    assert bad.exit_code == 1 and "refused" in bad.stderr and "Traceback" not in bad.output
+    assert w.call("registration", "get_session", SESSION)["windows"]["confirmation"] == before
+
+    end = datetime.fromisoformat(before["end"]).astimezone(SHANGHAI)
+    later = (end + timedelta(days=1)).strftime("%Y-%m-%d %H:%M")
+    start = datetime.fromisoformat(before["start"]).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+    amended = w.kaowu("session", "amend", SESSION, "-w", "confirmation", "--start", start,
+                      "--end", later, "--reason", "系统维护，延长一天", "-y")
+    assert amended.exit_code == 0, amended.output
+    assert f"to {start} – {later}" in amended.stdout
+    now = w.call("registration", "get_session", SESSION)["windows"]["confirmation"]
+    assert datetime.fromisoformat(now["end"]) == end + timedelta(days=1)
+
+
+def test_status_counts_the_gateway_and_typos_list_the_services(world, monkeypatch):
+    w = world
+    monkeypatch.setenv("KAOWU_GATEWAY_URL", "http://127.0.0.1:9")  # nothing listens there
+    result = w.kaowu("status", "account", "gateway", "--wait", "2")
+    assert result.exit_code == 1
+    assert "gateway" in result.stdout and "no answer at http://127.0.0.1:9/health/ready" in result.stdout
+    assert "1 of 2 services down: gateway" in result.stdout
+    typo = w.kaowu("events", "registraton")
+    assert typo.exit_code == 1 and "did you mean registration?" in typo.stderr
 
 
 def test_status_shows_the_services_up_and_one_down_after_stopping_it(world):

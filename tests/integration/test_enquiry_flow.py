@@ -98,7 +98,7 @@ def test_enquiry_reopens_a_terminated_application(season):
     assert answered["status"] == "answered" and answered["reopened"] is True
     assert answered["staff"] == "staff-01"
     liu = s.status("liu", "proof_requested")  # reopened: terminated no more
-    assert "reopened by registration point 2916" in liu["reason"] and liu["open_enquiry"] is None
+    assert "报名点2916在疑问核实后重新开启核查" in liu["reason"] and liu["open_enquiry"] is None
     assert s.call("verification", "enquiry_queue", STAFF, SESSION) == []
 
     s.clock.set(at(2026, 4, 17, 11, 0))  # verification closed, but a reopening takes proof
@@ -124,7 +124,7 @@ def test_enquiry_reopens_a_terminated_application(season):
     s.clock.set(at(2026, 4, 18, 16, 0, 1))
     ended = s.status("chen", "terminated")
     assert ended["reason"].startswith("报名不成功")
-    assert f"enquiry {chen['enquiry_id']} was still open" in ended["reason"]
+    assert f"您的疑问（{chen['enquiry_id']}）截止时仍未办结" in ended["reason"]
     s.wait(lambda: s.call("verification", "get_enquiries", s.accounts["chen"], SESSION)[0]["status"]
            == "closed")
     closed = s.call("verification", "get_enquiries", s.accounts["chen"], SESSION)[0]

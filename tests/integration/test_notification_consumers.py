@@ -4,6 +4,7 @@ being built (admission, scoring, certificate, RegistrationVoided, enquiries), on
 and PostgreSQL. The timers' work (``fire_due_notices``, ``send_due``) is driven directly.
 """
 
+import time
 from datetime import datetime, timedelta
 
 import pytest
@@ -279,3 +280,22 @@ def test_scores_voided_is_told_to_a_candidate_without_a_certificate(world):
         c.exec_driver_sql("UPDATE tracking SET position = 0 WHERE upstream = 'scoring'")
     w.sync()
     assert w.templates("li") == ["account_registered", "scores_voided"]
+
+
+def test_a_stop_ends_an_sms_batch_waiting_on_the_rate_limit(world):
+    """A batch over the rate limit waits for tokens (SMS_BATCH / SMS_RATE_PER_S: 20 s by
+    default); a stop must not wait it out: no SMS is begun once the service is stopping,
+    and those left stay queued for the next start."""
+    w = world
+    w.sender = Sender(SinkSmsGateway(w.sink), RetryPolicy(max_attempts=3),
+                      TokenBucket(0.2, 1))  # one now, the next in 5 s
+    assert send_due(w.me, w.sender, w.clock, stopping=lambda: True) == 0
+    assert not w.sink.exists() or not read_sink(w.sink)
+
+    stop_at = time.monotonic() + 1.0
+    started = time.monotonic()
+    sent = send_due(w.me, w.sender, w.clock, stopping=lambda: time.monotonic() >= stop_at)
+    assert sent == 1 and time.monotonic() - started < 2.5
+    assert len(read_sink(w.sink)) == 1
+    w.sender = Sender(SinkSmsGateway(w.sink), RetryPolicy(max_attempts=3), TokenBucket(1000, 1000))
+    assert send_due(w.me, w.sender, w.clock) == len(MOBILES) - 1  # the rest, at the next start

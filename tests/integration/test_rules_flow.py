@@ -6,7 +6,7 @@ account, registration, verification and the gateway running on RabbitMQ and Post
   once, nothing stored), sees them, and then the session loads;
 - an application in a year without rules (a session scheduled before sessions were checked
   for rules) is not left in ``submitted``: its case opens and goes to proof and the manual
-  check with the reason "no eligibility rules for year 2028".
+  check with the reason "2028年度没有…的报考条件".
 """
 
 import pytest
@@ -117,7 +117,7 @@ def test_an_application_in_a_year_without_rules_opens_its_case_for_manual_check(
     app = stack.wait(lambda: (a := api.get(f"/api/me/applications/{session_id}", token).json())
                      ["status"] != "submitted" and a)
     assert app["status"] == "proof_requested"
-    assert "no eligibility rules for year 2028" in app["reason"]
+    assert "2028年度没有" in app["reason"]
     case = stack.rpc("verification", "get_case", f"{session_id}.{stack.accounts['candidate']}")
     assert case["status"] == "awaiting_proof" and case["rules"] is None
     assert case["auto_check"]["rule"] == "2028.no-eligibility-rules"

@@ -1,16 +1,18 @@
-"""Verifiable Credentials of certificates (VC-JWT, EdDSA over Ed25519), the Bitstring
+"""Verifiable Credentials of certificates (VC-JWT, JWS alg Ed25519), the Bitstring
 Status List encoding, and the certificate PDF."""
 
 import base64
 import gzip
 import json
+import warnings
 from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from joserfc import jwt
-from joserfc.jwk import OKPKey
+from joserfc.errors import SecurityWarning
+from joserfc.jwk import KeySet, OKPKey
 
 from services.certificate import credential, statuslist
 from services.certificate.credential import Issuer, inspect
@@ -43,10 +45,14 @@ def signed(iss=ISSUER, facts=FACTS):
 # --- the credential -------------------------------------------------------------------
 
 
-def test_the_credential_is_a_vc_2_0_jwt_signed_with_eddsa():
-    token = signed()
+def test_the_credential_is_a_vc_2_0_jwt_signed_with_ed25519():
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        token = signed()
+    # RFC 9864's fully specified name: joserfc no longer warns that EdDSA is deprecated
+    assert not [w for w in seen if issubclass(w.category, SecurityWarning)], seen
     header, claims = b64(token.split(".")[0]), b64(token.split(".")[1])
-    assert header == {"alg": "EdDSA", "kid": ISSUER.kid, "typ": "vc+jwt", "cty": "vc"}
+    assert header == {"alg": "Ed25519", "kid": ISSUER.kid, "typ": "vc+jwt", "cty": "vc"}
     assert claims["@context"] == ["https://www.w3.org/ns/credentials/v2"]
     assert claims["type"] == ["VerifiableCredential", "QualificationCertificate"]
     assert claims["issuer"] == {"id": "https://kaowu.example/issuer", "name": "上海市职业能力考试院"}
@@ -64,7 +70,31 @@ def test_the_credential_is_a_vc_2_0_jwt_signed_with_eddsa():
     # any JOSE library verifies it with the published JWKS
     public = OKPKey.import_key(ISSUER.jwks()["keys"][0])
     assert not public.is_private
-    assert jwt.decode(token, public, algorithms=["EdDSA"]).claims == claims
+    assert jwt.decode(token, public, algorithms=["Ed25519"]).claims == claims
+
+
+def test_a_credential_issued_under_the_old_alg_name_eddsa_still_verifies():
+    """Issued before the switch: header alg "EdDSA", the same key and signature arithmetic."""
+    claims = credential.certificate_claims(ISSUER, FACTS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SecurityWarning)
+        old = jwt.encode({"alg": "EdDSA", "kid": ISSUER.kid, "typ": "vc+jwt", "cty": "vc"},
+                         claims, ISSUER.key, algorithms=["EdDSA"])
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        got = inspect(old, ISSUER)
+    assert got.result == "ok", got
+    assert not [w for w in seen if issubclass(w.category, SecurityWarning)]
+    # and by anyone holding the published keys (the JWK names no alg, so both verify)
+    published = KeySet.import_key_set(ISSUER.jwks())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SecurityWarning)
+        assert jwt.decode(old, published, algorithms=["EdDSA"]).claims == claims
+    assert jwt.decode(signed(), published, algorithms=["Ed25519"]).claims["jti"]
+    # tampered with, under the old name: still a bad signature, not valid
+    head, body, sig = old.split(".")
+    forged = ".".join([head, body[:-4] + ("AAAA" if body[-4:] != "AAAA" else "BBBB"), sig])
+    assert inspect(forged, ISSUER).result == "invalid"
 
 
 def test_round_trip():
@@ -174,7 +204,7 @@ def test_the_status_list_credential_is_signed_too():
     bits = statuslist.bitstring([3])
     claims = credential.status_list_claims(ISSUER, 1, bits, datetime(2026, 9, 20, tzinfo=UTC))
     token = ISSUER.sign(claims)
-    got = jwt.decode(token, ISSUER.keyset, algorithms=["EdDSA"]).claims
+    got = jwt.decode(token, ISSUER.keyset, algorithms=["Ed25519"]).claims
     assert got["type"] == ["VerifiableCredential", "BitstringStatusListCredential"]
     assert got["id"] == "https://kaowu.example/credentials/status/1"
     subject = got["credentialSubject"]

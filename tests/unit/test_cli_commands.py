@@ -134,15 +134,21 @@ def test_score_import_and_publication_summaries(tmp_path):
 
 # -- staff ------------------------------------------------------------------------------------
 
+SESSIONS = {("registration", "list_sessions"): [{"session_id": "s1", "name": "n", "exam_year": 2026}],
+            ("registration", "get_session"): lambda sid: {
+                "session_id": sid, "registration_points": {
+                    "2916": {"name": "上海市计量测试技术研究院"}, "2917": {"name": "浦东报名点"}}}}
+
+
 def test_staff_add_asks_for_the_password_twice_hidden():
-    fake = FakeServices({("account", "create_staff"): lambda data: {
+    fake = FakeServices({**SESSIONS, ("account", "create_staff"): lambda data: {
         "account_id": "f" * 32, "username": data["username"], "role": data["role"]}})
     result = run(fake, ["staff", "add", "--username", "zhou_2916", "--name", "周敏", "--role",
                         "staff", "--point", "2916"], input="Passw0rd!x\nPassw0rd!x\n")
     assert result.exit_code == 0, result.output
     assert "Passw0rd" not in result.output  # hidden
     assert result.output.count("Password") >= 1 and "Repeat" in result.output
-    sent = fake.calls[0][2][0]
+    sent = fake.calls[-1][2][0]
     assert sent == {"username": "zhou_2916", "password": "Passw0rd!x", "name": "周敏",
                     "role": "staff", "registration_point": "2916"}
 
@@ -299,3 +305,28 @@ def test_rebuild_progress_is_read_from_what_status_says():
     status = {"head": 100, "projections": {"a": 100, "b": 40, "c": 100},
               "rebuilding": {"a": {"position": 70, "head": 100}}}
     assert rb.reported(status, names, 100) == {"a": 70, "b": 40, "c": None}
+
+
+# -- files that are not UTF-8 ------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", [["session", "load"], ["session", "load", "--dry-run"],
+                                     ["scores", "import", "--session", "s"]])
+def test_a_file_that_is_not_utf8_is_one_clear_line_not_a_traceback(tmp_path, command):
+    sheet = tmp_path / "成绩.csv"
+    sheet.write_bytes("准考证号,科目,成绩\n".encode("gbk"))  # as Excel saves it on a Chinese PC
+    fake = FakeServices({("scoring", "import_scores"): {}, ("registration", "load_session"): {}})
+    result = run(fake, [*command[:2], str(sheet), *command[2:]])
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    assert "is not UTF-8" in result.stderr and "iconv -f GBK -t UTF-8" in result.stderr
+    assert not fake.calls  # nothing sent
+
+
+def test_a_session_document_with_a_utf8_bom_loads(tmp_path):
+    fake = FakeServices({("registration", "load_session"): _load_session})
+    path = tmp_path / "s.yml"
+    path.write_bytes(b"\xef\xbb\xbf" + REFERENCE_SESSION_PATH.read_bytes())
+    result = run(fake, ["session", "load", str(path)])
+    assert result.exit_code == 0, result.output
+    assert not fake.calls[0][2][0]["yaml"].startswith("\ufeff")

@@ -980,3 +980,36 @@ def test_service_class_is_found_without_running_anything():
         cls = service_class(name)
         tree = ast.parse((ROOT / "services" / name / "service.py").read_text("utf-8"))
         assert cls.__name__ in {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
+
+
+# -- stopping: the grace period outlasts what the code waits for ------------------------------
+
+def test_the_grace_period_outlasts_what_a_stopping_worker_waits_for(rendered):
+    """terminationGracePeriodSeconds > the preStop sleep + the longest wait a worker may be
+    in when SIGTERM comes (RPC_TIMEOUT, GATEWAY_RPC_TIMEOUT, an SMS request: the code's own
+    settings, as each pod's nameko config and environment set them) + the runner's margin.
+    A pod killed at the end of its grace period loses the work in flight."""
+    from shared.runner import STOP_MARGIN, stop_waits
+
+    setup_yaml_parser()
+    _, docs = rendered
+    settings = env_configmap(docs)
+    for d in of_kind(docs, "Deployment"):
+        spec = pod_spec(d)
+        (container,) = spec["containers"]
+        env = {**settings, **{e["name"]: e["value"] for e in container.get("env", [])
+                              if "value" in e}}
+        config_text = (K8S / "base" / "nameko-config.yml").read_text("utf-8")
+        config = yaml.safe_load(config_text) or {}
+        config.update({k: v for k, v in env.items() if k.startswith(("SMS_", "RPC_", "GATEWAY_RPC"))})
+        waits = stop_waits(config)
+        sleep = int(spec["containers"][0]["lifecycle"]["preStop"]["exec"]["command"][1])
+        needed = sleep + max(waits.values()) + STOP_MARGIN
+        assert spec["terminationGracePeriodSeconds"] > needed, (
+            f"{d['metadata']['name']}: grace {spec['terminationGracePeriodSeconds']} s, but "
+            f"preStop {sleep} s + {max(waits, key=waits.get)} {max(waits.values()):g} s + "
+            f"{STOP_MARGIN:g} s margin = {needed:g} s")
+    # the figures are the code's: RPC_TIMEOUT's default is what RpcProxy waits
+    from shared.dependencies import DEFAULT_RPC_TIMEOUT
+    assert stop_waits({})["RPC_TIMEOUT"] == DEFAULT_RPC_TIMEOUT
+    assert stop_waits({"RPC_TIMEOUT": 90})["RPC_TIMEOUT"] == 90

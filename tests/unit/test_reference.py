@@ -199,3 +199,53 @@ def test_gather_facts_against_the_shipped_csvs(ref):
         {"level": "大专", "certificate_no": "102521200606000512"}]}, ON)
     assert facts["integrity"]["record_id"] == "CX-2024-0031"
     assert facts["education"]["102521200606000512"]["level"] == "大专"
+
+
+# -- the settings reach the service and a wrong path is refused at start -----------------
+
+def _config_yml(monkeypatch, **env):
+    import warnings
+
+    import yaml
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # nameko.cli imports pkg_resources
+        from nameko.cli.main import setup_yaml_parser
+    setup_yaml_parser()
+    for key in ("REFERENCE_EDUCATION_CSV", "REFERENCE_INTEGRITY_CSV"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return yaml.safe_load((REPO_ROOT / "config.yml").read_text("utf-8"))
+
+
+def test_config_yml_reads_the_reference_files_from_the_environment(monkeypatch, tmp_path):
+    edu = write_csv(tmp_path / "edu.csv", EDU_HEADER,
+                    [[WANG, "王", "C-1", "本科", "X大学", "测控", "science_engineering", "2010-07-01"]])
+    integ = write_csv(tmp_path / "int.csv", INT_HEADER, [])
+    config = _config_yml(monkeypatch, REFERENCE_EDUCATION_CSV=str(edu),
+                         REFERENCE_INTEGRITY_CSV=str(integ))
+    data = from_config(config)
+    assert data.education_csv_path == edu and data.integrity_csv_path == integ
+    assert data.education_record(WANG, "C-1")["level"] == "本科"
+    # unset: the shipped files
+    data = from_config(_config_yml(monkeypatch))
+    assert data.education_csv_path == REPO_ROOT / "deploy/reference/education-registry.csv"
+
+
+@pytest.mark.parametrize("key", ["REFERENCE_EDUCATION_CSV", "REFERENCE_INTEGRITY_CSV"])
+def test_a_reference_file_that_does_not_exist_is_refused_naming_the_setting(key, tmp_path):
+    with pytest.raises(reference.ReferenceFileMissing, match=f"{key}: no such file"):
+        from_config({key: str(tmp_path / "missing.csv")})
+    with pytest.raises(reference.ReferenceFileMissing, match=key):
+        from_config({key: str(tmp_path)})  # a directory is no file either
+
+
+def test_make_run_refuses_a_missing_reference_file_before_starting(monkeypatch, tmp_path):
+    from shared.runner import StartupError, check_reference_data
+
+    monkeypatch.setenv("REFERENCE_INTEGRITY_CSV", str(tmp_path / "nope.csv"))
+    with pytest.raises(StartupError, match="REFERENCE_INTEGRITY_CSV: no such file"):
+        check_reference_data(["account", "verification"])
+    check_reference_data(["account"])  # no verification service: nothing reads it
+    monkeypatch.delenv("REFERENCE_INTEGRITY_CSV")
+    check_reference_data(["verification"])

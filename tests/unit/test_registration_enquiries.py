@@ -125,10 +125,10 @@ def test_close_with_an_open_enquiry_is_unsuccessful():
     evs = domain.close_confirmation(SESSION, [rejected.app, open_rejection.app])
     lapse, end = evs[1:]
     assert lapse.type == "ApplicationLapsed" and end.type == "RegistrationTerminated"
-    assert lapse.payload["reason"].startswith("报名不成功: eligibility still unresolved")
-    assert "enq-2 was still open" in lapse.payload["reason"]
-    assert end.payload["reason"].startswith("报名不成功: rejected at manual check")
-    assert "enq-3 was still open" in end.payload["reason"]
+    assert lapse.payload["reason"].startswith("报名不成功：核对确认截止时资格核查仍未完成")
+    assert "您的疑问（enq-2）截止时仍未办结" in lapse.payload["reason"]
+    assert end.payload["reason"].startswith("报名不成功：人工核查未通过")
+    assert "您的疑问（enq-3）截止时仍未办结" in end.payload["reason"]
     rejected.add([lapse])
     assert rejected.app.status == "lapsed"
     assert domain.status_label(rejected.app).startswith("报名不成功")

@@ -86,6 +86,25 @@ def test_the_catch_up_timer_takes_each_upstream_on_its_own():
     assert [c.calls for c in tracking.consumers.values()] == [1, 1, 1]
 
 
+def test_a_stopping_service_asks_no_further_upstream():
+    """Once the stop began, the catch-up ends: the upstream that failed (its call given up
+    at the stop) is not logged as a failure, and the others wait for the next start."""
+    from shared.dependencies import TrackingProvider
+    from shared.errors import Unavailable
+
+    tracking = TrackingProvider({})
+
+    class Stopped(_Consumer):
+        def catch_up(self, fetch):
+            tracking.watch.begin()  # the stop begins while this upstream is asked
+            return super().catch_up(fetch)
+
+    tracking.consumers = {"first": Stopped(Unavailable("given up: stopping")),
+                          "second": _Consumer(3)}
+    assert tracking.catch_up({"first": None, "second": None}) == 0
+    assert [c.calls for c in tracking.consumers.values()] == [1, 0]
+
+
 def test_every_catch_up_timer_goes_through_the_provider():
     """Each service's timer hands all its upstreams to ``TrackingProvider.catch_up`` in one
     call, which isolates a failing one: none is left out, none handled apart."""

@@ -71,7 +71,7 @@ def test_a_pledge_in_a_year_without_rules_opens_the_case_and_goes_to_manual_chec
     opened, failed, requested = s.events
     assert opened.payload["rules"] is None
     assert failed.payload["rule"] == "2027.no-eligibility-rules"
-    assert "no eligibility rules for year 2027" in failed.payload["reason"]
+    assert "2027年度没有" in failed.payload["reason"]
     assert failed.payload["reason"].startswith("2027年度没有L1级别的报考条件，无法自动核查")
     assert requested.payload["cause"] == "auto_check_failed"
     assert requested.payload["reason"] == failed.payload["reason"]

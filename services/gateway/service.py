@@ -50,6 +50,7 @@ from services.gateway.web import Gate, json_response, route, routes_of
 from shared.contracts.account import SECTIONS
 from shared.errors import KaowuError, Unauthorized
 from shared.health import Health, liveness
+from shared.masking import mask
 from shared.metrics import Metrics
 
 SECTION_RULE = f"any({', '.join(SECTIONS)})"
@@ -576,17 +577,18 @@ class GatewayService:
                for name, (state, body) in statuses.items()}
         out["gateway"] = {"up": True, "token_key": "generated at start"
                           if self.gate.tokens.generated else "configured"}
-        return {"services": out}
+        return mask({"services": out})
 
     @route("GET", f"/api/ops/events/<any({', '.join(dashboard.SERVICES)}):service>",
            access=OPERATOR, tags=["operations"], ok_schema=LIST, errors=ERRORS,
            query={"after": {"schema": {"type": "integer", "minimum": 0},
                             "description": "log position to read after (default 0)"},
                   "limit": {"schema": {"type": "integer", "minimum": 1, "maximum": 5000}}},
-           summary="A service's event log after a position (public views of its events).")
+           summary="A service's event log after a position (public views of its events; "
+                   "personal data masked as in kaowu events).")
     def ops_events(self, request, caller, service):
-        return self._call(service, "events_after", _int_arg(request, "after", 0, 0, 2**62),
-                          _int_arg(request, "limit", 100, 1, 5000))
+        return mask(self._call(service, "events_after", _int_arg(request, "after", 0, 0, 2**62),
+                               _int_arg(request, "limit", 100, 1, 5000)))
 
     @route("GET", "/api/ops/dashboard", access=OVERSIGHT, tags=["operations"], errors=(400,),
            query=SESSION_QUERY,
@@ -632,7 +634,7 @@ class GatewayService:
         answers = rpc.gather(calls, DASHBOARD_TIMEOUT)
         queues = {k.split(".", 1)[1]: v for k, v in answers.items() if k.startswith("queue.")}
         statuses = {k.split(".", 1)[1]: v for k, v in first.items() if k.startswith("status.")}
-        return dashboard.shape(now, sessions, session, answers, queues, statuses)
+        return mask(dashboard.shape(now, sessions, session, answers, queues, statuses))
 
     # ================================================================ the dashboard page
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import copy
 import re
+import sys
+import unicodedata
 
 from services.gateway import schemas
 from services.gateway.auth import ROLES
@@ -32,13 +34,44 @@ _ERROR_TEXT = {
 }
 
 
+def _no_control_pattern() -> str:
+    """A pattern refusing what ``shared.fields.Text`` refuses in every service: control
+    (Cc) and invisible formatting (Cf) characters, as one character class."""
+    ranges, start = [], None
+    for cp in range(sys.maxunicode + 2):
+        bad = cp <= sys.maxunicode and unicodedata.category(chr(cp)) in ("Cc", "Cf")
+        if bad and start is None:
+            start = cp
+        elif not bad and start is not None:
+            ranges.append((start, cp - 1))
+            start = None
+
+    def char(cp):
+        return f"\\u{cp:04x}" if cp <= 0xFFFF else chr(cp)
+
+    return "^[^" + "".join(char(a) if a == b else f"{char(a)}-{char(b)}"
+                           for a, b in ranges) + "]*$"
+
+
+#: text in a path or a query string, as the services accept it
+TEXT_PATTERN = _no_control_pattern()
+
+
+def _text(schema: dict) -> dict:
+    """A string parameter's schema with the services' refusal of control characters."""
+    if schema.get("type") == "string" and "enum" not in schema and "pattern" not in schema:
+        return {**schema, "pattern": TEXT_PATTERN}
+    return schema
+
+
 def openapi_path(rule: str) -> tuple[str, list[dict]]:
     """A werkzeug rule as an OpenAPI path template, with its path parameters."""
     params = []
 
     def repl(m):
-        schema = {"type": "string"}
+        schema = {"type": "string", "minLength": 1, "pattern": TEXT_PATTERN}
         if m.group("conv") == "any":
+            schema = {"type": "string"}
             schema["enum"] = [a.strip().strip("'\"") for a in m.group("args").split(",")]
         elif m.group("conv") == "int":
             schema = {"type": "integer", "minimum": 0}
@@ -63,13 +96,15 @@ def _error_statuses(route) -> list[int]:
 def operation(name: str, route) -> dict:
     _, path_params = openapi_path(route.url)
     for p in path_params:
+        if route.page:  # a page answers any text (a token it does not know: "not ours")
+            p["schema"].pop("pattern", None)
         extra = route.path_params.get(p["name"])
         if extra:
             p.update({k: v for k, v in extra.items() if k != "schema"})
             p["schema"] = {**p["schema"], **extra.get("schema", {})}
     params = path_params + [
         {"name": q, "in": "query", "required": spec.get("required", False),
-         "description": spec.get("description", ""), "schema": spec["schema"]}
+         "description": spec.get("description", ""), "schema": _text(spec["schema"])}
         for q, spec in route.query.items()]
     roles = sorted(route.access.roles) if route.access.roles else []
     op = {

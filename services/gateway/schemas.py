@@ -9,7 +9,7 @@ services accept. Enumerations come from the published language (``shared.contrac
 """
 
 from shared.contracts.account import ID_TYPES, SECTIONS
-from shared.contracts.registration import LEVELS, WINDOWS
+from shared.contracts.registration import LEVELS, MAX_SUBJECTS, WINDOWS
 
 
 def _str(max_length=None, **kw):
@@ -88,15 +88,17 @@ PROFILE_SECTIONS = {
                        "phone": {"type": "string", "pattern": "^\\+?[0-9 ()-]{5,20}$"}}),
 }
 assert set(PROFILE_SECTIONS) == set(SECTIONS)
-PROFILE_SECTION = {"anyOf": list(PROFILE_SECTIONS.values()),
-                   "description": "the section named in the path: " + ", ".join(SECTIONS)}
+# the photo is uploaded as a file (PUT /api/me/photo), never as JSON to a section
+EDITABLE_SECTIONS = tuple(s for s in SECTIONS if s != "photo")
+PROFILE_SECTION = {"anyOf": [PROFILE_SECTIONS[s] for s in EDITABLE_SECTIONS],
+                   "description": "the section named in the path: " + ", ".join(EDITABLE_SECTIONS)}
 
 # -- applications --------------------------------------------------------------------------
 
 APPLICATION = obj({
     "session_id": _str(100),
     "level": {"type": "string", "enum": list(LEVELS)},
-    "subjects": {"type": "array", "items": _str(20),
+    "subjects": {"type": "array", "items": _str(20), "maxItems": MAX_SUBJECTS,
                  "description": "empty: every subject of the level (less an exempt one)"},
     "exemption": {"anyOf": [obj({"ground": {"type": "string", "enum": [
         "senior_title", "verifier_certificate"]}}, ["ground"]), {"type": "null"}]},
@@ -146,9 +148,11 @@ VERIFY = obj({"credential": _str(20_000, description="the VC-JWT of a certificat
 BINARY = {"type": "string", "contentMediaType": "application/octet-stream"}
 
 
-def upload(field: str, many: bool = False) -> dict:
+def upload(field: str, many: int = 0) -> dict:
+    """A multipart form with the file(s) as ``field``; ``many``: up to that many files."""
     item = {"type": "string", "format": "binary"}
-    return obj({field: {"type": "array", "items": item} if many else item}, [field])
+    return obj({field: {"type": "array", "items": item, "minItems": 1, "maxItems": many}
+                if many else item}, [field])
 
 
 # -- answers -------------------------------------------------------------------------------

@@ -54,6 +54,7 @@ from shared.masking import mask
 from shared.metrics import Metrics
 
 SECTION_RULE = f"any({', '.join(SECTIONS)})"
+EDITABLE_RULE = f"any({', '.join(s.EDITABLE_SECTIONS)})"  # the photo: PUT /api/me/photo
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 DASHBOARD_TIMEOUT = 3.0  # seconds per source: a dead service must not stall the page
 
@@ -227,7 +228,7 @@ class GatewayService:
         return {"section": section, "data": profile["sections"].get(section),
                 "completeness": profile["completeness"], "missing": profile["missing"]}
 
-    @route("PUT", f"/api/me/profile/<{SECTION_RULE}:section>", access=CANDIDATE,
+    @route("PUT", f"/api/me/profile/<{EDITABLE_RULE}:section>", access=CANDIDATE,
            tags=["candidate"], body=s.PROFILE_SECTION, errors=ERRORS,
            summary="Save one section of your profile (a draft may be partial).")
     def save_profile_section(self, request, caller, section):
@@ -272,7 +273,7 @@ class GatewayService:
 
     @route("POST", "/api/me/applications/<session_id>/proof", access=CANDIDATE,
            tags=["candidate"], errors=ERRORS,
-           uploads={"multipart/form-data": s.upload("files", many=True), PDF: s.BINARY,
+           uploads={"multipart/form-data": s.upload("files", many=MAX_PROOF_FILES), PDF: s.BINARY,
                     JPEG: s.BINARY},
            summary="提交证明材料: upload proof (PDF or JPEG, up to 5 files of 5 MiB).",
            description="multipart/form-data with each file as field `files`, or one file as "
@@ -536,13 +537,14 @@ class GatewayService:
         return self._call("certificate", "verify", read_json(request))
 
     @route("GET", "/api/status-list", access=PUBLIC, tags=["verification"], errors=ERRORS,
-           query={"list": {"schema": {"type": "integer", "minimum": 0}}},
+           query={"list": {"schema": {"type": "integer", "minimum": 0, "maximum": 10_000}}},
            summary="The revocation status list (a signed BitstringStatusListCredential).")
     def status_list(self, request, caller):
         return self._call("certificate", "status_list", _int_arg(request, "list", 0, 0, 10_000))
 
     @route("GET", "/credentials/status/<int:list_no>", access=PUBLIC, tags=["verification"],
-           ok_content="application/vc+jwt", errors=(404, 503),
+           ok_content="application/vc+jwt", errors=(400, 404, 503),
+           path={"list_no": {"schema": {"maximum": 10_000}}},
            summary="A status list as the credentials reference it (application/vc+jwt).")
     def status_list_credential(self, request, caller, list_no):
         got = self._call("certificate", "status_list", list_no)
@@ -581,7 +583,7 @@ class GatewayService:
 
     @route("GET", f"/api/ops/events/<any({', '.join(dashboard.SERVICES)}):service>",
            access=OPERATOR, tags=["operations"], ok_schema=LIST, errors=ERRORS,
-           query={"after": {"schema": {"type": "integer", "minimum": 0},
+           query={"after": {"schema": {"type": "integer", "minimum": 0, "maximum": 2**62},
                             "description": "log position to read after (default 0)"},
                   "limit": {"schema": {"type": "integer", "minimum": 1, "maximum": 5000}}},
            summary="A service's event log after a position (public views of its events; "

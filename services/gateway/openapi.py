@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import copy
 import re
-import sys
-import unicodedata
 
 from services.gateway import schemas
 from services.gateway.auth import ROLES
 from services.gateway.errors import CODES
+from services.gateway.from_marshmallow import TEXT_PATTERN
 
 VERSION = "1.0.0"
 _PARAM = re.compile(r"<(?:(?P<conv>\w+)(?:\((?P<args>[^)]*)\))?:)?(?P<name>\w+)>")
@@ -34,27 +33,6 @@ _ERROR_TEXT = {
 }
 
 
-def _no_control_pattern() -> str:
-    """A pattern refusing what ``shared.fields.Text`` refuses in every service: control
-    (Cc) and invisible formatting (Cf) characters, as one character class."""
-    ranges, start = [], None
-    for cp in range(sys.maxunicode + 2):
-        bad = cp <= sys.maxunicode and unicodedata.category(chr(cp)) in ("Cc", "Cf")
-        if bad and start is None:
-            start = cp
-        elif not bad and start is not None:
-            ranges.append((start, cp - 1))
-            start = None
-
-    def char(cp):
-        return f"\\u{cp:04x}" if cp <= 0xFFFF else chr(cp)
-
-    return "^[^" + "".join(char(a) if a == b else f"{char(a)}-{char(b)}"
-                           for a, b in ranges) + "]*$"
-
-
-#: text in a path or a query string, as the services accept it
-TEXT_PATTERN = _no_control_pattern()
 
 
 def _text(schema: dict) -> dict:

@@ -36,7 +36,8 @@ from services.admission.schemas import (
 )
 from shared.dependencies import EventStoreProvider, RpcProxy, TrackingProvider
 from shared.errors import NotFound, Refused, Unavailable, ValidationFailed
-from shared.logging import get_logger, mask_value
+from shared.logging import get_logger
+from shared.masking import mask_id_number
 from shared.service import EventSourcedService, command, config_timer, load, upstream_events
 from shared.session import SessionDocument
 from shared.tracking import handles
@@ -340,7 +341,7 @@ class AdmissionService(EventSourcedService):
                 "candidates": [{
                     "seat": x.seat, "ticket_number": x.ticket_number, "name": x.name,
                     "id_type": x.candidate["id_type"],
-                    "id_number": mask_value("id_number", x.candidate["id_number"]),
+                    "id_number": mask_id_number(x.candidate["id_number"]),
                     "level": x.level, "subjects": list(x.subjects), "status": x.status,
                     "checked_in": sorted(marks.get(x.application_id, {}).get("checked_in", [])),
                     "absent": sorted(marks.get(x.application_id, {}).get("absent", []))}

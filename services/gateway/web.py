@@ -96,6 +96,11 @@ class GatewayWsgiApp(WsgiApp):
     """nameko's WSGI app, answering unknown paths and methods in the API's error shape."""
 
     def __call__(self, environ, start_response):
+        if environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked":
+            # eventlet's server de-chunks the body and ends it itself but does not say so;
+            # werkzeug then reads a body without Content-Length as empty. The readers in
+            # uploads.py still cap it (413 as soon as it passes the limit).
+            environ["wsgi.input_terminated"] = True
         request = Request(environ, shallow=True)
         cid = correlation_id(request)
         try:

@@ -309,9 +309,7 @@ class VerificationService(EventSourcedService):
             if doc is None:
                 raise NotFound("No such exam session.", {"session_id": cmd["session_id"]})
             require_open(doc, "spot_check", now, "Drawing the spot check")
-            if tx.stream_version(stream):
-                raise ValidationFailed("The spot check for this session has already been drawn.",
-                                       {"session_id": "already drawn"})
+            domain.require_first_draw(doc.session_id, bool(tx.stream_version(stream)))
             ids = tx.conn.execute(select(cases.c.application_id).where(
                 cases.c.session_id == doc.session_id, cases.c.status == "passed")).scalars().all()
             population = [domain.fold(tx.read_stream(domain.case_stream(i))) for i in ids]

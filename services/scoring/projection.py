@@ -9,7 +9,6 @@ candidate. Published results are kept per candidate and sitting (``results``).
 
 from sqlalchemy import JSON, Boolean, Column, Index, Integer, MetaData, String, Table
 
-from shared.migrations import Migration, create_tables
 from shared.projection import Projection, Update, Upsert
 
 metadata = MetaData()
@@ -108,8 +107,7 @@ def _ticket_key(p):
 class ScoringProjection(Projection):
     name = "scoring"
     metadata = metadata
-    migrations = [Migration("scoring.0001_read_model", create_tables(
-        sessions, tickets, attendance, imports, results, qualifications))]
+    history = "scoring"  # shared/alembic/scoring/
 
     def handle(self, event):
         p, t, at = event.payload, event.type, event.metadata.get("occurred_at")

@@ -4,7 +4,6 @@ decisions (who, when, what, why)."""
 
 from sqlalchemy import JSON, Boolean, Column, Index, Integer, MetaData, String, Table, Text
 
-from shared.migrations import Migration, create_tables
 from shared.projection import Projection, Update, Upsert
 
 metadata = MetaData()
@@ -133,9 +132,7 @@ def audit_entry(event) -> dict | None:
 class VerificationProjection(Projection):
     name = "verification"
     metadata = metadata
-    migrations = [Migration("verification.0001_read_model", create_tables(sessions, cases)),
-                  Migration("verification.0002_enquiries_integrity_audit",
-                            create_tables(enquiries, integrity_records, audit_trail))]
+    history = "verification"  # shared/alembic/verification/
 
     def handle(self, event):
         p, t, at = event.payload, event.type, event.metadata.get("occurred_at")

@@ -763,8 +763,7 @@ def business_counts(tmp_path_factory):
         if name not in cache:
             provider = store_provider(name)
             url = f"sqlite:///{tmp_path_factory.mktemp(name)}/{name}.db"
-            store = open_store(url, provider.registry, projections=provider.projections,
-                               migrations=provider.migrations)
+            store = open_store(url, provider.registry, projections=provider.projections)
             try:
                 cache[name] = service_class(name).business_counts(SimpleNamespace(store=store))
             finally:

@@ -125,7 +125,8 @@ def upgrade(engine, names: Iterable[str], *, extra: Sequence[MetaData] = (),
                 return []
     applied: list[str] = []
     write = engine.execution_options(kaowu_write=True)  # SQLite: BEGIN IMMEDIATE
-    with write.begin() as conn:
+    # one migration at a time in a process (taken before the database's lock, never after)
+    with _PROCESS_LOCK, write.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_KEY})
         now = current(conn)
@@ -138,9 +139,16 @@ def upgrade(engine, names: Iterable[str], *, extra: Sequence[MetaData] = (),
     return applied
 
 
+# Alembic's ``op`` and ``context`` are module-level proxies, bound to one migration at a
+# time: two services starting in one process (the tests run many) must not interleave
+# their migrations, or one's ``op.create_table`` runs on the other's connection. Green
+# under eventlet (nameko monkey-patches threading); reentrant for adoption's scratch.
+_PROCESS_LOCK = threading.RLock()
+
+
 def _run(conn, names, action: str, applied: list[str], destination="heads"):
     """Upgrade (or stamp at ``destination``, a tuple of revisions) on ``conn``, in the
-    transaction it is in."""
+    transaction it is in. Hold ``_PROCESS_LOCK``."""
     from alembic.runtime.environment import EnvironmentContext
 
     scripts = script(names)
@@ -218,16 +226,13 @@ def legacy_revisions(names: Sequence[str], done: set[str]) -> list[str]:
     return stamp
 
 
-_SCHEMA_LOCK = threading.Lock()
-
-
 def schema_at(names: Sequence[str], revisions: Sequence[str]) -> dict:
     """The :func:`signature` of the tables ``revisions`` make (built in a scratch SQLite)."""
     from shared.eventstore import make_engine
 
     engine = make_engine("sqlite://")
     try:
-        with _SCHEMA_LOCK, engine.begin() as conn:
+        with _PROCESS_LOCK, engine.begin() as conn:
             if revisions:
                 _run(conn, tuple(names), "upgrade", [], destination=tuple(revisions))
             return signature(conn, exclude={VERSION_TABLE})
@@ -305,7 +310,7 @@ def drift(projections, conn=None) -> list:
 
         engine = make_engine("sqlite://")
         try:
-            with engine.begin() as scratch:
+            with _PROCESS_LOCK, engine.begin() as scratch:
                 _run(scratch, names_of(projections), "upgrade", [])
                 return drift(projections, scratch)
         finally:

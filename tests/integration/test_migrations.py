@@ -3,7 +3,8 @@ a fresh database equals one upgraded revision by revision and one made from the 
 the models do not drift from the heads; databases of the scheme before Alembic are
 adopted when their tables match, refused otherwise; a database at its heads costs a query."""
 
-import threading
+import subprocess
+import sys
 
 import pytest
 from sqlalchemy import Column, DateTime, MetaData, String, Table, event, inspect, text
@@ -239,23 +240,29 @@ def test_a_database_at_its_heads_costs_two_reads(new_url):
 
 
 def test_replicas_starting_together_migrate_once(pg_url):
-    """Two starts at once on a fresh PostgreSQL database: one migrates, the other waits
-    on the advisory lock and finds the work done."""
-    engines = [engine_of(pg_url) for _ in range(2)]
-    results, errors = [], []
+    """Two processes starting at once on a fresh PostgreSQL database: one migrates, the
+    other waits on the advisory lock and finds the work done."""
+    code = ("import sys; from shared import migrations; from shared.eventstore import "
+            "make_engine; print(len(migrations.upgrade(make_engine(sys.argv[1]), ['account'])))")
+    ensure_database(pg_url)
+    starts = [subprocess.Popen([sys.executable, "-c", code, pg_url], stdout=subprocess.PIPE,
+                               text=True) for _ in range(2)]
+    applied = sorted(int(p.communicate(timeout=120)[0].strip()) for p in starts)
+    assert applied == [0, len(migrations.revisions(names("account")))]
 
-    def start(engine):
-        try:
-            results.append(migrations.upgrade(engine, names("account")))
-        except Exception as exc:  # reported below
-            errors.append(exc)
 
-    threads = [threading.Thread(target=start, args=(e,)) for e in engines]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    for e in engines:
-        e.dispose()
-    assert errors == []
-    assert sorted(map(sorted, results), key=len) == [[], sorted(migrations.revisions(names("account")))]
+def test_services_starting_together_in_one_process(databases):
+    """Alembic's ``op`` is one per process: migrations of several databases started at
+    once in green threads (the tests' runners) take turns instead of crossing connections."""
+    import eventlet
+
+    urls = [databases.new("together") for _ in range(3)]
+    engines = [engine_of(u) for u in urls]
+    try:
+        pool = eventlet.GreenPool()
+        results = list(pool.imap(lambda e: migrations.upgrade(e, names("registration")), engines))
+        assert [sorted(r) for r in results] == [sorted(migrations.revisions(
+            names("registration")))] * 3
+    finally:
+        for e in engines:
+            e.dispose()

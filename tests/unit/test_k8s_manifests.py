@@ -25,7 +25,7 @@ from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import parse_address
 
 from shared import deadletter
-from shared.metrics import DEAD_LETTERS, EXPORTED
+from shared.metrics import DEAD_LETTERS, EXPORTED, PROCESS
 from shared.migrate import service_class, store_provider
 from shared.runner import discover_services
 from shared.service import EventSourcedService
@@ -740,11 +740,35 @@ def metric_names(expr: str) -> set[str]:
     return names
 
 
-# RabbitMQ's per-queue figures (rabbitmq_prometheus, /metrics/detailed, family
-# queue_coarse_metrics), scraped by rabbitmq-servicemonitor.yaml
-RABBITMQ_QUEUE_COARSE = {"rabbitmq_detailed_queue_messages",
-                         "rabbitmq_detailed_queue_messages_ready",
-                         "rabbitmq_detailed_queue_messages_unacked"}
+# RabbitMQ's per-queue figures (rabbitmq_prometheus, /metrics/detailed), by the family that
+# brings them (the plugin's prometheus_rabbitmq_core_metrics_collector.erl, METRICS_RAW,
+# with the endpoint's prefix rabbitmq_detailed_); rabbitmq-servicemonitor.yaml asks for
+# families by name
+RABBITMQ_DETAILED = {
+    "queue_coarse_metrics": {"rabbitmq_detailed_queue_messages",
+                             "rabbitmq_detailed_queue_messages_ready",
+                             "rabbitmq_detailed_queue_messages_unacked",
+                             "rabbitmq_detailed_queue_process_reductions_total"},
+    "queue_consumer_count": {"rabbitmq_detailed_queue_consumers"},
+    "queue_delivery_metrics": {"rabbitmq_detailed_queue_get_ack_total",
+                               "rabbitmq_detailed_queue_get_total",
+                               "rabbitmq_detailed_queue_messages_delivered_ack_total",
+                               "rabbitmq_detailed_queue_messages_delivered_total",
+                               "rabbitmq_detailed_queue_messages_redelivered_total",
+                               "rabbitmq_detailed_queue_messages_acked_total",
+                               "rabbitmq_detailed_queue_get_empty_total"},
+    "queue_exchange_metrics": {"rabbitmq_detailed_queue_exchange_messages_published_total"},
+}
+
+
+def rabbitmq_scraped() -> set[str]:
+    """The RabbitMQ metrics the ServiceMonitor's families bring."""
+    setup_yaml_parser()
+    sm = yaml.safe_load((MONITORING / "rabbitmq-servicemonitor.yaml").read_text("utf-8"))
+    (endpoint,) = sm["spec"]["endpoints"]
+    families = endpoint["params"]["family"]
+    assert set(families) <= set(RABBITMQ_DETAILED), set(families) - set(RABBITMQ_DETAILED)
+    return set().union(*(RABBITMQ_DETAILED[f] for f in families))
 
 
 def label_matchers(selector: str) -> dict:
@@ -781,7 +805,9 @@ def check_expressions(exprs, business_counts):
         unknown = metric_names(expr) - set(EXPORTED)
         assert not unknown, f"{expr}: uses metrics nobody exports: {unknown}"
         rabbit = set(re.findall(r"\brabbitmq_[a-z_]+\b", expr))
-        assert rabbit <= RABBITMQ_QUEUE_COARSE, rabbit - RABBITMQ_QUEUE_COARSE
+        assert rabbit <= rabbitmq_scraped(), f"{expr}: not scraped: {rabbit - rabbitmq_scraped()}"
+        process = {m.removesuffix("_total") for m in re.findall(r"\bprocess_[a-z_]+\b", expr)}
+        assert process <= set(PROCESS), process - set(PROCESS)
         for selector in re.findall(r"kaowu_business_count\{([^}]*)\}", expr):
             labels = label_matchers(selector)
             service, name = labels.get("service"), labels.get("name")
@@ -809,6 +835,24 @@ def test_alert_rules_watch_real_metrics(prod, business_counts):
                     if "kaowu_business_count" in r["expr"]]
     assert {r["alert"] for r in notification} >= {"KaowuSmsDeliveryFailures", "KaowuSmsQueueStuck"}
     assert 'status="failed"' in alerts["KaowuSmsDeliveryFailures"]["expr"]
+
+
+def test_signal_alerts(prod):
+    """Queues growing, deadline effects not run, manual checks left as verification closes,
+    SMS failing above a rate: each alert watches the figure made for it."""
+    (rule,) = of_kind(prod, "PrometheusRule")
+    alerts = {r["alert"]: r for g in rule["spec"]["groups"] for r in g["rules"]}
+    queue = alerts["KaowuQueueGrowing"]
+    assert "rabbitmq_detailed_queue_messages_ready" in queue["expr"] and "deriv(" in queue["expr"]
+    late = alerts["KaowuDeadlineNotRun"]
+    assert re.fullmatch(r"max by \(namespace, service, session_id, deadline\) "
+                        r"\(kaowu_deadline_overdue_seconds\) > 60", late["expr"])
+    assert late["labels"]["severity"] == "critical"
+    manual = alerts["KaowuManualCheckQueueAtClose"]["expr"]
+    assert "kaowu_manual_check_queue" in manual and 'window="verification"' in manual
+    assert "time() < 7200" in manual  # two hours before the close
+    sms = alerts["KaowuSmsFailureRate"]["expr"]
+    assert 'status="failed"' in sms and 'status="sent"' in sms and "> 0.05" in sms
 
 
 def test_dead_letter_alerts(prod):
@@ -862,8 +906,18 @@ def test_grafana_dashboard(prod, business_counts):
     used = set().union(*(metric_names(e) for e in exprs))
     for must in ("kaowu_relay_lag_events", "kaowu_consumer_lag_events",
                  "kaowu_entrypoint_duration_seconds", "kaowu_events_appended",
-                 "kaowu_business_count", DEAD_LETTERS):
+                 "kaowu_business_count", DEAD_LETTERS, "kaowu_http_requests",
+                 "kaowu_manual_check_queue", "kaowu_deadline_overdue_seconds"):
         assert must in used
+    everything = " ".join(exprs)
+    for must in ("process_cpu_seconds_total", "process_resident_memory_bytes",
+                 "rabbitmq_detailed_queue_messages_ready",
+                 "rabbitmq_detailed_queue_exchange_messages_published_total",
+                 "rabbitmq_detailed_queue_messages_acked_total"):
+        assert must in everything, must
+    gateway = " ".join(t["expr"] for t in panels["Gateway requests per second, by route and "
+                                                 "status"]["targets"])
+    assert "by (route, status)" in gateway
     dead = " ".join(t["expr"] for t in panels["Dead letters (unreplayed)"]["targets"])
     assert DEAD_LETTERS in dead and f'queue="{deadletter.NAME}"' in dead
     sms = " ".join(t["expr"] for p in dashboard["panels"] if "SMS" in p["title"]

@@ -376,6 +376,16 @@ def test_manual_check_queue_window_ends_and_deadlines(runner_factory, amqp_uri, 
     assert {(name, done) for _, name, _, done in service.deadline_schedule()} == {
         ("spot_check", False), ("confirmation", False)}
 
+    from services.registration.service import RegistrationService
+
+    reg = next(c for c in s.runner.containers if c.service_name == "registration")
+    registration = worker_factory(RegistrationService, clock=s.clock, store=next(
+        d for d in reg.dependencies if isinstance(d, EventStoreProvider)).store)
+    assert list(registration.deadline_schedule()) == [
+        (SESSION, "confirmation", at(2026, 4, 18, 16, 0, 1), False)]
+
     s.clock.set(at(2026, 4, 17, 0, 0, 30))  # the spot-check window closed 29 s ago
     s.wait(lambda: ("spot_check", True) in {(n, d) for _, n, _, d in service.deadline_schedule()})
     assert service.scrape_gauges()["kaowu_deadline_overdue_seconds"] == []
+    s.clock.set(at(2026, 4, 18, 16, 0, 2))  # confirmation closed: lapsing runs, once
+    s.wait(lambda: list(registration.deadline_schedule())[0][3])

@@ -1,6 +1,7 @@
 """deploy/k8s, checked offline: both overlays render with ``kubectl kustomize``, every core
 resource validates against the Kubernetes schemas of a pinned version (kubernetes-validate,
-strict: unknown fields fail), and the manifests agree with the code: one Deployment per
+strict: unknown fields fail), every custom resource against its operator's published CRD
+schema (vendored, cut down: tests/unit/crd_schemas/; strict too), and the manifests agree with the code: one Deployment per
 service package, probe and metrics ports equal to what the services listen on, a database,
 its migration and rebuild Jobs for each service that keeps an event log (not the gateway),
 secrets referenced, never committed, and reaching the code that reads them as a pod would
@@ -10,6 +11,7 @@ dead letters among them), a Dockerfile that builds what the manifests run.
 
 import ast
 import base64
+import functools
 import json
 import re
 import shutil
@@ -41,7 +43,9 @@ KUBERNETES_VERSION = "1.32.0"  # the cluster version the manifests target
 OVERLAYS = ("dev", "prod")
 PROBES = {"/health/live", "/health/ready", "/metrics"}  # in-cluster only, never via Ingress
 
-# custom resources: not in the Kubernetes schemas; their operators' API versions
+# custom resources: not in the Kubernetes schemas; their operators' API versions, each
+# validated against the operator's CRD schema in crd_schemas/ (vendor.py says whence)
+CRD_SCHEMAS = Path(__file__).resolve().parent / "crd_schemas"
 CUSTOM = {
     "rabbitmq.com/v1beta1": {"RabbitmqCluster", "Vhost", "User", "Permission", "Policy",
                              "Exchange", "Queue", "Binding"},
@@ -166,6 +170,8 @@ def test_overlay_renders_and_every_core_resource_validates(rendered):
         if any(group == g.split("/")[0] for g in CUSTOM):
             assert kind in CUSTOM.get(api, set()), f"{kind} with unexpected apiVersion {api}"
             seen_custom.add((api, kind))
+            errors += [f"{kind}/{doc['metadata']['name']}: {'.'.join(map(str, e.path))}: "
+                       f"{e.message}" for e in crd_validator(api, kind).iter_errors(doc)]
             continue
         try:
             kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
@@ -182,6 +188,59 @@ def test_overlay_renders_and_every_core_resource_validates(rendered):
         assert placeholder not in text, f"the template's {placeholder!r} was not replaced"
     namespaces = {d["metadata"].get("namespace") for d in docs if d["kind"] != "Namespace"}
     assert namespaces == {"kaowu-dev" if overlay == "dev" else "kaowu"}
+
+
+def strict(schema):
+    """A CRD schema where an unknown field fails (as kubernetes-validate's strict mode for
+    the core kinds; the API server would drop it silently): every object schema that lists
+    its properties and says nothing of others gets ``additionalProperties: false``."""
+    if isinstance(schema, list):
+        return [strict(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: (v if k == "enum" else
+               {n: strict(sub) for n, sub in v.items()} if k == "properties" else strict(v))
+           for k, v in schema.items()}
+    if ("properties" in out and "additionalProperties" not in out
+            and not out.get("x-kubernetes-preserve-unknown-fields")):
+        out["additionalProperties"] = False
+    return out
+
+
+@functools.cache
+def crd_validator(api_version: str, kind: str):
+    import jsonschema
+
+    group, version = api_version.split("/")
+    path = CRD_SCHEMAS / f"{group}_{kind.lower()}_{version}.json"
+    assert path.is_file(), f"no CRD schema for {kind} {api_version}: run crd_schemas/vendor.py"
+    schema = strict(json.loads(path.read_text("utf-8")))
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def test_every_custom_kind_has_its_schema_and_it_catches_mistakes(prod):
+    assert {p.name for p in CRD_SCHEMAS.glob("*.json")} == {
+        f"{api.split('/')[0]}_{k.lower()}_{api.split('/')[1]}.json"
+        for api, kinds in CUSTOM.items() for k in kinds}
+    for api, kind in (("rabbitmq.com/v1beta1", "RabbitmqCluster"),
+                      ("postgresql.cnpg.io/v1", "Cluster"), ("postgresql.cnpg.io/v1", "Database"),
+                      ("monitoring.coreos.com/v1", "ServiceMonitor"),
+                      ("monitoring.coreos.com/v1", "PrometheusRule")):
+        (doc, *_) = [d for d in prod if d["apiVersion"] == api and d["kind"] == kind]
+        assert not list(crd_validator(api, kind).iter_errors(doc))
+        typo = json.loads(json.dumps(doc))
+        typo["spec"]["replicaz"] = 3  # an unknown field
+        assert list(crd_validator(api, kind).iter_errors(typo)), f"{kind} takes a typo"
+    (cluster,) = of_kind(prod, "RabbitmqCluster")
+    wrong = json.loads(json.dumps(cluster))
+    wrong["spec"]["replicas"] = "three"  # a wrong type
+    assert list(crd_validator("rabbitmq.com/v1beta1", "RabbitmqCluster").iter_errors(wrong))
+    (rule,) = of_kind(prod, "PrometheusRule")
+    wrong = json.loads(json.dumps(rule))
+    del wrong["spec"]["groups"][0]["rules"][0]["expr"]  # a required field
+    assert list(crd_validator("monitoring.coreos.com/v1", "PrometheusRule").iter_errors(wrong))
 
 
 def test_the_validator_does_catch_mistakes():
@@ -992,7 +1051,80 @@ def test_dockerfile(prod):
     from shared.pdf import FONT_CANDIDATES
 
     assert FONT_CANDIDATES[0].endswith("/wqy/wqy-zenhei.ttc")
-    assert all(stage["from"].endswith("-bookworm") for stage in stages)
+    assert all(stage["from"].split("@")[0].endswith("-bookworm") for stage in stages
+               if "@" in stage["from"])
+
+
+def test_every_base_image_is_pinned_by_digest():
+    """A tag moves; a digest does not: every FROM names an image by digest, or an earlier
+    stage of the same Dockerfile (the Dockerfile's header says how to refresh them)."""
+    stages, names = [], set()
+    for raw in (ROOT / "Dockerfile").read_text("utf-8").splitlines():
+        parts = raw.split()
+        if parts and parts[0].upper() == "FROM":
+            args = [p for p in parts[1:] if not p.startswith("--platform")]
+            image = args[0]
+            if image not in names and image != "scratch":
+                assert re.fullmatch(r"[\w./:-]+@sha256:[0-9a-f]{64}", image), \
+                    f"FROM {image}: pin it by digest (image:tag@sha256:...)"
+                stages.append(image)
+            if len(args) >= 3 and args[1].upper() == "AS":
+                names.add(args[2])
+    assert stages, "no base image found"
+
+
+# distributions only the tests, the benchmarks or the linters use (the dev extra): none of
+# them may reach the service image, which installs project.dependencies and what they need
+DEV_ONLY = {"pytest", "hypothesis", "testcontainers", "ruff", "eventsourcing", "psycopg",
+            "hdrhistogram", "kubernetes-validate", "pypdf", "zxing-cpp", "selenium",
+            "schemathesis", "jsonschema", "docker", "trio", "iniconfig", "pluggy"}
+# what the operator command line (cli/, `kaowu` in a service's pod: the alerts' runbooks
+# run it there) needs and the services do not: carried by the image for that reason
+CLI_ONLY = {"typer", "rich", "pydantic", "pydantic-core", "annotated-types",
+            "typing-inspection", "shellingham", "annotated-doc", "markdown-it-py", "mdurl",
+            "pygments"}
+
+
+def image_distributions() -> set[str]:
+    """The distributions the image's builder installs: project.dependencies and, through
+    their metadata here (the same pins: constraints.txt), everything they require."""
+    import tomllib
+    from importlib.metadata import distribution
+
+    from packaging.requirements import Requirement
+
+    def norm(name):
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    todo = [Requirement(r) for r in tomllib.loads(
+        (ROOT / "pyproject.toml").read_text("utf-8"))["project"]["dependencies"]]
+    seen = set()
+    while todo:
+        req = todo.pop()
+        if norm(req.name) in seen or (req.marker and not req.marker.evaluate({"extra": ""})):
+            continue
+        seen.add(norm(req.name))
+        todo += [Requirement(r) for r in distribution(req.name).requires or ()]
+    return seen
+
+
+def test_the_service_image_carries_no_test_tooling():
+    installed = image_distributions()
+    assert not installed & DEV_ONLY, installed & DEV_ONLY
+    assert installed >= CLI_ONLY  # the operator command line, and what it alone needs
+    # the services themselves import none of the CLI's libraries
+    for package in ("services", "shared"):
+        for path in (ROOT / package).rglob("*.py"):
+            tree = ast.parse(path.read_text("utf-8"))
+            for node in ast.walk(tree):
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                         [node.module] if isinstance(node, ast.ImportFrom) and node.module
+                         else [])
+                for name in names:
+                    assert name.split(".")[0] not in {"typer", "rich", "pydantic"}, path
+    # the image copies no tests, benchmarks or fault drills
+    ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text("utf-8").splitlines()}
+    assert {"tests", "bench"} <= ignored
 
 
 # -- the Jobs' commands are real --------------------------------------------------------------

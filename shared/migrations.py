@@ -126,7 +126,7 @@ def upgrade(engine, names: Iterable[str], *, extra: Sequence[MetaData] = (),
     applied: list[str] = []
     write = engine.execution_options(kaowu_write=True)  # SQLite: BEGIN IMMEDIATE
     # one migration at a time in a process (taken before the database's lock, never after)
-    with _PROCESS_LOCK, write.begin() as conn:
+    with _process_lock(), write.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_KEY})
         now = current(conn)
@@ -141,14 +141,23 @@ def upgrade(engine, names: Iterable[str], *, extra: Sequence[MetaData] = (),
 
 # Alembic's ``op`` and ``context`` are module-level proxies, bound to one migration at a
 # time: two services starting in one process (the tests run many) must not interleave
-# their migrations, or one's ``op.create_table`` runs on the other's connection. Green
-# under eventlet (nameko monkey-patches threading); reentrant for adoption's scratch.
-_PROCESS_LOCK = threading.RLock()
+# their migrations, or one's ``op.create_table`` runs on the other's connection. Made at
+# first use, so green under eventlet whenever nameko has monkey-patched threading by then
+# (a real RLock would let every greenlet of the thread in); reentrant for adoption's scratch.
+_LOCK: list = []
+
+
+@contextlib.contextmanager
+def _process_lock():
+    if not _LOCK:
+        _LOCK.append(threading.RLock())
+    with _LOCK[0]:
+        yield
 
 
 def _run(conn, names, action: str, applied: list[str], destination="heads"):
     """Upgrade (or stamp at ``destination``, a tuple of revisions) on ``conn``, in the
-    transaction it is in. Hold ``_PROCESS_LOCK``."""
+    transaction it is in. Hold ``_process_lock()``."""
     from alembic.runtime.environment import EnvironmentContext
 
     scripts = script(names)
@@ -232,7 +241,7 @@ def schema_at(names: Sequence[str], revisions: Sequence[str]) -> dict:
 
     engine = make_engine("sqlite://")
     try:
-        with _PROCESS_LOCK, engine.begin() as conn:
+        with _process_lock(), engine.begin() as conn:
             if revisions:
                 _run(conn, tuple(names), "upgrade", [], destination=tuple(revisions))
             return signature(conn, exclude={VERSION_TABLE})
@@ -310,7 +319,7 @@ def drift(projections, conn=None) -> list:
 
         engine = make_engine("sqlite://")
         try:
-            with _PROCESS_LOCK, engine.begin() as scratch:
+            with _process_lock(), engine.begin() as scratch:
                 _run(scratch, names_of(projections), "upgrade", [])
                 return drift(projections, scratch)
         finally:

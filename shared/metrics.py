@@ -330,7 +330,20 @@ class _StateCollector:
         relay = provider.relay if provider is not None else None
         consumers = _tracking_consumers(self.container)
 
-        # in-process counters first: they never need the database
+        # the database's figures first, the in-process counters after them: the relay counts
+        # an event published before it records the position, so a scrape that reads a
+        # position has counted at least as many (a relay publishing meanwhile cannot show a
+        # lag of 0 beside a published count short of it)
+        figures = None
+        if store is not None:
+            try:
+                head = store.head()
+                figures = (head, store.relay_position(), store.tracking(),
+                           store.projection_positions(), self.dead_letters.count(store, head))
+            except Exception as exc:  # the database is down: say so, keep the rest
+                log.warning("metrics.store_unavailable", error_type=type(exc).__name__,
+                            error=str(exc))
+
         published = CounterMetricFamily("kaowu_relay_published",
                                         "Events published by this process's relay.",
                                         labels=["service"])
@@ -354,21 +367,11 @@ class _StateCollector:
 
         up = GaugeMetricFamily("kaowu_store_up", "1 if the service's database answered the scrape.",
                                labels=["service"])
-        if store is None:
+        if figures is None:
             up.add_metric([name], 0)
             yield up
             return
-        try:
-            head = store.head()
-            relay_position = store.relay_position()
-            tracked = store.tracking()
-            projections = store.projection_positions()
-            dead_letters = self.dead_letters.count(store, head)
-        except Exception as exc:  # the database is down: say so, keep the rest
-            log.warning("metrics.store_unavailable", error_type=type(exc).__name__, error=str(exc))
-            up.add_metric([name], 0)
-            yield up
-            return
+        head, relay_position, tracked, projections, dead_letters = figures
         up.add_metric([name], 1)
         yield up
 

@@ -856,11 +856,21 @@ def business_counts(tmp_path_factory):
 
 
 def check_expressions(exprs, business_counts):
-    """Every metric an expression uses exists: Kaowu's (shared/metrics.py), ``up``, or
-    RabbitMQ's queue figures; every business count it picks is one a service exports."""
+    """Every expression parses as PromQL (Grafana's variables filled in); every metric it
+    uses exists: Kaowu's (shared/metrics.py), ``up``, the process collector's, or RabbitMQ's
+    queue figures the ServiceMonitor scrapes; every business count it picks is one a service
+    exports."""
+    import promql_parser
+
     from services.notification.domain import SMS_STATUSES
 
     for expr in exprs:
+        filled = (expr.replace("$namespace", "kaowu").replace("$service", ".*")
+                .replace("$__rate_interval", "2m"))
+        try:
+            promql_parser.parse(filled)
+        except ValueError as exc:
+            pytest.fail(f"not PromQL: {expr}: {exc}")
         unknown = metric_names(expr) - set(EXPORTED)
         assert not unknown, f"{expr}: uses metrics nobody exports: {unknown}"
         rabbit = set(re.findall(r"\brabbitmq_[a-z_]+\b", expr))
@@ -874,6 +884,16 @@ def check_expressions(exprs, business_counts):
             assert name in business_counts(service), f"{service} exports no business count {name!r}"
             if (service, name) == ("notification", "sms") and "status" in labels:
                 assert labels["status"] in SMS_STATUSES, labels
+
+
+def test_the_expression_check_is_not_blind(business_counts):
+    check_expressions(['max by (service) (kaowu_relay_lag_events{namespace="$namespace"}) > 0'],
+                      business_counts)
+    for broken in ("max by (service) (kaowu_relay_lag_events > 0",  # a parenthesis short
+                   "kaowu_relay_lag_events > > 0",
+                   "rate(kaowu_relay_published_total[5 m])"):
+        with pytest.raises(pytest.fail.Exception, match="not PromQL"):
+            check_expressions([broken], business_counts)
 
 
 def test_alert_rules_watch_real_metrics(prod, business_counts):

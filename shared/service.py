@@ -119,6 +119,21 @@ class EventSourcedService:
         ``SELECT … GROUP BY`` on the read model (``self.store``). Default: none."""
         return {}
 
+    def deadline_schedule(self):
+        """The service's deadline effects: ``(session_id, name, due_at, done)`` each, due_at
+        aware. Exported while due and not done as ``kaowu_deadline_overdue_seconds`` (the
+        alert KaowuDeadlineNotRun). Default: none."""
+        return []
+
+    def scrape_gauges(self) -> dict:
+        """``{metric: [(label values, value)]}`` for ``shared.metrics.SCRAPE_GAUGES``, read
+        at each scrape. Here: the overdue deadlines, by the service's clock."""
+        now = self.clock.now()
+        return {"kaowu_deadline_overdue_seconds": [
+            ((session_id, name), (now - due).total_seconds())
+            for session_id, name, due, done in self.deadline_schedule()
+            if not done and now >= due]}
+
     @http("GET", "/health/live")
     def health_live(self, request):
         return self.health.live()

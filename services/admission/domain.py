@@ -128,17 +128,23 @@ def check_in_window(doc: SessionDocument, subject: str) -> Window:
     return Window(f"check-in {subject}", s["start"] - CHECK_IN_OPENS_BEFORE, s["end"])
 
 
-def due_deadlines(doc: SessionDocument, now: datetime, done) -> list[str]:
-    """The deadline effects of a session that are due at ``now`` and not done yet, in the
-    order they fell due: the plan (``confirmation``), its tickets issued (``seating``),
-    forfeiture (``ticket_printing``), absences (``sitting-<subject>``)."""
+def deadline_times(doc: SessionDocument) -> list[tuple[datetime, str]]:
+    """Every deadline effect of a session and when it falls due, in that order: the plan
+    (``confirmation``), its tickets issued (``seating``), forfeiture (``ticket_printing``),
+    absences (``sitting-<subject>``)."""
     closed = doc.window("confirmation").end_exclusive
     due = [(closed, 0, "confirmation"), (closed, 1, "seating"),
            (doc.window("ticket_printing").end_exclusive, 2, "ticket_printing")]
     # absence falls due when check-in for the sitting closes: the second after it ends
     due += [(check_in_window(doc, e["subject"]).end_exclusive, 3, sitting_deadline(e["subject"]))
             for e in doc.exam_schedule]
-    return [name for at, _, name in sorted(due) if now >= at and name not in done]
+    return [(at, name) for at, _, name in sorted(due)]
+
+
+def due_deadlines(doc: SessionDocument, now: datetime, done) -> list[str]:
+    """The deadline effects of a session that are due at ``now`` and not done yet, in the
+    order they fell due (``deadline_times``)."""
+    return [name for at, name in deadline_times(doc) if now >= at and name not in done]
 
 
 def deadline_reached(session_id: str, name: str) -> NewEvent:

@@ -164,6 +164,14 @@ class AdmissionService(EventSourcedService):
                     self.store.execute(lambda tx, sid=doc.session_id, name=name:
                                        self._deadline(tx, sid, name))
 
+    def deadline_schedule(self):
+        with self.store.engine.connect() as c:
+            docs = [SessionDocument.from_dict(d) for d in c.execute(select(sessions.c.document)).scalars()]
+            done = set(c.execute(select(deadlines.c.session_id, deadlines.c.name)).tuples())
+        for doc in docs:
+            for at, name in domain.deadline_times(doc):
+                yield doc.session_id, name, at, (doc.session_id, name) in done
+
     def _catch_up_with_registration(self, within: float = CATCH_UP_BEFORE_PLAN_S):
         """Apply everything registration has logged before seats are planned. A pull is
         skipped while a message-driven worker applies (it is making progress), so wait for

@@ -100,6 +100,14 @@ class RegistrationService(EventSourcedService):
             self.store.execute(lambda tx, doc=doc: self._close_confirmation(tx, doc))
             _CLOSED.add((log_id, session_id))
 
+    def deadline_schedule(self):
+        log_id = self.store.log_id
+        for session_id in self._session_ids():
+            done = ((log_id, session_id) in _CLOSED or bool(self.store.read_stream(
+                domain.deadline_stream(session_id, "confirmation"))))
+            yield (session_id, "confirmation",
+                   self._session(session_id).window("confirmation").end_exclusive, done)
+
     def _close_confirmation(self, tx, doc):
         stream = domain.deadline_stream(doc.session_id, "confirmation")
         if tx.stream_version(stream):

@@ -234,6 +234,13 @@ class ScoringService(EventSourcedService):
             if now >= doc.window("scores").start:
                 self.store.execute(lambda tx, doc=doc: self._scores_deadline(tx, doc))
 
+    def deadline_schedule(self):
+        with self.store.engine.connect() as c:
+            for document, reached in c.execute(select(sessions.c.document,
+                                                      sessions.c.deadline_reached)):
+                doc = SessionDocument.from_dict(document)
+                yield doc.session_id, "scores", doc.window("scores").start, bool(reached)
+
     @staticmethod
     def _scores_deadline(tx, doc):
         stream = domain.deadline_stream(doc.session_id, "scores")

@@ -219,6 +219,31 @@ class VerificationService(EventSourcedService):
                 self.store.execute(lambda tx, doc=doc, effect=effect: effect(tx, doc))
                 _DEADLINES_DONE.add((log_id, session_id, window))
 
+    def deadline_schedule(self):
+        log_id = self.store.log_id
+        for session_id in self._session_ids():
+            doc = SESSIONS.get(self.store, session_id)
+            for window in ("spot_check", "confirmation"):
+                done = ((log_id, session_id, window) in _DEADLINES_DONE
+                        or bool(self.store.read_stream(deadline_stream(session_id, window))))
+                yield session_id, window, doc.window(window).end_exclusive, done
+
+    def scrape_gauges(self):
+        """With the overdue deadlines: each point's manual-check queue (人工核查) and the
+        windows' ends, for the alert on a queue not empty as verification closes."""
+        gauges = super().scrape_gauges()
+        with self.store.engine.connect() as c:
+            gauges["kaowu_manual_check_queue"] = [
+                ((sid, point), n) for sid, point, n in c.execute(
+                    select(cases.c.session_id, cases.c.registration_point, func.count())
+                    .where(cases.c.status == "awaiting_manual")
+                    .group_by(cases.c.session_id, cases.c.registration_point))]
+        gauges["kaowu_window_end_timestamp_seconds"] = [
+            ((sid, name), window.end_exclusive.timestamp())
+            for sid in self._session_ids()
+            for name, window in SESSIONS.get(self.store, sid).windows.items()]
+        return gauges
+
     def _close_enquiries(self, tx, doc):
         stream = deadline_stream(doc.session_id, "confirmation")
         if tx.stream_version(stream):

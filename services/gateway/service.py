@@ -202,9 +202,12 @@ class GatewayService:
 
     @route("GET", "/api/sessions/<session_id>", access=PUBLIC, tags=["sessions"],
            errors=ERRORS, summary="An exam session: timetable (windows), levels, subjects, "
-                                  "registration points, the pledge text, the current phase.")
+                                  "registration points, the pledge text, the current phase.",
+           description="`now`: the gateway's clock (ISO 8601), so a page judges which windows "
+                       "are open by the server's time, not the browser's.")
     def get_session(self, request, caller, session_id):
-        return self._call("registration", "get_session", session_id)
+        session = self._call("registration", "get_session", session_id)
+        return {**session, "now": self.gate.clock.now().isoformat()}
 
     @route("GET", "/api/sessions/<session_id>/pickup-notices", access=PUBLIC,
            tags=["sessions"], ok_schema=LIST, errors=ERRORS,
@@ -563,7 +566,13 @@ class GatewayService:
             return _page(pages.verify_page(None, exc.message), 503)
         except KaowuError:  # a malformed token: no certificate has it
             result = {"result": "not_ours"}
-        return _page(pages.verify_page(result))
+        issuer_name = None
+        if result.get("issuer"):  # shown by its name, not its id
+            try:
+                issuer_name = self._call("certificate", "issuer").get("name")
+            except (KaowuError, ApiError):
+                issuer_name = None
+        return _page(pages.verify_page(result, issuer_name=issuer_name))
 
     # ================================================================ operators
 

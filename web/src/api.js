@@ -16,6 +16,7 @@ export class ApiError extends Error {
     this.code = info.code
     this.reason = info.reason
     this.fields = info.fields || {}
+    this.details = info.details || {} // what the refusal is about (window, status...)
     this.english = info.english || '' // for the console only; never shown
   }
 

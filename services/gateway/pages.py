@@ -15,10 +15,14 @@ from shared.clock import parse_iso, shanghai
 STATIC = Path(__file__).resolve().parent / "static"
 
 _RESULTS = {
-    "valid": ("有效 Valid", "This certificate was issued by the exam authority and stands."),
-    "revoked": ("已撤销 Revoked", "This certificate was issued but has been revoked."),
-    "not_ours": ("未找到 Not found", "No certificate with this number or link was issued here."),
-    "invalid": ("无效 Invalid", "This is not a genuine certificate of the exam authority."),
+    "valid": ("有效 Valid", "该证书由考试机构颁发，现行有效。"
+              "This certificate was issued by the exam authority and stands."),
+    "revoked": ("已撤销 Revoked", "该证书曾由考试机构颁发，但已被撤销，不再有效。"
+                "This certificate was issued but has been revoked."),
+    "not_ours": ("未找到 Not found", "没有找到该编号或链接的证书。"
+                 "No certificate with this number or link was issued here."),
+    "invalid": ("无效 Invalid", "这不是考试机构颁发的真实证书。"
+                "This is not a genuine certificate of the exam authority."),
 }
 _FIELDS = (
     ("certificate_number", "证书编号 Certificate number"),

@@ -28,6 +28,8 @@ export const CODE_MESSAGES = {
 export const REASON_MESSAGES = {
   locked: '连续多次密码错误，账号已临时锁定 15 分钟，请稍后再试。',
   expired: '登录已过期，请重新登录。',
+  invalid_code: '验证码不正确、已过期或已使用，请重新获取。',
+  signed_out: '您的密码已修改或重置，此前的登录已结束，请重新登录。',
   enquiry_open: '您的上一个疑问尚在等待报名点答复，每次只能有一个待答复的疑问。',
   nothing_to_question: '目前没有可以提出疑问的核查结果：疑问核实针对人工核查或抽查复核不通过的结果。',
 }

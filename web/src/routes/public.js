@@ -18,6 +18,11 @@ export default [
     meta: { title: '注册账号', guestOnly: true },
   },
   {
+    path: '/password-reset', name: 'password-reset',
+    component: () => import('../views/public/PasswordReset.vue'),
+    meta: { title: '找回密码', guestOnly: true },
+  },
+  {
     path: '/verify', name: 'verify', component: () => import('../views/public/Verify.vue'),
     meta: { title: '证书查询验证', menu: '证书查询', order: 95 },
   },

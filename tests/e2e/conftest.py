@@ -173,7 +173,10 @@ class Page:
         self.driver, self.base = driver, base
 
     def open(self, path: str = "/"):
-        """Open a hash route (``/login`` → base/#/login) and wait for the app."""
+        """Open a hash route (``/login`` → base/#/login) as a fresh page load, as typing the
+        address does (a change of the hash alone would not reload the page), and wait for
+        the app. The tab's sessionStorage (its sign-in) stays."""
+        self.driver.get("about:blank")
         self.driver.get(f"{self.base}/#{path}")
         self.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#main"))
 

@@ -35,7 +35,7 @@ def sign_in(page):
     page.wait_text("signed-in-as", NAME)
 
 
-def until_status(page, label, timeout=30):
+def until_status(page, label, timeout=60):
     """Reload the status page until it shows ``label`` (the services move on by events)."""
     page.open("/status")
     page.wait(lambda d: _shows(page, label), timeout, f"the status {label!r}")
@@ -44,6 +44,7 @@ def until_status(page, label, timeout=30):
 def _shows(page, label):
     if label in page.text("status-label"):
         return True
+    page.sleep(1)
     page.driver.refresh()
     return False
 
@@ -170,7 +171,7 @@ def test_a_candidate_walks_the_whole_season(site_stack, page, browser, shot, axe
     page.driver.refresh()
     page.click("withdraw-sure")
     page.click("withdraw")
-    page.wait_text("status-label", "请提交证明材料", 30)
+    until_status(page, "请提交证明材料")  # verification asks for proof: an event away
     assert "您已撤回告知承诺" in page.text("status-reason")
     assert "2026-04-14 16:00:00" in page.text("deadline")  # proof until verification closes
     proof_jpeg = tmp_path / "工作证明.jpg"
@@ -229,7 +230,7 @@ def test_a_candidate_walks_the_whole_season(site_stack, page, browser, shot, axe
     until_status(page, "资格核查通过")
     page.click("next-action")
     page.wait_route("/confirm")
-    summary = page.text("confirm-summary")
+    summary = page.wait_text("confirm-summary", NAME)
     assert NAME in summary and "一级" in summary and "计量专业案例分析" in summary
     shot("confirm-summary")
     axe_check("confirm")
@@ -291,6 +292,10 @@ def test_a_candidate_walks_the_whole_season(site_stack, page, browser, shot, axe
     page.find("qualified")
     shot("scores")
     axe_check("scores")
+    page.open("/me")
+    page.wait_text("home-status", "已核对确认")
+    shot("home")
+    axe_check("home")
 
     # ---- 证书: PDF and credential, the pickup notice
     certs = stack.wait(lambda: api.get("/api/me/certificates", token).json(), 30)

@@ -96,3 +96,13 @@ describe('token renewal', () => {
     expect(renewAt(60, 0)).toBe(30_000)
   })
 })
+
+describe('after confirmation', () => {
+  const windows = { ...SESSION.windows, scores: { start: '2026-08-15T09:00:00+08:00', end: '2026-12-31T23:59:59+08:00' } }
+  it('points to the ticket, then the scores', () => {
+    const at = (now) => nextStep({ windows, now }, { status: 'confirmed' })
+    expect(at('2026-06-10T10:00:00+08:00')).toMatchObject({ action: '/ticket' })
+    expect(at('2026-07-01T10:00:00+08:00')).toMatchObject({ deadline: windows.scores.start, deadlineLabel: '成绩公布' })
+    expect(at('2026-08-15T09:00:01+08:00')).toMatchObject({ action: '/scores', deadline: null })
+  })
+})

@@ -57,9 +57,20 @@ export function nextStep(session, app) {
     case 'eligible':
       return { text: '资格核查通过。请核对报名信息并确认，逾期未确认视为放弃报名。', deadline: w('confirmation').end,
         deadlineLabel: '核对确认截止', action: '/confirm' }
-    case 'confirmed':
+    case 'confirmed': {
+      // after the printing window the next thing is the exam, then the scores
+      const now = session?.now ? new Date(session.now).getTime() : null
+      const passed = (name) => now !== null && w(name).end && now > new Date(w(name).end).getTime() + 999
+      if (passed('scores') || (now !== null && w('scores').start && now >= new Date(w('scores').start).getTime())) {
+        return { text: '报名成功。成绩已在查询成绩时段公布，请查看成绩。', deadline: null, action: '/scores' }
+      }
+      if (passed('ticket_printing')) {
+        return { text: '报名成功。考试结束后，成绩将在查询成绩时段公布。', deadline: w('scores').start,
+          deadlineLabel: '成绩公布' }
+      }
       return { text: '报名成功。请在打印准考证时段内下载并打印准考证，逾期未打印视为放弃考试。',
         deadline: w('ticket_printing').end, deadlineLabel: '打印准考证截止', action: '/ticket' }
+    }
     case 'lapsed':
       return { text: '报名未完成（逾期）。本次考试报名已结束。', deadline: null }
     case 'terminated':

@@ -14,9 +14,10 @@
 #   docker buildx imagetools inspect python:3.11-slim-bookworm --format '{{json .Manifest.Digest}}'
 #   (or: crane digest python:3.11-slim-bookworm; skopeo inspect --format '{{.Digest}}'
 #    docker://docker.io/library/python:3.11-slim-bookworm)
-# The digest below is the multi-platform index of python:3.11-slim-bookworm as a public
-# reference recorded it; it was not pulled from this repository's machine (no registry
-# access): the first build confirms it, or refresh it as above.
+# The digests below (python:3.11-slim-bookworm, node:20-bookworm-slim) are the
+# multi-platform indexes as public references recorded them; they were not pulled from this
+# repository's machines (no registry access): the first build confirms them, or refresh
+# them as above.
 
 # ---- builder: the pinned dependencies, in a virtualenv --------------------------------
 FROM python:3.11-slim-bookworm@sha256:2e32f7d302adc1c37428355c1e646897c0c53f4fd60b6a551245fb90ee129f91 AS builder
@@ -35,6 +36,15 @@ COPY pyproject.toml constraints.txt ./
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt \
  && pip install pip==25.3 \
  && pip install -c constraints.txt -r requirements.txt
+
+# ---- site: the web site (web/) built by Vite, from the committed lockfile --------------
+FROM node:20-bookworm-slim@sha256:2cf067cfed83d5ea958367df9f966191a942351a2df77d6f0193e162b5febfc0 AS site
+WORKDIR /src/web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY web/ ./
+# vite.config.js writes to ../services/gateway/static/site
+RUN mkdir -p /src/services/gateway/static && npm run build
 
 # ---- runtime: slim, non-root, the venv and the source ---------------------------------
 FROM python:3.11-slim-bookworm@sha256:2e32f7d302adc1c37428355c1e646897c0c53f4fd60b6a551245fb90ee129f91 AS runtime
@@ -56,6 +66,7 @@ WORKDIR /app
 COPY config.yml ./
 COPY shared ./shared
 COPY services ./services
+COPY --from=site /src/services/gateway/static/site ./services/gateway/static/site
 COPY cli ./cli
 COPY deploy/sessions ./deploy/sessions
 COPY deploy/reference ./deploy/reference

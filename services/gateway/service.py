@@ -288,9 +288,12 @@ class GatewayService:
 
     @route("GET", "/api/sessions/<session_id>", access=PUBLIC, tags=["sessions"],
            errors=ERRORS, summary="An exam session: timetable (windows), levels, subjects, "
-                                  "registration points, the pledge text, the current phase.")
+                                  "registration points, the pledge text, the current phase.",
+           description="`now`: the gateway's clock (ISO 8601), so a page judges which windows "
+                       "are open by the server's time, not the browser's.")
     def get_session(self, request, caller, session_id):
-        return self._call("registration", "get_session", session_id)
+        session = self._call("registration", "get_session", session_id)
+        return {**session, "now": self.gate.clock.now().isoformat()}
 
     @route("GET", "/api/sessions/<session_id>/pickup-notices", access=PUBLIC,
            tags=["sessions"], ok_schema=LIST, errors=ERRORS,
@@ -693,7 +696,13 @@ class GatewayService:
             return _page(pages.verify_page(None, exc.message), 503)
         except KaowuError:  # a malformed token: no certificate has it
             result = {"result": "not_ours"}
-        return _page(pages.verify_page(result))
+        issuer_name = None
+        if result.get("issuer"):  # shown by its name, not its id
+            try:
+                issuer_name = self._call("certificate", "issuer").get("name")
+            except (KaowuError, ApiError):
+                issuer_name = None
+        return _page(pages.verify_page(result, issuer_name=issuer_name))
 
     # ================================================================ operators
 
@@ -782,6 +791,29 @@ class GatewayService:
            ok_content="text/css", summary="The pages' style sheet.")
     def dashboard_style(self, request, caller):
         return Response(pages.static_file("app.css"), mimetype="text/css")
+
+    # ================================================================ the web site (报名网站)
+    # One page (index.html, hash routes: /#/apply) and its hashed assets, built from web/.
+
+    @route("GET", "/", access=PUBLIC, tags=["site"], ok_content="text/html", page=True,
+           errors=(503,), summary="报名网站: the web site for candidates, staff and the authority.",
+           description="503 with a page saying to run `make site` when the site is not built.")
+    def site_index(self, request, caller):
+        index = pages.site_index()
+        if index is None:
+            return _page(pages.SITE_MISSING, 503)
+        return Response(index, mimetype="text/html", headers={"Cache-Control": "no-cache"})
+
+    @route("GET", "/assets/<path:path>", access=PUBLIC, tags=["site"],
+           ok_content="application/octet-stream", page=True, errors=(404,),
+           summary="The web site's built files (names carry a content hash: cached a year).")
+    def site_asset(self, request, caller, path):
+        found = pages.site_asset(path)
+        if found is None:
+            raise ApiError("not_found", f"There is no site file {path!r}; run make site.")
+        data, kind = found
+        return Response(data, mimetype=kind,
+                        headers={"Cache-Control": "public, max-age=31536000, immutable"})
 
 
 # reads the routes once at import: a route the document cannot describe fails here

@@ -245,16 +245,22 @@ class TrackingConsumer:
         return self._apply(run)
 
     def _fetch(self, fetch: Fetch, position: int) -> "_Run | None":
-        """Ask the upstream for what follows ``position``: only the declared types."""
-        if self.handles is None:
-            answer = fetch(position, self.batch)
-            if not answer:
-                return None
-            return _Run([StoredEvent.from_dict(d) for d in answer], position,
-                        answer[-1]["position"], answer[0].get("log_id"))
-        answer = fetch(position, self.batch, types=sorted(self.handles))
-        return _Run([StoredEvent.from_dict(d) for d in answer["events"]], position,
-                    answer["upto"], answer["log_id"])
+        """Ask the upstream for what follows ``position``: only the declared types (an
+        upstream of before the type filter, in a rolling upgrade: every type)."""
+        if self.handles is not None:
+            try:
+                answer = fetch(position, self.batch, types=sorted(self.handles))
+            except Exception as exc:
+                if getattr(exc, "exc_type", None) != "IncorrectSignature":  # nameko's RemoteError
+                    raise
+            else:
+                return _Run([StoredEvent.from_dict(d) for d in answer["events"]], position,
+                            answer["upto"], answer["log_id"])
+        answer = fetch(position, self.batch)
+        if not answer:
+            return None
+        return _Run([StoredEvent.from_dict(d) for d in answer], position,
+                    answer[-1]["position"], answer[0].get("log_id"))
 
     def _pull(self, fetch: Fetch) -> int:
         """Pull and apply what the upstream has after our position (lock held)."""

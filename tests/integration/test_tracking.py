@@ -398,3 +398,25 @@ def test_the_answer_says_how_far_it_read(tmp_path):
     assert [e["position"] for e in rest["events"]] == [3] and rest["upto"] == 4
     assert events_answer(upstream, "up", 0, 10, [])["events"] == []  # none asked, none given
     assert rest["log_id"] == upstream.log_id
+
+
+def test_an_upstream_without_the_type_filter_is_pulled_whole(db_url, tmp_path):
+    """A rolling upgrade: the upstream's ``events_after`` does not take ``types`` yet
+    (nameko answers ``IncorrectSignature``); the consumer pulls every type and passes over
+    the ones it does not act on."""
+    from nameko.exceptions import RemoteError
+
+    upstream = open_store(f"sqlite:///{tmp_path}/up.db", registry())
+    upstream.append([NewEvent("s-0", "Closed", {}), NewEvent("s-1", "Counted", {"n": 1}),
+                     NewEvent("s-2", "Closed", {})])
+    me = open_store(db_url, registry())
+    consumer, seen = _declared_consumer(me)
+    whole = fetcher(upstream)
+
+    def older(pos, limit, **kwargs):
+        if kwargs:
+            raise RemoteError("IncorrectSignature", "unexpected keyword argument 'types'")
+        return whole(pos, limit)
+
+    assert consumer.catch_up(older) == 3
+    assert seen == [1, 3] and me.tracked_position("up") == 3

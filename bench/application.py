@@ -271,9 +271,9 @@ def set_up(ctx: Context, amqp: str, per_thread: int) -> list[list]:
 # -- submit_to_decision: the open loop and the bench's own listener ---------------------------
 
 class DecisionListener:
-    """A queue of the bench's own on ``registration.events`` (routing key
-    ``VerificationRecorded``): when each application stream's first decision arrives
-    (``time.monotonic``), consumed in a thread of this process."""
+    """A queue of the bench's own on ``registration.events`` (every relay cycle's message;
+    its ``VerificationRecorded`` events): when each application stream's first decision
+    arrives (``time.monotonic``), consumed in a thread of this process."""
 
     def __init__(self, amqp: str, name: str):
         from kombu import Connection, Consumer, Exchange, Queue
@@ -284,7 +284,7 @@ class DecisionListener:
         self.conn = Connection(amqp, connect_timeout=5)
         channel = self.conn.channel()
         exchange = Exchange("registration.events", type="topic", durable=True)
-        queue = Queue(name, exchange, routing_key="VerificationRecorded", exclusive=True,
+        queue = Queue(name, exchange, routing_key="#", exclusive=True,
                       auto_delete=True, channel=channel)
         queue.declare()
         self.consumer = Consumer(channel, [queue], callbacks=[self._on_message], no_ack=True,
@@ -296,8 +296,10 @@ class DecisionListener:
 
     def _on_message(self, body, _message):
         now = time.monotonic()
-        self.messages += 1
-        self.arrivals.setdefault(body.get("stream_id"), now)
+        for event in body.get("events", [body]):  # a relay cycle, or one event (older relay)
+            if event.get("type") == "VerificationRecorded":
+                self.messages += 1
+                self.arrivals.setdefault(event.get("stream_id"), now)
 
     def _run(self):
         try:

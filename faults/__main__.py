@@ -7,7 +7,7 @@ equals its rebuild.
 2. Round 1: a load of candidates (register, complete the profile, apply) while the faults
    are injected one at a time: kill -9 of a consuming service mid-work (then restarted), a
    RabbitMQ restart, a PostgreSQL restart, duplicated deliveries, reordered deliveries, an
-   undecodable (poison) message.
+   undecodable (poison) message, relay cycles split mid-way (overlapping, reordered).
 3. Round 2: another load with all of them at once.
 4. Wait until every consumer has caught up, then check (``faults.check``): every accepted
    command's events are in the log once (a command whose reply a fault swallowed: at most

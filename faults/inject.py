@@ -50,7 +50,7 @@ def _publish(system, upstream: str, messages: list[dict]):
         producer = conn.Producer()
         ex = Exchange(f"{upstream}.events", type="topic", durable=True)
         for m in messages:
-            producer.publish(m, exchange=ex, routing_key=m["type"], serializer="json",
+            producer.publish(m, exchange=ex, routing_key=m.get("type", "batch"), serializer="json",
                              delivery_mode=2, declare=[ex], retry=True)
 
 
@@ -87,8 +87,35 @@ def poison(system, rng) -> str:
     return "1 poison message (undecodable) on registration.events"
 
 
+def _cycle(events: list[dict]) -> dict:
+    """The message one relay cycle publishes with these (consecutive) events."""
+    return {"events": events, "after": events[0]["position"] - 1, "last": events[-1]["position"],
+            "log_id": events[0]["log_id"]}
+
+
+def split_batches(system, rng) -> str:
+    """Relay cycles hit in the middle: recent events of every upstream published again as
+    batches cut at random places, overlapping (a cycle sent again from a later start, as
+    after a lost confirm and a shorter read), late and out of order."""
+    total = 0
+    for upstream in ("account", "registration", "verification"):
+        if upstream not in system.services:
+            continue
+        evs = _recent(system, upstream, 40)
+        if len(evs) < 2:
+            continue
+        cuts = sorted(rng.sample(range(1, len(evs)), min(3, len(evs) - 1)))
+        pieces = [evs[a:b] for a, b in zip([0, *cuts], [*cuts, len(evs)], strict=True)]
+        middle = rng.randrange(len(evs) - 1)
+        messages = [_cycle(p) for p in pieces] + [_cycle(evs[middle:])]
+        rng.shuffle(messages)
+        _publish(system, upstream, messages)
+        total += len(messages)
+    return f"{total} batches split, overlapping and reordered"
+
+
 FAULTS = {"kill9": kill9, "rabbitmq_restart": rabbitmq_restart,
           "postgres_restart": postgres_restart, "duplicates": duplicates,
-          "reordered": reordered, "poison": poison}
+          "reordered": reordered, "poison": poison, "split_batches": split_batches}
 
 

@@ -28,7 +28,7 @@ Two kinds of figures, one exposition:
   ``kaowu_consumer_{applied,duplicates,pulled,passed_over,deferred}_total{service,upstream}``
       by this process (passed over: types the handler does not act on, no transaction; the
       tracking record catches up with them within a catch-up interval; deferred: messages
-      dropped while MAX_PENDING events waited for the applier, pulled again later)
+      that came while another worker applied, taken as a prompt to pull)
   ``kaowu_projection_position{service,projection}``, ``kaowu_projection_lag_events``
   ``kaowu_business_count{service,name,status}``  the service's ``business_counts()``
 
@@ -355,8 +355,8 @@ class _StateCollector:
                         ("pulled", "Upstream events pulled over RPC (gap fill, catch-up)."),
                         ("passed_over", "Upstream events of types the handler does not act "
                                         "on, passed over without a transaction."),
-                        ("deferred", "Upstream messages dropped with the applier's hands "
-                                     "full (MAX_PENDING), their events pulled later.")]
+                        ("deferred", "Upstream messages that came while another worker "
+                                     "applied: their events pulled by that worker.")]
         attr = {"applied": "applied", "duplicates": "skipped", "pulled": "pulled",
                 "passed_over": "passed_over", "deferred": "deferred"}
         for metric, doc in per_upstream:

@@ -1,17 +1,22 @@
 """The outbox relay: publishes a service's committed events to RabbitMQ, in position order.
 
 The log is the outbox. The relay reads events after the position it last recorded,
-publishes them with publisher confirms, and only then records the new position, so a crash
-or a broker restart between the two publishes again (at-least-once, consumers deduplicate)
-and never skips. Events are only read once committed, so nothing is published early.
+publishes them as one message with a publisher confirm, and only then records the new
+position, so a crash or a broker restart between the two publishes again (at-least-once,
+consumers deduplicate) and never skips. Events are only read once committed, so nothing is
+published early.
+
+One message per relay cycle: ``{"events": [...], "after": p, "last": q, "log_id": ...}``,
+the events after position ``p`` up to ``q`` in log order (``shared.tracking`` reads it);
+one confirm per cycle, not per event.
 
 On PostgreSQL the relay holds ``relay_state``'s row lock (``FOR UPDATE SKIP LOCKED``) while
 it publishes: with several replicas exactly one publishes at a time, the others skip.
 On SQLite (one process) an in-process lock does that job: under eventlet a SQLite write
 lock must never be held across a network wait.
 
-Messages follow nameko's event conventions (exchange ``<service>.events``, topic, routing
-key = event type), so ``@event_handler`` consumes them.
+Messages follow nameko's event conventions (exchange ``<service>.events``, topic), so
+``@event_handler`` consumes them; the routing key is ``batch`` (bind ``#``).
 """
 
 import contextlib
@@ -32,7 +37,7 @@ def events_exchange(service: str) -> Exchange:
 
 
 class KombuPublisher:
-    """Publishes event dicts to ``<service>.events`` with publisher confirms."""
+    """Publishes a cycle's events to ``<service>.events`` as one message, confirmed."""
 
     def __init__(self, amqp_uri: str, service: str, heartbeat: int = 60):
         self.amqp_uri = amqp_uri
@@ -51,13 +56,12 @@ class KombuPublisher:
             self._producer = Producer(channel, exchange=self.exchange, serializer="json")
         return self._producer
 
-    def publish(self, messages: list[dict]):
-        producer = self._producer_ready()
-        for m in messages:
-            md = m.get("metadata") or {}
-            headers = {"nameko.correlation_id": md.get("correlation_id") or "",
-                       "nameko.causation_id": md.get("event_id") or ""}
-            producer.publish(m, routing_key=m["type"], delivery_mode=2, headers=headers)
+    def publish(self, message: dict):
+        md = message["events"][0].get("metadata") or {}
+        headers = {"nameko.correlation_id": md.get("correlation_id") or "",
+                   "nameko.causation_id": md.get("event_id") or ""}
+        self._producer_ready().publish(message, routing_key="batch", delivery_mode=2,
+                                       headers=headers)
 
     def close(self):
         conn, self._conn, self._producer = self._conn, None, None
@@ -109,7 +113,9 @@ class Relay:
         evs = self.store.events_after(pos, self.batch, conn=conn)
         if not evs:
             return 0
-        self.publisher.publish([self.store.public_view(e, self.service) for e in evs])
+        self.publisher.publish({"events": [self.store.public_view(e, self.service) for e in evs],
+                                "after": pos, "last": evs[-1].position,
+                                "log_id": self.store.log_id})
         self.published += len(evs)  # published (confirmed), whether or not the record below lands
         stmt = update(relay_table).where(relay_table.c.id == 1).values(position=evs[-1].position)
         if conn is not None:

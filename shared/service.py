@@ -3,8 +3,9 @@
 A service subclasses ``EventSourcedService`` and declares ``store`` (an
 ``EventStoreProvider``). It then answers, besides its own commands:
 
-- ``events_after(position, limit)``: its log after a position (public views), for gap
-  filling by consumers and for the operator command line;
+- ``events_after(position, limit, types=None)``: its log after a position (public views),
+  for the operator command line; with ``types``, only those types and how far it read
+  (``shared.tracking.events_answer``), for consumers' pulls;
 - ``status()``: head position, relay position and lag, tracking per upstream, projections;
 - ``rebuild(projection=None)``: drop and replay read models while running;
 - ``dead_letters()`` and ``replay_dead_letter(upstream, position)``: upstream events its
@@ -27,6 +28,7 @@ from shared.dependencies import ClockProvider, WorkerLog
 from shared.errors import EXPECTED, NotFound, Unavailable, ValidationFailed, flat_fields
 from shared.health import Health, http
 from shared.metrics import Metrics
+from shared.tracking import events_answer
 
 
 class Command(Rpc):
@@ -95,6 +97,8 @@ def load(schema: Schema, data, **kwargs):
 class EventsAfterSchema(Schema):
     position = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
     limit = fields.Integer(load_default=1000, strict=True, validate=validate.Range(min=1, max=5000))
+    types = fields.List(fields.String(validate=validate.Length(min=1, max=100)),
+                        load_default=None, validate=validate.Length(max=200))
 
 
 class DeadLetterSchema(Schema):
@@ -147,8 +151,11 @@ class EventSourcedService:
         return self.metrics.render(self)
 
     @command
-    def events_after(self, position, limit=1000):
-        args = load(EventsAfterSchema(), {"position": position, "limit": limit})
+    def events_after(self, position, limit=1000, types=None):
+        args = load(EventsAfterSchema(), {"position": position, "limit": limit, "types": types})
+        if args["types"] is not None:
+            return events_answer(self.store, self.name, args["position"], args["limit"],
+                                 args["types"])
         return [self.store.public_view(e, self.name)
                 for e in self.store.events_after(args["position"], args["limit"])]
 

@@ -1,29 +1,38 @@
 """Tracking consumers: apply an upstream service's events exactly once, in order.
 
-Each applied event's effects (this service's own appended events, hence its projections)
-and the tracking record (upstream, position) commit in one transaction. So:
+A message from the upstream's relay carries the events of one relay cycle (``events``,
+in log order, after position ``after`` up to ``last``); a message from an older relay is
+one event. Each run of events is applied in one transaction: this service's own appended
+events (hence its projections) and the tracking record (upstream, position) commit
+together. So:
 
-- a duplicate delivery (position <= tracked) is skipped;
-- the next ones (tracked + 1, …) are applied from the messages themselves, as many as
-  have arrived, ``batch`` at most in one transaction, by whichever worker holds the
-  consumer (no worker ever waits for it);
-- a gap (position > tracked + 1: a message overtaken or lost) is filled by pulling the
-  upstream's ``events_after(tracked, limit)`` over RPC, outside any transaction, and a
-  periodic ``catch_up`` pulls what a lost last message would have said.
+- a duplicate delivery (``last`` <= the position) is skipped;
+- a message that follows the position (``after`` <= position) is applied from itself;
+- a gap (``after`` > position: a message overtaken or lost) is filled by pulling the
+  upstream's ``events_after(position, limit, types)`` over RPC, outside any transaction,
+  and a periodic ``catch_up`` pulls what a lost last message would have said. A message
+  that arrives while another worker applies (no worker ever waits for it) is a prompt:
+  the holder pulls before it lets go.
+
+Where it stands is held in memory (read from the record once, then moved by its own
+commits): the record is written by compare-and-set from the position last known, so a
+replica that moved it first makes the transaction a conflict, and the consumer reads the
+record again. Nothing is read per message.
 
 A handler is ``handler(tx, event)``: it decides and appends through ``tx``. It must not do
 I/O of its own (the transaction is open, and SQLite under eventlet must not yield). What a
 decision needs from outside (a registry lookup) comes from ``prepare(event)``, called
 before the transaction opens; then the handler is ``handler(tx, event, prepared)``.
 
-Passing over (略过). A handler may declare the upstream event types it acts on
-(``@handles("ApplicationSubmitted", ...)``). A run of received events none of which it acts
-on is then passed over in memory, without a transaction: the consumer's position moves on,
-and is written with the next event it does act on (in that event's transaction) or by the
-catch-up timer. Nothing is lost if the process stops first: the position written is
-behind, so those events are pulled again and passed over again. A declaration that leaves
-out a type the handler needs would drop that type's events, so every declaration is
-checked against its handler by a test (``tests/unit/test_consumer_declarations.py``).
+Passing over (略过). A handler declares the upstream event types it acts on
+(``@handles("ApplicationSubmitted", ...)``): only those reach it, a pull asks the upstream
+for only those (its answer says how far it read, ``upto``, so the types asked for tell the
+gap), and a run with none of them is passed over without a transaction: the position moves
+on in memory, and is written with the next run it acts on or by the catch-up timer. Nothing
+is lost if the process stops first: the record is behind, so those events are passed over
+again. A declaration that leaves out a type the handler needs would drop that type's
+events, so every declaration is checked against its handler by a test
+(``tests/unit/test_consumer_declarations.py``).
 
 Poison (死信). A handler that fails on one event with an error that is neither a domain
 refusal nor the database (a bug meeting data it did not expect) would hold the consumer
@@ -34,7 +43,8 @@ operators (``on_dead_letter``). ``replay_dead_letter`` applies it again once fix
 """
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -46,10 +56,6 @@ from shared.logging import get_logger
 log = get_logger(__name__)
 
 MAX_ATTEMPTS = 3  # failures of one event's handler before it is dead-lettered
-# received events held for the applier at most; past it a message is dropped (acked) and its
-# event pulled again when its turn comes: a burst (scores published for 10,000 candidates,
-# ~48,000 events in seconds) against a slow handler must not sit whole in memory
-MAX_PENDING = 2000
 # errors that say nothing about the event: the infrastructure; retried, never dead-lettered
 _INFRASTRUCTURE = (SQLAlchemyError, ConcurrencyConflict, OSError)
 
@@ -70,225 +76,267 @@ def dead_letter_stream(upstream: str, position: int) -> str:
     return f"deadletter-{upstream}-{position}"
 
 Handler = Callable[[object, StoredEvent], None]
-Fetch = Callable[[int, int], list[dict]]
+# fetch(position, limit) -> [event dict], or fetch(position, limit, types=[...]) -> the
+# answer of ``events_answer``: the upstream's ``events_after`` RPC
+Fetch = Callable[..., list[dict] | dict]
 
 
 def handles(*types: str):
-    """Declare the upstream event types a handler acts on; the consumer passes over the
-    others without a transaction (see the module's docstring)."""
+    """Declare the upstream event types a handler acts on; the consumer receives and pulls
+    only those and passes over the others without a transaction (see the module's
+    docstring)."""
     def declare(handler):
         handler.handles = frozenset(types)
         return handler
     return declare
 
 
+def events_answer(store: EventStore, service: str, position: int, limit: int,
+                  types: Iterable[str]) -> dict:
+    """``events_after`` with a type filter: the events of ``types`` after ``position``
+    (``limit`` at most) and ``upto``, the position read up to. Every event up to ``upto``
+    not in ``events`` is of another type, so a consumer that asked for these types has
+    nothing to miss there. The head is read first: every event up to it is committed (the
+    head row is advanced in the appending transaction), so the read below sees them all."""
+    types = sorted(set(types))
+    head = store.head()
+    found = [e for e in store.events_after(position, limit, types=types) if e.position <= head] \
+        if types else []
+    upto = found[-1].position if len(found) == limit else max(head, position)
+    return {"events": [store.public_view(e, service) for e in found], "upto": upto,
+            "log_id": store.log_id}
+
+
+@dataclass(frozen=True)
+class _Run:
+    """Events after ``after`` up to ``last`` of one log, in order: every event of that
+    stretch, or (a filtered pull) every event of the types asked for."""
+    events: list[StoredEvent]
+    after: int
+    last: int
+    log_id: str | None
+
+    @classmethod
+    def of(cls, message: dict) -> "_Run":
+        if "events" in message:  # one relay cycle
+            return cls([StoredEvent.from_dict(d) for d in message["events"]], message["after"],
+                       message["last"], message.get("log_id"))
+        ev = StoredEvent.from_dict(message)  # one event, from an older relay
+        return cls([ev], ev.position - 1, ev.position, message.get("log_id"))
+
+
 class TrackingConsumer:
-    def __init__(self, store: EventStore, upstream: str, handler: Handler, batch: int = 200,
+    def __init__(self, store: EventStore, upstream: str, handler: Handler, batch: int = 500,
                  prepare: Callable[[StoredEvent], object] | None = None,
-                 on_dead_letter: Callable[[str, StoredEvent, str], None] | None = None,
-                 max_pending: int = MAX_PENDING):
+                 on_dead_letter: Callable[[str, StoredEvent, str], None] | None = None):
         self.store = store
-        self.max_pending = max_pending
-        self.deferred = 0  # messages dropped with the applier's hands full, pulled later
-        self._dropped = False  # some since the last pull
         self.on_dead_letter = on_dead_letter
         self._failures: dict[int, int] = {}  # position -> handler failures so far
         self.dead_lettered = 0
         self.upstream = upstream
         self.handler = handler
         self.prepare = prepare
-        self.batch = batch
+        self.batch = batch  # events asked for per pull
         self._lock = threading.Lock()  # one applier per upstream per process; never waited for
-        self._pending: dict[int, tuple[StoredEvent, str | None]] = {}  # received, not applied
+        self._prompted = False  # a message came while the lock was held: the holder pulls
+        self.deferred = 0  # such messages
         self.applied = 0
         self.skipped = 0
         self.pulled = 0
+        self.passed_over = 0
         self.highest_seen = 0  # highest upstream position seen in a message or a pull (metrics)
         self.log_changed: str | None = None  # set when the upstream answers from another log
         # the event types the handler acts on (None: undeclared, every event is applied)
         self.handles: frozenset[str] | None = getattr(handler, "handles", None)
-        # (log id, position): passed over in memory up to there, not yet written
-        self._passed: tuple[str, int] | None = None
-        self.passed_over = 0
+        # where this process stands: applied or passed over up to ``_at`` (position, log
+        # id); the record said ``_recorded`` when last read or written (None: not read yet)
+        self._at: tuple[int, str | None] = (0, None)
+        self._recorded: tuple[int, str | None] | None = None
 
     def receive(self, message: dict, fetch: Fetch) -> int:
-        """A message from the bus. Returns how many events this call applied.
+        """A message from the bus. Returns how many upstream positions this call took care
+        of (applied or passed over).
 
-        The worker never waits for another one: it leaves the event with the consumer and,
-        unless another worker is applying already (who then applies this one too before
-        letting go), applies every event received that follows the tracked position, in
-        transactions of at most ``batch`` events. So a burst of messages keeps one worker
-        busy, not the whole pool, and the pool stays free for the RPC calls other services
-        make of this one (a pool full of workers queued on this lock, while the holder
-        waits on an RPC to a service whose own workers wait on this one, is a deadlock)."""
-        position = message["position"]
-        self.highest_seen = max(self.highest_seen, position)
-        if len(self._pending) >= self.max_pending:
-            # hands full: keep the earliest; the gap the latest leaves is pulled when the
-            # applier gets there
-            self.deferred += 1
-            self._dropped = True
-            highest = max(self._pending)
-            if position > highest:
-                return self._work(fetch, pull=False)
-            del self._pending[highest]
-        self._pending[position] = (StoredEvent.from_dict(message), message.get("log_id"))
-        return self._work(fetch, pull=False)
+        The worker never waits for another one: if another worker is applying, the message
+        is left as a prompt and that worker pulls before it lets go. So a burst of messages
+        keeps one worker busy, not the whole pool, and the pool stays free for the RPC
+        calls other services make of this one (a pool full of workers queued on this lock,
+        while the holder waits on an RPC to a service whose own workers wait on this one,
+        is a deadlock)."""
+        run = _Run.of(message)
+        self.highest_seen = max(self.highest_seen, run.last)
+        return self._work(fetch, run, pull=False)
 
     def catch_up(self, fetch: Fetch) -> int:
-        """Pull and apply upstream events after our tracked position (the timer; a first
-        contact). Skipped while another worker is applying: it is making progress anyway.
+        """Pull and apply upstream events after our position (the timer; a first contact),
+        and write what was passed over. Skipped while another worker is applying: it is
+        making progress anyway.
 
         Positions count in one log: if the upstream answers from another log than the one
         tracked so far (its database was restored or replaced), nothing is applied and the
         consumer says so loudly; mixing two logs would lose or invent events.
         """
-        return self._work(fetch, pull=True)
+        return self._work(fetch, None, pull=True)
 
-    def _work(self, fetch: Fetch, pull: bool) -> int:
+    def _work(self, fetch: Fetch, run: "_Run | None", pull: bool) -> int:
         total = 0
-        while pull or self._pending or self._dropped:
+        while True:
             if not self._lock.acquire(blocking=False):
-                return total  # the holder applies what is pending before it lets go
+                if run is not None:
+                    self.deferred += 1
+                    self._prompted = True  # the holder pulls it before it lets go
+                return total
             try:
-                if pull:
+                if run is not None:
+                    total += self._take(run, fetch)
+                    run = None
+                while pull or self._prompted:
+                    self._prompted = False
                     total += self._pull(fetch)
-                total += self._drain(fetch)
-                if self._dropped and not self._pending:
-                    self._dropped = False  # what was not held: from the upstream, now
-                    total += self._pull(fetch)
-                if pull:
-                    self._write_passed()  # the timer writes what was passed over
-                    pull = False
+                    if pull:
+                        self._write_passed()
+                        pull = False
             finally:
                 self._lock.release()
-        return total
+            if not self._prompted:  # else one came between the check and the release
+                return total
 
     @property
     def passed_position(self) -> int:
         """How far this process has passed over in memory, not yet written (0: nothing)."""
-        passed = self._passed
-        return passed[1] if passed is not None else 0
+        recorded = self._recorded
+        return self._at[0] if recorded is not None and self._at[0] > recorded[0] else 0
 
-    def _passed_beyond(self, tracked: int, log_id: str | None) -> int:
-        """How far this consumer is in log ``log_id`` whose record says ``tracked``: what it
-        passed over in memory, where that is further on."""
-        passed = self._passed
-        if passed is not None and passed[0] == log_id and passed[1] > tracked:
-            return passed[1]
-        return tracked
+    def _position(self) -> tuple[int, str | None]:
+        """(position, log id) applied or passed over so far (lock held)."""
+        if self._recorded is None:
+            self._read_record()
+        return self._at
 
-    def _tracked(self) -> tuple[int, str | None]:
-        """(position, log id) applied or passed over so far."""
-        tracked, log_id = self.store.tracked(self.upstream)
-        return self._passed_beyond(tracked, log_id), log_id
+    def _read_record(self):
+        """Read the record again (first use; another replica moved it): in memory stays
+        what was passed over beyond it in the same log."""
+        self._recorded = recorded = self.store.tracked(self.upstream)
+        at = self._at
+        if not (at[1] == recorded[1] and at[0] > recorded[0]):
+            self._at = recorded
 
-    def _pass_over(self, events: list[StoredEvent], log_id: str | None, tracked: int,
-                   tracked_log: str | None) -> bool:
-        """Pass over a run the handler acts on none of, in memory (lock held), if it follows
-        ``tracked`` (from ``_tracked``) without a gap in the log followed."""
-        if (self.handles is None or tracked_log is None or log_id != tracked_log
-                or events[0].position != tracked + 1
-                or events[-1].position - events[0].position != len(events) - 1
-                or any(ev.type in self.handles for ev in events)):
-            return False
-        self._passed = (log_id, events[-1].position)
-        self.passed_over += len(events)
-        return True
-
-    def _write_passed(self):
-        """Write the position passed over in memory, if the log is not there yet."""
-        passed = self._passed
-        if passed is None:
-            return
-        with self.store.transaction(Context(actor=f"service:{self.upstream}")) as tx:
-            tracked, tracked_log = tx.tracked(self.upstream, lock=True)
-            upto = self._passed_beyond(tracked, tracked_log)
-            if upto > tracked:
-                tx.track(self.upstream, upto, tracked, tracked_log)
-        if self._passed == passed:
-            self._passed = None
-
-    def _drain(self, fetch: Fetch) -> int:
-        """Apply the received events that follow the tracked position (lock held); across a
-        gap, pull the missing ones from the upstream."""
-        total = 0
-        while self._pending:
-            tracked, log_id = self._tracked()
-            for position in [p for p in self._pending if p <= tracked]:
-                del self._pending[position]
-                self.skipped += 1
-            foreign = [p for p, (_, log) in self._pending.items() if log is None or log != log_id]
-            if log_id is None or foreign:
-                # first contact, or a message from another log than the one we follow (a
-                # queue that outlived a reset database): only the upstream itself is believed
-                for position in foreign:
-                    del self._pending[position]
-                total += self._pull(fetch)
-                continue
-            run = []
-            # a bounded run: a burst (scores published: ~50,000 events at 10,000
-            # candidates) must not become one transaction holding all of it in memory
-            while len(run) < self.batch and tracked + 1 + len(run) in self._pending:
-                run.append(self._pending.pop(tracked + 1 + len(run))[0])
-            if not run:
-                if not self._pending:
-                    return total
+    def _take(self, run: "_Run", fetch: Fetch) -> int:
+        position, log_id = self._position()
+        if log_id is None or run.log_id != log_id:
+            # first contact, or a message from another log than the one we follow (a
+            # queue that outlived a reset database): only the upstream itself is believed
+            return self._pull(fetch)
+        if run.last <= position:
+            self.skipped += len(run.events)
+            return 0
+        if run.after > position:
+            self._read_record()  # another replica may have applied what is missing
+            position = self._at[0]
+            if run.last <= position:
+                self.skipped += len(run.events)
+                return 0
+            if run.after > position:
                 # a gap: pull what is missing (no worker waits on us meanwhile, so the RPC
                 # cannot close a circle of waits between two services)
-                log.info("consumer.gap", upstream=self.upstream, tracked=tracked,
-                         received=min(self._pending))
-                pulled = self._pull(fetch)
-                total += pulled
-                if not pulled:
-                    return total  # the upstream has nothing more yet: the timer retries
-                continue
-            total += self._apply(run, log_id, tracked, log_id)
-        return total
+                log.info("consumer.gap", upstream=self.upstream, tracked=position,
+                         received=run.after + 1)
+                return self._pull(fetch)
+        return self._apply(run)
+
+    def _fetch(self, fetch: Fetch, position: int) -> "_Run | None":
+        """Ask the upstream for what follows ``position``: only the declared types (an
+        upstream of before the type filter, in a rolling upgrade: every type)."""
+        if self.handles is not None:
+            try:
+                answer = fetch(position, self.batch, types=sorted(self.handles))
+            except Exception as exc:
+                if getattr(exc, "exc_type", None) != "IncorrectSignature":  # nameko's RemoteError
+                    raise
+            else:
+                return _Run([StoredEvent.from_dict(d) for d in answer["events"]], position,
+                            answer["upto"], answer["log_id"])
+        answer = fetch(position, self.batch)
+        if not answer:
+            return None
+        return _Run([StoredEvent.from_dict(d) for d in answer], position,
+                    answer[-1]["position"], answer[0].get("log_id"))
 
     def _pull(self, fetch: Fetch) -> int:
-        """Pull and apply what the upstream has after the tracked position (lock held)."""
+        """Pull and apply what the upstream has after our position (lock held)."""
         total = 0
         while True:
-            tracked, log_id = self._tracked()
-            answer = fetch(tracked, self.batch)
-            self.pulled += len(answer)
-            if not answer:
+            position, log_id = self._position()
+            run = self._fetch(fetch, position)
+            if run is None:
                 return total
-            upstream_log = answer[0].get("log_id")
-            if log_id is not None and upstream_log != log_id:
-                self.log_changed = upstream_log
+            self.pulled += len(run.events)
+            if log_id is not None and run.log_id != log_id:
+                self.log_changed = run.log_id
                 log.error("consumer.upstream_log_changed", upstream=self.upstream,
-                          tracked=tracked, tracked_log=log_id, upstream_log=upstream_log,
+                          tracked=position, tracked_log=log_id, upstream_log=run.log_id,
                           action="nothing applied; an operator must reconcile")
                 return total
-            got = [StoredEvent.from_dict(d) for d in answer]
-            self.highest_seen = max(self.highest_seen, got[-1].position)
-            total += self._apply(got, upstream_log, tracked, log_id)
-            if len(got) < self.batch:
+            if run.last <= position:
                 return total
+            self.highest_seen = max(self.highest_seen, run.last)
+            total += self._apply(run)
+            if len(run.events) < self.batch or self._at[0] < run.last:
+                return total  # all there was, or not applied (retried by the timer)
 
-    def _apply(self, events: list[StoredEvent], log_id: str | None, tracked: int,
-               tracked_log: str | None) -> int:
-        """Apply a contiguous run in one transaction; a conflict with another replica is
-        not an error: re-read the tracking record and apply only what is still new.
+    def _write_passed(self):
+        """Write the position passed over in memory, if the record is not there yet."""
+        if self.passed_position:
+            position, log_id = self._at
+            try:
+                with self.store.transaction(Context(actor=f"service:{self.upstream}")) as tx:
+                    self._track(tx, position, log_id)
+            except ConcurrencyConflict:
+                self._read_record()  # another replica moved it: the next tick writes
+                return
+            self._recorded = (position, log_id)
+
+    def _track(self, tx, position: int, log_id: str | None):
+        """Compare-and-set the record from where it was last known to ``position`` (first
+        contact: create the row, under its lock, first)."""
+        recorded = self._recorded
+        if recorded[1] is None and tx.tracked(self.upstream, lock=True) != recorded:
+            raise ConcurrencyConflict([f"tracking:{self.upstream}"])
+        tx.track(self.upstream, position, recorded[0], log_id)
+
+    def _apply(self, run: "_Run") -> int:
+        """Apply what ``run`` has after our position in one transaction; a conflict with
+        another replica is not an error: read the record again and apply only what is still
+        new.
 
         A domain refusal (``KaowuError``) is this service's decision about that event: the
         run is applied again without it, and the event is passed over, logged, and tracked
         as applied. Anything else (a bug, the database) leaves the event to be retried.
 
-        Returns how many events it took care of: applied, or (a run of types the handler
-        declares it does not act on) passed over without a transaction. ``tracked``,
-        ``tracked_log``: where the caller read the consumer to be (``_tracked``).
+        Returns how many positions it took care of: applied, or (types the handler does
+        not declare) passed over, those of a run without any of its types without a
+        transaction.
         """
-        if self._pass_over(events, log_id, tracked, tracked_log):
-            return len(events)
         refused: dict[int, str] = {}  # position -> why
         poisoned: dict[int, str] = {}  # position -> the error, dead-lettered in this run
-        for _attempt in range(5 + len(events)):
+        for _attempt in range(5 + len(run.events)):
+            position, log_id = self._position()
+            if log_id is not None and log_id != run.log_id:
+                return 0  # another replica saw the upstream change first
+            if run.last <= position:
+                return 0  # another replica applied it
+            if run.after > position:
+                return 0  # behind the record this process had passed over: pulled next
+            mine = [ev for ev in run.events if ev.position > position
+                    and (self.handles is None or ev.type in self.handles)]
+            if not mine:
+                self._at = (run.last, run.log_id)
+                self.passed_over += run.last - position
+                return run.last - position
             try:
-                applied = self._apply_once(events, refused, log_id, poisoned)
+                self._apply_once(mine, run, refused, poisoned)
             except ConcurrencyConflict:
+                self._read_record()
                 continue
             except _Refused as r:
                 refused[r.position] = r.reason
@@ -296,10 +344,12 @@ class TrackingConsumer:
             except _Poisoned as p:
                 poisoned[p.position] = p.error
                 continue
-            for position in [p for p in self._failures if p <= events[-1].position]:
-                del self._failures[position]  # applied, refused or dead-lettered: done
-            self._dead_lettered([ev for ev in events if ev.position in poisoned], poisoned)
-            return applied
+            for failed in [p for p in self._failures if p <= run.last]:
+                del self._failures[failed]  # applied, refused or dead-lettered: done
+            self._dead_lettered([ev for ev in mine if ev.position in poisoned], poisoned)
+            self.applied += len(mine)
+            self.passed_over += run.last - position - len(mine)
+            return run.last - position
         return 0
 
     def _dead_lettered(self, events: list[StoredEvent], errors: dict[int, str]):
@@ -316,29 +366,22 @@ class TrackingConsumer:
 
     def _handle(self, tx, ev: StoredEvent, prepared):
         if prepared is None:
-            self.handler(tx, ev)  # handlers ignore types they do not know
+            self.handler(tx, ev)
         else:
             self.handler(tx, ev, prepared[ev.position])
 
-    def _apply_once(self, events: list[StoredEvent], refused: dict[int, str],
-                    log_id: str | None, poisoned: dict[int, str] | None = None) -> int:
-        poisoned = {} if poisoned is None else poisoned
+    def _apply_once(self, events: list[StoredEvent], run: "_Run", refused: dict[int, str],
+                    poisoned: dict[int, str]):
+        """``events`` (those of ``run`` the handler acts on, after our position) and the
+        record moved to ``run.last``, in one transaction."""
         prepared = {ev.position: self.prepare(ev) for ev in events} if self.prepare else None
-        applied = 0
         first = events[0]
         ctx = Context(correlation_id=first.metadata.get("correlation_id"),
                       causation_id=first.metadata.get("event_id"), actor=f"service:{self.upstream}")
         with self.store.transaction(ctx) as tx:
-            tracked, tracked_log = tx.tracked(self.upstream, lock=True)
-            if tracked_log is not None and tracked_log != log_id:
-                return 0  # another replica saw the upstream change first
-            # passed over in memory: written with this run
-            position = self._passed_beyond(tracked, tracked_log)
+            # first: the row's lock serialises replicas, and one that moved it is a conflict
+            self._track(tx, run.last, run.log_id)
             for ev in events:
-                if ev.position <= position:
-                    continue
-                if ev.position != position + 1:
-                    break  # a hole: the caller pulls it
                 tx.context = Context(correlation_id=ev.metadata.get("correlation_id"),
                                      causation_id=ev.metadata.get("event_id"),
                                      actor=f"service:{self.upstream}")
@@ -369,14 +412,7 @@ class TrackingConsumer:
                         if failures >= MAX_ATTEMPTS:
                             raise _Poisoned(ev.position, error) from None
                         raise
-                position = ev.position
-                applied += 1
-            if position != tracked:
-                tx.track(self.upstream, position, tracked, log_id)
-        if self._passed is not None and self._passed[1] <= position:
-            self._passed = None  # written with this run
-        self.applied += applied
-        return applied
+        self._at = self._recorded = (run.last, run.log_id)
 
     # -- dead letters --------------------------------------------------------------------
 

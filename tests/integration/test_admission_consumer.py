@@ -24,7 +24,7 @@ from shared.events import NewEvent
 from shared.eventstore import Context, open_store
 from shared.projection import snapshot
 from shared.session import reference_session
-from shared.tracking import TrackingConsumer
+from shared.tracking import TrackingConsumer, events_answer
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +49,9 @@ def world(db_url, tmp_path):
     reg = open_store(f"sqlite:///{tmp_path}/registration.db", REGISTRATION_REGISTRY, clock=clock)
     adm = open_store(db_url, REGISTRY, clock=clock, projections=[AdmissionProjection()])
 
-    def fetch(position, limit):
+    def fetch(position, limit, types=None):
+        if types is not None:  # a consumer's pull: its declared types (the RPC's answer)
+            return events_answer(reg, "registration", position, limit, types)
         return [reg.public_view(e, "registration") for e in reg.events_after(position, limit)]
 
     consumer = TrackingConsumer(adm, "registration", on_registration_event)

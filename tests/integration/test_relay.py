@@ -17,8 +17,9 @@ from tests.integration.test_eventstore import registry
 pytestmark = pytest.mark.integration
 
 
-def drain(amqp_uri, queue_name, want, timeout=30):
-    """Positions of the messages on ``queue_name`` until ``want`` distinct ones are seen."""
+def drain(amqp_uri, queue_name, want, timeout=30, messages=None):
+    """Positions of the events on ``queue_name`` until ``want`` distinct ones are seen
+    (``messages`` collects the messages)."""
     got = []
     deadline = time.monotonic() + timeout
     with Connection(amqp_uri) as conn:
@@ -28,7 +29,11 @@ def drain(amqp_uri, queue_name, want, timeout=30):
             if msg is None:
                 eventlet.sleep(0.05)
                 continue
-            got.append(msg.payload["position"])
+            assert [e["position"] for e in msg.payload["events"]] == \
+                list(range(msg.payload["after"] + 1, msg.payload["last"] + 1))
+            got.extend(e["position"] for e in msg.payload["events"])
+            if messages is not None:
+                messages.append(msg.payload)
     return got
 
 
@@ -52,7 +57,61 @@ def test_relay_publishes_in_order_and_records_progress(amqp_uri, db_url):
     while relay.run_once():
         pass
     assert store.relay_position() == 30 and relay.lag() == 0
-    assert drain(amqp_uri, "relaytest-order", 30) == list(range(1, 31))
+    messages = []
+    assert drain(amqp_uri, "relaytest-order", 30, messages=messages) == list(range(1, 31))
+    # one message (one confirm) per cycle of at most ``batch`` events
+    assert [(m["after"], m["last"]) for m in messages] == \
+        [(0, 7), (7, 14), (14, 21), (21, 28), (28, 30)]
+    assert {m["log_id"] for m in messages} == {store.log_id}
+    relay.stop()
+
+
+class ConfirmLost(KombuPublisher):
+    """The broker takes the message, then goes before its confirm arrives (a restart)."""
+
+    def __init__(self, *args, lose=1, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lose = lose
+
+    def publish(self, message):
+        super().publish(message)
+        if self.lose:
+            self.lose -= 1
+            raise ConnectionResetError("connection lost before the confirm")
+
+
+def test_a_batch_whose_confirm_is_lost_is_published_again_and_applied_once(amqp_uri, db_url,
+                                                                           tmp_path):
+    """At-least-once across a batch: the position is not recorded, the same cycle goes
+    out again, and a consumer applies each event once."""
+    from shared.tracking import TrackingConsumer
+
+    store = open_store(db_url, registry())
+    bind_queue(amqp_uri, "relaytest4", "relaytest4-q")
+    me = open_store(f"sqlite:///{tmp_path}/me.db", registry())
+    seen = []
+    consumer = TrackingConsumer(me, "relaytest4", lambda tx, ev: seen.append(ev.position))
+
+    def fetch(position, limit):
+        return [store.public_view(e, "relaytest4") for e in store.events_after(position, limit)]
+
+    store.append([NewEvent("s-0", "Counted", {"n": 0})])
+    assert consumer.catch_up(fetch) == 1  # first contact: it follows this log from here
+    relay = Relay(store, "relaytest4", ConfirmLost(amqp_uri, "relaytest4"), batch=5)
+    for i in range(1, 9):
+        store.append([NewEvent(f"s-{i % 3}", "Counted", {"n": i})])
+    with pytest.raises(ConnectionResetError):
+        relay.run_once()
+    assert store.relay_position() == 0  # published, not confirmed: not recorded
+    while relay.run_once():
+        pass
+    assert store.relay_position() == 9
+    messages = []
+    got = drain(amqp_uri, "relaytest4-q", 9, messages=messages)
+    assert got == [1, 2, 3, 4, 5, 1, 2, 3, 4, 5, 6, 7, 8, 9]  # the first cycle twice
+    assert [consumer.receive(m, fetch) for m in messages] == [4, 0, 4]  # from the messages
+    assert seen == list(range(1, 10)) and me.tracked_position("relaytest4") == 9
+    assert consumer.pulled == 1 and consumer.skipped == 5
     relay.stop()
 
 

@@ -64,11 +64,11 @@ class Publishes:
     def spy(self, replica, relay):
         publish = relay.publisher.publish
 
-        def recorded(messages):
+        def recorded(message):  # one relay cycle
             started = time.monotonic()
-            publish(messages)
+            publish(message)
             self.batches.append((replica, started, time.monotonic(),
-                                 [m["position"] for m in messages]))
+                                 [e["position"] for e in message["events"]]))
 
         relay.publisher.publish = recorded
 

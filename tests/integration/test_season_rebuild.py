@@ -65,7 +65,7 @@ from shared.events import NewEvent
 from shared.eventstore import Context, open_store
 from shared.projection import snapshot
 from shared.session import REFERENCE_SESSION_PATH
-from shared.tracking import TrackingConsumer
+from shared.tracking import TrackingConsumer, events_answer
 
 pytestmark = pytest.mark.integration
 
@@ -215,10 +215,14 @@ class Season:
 
     # -- the consumers: what the events_after RPC returns, pulled until both are level --------
 
-    def fetch_registration(self, position, limit):
+    def fetch_registration(self, position, limit, types=None):
+        if types is not None:  # a consumer's pull: its declared types (the RPC's answer)
+            return events_answer(self.reg, "registration", position, limit, types)
         return [self.reg.public_view(e, "registration") for e in self.reg.events_after(position, limit)]
 
-    def fetch_verification(self, position, limit):
+    def fetch_verification(self, position, limit, types=None):
+        if types is not None:
+            return events_answer(self.ver, "verification", position, limit, types)
         return [self.ver.public_view(e, "verification") for e in self.ver.events_after(position, limit)]
 
     def pump(self):

@@ -6,14 +6,21 @@ import pytest
 from shared.errors import Refused
 from shared.events import NewEvent
 from shared.eventstore import open_store
-from shared.tracking import TrackingConsumer, handles
+from shared.tracking import TrackingConsumer, events_answer, handles
 from tests.integration.test_eventstore import registry
 
 pytestmark = pytest.mark.integration
 
 
-def fetcher(upstream):
-    return lambda pos, limit: [upstream.public_view(e, "up") for e in upstream.events_after(pos, limit)]
+def fetcher(upstream, asked=None):
+    """The upstream's ``events_after`` RPC, in hand; ``asked`` collects the types asked for."""
+    def fetch(pos, limit, types=None):
+        if types is None:
+            return [upstream.public_view(e, "up") for e in upstream.events_after(pos, limit)]
+        if asked is not None:
+            asked.append(types)
+        return events_answer(upstream, "up", pos, limit, types)
+    return fetch
 
 
 def copy_of(store, tmp_path, name):
@@ -96,9 +103,9 @@ def test_a_worker_never_waits_for_the_consumer(tmp_path):
 
 
 def test_a_burst_is_applied_in_bounded_transactions(tmp_path):
-    """Events that arrived while another worker applied are applied ``batch`` at a time,
-    in order: a burst (the ~50,000 events of a publication of scores) must not become one
-    transaction holding all of it."""
+    """Messages that arrived while another worker applied are prompts: the next holder
+    pulls their events ``batch`` at a time, in order: a burst (the ~50,000 events of a
+    publication of scores) must not become one transaction holding all of it."""
     upstream = open_store(f"sqlite:///{tmp_path}/up.db", registry())
     upstream.append([NewEvent("s-0", "Counted", {"n": 0})])
     me = open_store(f"sqlite:///{tmp_path}/me.db", registry())
@@ -120,8 +127,8 @@ def test_a_burst_is_applied_in_bounded_transactions(tmp_path):
     finally:
         consumer._lock.release()
     transactions.clear()
-    assert consumer.receive(messages[0], fetch) == 7  # a duplicate; the burst behind it
-    assert transactions == [[2, 3, 4], [5, 6, 7], [8]]
+    assert consumer.receive(messages[0], fetch) == 7  # its own event, then the prompts' pulls
+    assert transactions == [[2], [3, 4, 5], [6, 7, 8]]
     assert me.tracked_position("up") == 8
 
 
@@ -305,25 +312,111 @@ def test_passing_over_follows_another_replicas_progress(db_url, tmp_path):
     assert me.tracked_position("up") == 4 and seen_a == [1]
 
 
-def test_a_burst_beyond_what_the_consumer_holds_is_pulled_later(tmp_path):
-    """While the applier is busy, at most ``max_pending`` received events wait in memory;
-    later messages are dropped and their events pulled when the applier gets there."""
+
+
+def _batch(upstream, after, last):
+    """The message a relay cycle publishes: the events after ``after`` up to ``last``."""
+    return {"events": [upstream.public_view(e, "up") for e in upstream.events_after(after, last - after)],
+            "after": after, "last": last, "log_id": upstream.log_id}
+
+
+def test_a_batch_is_applied_in_one_transaction_with_only_its_declared_types(db_url, tmp_path):
+    upstream, me, consumer, seen, fetch = _following(db_url, tmp_path)
+    transactions = []
+    me.on_commit(lambda appended: transactions.append(len(appended)))
+    upstream.append([NewEvent("s-1", "Counted", {"n": 1}), NewEvent("s-2", "Closed", {}),
+                     NewEvent("s-3", "Counted", {"n": 3}), NewEvent("s-4", "Closed", {})])
+    assert consumer.receive(_batch(upstream, 1, 5), fetch) == 4
+    assert seen == [1, 3, 5] and me.tracked_position("up") == 5  # Counted never reached it
+    assert transactions == [2]  # one transaction: both effects and the record
+    assert consumer.receive(_batch(upstream, 1, 5), fetch) == 0  # redelivered: a duplicate
+    # a batch of types it does not act on: no transaction at all
+    upstream.append([NewEvent("s-5", "Counted", {"n": 5}), NewEvent("s-6", "Counted", {"n": 6})])
+    assert consumer.receive(_batch(upstream, 5, 7), fetch) == 2
+    assert transactions == [2] and consumer.passed_position == 7
+    assert consumer.pulled == 1  # the first contact's pull only
+
+
+def test_a_gap_is_pulled_for_the_declared_types_only(db_url, tmp_path):
+    """The pull asks for ``Closed`` only; the upstream's ``upto`` says how far it read, so
+    the ``Counted`` events in between are known to be passed over, not missing."""
+    upstream = open_store(f"sqlite:///{tmp_path}/up.db", registry())
+    upstream.append([NewEvent("s-0", "Closed", {})])
+    me = open_store(db_url, registry())
+    consumer, seen = _declared_consumer(me)
+    asked = []
+    fetch = fetcher(upstream, asked)
+    consumer.catch_up(fetch)
+    upstream.append([NewEvent(f"s-{i}", "Counted", {"n": i}) for i in range(1, 4)])
+    upstream.append([NewEvent("s-4", "Closed", {}), NewEvent("s-5", "Counted", {"n": 5})])
+    asked.clear()
+    # the messages of 2..6 are lost; the one of 7..8 finds the gap
+    upstream.append([NewEvent("s-6", "Closed", {}), NewEvent("s-7", "Counted", {"n": 7})])
+    assert consumer.receive(_batch(upstream, 6, 8), fetch) == 7
+    assert asked == [["Closed"]] and seen == [1, 5, 7]
+    assert consumer.pulled == 1 + 2  # the first contact's, then 5 and 7: no Counted crossed
+    assert me.tracked_position("up") == 8
+
+
+def test_a_consumer_dying_in_the_middle_of_a_batch_leaves_none_of_it(tmp_path):
+    """The process dies (here: the database goes) at the third event of a batch: none of
+    the batch's effects stay nor its record; the redelivered batch is applied once, whole."""
     upstream = open_store(f"sqlite:///{tmp_path}/up.db", registry())
     upstream.append([NewEvent("s-0", "Counted", {"n": 0})])
     me = open_store(f"sqlite:///{tmp_path}/me.db", registry())
-    seen = []
-    consumer = TrackingConsumer(me, "up", lambda tx, ev: seen.append(ev.position), max_pending=3)
+    dying = {"at": 4}
+
+    def handler(tx, ev):
+        tx.append([NewEvent(f"seen-{ev.position}", "Counted", {"n": ev.position})],
+                  {f"seen-{ev.position}": 0})
+        if ev.position == dying["at"]:
+            raise OSError("the process is killed")
+
     fetch = fetcher(upstream)
+    consumer = TrackingConsumer(me, "up", handler)
     consumer.catch_up(fetch)
-    upstream.append([NewEvent(f"s-{i}", "Counted", {"n": i}) for i in range(1, 11)])
-    messages = _messages(upstream, 1)
-    assert consumer._lock.acquire(blocking=False)  # the applier is busy
-    try:
-        for m in [messages[5], *messages[:5], *messages[6:]]:  # one overtaken message
-            consumer.receive(m, fetch)
-        assert sorted(consumer._pending) == [2, 3, 4] and consumer.deferred == 7  # 10 - 3
-    finally:
-        consumer._lock.release()
-    upstream.append([NewEvent("s-11", "Counted", {"n": 11})])
-    consumer.receive(_messages(upstream, 11)[0], fetch)  # the next message finds the gap
-    assert seen == list(range(1, 13)) and me.tracked_position("up") == 12
+    upstream.append([NewEvent(f"s-{i}", "Counted", {"n": i}) for i in range(1, 5)])
+    with pytest.raises(OSError):
+        consumer.receive(_batch(upstream, 1, 5), fetch)
+    assert me.tracked_position("up") == 1
+    assert [e.stream_id for e in me.events_after(0)] == ["seen-1"]
+    dying["at"] = None
+    restarted = TrackingConsumer(me, "up", handler)  # a new process: nothing in memory
+    assert restarted.receive(_batch(upstream, 1, 5), fetch) == 4  # the broker redelivers
+    assert restarted.receive(_batch(upstream, 1, 5), fetch) == 0
+    assert [e.stream_id for e in me.events_after(0)] == [f"seen-{i}" for i in range(1, 6)]
+    assert me.tracked_position("up") == 5 and restarted.pulled == 0
+
+
+def test_the_answer_says_how_far_it_read(tmp_path):
+    upstream = open_store(f"sqlite:///{tmp_path}/up.db", registry())
+    upstream.append([NewEvent("s-0", "Closed", {}), NewEvent("s-1", "Counted", {"n": 1}),
+                     NewEvent("s-2", "Closed", {}), NewEvent("s-3", "Counted", {"n": 3})])
+    full = events_answer(upstream, "up", 0, 1, ["Closed"])  # the limit: up to the last given
+    assert [e["position"] for e in full["events"]] == [1] and full["upto"] == 1
+    rest = events_answer(upstream, "up", 1, 10, ["Closed"])  # the rest: up to the head
+    assert [e["position"] for e in rest["events"]] == [3] and rest["upto"] == 4
+    assert events_answer(upstream, "up", 0, 10, [])["events"] == []  # none asked, none given
+    assert rest["log_id"] == upstream.log_id
+
+
+def test_an_upstream_without_the_type_filter_is_pulled_whole(db_url, tmp_path):
+    """A rolling upgrade: the upstream's ``events_after`` does not take ``types`` yet
+    (nameko answers ``IncorrectSignature``); the consumer pulls every type and passes over
+    the ones it does not act on."""
+    from nameko.exceptions import RemoteError
+
+    upstream = open_store(f"sqlite:///{tmp_path}/up.db", registry())
+    upstream.append([NewEvent("s-0", "Closed", {}), NewEvent("s-1", "Counted", {"n": 1}),
+                     NewEvent("s-2", "Closed", {})])
+    me = open_store(db_url, registry())
+    consumer, seen = _declared_consumer(me)
+    whole = fetcher(upstream)
+
+    def older(pos, limit, **kwargs):
+        if kwargs:
+            raise RemoteError("IncorrectSignature", "unexpected keyword argument 'types'")
+        return whole(pos, limit)
+
+    assert consumer.catch_up(older) == 3
+    assert seen == [1, 3] and me.tracked_position("up") == 3

@@ -8,7 +8,9 @@ from services.account.service import AccountService
 from shared.errors import ValidationFailed
 
 
-@pytest.mark.parametrize("args", [(-1, 10), ("3", 10), (0, 0), (0, 100_000), (None, 1)])
+@pytest.mark.parametrize("args", [(-1, 10), ("3", 10), (0, 0), (0, 100_000), (None, 1),
+                                  (0, 10, "Closed"), (0, 10, [""]), (0, 10, [1]),
+                                  (0, 10, ["x" * 101]), (0, 10, ["T"] * 201)])
 def test_events_after_refuses_bad_arguments(args):
     service = worker_factory(AccountService)
     with pytest.raises(ValidationFailed) as exc:
@@ -24,6 +26,16 @@ def test_events_after_returns_public_views():
     assert service.events_after(5, 2) == [{"event": "e1", "service": "account"},
                                           {"event": "e2", "service": "account"}]
     service.store.events_after.assert_called_once_with(5, 2)
+
+
+def test_events_after_with_types_answers_how_far_it_read():
+    service = worker_factory(AccountService)
+    service.store.head.return_value = 9
+    service.store.events_after.return_value = []
+    service.store.log_id = "L"
+    assert service.events_after(5, 2, ["ProfileUpdated"]) == {"events": [], "upto": 9,
+                                                              "log_id": "L"}
+    service.store.events_after.assert_called_once_with(5, 2, types=["ProfileUpdated"])
 
 
 def test_unknown_section_refused_before_the_store():

@@ -36,6 +36,7 @@ from services.verification.schemas import (
     SpotCheckDrawSchema,
     StaffSchema,
 )
+from shared import audit
 from shared.clock import clock_from_config, shanghai
 from shared.dependencies import EventStoreProvider, RpcProxy, TrackingProvider
 from shared.errors import NotFound, ValidationFailed
@@ -252,8 +253,13 @@ class VerificationService(EventSourcedService):
                                 cases.c.status == "awaiting_manual").order_by(cases.c.updated_at)
         if session_id:
             q = q.where(cases.c.session_id == session_id)
+        now = self.clock.now()
         with self.store.engine.connect() as c:
-            return [_case_row(r) for r in c.execute(q)]
+            # how long each has waited: since it last changed (its proof arrived)
+            return [{**_case_row(r), "waiting_since": r.updated_at,
+                     "waiting_s": max(0, int((now - datetime.fromisoformat(r.updated_at))
+                                             .total_seconds()))}
+                    for r in c.execute(q)]
 
     @command
     def decide_manual(self, staff, data):
@@ -424,13 +430,9 @@ class VerificationService(EventSourcedService):
         spot-check decisions, draws, enquiry answers, voidings recorded on cases."""
         load(AuthoritySchema(), authority)
         cmd = load(AuditQuerySchema(), data or {})
-        q = select(audit_trail).order_by(audit_trail.c.at.desc(), audit_trail.c.event_id)
-        if cmd["session_id"]:
-            q = q.where(audit_trail.c.session_id == cmd["session_id"])
-        if cmd["staff_id"]:
-            q = q.where(audit_trail.c.staff_id == cmd["staff_id"])
         with self.store.engine.connect() as c:
-            return [_audit_row(r) for r in c.execute(q.limit(cmd["limit"]))]
+            return [_audit_row(r) for r in c.execute(
+                audit.search(select(audit_trail), audit_trail, cmd))]
 
     # -- queries -------------------------------------------------------------------------
 
@@ -447,7 +449,8 @@ class VerificationService(EventSourcedService):
                 "level": case.level, "status": case.status, "commitment": case.commitment,
                 "auto_check": case.auto_check, "proof_cause": case.proof_cause,
                 "spot_checked": case.spot_checked, "enquiries": case.enquiries,
-                "voided": case.voided, "history": case.history}
+                "voided": case.voided, "proof_requests": case.proof_requests,
+                "proof_files": domain.proof_files(case), "history": case.history}
 
     @command
     def case_counts(self, session_id):

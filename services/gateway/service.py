@@ -458,6 +458,12 @@ class GatewayService:
         return self._call("verification", "draw_spot_check", caller.authority(),
                           _merged(read_json(request), session_id=session_id))
 
+    @route("GET", "/api/authority/sessions/<session_id>/spot-check", access=AUTHORITY,
+           tags=["authority"], errors=ERRORS,
+           summary="抽查: the session's draw (rate, seed, sample) and the drawn cases' decisions.")
+    def spot_check(self, request, caller, session_id):
+        return self._call("verification", "spot_check", caller.authority(), session_id)
+
     @route("GET", "/api/authority/cases/<application_id>", access=AUTHORITY,
            tags=["authority"], errors=ERRORS, summary="Any verification case, with its history.")
     def authority_case(self, request, caller, application_id):

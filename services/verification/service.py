@@ -336,6 +336,30 @@ class VerificationService(EventSourcedService):
         self.store.execute(decide)
         return self.get_case(cmd["application_id"])
 
+    @command
+    def spot_check(self, authority, session_id):
+        """抽查: the session's draw (rate, seed, who drew, how many of how many) and the
+        cases drawn with their decisions so far; ``draw`` is None before the draw."""
+        load(AuthoritySchema(), authority)
+        session_id = _session_ref(session_id)
+        drawn = [e for e in self.store.read_stream(draw_stream(session_id))
+                 if e.type == "SpotCheckDrawn"]
+        draw = None
+        if drawn:
+            p = drawn[-1].payload
+            draw = {"draw_id": p["draw_id"], "seed": p["seed"], "rate": p["rate"],
+                    "by": p["by"], "at": drawn[-1].metadata.get("occurred_at"),
+                    "population": len(p["population"]), "selected": list(p["selected"])}
+        rows = []
+        if draw and draw["selected"]:
+            with self.store.engine.connect() as c:
+                found = {r.application_id: r for r in c.execute(select(cases).where(
+                    cases.c.application_id.in_(draw["selected"])))}
+            rows = [{**_case_row(found[a]), "registration_point": found[a].registration_point,
+                     "spot_checked": found[a].spot_checked}
+                    for a in draw["selected"] if a in found]
+        return {"session_id": session_id, "draw": draw, "cases": rows}
+
     # -- 疑问核实: enquiries -------------------------------------------------------------
 
     @command

@@ -166,6 +166,8 @@ RULES = {
     ("POST", "/api/authority/sessions/{session_id}/spot-check"): (
         AUTHORITY, lambda c: (f"/api/authority/sessions/{S}/spot-check", J({
             "rate": 0.5, "seed": 2026}))),
+    ("GET", "/api/authority/sessions/{session_id}/spot-check"): (
+        AUTHORITY, lambda c: (f"/api/authority/sessions/{S}/spot-check", {})),
     ("GET", "/api/authority/cases/{application_id}"): (
         AUTHORITY, lambda c: (f"/api/authority/cases/{c['application_id']}", {})),
     ("GET", "/api/authority/cases/{application_id}/proof/{file_id}"): (

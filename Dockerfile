@@ -25,6 +25,15 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
  && pip install pip==25.3 \
  && pip install -c constraints.txt -r requirements.txt
 
+# ---- site: the web site (web/) built by Vite, from the committed lockfile --------------
+FROM node:20-bookworm-slim AS site
+WORKDIR /src/web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY web/ ./
+# vite.config.js writes to ../services/gateway/static/site
+RUN mkdir -p /src/services/gateway/static && npm run build
+
 # ---- runtime: slim, non-root, the venv and the source ---------------------------------
 FROM python:3.11-slim-bookworm AS runtime
 
@@ -45,6 +54,7 @@ WORKDIR /app
 COPY config.yml ./
 COPY shared ./shared
 COPY services ./services
+COPY --from=site /src/services/gateway/static/site ./services/gateway/static/site
 COPY cli ./cli
 COPY deploy/sessions ./deploy/sessions
 COPY deploy/reference ./deploy/reference

@@ -16,11 +16,12 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PIP_VERSION := 25.3
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint bench faults clean check-pins
+.PHONY: help venv run test lint bench faults clean check-pins site
 
 help:
 	@echo "make run    set up .venv, start every service (SQLite under var/, local RabbitMQ)"
-	@echo "make test   set up .venv, run the tests (not the slow ones)"
+	@echo "make site   build the web site (web/ -> services/gateway/static/site/; npm ci + vite)"
+	@echo "make test   set up .venv, build the site, run the tests (Vitest, then pytest; not the slow ones)"
 	@echo "make lint   ruff check"
 	@echo "make bench  run the benchmarks"
 	@echo "make faults inject faults under load; prove nothing is lost (restarts local RabbitMQ and PostgreSQL)"
@@ -56,10 +57,28 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	touch $@
 
-run: venv
+# The web site (web/, Vue 3 + Element Plus built by Vite) into services/gateway/static/site/.
+# npm ci when the lockfile changes; the build when a source under web/ changes.
+SITE_OUT := services/gateway/static/site
+SITE_DEPS := web/node_modules/.installed
+SITE_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) web/index.html web/vite.config.js
+
+$(SITE_DEPS): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	touch $@
+
+$(SITE_OUT)/.built: $(SITE_DEPS) $(SITE_SOURCES)
+	cd web && npm run build
+	touch $@
+
+site: $(SITE_OUT)/.built
+
+run: venv site
 	$(BIN)/python -m shared.runner
 
-test: venv $(VENV)/.system-test
+# the front end's unit tests (Vitest) first; pytest stays the last runner
+test: venv $(VENV)/.system-test site
+	cd web && npm test
 	$(BIN)/python -m pytest -m "not slow" -q
 
 lint: venv
@@ -72,4 +91,4 @@ faults: venv
 	$(BIN)/python -m faults
 
 clean:
-	rm -rf var $(VENV)
+	rm -rf var $(VENV) $(SITE_OUT) web/node_modules

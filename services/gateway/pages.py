@@ -36,6 +36,53 @@ def static_file(name: str) -> bytes:
     return (STATIC / name).read_bytes()
 
 
+# --------------------------------------------------------------------------- the web site
+# The candidate/staff web site (报名网站) is built by Vite from web/ into static/site/
+# (`make site`; gitignored). Its assets have content hashes in their names: cached for good.
+
+SITE = STATIC / "site"
+ASSET_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml",
+               ".png": "image/png", ".jpg": "image/jpeg", ".woff2": "font/woff2",
+               ".woff": "font/woff", ".ttf": "font/ttf", ".json": "application/json",
+               ".map": "application/json", ".ico": "image/x-icon"}
+
+SITE_MISSING = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>报名网站尚未构建 The web site is not built</title>
+<link rel="icon" href="data:,"><link rel="stylesheet" href="/dashboard/app.css"></head>
+<body class="verify">
+<h1>报名网站尚未构建 <small>The web site is not built</small></h1>
+<p>The gateway serves the web site from <code>services/gateway/static/site/</code>, which is
+built from <code>web/</code>. Run <code>make site</code> (or <code>make run</code>, which
+builds it first) and reload this page.</p>
+<p>请在项目目录运行 <code>make site</code> 构建网站后刷新本页。</p>
+</body></html>
+"""
+
+
+def site_index() -> bytes | None:
+    """The site's index.html, or None when the site is not built."""
+    try:
+        return (SITE / "index.html").read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def site_asset(path: str) -> tuple[bytes, str] | None:
+    """A built asset under static/site/assets/ with its media type; None if there is no
+    such file (or the path leaves the folder, or is of a type the site does not use)."""
+    root = (SITE / "assets").resolve()
+    try:
+        target = (root / path).resolve()
+    except (OSError, ValueError):
+        return None
+    kind = ASSET_TYPES.get(target.suffix.lower())
+    if kind is None or not target.is_relative_to(root) or not target.is_file():
+        return None
+    return target.read_bytes(), kind
+
+
 def verify_page(result: dict | None, problem: str | None = None) -> str:
     """The verification result as a page: the verdict first, then the facts."""
     e = html.escape

@@ -725,6 +725,29 @@ class GatewayService:
     def dashboard_style(self, request, caller):
         return Response(pages.static_file("app.css"), mimetype="text/css")
 
+    # ================================================================ the web site (报名网站)
+    # One page (index.html, hash routes: /#/apply) and its hashed assets, built from web/.
+
+    @route("GET", "/", access=PUBLIC, tags=["site"], ok_content="text/html", page=True,
+           errors=(503,), summary="报名网站: the web site for candidates, staff and the authority.",
+           description="503 with a page saying to run `make site` when the site is not built.")
+    def site_index(self, request, caller):
+        index = pages.site_index()
+        if index is None:
+            return _page(pages.SITE_MISSING, 503)
+        return Response(index, mimetype="text/html", headers={"Cache-Control": "no-cache"})
+
+    @route("GET", "/assets/<path:path>", access=PUBLIC, tags=["site"],
+           ok_content="application/octet-stream", page=True, errors=(404,),
+           summary="The web site's built files (names carry a content hash: cached a year).")
+    def site_asset(self, request, caller, path):
+        found = pages.site_asset(path)
+        if found is None:
+            raise ApiError("not_found", f"There is no site file {path!r}; run make site.")
+        data, kind = found
+        return Response(data, mimetype=kind,
+                        headers={"Cache-Control": "public, max-age=31536000, immutable"})
+
 
 # reads the routes once at import: a route the document cannot describe fails here
 openapi.document(routes_of(GatewayService))

@@ -92,6 +92,8 @@ RULES = {
     ("GET", "/dashboard"): (PUBLIC, lambda c: ("/dashboard", {})),
     ("GET", "/dashboard/app.js"): (PUBLIC, lambda c: ("/dashboard/app.js", {})),
     ("GET", "/dashboard/app.css"): (PUBLIC, lambda c: ("/dashboard/app.css", {})),
+    ("GET", "/"): (PUBLIC, lambda c: ("/", {})),
+    ("GET", "/assets/{path}"): (PUBLIC, lambda c: ("/assets/missing.js", {})),
     ("POST", "/api/accounts"): (PUBLIC, lambda c: ("/api/accounts", J({
         "name": "赵六", "id_type": "passport", "id_number": "E12345678", "mobile": "13700000009",
         "username": "zhao_liu", "password": PASSWORD}))),

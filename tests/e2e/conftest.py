@@ -1,0 +1,259 @@
+"""Browser tests of the web site (报名网站) in headless Chromium, shared by every area's tests.
+
+Debian's /usr/bin/chromium driven through /usr/bin/chromedriver by the pinned selenium
+(never a browser downloaded at run time). The site must be built (``make site``; ``make
+test`` does it first): a missing build fails the tests with that advice.
+
+Fixtures and helpers for the tests here (candidate, staff, authority, operator pages):
+
+- ``browser``: a headless Chromium (1280×900; ``phone(browser)`` turns it into a 390×844
+  phone and ``desktop(browser)`` back) whose console is collected: any Content-Security-
+  Policy violation or uncaught script error fails the test at its next ``shot``.
+- ``shot(name)``: a full-page PNG, ``var/screenshots/<test name>/NN-name.png`` (NN counts
+  up per test), after checking the console as above.
+- ``axe_check(name)``: runs axe-core (web/node_modules/axe-core/axe.min.js, the npm
+  devDependency) on the page now shown and fails on serious or critical violations.
+- ``site_stack``: every service and the gateway (serving the site) with a ControlledClock
+  in the reference session's application window; ``site_stack.base`` is the site's URL.
+- ``Page``: small waits and finders by ``data-test`` attributes.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from joserfc.jwk import OKPKey
+from selenium import webdriver
+from selenium.common.exceptions import (
+    NoSuchElementException,
+    StaleElementReferenceException,
+    WebDriverException,
+)
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
+
+from services.account.service import AccountService
+from services.admission.service import AdmissionService
+from services.certificate.service import CertificateService
+from services.notification.service import NotificationService
+from services.registration.service import RegistrationService
+from services.scoring.service import ScoringService
+from services.verification.service import VerificationService
+from shared.clock import ControlledClock
+from tests.integration.test_application_flow import at
+from tests.integration.test_gateway_flow import make_config, start_stack
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+SITE_INDEX = ROOT / "services/gateway/static/site/index.html"
+AXE = ROOT / "web/node_modules/axe-core/axe.min.js"
+SCREENSHOTS = ROOT / "var/screenshots"
+DESKTOP, PHONE = (1280, 900), (390, 844)
+ALL_SERVICES = [AccountService, RegistrationService, VerificationService, AdmissionService,
+                ScoringService, CertificateService, NotificationService]
+# console lines that mean the page is broken (a refused request's "Failed to load
+# resource: ... 409" is how the browser logs an API refusal the page then explains: fine)
+_BROKEN = re.compile(r"Content Security Policy|Refused to (execute|load|apply|evaluate)|"
+                     r"Uncaught|TypeError|ReferenceError|SyntaxError|\[Vue warn\]")
+_SAFE = re.compile(r"[^\w.-]+")
+
+
+def _need(condition: bool, why: str):
+    if not condition:
+        # make test installs and builds them; in CI a missing one is a broken set-up
+        (pytest.fail if os.environ.get("CI") else pytest.skip)(why)
+
+
+@pytest.fixture
+def browser():
+    _need(bool(shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)),
+          "needs Debian's chromium and chromium-driver (make test installs them)")
+    if not SITE_INDEX.exists():
+        pytest.fail("the web site is not built: run `make site` (make test builds it)")
+    options = Options()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                f"--window-size={DESKTOP[0]},{DESKTOP[1]}", "--lang=zh-CN",
+                "--force-device-scale-factor=1"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    try:
+        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    except WebDriverException as exc:
+        _need(False, f"Chromium does not start here: {exc.msg}")
+    driver.console = []  # every console line seen so far
+    yield driver
+    driver.quit()
+
+
+def console_problems(driver) -> list[str]:
+    """The console lines since the last call that mean the page is broken."""
+    lines = [e.get("message", "") for e in driver.get_log("browser")]
+    driver.console.extend(lines)
+    return [line for line in lines if _BROKEN.search(line)]
+
+
+def phone(driver):
+    """A 390×844 phone-sized window (a viewport change Vue's layout follows at once)."""
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": PHONE[0], "height": PHONE[1], "deviceScaleFactor": 1, "mobile": True})
+
+
+def desktop(driver):
+    driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+@pytest.fixture
+def shot(browser, request):
+    """``shot(name)``: check the console, then save the whole page as
+    var/screenshots/<test name>/NN-name.png; returns the path."""
+    folder = SCREENSHOTS / _SAFE.sub("_", request.node.name)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    count = [0]
+
+    def take(name: str) -> Path:
+        problems = console_problems(browser)
+        count[0] += 1
+        path = folder / f"{count[0]:02d}-{_SAFE.sub('_', name)}.png"
+        metrics = browser.execute_cdp_cmd("Page.getLayoutMetrics", {})
+        size = metrics.get("cssContentSize") or metrics["contentSize"]
+        png = browser.execute_cdp_cmd("Page.captureScreenshot", {
+            "format": "png", "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": size["width"],
+                     "height": min(size["height"], 8000), "scale": 1}})
+        path.write_bytes(base64.b64decode(png["data"]))
+        assert not problems, f"the browser console at {name!r}: {problems}"
+        return path
+
+    return take
+
+
+@pytest.fixture
+def axe_check(browser):
+    """``axe_check(name)``: axe-core on the page now shown; serious or critical violations
+    fail the test (listed with their elements)."""
+    _need(AXE.exists(), "axe-core is missing: run `make site` (npm ci in web/)")
+    source = AXE.read_text(encoding="utf-8")
+
+    def check(name: str = "") -> list[dict]:
+        if not browser.execute_script("return !!window.axe"):
+            browser.execute_script(source)
+        result = browser.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "axe.run(document, {resultTypes: ['violations']})"
+            ".then(r => done(JSON.stringify(r.violations)))"
+            ".catch(e => done(JSON.stringify({error: String(e)})));")
+        found = json.loads(result)
+        assert isinstance(found, list), f"axe failed to run: {found}"
+        bad = [v for v in found if v.get("impact") in ("serious", "critical")]
+        assert not bad, f"accessibility ({name}): " + "; ".join(
+            f"{v['id']} ({v['impact']}): {v['help']} at "
+            + ", ".join(n["target"][0] if isinstance(n["target"][0], str) else str(n["target"])
+                        for n in v["nodes"][:5]) for v in bad)
+        return found
+
+    return check
+
+
+class Page:
+    """Waits and finders for the site, by ``data-test`` attributes."""
+
+    def __init__(self, driver, base: str):
+        self.driver, self.base = driver, base
+
+    def open(self, path: str = "/"):
+        """Open a hash route (``/login`` → base/#/login) and wait for the app."""
+        self.driver.get(f"{self.base}/#{path}")
+        self.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#main"))
+
+    def wait(self, condition, timeout: float = 20, what: str = ""):
+        try:
+            return WebDriverWait(self.driver, timeout, poll_frequency=0.2, ignored_exceptions=(
+                StaleElementReferenceException, NoSuchElementException)).until(condition)
+        except Exception:
+            raise AssertionError(f"waited {timeout}s for {what or condition}; the page says: "
+                                 f"{self.text()[:1500]}") from None
+
+    def find(self, test: str, timeout: float = 20):
+        css = f'[data-test="{test}"]'
+        return self.wait(lambda d: next((e for e in d.find_elements(By.CSS_SELECTOR, css)
+                                         if e.is_displayed()), None), timeout, css)
+
+    def field(self, test: str):
+        """The input of a data-test (the element itself, or the input inside it)."""
+        el = self.find(test)
+        if el.tag_name in ("input", "textarea", "select"):
+            return el
+        return el.find_element(By.CSS_SELECTOR, "input, textarea")
+
+    def type(self, test: str, text: str, clear: bool = True):
+        el = self.field(test)
+        if clear and el.get_attribute("value"):
+            # as a person would (select all, delete): WebElement.clear() fires no input
+            # event, so Vue's v-model would keep the old text
+            el.send_keys(Keys.CONTROL, "a")
+            el.send_keys(Keys.BACKSPACE)
+        el.send_keys(text)
+        return el
+
+    def click(self, test: str):
+        el = self.find(test)
+        self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", el)
+        self.wait(lambda d: el.is_enabled() and el.get_attribute("aria-disabled") != "true",
+                  what=f"{test} enabled")
+        el.click()
+        return el
+
+    def text(self, test: str | None = None) -> str:
+        if test is None:
+            return self.driver.find_element(By.TAG_NAME, "body").text
+        return self.find(test).text
+
+    def wait_text(self, test: str, contains: str, timeout: float = 20) -> str:
+        css = f'[data-test="{test}"]'
+        self.wait(lambda d: any(contains in e.text for e in d.find_elements(By.CSS_SELECTOR, css)),
+                  timeout, f"{css} to say {contains!r}")
+        return self.text(test)
+
+    def route(self) -> str:
+        return self.driver.execute_script("return location.hash")
+
+    def wait_route(self, prefix: str, timeout: float = 20):
+        self.wait(lambda d: d.execute_script("return location.hash").startswith("#" + prefix),
+                  timeout, f"the route {prefix}")
+
+    def sleep(self, seconds: float):
+        time.sleep(seconds)
+
+
+@pytest.fixture
+def site_config(amqp_uri, databases, tmp_path):
+    clock = ControlledClock(at(2026, 4, 7, 10, 30))
+    return {**make_config(amqp_uri, databases, clock, "site"),
+            "CATCH_UP_INTERVAL": 1, "DEADLINE_INTERVAL": 0.5,
+            "CERTIFICATE_SIGNING_KEY": json.dumps(
+                OKPKey.generate_key("Ed25519").as_dict(private=True)),
+            "PUBLIC_BASE_URL": "https://kaowu.example.org",
+            "SMS_SINK_PATH": str(tmp_path / "sms.jsonl")}
+
+
+@pytest.fixture
+def site_stack(runner_factory, container_factory, site_config):
+    """All seven services and the gateway; tokens last 15 minutes of the ControlledClock."""
+    return start_stack(runner_factory, container_factory, site_config, ALL_SERVICES)
+
+
+@pytest.fixture
+def page(browser, site_stack):
+    return Page(browser, site_stack.base)

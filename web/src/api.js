@@ -1,0 +1,164 @@
+// The one way the site talks to the gateway's /api: JSON in and out, the bearer token of
+// this tab (sessionStorage: gone when the tab closes, never readable by another origin,
+// no cookie so no CSRF), and every refusal turned into an ApiError whose `fields` (per
+// input) and `message` are Chinese (lib/messages.js). A 401 on a signed-in call means the
+// sign-in ended: the session is dropped and the sign-in page shown.
+
+import { chineseError } from './lib/messages.js'
+
+const SESSION_KEY = 'kaowu.session'
+
+export class ApiError extends Error {
+  constructor(status, info) {
+    super(info.message)
+    this.name = 'ApiError'
+    this.status = status
+    this.code = info.code
+    this.reason = info.reason
+    this.fields = info.fields || {}
+    this.english = info.english || '' // for the console only; never shown
+  }
+
+  /** The message for one field, or '' (for `<el-form-item :error>`). */
+  field(name) {
+    return this.fields[name] || ''
+  }
+}
+
+/** The stored sign-in: {token, expires_at, account} or null. */
+export const session = {
+  get() {
+    try {
+      return JSON.parse(sessionStorage.getItem(SESSION_KEY) || 'null')
+    } catch {
+      return null
+    }
+  },
+  set(value) {
+    sessionStorage.setItem(SESSION_KEY, JSON.stringify(value))
+  },
+  clear() {
+    sessionStorage.removeItem(SESSION_KEY)
+  },
+}
+
+let unauthorizedHandler = () => {}
+/** Called (with the ApiError) when a signed-in call answers 401. */
+export function onUnauthorized(fn) {
+  unauthorizedHandler = fn
+}
+
+function withQuery(path, query) {
+  if (!query) return path
+  const q = new URLSearchParams()
+  for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== null && v !== '') q.set(k, v)
+  const s = q.toString()
+  return s ? `${path}?${s}` : path
+}
+
+function headers(extra = {}) {
+  const h = { Accept: 'application/json', ...extra }
+  const token = session.get()?.token
+  if (token) h.Authorization = `Bearer ${token}`
+  return h
+}
+
+async function failure(response) {
+  let body = null
+  try {
+    body = await response.json()
+  } catch {
+    body = null
+  }
+  return refusal(response.status, body)
+}
+
+function refusal(status, body) {
+  const error = new ApiError(status, chineseError(status, body))
+  if (status === 401 && session.get()?.token) {
+    session.clear()
+    unauthorizedHandler(error)
+  }
+  return error
+}
+
+/** Call the API: resolves with the JSON answer (or null), rejects with an ApiError. */
+export async function request(method, path, { body, query, raw = false } = {}) {
+  const init = { method, headers: headers(), credentials: 'same-origin' }
+  if (body !== undefined) {
+    init.headers['Content-Type'] = 'application/json'
+    init.body = JSON.stringify(body)
+  }
+  let response
+  try {
+    response = await fetch(withQuery(path, query), init)
+  } catch {
+    throw new ApiError(0, chineseError(0, null))
+  }
+  if (!response.ok) throw await failure(response)
+  if (raw) return response
+  const text = await response.text()
+  return text ? JSON.parse(text) : null
+}
+
+export const get = (path, options) => request('GET', path, options)
+export const post = (path, body, options) => request('POST', path, { ...options, body })
+export const put = (path, body, options) => request('PUT', path, { ...options, body })
+
+/**
+ * Upload files as multipart/form-data (field `field`), reporting progress (0–100) as the
+ * bytes go: fetch cannot tell upload progress, XMLHttpRequest can.
+ */
+export function upload(method, path, field, files, onProgress = () => {}) {
+  return new Promise((resolve, reject) => {
+    const form = new FormData()
+    for (const f of files) form.append(field, f, f.name)
+    const xhr = new XMLHttpRequest()
+    xhr.open(method, path)
+    for (const [k, v] of Object.entries(headers())) xhr.setRequestHeader(k, v)
+    xhr.upload.onprogress = (e) => {
+      if (e.lengthComputable) onProgress(Math.round((e.loaded / e.total) * 100))
+    }
+    xhr.onerror = () => reject(new ApiError(0, chineseError(0, null)))
+    xhr.onload = () => {
+      let body = null
+      try {
+        body = xhr.responseText ? JSON.parse(xhr.responseText) : null
+      } catch {
+        body = null
+      }
+      if (xhr.status >= 200 && xhr.status < 300) {
+        onProgress(100)
+        resolve(body)
+      } else {
+        reject(refusal(xhr.status, body))
+      }
+    }
+    xhr.send(form)
+  })
+}
+
+/** The file name a Content-Disposition names (RFC 5987 filename* first). */
+export function dispositionName(header, fallback) {
+  if (!header) return fallback
+  const star = /filename\*=UTF-8''([^;]+)/i.exec(header)
+  if (star) return decodeURIComponent(star[1])
+  const plain = /filename="?([^";]+)"?/i.exec(header)
+  return plain ? plain[1] : fallback
+}
+
+/** Fetch a document with the token and hand it to the browser as a download. */
+export async function download(path, fallbackName) {
+  const response = await request('GET', path, { raw: true })
+  const blob = await response.blob()
+  const name = dispositionName(response.headers.get('Content-Disposition'), fallbackName)
+  const url = URL.createObjectURL(blob)
+  const a = document.createElement('a')
+  a.href = url
+  a.download = name
+  document.body.appendChild(a)
+  a.click()
+  a.remove()
+  setTimeout(() => URL.revokeObjectURL(url), 10_000)
+  return name
+}

@@ -1,0 +1,105 @@
+// The API's refusals in Chinese. The services answer in English (operators read the logs);
+// a candidate must never see English, raw JSON or an error code. A refusal is shown:
+// - next to its input, when the answer names a field (`fields`), with that field's message
+//   translated here (known messages, else a plain "…填写有误" for the field), and
+// - near the action otherwise, with `reason`/the message translated here, else a Chinese
+//   sentence for the error's code.
+
+/** What each error code means to a candidate, when nothing finer is known. */
+export const CODE_MESSAGES = {
+  validation_failed: '填写的内容有误，请按提示修改。',
+  unauthorized: '请先登录。',
+  forbidden: '您没有办理此项业务的权限。',
+  not_found: '没有找到相关记录。',
+  method_not_allowed: '暂不支持此操作。',
+  refused: '按照考试规定，此项业务现在不能办理。',
+  conflict: '数据刚刚被更新，请刷新页面后重试。',
+  too_large: '文件太大。',
+  unsupported_media_type: '文件格式不符合要求。',
+  rate_limited: '操作过于频繁，请稍后再试。',
+  internal: '系统出现问题，已记录，请稍后再试。',
+  unavailable: '系统繁忙或正在维护，请稍后再试。',
+  network: '无法连接到服务器，请检查网络后重试。',
+}
+
+/** Finer reasons the services give (``error.reason``). */
+export const REASON_MESSAGES = {
+  locked: '连续多次密码错误，账号已临时锁定 15 分钟，请稍后再试。',
+  expired: '登录已过期，请重新登录。',
+}
+
+/** Names of the fields, for messages that say which one is wrong. */
+export const FIELD_LABELS = {
+  name: '姓名', id_type: '证件类型', id_number: '证件号码', mobile: '手机号码',
+  username: '用户名', password: '密码', old_password: '原密码', new_password: '新密码',
+  photo: '照片', files: '证明材料', level: '报考级别', subjects: '报考科目',
+  registration_point: '报名点', commitment: '告知承诺书', signed_name: '签名',
+  exemption: '免试科目', session_id: '考试', question: '问题', email: '电子邮箱',
+  address: '通讯地址', gender: '性别', birth_date: '出生日期', ethnicity: '民族',
+  number: '证书编号', certificate_number: '证书编号', code: '验证码',
+}
+
+// (pattern on the English message, Chinese; $1.. from the pattern's groups)
+const KNOWN = [
+  [/invalid username or password|wrong username or password|username or password is wrong/i,
+    '用户名或密码不正确。'],
+  [/locked/i, REASON_MESSAGES.locked],
+  [/too many (failed )?(login|sign-in)/i, '登录失败次数过多，请稍后再试。'],
+  [/a username is 4.32 letters/i, '用户名为 4–32 位英文字母、数字或下划线。'],
+  [/username is (already )?taken|already (registered|in use).*username|username.*already/i,
+    '该用户名已被使用，请换一个。'],
+  [/id number.*already|already.*id number|already registered/i, '该证件号码已注册过账号，请直接登录。'],
+  [/mobile.*already|already.*mobile/i, '该手机号码已被其他账号使用。'],
+  [/password must not be the same as the username/i, '密码不能与用户名相同。'],
+  [/password needs at least one letter and one digit/i, '密码至少包含一个字母和一个数字。'],
+  [/check digit/i, '证件号码最后一位校验码不正确，请核对是否有输错的数字。'],
+  [/birth date in the ID number is not a real date/i, '证件号码中的出生日期不是有效日期。'],
+  [/birth date in the ID number is out of range/i, '证件号码中的出生日期不在有效范围内。'],
+  [/resident ID number is 18 characters/i, '居民身份证号码为 18 位：17 位数字（不以 0 开头）加 1 位数字或 X。'],
+  [/passport number/i, '护照号码为 5–17 位字母或数字。'],
+  [/Hong Kong\/Macao permit/i, '港澳通行证号码为 H 或 M 加 8 位或 10 位数字。'],
+  [/Taiwan permit/i, '台湾通行证号码为 8 位或 10 位数字。'],
+  [/mobile/i, '手机号码为 11 位数字，以 13–19 开头。'],
+  [/a name has only letters/i, '姓名只能包含文字、空格和间隔号“·”。'],
+  [/(shorter than|length must be between|longer than) .*?(\d+)/i, '长度不符合要求。'],
+  [/current password is wrong|old password/i, '原密码不正确。'],
+  [/missing data for required field|required/i, '此项必须填写。'],
+  [/not a valid date/i, '请填写有效日期（年-月-日）。'],
+  [/not a valid email/i, '请填写有效的电子邮箱地址。'],
+]
+
+/** A message from the API in Chinese (null when it is not one we know). */
+export function knownMessage(english) {
+  if (!english) return null
+  const text = String(english)
+  if (/[\u4e00-\u9fff]/.test(text) && !/[a-z]{4,}/i.test(text.replace(/\([^)]*\)/g, ''))) {
+    return text // already Chinese
+  }
+  for (const [pattern, zh] of KNOWN) if (pattern.test(text)) return zh
+  return null
+}
+
+/** The Chinese message for one field's complaint. */
+export function fieldMessage(field, english) {
+  const known = knownMessage(english)
+  if (known) return known
+  const label = FIELD_LABELS[field]
+  return label ? `${label}填写有误，请检查。` : '此项填写有误，请检查。'
+}
+
+/**
+ * The gateway's error body (``{"error": {code, message, reason, fields}}``) and status in
+ * Chinese: ``{code, reason, message, fields}`` with ``fields`` {name: Chinese message}.
+ */
+export function chineseError(status, body) {
+  const e = (body && typeof body === 'object' && body.error) || {}
+  const code = e.code || (status >= 500 ? 'internal' : status === 0 ? 'network' : 'refused')
+  const fields = {}
+  for (const [name, msg] of Object.entries(e.fields || {})) {
+    // nested names ("education.0.school") are shown at their top field
+    fields[name] = fieldMessage(name.split('.').pop().replace(/^\d+$/, name.split('.')[0]), msg)
+  }
+  const message = REASON_MESSAGES[e.reason] || knownMessage(e.message) ||
+    CODE_MESSAGES[code] || CODE_MESSAGES.refused
+  return { code, reason: e.reason || null, message, fields, english: e.message || '' }
+}

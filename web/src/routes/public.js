@@ -1,0 +1,20 @@
+// Pages anyone may open, and the pages every signed-in role shares.
+// Route meta (every area's list follows it; the layout's menu is built from it):
+//   meta.title  the page's title (document.title and the heading)
+//   meta.roles  who may open it (absent: anyone, signed in or not)
+//   meta.menu   the menu label (absent: not in the menu); meta.order sorts the menu
+//   meta.home   the page a role lands on after signing in (one per role)
+//   meta.guestOnly  only when not signed in (the sign-in page)
+
+const ALL = ['candidate', 'staff', 'authority', 'operator']
+
+export default [
+  {
+    path: '/login', name: 'login', component: () => import('../views/public/SignIn.vue'),
+    meta: { title: '登录', guestOnly: true },
+  },
+  {
+    path: '/account', name: 'account', component: () => import('../views/public/MyAccount.vue'),
+    meta: { title: '账号与密码', roles: ALL, menu: '账号与密码', order: 90 },
+  },
+]

@@ -100,7 +100,7 @@ def candidate_history(n: int, rng: random.Random) -> list[tuple[float, int, obje
             content = {**sections["contact"], "address": f"北京市海淀区学院路{n % 300}号"}
             late = domain.update_section(account, "contact", content, now)
         case _:
-            late = domain.change_password(account, PASSWORD_HASH.replace("Zm9v", "YmFy"))
+            late = domain.change_password(account, PASSWORD_HASH.replace("Zm9v", "YmFy"), now)
     out += [(t, i, e) for i, e in enumerate(late)]
     return out
 

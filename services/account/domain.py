@@ -46,6 +46,14 @@ _DATES = {
 
 
 @dataclass
+class PendingReset:
+    reset_id: str
+    code_hash: str
+    expires_at: datetime
+    attempts: int = 0  # wrong codes given so far
+
+
+@dataclass
 class Account:
     account_id: str
     version: int = 0  # stream version of the last folded event: the expected version to append at
@@ -63,6 +71,11 @@ class Account:
     locked_until: datetime | None = None
     role: str = "candidate"  # or a staff role: staff (报名点), authority (考试机构), operator
     registration_point: str | None = None  # staff only: the point they work for
+    # 找回密码: the code pending (if any), when codes were asked for, when the password
+    # last changed (tokens signed in before it are refused by the gateway)
+    reset: PendingReset | None = None
+    reset_requests: tuple[datetime, ...] = ()
+    credentials_changed_at: datetime | None = None
 
     @property
     def missing(self) -> list[str]:
@@ -160,8 +173,27 @@ def fold(events) -> Account | None:
             )
         else:
             match event.type:
-                case "CredentialsSet" | "PasswordChanged":
+                case "CredentialsSet":
                     account.password_hash = p["password_hash"]
+                case "PasswordChanged":
+                    account.password_hash = p["password_hash"]
+                    # events from before changed_at was recorded: their commit time
+                    account.credentials_changed_at = _datetime(
+                        p.get("changed_at") or event.metadata.get("occurred_at"))
+                    account.reset = None
+                case "PasswordResetRequested":
+                    requested = _datetime(p["requested_at"])
+                    account.reset = PendingReset(p["reset_id"], p["code_hash"],
+                                                 _datetime(p["expires_at"]))
+                    account.reset_requests = (*account.reset_requests[-19:], requested)
+                case "PasswordResetCodeRejected":
+                    if account.reset is not None and account.reset.reset_id == p["reset_id"]:
+                        account.reset.attempts = p["attempts"]
+                case "PasswordReset":
+                    account.password_hash = p["password_hash"]
+                    account.credentials_changed_at = _datetime(p["reset_at"])
+                    account.reset = None  # single use
+                    account.failures, account.locked_until = 0, None
                 case "ProfileUpdated":
                     account.sections = {**account.sections, p["section"]: p["data"]}
                     account.completeness = p["completeness"]
@@ -385,6 +417,10 @@ class LoginPolicy:
     lockout: timedelta = timedelta(minutes=15)
 
 
+#: count failures, lock nothing (the gateway locks per username and client address)
+COUNT_ONLY = LoginPolicy(max_failures=10**9)
+
+
 def is_locked(account: Account, now: datetime) -> bool:
     return account.locked_until is not None and now < account.locked_until
 
@@ -412,7 +448,8 @@ def login_failed(
 ) -> list[NewEvent]:
     """A wrong password: count it; the ``max_failures``-th locks the account for ``lockout``."""
     _require_aware(now)
-    ensure_not_locked(account, now)
+    if policy is not COUNT_ONLY:
+        ensure_not_locked(account, now)
     # after a lockout has run out the count starts over, or one more slip would relock
     failures = 1 if account.locked_until is not None else account.failures + 1
     locked_until = now + policy.lockout if failures >= policy.max_failures else None
@@ -442,12 +479,94 @@ def login_succeeded(account: Account) -> list[NewEvent]:
     ]
 
 
-def change_password(account: Account, new_hash: str) -> list[NewEvent]:
-    """修改密码: the service has checked the old password and hashed the new one."""
+def change_password(account: Account, new_hash: str, now: datetime) -> list[NewEvent]:
+    """修改密码: the service has checked the old password and hashed the new one. Every
+    sign-in before ``now`` ends (the gateway refuses tokens issued before it)."""
+    _require_aware(now)
     return [
         NewEvent(
             account_stream(account.account_id),
             "PasswordChanged",
-            {"account_id": account.account_id, "password_hash": new_hash},
+            {"account_id": account.account_id, "password_hash": new_hash,
+             "changed_at": now.isoformat()},
         )
     ]
+
+
+# --- forgotten password (找回密码) ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResetPolicy:
+    code_ttl: timedelta = timedelta(minutes=10)
+    min_interval: timedelta = timedelta(seconds=60)  # between two codes to one account
+    max_requests: int = 5  # codes per account within ``window``
+    window: timedelta = timedelta(hours=1)
+    max_attempts: int = 5  # wrong codes that use a code up
+
+
+def reset_requests_allowed(account: Account, now: datetime,
+                           policy: ResetPolicy = ResetPolicy()) -> bool:
+    """Whether another code may be sent now (against SMS bombing of the owner's phone)."""
+    recent = [t for t in account.reset_requests if t > now - policy.window]
+    if len(recent) >= policy.max_requests:
+        return False
+    return not recent or now - recent[-1] >= policy.min_interval
+
+
+def request_password_reset(account: Account, reset_id: str, code_hash: str, now: datetime,
+                           policy: ResetPolicy = ResetPolicy()) -> list[NewEvent]:
+    """找回密码: a new code for the account's mobile (the previous one, if any, no longer
+    counts). Over the account's limit: nothing, silently; the caller answers the same
+    either way, so the answer never tells whether an account exists."""
+    _require_aware(now)
+    if account.role != "candidate" or not reset_requests_allowed(account, now, policy):
+        return []
+    stream, expires = account_stream(account.account_id), now + policy.code_ttl
+    return [
+        NewEvent(stream, "PasswordResetRequested", {
+            "account_id": account.account_id, "reset_id": reset_id, "code_hash": code_hash,
+            "requested_at": now.isoformat(), "expires_at": expires.isoformat()}),
+        # the integration event: no code, no hash; the notification service derives the code
+        NewEvent(stream, "PasswordResetCodeIssued", {
+            "account_id": account.account_id, "reset_id": reset_id,
+            "expires_at": expires.isoformat()}),
+    ]
+
+
+def invalid_code() -> Unauthorized:
+    return Unauthorized("验证码错误或已失效，请重新获取。 The code is wrong or no longer valid.",
+                        {"code": "wrong or expired"}, code="invalid_code")
+
+
+def usable_reset(account: Account | None, now: datetime,
+                 policy: ResetPolicy = ResetPolicy()) -> PendingReset | None:
+    """The pending reset a code may still be checked against, if any."""
+    reset = account.reset if account is not None else None
+    if reset is None or now >= reset.expires_at or reset.attempts >= policy.max_attempts:
+        return None
+    return reset
+
+
+def reset_password(account: Account, code_matches, new_hash: str | None, now: datetime,
+                   policy: ResetPolicy = ResetPolicy()) -> tuple[list[NewEvent], bool]:
+    """Check a code and, if right, set the new password: ``(events, done)``.
+
+    ``code_matches(reset_id, code_hash)`` says whether the given code is the reset's. A
+    wrong code is counted (the ``max_attempts``-th uses the code up); no pending code, an
+    expired or used-up one: nothing to record. The new password's hash is needed only
+    when the code is right."""
+    _require_aware(now)
+    reset = usable_reset(account, now, policy)
+    if reset is None:
+        return [], False
+    stream = account_stream(account.account_id)
+    if not code_matches(reset.reset_id, reset.code_hash):
+        return [NewEvent(stream, "PasswordResetCodeRejected", {
+            "account_id": account.account_id, "reset_id": reset.reset_id,
+            "attempts": reset.attempts + 1})], False
+    if not new_hash:
+        raise ValueError("the new password's hash is needed when the code is right")
+    return [NewEvent(stream, "PasswordReset", {
+        "account_id": account.account_id, "reset_id": reset.reset_id,
+        "password_hash": new_hash, "reset_at": now.isoformat()})], True

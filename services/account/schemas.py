@@ -165,6 +165,28 @@ class LoginSchema(Schema):
     password = Text(max_length=64, strip=False, required=True)
 
 
+class ResetStartSchema(Schema):
+    """找回密码: the username and the account's mobile, both (so nobody who knows only a
+    username can send codes to its owner's phone)."""
+
+    username = Text(max_length=32, required=True)
+    mobile = Text(max_length=20, required=True)
+
+
+class ResetFinishSchema(Schema):
+    username = Text(max_length=32, required=True)
+    code = Text(max_length=6, min_length=6, required=True,
+                validate=validate.Regexp(r"[0-9]{6}\Z", error="the code is six digits"))
+    new_password = Password(required=True)
+
+    @validates_schema
+    def _not_the_username(self, data, **kwargs):
+        username, password = data.get("username"), data.get("new_password")
+        if username and password and password.lower() == username.lower():
+            raise ValidationError("the password must not be the same as the username",
+                                  "new_password")
+
+
 STAFF_ROLES = ("staff", "authority", "operator")  # 报名点工作人员 / 考试机构 / 运维
 _POINT = re.compile(r"[0-9A-Za-z_-]{1,20}", re.ASCII)
 
@@ -347,7 +369,33 @@ class CredentialsSet(Schema):
 
 
 class PasswordChanged(CredentialsSet):
-    pass
+    # since the gateway ends earlier sign-ins; older events have their commit time only
+    changed_at = fields.AwareDateTime(load_default=None)
+
+
+def _reset_id():
+    return fields.String(required=True, validate=validate.Length(equal=32))
+
+
+class PasswordResetRequested(Schema):
+    """找回密码: a code was sent; only its keyed hash is kept (``shared.reset_codes``)."""
+
+    account_id = _account_id()
+    reset_id = _reset_id()
+    code_hash = fields.String(required=True, validate=validate.Length(equal=64))
+    requested_at = fields.AwareDateTime(required=True)
+    expires_at = fields.AwareDateTime(required=True)
+
+
+class PasswordResetCodeRejected(Schema):
+    account_id = _account_id()
+    reset_id = _reset_id()
+    attempts = fields.Integer(required=True, validate=validate.Range(min=1))
+
+
+class PasswordReset(CredentialsSet):
+    reset_id = _reset_id()
+    reset_at = fields.AwareDateTime(required=True)
 
 
 class LoginFailed(Schema):
@@ -375,6 +423,9 @@ PRIVATE = EventRegistry()
 PRIVATE.register("CredentialsSet", CredentialsSet, public=False)
 PRIVATE.register("PasswordChanged", PasswordChanged, public=False)
 PRIVATE.register("LoginFailed", LoginFailed, public=False)
+PRIVATE.register("PasswordResetRequested", PasswordResetRequested, public=False)
+PRIVATE.register("PasswordResetCodeRejected", PasswordResetCodeRejected, public=False)
+PRIVATE.register("PasswordReset", PasswordReset, public=False)
 for _name in ("LoginFailuresReset", "IdNumberClaimed", "MobileClaimed", "UsernameClaimed"):
     PRIVATE.register(_name, AccountOnly, public=False)
 

@@ -12,7 +12,7 @@ from nameko.extensions import DependencyProvider
 from sqlalchemy import func, select
 
 from services.account import domain
-from services.account.identity import username_key
+from services.account.identity import username_key, validate_mobile
 from services.account.photo import check_photo
 from services.account.projection import (
     AccountProjection,
@@ -28,12 +28,22 @@ from services.account.schemas import (
     CreateStaffSchema,
     LoginSchema,
     RegisterSchema,
+    ResetFinishSchema,
+    ResetStartSchema,
 )
 from shared.clock import SHANGHAI
 from shared.dependencies import EventStoreProvider
 from shared.errors import Conflict, NotFound, Refused, Unauthorized, ValidationFailed
+from shared.logging import get_logger
 from shared.passwords import ThreadedHasher
+from shared.reset_codes import code_for, code_hash, matches, reset_key
 from shared.service import EventSourcedService, command, load
+
+log = get_logger(__name__)
+
+RESET_STARTED = {"accepted": True, "message": (
+    "如果用户名与手机号和某个账号相符，验证码已通过短信发送至该手机，10分钟内有效。"
+    " If the username and mobile match an account, a code valid for 10 minutes was sent.")}
 
 _DUPLICATE = {
     "id_number": "An account with this ID number already exists: one account per person.",
@@ -53,10 +63,25 @@ class Passwords(DependencyProvider):
         return self.hasher
 
 
+class ResetKey(DependencyProvider):
+    """``PASSWORD_RESET_KEY``: the secret reset codes are derived from (shared with the
+    notification service, which sends them)."""
+
+    def setup(self):
+        self.key, configured = reset_key(self.container.config)
+        if not configured:
+            log.warning("account.reset_key_development",
+                        action="using the development key; set PASSWORD_RESET_KEY in production")
+
+    def get_dependency(self, worker_ctx):
+        return self.key
+
+
 class AccountService(EventSourcedService):
     name = "account"
     store = EventStoreProvider(REGISTRY, projections=[AccountProjection()])
     passwords = Passwords()
+    reset_key = ResetKey()
 
     # -- commands ------------------------------------------------------------------------
 
@@ -128,21 +153,19 @@ class AccountService(EventSourcedService):
         now = self.clock.now()
         stream = domain.account_stream(row.account_id)
         account = domain.fold(self.store.read_stream(stream))
-        if domain.is_locked(account, now):
-            raise domain.locked_error(account)
         ok = self.passwords.verify(account.password_hash, cmd["password"])
 
         def decide(tx):
             acc = domain.fold(tx.read_stream(stream))
-            events = domain.login_succeeded(acc) if ok else domain.login_failed(acc, now)
+            # failures are counted, but lock nothing here: the gateway locks a (username,
+            # client address) pair, so nobody can lock the owner out (services/gateway/README.md)
+            events = (domain.login_succeeded(acc) if ok
+                      else domain.login_failed(acc, now, domain.COUNT_ONLY))
             tx.append(events, {stream: acc.version})
             return acc
 
         acc = self.store.execute(decide)
         if not ok:
-            acc = domain.fold(self.store.read_stream(stream))
-            if domain.is_locked(acc, now):
-                raise domain.locked_error(acc)
             raise wrong
         answer = {"account_id": acc.account_id, "name": acc.name, "username": acc.username,
                   "role": acc.role, "registration_point": acc.registration_point}
@@ -160,13 +183,87 @@ class AccountService(EventSourcedService):
         if not self.passwords.verify(account.password_hash, cmd["old_password"]):
             raise Unauthorized("The current password is wrong.", {"old_password": "wrong password"})
         new_hash = self.passwords.hash(cmd["new_password"])
+        now = self.clock.now()
 
         def decide(tx):
             acc = domain.fold(tx.read_stream(stream))
-            tx.append(domain.change_password(acc, new_hash), {stream: acc.version})
+            tx.append(domain.change_password(acc, new_hash, now), {stream: acc.version})
 
         self.store.execute(decide)
         return {"account_id": account.account_id, "changed": True}
+
+    # -- forgotten password (找回密码) ----------------------------------------------------
+
+    @command
+    def start_password_reset(self, data):
+        """找回密码: send a six-digit code to the account's mobile, if the username and the
+        mobile name one candidate account. The answer is the same whether or not they do,
+        and whether or not the account's own limit let a code go (no argon2 either way)."""
+        cmd = load(ResetStartSchema(), data)
+        row = self._row(accounts.c.username_key == username_key(cmd["username"]))
+        try:
+            mobile = validate_mobile(cmd["mobile"])
+        except ValueError:
+            mobile = None
+        if row is None or mobile is None or row.mobile != mobile:
+            return dict(RESET_STARTED)
+        now = self.clock.now()
+        stream = domain.account_stream(row.account_id)
+        reset_id = uuid.uuid4().hex
+        hashed = code_hash(self.reset_key, reset_id, code_for(self.reset_key, reset_id))
+
+        def decide(tx):
+            acc = domain.fold(tx.read_stream(stream))
+            events = domain.request_password_reset(acc, reset_id, hashed, now)
+            if events:
+                tx.append(events, {stream: acc.version})
+            return bool(events)
+
+        if not self.store.execute(decide):
+            log.info("account.reset_not_sent", account_id=row.account_id,
+                     reason="the account's code limit")
+        return dict(RESET_STARTED)
+
+    @command
+    def finish_password_reset(self, data):
+        """Set a new password with the code sent by ``start_password_reset`` (once: the
+        code is used up by it; five wrong codes use it up too). Every earlier sign-in ends.
+        A wrong, expired or used code and an unknown username all answer ``invalid_code``."""
+        cmd = load(ResetFinishSchema(), data)
+        now = self.clock.now()
+        row = self._row(accounts.c.username_key == username_key(cmd["username"]))
+        key = self.reset_key
+
+        def code_matches(reset_id, expected):
+            return matches(key, reset_id, cmd["code"], expected)
+
+        if row is None:
+            raise domain.invalid_code()
+        stream = domain.account_stream(row.account_id)
+        account = domain.fold(self.store.read_stream(stream))
+        reset = domain.usable_reset(account, now)
+        right = reset is not None and code_matches(reset.reset_id, reset.code_hash)
+        new_hash = self.passwords.hash(cmd["new_password"]) if right else None
+
+        def decide(tx):
+            acc = domain.fold(tx.read_stream(stream))
+            events, done = domain.reset_password(acc, code_matches, new_hash, now)
+            if events:
+                tx.append(events, {stream: acc.version})
+            return done
+
+        if not self.store.execute(decide):
+            raise domain.invalid_code()
+        return {"account_id": row.account_id, "reset": True}
+
+    @command
+    def credentials_changed_at(self, account_id):
+        """When the account's password last changed (POSIX seconds), or None: the gateway
+        refuses tokens of sign-ins before it."""
+        account = domain.fold(self.store.read_stream(
+            domain.account_stream(self._account_id(account_id))))
+        changed = account.credentials_changed_at if account is not None else None
+        return changed.timestamp() if changed is not None else None
 
     @command
     def update_profile_section(self, account_id, section, data):

@@ -49,6 +49,21 @@ CHANGE_PASSWORD = obj({"old_password": {"type": "string", "minLength": 1, "maxLe
                        "new_password": {"type": "string", "minLength": 8, "maxLength": 64}},
                       ["old_password", "new_password"])
 
+RESET_START = obj({
+    "username": _str(32, description="用户名"),
+    "mobile": _str(20, description="the account's mobile (手机号): the code goes there"),
+}, ["username", "mobile"])
+
+RESET_FINISH = obj({
+    "username": _str(32),
+    "code": {"type": "string", "pattern": "^[0-9]{6}$", "description": "短信验证码"},
+    "new_password": {"type": "string", "minLength": 8, "maxLength": 64,
+                     "description": "at least one letter and one digit; not the username"},
+}, ["username", "code", "new_password"])
+
+RESET_STARTED = obj({"accepted": {"const": True}, "message": {"type": "string"}},
+                    ["accepted", "message"])
+
 # a draft: a blank value (null, or only white space) is "not filled in yet"
 _BLANK = {"anyOf": [{"type": "null"}, {"type": "string", "pattern": "^\\s*$"}]}
 

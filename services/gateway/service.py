@@ -29,6 +29,7 @@ from services.gateway.auth import (
     PUBLIC,
     SIGNED_IN,
     STAFF,
+    identity_key,
 )
 from services.gateway.errors import ApiError, ServiceUnavailable
 from services.gateway.uploads import (
@@ -172,18 +173,31 @@ class GatewayService:
     # ================================================================ accounts
 
     @route("POST", "/api/accounts", access=PUBLIC, tags=["accounts"], body=s.REGISTER, ok=201,
-           errors=ERRORS, summary="注册账号: register a candidate account.")
+           errors=(*ERRORS, 429), summary="注册账号: register a candidate account.",
+           description="Limited per client address and per ID number and mobile (every "
+                       "attempt counts: each says whether they are registered): beyond the "
+                       "limit 429 with Retry-After (GATEWAY_SIGNUP_LIMIT).")
     def register(self, request, caller):
-        return 201, self._call("account", "register", read_json(request))
+        data = read_json(request)
+        gate, now = self.gate, self.gate.clock.now().timestamp()
+        # every attempt counts: each one says whether an ID number or mobile is registered
+        keys = {"address": gate.client(request)}
+        for field in ("id_number", "mobile"):
+            if data.get(field):
+                keys[field] = identity_key(data[field])
+        gate.signup_limiter.check(keys, now)
+        gate.signup_limiter.hit(keys, now)
+        return 201, self._call("account", "register", data)
 
     @route("POST", "/api/login", access=PUBLIC, tags=["accounts"], body=s.LOGIN,
            ok_schema={"$ref": "#/components/schemas/Token"}, errors=(400, 401, 429, 503),
            unauthorized="unauthorized",
            summary="登录: candidates and staff sign in; answers a 15-minute bearer token.",
-           description="Failed logins are limited per username and per client address (in "
-                       "memory, per gateway process): beyond the limit 429 with Retry-After. "
-                       "The account service locks an account for 15 minutes after 5 "
-                       "consecutive failures.")
+           description="Failed logins are limited per (username, client address) pair (5 "
+                       "in 15 minutes: the lockout) and per client address (20 a minute), in "
+                       "memory per gateway process: beyond either 429 with Retry-After, alike "
+                       "for usernames that exist and that do not. The owner signing in from "
+                       "another address is not affected.")
     def login(self, request, caller):
         data = read_json(request)
         gate = self.gate
@@ -195,14 +209,75 @@ class GatewayService:
         except Unauthorized:
             gate.limiter.failed(data.get("username"), address, now.timestamp())
             raise
-        gate.limiter.succeeded(data.get("username"))
-        token, expires_at = gate.tokens.issue(who, now)
+        gate.limiter.succeeded(data.get("username"), address)
+        return self._token_answer(who, *gate.tokens.issue(who, now), now)
+
+    @staticmethod
+    def _token_answer(who: dict, token: str, expires_at: int, now) -> dict:
         account = {k: who.get(k) for k in ("account_id", "role", "name", "username",
                                            "registration_point")}
         if "completeness" in who:
             account["completeness"] = who["completeness"]
         return {"token": token, "token_type": "Bearer", "expires_at": expires_at,
                 "expires_in": expires_at - int(now.timestamp()), "account": account}
+
+    @route("POST", "/api/token/renew", access=SIGNED_IN, tags=["accounts"],
+           ok_schema={"$ref": "#/components/schemas/Token"}, errors=(503,),
+           summary="续期: a fresh token for a good one (same claims, a new expiry).",
+           description="For pages that stay open (the operator dashboard). A token of a "
+                       "sign-in before the account's last password change is refused (401), "
+                       "as is one of a sign-in older than GATEWAY_SESSION_MAX (12 hours): "
+                       "then sign in again.")
+    def renew_token(self, request, caller):
+        gate = self.gate
+        now = gate.clock.now()
+        if now.timestamp() - caller.signed_in_at > gate.session_max:
+            raise ApiError("unauthorized", "You signed in too long ago; sign in again. "
+                           "登录时间过长，请重新登录。", reason="session_too_old",
+                           headers={"WWW-Authenticate": 'Bearer realm="kaowu"'})
+        return self._token_answer(caller.public(), *gate.tokens.renew(caller, now), now)
+
+    # ---------------------------------------------------------------- forgotten password
+
+    def _reset_keys(self, request, data: dict) -> dict:
+        return {"address": self.gate.client(request),
+                "account": identity_key(data.get("username"))}
+
+    @route("POST", "/api/password-reset/start", access=PUBLIC, tags=["accounts"],
+           body=s.RESET_START, ok=202, ok_schema=s.RESET_STARTED, errors=(400, 429, 503),
+           summary="找回密码 (1): send a six-digit code by SMS to the account's mobile.",
+           description="Give the username and the account's mobile. The answer is the same "
+                       "whether or not they name an account (no SMS then). The code is valid "
+                       "for 10 minutes, once; a new one replaces the previous one. Limited "
+                       "per account (one a minute, five an hour, silently) and per client "
+                       "address and username (429 with Retry-After).")
+    def start_password_reset(self, request, caller):
+        data = read_json(request)
+        gate, now = self.gate, self.gate.clock.now().timestamp()
+        keys = self._reset_keys(request, data)
+        gate.reset_limiter.check(keys, now)
+        gate.reset_limiter.hit(keys, now)
+        return 202, self._call("account", "start_password_reset", data)
+
+    @route("POST", "/api/password-reset/finish", access=PUBLIC, tags=["accounts"],
+           body=s.RESET_FINISH, errors=(400, 429, 503), unauthorized="validation_failed",
+           summary="找回密码 (2): set a new password with the code (ends every sign-in).",
+           description="A wrong, expired or used code, or an unknown username, answers 400 "
+                       "with reason `invalid_code` (field `code`); five wrong codes use a code "
+                       "up. Every token of the account issued before stops working (within "
+                       "GATEWAY_REVOCATION_CACHE seconds on other gateway replicas).")
+    def finish_password_reset(self, request, caller):
+        data = read_json(request)
+        gate, now = self.gate, self.gate.clock.now().timestamp()
+        keys = self._reset_keys(request, data)
+        gate.reset_limiter.check(keys, now)
+        try:
+            done = self._call("account", "finish_password_reset", data)
+        except Unauthorized:
+            gate.reset_limiter.hit(keys, now)
+            raise
+        gate.forget_credentials(done["account_id"])
+        return done
 
     @route("GET", "/api/whoami", access=SIGNED_IN, tags=["accounts"],
            summary="Who the token says you are, and when it expires.")
@@ -212,9 +287,13 @@ class GatewayService:
     @route("POST", "/api/password", access=SIGNED_IN, tags=["accounts"],
            body=s.CHANGE_PASSWORD, errors=ERRORS, unauthorized="validation_failed",
            summary="修改密码: change your own password (the current one is checked).",
-           description="Tokens issued before stay valid until they expire (15 minutes).")
+           description="Every token of the account issued before, this one too, stops "
+                       "working (at once on this gateway, within GATEWAY_REVOCATION_CACHE "
+                       "seconds on other replicas): sign in again with the new password.")
     def change_password(self, request, caller):
-        return self._call("account", "change_password", caller.account_id, read_json(request))
+        done = self._call("account", "change_password", caller.account_id, read_json(request))
+        self.gate.forget_credentials(caller.account_id)
+        return done
 
     # ================================================================ exam sessions (public)
 

@@ -23,25 +23,32 @@ import os
 import re
 import time
 import uuid
+from collections import OrderedDict
 from functools import partial
 
 from eventlet.event import Event
+from nameko.containers import WorkerContext
 from nameko.extensions import DependencyProvider
+from nameko.rpc import ReplyListener, ServiceProxy
 from nameko.web.server import WsgiApp
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
+from services.gateway import rpc
 from services.gateway.auth import (
     Access,
     LoginLimiter,
+    Principal,
+    RateLimiter,
     Tokens,
     authorize,
     bearer_token,
     client_address,
+    revoked,
     trusted_networks,
 )
-from services.gateway.errors import ApiError, from_exception
+from services.gateway.errors import ApiError, ServiceUnavailable, from_exception
 from shared.clock import clock_from_config
 from shared.errors import KaowuError
 from shared.health import HttpEndpoint
@@ -128,14 +135,23 @@ class GatewayWebServer(SharedWebServer):
 
 
 class Gate(DependencyProvider):
-    """What the edge needs per process: the token keys, the login limiter and the clock.
+    """What the edge needs per process: the token keys, the rate limiters, the clock and
+    the cache of accounts' password changes (to end earlier sign-ins).
 
     Config (or environment): ``GATEWAY_TOKEN_KEY`` (secret, ≥ 32 bytes; with none a random
     key is made at start and tokens die with the process), ``GATEWAY_TOKEN_TTL`` (seconds,
-    900), ``GATEWAY_LOGIN_LIMIT`` ({per_username: 5, per_address: 20, window: 60}),
-    ``GATEWAY_RPC_TIMEOUT`` (seconds, 10), ``GATEWAY_TRUSTED_PROXIES`` (the ingress: its
-    ``X-Forwarded-For`` names the client; none by default).
+    900), ``GATEWAY_LOGIN_LIMIT`` ({per_pair: 5, pair_window: 900, per_address: 20,
+    window: 60}), ``GATEWAY_SIGNUP_LIMIT`` ({per_address: 20, per_identity: 5, window:
+    600}), ``GATEWAY_RESET_LIMIT`` ({per_address: 10, per_account: 5, window: 900}),
+    ``GATEWAY_REVOCATION_CACHE`` (seconds, 30), ``GATEWAY_SESSION_MAX`` (seconds a sign-in
+    may be renewed for, 43200), ``GATEWAY_RPC_TIMEOUT`` (seconds, 10),
+    ``GATEWAY_TRUSTED_PROXIES`` (the ingress: its ``X-Forwarded-For`` names the client;
+    none by default).
     """
+
+    # RPC from the edge itself (the revocation check runs before any worker)
+    rpc_reply_listener = ReplyListener()
+    MAX_CACHED_ACCOUNTS = 100_000
 
     def setup(self):
         cfg = self.container.config
@@ -148,9 +164,27 @@ class Gate(DependencyProvider):
                                "key made at start and die with this process (fine for make "
                                "run; set the key for replicas and restarts)")
         limits = cfg.get("GATEWAY_LOGIN_LIMIT") or {}
-        self.limiter = LoginLimiter(per_username=int(limits.get("per_username", 5)),
-                                    per_address=int(limits.get("per_address", 20)),
-                                    window=float(limits.get("window", 60)))
+        self.limiter = LoginLimiter(
+            per_pair=int(limits.get("per_pair", limits.get("per_username", 5))),
+            pair_window=float(limits.get("pair_window", 900)),
+            per_address=int(limits.get("per_address", 20)),
+            window=float(limits.get("window", 60)))
+        signup = cfg.get("GATEWAY_SIGNUP_LIMIT") or {}
+        window = float(signup.get("window", 600))
+        per_identity = int(signup.get("per_identity", 5))  # per ID number, per mobile
+        self.signup_limiter = RateLimiter(
+            {"address": (int(signup.get("per_address", 20)), window),
+             "id_number": (per_identity, window), "mobile": (per_identity, window)},
+            message="Too many sign-up attempts")
+        reset = cfg.get("GATEWAY_RESET_LIMIT") or {}
+        window = float(reset.get("window", 900))
+        self.reset_limiter = RateLimiter(
+            {"address": (int(reset.get("per_address", 10)), window),
+             "account": (int(reset.get("per_account", 5)), window)},
+            message="Too many password-reset attempts")
+        self.revocation_ttl = float(cfg.get("GATEWAY_REVOCATION_CACHE", 30))
+        self.session_max = float(cfg.get("GATEWAY_SESSION_MAX", 43200))
+        self._changes: OrderedDict[str, tuple[float | None, float]] = OrderedDict()
         self.clock = clock_from_config(cfg)
         self.rpc_timeout = float(cfg.get("GATEWAY_RPC_TIMEOUT", 10))
         self.trusted = trusted_networks(cfg.get("GATEWAY_TRUSTED_PROXIES")
@@ -162,6 +196,47 @@ class Gate(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self
+
+    # -- ending sign-ins on a password change ------------------------------------------
+
+    def ensure_current(self, principal: Principal, entrypoint, cid: str):
+        """401 if the account's password changed after this token's sign-in."""
+        if revoked(principal, self.credentials_changed_at(principal.account_id, entrypoint,
+                                                          cid)):
+            raise ApiError("unauthorized", "Your password was changed since you signed in; "
+                           "sign in again. 密码已修改，请重新登录。", reason="signed_out",
+                           headers={"WWW-Authenticate": 'Bearer realm="kaowu", '
+                                    'error="invalid_token", error_description="revoked"'})
+
+    def credentials_changed_at(self, account_id: str, entrypoint, cid: str) -> float | None:
+        """The account's last password change, from the account service, cached per
+        account for ``GATEWAY_REVOCATION_CACHE`` seconds: one RPC per signed-in account and
+        cache window, a dictionary look-up otherwise. If the account service does not
+        answer, the last known value is used; with none, the request is 503."""
+        now = time.monotonic()
+        known = self._changes.get(account_id)
+        if known is not None and now - known[1] < self.revocation_ttl:
+            return known[0]
+        ctx = WorkerContext(self.container, None, entrypoint, data={"correlation_id": cid})
+        proxy = ServiceProxy(ctx, "account", self.rpc_reply_listener)
+        try:
+            value = rpc.call(proxy, "account", "credentials_changed_at", account_id,
+                             timeout=min(self.rpc_timeout, 5.0))
+        except ServiceUnavailable:
+            if known is None:
+                raise
+            log.warning("gateway.revocation_stale", account_id=account_id,
+                        age_s=round(now - known[1], 1))
+            return known[0]
+        self._changes[account_id] = (value, now)
+        self._changes.move_to_end(account_id)
+        while len(self._changes) > self.MAX_CACHED_ACCOUNTS:
+            self._changes.popitem(last=False)
+        return value
+
+    def forget_credentials(self, account_id: str):
+        """This process saw the password change (its own reset or change): no waiting."""
+        self._changes.pop(account_id, None)
 
 
 # --------------------------------------------------------------------------- routes
@@ -214,6 +289,8 @@ class ApiRoute(HttpEndpoint):
             gate = self.gate
             caller = authorize(self.access, bearer_token(request.headers.get("Authorization")),
                                gate.tokens, gate.clock.now())
+            if caller is not None:
+                gate.ensure_current(caller, self, cid)
             context = {"correlation_id": cid, "actor": caller.actor if caller else "anonymous"}
             args, kwargs = (request, caller), dict(request.path_values)
             self.check_signature(args, kwargs)

@@ -13,7 +13,9 @@ for a later upstream event than the one that planned it.
 
 Which events say what to whom:
 
-- account: AccountRegistered → the recipient (name, mobile) and ``account_registered``.
+- account: AccountRegistered → the recipient (name, mobile) and ``account_registered``;
+  PasswordResetCodeIssued → ``password_reset_code``, whose SMS text is stored with a
+  placeholder for the code (``shared.reset_codes``), filled in only as it is sent.
   (The account contract has no event for a changed mobile yet; SMS are addressed to the
   recipient's current number when they are sent, so such an event needs only a handler.)
 - registration: ExamSessionScheduled / TimetableAmended → the session document, and the
@@ -41,6 +43,7 @@ from sqlalchemy import select
 from services.notification import domain
 from services.notification.projection import notices, recipients, sessions, tickets
 from services.notification.templates import load_catalogue
+from shared import reset_codes
 from shared.clock import clock_from_config
 from shared.contracts import INTEGRATION
 from shared.events import NewEvent
@@ -167,11 +170,17 @@ _ABOUT_AN_APPLICATION = tuple(
     if {"account_id", "session_id"} <= set(INTEGRATION.get(name).schema.fields))
 
 
-@handles("AccountRegistered")
+@handles("AccountRegistered", "PasswordResetCodeIssued")
 def on_account(tx, event, prepared):
+    p = event.payload
+    if event.type == "PasswordResetCodeIssued":
+        step = Step(tx, "account", event, prepared["now"])
+        step.tell(p["account_id"], None, "password_reset_code",
+                  {"code": reset_codes.placeholder(p["reset_id"]),
+                   "expires": datetime.fromisoformat(p["expires_at"])}, None)
+        return
     if event.type != "AccountRegistered":
         return
-    p = event.payload
     step = Step(tx, "account", event, prepared["now"])
     stream = domain.recipient_stream(p["account_id"])
     if tx.stream_version(stream):

@@ -32,6 +32,7 @@ from services.notification.templates import load_catalogue
 from shared.clock import clock_from_config, shanghai
 from shared.dependencies import EventStoreProvider, RpcProxy, TrackingProvider
 from shared.logging import get_logger
+from shared.reset_codes import DEVELOPMENT_KEY, reset_key, reveal
 from shared.service import EventSourcedService, command, config_timer, load, upstream_events
 from shared.session import SessionDocument
 
@@ -50,6 +51,7 @@ class Sender:
     policy: RetryPolicy
     bucket: TokenBucket
     batch: int = 200
+    reset_key: bytes = DEVELOPMENT_KEY  # PASSWORD_RESET_KEY: reset codes are derived under it
 
     @classmethod
     def from_config(cls, cfg) -> "Sender":
@@ -58,12 +60,15 @@ class Sender:
                    RetryPolicy.from_config(lambda key, default: setting(cfg, key, default)),
                    TokenBucket(float(setting(cfg, "SMS_RATE_PER_S", 10)),
                                float(burst) if burst is not None else None),
-                   int(setting(cfg, "SMS_BATCH", 200)))
+                   int(setting(cfg, "SMS_BATCH", 200)), reset_key(cfg)[0])
 
 
 class SmsSender(DependencyProvider):
     def setup(self):
         self.sender = Sender.from_config(self.container.config)
+        if not reset_key(self.container.config)[1]:
+            log.warning("notification.reset_key_development",
+                        action="using the development key; set PASSWORD_RESET_KEY in production")
 
     def get_dependency(self, worker_ctx):
         return self.sender
@@ -281,7 +286,9 @@ def send_due(store, sender, clock) -> int:
         if row.mobile is None:
             result = SendResult.retry("no mobile number known for this account yet")
         else:
-            result = sender.gateway.send(row.message_id, row.mobile, row.text)
+            # a password-reset code is in no stored text: it is derived as the SMS goes out
+            result = sender.gateway.send(row.message_id, row.mobile,
+                                         reveal(row.text, sender.reset_key))
         if result.ok:
             log.info("sms.sent", message_id=row.message_id, mobile=row.mobile,
                      gateway=sender.gateway.kind)

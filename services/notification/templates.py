@@ -29,8 +29,10 @@ TIME_FORMAT = "%Y年%m月%d日%H:%M"
 PLACEHOLDERS = frozenset({
     "name", "exam", "reason", "cause", "deadline", "confirmation_start", "confirmation_end",
     "printing_start", "printing_end", "ticket_number", "certificate_number", "level_name",
-    "answer", "point",
+    "answer", "point", "code", "expires",
 })
+#: placeholders that only an SMS may carry (the in-site copy and the title are stored whole)
+SMS_ONLY = frozenset({"code"})
 
 _DURATION = re.compile(r"(\d+)\s*([dhm])\Z")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
@@ -135,6 +137,8 @@ def parse_catalogue(data: dict) -> Catalogue:
         body = _text(t["body"], f"{where}.body") if "body" in t else sms
         for part, text in (("title", title), ("sms", sms), ("body", body)):
             _check_placeholders(text, f"{where}.{part}")
+            if part != "sms" and _fields(text) & SMS_ONLY:
+                raise ValueError(f"{where}.{part}: {{code}} may appear in the sms text only")
         templates[key] = Template(key, title, sms, body)
     notices: dict[str, NoticeRule] = {}
     for kind, n in (data.get("notices") or {}).items():

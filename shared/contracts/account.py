@@ -61,6 +61,16 @@ class ProfileBecameIncomplete(Schema):
     missing = _missing()
 
 
+class PasswordResetCodeIssued(Schema):
+    """找回密码: send the account's mobile the code of this reset. Carries neither the code
+    nor its hash: the notification service derives the code from ``reset_id`` under
+    ``PASSWORD_RESET_KEY`` when the SMS goes out (``shared.reset_codes``)."""
+
+    account_id = _account_id()
+    reset_id = fields.String(required=True, validate=validate.Length(equal=32))
+    expires_at = fields.AwareDateTime(required=True)
+
+
 INTEGRATION.register(
     "AccountRegistered",
     AccountRegisteredV2,
@@ -70,3 +80,4 @@ INTEGRATION.register(
 INTEGRATION.register("ProfileUpdated", ProfileUpdated)
 INTEGRATION.register("ProfileCompleted", ProfileCompleted)
 INTEGRATION.register("ProfileBecameIncomplete", ProfileBecameIncomplete)
+INTEGRATION.register("PasswordResetCodeIssued", PasswordResetCodeIssued)

@@ -101,6 +101,12 @@ RULES = {
         "username": STAFF_PEOPLE["operator"]["username"],
         "password": STAFF_PEOPLE["operator"]["password"]}))),
     ("GET", "/api/whoami"): (SIGNED_IN, lambda c: ("/api/whoami", {})),
+    ("POST", "/api/token/renew"): (SIGNED_IN, lambda c: ("/api/token/renew", {})),
+    # an unknown username: no SMS goes out and no password changes, whoever asks
+    ("POST", "/api/password-reset/start"): (PUBLIC, lambda c: ("/api/password-reset/start", J({
+        "username": "nosuch_user", "mobile": "13900000001"}))),
+    ("POST", "/api/password-reset/finish"): (PUBLIC, lambda c: ("/api/password-reset/finish", J({
+        "username": "nosuch_user", "code": "123456", "new_password": "Reset2026pw"}))),
     ("POST", "/api/password"): (SIGNED_IN, lambda c: ("/api/password", J({
         "old_password": "not-the-password1", "new_password": "Another2026pw"}))),
     ("GET", "/api/sessions"): (PUBLIC, lambda c: ("/api/sessions", {})),

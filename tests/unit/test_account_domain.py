@@ -375,9 +375,10 @@ def test_custom_login_policy():
 
 def test_change_password():
     h = registered()
-    [event] = h.append(domain.change_password(h.account, "$argon2id$new"))
+    [event] = h.append(domain.change_password(h.account, "$argon2id$new", NOW))
     assert event.type == "PasswordChanged"
     assert h.account.password_hash == "$argon2id$new"
+    assert h.account.credentials_changed_at == NOW
     assert h.account.version == 3
 
 

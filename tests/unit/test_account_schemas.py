@@ -411,6 +411,9 @@ def test_private_events_stay_private():
         "IdNumberClaimed",
         "MobileClaimed",
         "UsernameClaimed",
+        "PasswordResetRequested",  # the code's hash stays in the service
+        "PasswordResetCodeRejected",
+        "PasswordReset",
     }
     assert set(PRIVATE.names()) == names
     for name in names:

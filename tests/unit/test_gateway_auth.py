@@ -19,11 +19,14 @@ from services.gateway.auth import (
     SIGNED_IN,
     STAFF,
     LoginLimiter,
+    RateLimiter,
     TokenError,
     Tokens,
     authorize,
     bearer_token,
     client_address,
+    identity_key,
+    revoked,
     trusted_networks,
 )
 from services.gateway.errors import ApiError
@@ -176,35 +179,62 @@ def test_authorize_expired_and_bad_tokens(tokens):
 # -------------------------------------------------------------------------- rate limit
 
 
-def test_five_failures_a_minute_then_429_until_the_first_ages_out():
-    limiter = LoginLimiter(per_username=5, per_address=20, window=60)
+def test_five_failures_lock_the_pair_for_fifteen_minutes_not_the_username():
+    limiter = LoginLimiter(per_pair=5, pair_window=900, per_address=20, window=60)
     t = 1000.0
     for i in range(5):
         limiter.check("ZhangSan", "10.0.0.1", t + i)
         limiter.failed("ZhangSan", "10.0.0.1", t + i)
     with pytest.raises(ApiError) as exc:
-        limiter.check("zhangsan ", "10.0.0.2", t + 10)  # same username, any address, any case
-    assert exc.value.status == 429 and exc.value.headers["Retry-After"] == "50"
-    assert limiter.retry_after("zhangsan", "10.0.0.1", t + 59.5) == 1
-    limiter.check("zhangsan", "10.0.0.1", t + 60)  # the first failure has aged out
+        limiter.check("zhangsan ", "10.0.0.1", t + 10)  # same pair, any case
+    assert exc.value.status == 429 and exc.value.headers["Retry-After"] == "890"
+    assert limiter.login_retry_after("zhangsan", "10.0.0.1", t + 899.5) == 1
+    limiter.check("zhangsan", "10.0.0.1", t + 900)  # the first failure has aged out
+    limiter.check("zhangsan", "10.0.0.2", t + 10)  # the owner, from their own address
     limiter.check("lisi", "10.0.0.3", t + 10)  # other users are not affected
 
 
-def test_per_address_limit_spans_usernames_and_success_clears_only_the_username():
-    limiter = LoginLimiter(per_username=5, per_address=3, window=60)
+def test_unknown_and_existing_usernames_are_limited_alike():
+    # the limiter cannot tell them apart: it never asks whether a username exists
+    limiter = LoginLimiter(per_pair=2, pair_window=900, per_address=100, window=60)
+    answers = {}
+    for name in ("zhangsan", "nosuchuser"):
+        for i in range(2):
+            limiter.failed(name, "10.0.0.1", 100.0 + i)
+        answers[name] = limiter.login_retry_after(name, "10.0.0.1", 102.0)
+    assert answers["zhangsan"] == answers["nosuchuser"] > 0
+
+
+def test_per_address_limit_spans_usernames_and_success_clears_only_the_pair():
+    limiter = LoginLimiter(per_pair=5, per_address=3, window=60)
     for i, name in enumerate(["a", "b", "c"]):
         limiter.failed(name, "10.0.0.9", 100.0 + i)
     with pytest.raises(ApiError):
         limiter.check("d", "10.0.0.9", 103.0)
     limiter.check("d", "10.0.0.8", 103.0)
-    limiter.succeeded("a")
+    limiter.succeeded("a", "10.0.0.9")
     with pytest.raises(ApiError):  # the address keeps its count
         limiter.check("a", "10.0.0.9", 103.0)
-    five = LoginLimiter(per_username=2, per_address=100, window=60)
-    five.failed("x", "1", 0.0)
-    five.failed("x", "2", 1.0)
-    five.succeeded("X")
-    five.check("x", "3", 2.0)
+    two = LoginLimiter(per_pair=2, per_address=100, window=60)
+    two.failed("x", "1", 0.0)
+    two.failed("x", "1", 1.0)
+    two.succeeded("X", "1")
+    two.check("x", "1", 2.0)
+
+
+def test_rate_limiter_counts_each_kind_in_its_own_window():
+    limiter = RateLimiter({"address": (3, 60), "id_number": (2, 600)})
+    for t in (0.0, 1.0):
+        limiter.check({"address": "a", "id_number": "X1"}, t)
+        limiter.hit({"address": "a", "id_number": "X1"}, t)
+    with pytest.raises(ApiError) as exc:  # the ID number, from another address
+        limiter.check({"address": "b", "id_number": "X1"}, 2.0)
+    assert exc.value.headers["Retry-After"] == "598"
+    limiter.hit({"address": "a", "id_number": "X2"}, 2.0)
+    with pytest.raises(ApiError):  # the address, another ID number
+        limiter.check({"address": "a", "id_number": "X3"}, 3.0)
+    limiter.check({"address": "a", "id_number": "X3"}, 60.5)
+    assert identity_key(" 11010519491231002x ") == "11010519491231002X"
 
 
 def test_limiter_memory_is_bounded():
@@ -217,16 +247,17 @@ def test_limiter_memory_is_bounded():
 @given(st.lists(st.tuples(st.sampled_from(["a", "b"]), st.sampled_from(["x", "y"]),
                           st.floats(0, 5)), max_size=40))
 def test_limiter_never_admits_more_than_the_limit(attempts):
-    """Whatever the order: within any window, no username gets more than its failures."""
-    limiter = LoginLimiter(per_username=3, per_address=1000, window=60)
-    t, admitted = 0.0, {"a": [], "b": []}
+    """Whatever the order: within any window, no (username, address) pair gets more than
+    its failures."""
+    limiter = LoginLimiter(per_pair=3, pair_window=60, per_address=1000, window=60)
+    t, admitted = 0.0, {}
     for user, address, step in attempts:
         t += step
         try:
             limiter.check(user, address, t)
         except ApiError:
             continue
-        admitted[user].append(t)
+        admitted.setdefault((user, address), []).append(t)
         limiter.failed(user, address, t)
     for times in admitted.values():
         for i, start in enumerate(times):
@@ -245,3 +276,32 @@ def test_client_address_behind_trusted_proxies_only():
     assert client_address("10.1.2.3", "198.51.100.7", ()) == "10.1.2.3"  # none trusted
     assert client_address(None, None, ()) == "unknown"
     assert trusted_networks(["::1", "127.0.0.0/8"]) and trusted_networks(None) == ()
+
+
+# -------------------------------------------------------------------------- renewal, revocation
+
+
+def test_renewal_keeps_the_claims_and_the_sign_in_time_with_a_new_expiry():
+    tokens = Tokens(b"k" * 32, ttl=900)
+    token, _ = tokens.issue(STAFF_LOGIN, NOW)
+    first = tokens.verify(token, NOW)
+    later = NOW + timedelta(minutes=10)
+    renewed, expires_at = tokens.renew(first, later)
+    again = tokens.verify(renewed, later)
+    assert expires_at == int(later.timestamp()) + 900 == again.expires_at
+    assert again.signed_in_at == first.signed_in_at == int(NOW.timestamp() * 1000) / 1000
+    assert (again.account_id, again.role, again.registration_point, again.name,
+            again.username) == (first.account_id, first.role, first.registration_point,
+                                first.name, first.username)
+    with pytest.raises(TokenError):  # the old one still expires when it did
+        tokens.verify(token, NOW + timedelta(minutes=16))
+
+
+def test_a_sign_in_before_the_password_change_is_revoked():
+    tokens = Tokens(b"k" * 32, ttl=900)
+    principal = tokens.verify(tokens.issue(CANDIDATE_LOGIN, NOW)[0], NOW)
+    t = NOW.timestamp()
+    assert not revoked(principal, None)
+    assert revoked(principal, t + 0.002)
+    assert not revoked(principal, t)  # the same millisecond: the sign-in came after
+    assert not revoked(principal, t - 60)

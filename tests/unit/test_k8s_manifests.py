@@ -53,11 +53,13 @@ CUSTOM = {
 # service: {secret: {key: environment variable}}. The database and broker Secrets
 # (kaowu-db-<name>, kaowu-amqp) are checked apart.
 SECRETS = {
+    "account": {"kaowu-password-reset-key": {"reset-key": "PASSWORD_RESET_KEY"}},
     "admission": {"kaowu-admission-qr-key": {"qr-key": "ADMISSION_QR_KEY"}},
     "certificate": {"kaowu-certificate-signing-key": {"private-key.pem": "CERTIFICATE_SIGNING_KEY"}},
     "gateway": {"kaowu-gateway-token-key": {"token-key": "GATEWAY_TOKEN_KEY"}},
     "notification": {"kaowu-notification-sms": {"url": "SMS_PROVIDER_URL",
-                                                "token": "SMS_PROVIDER_TOKEN"}},
+                                                "token": "SMS_PROVIDER_TOKEN"},
+                     "kaowu-password-reset-key": {"reset-key": "PASSWORD_RESET_KEY"}},
 }
 # the development overlay sends no SMS (the notification service's local sink)
 NOT_IN_DEV = {"kaowu-notification-sms"}
@@ -448,6 +450,7 @@ def fake_secrets(overlay: str) -> dict:
     secrets["kaowu-admission-qr-key"] = {"qr-key": "qr-" + "1" * 40}
     secrets["kaowu-certificate-signing-key"] = {"private-key.pem": ed25519_pem()}
     secrets["kaowu-gateway-token-key"] = {"token-key": "t" * 64}
+    secrets["kaowu-password-reset-key"] = {"reset-key": "r" * 64}
     if overlay != "dev":
         secrets["kaowu-notification-sms"] = {"url": "https://sms.example.net/v1/send",
                                              "token": "sms-token-123"}
@@ -508,6 +511,13 @@ def test_secrets_reach_the_code_that_reads_them(rendered, monkeypatch, tmp_path)
     token, _ = gate.tokens.issue({"account_id": "a" * 32, "role": "operator"}, now)
     other_replica = Tokens.from_settings(secrets["kaowu-gateway-token-key"]["token-key"])
     assert other_replica.verify(token, now).account_id == "a" * 32
+
+    # account and notification: the one password-reset key (codes derived under it)
+    from shared.reset_codes import reset_key
+
+    for name in ("account", "notification"):
+        config = pod_config(docs, name, secrets, monkeypatch)
+        assert reset_key(config) == (b"r" * 64, True), name
 
     # notification: the provider's URL and token (prod), the local sink (dev)
     from services.notification.service import Sender
@@ -714,8 +724,10 @@ def test_ingress_exposes_the_public_routes_only(rendered):
     # at the gateway would throttle all candidates together
     setup_yaml_parser()
     config = yaml.safe_load((K8S / "base" / "nameko-config.yml").read_text("utf-8"))
-    assert config["GATEWAY_LOGIN_LIMIT"]["per_address"] >= 100_000
-    assert config["GATEWAY_LOGIN_LIMIT"]["per_username"] == 5
+    for limit in ("GATEWAY_LOGIN_LIMIT", "GATEWAY_SIGNUP_LIMIT", "GATEWAY_RESET_LIMIT"):
+        assert config[limit]["per_address"] >= 100_000, limit
+    assert config["GATEWAY_LOGIN_LIMIT"]["per_pair"] == 5
+    assert config["GATEWAY_SIGNUP_LIMIT"]["per_identity"] == 5
 
     # the largest request body the gateway takes passes the ingress and, base64 in one RPC,
     # the broker

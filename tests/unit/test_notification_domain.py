@@ -79,7 +79,8 @@ def test_amended_window_is_what_the_reminder_says():
 
 def test_every_template_renders_with_a_full_context():
     ctx = domain.context(DOC, "张三", reason="R", cause="C", deadline=at(2026, 4, 14, 16), ticket_number="T",
-                         certificate_number="C", level_name="一级", answer="A", point="2916")
+                         certificate_number="C", level_name="一级", answer="A", point="2916",
+                         code="[[reset-code:" + "0" * 32 + "]]", expires=at(2026, 4, 7, 10))
     assert set(ctx) == PLACEHOLDERS
     for key in CAT.templates:
         r = CAT.render(key, ctx)
@@ -99,6 +100,10 @@ def test_a_missing_value_or_unknown_placeholder_is_an_error():
         parse_catalogue(bad_notice)
     with pytest.raises(ValueError, match="proof_causes"):
         parse_catalogue({"signature": "【X】", "templates": {}})
+    leaky = {"signature": "【X】", "templates": {"t": {"title": "T", "sms": "{code}",
+                                                       "body": "验证码{code}"}}}
+    with pytest.raises(ValueError, match="sms text only"):  # the in-site copy is stored whole
+        parse_catalogue(leaky)
     assert parse_duration("24h") == timedelta(hours=24)
     assert parse_duration("90m") == timedelta(minutes=90)
     with pytest.raises(ValueError):

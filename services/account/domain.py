@@ -419,6 +419,9 @@ class LoginPolicy:
 
 #: count failures, lock nothing (the gateway locks per username and client address)
 COUNT_ONLY = LoginPolicy(max_failures=10**9)
+#: consecutive failures recorded at most without locking: guessers from many addresses
+#: must not grow the account's stream without end
+MAX_RECORDED_FAILURES = 100
 
 
 def is_locked(account: Account, now: datetime) -> bool:
@@ -450,6 +453,8 @@ def login_failed(
     _require_aware(now)
     if policy is not COUNT_ONLY:
         ensure_not_locked(account, now)
+    elif account.failures >= MAX_RECORDED_FAILURES:
+        return []
     # after a lockout has run out the count starts over, or one more slip would relock
     failures = 1 if account.locked_until is not None else account.failures + 1
     locked_until = now + policy.lockout if failures >= policy.max_failures else None

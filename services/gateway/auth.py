@@ -325,8 +325,15 @@ class RateLimiter:
 
 
 def identity_key(value) -> str:
-    """An ID number, mobile or username as a limiter key (case and spaces do not count)."""
+    """An ID number or username as a limiter key (case and spaces do not count)."""
     return "".join(str(value or "").split()).upper()[:64]
+
+
+def mobile_key(value) -> str:
+    """A mobile as a limiter key: its last 11 digits (+86, 0086, spaces and hyphens, the
+    ways of writing one number, count as one)."""
+    digits = "".join(c for c in str(value or "")[:64] if c.isascii() and c.isdigit())
+    return digits[-11:] if digits else identity_key(value)
 
 
 class LoginLimiter(RateLimiter):

@@ -10,13 +10,19 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from shared.clock import parse_iso, shanghai
+
 STATIC = Path(__file__).resolve().parent / "static"
 
 _RESULTS = {
-    "valid": ("有效 Valid", "This certificate was issued by the exam authority and stands."),
-    "revoked": ("已撤销 Revoked", "This certificate was issued but has been revoked."),
-    "not_ours": ("未找到 Not found", "No certificate with this number or link was issued here."),
-    "invalid": ("无效 Invalid", "This is not a genuine certificate of the exam authority."),
+    "valid": ("有效 Valid", "该证书由考试机构颁发，现行有效。"
+              "This certificate was issued by the exam authority and stands."),
+    "revoked": ("已撤销 Revoked", "该证书曾由考试机构颁发，但已被撤销，不再有效。"
+                "This certificate was issued but has been revoked."),
+    "not_ours": ("未找到 Not found", "没有找到该编号或链接的证书。"
+                 "No certificate with this number or link was issued here."),
+    "invalid": ("无效 Invalid", "这不是考试机构颁发的真实证书。"
+                "This is not a genuine certificate of the exam authority."),
 }
 _FIELDS = (
     ("certificate_number", "证书编号 Certificate number"),
@@ -30,6 +36,7 @@ _FIELDS = (
     ("reason", "撤销原因 Reason"),
     ("detail", "说明 Detail"),
 )
+_TIMES = ("issued_at", "revoked_at")
 
 
 def static_file(name: str) -> bytes:
@@ -83,8 +90,20 @@ def site_asset(path: str) -> tuple[bytes, str] | None:
     return target.read_bytes(), kind
 
 
-def verify_page(result: dict | None, problem: str | None = None) -> str:
-    """The verification result as a page: the verdict first, then the facts."""
+def _shown(key: str, value) -> str:
+    """A fact as people read it: times in Asia/Shanghai to the second (北京时间)."""
+    if key in _TIMES and isinstance(value, str):
+        try:
+            return f"{shanghai(parse_iso(value))}（北京时间）"
+        except ValueError:
+            return value
+    return str(value)
+
+
+def verify_page(result: dict | None, problem: str | None = None,
+                issuer_name: str | None = None) -> str:
+    """The verification result as a page in the web site's look: the verdict first, then
+    the facts; times in Beijing time, the issuer by its name (``issuer_name``) when known."""
     e = html.escape
     if result is None:
         verdict, explain, kind = "暂时无法查询 Unavailable", problem or "Try again later.", "down"
@@ -92,8 +111,11 @@ def verify_page(result: dict | None, problem: str | None = None) -> str:
     else:
         kind = str(result.get("result", "invalid"))
         verdict, explain = _RESULTS.get(kind, (kind, ""))
-        rows = "".join(f"<tr><th>{e(label)}</th><td>{e(str(result[key]))}</td></tr>"
-                       for key, label in _FIELDS if result.get(key) not in (None, ""))
+        facts = dict(result)
+        if issuer_name and facts.get("issuer"):
+            facts["issuer"] = issuer_name
+        rows = "".join(f"<tr><th scope=\"row\">{e(label)}</th><td>{e(_shown(key, facts[key]))}</td></tr>"
+                       for key, label in _FIELDS if facts.get(key) not in (None, ""))
     return f"""<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -101,9 +123,16 @@ def verify_page(result: dict | None, problem: str | None = None) -> str:
 <link rel="icon" href="data:,">
 <link rel="stylesheet" href="/dashboard/app.css"></head>
 <body class="verify">
+<header class="site-bar"><a class="site-bar__brand" href="/"><span class="site-bar__emblem" aria-hidden="true">考</span>
+<span>职业资格考试报名网站</span></a></header>
+<main>
 <h1>证书查询验证 <small>Certificate verification</small></h1>
+<div class="verdict-box {e(kind)}">
 <p class="verdict {e(kind)}" data-result="{e(kind)}">{e(verdict)}</p>
 <p>{e(explain)}</p>
+</div>
 <table class="facts">{rows}</table>
+<p class="more"><a href="/#/verify">按证书编号查询其他证书 Check another certificate by its number</a></p>
+</main>
 </body></html>
 """

@@ -30,6 +30,7 @@ from services.gateway.auth import (
     SIGNED_IN,
     STAFF,
     identity_key,
+    mobile_key,
 )
 from services.gateway.errors import ApiError, ServiceUnavailable
 from services.gateway.uploads import (
@@ -182,9 +183,10 @@ class GatewayService:
         gate, now = self.gate, self.gate.clock.now().timestamp()
         # every attempt counts: each one says whether an ID number or mobile is registered
         keys = {"address": gate.client(request)}
-        for field in ("id_number", "mobile"):
-            if data.get(field):
-                keys[field] = identity_key(data[field])
+        if data.get("id_number"):
+            keys["id_number"] = identity_key(data["id_number"])
+        if data.get("mobile"):
+            keys["mobile"] = mobile_key(data["mobile"])
         gate.signup_limiter.check(keys, now)
         gate.signup_limiter.hit(keys, now)
         return 201, self._call("account", "register", data)
@@ -277,6 +279,8 @@ class GatewayService:
             gate.reset_limiter.hit(keys, now)
             raise
         gate.forget_credentials(done["account_id"])
+        # who proved the mobile may sign in at once, even after locking themselves out
+        gate.limiter.succeeded(data.get("username"), keys["address"])
         return done
 
     @route("GET", "/api/whoami", access=SIGNED_IN, tags=["accounts"],
@@ -304,9 +308,12 @@ class GatewayService:
 
     @route("GET", "/api/sessions/<session_id>", access=PUBLIC, tags=["sessions"],
            errors=ERRORS, summary="An exam session: timetable (windows), levels, subjects, "
-                                  "registration points, the pledge text, the current phase.")
+                                  "registration points, the pledge text, the current phase.",
+           description="`now`: the gateway's clock (ISO 8601), so a page judges which windows "
+                       "are open by the server's time, not the browser's.")
     def get_session(self, request, caller, session_id):
-        return self._call("registration", "get_session", session_id)
+        session = self._call("registration", "get_session", session_id)
+        return {**session, "now": self.gate.clock.now().isoformat()}
 
     @route("GET", "/api/sessions/<session_id>/pickup-notices", access=PUBLIC,
            tags=["sessions"], ok_schema=LIST, errors=ERRORS,
@@ -715,7 +722,13 @@ class GatewayService:
             return _page(pages.verify_page(None, exc.message), 503)
         except KaowuError:  # a malformed token: no certificate has it
             result = {"result": "not_ours"}
-        return _page(pages.verify_page(result))
+        issuer_name = None
+        if result.get("issuer"):  # shown by its name, not its id
+            try:
+                issuer_name = self._call("certificate", "issuer").get("name")
+            except (KaowuError, ApiError):
+                issuer_name = None
+        return _page(pages.verify_page(result, issuer_name=issuer_name))
 
     # ================================================================ operators
 

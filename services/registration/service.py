@@ -187,7 +187,12 @@ class RegistrationService(EventSourcedService):
                                 "end": w.end.isoformat(), "description": w.describe()}
                             for n, w in doc.windows.items()},
                 "levels": {c: {"name": lv.name, "subjects": list(lv.subjects),
-                               "exemptions": dict(lv.exemptions)} for c, lv in doc.levels.items()},
+                               "exemptions": dict(lv.exemptions),
+                               "validity_years": lv.validity_years,
+                               "validity_years_exempt": lv.validity_years_exempt}
+                           for c, lv in doc.levels.items()},
+                "subjects": {c: {"name": sj.name, "level": sj.level, "full_marks": sj.full_marks}
+                             for c, sj in doc.subjects.items()},
                 "registration_points": {c: {"name": p.name, "address": p.address, "phone": p.phone}
                                         for c, p in doc.points.items()},
                 "phase": doc.phase(self.clock.now())}

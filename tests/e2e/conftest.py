@@ -173,7 +173,10 @@ class Page:
         self.driver, self.base = driver, base
 
     def open(self, path: str = "/"):
-        """Open a hash route (``/login`` → base/#/login) and wait for the app."""
+        """Open a hash route (``/login`` → base/#/login) as a fresh page load, as typing the
+        address does (a change of the hash alone would not reload the page), and wait for
+        the app. The tab's sessionStorage (its sign-in) stays."""
+        self.driver.get("about:blank")
         self.driver.get(f"{self.base}/#{path}")
         self.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#main"))
 
@@ -226,6 +229,22 @@ class Page:
                   timeout, f"{css} to say {contains!r}")
         return self.text(test)
 
+    def choose(self, test: str, option: str):
+        """Pick ``option`` (its visible text) in an Element Plus select."""
+        self.click(test)
+        xpath = ("//li[contains(@class, 'el-select-dropdown__item')]"
+                 f"[normalize-space(.)={_xpath_literal(option)}]")
+        item = self.wait(lambda d: next((e for e in d.find_elements(By.XPATH, xpath)
+                                         if e.is_displayed()), None), what=f"option {option!r}")
+        item.click()
+        self.wait(lambda d: not item.is_displayed(), what="the options to close")
+
+    def attach(self, test: str, *paths):
+        """Choose files in a file input (several at once where it allows)."""
+        el = self.driver.find_element(By.CSS_SELECTOR, f'[data-test="{test}"]')
+        el.clear()  # a new choice replaces the last, as in the browser's file dialog
+        el.send_keys("\n".join(str(p) for p in paths))
+
     def route(self) -> str:
         return self.driver.execute_script("return location.hash")
 
@@ -235,6 +254,33 @@ class Page:
 
     def sleep(self, seconds: float):
         time.sleep(seconds)
+
+
+def _xpath_literal(text: str) -> str:
+    if "'" not in text:
+        return f"'{text}'"
+    return "concat('" + text.replace("'", "', \"'\", '") + "')"
+
+
+@pytest.fixture
+def downloads(browser, tmp_path):
+    """A folder the browser saves downloads to (read them back to check them)."""
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    browser.execute_cdp_cmd("Browser.setDownloadBehavior",
+                            {"behavior": "allow", "downloadPath": str(folder)})
+    return folder
+
+
+def downloaded(folder: Path, suffix: str, timeout: float = 20) -> Path:
+    """The file with ``suffix`` the browser finished saving in ``folder``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = [p for p in folder.iterdir() if p.name.endswith(suffix)]
+        if done and not any(p.name.endswith(".crdownload") for p in folder.iterdir()):
+            return done[0]
+        time.sleep(0.2)
+    raise AssertionError(f"no {suffix} downloaded; the folder holds {sorted(folder.iterdir())}")
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ in Chinese next to the button, and the session's end sends the browser back to s
 
 import pytest
 import requests
+from selenium.webdriver.common.keys import Keys
 
 from services.gateway.web import PAGE_CSP
 from tests.e2e.conftest import desktop, phone
@@ -50,9 +51,19 @@ def test_sign_in_lands_each_role_on_its_home(site_stack, page, browser, shot, ax
     assert "unauthorized" not in said and "{" not in said
     shot("wrong-password")
 
-    page.type("password", PASSWORD)
-    page.click("remember")
-    page.click("signin-submit")
+    # by keyboard: Tab from the username to the password, Space ticks 记住用户名, Enter signs in
+    page.field("username").click()
+    active = browser.switch_to.active_element
+    active.send_keys(Keys.TAB)
+    browser.switch_to.active_element.send_keys(Keys.CONTROL, "a")
+    browser.switch_to.active_element.send_keys(PASSWORD)
+    assert page.field("password").get_attribute("value") == PASSWORD
+    for _ in range(5):  # past the show-password toggle to the checkbox
+        browser.switch_to.active_element.send_keys(Keys.TAB)
+        if browser.switch_to.active_element.get_attribute("type") == "checkbox":
+            break
+    browser.switch_to.active_element.send_keys(Keys.SPACE)
+    browser.switch_to.active_element.send_keys(Keys.ENTER)
     page.wait_route("/me")
     page.wait_text("signed-in-as", f"{name}（考生）")
     shot("candidate-home")

@@ -347,6 +347,17 @@ def test_lockout_after_five_failures_and_unlock_after_fifteen_minutes():
     assert event.payload == {"account_id": "a1", "failures": 1, "locked_until": None}
 
 
+def test_failures_without_a_lock_are_counted_up_to_a_bound():
+    h = registered()
+    for _ in range(domain.MAX_RECORDED_FAILURES):
+        [event] = h.append(domain.login_failed(h.account, NOW, domain.COUNT_ONLY))
+        assert event.payload["locked_until"] is None
+    assert not domain.is_locked(h.account, NOW)
+    assert domain.login_failed(h.account, NOW, domain.COUNT_ONLY) == []
+    h.append(domain.login_succeeded(h.account))
+    assert len(h.append(domain.login_failed(h.account, NOW, domain.COUNT_ONLY))) == 1
+
+
 def test_lock_time_is_shown_in_beijing_time():
     h = registered()
     at = datetime(2026, 4, 7, 2, 0, tzinfo=UTC)

@@ -4,6 +4,9 @@ minutes, five wrong codes use it up, and at most so many codes per account."""
 from datetime import timedelta
 
 import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from services.account import domain
 from shared import reset_codes
@@ -127,3 +130,71 @@ def test_a_change_of_password_ends_the_pending_code():
     request(h, 1)
     h.append(domain.change_password(h.account, "$argon2id$changed", NOW + timedelta(minutes=1)))
     assert not finish(h, code(1), NOW + timedelta(minutes=2))
+
+
+# --- property: any sequence of requests, guesses and waits ---------------------------------
+
+
+class ResetMachine(RuleBasedStateMachine):
+    """Requests, right and wrong codes and the clock, in any order: the password changes
+    only with the latest code, within 10 minutes, before 5 wrong tries, once; codes go out
+    at most once a minute and five an hour."""
+
+    def __init__(self):
+        super().__init__()
+        self.h = registered()
+        self.now = NOW
+        self.n = 0
+        self.sent = []  # (n, at) of codes that went out
+        self.latest = None  # the model's code: [n, expires, wrong tries, used]
+        self.resets = 0
+
+    @rule(minutes=st.integers(0, 30))
+    def wait(self, minutes):
+        self.now += timedelta(minutes=minutes, seconds=1)
+
+    @rule()
+    def ask(self):
+        self.n += 1
+        recent = [t for _, t in self.sent if t > self.now - timedelta(hours=1)]
+        allowed = len(recent) < 5 and (not recent
+                                       or self.now - recent[-1] >= timedelta(seconds=60))
+        events = request(self.h, self.n, self.now)
+        assert bool(events) == allowed
+        if allowed:
+            self.sent.append((self.n, self.now))
+            self.latest = [self.n, self.now + timedelta(minutes=10), 0, False]
+
+    @rule(which=st.sampled_from(["latest", "earlier", "wrong"]))
+    def give(self, which):
+        if self.latest is None:
+            assert not finish(self.h, code(1), self.now)
+            return
+        n, expires, wrong, used = self.latest
+        usable = not used and self.now < expires and wrong < 5
+        if which == "latest":
+            given = code(n)
+        elif which == "earlier" and len(self.sent) > 1:
+            given = code(self.sent[-2][0])
+        else:
+            given = f"{(int(code(n)) + 1) % 10**6:06d}"
+        right = given == code(n)
+        done = finish(self.h, given, self.now, f"$argon2id${self.n}")
+        assert done == (usable and right)
+        if done:
+            self.latest[3] = True
+            self.resets += 1
+            assert self.h.account.credentials_changed_at == self.now
+        elif usable:
+            self.latest[2] += 1
+
+    @invariant()
+    def password_changes_only_by_a_reset(self):
+        resets = [e for e in self.h.stored if e.type == "PasswordReset"]
+        assert len(resets) == self.resets
+        assert len({e.payload["reset_id"] for e in resets}) == len(resets)  # each code once
+
+
+ResetMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=30,
+                                          deadline=None)
+test_reset_state_machine = ResetMachine.TestCase

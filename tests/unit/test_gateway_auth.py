@@ -26,6 +26,7 @@ from services.gateway.auth import (
     bearer_token,
     client_address,
     identity_key,
+    mobile_key,
     revoked,
     trusted_networks,
 )
@@ -235,6 +236,8 @@ def test_rate_limiter_counts_each_kind_in_its_own_window():
         limiter.check({"address": "a", "id_number": "X3"}, 3.0)
     limiter.check({"address": "a", "id_number": "X3"}, 60.5)
     assert identity_key(" 11010519491231002x ") == "11010519491231002X"
+    assert {mobile_key(m) for m in ("13900000001", "+86 139-0000-0001", "0086 13900000001",
+                                    "86-139 0000 0001")} == {"13900000001"}
 
 
 def test_limiter_memory_is_bounded():

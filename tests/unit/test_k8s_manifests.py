@@ -699,11 +699,15 @@ def test_ingress_exposes_the_public_routes_only(rendered):
     (ingress,) = of_kind(docs, "Ingress")
     paths = ingress["spec"]["rules"][0]["http"]["paths"]
     assert {p["backend"]["service"]["name"] for p in paths} == {"kaowu-gateway"}
-    assert {p["pathType"] for p in paths} == {"Prefix"}
-    prefixes = [p["path"] for p in paths]
+    # Prefix paths, and the web site's page at "/" exactly (a "/" prefix would take all)
+    assert {(p["pathType"], p["path"]) for p in paths if p["pathType"] != "Prefix"} == {
+        ("Exact", "/")}
+    prefixes = [p["path"] for p in paths if p["pathType"] == "Prefix"]
+    exact = [p["path"] for p in paths if p["pathType"] == "Exact"]
 
     def exposed(url):
-        return any(url == p or url.startswith(p.rstrip("/") + "/") for p in prefixes)
+        return url in exact or any(url == p or url.startswith(p.rstrip("/") + "/")
+                                   for p in prefixes)
 
     routes = http_routes(service_class("gateway"))
     assert routes >= PROBES
@@ -951,7 +955,13 @@ def test_dockerfile(prod):
     from shared.pdf import FONT_CANDIDATES
 
     assert FONT_CANDIDATES[0].endswith("/wqy/wqy-zenhei.ttc")
-    assert all(stage["from"].endswith("-bookworm") for stage in stages)
+    assert all("-bookworm" in stage["from"] for stage in stages)
+    # the web site: built from web/ by its lockfile in a node stage, copied into the runtime
+    site = next(stage for stage in stages if stage["from"].startswith("node:"))
+    site_runs = " ".join(rest for ins, rest in site["lines"] if ins == "RUN")
+    assert "npm ci" in site_runs and "npm run build" in site_runs
+    assert any(ins == "COPY" and "--from=site" in rest and "services/gateway/static/site" in rest
+               for ins, rest in runtime["lines"])
 
 
 # -- the Jobs' commands are real --------------------------------------------------------------

@@ -16,6 +16,7 @@ export class ApiError extends Error {
     this.code = info.code
     this.reason = info.reason
     this.fields = info.fields || {}
+    this.details = info.details || {} // what the refusal is about (window, status...)
     this.english = info.english || '' // for the console only; never shown
   }
 
@@ -85,8 +86,45 @@ function refusal(status, body) {
   return error
 }
 
+// Renewal (POST /api/token/renew): a tab in use keeps its sign-in. Tokens live 15 minutes;
+// a call made in the last two minutes of one first renews it (once, shared by the calls
+// then in flight). An idle tab is not renewed: its sign-in ends with the token.
+const RENEW_BEFORE = 120 // seconds before expiry
+let renewing = null
+let renewedHandler = () => {}
+/** Called with the renewal's answer (the same shape as the sign-in's). */
+export function onRenewed(fn) {
+  renewedHandler = fn
+}
+
+/** When to renew a token that lives `expiresIn` seconds from now (ms since the epoch, this
+ * browser's clock: the gateway's may differ, only the span is used). */
+export function renewAt(expiresIn, now = Date.now()) {
+  return now + Math.max(expiresIn - RENEW_BEFORE, 30) * 1000
+}
+
+async function renewIfDue(path) {
+  const s = session.get()
+  if (!s?.token || !s.renew_at || Date.now() < s.renew_at || path === '/api/token/renew') return
+  renewing ||= (async () => {
+    try {
+      const answer = await request('POST', '/api/token/renew')
+      const value = { ...session.get(), token: answer.token, expires_at: answer.expires_at,
+        renew_at: renewAt(answer.expires_in) }
+      session.set(value)
+      renewedHandler(value)
+    } catch {
+      // a refused renewal (401) has already ended the session; anything else: try later
+    } finally {
+      renewing = null
+    }
+  })()
+  await renewing
+}
+
 /** Call the API: resolves with the JSON answer (or null), rejects with an ApiError. */
 export async function request(method, path, { body, query, raw = false } = {}) {
+  await renewIfDue(path)
   const init = { method, headers: headers(), credentials: 'same-origin' }
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json'

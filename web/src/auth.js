@@ -3,7 +3,7 @@
 // api.js; `auth.state` is reactive so the layout and menus follow it.
 
 import { reactive } from 'vue'
-import { post, session } from './api.js'
+import { onRenewed, post, renewAt, session } from './api.js'
 
 export const ROLES = ['candidate', 'staff', 'authority', 'operator']
 export const ROLE_NAMES = {
@@ -30,7 +30,8 @@ export function account() {
 /** Sign in (POST /api/login); resolves with the account. Rejects with an ApiError. */
 export async function signIn(username, password) {
   const answer = await post('/api/login', { username, password })
-  const value = { token: answer.token, expires_at: answer.expires_at, account: answer.account }
+  const value = { token: answer.token, expires_at: answer.expires_at, account: answer.account,
+    renew_at: renewAt(answer.expires_in) }
   session.set(value)
   state.session = value
   return answer.account
@@ -47,12 +48,10 @@ export function forget() {
   state.session = null
 }
 
-/** Keep the answer of a token renewal (same shape as sign-in). */
-export function renewed(answer) {
-  const value = { ...state.session, token: answer.token, expires_at: answer.expires_at }
-  session.set(value)
+// a renewed token (api.js renews a tab in use before its token expires)
+onRenewed((value) => {
   state.session = value
-}
+})
 
 // "记住用户名": the username only, in this browser's localStorage. The password is left to
 // the browser's own password manager (autocomplete="current-password"): a site must not

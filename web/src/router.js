@@ -51,10 +51,11 @@ router.afterEach((to) => {
 })
 
 // a signed-in call answered 401: the sign-in ended (expired, or the password changed)
-onUnauthorized(() => {
+onUnauthorized((error) => {
   forget()
   const here = router.currentRoute.value
   if (here.name !== 'login') {
-    router.push({ name: 'login', query: { next: here.fullPath, expired: '1' } })
+    const why = error?.reason === 'signed_out' ? 'signed_out' : '1'
+    router.push({ name: 'login', query: { next: here.fullPath, expired: why } })
   }
 })

@@ -14,6 +14,19 @@ export default [
     meta: { title: '登录', guestOnly: true },
   },
   {
+    path: '/register', name: 'register', component: () => import('../views/public/Register.vue'),
+    meta: { title: '注册账号', guestOnly: true },
+  },
+  {
+    path: '/password-reset', name: 'password-reset',
+    component: () => import('../views/public/PasswordReset.vue'),
+    meta: { title: '找回密码', guestOnly: true },
+  },
+  {
+    path: '/verify', name: 'verify', component: () => import('../views/public/Verify.vue'),
+    meta: { title: '证书查询验证', menu: '证书查询', order: 95 },
+  },
+  {
     path: '/account', name: 'account', component: () => import('../views/public/MyAccount.vue'),
     meta: { title: '账号与密码', roles: ALL, menu: '账号与密码', order: 90 },
   },

@@ -51,7 +51,7 @@ def test_timetable_amendment_spot_check_and_audit(site_stack, page, shot, axe_ch
     # the spot check is drawn only in its window: said in Chinese
     page.open("/authority/spot-check")
     page.click("draw-submit")
-    said = page.wait_text("draw-problem", "不能办理")
+    said = page.wait_text("draw-problem", "只能在「抽查复核」时段")
     assert "spot" not in said.lower()
     shot("spot-check-refused")
 

@@ -79,6 +79,39 @@ def next_deadline(session: dict, now: datetime) -> dict | None:
             "at": shown.isoformat(), "seconds": max(int((at - now).total_seconds()), 0)}
 
 
+def windows(session: dict, now: datetime) -> list[dict]:
+    """Every window of the session in time order, with its state (open, upcoming, closed)
+    and the seconds until it closes (open) or opens (upcoming): the countdowns."""
+    out = []
+    for name, w in (session.get("windows") or {}).items():
+        start, end = _window_times(w)
+        close = end + ONE_SECOND  # its last second still counts
+        state = "open" if start <= now < close else ("upcoming" if start > now else "closed")
+        out.append({"window": name, "label": WINDOW_LABELS.get(name, name), "state": state,
+                    "start": start.isoformat(), "end": end.isoformat(),
+                    "closes_in": int((close - now).total_seconds()) if state == "open" else None,
+                    "opens_in": int((start - now).total_seconds())
+                    if state == "upcoming" else None})
+    return sorted(out, key=lambda x: (x["start"], x["end"]))
+
+
+def conversions(funnel: list[dict]) -> list[dict]:
+    """Each funnel step with its conversion: per cent of the step before (``rate``) and of
+    the first step (``of_first``); None where a figure is missing or the base is 0."""
+    first = funnel[0]["value"] if funnel else None
+    out, before = [], None
+    for step in funnel:
+        value = step["value"]
+
+        def pct(base, value=value):
+            return (round(100 * value / base, 1)
+                    if value is not None and base not in (None, 0) else None)
+
+        out.append({**step, "rate": pct(before) if out else None, "of_first": pct(first)})
+        before = value
+    return out
+
+
 def service_health(statuses: dict) -> dict:
     """Per service: up or not, its log head, relay lag, and each consumer's lag behind the
     upstream's head (the upstream's head as its own status said it)."""
@@ -124,8 +157,12 @@ def shape(now: datetime, sessions: list[dict], session: dict | None, answers: di
     points = (session or {}).get("registration_points") or {}
     queue_rows = []
     for code, (state, value) in sorted(queues.items()):
+        waits = [c.get("waiting_s") for c in value or () if isinstance(c, dict)] \
+            if state == "ok" else []
+        waits = [w for w in waits if isinstance(w, int)]
         queue_rows.append({"code": code, "name": (points.get(code) or {}).get("name", code),
                            "waiting": len(value) if state == "ok" else None,
+                           "oldest_wait_s": max(waits) if waits else None,
                            "available": state == "ok"})
 
     current = None
@@ -134,12 +171,13 @@ def shape(now: datetime, sessions: list[dict], session: dict | None, answers: di
                    "phase": session.get("phase"),
                    "phase_label": WINDOW_LABELS.get(session.get("phase"), "—")
                    if session.get("phase") else "between windows",
-                   "deadline": next_deadline(session, now)}
+                   "deadline": next_deadline(session, now),
+                   "windows": windows(session, now)}
     return {
         "now": now.isoformat(),
         "sessions": [{"session_id": s["session_id"], "name": s.get("name")} for s in sessions],
         "session": current,
-        "funnel": funnel,
+        "funnel": conversions(funnel),
         "applications": section("applications"),
         "cases": section("cases"),
         "enquiries": section("enquiries"),

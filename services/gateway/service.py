@@ -11,6 +11,7 @@ routes below); the operator dashboard is ``GET /dashboard``.
 from __future__ import annotations
 
 import base64
+from datetime import datetime
 from urllib.parse import quote
 
 from nameko.rpc import RpcProxy
@@ -100,6 +101,28 @@ def _int_arg(request, name: str, default: int, low: int, high: int) -> int:
         raise ApiError("validation_failed", f"{name} must be a whole number from {low} to {high}.",
                        {name: f"a whole number {low}..{high}"})
     return value
+
+
+def _time_arg(request, name: str) -> str | None:
+    """A query parameter that is a time with its zone (ISO 8601), or None."""
+    raw = request.args.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        value = None
+    if value is None or value.tzinfo is None:
+        raise ApiError("validation_failed", f"{name} must be a time with its zone, e.g. "
+                       "2026-04-07T09:30:00+08:00.", {name: "an ISO 8601 time with its zone"})
+    return value.isoformat()
+
+
+def _viewer(caller) -> dict:
+    """Who looks at a candidate's documents, as registration takes it (from the token)."""
+    if caller.role == "staff":
+        return {**caller.staff(), "role": "staff"}
+    return {**caller.authority(), "role": "authority"}
 
 
 def _page(text: str, status: int = 200) -> Response:
@@ -456,6 +479,30 @@ class GatewayService:
         return self._call("verification", "decide_manual", caller.staff(),
                           _merged(read_json(request), application_id=application_id))
 
+    # the case page: the candidate and their documents; every look is in the audit trail
+
+    @route("GET", "/api/staff/cases/<application_id>/candidate", access=STAFF, tags=["staff"],
+           errors=ERRORS, summary="A case of your point: the application, the candidate's "
+                                  "profile and the proof files (recorded in the audit trail).")
+    def staff_candidate(self, request, caller, application_id):
+        return self._call("registration", "candidate_file", _viewer(caller), application_id)
+
+    @route("GET", "/api/staff/cases/<application_id>/photo", access=STAFF, tags=["staff"],
+           ok_content=JPEG, errors=ERRORS,
+           summary="The candidate's photo, for a case of your point (recorded in the audit trail).")
+    def staff_candidate_photo(self, request, caller, application_id):
+        photo = self._call("registration", "candidate_photo", _viewer(caller), application_id)
+        return _document({"filename": "photo.jpg", "content_type": photo["content_type"],
+                          "data": photo["jpeg_base64"]}, inline=True)
+
+    @route("GET", "/api/staff/cases/<application_id>/proof/<file_id>", access=STAFF,
+           tags=["staff"], ok_content="application/octet-stream", errors=ERRORS,
+           summary="A proof file of a case of your point, PDF or JPEG, to view in the page "
+                   "(recorded in the audit trail).")
+    def staff_proof(self, request, caller, application_id, file_id):
+        return _document(self._call("registration", "get_proof", _viewer(caller),
+                                    application_id, file_id), inline=True)
+
     @route("GET", "/api/staff/enquiries", access=STAFF, tags=["staff"], ok_schema=LIST,
            query=SESSION_QUERY, errors=ERRORS, summary="疑问核实: your point's open enquiries.")
     def enquiry_queue(self, request, caller):
@@ -500,10 +547,23 @@ class GatewayService:
         return self._call("verification", "draw_spot_check", caller.authority(),
                           _merged(read_json(request), session_id=session_id))
 
+    @route("GET", "/api/authority/sessions/<session_id>/spot-check", access=AUTHORITY,
+           tags=["authority"], errors=ERRORS,
+           summary="抽查: the session's draw (rate, seed, sample) and the drawn cases' decisions.")
+    def spot_check(self, request, caller, session_id):
+        return self._call("verification", "spot_check", caller.authority(), session_id)
+
     @route("GET", "/api/authority/cases/<application_id>", access=AUTHORITY,
            tags=["authority"], errors=ERRORS, summary="Any verification case, with its history.")
     def authority_case(self, request, caller, application_id):
         return self._call("verification", "get_case", application_id)
+
+    @route("GET", "/api/authority/cases/<application_id>/proof/<file_id>", access=AUTHORITY,
+           tags=["authority"], ok_content="application/octet-stream", errors=ERRORS,
+           summary="A proof file of any case, PDF or JPEG (recorded in the audit trail).")
+    def authority_proof(self, request, caller, application_id, file_id):
+        return _document(self._call("registration", "get_proof", _viewer(caller),
+                                    application_id, file_id), inline=True)
 
     @route("POST", "/api/authority/cases/<application_id>/spot-check", access=AUTHORITY,
            tags=["authority"], body=s.SPOT_CHECK_DECISION, errors=ERRORS,
@@ -590,13 +650,26 @@ class GatewayService:
     @route("GET", "/api/authority/audit", access=AUTHORITY, tags=["authority"],
            query={**SESSION_QUERY,
                   "staff_id": {"schema": {"type": "string"}, "description": "only this person"},
+                  "application_id": {"schema": {"type": "string"},
+                                     "description": "only this application"},
+                  "account_id": {"schema": {"type": "string"},
+                                 "description": "only this candidate (every session)"},
+                  "since": {"schema": {"type": "string", "format": "date-time"},
+                            "description": "from this time on (with its zone)"},
+                  "until": {"schema": {"type": "string", "format": "date-time"},
+                            "description": "before this time (with its zone)"},
                   "limit": {"schema": {"type": "integer", "minimum": 1, "maximum": 1000}}},
            errors=ERRORS,
-           summary="The audit trail: staff and authority decisions (who, when, what, why).")
+           summary="The audit trail: staff and authority decisions and every look at a "
+                   "candidate's documents (who, when, what, why).")
     def audit_trail(self, request, caller):
-        query = {"session_id": request.args.get("session_id") or None,
-                 "staff_id": request.args.get("staff_id") or None,
-                 "limit": _int_arg(request, "limit", 200, 1, 1000)}
+        query = {k: request.args.get(k) or None
+                 for k in ("session_id", "staff_id", "application_id", "account_id")}
+        if query["account_id"] and not query["account_id"].isalnum():
+            raise ApiError("validation_failed", "account_id is an account id.",
+                           {"account_id": "letters and digits"})
+        query.update(since=_time_arg(request, "since"), until=_time_arg(request, "until"),
+                     limit=_int_arg(request, "limit", 200, 1, 1000))
         query = {k: v for k, v in query.items() if v is not None}
         found = rpc.gather({
             name: (getattr(self, f"{name}_rpc"), name, "audit_trail", (caller.authority(), query))

@@ -63,7 +63,10 @@ DEFAULT_RPC_TIMEOUT = 10.0  # seconds: GATEWAY_RPC_TIMEOUT, a service's time to 
 _CORRELATION = re.compile(r"[A-Za-z0-9._-]{8,64}\Z")
 API_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
                "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"}
-PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+# blob: for images and frames only: the staff pages show a candidate's proof (fetched with
+# the token) and photo from blob: URLs; scripts stay 'self' alone
+PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; "
+            "img-src 'self' data: blob:; frame-src 'self' blob:; object-src 'none'; "
             "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from shared.clock import iso, shanghai
-from shared.errors import NotFound, Refused, ValidationFailed
+from shared.errors import NotFound, Refused, Unauthorized, ValidationFailed
 from shared.events import NewEvent
 from shared.session import SessionDocument, Window, require_open
 
@@ -469,3 +469,57 @@ def void_registration(app: Application | None, by: str, reason: str, integrity: 
         **app.ids, "reason": reason, "by": by, "integrity": bool(integrity),
         "candidate": {k: app.candidate[k] for k in ("name", "id_type", "id_number")},
         "voided_at": iso(now)})]
+
+
+# -- staff and the authority looking at a candidate's documents (audited) ----------------
+# Staff of the application's own point may see its proof, the candidate's profile and
+# photo; the exam authority its proof. Every look is a DocumentViewed event (in a stream
+# of its own per application, so looking never races the candidate's own commands).
+
+# who may look at which document of a candidate's application
+VIEWERS = {"proof": ("staff", "authority"), "profile": ("staff",), "photo": ("staff",)}
+
+
+def views_stream(app_id: str) -> str:
+    return f"views-{app_id}"
+
+
+def may_view(app: Application | None, viewer: dict, document: str) -> Application:
+    """The application if ``viewer`` ({staff_id, role, registration_point}) may see its
+    ``document``; ``NotFound`` without one, ``Unauthorized`` (403 at the edge) otherwise."""
+    if app is None:
+        raise NotFound("No such application.", {"application_id": "not found"})
+    if viewer["role"] not in VIEWERS[document]:
+        raise Unauthorized(f"The candidate's {document} is shown to the staff of their "
+                           f"registration point only.", code="not_yours")
+    if viewer["role"] == "staff" and viewer["registration_point"] != app.registration_point:
+        raise Unauthorized(f"This application belongs to registration point "
+                           f"{app.registration_point}, not yours "
+                           f"({viewer['registration_point']}).", code="wrong_point")
+    return app
+
+
+def proof_files(history) -> list[dict]:
+    """Every file the candidate has sent as proof, oldest first, with the round it came in
+    (``file_id`` is the file's SHA-256: how the store keeps it)."""
+    out, rounds = [], 0
+    for ev in history:
+        if ev.type != "ProofSubmitted":
+            continue
+        rounds += 1
+        for f in ev.payload["files"]:
+            out.append({"file_id": f["sha256"], "name": f["name"],
+                        "content_type": f["content_type"], "size": f["size"],
+                        "uploaded_at": ev.payload.get("submitted_at"), "round": rounds})
+    return out
+
+
+def document_viewed(app: Application, viewer: dict, document: str, now: datetime,
+                    file: dict | None = None) -> NewEvent:
+    return NewEvent(views_stream(app.application_id), "DocumentViewed", {
+        "application_id": app.application_id, "session_id": app.session_id,
+        "account_id": app.account_id, "registration_point": app.registration_point,
+        "viewer": viewer["staff_id"], "viewer_role": viewer["role"],
+        "viewer_point": viewer.get("registration_point"), "document": document,
+        "file_id": file["file_id"] if file else None, "file_name": file["name"] if file else None,
+        "viewed_at": iso(now)})

@@ -97,6 +97,15 @@ def audit_entry(event) -> dict | None:
                 "action": "timetable_amended", "application_id": None,
                 "what": f"{p['window']} window moved to {p['start']} – {p['end']}",
                 "why": p["reason"], "at": event.metadata.get("occurred_at")}
+    if t == "DocumentViewed":
+        what = {"proof": f"viewed proof file {p['file_name']} ({(p['file_id'] or '')[:12]})",
+                "profile": "viewed the candidate's profile",
+                "photo": "viewed the candidate's photo"}[p["document"]]
+        why = (f"staff of registration point {p['viewer_point']}" if p["viewer_role"] == "staff"
+               else "the exam authority")
+        return {"session_id": p["session_id"], "staff_id": p["viewer"],
+                "action": "document_viewed", "application_id": p["application_id"],
+                "what": what[:300], "why": why, "at": p["viewed_at"]}
     return None
 
 

@@ -70,6 +70,28 @@ PRIVATE.register("CandidateProfileUpdated", CandidateProfileUpdated, public=Fals
 PRIVATE.register("VerificationRecorded", VerificationRecorded, public=False)
 PRIVATE.register("DeadlineReached", DeadlineReached, public=False)
 PRIVATE.register("EnquiryRecorded", EnquiryRecorded, public=False)
+
+
+# staff and the authority looking at a candidate's documents (audited)
+class DocumentViewed(Schema):
+    """Someone looked at a candidate's document (proof file, profile, photo): who, which
+    candidate's, which document, when. Kept for the audit trail; never published."""
+
+    application_id = fields.String(required=True)
+    session_id = fields.String(required=True)
+    account_id = fields.String(required=True)  # the candidate's
+    registration_point = fields.String(required=True)  # the application's
+    viewer = fields.String(required=True)  # the staff member's or the authority's account id
+    viewer_role = fields.String(required=True, validate=validate.OneOf(["staff", "authority"]))
+    viewer_point = fields.String(allow_none=True, load_default=None)
+    document = fields.String(required=True, validate=validate.OneOf(["proof", "profile", "photo"]))
+    file_id = fields.String(allow_none=True, load_default=None)
+    file_name = fields.String(allow_none=True, load_default=None)
+    viewed_at = fields.String(required=True)
+
+
+PRIVATE.register("DocumentViewed", DocumentViewed, public=False)
+
 REGISTRY = EventRegistry().include(INTEGRATION).include(PRIVATE)
 
 
@@ -170,4 +192,38 @@ class AuditQuerySchema(Schema):
 
     session_id = Text(max_length=100, load_default=None)
     staff_id = Text(max_length=100, load_default=None)
+    application_id = Text(max_length=200, load_default=None)  # one candidate's application
+    account_id = fields.String(load_default=None, validate=validate.Regexp(
+        r"[0-9A-Za-z]{1,64}\Z", error="an account id"))  # one candidate, every session
+    since = fields.AwareDateTime(load_default=None)  # from (inclusive)
+    until = fields.AwareDateTime(load_default=None)  # before (exclusive)
     limit = fields.Integer(load_default=100, strict=True, validate=validate.Range(min=1, max=1000))
+
+
+# -- staff and the authority looking at a candidate's documents (audited) ----------------
+
+class ViewerSchema(Schema):
+    """Who looks: registration-point staff (with their point) or the exam authority."""
+
+    staff_id = Text(max_length=64, required=True)
+    role = fields.String(required=True, validate=validate.OneOf(["staff", "authority"]))
+    registration_point = Text(max_length=20, load_default=None)
+
+    @validates("registration_point")
+    def _point(self, value, **kw):
+        if value is not None and not value.replace("-", "").replace("_", "").isalnum():
+            raise ValidationError("a registration point code is letters, digits, - or _")
+
+    @post_load
+    def _staff_has_point(self, data, **kw):
+        if data["role"] == "staff" and not data.get("registration_point"):
+            raise ValidationError({"registration_point": ["staff act for their point"]})
+        if data["role"] == "authority":
+            data["registration_point"] = None
+        return data
+
+
+class ProofRefSchema(Schema):
+    application_id = Text(max_length=200, required=True)
+    file_id = fields.String(required=True, validate=validate.Regexp(
+        r"[0-9a-f]{64}\Z", error="a proof file id is the 64 hex digits the case lists"))

@@ -6,6 +6,7 @@ Who is calling is the gateway's business (it authenticates and passes the accoun
 here every input is validated and every window is checked on the server's clock.
 """
 
+import base64
 import hashlib
 from datetime import datetime
 
@@ -25,11 +26,14 @@ from services.registration.schemas import (
     AuditQuerySchema,
     AuthoritySchema,
     LoadSessionSchema,
+    ProofRefSchema,
     SessionRefSchema,
     SubmitApplicationSchema,
     SubmitProofSchema,
+    ViewerSchema,
     VoidRegistrationSchema,
 )
+from shared import audit
 from shared.clock import shanghai
 from shared.dependencies import EventStoreProvider, RpcProxy, TrackingProvider
 from shared.errors import NotFound, ValidationFailed
@@ -182,16 +186,12 @@ class RegistrationService(EventSourcedService):
         why, whether an integrity record was asked for) and timetable amendments."""
         load(AuthoritySchema(), authority)
         cmd = load(AuditQuerySchema(), data or {})
-        q = select(audit_trail).order_by(audit_trail.c.at.desc(), audit_trail.c.event_id)
-        if cmd["session_id"]:
-            q = q.where(audit_trail.c.session_id == cmd["session_id"])
-        if cmd["staff_id"]:
-            q = q.where(audit_trail.c.staff_id == cmd["staff_id"])
+        q = audit.search(select(audit_trail), audit_trail, cmd)
         with self.store.engine.connect() as c:
             return [{"at": r.at, "at_local": shanghai(datetime.fromisoformat(r.at)),
                      "session_id": r.session_id, "staff_id": r.staff_id, "action": r.action,
                      "application_id": r.application_id, "what": r.what, "why": r.why}
-                    for r in c.execute(q.limit(cmd["limit"]))]
+                    for r in c.execute(q)]
 
     @command
     def get_session(self, session_id):
@@ -323,6 +323,64 @@ class RegistrationService(EventSourcedService):
         with self.store.engine.connect() as c:
             return {"applications": dict(c.execute(select(applications.c.status, func.count())
                                                    .group_by(applications.c.status)).all())}
+
+    # -- staff and the authority looking at a candidate's documents (audited) ------------
+
+    @command
+    def get_proof(self, viewer, application_id, file_id):
+        """A proof file of an application, for staff of its point or the exam authority:
+        ``{filename, content_type, data: base64}``. Every look is recorded (DocumentViewed,
+        in the audit trail)."""
+        who = load(ViewerSchema(), viewer)
+        ref = load(ProofRefSchema(), {"application_id": application_id, "file_id": file_id})
+        app, history = self._viewable(who, ref["application_id"], "proof")
+        file = next((f for f in domain.proof_files(history) if f["file_id"] == ref["file_id"]),
+                    None)
+        blob = file and self.store.get_blob(file["file_id"])
+        if not blob:  # a file of another application is not this one's either
+            raise NotFound("This application has no such proof file.", {"file_id": file_id})
+        self._viewed(app, who, "proof", file)
+        return {"filename": file["name"], "content_type": blob["content_type"],
+                "size": len(blob["data"]), "data": base64.b64encode(blob["data"]).decode()}
+
+    @command
+    def candidate_file(self, viewer, application_id):
+        """What the staff of an application's point judge it by: the application with its
+        history, the candidate's profile as registration knows it now and as it was when
+        they applied, and the proof files. The look is recorded (DocumentViewed)."""
+        who = load(ViewerSchema(), viewer)
+        app_id = load(ProofRefSchema(only=("application_id",)),
+                      {"application_id": application_id})["application_id"]
+        app, history = self._viewable(who, app_id, "profile")
+        candidate = domain.fold_candidate(
+            self.store.read_stream(domain.candidate_stream(app.account_id)))
+        self._viewed(app, who, "profile")
+        profile = None if candidate is None else {
+            "name": candidate.name, "id_type": candidate.id_type,
+            "id_number": candidate.id_number, "completeness": candidate.completeness,
+            "sections": candidate.sections}
+        return {"application": self._application(history), "profile": profile,
+                "at_application": app.candidate, "proof_files": domain.proof_files(history)}
+
+    @command
+    def candidate_photo(self, viewer, application_id):
+        """The candidate's photo (from the account service) for staff of the application's
+        point: ``{content_type, jpeg_base64}``. The look is recorded (DocumentViewed)."""
+        who = load(ViewerSchema(), viewer)
+        app_id = load(ProofRefSchema(only=("application_id",)),
+                      {"application_id": application_id})["application_id"]
+        app, _ = self._viewable(who, app_id, "photo")
+        photo = self.account_rpc.get_photo(app.account_id)
+        self._viewed(app, who, "photo")
+        return photo
+
+    def _viewable(self, who, app_id, document):
+        history = self.store.read_stream(domain.application_stream(app_id))
+        return domain.may_view(domain.fold_application(history), who, document), history
+
+    def _viewed(self, app, who, document, file=None):
+        event = domain.document_viewed(app, who, document, self.clock.now(), file)
+        self.store.execute(lambda tx: tx.append([event]))
 
     # -- helpers -------------------------------------------------------------------------
 

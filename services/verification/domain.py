@@ -297,6 +297,20 @@ def _apply(case: Case, event) -> None:
             pass  # the case's verification is over; the entry is for its history and audit
 
 
+def proof_files(case: Case) -> list[dict]:
+    """Every proof file the case has received, oldest first: its id (the file's SHA-256,
+    how registration keeps it), name, type, size, when it came, its round and that round's
+    decision."""
+    received = [h["at"] for h in case.history if h["type"] == "ProofReceived"]
+    out = []
+    for n, (round_, at) in enumerate(zip(case.proof_rounds, received, strict=False), start=1):
+        for f in round_.files:
+            out.append({"file_id": f["sha256"], "name": f["name"],
+                        "content_type": f["content_type"], "size": f["size"],
+                        "uploaded_at": at, "round": n, "decision": round_.decision})
+    return out
+
+
 def fold(events) -> Case | None:
     """The case as its stream's events (``.type``, ``.payload``, optionally
     ``.stream_version`` and ``.metadata``) left it. ``ValueError`` on an edge the chart

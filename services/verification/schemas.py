@@ -263,6 +263,11 @@ class AuditQuerySchema(Schema):
 
     session_id = Text(max_length=100, load_default=None)
     staff_id = Text(max_length=100, load_default=None)
+    application_id = Text(max_length=200, load_default=None)  # one candidate's application
+    account_id = fields.String(load_default=None, validate=validate.Regexp(
+        r"[0-9A-Za-z]{1,64}\Z", error="an account id"))  # one candidate, every session
+    since = fields.AwareDateTime(load_default=None)  # from (inclusive)
+    until = fields.AwareDateTime(load_default=None)  # before (exclusive)
     limit = fields.Integer(load_default=100, strict=True,
                            validate=validate.Range(min=1, max=1000))
 

@@ -45,6 +45,7 @@ from services.verification.schemas import (
     SpotCheckDrawSchema,
     StaffSchema,
 )
+from shared import audit
 from shared.clock import clock_from_config, shanghai
 from shared.dependencies import EventStoreProvider, RpcProxy, TrackingProvider
 from shared.errors import NotFound, ValidationFailed
@@ -295,8 +296,13 @@ class VerificationService(EventSourcedService):
                                 cases.c.status == "awaiting_manual").order_by(cases.c.updated_at)
         if session_id:
             q = q.where(cases.c.session_id == session_id)
+        now = self.clock.now()
         with self.store.engine.connect() as c:
-            return [_case_row(r) for r in c.execute(q)]
+            # how long each has waited: since it last changed (its proof arrived)
+            return [{**_case_row(r), "waiting_since": r.updated_at,
+                     "waiting_s": max(0, int((now - datetime.fromisoformat(r.updated_at))
+                                             .total_seconds()))}
+                    for r in c.execute(q)]
 
     @command
     def decide_manual(self, staff, data):
@@ -370,6 +376,30 @@ class VerificationService(EventSourcedService):
 
         self.store.execute(decide)
         return self.get_case(cmd["application_id"])
+
+    @command
+    def spot_check(self, authority, session_id):
+        """抽查: the session's draw (rate, seed, who drew, how many of how many) and the
+        cases drawn with their decisions so far; ``draw`` is None before the draw."""
+        load(AuthoritySchema(), authority)
+        session_id = _session_ref(session_id)
+        drawn = [e for e in self.store.read_stream(draw_stream(session_id))
+                 if e.type == "SpotCheckDrawn"]
+        draw = None
+        if drawn:
+            p = drawn[-1].payload
+            draw = {"draw_id": p["draw_id"], "seed": p["seed"], "rate": p["rate"],
+                    "by": p["by"], "at": drawn[-1].metadata.get("occurred_at"),
+                    "population": len(p["population"]), "selected": list(p["selected"])}
+        rows = []
+        if draw and draw["selected"]:
+            with self.store.engine.connect() as c:
+                found = {r.application_id: r for r in c.execute(select(cases).where(
+                    cases.c.application_id.in_(draw["selected"])))}
+            rows = [{**_case_row(found[a]), "registration_point": found[a].registration_point,
+                     "spot_checked": found[a].spot_checked}
+                    for a in draw["selected"] if a in found]
+        return {"session_id": session_id, "draw": draw, "cases": rows}
 
     # -- 疑问核实: enquiries -------------------------------------------------------------
 
@@ -465,13 +495,9 @@ class VerificationService(EventSourcedService):
         spot-check decisions, draws, enquiry answers, voidings recorded on cases."""
         load(AuthoritySchema(), authority)
         cmd = load(AuditQuerySchema(), data or {})
-        q = select(audit_trail).order_by(audit_trail.c.at.desc(), audit_trail.c.event_id)
-        if cmd["session_id"]:
-            q = q.where(audit_trail.c.session_id == cmd["session_id"])
-        if cmd["staff_id"]:
-            q = q.where(audit_trail.c.staff_id == cmd["staff_id"])
         with self.store.engine.connect() as c:
-            return [_audit_row(r) for r in c.execute(q.limit(cmd["limit"]))]
+            return [_audit_row(r) for r in c.execute(
+                audit.search(select(audit_trail), audit_trail, cmd))]
 
     # -- 报考条件: eligibility rules per exam year ---------------------------------------
 
@@ -568,7 +594,8 @@ class VerificationService(EventSourcedService):
                 "auto_check": case.auto_check, "proof_cause": case.proof_cause,
                 "spot_checked": case.spot_checked, "enquiries": case.enquiries,
                 "rules": case.rules,
-                "voided": case.voided, "history": case.history}
+                "voided": case.voided, "proof_requests": case.proof_requests,
+                "proof_files": domain.proof_files(case), "history": case.history}
 
     @command
     def case_counts(self, session_id):

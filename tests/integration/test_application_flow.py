@@ -252,6 +252,15 @@ def test_chart_e_to_t(season):
             "reason": "工作经历与社保记录不符"})  # Q→S→L
     s.status(first, "eligible")
     s.status(second, "proof_requested")
+    # what the authority's spot-check screen reads: the draw and the drawn cases' decisions
+    seen = s.call("verification", "spot_check", AUTHORITY, SESSION)
+    assert (seen["draw"]["rate"], seen["draw"]["seed"], seen["draw"]["population"]) == (
+        0.5, 2026, 4)
+    assert seen["draw"]["selected"] == draw["selected"] and seen["draw"]["by"]
+    assert [(c["application_id"], c["spot_checked"]) for c in seen["cases"]] == [
+        (a, True) for a in draw["selected"]]
+    assert s.call("verification", "spot_check", AUTHORITY, "no-such-session") == {
+        "session_id": "no-such-session", "draw": None, "cases": []}
 
     s.clock.set(at(2026, 4, 16, 10, 0))  # proof may come after a spot-check rejection ...
     s.proof(second)

@@ -13,6 +13,7 @@ the same URLs, gets their own records, never the first candidate's.
 """
 
 import base64
+import hashlib
 import json
 
 import pytest
@@ -153,6 +154,13 @@ RULES = {
     ("POST", "/api/staff/cases/{application_id}/decision"): (
         STAFF_OWN_POINT, lambda c: (f"/api/staff/cases/{c['application_id']}/decision", J({
             "decision": "reject", "reason": "材料不清晰"}))),
+    ("GET", "/api/staff/cases/{application_id}/candidate"): (
+        STAFF_OWN_POINT, lambda c: (f"/api/staff/cases/{c['application_id']}/candidate", {})),
+    ("GET", "/api/staff/cases/{application_id}/photo"): (
+        STAFF_OWN_POINT, lambda c: (f"/api/staff/cases/{c['application_id']}/photo", {})),
+    ("GET", "/api/staff/cases/{application_id}/proof/{file_id}"): (
+        STAFF_OWN_POINT, lambda c: (
+            f"/api/staff/cases/{c['application_id']}/proof/{c['file_id']}", {})),
     ("GET", "/api/staff/enquiries"): (STAFF, lambda c: ("/api/staff/enquiries", {})),
     ("POST", "/api/staff/enquiries/{enquiry_id}/answer"): (
         STAFF_OWN_POINT, lambda c: (f"/api/staff/enquiries/{c['enquiry_id']}/answer", J({
@@ -167,8 +175,13 @@ RULES = {
     ("POST", "/api/authority/sessions/{session_id}/spot-check"): (
         AUTHORITY, lambda c: (f"/api/authority/sessions/{S}/spot-check", J({
             "rate": 0.5, "seed": 2026}))),
+    ("GET", "/api/authority/sessions/{session_id}/spot-check"): (
+        AUTHORITY, lambda c: (f"/api/authority/sessions/{S}/spot-check", {})),
     ("GET", "/api/authority/cases/{application_id}"): (
         AUTHORITY, lambda c: (f"/api/authority/cases/{c['application_id']}", {})),
+    ("GET", "/api/authority/cases/{application_id}/proof/{file_id}"): (
+        AUTHORITY, lambda c: (
+            f"/api/authority/cases/{c['application_id']}/proof/{c['file_id']}", {})),
     ("POST", "/api/authority/cases/{application_id}/spot-check"): (
         AUTHORITY, lambda c: (f"/api/authority/cases/{c['application_id']}/spot-check", J({
             "decision": "pass"}))),
@@ -262,7 +275,8 @@ def test_every_operation_as_every_role(stack):
     assert r.status_code == 201, r.text
     ctx = {"application_id": app_id, "enquiry_id": r.json()["enquiry_id"],
            "void_id": f"{SESSION}.{stack.accounts['other_candidate']}",
-           "candidate_id": stack.accounts["candidate"]}
+           "candidate_id": stack.accounts["candidate"],
+           "file_id": hashlib.sha256(PDF).hexdigest()}
 
     # one table, the whole document: nothing without a rule, no rule without an operation
     documented = {(m.upper(), p): op for p, item in api.doc["paths"].items()
@@ -298,3 +312,10 @@ def test_every_operation_as_every_role(stack):
     assert [q["application_id"] for q in api.get("/api/staff/enquiries", tokens["staff"]).json()] \
         in ([], [app_id])
     assert api.get("/api/staff/enquiries", tokens["other_staff"]).json() == []
+    # proof of another point is refused, and the refusal leaves no trace; the looks let
+    # through (staff of the point, the authority) are in the audit trail
+    r = api.get(f"/api/staff/cases/{app_id}/proof/{ctx['file_id']}", tokens["other_staff"])
+    assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+    trail = api.get(f"/api/authority/audit?application_id={app_id}", tokens["authority"]).json()
+    lookers = {e["staff_id"] for e in trail["registration"] if e["action"] == "document_viewed"}
+    assert lookers == {stack.accounts["staff"], stack.accounts["authority"]}

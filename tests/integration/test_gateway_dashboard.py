@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import time
+from pathlib import Path
 
 import pytest
 from joserfc.jwk import OKPKey
@@ -218,3 +219,54 @@ def test_dashboard_shows_the_projections(stack, browser, container_factory, conf
     stack.clock.advance(minutes=16)
     WebDriverWait(browser, 20).until(lambda d: d.find_element(By.ID, "login").is_displayed())
     assert "expired" in browser.find_element(By.ID, "login-error").text
+
+
+@pytest.fixture
+def short_lived(runner_factory, container_factory, config):
+    """The stack with tokens that live 15 s (on the controlled clock)."""
+    return start_stack(runner_factory, container_factory, config,
+                       [AccountService, RegistrationService, VerificationService],
+                       gateway_config={"GATEWAY_TOKEN_TTL": 15})
+
+
+def test_dashboard_stays_signed_in_and_current_past_its_tokens_lifetime(
+        short_lived, browser):
+    stack = short_lived
+    authority = stack.staff("authority")
+    stack.staff("operator")
+    stack.load_session(authority)
+    browser.get(stack.base + "/dashboard")
+    WebDriverWait(browser, 20).until(lambda d: d.find_element(By.ID, "login").is_displayed())
+    browser.find_element(By.ID, "login-username").send_keys(STAFF_PEOPLE["operator"]["username"])
+    browser.find_element(By.ID, "login-password").send_keys(STAFF_PEOPLE["operator"]["password"])
+    browser.find_element(By.CSS_SELECTOR, "#login button[type=submit]").click()
+    WebDriverWait(browser, 30).until(lambda d: d.find_element(By.TAG_NAME, "body")
+                                     .get_attribute("data-loaded"))
+    shows(browser, {"funnel.accounts": 0, "session.id": SESSION})
+    first = browser.execute_script("return sessionStorage.getItem('kaowu.dashboard.token')")
+
+    # the gateway's clock runs on, a second a second, for three token lifetimes
+    for _ in range(45):
+        stack.clock.advance(seconds=1)
+        time.sleep(1)
+    body = browser.find_element(By.TAG_NAME, "body")
+    assert not browser.find_element(By.ID, "login").is_displayed()
+    assert int(body.get_attribute("data-renewed") or 0) >= 3
+    assert browser.execute_script(
+        "return sessionStorage.getItem('kaowu.dashboard.token')") != first
+    # ... and current: a candidate who registers now is counted on the next refresh
+    stack.candidate("candidate", complete=False)
+    shows(browser, {"funnel.accounts": 1, "stale": ""}, timeout=15)
+    assert body.get_attribute("data-stale") == "false"
+    assert figure(browser, "window.application.state") == "进行中 open"
+    assert "后截止 to close" in figure(browser, "window.application.countdown")
+    assert figure(browser, "funnel.accounts.rate") == "— · 100%"
+    shots = Path(__file__).resolve().parents[2] / "var/screenshots/dashboard"
+    shots.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(shots / "signed-in-past-the-token-lifetime.png"))
+
+    # figures that stop coming are called stale (the gateway stops answering)
+    stack.gateway.stop()
+    WebDriverWait(browser, 30).until(lambda d: d.find_element(By.TAG_NAME, "body")
+                                     .get_attribute("data-stale") == "true")
+    assert "数据已过时" in browser.find_element(By.ID, "stale").text

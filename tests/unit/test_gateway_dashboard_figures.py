@@ -92,10 +92,40 @@ def test_shape_marks_what_is_down():
     assert got["admission"] == {"available": False, "error": answers["admission"][1]}
     assert got["cases"]["available"] is False  # not asked at all
     assert got["manual_queues"] == [{"code": "2916", "name": "上海市计量协会培训部",
-                                     "waiting": 2, "available": True}]
+                                     "waiting": 2, "oldest_wait_s": None, "available": True}]
     assert got["session"]["phase"] == "application"
     assert got["session"]["phase_label"] == "网上报名"
     assert dashboard.shape(now, [], None, {}, {}, {})["session"] is None
+
+
+def test_queues_say_their_oldest_wait_and_the_funnel_its_conversions():
+    now = at(2026, 4, 7, 10, 30)
+    session = session_answer(REF, now)
+    answers = {"accounts": ("ok", {"accounts": 8, "complete_profiles": 6}),
+               "applications": ("ok", {"submitted": 3, "confirmed": 0})}
+    queue = [{"waiting_s": 3600}, {"waiting_s": 120}]
+    got = dashboard.shape(now, [session], session, answers,
+                          {"2916": ("ok", queue), "3001": ("down", "no")}, {})
+    assert [(q["code"], q["waiting"], q["oldest_wait_s"]) for q in got["manual_queues"]] == [
+        ("2916", 2, 3600), ("3001", None, None)]
+    steps = {f["key"]: (f["rate"], f["of_first"]) for f in got["funnel"]}
+    assert steps["accounts"] == (None, 100.0)
+    assert steps["complete_profiles"] == (75.0, 75.0)
+    assert steps["applications"] == (50.0, 37.5)
+    assert steps["confirmed"] == (0.0, 0.0)
+    assert steps["tickets_printed"] == (None, None)  # admission did not answer
+    assert steps["checked_in"] == (None, None)  # nothing to compare with
+
+
+def test_windows_count_down_to_their_close():
+    now = at(2026, 4, 13, 15, 59, 0)
+    ws = {w["window"]: w for w in dashboard.windows(session_answer(REF, now), now)}
+    assert list(ws)[:3] == ["application", "verification", "spot_check"]
+    assert ws["application"]["state"] == "open" and ws["application"]["closes_in"] == 61
+    assert ws["verification"]["closes_in"] == 24 * 3600 + 61
+    assert ws["spot_check"]["state"] == "upcoming" and ws["spot_check"]["closes_in"] is None
+    later = at(2026, 4, 14, 17, 0)
+    assert dashboard.windows(session_answer(REF, later), later)[0]["state"] == "closed"
 
 
 # -------------------------------------------------------------------------- OpenAPI

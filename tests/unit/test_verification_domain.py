@@ -775,3 +775,32 @@ def test_a_second_draw_is_a_rule_refusal_not_bad_input():
     assert not isinstance(exc.value, ValidationFailed)
     assert exc.value.error_code == "already_drawn" and exc.value.fields == {
         "session_id": "already drawn"}
+
+
+def test_proof_files_lists_every_round_with_its_decision():
+    from types import SimpleNamespace as E
+
+    from services.verification.domain import fold, proof_files
+
+    ids = {"application_id": "S.a1", "account_id": "a1", "session_id": "S"}
+    f1 = {"sha256": "1" * 64, "name": "证明.pdf", "content_type": "application/pdf", "size": 10}
+    f2 = {"sha256": "2" * 64, "name": "补充.jpg", "content_type": "image/jpeg", "size": 20}
+    events = [
+        E(type="CaseOpened", payload={**ids, "registration_point": "2916", "level": "L1",
+                                      "commitment": False, "exemption": None,
+                                      "candidate": {"name": "x"}}, metadata={}),
+        E(type="ProofRequested", payload={**ids, "cause": "no_commitment", "reason": "r"},
+          metadata={}),
+        E(type="ProofReceived", payload={**ids, "files": [f1]},
+          metadata={"occurred_at": "2026-04-07T03:00:00+00:00"}),
+        E(type="ManualCheckRejected", payload={**ids, "registration_point": "2916",
+                                               "staff": "s", "reason": "不清晰", "final": False},
+          metadata={}),
+        E(type="ProofReceived", payload={**ids, "files": [f2]},
+          metadata={"occurred_at": "2026-04-08T03:00:00+00:00"}),
+    ]
+    assert proof_files(fold(events)) == [
+        {"file_id": "1" * 64, "name": "证明.pdf", "content_type": "application/pdf", "size": 10,
+         "uploaded_at": "2026-04-07T03:00:00+00:00", "round": 1, "decision": "rejected"},
+        {"file_id": "2" * 64, "name": "补充.jpg", "content_type": "image/jpeg", "size": 20,
+         "uploaded_at": "2026-04-08T03:00:00+00:00", "round": 2, "decision": None}]

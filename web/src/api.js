@@ -76,6 +76,9 @@ async function failure(response) {
 
 function refusal(status, body) {
   const error = new ApiError(status, chineseError(status, body))
+  // the gateway's own error as it came (English), for screens that lay out its details
+  // themselves: a score file's row-by-row report, a point's service hours
+  error.raw = (body && typeof body === 'object' && body.error) || {}
   if (status === 401 && session.get()?.token) {
     session.clear()
     unauthorizedHandler(error)

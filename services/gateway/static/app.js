@@ -1,14 +1,27 @@
 // Kaowu operator dashboard: plain JS, no build step, nothing loaded from elsewhere.
 // The token from the sign-in form lives in sessionStorage (this tab only); the figures
 // come from GET /api/ops/dashboard every 5 s. A source that is down shows "unavailable".
+// A wall screen stays signed in: before the token expires (on the gateway's clock, which
+// every answer's "now" tells) the page trades it for a fresh one (POST /api/token/renew);
+// only a refused renewal, or a token already expired, brings the sign-in form back. When
+// the figures stop coming, the page says since when they are stale.
+// Charts are plain SVG drawn here (no library).
 "use strict";
 
 const TOKEN_KEY = "kaowu.dashboard.token";
+const EXPIRES_KEY = "kaowu.dashboard.expires_at"; // seconds since the epoch (gateway clock)
+const LIFETIME_KEY = "kaowu.dashboard.lifetime"; // seconds a token lives
 const REFRESH_MS = 5000;
+const STALE_MS = 2.5 * REFRESH_MS; // no fresh figures for this long: say so
 const UNAVAILABLE = "unavailable 不可用";
 let deadlineAt = null; // ms since the epoch, from the server's "seconds" at fetch time
+let windowTimes = []; // [{name, closesAt | opensAt (ms, local clock)}] for the countdowns
 let timer = null;
 let inFlight = false; // a slow refresh (a service timing out) is not stacked on
+let renewing = false;
+let serverOffset = 0; // gateway clock minus this browser's, ms (from each answer's "now")
+let lastGood = null; // Date.now() of the last figures shown
+let renewProblem = "";
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -29,8 +42,48 @@ function setFigure(name, value) {
 
 function token() { return sessionStorage.getItem(TOKEN_KEY); }
 
+function keep(answer) {
+  sessionStorage.setItem(TOKEN_KEY, answer.token);
+  sessionStorage.setItem(EXPIRES_KEY, String(answer.expires_at));
+  if (answer.expires_in) sessionStorage.setItem(LIFETIME_KEY, String(answer.expires_in));
+}
+
+/** Milliseconds the token has left, on the gateway's clock (null: not known). */
+function tokenLeft() {
+  const expires = Number(sessionStorage.getItem(EXPIRES_KEY));
+  if (!expires) return null;
+  return expires * 1000 - (Date.now() + serverOffset);
+}
+
+/** Renew when half the token's life is left (at most 2 minutes before it ends). */
+async function renewIfDue() {
+  const left = tokenLeft();
+  const lifetime = Number(sessionStorage.getItem(LIFETIME_KEY)) || 900;
+  if (left === null || renewing || left > Math.min(120000, (lifetime * 1000) / 2)) return;
+  renewing = true;
+  try {
+    const response = await fetch("/api/token/renew", {
+      method: "POST", headers: {Authorization: `Bearer ${token()}`}});
+    const answer = await response.json().catch(() => ({}));
+    if (response.ok && answer.token) {
+      keep(answer);
+      renewProblem = "";
+      document.body.dataset.renewed = String(Number(document.body.dataset.renewed || 0) + 1);
+    } else if (response.status === 401) {
+      showLogin("Your sign-in has expired; sign in again. 登录已过期，请重新登录。");
+    } else {
+      renewProblem = `续期失败 Renewal failed (${response.status}); retrying`;
+    }
+  } catch (e) {
+    renewProblem = "续期失败 Renewal failed (no answer); retrying";
+  } finally {
+    renewing = false;
+  }
+}
+
 function showLogin(message) {
-  sessionStorage.removeItem(TOKEN_KEY);
+  for (const key of [TOKEN_KEY, EXPIRES_KEY, LIFETIME_KEY]) sessionStorage.removeItem(key);
+  lastGood = null;
   if (timer) { clearInterval(timer); timer = null; }
   $("#board").hidden = true;
   $("#who").hidden = true;
@@ -58,7 +111,8 @@ async function signIn(event) {
     $("#login-error").textContent = "The dashboard is for operators and the exam authority.";
     return;
   }
-  sessionStorage.setItem(TOKEN_KEY, answer.token);
+  serverOffset = (answer.expires_at - answer.expires_in) * 1000 - Date.now();
+  keep(answer);
   $("#login-password").value = "";
   start(answer.account.name);
 }
@@ -119,14 +173,21 @@ function render(data) {
 
   const funnel = $("#funnel tbody");
   funnel.replaceChildren();
+  const top = Math.max(1, ...data.funnel.map((f) => (f.available ? f.value : 0)));
   for (const step of data.funnel) {
     const row = el("tr");
     const cell = el("td", step.available ? step.value : UNAVAILABLE,
                     {"data-figure": `funnel.${step.key}`});
     if (!step.available) cell.classList.add("unavailable");
-    row.append(el("th", step.label), cell);
+    const pct = (x) => (x === null || x === undefined ? "—" : `${x}%`);
+    row.append(el("th", step.label), cell,
+               holding(bar(step.available ? step.value : 0, top, step.label)),
+               el("td", `${pct(step.rate)} · ${pct(step.of_first)}`,
+                  {"data-figure": `funnel.${step.key}.rate`}));
     funnel.append(row);
   }
+
+  renderWindows(s ? s.windows || [] : []);
 
   for (const id of ["applications", "cases", "enquiries", "admission", "scoring",
                     "certificates", "notifications"]) {
@@ -135,11 +196,15 @@ function render(data) {
 
   const queues = $("#queues tbody");
   queues.replaceChildren();
+  const longest = Math.max(1, ...data.manual_queues.map((q) => q.waiting || 0));
   for (const q of data.manual_queues) {
     const row = el("tr");
     const cell = el("td", q.available ? q.waiting : UNAVAILABLE, {"data-figure": `queue.${q.code}`});
     if (!q.available) cell.classList.add("unavailable");
-    row.append(el("th", `${q.code} ${q.name}`), cell);
+    row.append(el("th", `${q.code} ${q.name}`), cell,
+               holding(bar(q.waiting || 0, longest, q.name)),
+               el("td", q.oldest_wait_s === null || q.oldest_wait_s === undefined ? "—"
+                  : duration(q.oldest_wait_s), {"data-figure": `queue.${q.code}.oldest`}));
     queues.append(row);
   }
 
@@ -158,19 +223,118 @@ function render(data) {
                el("td", lags, {"data-figure": `service.${name}.consumer_lag`}));
     services.append(row);
   }
-  $("#updated").textContent = `更新于 Updated ${new Date().toLocaleTimeString()}`;
+  $("#updated").textContent = `更新于 Updated ${shanghai(data.now)} (北京时间 Beijing time)`;
   $("#updated").classList.remove("error");
+  lastGood = Date.now();
+  checkStale();
   document.body.dataset.loaded = String(Number(document.body.dataset.loaded || 0) + 1);
 }
 
-function tick() {
-  if (deadlineAt === null) { setFigure("deadline.countdown", "—"); return; }
-  let left = Math.max(0, Math.round((deadlineAt - Date.now()) / 1000));
+const SVG = "http://www.w3.org/2000/svg";
+
+function holding(child) {
+  const td = el("td");
+  td.append(child);
+  return td;
+}
+
+/** A horizontal bar: `value` of `max`, as SVG (presentation attributes only: the page's
+ * Content-Security-Policy allows no inline styles). */
+function bar(value, max, label) {
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("class", "bar");
+  svg.setAttribute("viewBox", "0 0 100 10");
+  svg.setAttribute("preserveAspectRatio", "none");
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", `${label}: ${value}`);
+  const track = document.createElementNS(SVG, "rect");
+  track.setAttribute("class", "track");
+  track.setAttribute("width", "100");
+  track.setAttribute("height", "10");
+  const fill = document.createElementNS(SVG, "rect");
+  fill.setAttribute("class", "fill");
+  fill.setAttribute("width", String(max > 0 ? Math.max(0, Math.min(100, (100 * value) / max)) : 0));
+  fill.setAttribute("height", "10");
+  svg.append(track, fill);
+  return svg;
+}
+
+const STATES = {open: "进行中 open", upcoming: "未开始 upcoming", closed: "已截止 closed"};
+
+function renderWindows(windows) {
+  const body = $("#windows tbody");
+  body.replaceChildren();
+  windowTimes = [];
+  const now = Date.now();
+  for (const w of windows) {
+    const row = el("tr", null, {"data-window": w.window});
+    const state = el("td", STATES[w.state] || w.state, {"data-figure": `window.${w.window}.state`,
+                                                       "class": `state-${w.state}`});
+    row.append(el("th", `${w.label} ${w.window}`), state, el("td", shanghai(w.start)),
+               el("td", shanghai(w.end)),
+               el("td", "—", {"data-figure": `window.${w.window}.countdown`}));
+    body.append(row);
+    windowTimes.push({name: w.window,
+                      closesAt: w.closes_in === null ? null : now + w.closes_in * 1000,
+                      opensAt: w.opens_in === null ? null : now + w.opens_in * 1000});
+  }
+  tickWindows();
+}
+
+function tickWindows() {
+  const now = Date.now();
+  for (const w of windowTimes) {
+    let text = "—";
+    if (w.closesAt !== null) text = `${duration(Math.max(0, (w.closesAt - now) / 1000))} 后截止 to close`;
+    else if (w.opensAt !== null) text = `${duration(Math.max(0, (w.opensAt - now) / 1000))} 后开始 to open`;
+    setFigure(`window.${w.name}.countdown`, text);
+  }
+}
+
+/** "2d 03:04:05" */
+function duration(seconds) {
+  let left = Math.round(seconds);
   const days = Math.floor(left / 86400); left -= days * 86400;
   const h = Math.floor(left / 3600); left -= h * 3600;
   const m = Math.floor(left / 60); const sec = left - m * 60;
   const pad = (n) => String(n).padStart(2, "0");
-  setFigure("deadline.countdown", `${days}d ${pad(h)}:${pad(m)}:${pad(sec)}`);
+  return `${days}d ${pad(h)}:${pad(m)}:${pad(sec)}`;
+}
+
+const SHANGHAI = new Intl.DateTimeFormat("zh-CN", {
+  timeZone: "Asia/Shanghai", year: "numeric", month: "2-digit", day: "2-digit",
+  hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23"});
+
+function shanghai(iso) {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return "—";
+  const p = {};
+  for (const part of SHANGHAI.formatToParts(d)) p[part.type] = part.value;
+  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`;
+}
+
+/** Say when the figures are stale (no fresh ones for a while), and why if known. */
+function checkStale() {
+  const banner = $("#stale");
+  const old = lastGood !== null && Date.now() - lastGood > STALE_MS;
+  const text = old
+    ? `数据已过时 Data stale: 最后更新 last updated ${Math.round((Date.now() - lastGood) / 1000)} s ago`
+      + (renewProblem ? ` · ${renewProblem}` : "")
+    : renewProblem;
+  banner.textContent = text;
+  banner.hidden = !text;
+  document.body.classList.toggle("is-stale", old);
+  document.body.dataset.stale = old ? "true" : "false";
+}
+
+function tick() {
+  tickWindows();
+  if (token()) {
+    checkStale();
+    renewIfDue(); // every second, not only with the figures: a slow refresh must not cost the sign-in
+  }
+  if (deadlineAt === null) { setFigure("deadline.countdown", "—"); return; }
+  setFigure("deadline.countdown", duration(Math.max(0, (deadlineAt - Date.now()) / 1000)));
 }
 
 async function refresh() {
@@ -178,7 +342,9 @@ async function refresh() {
   if (!t) { showLogin(); return; }
   if (inFlight) return;
   inFlight = true;
-  try { await load(t); } finally { inFlight = false; }
+  try {
+    await load(t);
+  } finally { inFlight = false; }
 }
 
 async function load(t) {
@@ -189,6 +355,7 @@ async function load(t) {
     if (response.status === 401) { showLogin("Your sign-in has expired; sign in again."); return; }
     const data = await response.json();
     if (!response.ok) throw new Error(data.error ? data.error.message : response.statusText);
+    serverOffset = Date.parse(data.now) - Date.now();
     render(data);
   } catch (e) {
     $("#updated").textContent = `刷新失败 Refresh failed: ${e.message}`;

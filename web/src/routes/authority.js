@@ -1,3 +1,23 @@
-// The authority area's pages (filled by the staff engineer): a list of vue-router routes with
-// meta.title, meta.roles, meta.menu/order and one meta.home per role (see routes/public.js).
-export default []
+// The exam authority's pages (考试机构). See routes/public.js for the meta fields.
+
+const A = ['authority']
+const page = (path, name, file, title, order, extra = {}) => ({
+  path, name, component: file, meta: { title, roles: A, menu: title, order, ...extra },
+})
+
+export default [
+  page('/authority/sessions', 'authority-sessions', () => import('../views/authority/Sessions.vue'),
+    '考试与时间安排', 10, { home: true }),
+  page('/authority/spot-check', 'authority-spot-check', () => import('../views/authority/SpotCheck.vue'),
+    '抽查复核', 20),
+  page('/authority/scores', 'authority-scores', () => import('../views/authority/Scores.vue'),
+    '成绩导入与发布', 30),
+  page('/authority/voiding', 'authority-voiding', () => import('../views/authority/Voiding.vue'),
+    '报名无效与成绩无效', 40),
+  page('/authority/certificates', 'authority-certificates',
+    () => import('../views/authority/Certificates.vue'), '证书', 50),
+  page('/authority/audit', 'authority-audit', () => import('../views/authority/Audit.vue'),
+    '审计记录', 60),
+  page('/authority/dashboard', 'authority-dashboard', () => import('../views/ops/Dashboard.vue'),
+    '运维看板', 70),
+]

@@ -1,3 +1,9 @@
-// The ops area's pages (filled by the staff engineer): a list of vue-router routes with
-// meta.title, meta.roles, meta.menu/order and one meta.home per role (see routes/public.js).
-export default []
+// The operators' pages (运维). The dashboard itself is the gateway's /dashboard page (plain
+// script, made to run for hours on a wall screen); this is its door. See routes/public.js.
+
+export default [
+  {
+    path: '/ops/dashboard', name: 'ops-dashboard', component: () => import('../views/ops/Dashboard.vue'),
+    meta: { title: '运维看板', roles: ['operator'], menu: '运维看板', order: 10, home: true },
+  },
+]

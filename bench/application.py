@@ -553,9 +553,9 @@ def _decisions(ctx: Context, amqp: str, pipeline: Pipeline, services: Services,
     runs: dict[float, dict] = {}
 
     def measure(rate: float, tag: str = "") -> Step:
-        if pipeline.wait_quiet(ctx, f"before {rate:g}/s")["behind"] and services.stuck:
+        if pipeline.wait_quiet(ctx, f"before {rate:g}/s")["stalled"] or services.stuck:
+            ctx.log("restarting the services: they are stuck")
             services.restart()
-            services.stuck = False
             pipeline.wait_quiet(ctx, "after the restart")
         tag = tag or f"r{rate * 10:.0f}-"  # session ids: no dot
         ids = _more_sessions(amqp, round(rate * duration), len(candidates), tag)

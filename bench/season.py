@@ -1,56 +1,46 @@
-"""The whole-season figures (issue 7): candidates from sign-up (注册账号) to certificate (证书)
-through every service, each a process of its own, as in production.
+"""The whole-season figures (issues 7 and 18): candidates from sign-up (注册账号) to certificate
+(证书) through every service, each a process of its own, as in production.
 
-- ``season_10k_s``: wall seconds from the first registration to the last
-  ``CertificateIssued`` for CANDIDATES candidates (``--scale`` scales the count; the
-  count taken is ``detail.candidates``), target <= 240 s. ``detail.phases`` has each
-  phase's seconds, calls, candidates/s, the CPU each process took and the load average:
-  register+profile, apply→eligible, confirm, seat allocation, ticket download, check-in,
-  import+publish, certification. Below 10,000 candidates ``detail.extrapolated_10k_s``
-  scales each phase's seconds linearly to 10,000 (an extrapolation, not a measurement);
+The season is ``kaowu demo``'s: ``cli.season.SeasonDriver`` (people, plan, clocks, ID
+numbers written once there) runs here on the bench's services and clock, and observes the
+services only through their RPCs (``get_application``, ``application_counts``, …) and
+their ``/metrics``; the bench reads no service's tables.
+
+- ``season_10k_s``: wall seconds of the driver's season for CANDIDATES candidates
+  (``--scale`` scales the count; ``detail.candidates``), target <= 240 s at 10,000;
+  ``detail.phase_seconds`` has each of the driver's phases, ``detail.funnel`` the
+  services' funnel against the plan;
+- ``season_core_s_per_candidate``: CPU (``/proc/<pid>/stat``, sampled every second by
+  ``CpuSampler``) of the seven services, RabbitMQ's ``beam.smp`` and the PostgreSQL
+  backends connected to the season's databases, over the season, ÷ candidates, less the
+  password hashing's own CPU (hashing RPCs counted by the account service's metrics ×
+  one production hash's CPU measured here): target <= 0.2 core-s;
+- ``per_candidate_counts``: transactions (``pg_stat_database.xact_commit`` of the
+  season's databases), publishes, deliveries, deliveries passed over and RPCs (the
+  services' ``/metrics``) per candidate (report; the value is deliveries passed over);
 - ``peak_rss_mb``: the largest resident set of any service process during the season
-  (``VmHWM`` of each, sampled with ``VmRSS`` every second: ``detail`` names the service
-  and the phase it peaked in), target <= 300 MiB.
+  (``VmHWM``), target <= 300 MiB.
 
 How. account, registration, verification, admission, scoring, certificate and
-notification run as ``nameko run`` processes (``max_workers`` 10, as ``config.yml``), each
-on a fresh PostgreSQL database, on a fresh RabbitMQ vhost, with the production password
-hashing (``PASSWORD_HASH`` not set) and the default timer intervals. The load comes from
-CLIENTS client processes, THREADS green threads each, every green thread with a
-``ClusterRpcProxy`` of its own; the bench process tells them what to do phase by phase and
-watches the services' own databases (read models, log heads, tracking) for the
-asynchronous effects, so watching costs the services no RPC.
+notification run as ``nameko run`` processes (``max_workers`` 10), each on a fresh
+PostgreSQL database, on a fresh RabbitMQ vhost, with the production password hashing and
+the default timer intervals. The driver works with CLIENTS × THREADS threads, each with
+its own RPC client, in the bench process.
 
-Time. The session is ``shared.session.demo_session`` with windows of SLOT_MINUTES (long
-enough that no phase's work ever outlasts its window), and its windows end when the work
-is done, not when a timer says: the services run on a shared *stepped* clock
-(``SteppedClock``: the system clock plus an offset the bench moves forward, read from a
-memory-mapped file), which the bench moves to the next window as soon as every effect of
-the phase before it is in. Inside a phase time runs at wall speed; a move is instant, and
-the services' deadline timers (``DEADLINE_INTERVAL``, 1 s) see it at their next tick. So
-the figure is the time the system needs, not the time a timetable allots; the only
-difference from ``nameko run`` is the ``CLOCK`` put into each service's config by the
-launcher (``serve``).
+Time. The session is ``shared.session.demo_session`` with windows of SLOT_MINUTES and
+rooms for everyone (``session_document``); the services run on a shared *stepped* clock
+(``SteppedClock``: the system clock plus an offset in a memory-mapped file) that the driver
+moves to the next window as soon as the work of the one before is done (``DriverClock``).
 
-The candidates (``bench.applicants``, all SIMULATED): valid resident ID numbers, complete
-profiles with a photo, one 本科 diploma, metrology work since 2010. Of every 4, 3 are in the
-simulated education registry written for the run (``REFERENCE_EDUCATION_CSV``); of every
-10, 9 sign the commitment (告知承诺): so about two thirds pass the automatic check and the
-rest are asked for proof, submit a (simulated) PDF and are passed by the registration
-point (人工核查); a few are rejected for good (报名终止). The authority draws a spot check
-(抽查, SPOT_RATE of the passed) and passes the drawn. Of every 100: one never confirms
-(lapsed), one never prints the ticket (forfeited), one misses the last sitting (absent),
-two fail the last subject; everyone else passes every subject. Scores: one import of the
-CSV generated from the check-ins, published by the authority (``publish_scores``) in the
-查询成绩 window; certificates are issued by the certificate service on
-``QualificationAttained``.
+The people are the driver's (``cli.season.make_plan``: its archetypes and weights), with a
+SIMULATED education registry of the bench's own (``bench_people``) so that the commitment
+routes pass the automatic check. ``Plan`` and ``session_document`` also serve
+``bench/memory.py``.
 
 Knobs: ``BENCH_SEASON_CANDIDATES`` (the count at ``--scale 1``, default 10,000);
-``BENCH_SEASON_POOL=size,overflow`` (each service's PostgreSQL pool; by default production's
-10+10 when the server has room for seven such pools, else what it has room for: the pool
-taken is in ``detail.db_pool_per_service``); ``BENCH_SEASON_PROFILE=DIR`` (cProfile in every
-service process, one file per service and phase, ``BENCH_SEASON_PROFILE_PHASES=a,b`` to
-take some phases only).
+``BENCH_SEASON_POOL=size,overflow`` (each service's PostgreSQL pool);
+``BENCH_SEASON_PROFILE=DIR`` (cProfile in every service process, one file per service
+and driver phase, ``BENCH_SEASON_PROFILE_PHASES=a,b`` to take some phases only).
 """
 
 from __future__ import annotations
@@ -86,17 +76,13 @@ RSS_CEILING_MB = 300.0
 CLIENTS = 4  # client processes
 THREADS = 8  # green threads per client process, each with its own ClusterRpcProxy
 CALL_TIMEOUT = 300.0  # seconds a client waits for one answer (the machine may be shared)
-READY_TIMEOUT = 120.0  # a client process starting and connecting its proxies
 STALL_S = 180.0  # an awaited effect that has not moved for this long: the season is stuck
 SLOT_MINUTES = 600  # demo_session slot: longer than any phase's work takes
 SPOT_RATE = 0.02  # 抽查: the share of passed cases drawn
 SEED = 2026
 BASE = 7_000_000  # candidate numbers BASE..BASE+n-1 (bench.common.resident_id: born 1969)
 ROOMS_PER_VENUE = 40
-POINT = "2916"
-STAFF = {"staff_id": "bench-staff-2916", "registration_point": POINT}  # 报名点工作人员
 AUTHORITY = {"staff_id": "bench-authority"}  # 考试机构
-PROOF_PDF = b"%PDF-1.4\n% SIMULATED proof of education and work (kaowu bench)\n%%EOF\n"
 
 SERVICES = (
     ("account", "services.account.service:AccountService"),
@@ -107,8 +93,6 @@ SERVICES = (
     ("certificate", "services.certificate.service:CertificateService"),
     ("notification", "services.notification.service:NotificationService"),
 )
-PHASES = ("register_profile", "apply_to_eligible", "confirm", "seat_allocation",
-          "ticket_download", "check_in", "import_publish", "certification")
 
 # the processes: started with ``python -c`` so eventlet patches before anything else loads
 _SERVE = ("import eventlet; eventlet.monkey_patch()\n"
@@ -499,15 +483,16 @@ def write_registry(path: Path, people: list):
 class BenchReporter:
     """The driver's reporter: each phase's wall seconds and the RSS sampler's phase."""
 
-    def __init__(self, ctx: Context, rss: RssSampler):
+    def __init__(self, ctx: Context, rss: RssSampler, pids: list[int]):
         from cli.season import Reporter
 
-        self.ctx, self.rss, self.base = ctx, rss, Reporter()
+        self.ctx, self.rss, self.base, self.pids = ctx, rss, Reporter(), pids
         self.phases: dict[str, float] = {}
         self._current: tuple[str, float] | None = None
 
     def _close(self):
         if self._current:
+            _signal_profiles(self.pids, signal.SIGUSR2)
             name, t = self._current
             self.phases[name] = round(self.phases.get(name, 0) + time.monotonic() - t, 2)
             self._current = None
@@ -516,6 +501,7 @@ class BenchReporter:
         self._close()
         self._current = (name, time.monotonic())
         self.rss.phase = name
+        _signal_profiles(self.pids, signal.SIGUSR1, name)
         self.ctx.log(f"season: {name}: {description}")
 
     def waiting(self, description, until, now):
@@ -704,7 +690,7 @@ def run(ctx: Context):
         rss = RssSampler(services.pids, dbs)
         rss.start()
         stack.callback(rss.stop)
-        reporter = BenchReporter(ctx, rss)
+        reporter = BenchReporter(ctx, rss, list(services.pids.values()))
 
         def factory(timeout=CALL_TIMEOUT):
             return RpcClient(amqp, timeout=timeout)

@@ -75,7 +75,7 @@ TARGET_S = 240.0
 RSS_CEILING_MB = 300.0
 CLIENTS = 4  # client processes
 THREADS = 8  # green threads per client process, each with its own ClusterRpcProxy
-CALL_TIMEOUT = 300.0  # seconds a client waits for one answer (the machine may be shared)
+CALL_TIMEOUT = 60.0  # seconds a client waits for one answer (the machine may be shared)
 STALL_S = 180.0  # an awaited effect that has not moved for this long: the season is stuck
 SLOT_MINUTES = 600  # demo_session slot: longer than any phase's work takes
 SPOT_RATE = 0.02  # 抽查: the share of passed cases drawn
@@ -483,10 +483,11 @@ def write_registry(path: Path, people: list):
 class BenchReporter:
     """The driver's reporter: each phase's wall seconds and the RSS sampler's phase."""
 
-    def __init__(self, ctx: Context, rss: RssSampler, pids: list[int]):
+    def __init__(self, ctx: Context, rss: RssSampler, services: Services):
         from cli.season import Reporter
 
-        self.ctx, self.rss, self.base, self.pids = ctx, rss, Reporter(), pids
+        self.ctx, self.rss, self.base = ctx, rss, Reporter()
+        self.services, self.pids = services, list(services.pids.values())
         self.phases: dict[str, float] = {}
         self._current: tuple[str, float] | None = None
 
@@ -498,6 +499,11 @@ class BenchReporter:
             self._current = None
 
     def phase(self, name: str, description: str):
+        # a service that died (the broker restarted under it …) ends the season here rather
+        # than leaving the driver to wait out every call's timeout
+        if self.services.exited():
+            raise RuntimeError(f"service(s) {', '.join(self.services.exited())} exited; see "
+                               f"their logs in {self.ctx.workdir}")
         self._close()
         self._current = (name, time.monotonic())
         self.rss.phase = name
@@ -507,11 +513,14 @@ class BenchReporter:
     def waiting(self, description, until, now):
         pass
 
-    def task(self, description: str, total: int):
-        return self.base.task(description, total)
-
     def note(self, text: str):
         self.ctx.log(f"season:   {text}")
+
+    def task(self, description: str, total: int):
+        if self.services.exited():
+            raise RuntimeError(f"service(s) {', '.join(self.services.exited())} exited; see "
+                               f"their logs in {self.ctx.workdir}")
+        return self.base.task(description, total)
 
 
 class CpuSampler:
@@ -690,7 +699,7 @@ def run(ctx: Context):
         rss = RssSampler(services.pids, dbs)
         rss.start()
         stack.callback(rss.stop)
-        reporter = BenchReporter(ctx, rss, list(services.pids.values()))
+        reporter = BenchReporter(ctx, rss, services)
 
         def factory(timeout=CALL_TIMEOUT):
             return RpcClient(amqp, timeout=timeout)

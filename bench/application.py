@@ -577,7 +577,8 @@ def _decisions(ctx: Context, amqp: str, pipeline: Pipeline, services: Services,
                          "steps": [{k: runs[s.rate].get(k) for k in keys} for s in steps],
                          "stuck": services.stuck or None, **setup})
     half = max(best / 2, DECISION_STEP / 2)
-    d = measure(half, f"h{half * 10:.0f}-")
+    measure(half, f"h{half * 10:.0f}-")
+    d = runs[half]
     detail = {k: d.get(k) for k in (*keys, "p90_ms", "answer_p50_ms", "answer_p99_ms",
                                     "legs_p50_ms", "send_late_p99_ms")}
     detail["at"] = f"half of decisions_sustained_per_s ({best:g}/s)"

@@ -732,8 +732,8 @@ def run(ctx: Context):
     wrong = [row for row, *_, agree in result.comparison if not agree]
     funnel = {row: {"intended": want, "services": got} for row, want, got, _ in result.comparison}
     common = {"candidates": n, "funnel_differs": wrong, **machine_load}
-    if wrong:
-        common["lost"] = len(wrong)
+    if result.deviations:  # calls refused or failed, effects not seen in time: the table says so
+        common["errors"] = len(result.deviations)
     yield Figure("season_10k_s", seconds, "s", ceiling=TARGET_S if n >= CANDIDATES else None,
                  detail={**common, "phase_seconds": reporter.phases, "funnel": funnel,
                          "mix": dict(Counter(c.path.archetype for c in result.plan)),

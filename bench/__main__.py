@@ -40,6 +40,8 @@ def table(figures: list[Figure]) -> str:
         ratio = f.ratio
         if f.ceiling is not None:
             target = f"<= {_fmt(f.ceiling)} {f.unit}"
+        elif f.floor is not None:
+            target = f">= {_fmt(f.floor)} {f.unit}"
         elif f.target is not None:
             target = f">= {f.target:g}"
         else:

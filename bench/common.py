@@ -26,7 +26,8 @@ AMQP_BASE = os.environ.get("BENCH_AMQP", "amqp://guest:guest@127.0.0.1:5672/")
 class Figure:
     """One measured number. ``ratio`` is value / baseline (both from this run);
     ``target`` is the ratio it should reach, ``ceiling`` the value it should stay at or
-    under (a latency), or neither: reported only."""
+    under (a latency), ``floor`` the value it should reach (a rate), or none: reported
+    only."""
 
     name: str
     value: float
@@ -35,12 +36,15 @@ class Figure:
     target: float | None = None
     detail: dict = field(default_factory=dict)
     ceiling: float | None = None
+    floor: float | None = None
 
     @property
     def met(self) -> bool | None:
         """Whether the figure reaches its target (None: no target, or no ratio to judge)."""
         if self.ceiling is not None:
             return self.value <= self.ceiling
+        if self.floor is not None:
+            return self.value >= self.floor
         if self.target is None or self.ratio is None:
             return None
         return self.ratio >= self.target
@@ -49,6 +53,8 @@ class Figure:
     def target_text(self) -> str | None:
         if self.ceiling is not None:
             return f"value <= {self.ceiling:g}"
+        if self.floor is not None:
+            return f"value >= {self.floor:g}"
         return None if self.target is None else f"ratio >= {self.target:g}"
 
     @property

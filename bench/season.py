@@ -1,68 +1,54 @@
-"""The whole-season figures (issue 7): candidates from sign-up (注册账号) to certificate (证书)
-through every service, each a process of its own, as in production.
+"""The whole-season figures (issues 7 and 18): candidates from sign-up (注册账号) to certificate
+(证书) through every service, each a process of its own, as in production.
 
-- ``season_10k_s``: wall seconds from the first registration to the last
-  ``CertificateIssued`` for CANDIDATES candidates (``--scale`` scales the count; the
-  count taken is ``detail.candidates``), target <= 240 s. ``detail.phases`` has each
-  phase's seconds, calls, candidates/s, the CPU each process took and the load average:
-  register+profile, apply→eligible, confirm, seat allocation, ticket download, check-in,
-  import+publish, certification. Below 10,000 candidates ``detail.extrapolated_10k_s``
-  scales each phase's seconds linearly to 10,000 (an extrapolation, not a measurement);
+The season is ``kaowu demo``'s: ``cli.season.SeasonDriver`` (people, plan, clocks, ID
+numbers written once there) runs here on the bench's services and clock, and observes the
+services only through their RPCs (``get_application``, ``application_counts``, …) and
+their ``/metrics``; the bench reads no service's tables.
+
+- ``season_10k_s``: wall seconds of the driver's season for CANDIDATES candidates
+  (``--scale`` scales the count; ``detail.candidates``), target <= 240 s at 10,000;
+  ``detail.phase_seconds`` has each of the driver's phases, ``detail.funnel`` the
+  services' funnel against the plan;
+- ``season_core_s_per_candidate``: CPU (``/proc/<pid>/stat``, sampled every second by
+  ``CpuSampler``) of the seven services, RabbitMQ's ``beam.smp`` and the PostgreSQL
+  backends connected to the season's databases, over the season, ÷ candidates, less the
+  password hashing's own CPU (hashing RPCs counted by the account service's metrics ×
+  one production hash's CPU measured here): target <= 0.2 core-s;
+- ``per_candidate_counts``: transactions (``pg_stat_database.xact_commit`` of the
+  season's databases), publishes, deliveries, deliveries passed over and RPCs (the
+  services' ``/metrics``) per candidate (report; the value is deliveries passed over);
 - ``peak_rss_mb``: the largest resident set of any service process during the season
-  (``VmHWM`` of each, sampled with ``VmRSS`` every second: ``detail`` names the service
-  and the phase it peaked in), target <= 300 MiB.
+  (``VmHWM``), target <= 300 MiB.
 
 How. account, registration, verification, admission, scoring, certificate and
-notification run as ``nameko run`` processes (``max_workers`` 10, as ``config.yml``), each
-on a fresh PostgreSQL database, on a fresh RabbitMQ vhost, with the production password
-hashing (``PASSWORD_HASH`` not set) and the default timer intervals. The load comes from
-CLIENTS client processes, THREADS green threads each, every green thread with a
-``ClusterRpcProxy`` of its own; the bench process tells them what to do phase by phase and
-watches the services' own databases (read models, log heads, tracking) for the
-asynchronous effects, so watching costs the services no RPC.
+notification run as ``nameko run`` processes (``max_workers`` 10), each on a fresh
+PostgreSQL database, on a fresh RabbitMQ vhost, with the production password hashing and
+the default timer intervals. The driver works with CLIENTS × THREADS threads, each with
+its own RPC client, in the bench process.
 
-Time. The session is ``shared.session.demo_session`` with windows of SLOT_MINUTES (long
-enough that no phase's work ever outlasts its window), and its windows end when the work
-is done, not when a timer says: the services run on a shared *stepped* clock
-(``SteppedClock``: the system clock plus an offset the bench moves forward, read from a
-memory-mapped file), which the bench moves to the next window as soon as every effect of
-the phase before it is in. Inside a phase time runs at wall speed; a move is instant, and
-the services' deadline timers (``DEADLINE_INTERVAL``, 1 s) see it at their next tick. So
-the figure is the time the system needs, not the time a timetable allots; the only
-difference from ``nameko run`` is the ``CLOCK`` put into each service's config by the
-launcher (``serve``).
+Time. The session is ``shared.session.demo_session`` with windows of SLOT_MINUTES and
+rooms for everyone (``session_document``); the services run on a shared *stepped* clock
+(``SteppedClock``: the system clock plus an offset in a memory-mapped file) that the driver
+moves to the next window as soon as the work of the one before is done (``DriverClock``).
 
-The candidates (``bench.applicants``, all SIMULATED): valid resident ID numbers, complete
-profiles with a photo, one 本科 diploma, metrology work since 2010. Of every 4, 3 are in the
-simulated education registry written for the run (``REFERENCE_EDUCATION_CSV``); of every
-10, 9 sign the commitment (告知承诺): so about two thirds pass the automatic check and the
-rest are asked for proof, submit a (simulated) PDF and are passed by the registration
-point (人工核查); a few are rejected for good (报名终止). The authority draws a spot check
-(抽查, SPOT_RATE of the passed) and passes the drawn. Of every 100: one never confirms
-(lapsed), one never prints the ticket (forfeited), one misses the last sitting (absent),
-two fail the last subject; everyone else passes every subject. Scores: one import of the
-CSV generated from the check-ins, published by the authority (``publish_scores``) in the
-查询成绩 window; certificates are issued by the certificate service on
-``QualificationAttained``.
+The people are the driver's (``cli.season.make_plan``: its archetypes and weights), with a
+SIMULATED education registry of the bench's own (``bench_people``) so that the commitment
+routes pass the automatic check. ``Plan`` and ``session_document`` also serve
+``bench/memory.py``.
 
 Knobs: ``BENCH_SEASON_CANDIDATES`` (the count at ``--scale 1``, default 10,000);
-``BENCH_SEASON_POOL=size,overflow`` (each service's PostgreSQL pool; by default production's
-10+10 when the server has room for seven such pools, else what it has room for: the pool
-taken is in ``detail.db_pool_per_service``); ``BENCH_SEASON_PROFILE=DIR`` (cProfile in every
-service process, one file per service and phase, ``BENCH_SEASON_PROFILE_PHASES=a,b`` to
-take some phases only).
+``BENCH_SEASON_POOL=size,overflow`` (each service's PostgreSQL pool);
+``BENCH_SEASON_PROFILE=DIR`` (cProfile in every service process, one file per service
+and driver phase, ``BENCH_SEASON_PROFILE_PHASES=a,b`` to take some phases only).
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import csv
-import io
-import json
 import mmap
 import os
-import select
 import signal
 import struct
 import subprocess
@@ -76,7 +62,6 @@ from bench.common import (
     ROOT,
     Context,
     Figure,
-    cores_available,
     fresh_pg,
     fresh_vhost,
     load_average,
@@ -90,18 +75,14 @@ TARGET_S = 240.0
 RSS_CEILING_MB = 300.0
 CLIENTS = 4  # client processes
 THREADS = 8  # green threads per client process, each with its own ClusterRpcProxy
-CALL_TIMEOUT = 300.0  # seconds a client waits for one answer (the machine may be shared)
-READY_TIMEOUT = 120.0  # a client process starting and connecting its proxies
+CALL_TIMEOUT = 60.0  # seconds a client waits for one answer (the machine may be shared)
 STALL_S = 180.0  # an awaited effect that has not moved for this long: the season is stuck
 SLOT_MINUTES = 600  # demo_session slot: longer than any phase's work takes
 SPOT_RATE = 0.02  # 抽查: the share of passed cases drawn
 SEED = 2026
 BASE = 7_000_000  # candidate numbers BASE..BASE+n-1 (bench.common.resident_id: born 1969)
 ROOMS_PER_VENUE = 40
-POINT = "2916"
-STAFF = {"staff_id": "bench-staff-2916", "registration_point": POINT}  # 报名点工作人员
 AUTHORITY = {"staff_id": "bench-authority"}  # 考试机构
-PROOF_PDF = b"%PDF-1.4\n% SIMULATED proof of education and work (kaowu bench)\n%%EOF\n"
 
 SERVICES = (
     ("account", "services.account.service:AccountService"),
@@ -112,14 +93,10 @@ SERVICES = (
     ("certificate", "services.certificate.service:CertificateService"),
     ("notification", "services.notification.service:NotificationService"),
 )
-PHASES = ("register_profile", "apply_to_eligible", "confirm", "seat_allocation",
-          "ticket_download", "check_in", "import_publish", "certification")
 
 # the processes: started with ``python -c`` so eventlet patches before anything else loads
 _SERVE = ("import eventlet; eventlet.monkey_patch()\n"
           "import sys\nfrom bench.season import serve\nsys.exit(serve())")
-_CLIENT = ("import eventlet; eventlet.monkey_patch()\n"
-           "import sys\nfrom bench.season import client_main\nsys.exit(client_main())")
 
 
 # -- the stepped clock ----------------------------------------------------------------------
@@ -262,172 +239,6 @@ def pool_budget() -> tuple[int, int]:
     return size, per - size
 
 
-# -- client processes -----------------------------------------------------------------------
-
-def client_main() -> int:
-    """A client process (``python -c _CLIENT``), for the whole season: reads its spec (a
-    JSON line: ``amqp``, ``threads``, ``timeout``) on stdin, opens ``threads`` proxies and
-    says ``ready``; then, for every line ``{"tasks": [...]}``, works through the tasks with
-    all of them and prints one JSON line: each task's result (None when it failed), the
-    calls made, each task's latency, the errors. An empty line or EOF ends it.
-
-    Tasks: ``{"op": "register", "n": n}``: register candidate n and save the five profile
-    sections (six calls), answering the account id; ``{"op": "call", "s": service, "m":
-    method, "a": args, "k": key}``: one call, answering ``result[key]`` (or the result).
-    (The standalone proxies' connections have no heartbeat: idle between batches, they
-    stay open.)"""
-    import eventlet
-    from nameko.standalone.rpc import ClusterRpcProxy
-
-    from bench import applicants
-    from bench.common import candidate
-
-    spec = json.loads(sys.stdin.readline())
-    photo = applicants.photo_base64()
-    clusters, proxies = [], []
-    try:
-        for _ in range(spec["threads"]):
-            cluster = ClusterRpcProxy({"AMQP_URI": spec["amqp"], "serializer": "json"},
-                                      timeout=spec["timeout"])
-            proxies.append(cluster.start())
-            clusters.append(cluster)
-    except Exception as exc:  # the broker is not there
-        print(json.dumps({"failed": f"{type(exc).__name__}: {exc}"[:300]}), flush=True)
-        return 1
-    print("ready", flush=True)
-
-    def batch(tasks: list[dict]) -> dict:
-        results: list = [None] * len(tasks)
-        latency_ms = [0.0] * len(tasks)
-        state = {"next": 0, "calls": 0, "errors": 0, "first_errors": []}
-
-        def do(proxy, task):
-            if task["op"] == "register":
-                n = task["n"]
-                account_id = proxy.account.register(
-                    candidate(n, applicants.PASSWORD))["account_id"]
-                state["calls"] += 1
-                for section, data in applicants.sections(n, photo).items():
-                    proxy.account.update_profile_section(account_id, section, data)
-                    state["calls"] += 1
-                return account_id
-            result = getattr(proxy[task["s"]], task["m"])(*task["a"])
-            state["calls"] += 1
-            key = task.get("k")
-            return result.get(key) if key else result
-
-        def worker(proxy):
-            while state["next"] < len(tasks):
-                i = state["next"]  # green threads: nothing yields between read and write
-                state["next"] += 1
-                t = time.monotonic()
-                try:
-                    results[i] = do(proxy, tasks[i])
-                except Exception as exc:  # counted and reported; the season goes on without it
-                    state["errors"] += 1
-                    if len(state["first_errors"]) < 3:
-                        state["first_errors"].append(f"{type(exc).__name__}: {exc}"[:400])
-                latency_ms[i] = round((time.monotonic() - t) * 1000, 1)
-
-        pool = [eventlet.spawn(worker, p) for p in proxies[:max(1, min(len(proxies), len(tasks)))]]
-        for gt in pool:
-            gt.wait()
-        return {"results": results, "latency_ms": latency_ms, "calls": state["calls"],
-                "errors": state["errors"], "first_errors": state["first_errors"]}
-
-    try:
-        while line := sys.stdin.readline().strip():
-            print(json.dumps(batch(json.loads(line)["tasks"]), ensure_ascii=False), flush=True)
-    finally:
-        for cluster in clusters:
-            with contextlib.suppress(Exception):
-                cluster.stop()
-    return 0
-
-
-def _readline(proc, timeout: float, what: str) -> str:
-    ready, _, _ = select.select([proc.stdout], [], [], timeout)
-    if not ready:
-        raise RuntimeError(f"{what}: a client process said nothing for {timeout:.0f} s")
-    line = proc.stdout.readline()
-    if not line:
-        raise RuntimeError(f"{what}: a client process exited ({proc.wait()}) without a report")
-    return line
-
-
-class Clients:
-    """CLIENTS client processes (``client_main``), THREADS proxies each, started and
-    connected once for the whole season (the candidates are there all along: starting
-    processes is no phase's work). ``run`` shares tasks round-robin among them; its
-    ``seconds`` run from sending the tasks to the last answer."""
-
-    def __init__(self, amqp: str, processes: int = CLIENTS, threads: int = THREADS):
-        self.amqp, self.processes, self.threads = amqp, processes, threads
-        self.procs: list[subprocess.Popen] = []
-
-    @property
-    def pids(self) -> list[int]:
-        return [p.pid for p in self.procs]
-
-    def start(self):
-        for _ in range(self.processes):
-            p = subprocess.Popen([sys.executable, "-W", "ignore", "-c", _CLIENT], cwd=ROOT,
-                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-            p.stdin.write(json.dumps({"amqp": self.amqp, "threads": self.threads,
-                                      "timeout": CALL_TIMEOUT}) + "\n")
-            p.stdin.flush()
-            self.procs.append(p)
-        for p in self.procs:
-            line = _readline(p, READY_TIMEOUT, "starting the clients")
-            if line.strip() != "ready":
-                raise RuntimeError(f"a client process did not get ready: {line.strip()}")
-
-    def stop(self):
-        for p in self.procs:
-            with contextlib.suppress(OSError):
-                p.stdin.write("\n")
-                p.stdin.flush()
-        for p in self.procs:
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        self.procs = []
-
-    def run(self, tasks: list[dict], what: str) -> dict:
-        if not tasks:
-            return {"results": [], "calls": 0, "errors": 0, "seconds": 0.0, "first_errors": [],
-                    "latency_ms": {}}
-        procs = self.procs[:max(1, min(len(self.procs), -(-len(tasks) // self.threads)))]
-        k = len(procs)
-        t0 = time.monotonic()
-        for i, p in enumerate(procs):
-            p.stdin.write(json.dumps({"tasks": tasks[i::k]}, ensure_ascii=False) + "\n")
-            p.stdin.flush()
-        reports = [json.loads(_readline(p, 6 * 3600, what)) for p in procs]
-        seconds = time.monotonic() - t0
-        results: list = [None] * len(tasks)
-        latency: list = [0.0] * len(tasks)
-        for i, r in enumerate(reports):
-            results[i::k] = r["results"]
-            latency[i::k] = r["latency_ms"]
-        lat = sorted(latency)
-        return {"results": results, "calls": sum(r["calls"] for r in reports),
-                "errors": sum(r["errors"] for r in reports), "seconds": seconds,
-                "first_errors": [e for r in reports for e in r["first_errors"]][:3],
-                "latency_ms": {"p50": lat[len(lat) // 2],
-                               "p99": lat[min(len(lat) - 1, int(len(lat) * 0.99))],
-                               "max": lat[-1]}}
-
-    def call(self, service: str, method: str, *args, key: str | None = None):
-        got = self.run([{"op": "call", "s": service, "m": method, "a": list(args), "k": key}],
-                       f"{service}.{method}")
-        if got["errors"]:
-            raise RuntimeError(f"{service}.{method} failed: {got['first_errors'][0]}")
-        return got["results"][0]
-
-
 # -- the services -----------------------------------------------------------------------------
 
 class Services:
@@ -443,6 +254,7 @@ class Services:
         self.prefix = prefix
         self.procs: dict[str, subprocess.Popen] = {}
         self.logs: dict[str, Path] = {}
+        self.web: dict[str, str] = {}  # name -> host:port of its /metrics
 
     def start(self):
         import yaml
@@ -456,6 +268,7 @@ class Services:
         for name, module in self.services:
             cfg = self.ctx.workdir / f"{self.prefix}-{name}.yml"
             web = {"WEB_SERVER_ADDRESS": f"127.0.0.1:{rpc._free_port()}"}  # health, metrics
+            self.web[name] = web["WEB_SERVER_ADDRESS"]
             cfg.write_text(yaml.safe_dump({**self.configs[name], **web}, allow_unicode=True))
             self.logs[name] = self.ctx.workdir / f"{self.prefix}-{name}.log"
             with open(self.logs[name], "wb") as log:
@@ -555,61 +368,6 @@ class RssSampler:
         self.sample()  # the last word: VmHWM holds the peak even between samples
 
 
-class Watch:
-    """The services' databases, read directly (read models, log heads, tracking)."""
-
-    def __init__(self, urls: dict[str, str]):
-        from sqlalchemy import create_engine
-        from sqlalchemy.pool import NullPool
-
-        self.engines = {svc: create_engine(url, poolclass=NullPool) for svc, url in urls.items()}
-
-    def rows(self, svc: str, sql: str, **params) -> list:
-        from sqlalchemy import text
-
-        with self.engines[svc].connect() as c:
-            return list(c.execute(text(sql), params).all())
-
-    def scalar(self, svc: str, sql: str, **params):
-        from sqlalchemy import text
-
-        with self.engines[svc].connect() as c:
-            return c.execute(text(sql), params).scalar()
-
-    def behind(self, upstream: str, downstream: str) -> int:
-        """Events of ``upstream`` not yet published, or not yet applied by ``downstream``."""
-        head = self.scalar(upstream, "SELECT position FROM log_head") or 0
-        relay = self.scalar(upstream, "SELECT position FROM relay_state") or 0
-        seen = self.scalar(downstream, "SELECT position FROM tracking WHERE upstream = :u",
-                           u=upstream) or 0
-        return (head - relay) + max(0, head - seen)
-
-    def dispose(self):
-        for e in self.engines.values():
-            e.dispose()
-
-
-def wait_for(ctx: Context, what: str, check, services: Services | None = None,
-             poll: float = 0.25) -> float:
-    """Poll ``check()`` -> (done, progress) until done; fails when progress has not moved
-    for STALL_S seconds or a service process has exited. Seconds waited."""
-    t0 = last_move = time.monotonic()
-    last = None
-    while True:
-        done, progress = check()
-        if done:
-            return time.monotonic() - t0
-        now = time.monotonic()
-        if progress != last:
-            last, last_move = progress, now
-        if services is not None and services.exited():
-            raise RuntimeError(f"{what}: service(s) {', '.join(services.exited())} exited; "
-                               f"see their logs in {ctx.workdir}")
-        if now - last_move > STALL_S:
-            raise RuntimeError(f"{what}: nothing moved for {STALL_S:.0f} s (last seen: {progress})")
-        time.sleep(poll)
-
-
 # -- the plan ---------------------------------------------------------------------------------
 
 class Plan:
@@ -651,392 +409,6 @@ def session_document(now: datetime, count: int) -> dict:
     return SessionDocument.from_dict(d).to_dict()  # validated as the service will
 
 
-# -- the season -------------------------------------------------------------------------------
-
-class Season:
-    def __init__(self, ctx: Context, pool: Clients, plan: Plan, services: Services, watch: Watch,
-                 clock: SteppedClock, rss: RssSampler):
-        self.ctx, self.pool, self.plan, self.services = ctx, pool, plan, services
-        self.watch, self.clock, self.rss = watch, clock, rss
-        self.phases: dict[str, dict] = {}
-        self.errors = 0
-        self.first_errors: list[str] = []
-        self.doc = None
-        self.session_id = None
-        self.accounts: dict[int, str] = {}  # i -> account id
-        self.apps: dict[int, str] = {}  # i -> application id
-        self.tickets: dict[int, str] = {}  # i -> ticket number
-        self.sat: dict[int, list[str]] = {}  # i -> subjects checked in
-        self.confirmed: list[int] = []
-        self.printed: list[int] = []
-        self.expected_qualified = 0
-        self.t_first = self.t_last = None
-
-    # -- helpers ---------------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def phase(self, name: str):
-        from bench.rpc import CpuMeter
-
-        pids = self.services.pids
-        meter = CpuMeter(list(pids.values()), self.pool.pids, {n: [p] for n, p in pids.items()})
-        record = self.phases[name] = {"calls": 0, "load_average_before": _load()}
-        self.rss.phase = name
-        self.ctx.log(f"season: {name} …")
-        profiling = _signal_profiles(pids.values(), signal.SIGUSR1, name)
-        meter.start()
-        t = time.monotonic()
-        yield record
-        record["seconds"] = round(time.monotonic() - t, 2)
-        cpu = meter.stop()
-        if profiling:
-            _signal_profiles(pids.values(), signal.SIGUSR2)
-        if cpu:
-            record["cpu"] = {k.removeprefix("cpu_"): v for k, v in cpu.items()
-                             if k != "cpu_service"}
-        record["load_average_after"] = _load()
-        self.ctx.log(f"season: {name} took {record['seconds']:.1f} s, {record['calls']} calls "
-                     f"(load average {record['load_average_after']})")
-
-    def clients(self, record: dict, what: str, tasks: list[dict]) -> list:
-        got = self.pool.run(tasks, what)
-        record["calls"] += got["calls"]
-        record.setdefault("rpc", {})[what] = {"tasks": len(tasks), "seconds": round(got["seconds"], 2),
-                                             "latency_ms": got["latency_ms"]}
-        if got["errors"]:
-            self.errors += got["errors"]
-            record.setdefault("errors", 0)
-            record["errors"] += got["errors"]
-            self.first_errors += got["first_errors"][: 3 - len(self.first_errors)]
-            self.ctx.log(f"season: {what}: {got['errors']} calls failed, first: "
-                         f"{got['first_errors'][0]}")
-        return got["results"]
-
-    def wait(self, what: str, check) -> float:
-        return wait_for(self.ctx, what, check, self.services)
-
-    def jump(self, when: datetime):
-        skipped = self.clock.jump_to(when)
-        local = when.astimezone(self.doc.tz) if self.doc else when
-        self.ctx.log(f"season: clock moved {skipped / 60:.0f} min on, to {local:%m-%d %H:%M:%S} "
-                     f"({self.doc.phase(self.clock.now()) if self.doc else '-'})")
-
-    def statuses(self) -> dict[str, str]:
-        """registration's applications of the session: account id -> status."""
-        return dict(self.watch.rows("registration", "SELECT account_id, status FROM applications "
-                                    "WHERE session_id = :s", s=self.session_id))
-
-    def call(self, record: dict, service: str, method: str, *args, key=None):
-        record["calls"] += 1
-        return self.pool.call(service, method, *args, key=key)
-
-    # -- the phases ------------------------------------------------------------------------
-
-    def run(self) -> dict:
-        self.register_profile()
-        self.schedule()
-        self.apply_to_eligible()
-        self.confirm()
-        self.seat_allocation()
-        self.ticket_download()
-        self.check_in()
-        self.import_publish()
-        self.certification()
-        return self.result()
-
-    def register_profile(self):
-        """注册账号 → 信息维护: register (production hashing) and five profile sections."""
-        p = self.plan
-        with self.phase("register_profile") as r:
-            self.t_first = time.monotonic()
-            ids = self.clients(r, "register+profile", [{"op": "register", "n": n} for n in p.numbers])
-            self.accounts = {i: a for i, a in enumerate(ids) if a}
-            want = len(self.accounts)
-            self.wait("registration hears of the complete profiles", lambda: (
-                (c := self.watch.scalar("registration", "SELECT count(*) FROM candidates "
-                                        "WHERE complete")) >= want, c))
-
-    def schedule(self):
-        import yaml
-
-        d = session_document(self.clock.now(), self.plan.count)
-        from shared.session import SessionDocument
-
-        self.doc = SessionDocument.from_dict(d)
-        self.session_id = d["session_id"]
-        self.pool.call("registration", "load_session",
-             {"yaml": yaml.safe_dump(d, allow_unicode=True)}, key="session_id")
-        # every service has the session before anyone applies
-        for svc in ("verification", "admission", "scoring", "certificate"):
-            self.wait(f"{svc} has the session", lambda svc=svc: (
-                self.watch.behind("registration", svc) == 0, None))
-
-    def apply_to_eligible(self):
-        """网上报名 → 资格核查 (automatic; proof and 人工核查) → 抽查复核 → eligible."""
-        from bench import applicants
-
-        p, sid = self.plan, self.session_id
-        with self.phase("apply_to_eligible") as r:
-            order = sorted(self.accounts)
-            got = self.clients(r, "submit_application", [
-                {"op": "call", "s": "registration", "m": "submit_application",
-                 "a": [self.accounts[i], applicants.application(BASE + i, sid)],
-                 "k": "application_id"} for i in order])
-            self.apps = {i: a for i, a in zip(order, got, strict=True) if a}
-            by_account = {self.accounts[i]: i for i in self.apps}
-
-            def decided():
-                st = self.statuses()
-                left = sum(1 for a in by_account if st.get(a) in (None, "submitted"))
-                return left == 0, left
-
-            self.wait("automatic checks", decided)
-            st = self.statuses()
-            proof = [i for i in self.apps if st[self.accounts[i]] == "proof_requested"]
-            r["proof_requested"] = len(proof)
-            pdf = {"name": "证明材料（模拟）.pdf",
-                   "content_base64": base64.b64encode(PROOF_PDF).decode()}
-            self.clients(r, "submit_proof", [
-                {"op": "call", "s": "registration", "m": "submit_proof",
-                 "a": [self.accounts[i], {"session_id": sid, "files": [pdf]}], "k": "status"}
-                for i in proof])
-            waiting = {self.apps[i] for i in proof}
-
-            def awaiting():
-                cases = dict(self.watch.rows("verification", "SELECT application_id, status FROM "
-                                             "cases WHERE session_id = :s", s=sid))
-                left = sum(1 for a in waiting if cases.get(a) != "awaiting_manual")
-                return left == 0, left
-
-            self.wait("proof reaches the registration point", awaiting)
-            self.clients(r, "decide_manual", [
-                {"op": "call", "s": "verification", "m": "decide_manual",
-                 "a": [STAFF, {"application_id": self.apps[i], "decision": "reject",
-                               "reason": "学历证书与学信网记录不符（模拟）", "final": True}
-                       if i in p.terminated else
-                       {"application_id": self.apps[i], "decision": "pass",
-                        "reason": "材料核实无误（模拟）"}], "k": "status"} for i in proof])
-
-            def recorded():
-                st = self.statuses()
-                left = sum(1 for i in proof if st.get(self.accounts[i]) not in
-                           ("manual_passed", "terminated"))
-                return left == 0, left
-
-            self.wait("manual decisions recorded", recorded)
-            # 抽查复核: draw, the authority passes the drawn; the rest pass through
-            self.jump(self.doc.window("spot_check").start + timedelta(seconds=1))
-            draw = self.call(r, "verification", "draw_spot_check", AUTHORITY,
-                             {"session_id": sid, "rate": SPOT_RATE, "seed": SEED})
-            r["spot_check"] = {"population": draw["population"], "drawn": len(draw["selected"])}
-            self.clients(r, "decide_spot_check", [
-                {"op": "call", "s": "verification", "m": "decide_spot_check",
-                 "a": [AUTHORITY, {"application_id": a, "decision": "pass",
-                                   "reason": "抽查无误（模拟）"}], "k": "status"}
-                for a in draw["selected"]])
-            self.jump(self.doc.window("confirmation").start + timedelta(seconds=1))
-            going_on = [self.accounts[i] for i in self.apps if i not in p.terminated]
-
-            def eligible():
-                st = self.statuses()
-                left = sum(1 for a in going_on if st.get(a) != "eligible")
-                return left == 0, left
-
-            self.wait("eligible", eligible)
-
-    def confirm(self):
-        """核对确认 (no fee); the lapsing never confirm."""
-        p = self.plan
-        with self.phase("confirm") as r:
-            who = [i for i in sorted(self.apps) if i not in p.terminated and i not in p.lapse]
-            got = self.clients(r, "confirm_application", [
-                {"op": "call", "s": "registration", "m": "confirm_application",
-                 "a": [self.accounts[i], self.session_id], "k": "status"} for i in who])
-            self.confirmed = [i for i, s in zip(who, got, strict=True) if s]
-
-    def seat_allocation(self):
-        """核对确认 closes: the unconfirmed lapse; admission plans seats and issues tickets."""
-        with self.phase("seat_allocation"):
-            self.jump(self.doc.window("confirmation").end_exclusive + timedelta(seconds=1))
-            want = len(self.confirmed)
-            self.wait("tickets issued", lambda: (
-                (c := self.watch.scalar("admission", "SELECT count(*) FROM tickets WHERE "
-                                        "session_id = :s AND ticket_number IS NOT NULL "
-                                        "AND seat IS NOT NULL", s=self.session_id)) >= want, c))
-            numbers = dict(self.watch.rows("admission", "SELECT account_id, ticket_number FROM "
-                                           "tickets WHERE session_id = :s", s=self.session_id))
-            self.tickets = {i: numbers[self.accounts[i]] for i in self.confirmed
-                            if numbers.get(self.accounts[i])}
-
-    def ticket_download(self):
-        """打印准考证: a PDF each (photo fetched from account, QR code); some never print."""
-        with self.phase("ticket_download") as r:
-            self.jump(self.doc.window("ticket_printing").start + timedelta(seconds=1))
-            who = [i for i in sorted(self.tickets) if i not in self.plan.forfeit]
-            got = self.clients(r, "download_ticket", [
-                {"op": "call", "s": "admission", "m": "download_ticket",
-                 "a": [self.accounts[i], self.session_id], "k": "filename"} for i in who])
-            self.printed = [i for i, f in zip(who, got, strict=True) if f]
-
-    def check_in(self):
-        """打印准考证 closes (the unprinted forfeit); 身份核验 at the door of every sitting."""
-        from bench.common import resident_id
-
-        level = self.doc.levels["L1"]
-        sittings: dict[datetime, list[str]] = {}
-        for e in self.doc.exam_schedule:
-            if e["subject"] in level.subjects:
-                sittings.setdefault(e["start"], []).append(e["subject"])
-        last = level.subjects[-1]
-        with self.phase("check_in") as r:
-            for start in sorted(sittings):
-                self.jump(start)
-                items = [(i, s) for s in sittings[start] for i in self.printed
-                         if not (s == last and i in self.plan.absent)]
-                got = self.clients(r, f"check_in {'+'.join(sittings[start])}", [
-                    {"op": "call", "s": "admission", "m": "check_in",
-                     "a": [AUTHORITY, {"ticket_number": self.tickets[i],
-                                       "session_id": self.session_id, "id_type": "resident_id",
-                                       "id_number": resident_id(BASE + i), "subject": s}],
-                     "k": "subject"} for i, s in items])
-                for (i, s), ok in zip(items, got, strict=True):
-                    if ok:
-                        self.sat.setdefault(i, []).append(s)
-
-    def score_file(self) -> str:
-        """ticket_number,subject,score for every check-in (SIMULATED marks): a failing
-        candidate has 50 of 120 in the last subject (the pass mark is 72)."""
-        last = self.doc.levels["L1"].subjects[-1]
-        out = io.StringIO()
-        w = csv.writer(out, lineterminator="\n")
-        w.writerow(["ticket_number", "subject", "score"])
-        for i, subjects in sorted(self.sat.items()):
-            for s in subjects:
-                fail = i in self.plan.fail and s == last
-                w.writerow([self.tickets[i], s, 50 if fail else 75 + (i * 7 + len(s)) % 40])
-        return out.getvalue()
-
-    def import_publish(self):
-        """The exam window closes (absences); one import of the marking centre's file;
-        scoring publishes at the 查询成绩 window's start (its own timer)."""
-        sid = self.session_id
-        sittings = len({e["subject"] for e in self.doc.exam_schedule})
-        with self.phase("import_publish") as r:
-            self.jump(self.doc.window("exam").end_exclusive + timedelta(seconds=1))
-            self.wait("absences recorded", lambda: (
-                (c := self.watch.scalar("admission", "SELECT count(*) FROM deadlines WHERE "
-                                        "session_id = :s AND name LIKE 'sitting-%'", s=sid))
-                >= sittings, c))
-            self.wait("scoring has every ticket and absence", lambda: (
-                (b := self.watch.behind("admission", "scoring")) == 0, b))
-            csv_text = self.score_file()
-            r["score_rows"] = csv_text.count("\n") - 1
-            r["import_bytes"] = len(csv_text.encode())
-            t = time.monotonic()
-            got = self.call(r, "scoring", "import_scores", AUTHORITY,
-                            {"session_id": sid, "filename": "season-scores.csv", "csv": csv_text})
-            r["import_s"] = round(time.monotonic() - t, 2)
-            r["imported"] = {k: got.get(k) for k in ("rows", "candidates", "absent_rows", "missing")}
-            # demo_session's scores window opens the second the exam window closes: no
-            # import can precede it, so the authority publishes (scoring's timer would
-            # publish an import made before the window opened)
-            self.jump(self.doc.window("scores").start + timedelta(seconds=1))
-            t = time.monotonic()
-            got = self.call(r, "scoring", "publish_scores", AUTHORITY, sid)
-            r["publish_s"] = round(time.monotonic() - t, 2)
-            r["published"] = {k: v for k, v in got.items() if isinstance(v, (int, float, str))}
-
-    def certification(self):
-        """证书: issued by the certificate service on QualificationAttained."""
-        level = self.doc.levels["L1"]
-        self.expected_qualified = sum(1 for i, s in self.sat.items()
-                                      if len(s) == len(level.subjects) and i not in self.plan.fail)
-        with self.phase("certification"):
-            want = self.expected_qualified
-            self.wait("certificates issued", lambda: (
-                (c := self.watch.scalar("certificate", "SELECT count(*) FROM certificates WHERE "
-                                        "session_id = :s", s=self.session_id)) >= want, c))
-            self.t_last = time.monotonic()
-
-    # -- the result ------------------------------------------------------------------------
-
-    def funnel(self) -> dict:
-        sid = self.session_id
-        w = self.watch
-        apps = dict(w.rows("registration", "SELECT status, count(*) FROM applications WHERE "
-                           "session_id = :s GROUP BY status", s=sid))
-        att = dict(w.rows("admission", "SELECT status, count(*) FROM attendance WHERE "
-                          "session_id = :s GROUP BY status", s=sid))
-        return {
-            "accounts": w.scalar("account", "SELECT count(*) FROM accounts"),
-            "complete_profiles": w.scalar("registration", "SELECT count(*) FROM candidates WHERE complete"),
-            "applications": apps,
-            "tickets": w.scalar("admission", "SELECT count(*) FROM tickets WHERE session_id = :s "
-                                "AND ticket_number IS NOT NULL", s=sid),
-            "printed": w.scalar("admission", "SELECT count(*) FROM tickets WHERE session_id = :s "
-                                "AND printed_count > 0", s=sid),
-            "forfeited": w.scalar("admission", "SELECT count(*) FROM tickets WHERE session_id = :s "
-                                  "AND forfeited", s=sid),
-            "checked_in": att.get("checked_in", 0), "absent": att.get("absent", 0),
-            "qualified": w.scalar("scoring", "SELECT count(*) FROM qualifications WHERE "
-                                  "session_id = :s AND status = 'attained'", s=sid),
-            "certificates": w.scalar("certificate", "SELECT count(*) FROM certificates WHERE "
-                                     "session_id = :s", s=sid),
-            "notification_messages": w.scalar("notification", "SELECT count(*) FROM messages")
-            if _has_table(w, "notification", "messages") else None,
-        }
-
-    def result(self) -> dict:
-        total = self.t_last - self.t_first
-        n = self.plan.count
-        phases = {}
-        for name in PHASES:
-            rec = self.phases[name]
-            rec["candidates_per_s"] = round(n / rec["seconds"], 1) if rec["seconds"] else None
-            phases[name] = rec
-        behind = {up: self.watch.behind(up, "notification")
-                  for up, _ in SERVICES if up != "notification"}
-        detail = {
-            "candidates": n, "mix": self.plan.mix(), "phases": phases,
-            "phase_seconds": {k: v["seconds"] for k, v in phases.items()},
-            "calls": sum(v["calls"] for v in phases.values()),
-            "errors": self.errors, "first_errors": self.first_errors,
-            "funnel": self.funnel(),
-            "expected": {"confirmed": len(self.confirmed), "printed": len(self.printed),
-                         "check_ins": sum(len(s) for s in self.sat.values()),
-                         "certificates": self.expected_qualified},
-            "notification_behind_events_at_end": behind,
-            "clock": "stepped: each window ends when its work is done (see bench/season.py)",
-            "slot_minutes": SLOT_MINUTES, "clients": CLIENTS, "threads_per_client": THREADS,
-        }
-        lost = self.expected_qualified - (detail["funnel"]["certificates"] or 0)
-        if lost:
-            detail["lost"] = lost
-        # the machine's CPU this season took (its processes, PostgreSQL and RabbitMQ: shared
-        # with whatever else runs, so an upper bound), per candidate; at that cost the cores
-        # of this machine cannot take FULL candidates through in less than ...
-        core_s = sum((v["cpu"]["machine"] - v["cpu"]["other"]) * v["seconds"]
-                     for v in phases.values() if v.get("cpu"))
-        if core_s:
-            cores = cores_available()
-            detail["cpu_core_ms_per_candidate"] = round(core_s / n * 1000)
-            detail["cpu_bound_10k_s"] = {
-                "note": f"{FULL} candidates at this CPU cost per candidate on all {cores} cores "
-                        "of this machine, nothing else running: a floor, not a measurement",
-                "seconds": round(core_s / n * FULL / cores)}
-        if n < FULL:
-            per = {k: round(v["seconds"] * FULL / n, 1) for k, v in phases.items()}
-            detail["extrapolated_10k_s"] = {
-                "note": "EXTRAPOLATION, not a measurement: each phase's seconds times "
-                        f"{FULL}/{n} (linear; phases with fixed costs are overestimated)",
-                "total": round(sum(per.values()), 1), "phases": per}
-        return {"total": total, "detail": detail}
-
-
-def _has_table(watch: Watch, svc: str, table: str) -> bool:
-    return bool(watch.scalar(svc, "SELECT to_regclass(:t) IS NOT NULL", t=table))
-
-
 def _load() -> float | None:
     la = load_average()
     return None if la is None else round(la, 2)
@@ -1066,35 +438,258 @@ def _configs(amqp: str, template: str, registry: Path, workdir: Path) -> dict[st
     }
 
 
-def run(ctx: Context):
-    take_season = ctx.wanted("season_10k_s")
-    take_rss = ctx.wanted("peak_rss_mb")
-    if not (take_season or take_rss):
-        return
-    from bench import applicants
 
-    plan = Plan(ctx.n(int(os.environ.get("BENCH_SEASON_CANDIDATES") or CANDIDATES), LEAST))
-    ctx.log(f"season: {plan.count} candidates, 7 services ({CLIENTS} client processes x "
-            f"{THREADS} green threads); mix {plan.mix()}")
+# -- the season: cli.season's driver on the bench's services and clock ----------------------------
+
+class DriverClock:
+    """``cli.season.SeasonDriver``'s clock protocol on the bench's stepped clock: waiting for
+    a window moves the clock there (every service reads the same mapped offset)."""
+
+    def __init__(self, clock: SteppedClock):
+        self.clock = clock
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def sleep_until(self, when: datetime, tick=None):
+        self.clock.jump_to(when)
+        if tick:
+            tick()
+
+    def pause(self, seconds: float):
+        time.sleep(seconds)
+
+
+def bench_people(count: int) -> list:
+    """SIMULATED registry people for the driver's commitment routes (the shipped registry
+    has a handful): valid ID numbers far from the driver's own (``identity_base`` 0)."""
+    from cli.season import RegistryPerson, resident_id
+
+    return [RegistryPerson(resident_id(BASE + i), "王" + "伟芳娜敏静丽强磊"[i % 8],
+                           f"1{BASE + i:011d}SIM", "本科", "模拟大学", "测控技术与仪器",
+                           "science_engineering", "2010-07-01") for i in range(count)]
+
+
+def write_registry(path: Path, people: list):
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["id_number", "name", "certificate_no", "level", "school", "major",
+                    "major_category", "graduated_on"])
+        for p in people:
+            w.writerow([p.id_number, p.name, p.certificate_no, p.level, p.school, p.major,
+                        p.major_category, p.graduated_on])
+
+
+class BenchReporter:
+    """The driver's reporter: each phase's wall seconds and the RSS sampler's phase."""
+
+    def __init__(self, ctx: Context, rss: RssSampler, services: Services):
+        from cli.season import Reporter
+
+        self.ctx, self.rss, self.base = ctx, rss, Reporter()
+        self.services, self.pids = services, list(services.pids.values())
+        self.phases: dict[str, float] = {}
+        self._current: tuple[str, float] | None = None
+
+    def _close(self):
+        if self._current:
+            _signal_profiles(self.pids, signal.SIGUSR2)
+            name, t = self._current
+            self.phases[name] = round(self.phases.get(name, 0) + time.monotonic() - t, 2)
+            self._current = None
+
+    def phase(self, name: str, description: str):
+        # a service that died (the broker restarted under it …) ends the season here rather
+        # than leaving the driver to wait out every call's timeout
+        if self.services.exited():
+            raise RuntimeError(f"service(s) {', '.join(self.services.exited())} exited; see "
+                               f"their logs in {self.ctx.workdir}")
+        self._close()
+        self._current = (name, time.monotonic())
+        self.rss.phase = name
+        _signal_profiles(self.pids, signal.SIGUSR1, name)
+        self.ctx.log(f"season: {name}: {description}")
+
+    def waiting(self, description, until, now):
+        pass
+
+    def note(self, text: str):
+        self.ctx.log(f"season:   {text}")
+
+    def task(self, description: str, total: int):
+        if self.services.exited():
+            raise RuntimeError(f"service(s) {', '.join(self.services.exited())} exited; see "
+                               f"their logs in {self.ctx.workdir}")
+        return self.base.task(description, total)
+
+
+class CpuSampler:
+    """Every second, the CPU (``/proc/<pid>/stat``) of the services, RabbitMQ (``beam.smp``:
+    the broker is shared with whatever else uses it) and the PostgreSQL backends connected to
+    the season's databases, into a ``CpuAccount``; the driver's process apart."""
+
+    def __init__(self, services: dict[str, int], databases: list[str], interval: float = 1.0):
+        from bench.accounting import CpuAccount
+
+        self.services, self.databases, self.interval = services, databases, interval
+        self.account = CpuAccount()
+        self.broker = [pid for pid in _all_pids() if (_comm(pid) or "").startswith("beam")]
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="cpu-sampler", daemon=True)
+        self.driver0 = 0.0
+
+    def _backends(self) -> list[int]:
+        from sqlalchemy import text
+
+        from bench.common import _admin_engine
+
+        engine = _admin_engine()
+        try:
+            with engine.connect() as c:
+                return [r[0] for r in c.execute(text(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = ANY(:d)"),
+                    {"d": self.databases}).all()]
+        finally:
+            engine.dispose()
+
+    def sample(self) -> dict[str, dict[int, float]]:
+        from bench.accounting import read_cpu
+
+        groups = {"services": list(self.services.values()), "rabbitmq": self.broker}
+        with contextlib.suppress(Exception):  # a sample missed is no harm
+            groups["postgres"] = self._backends()
+        out = {}
+        for group, pids in groups.items():
+            out[group] = {pid: got[1] for pid in pids if (got := read_cpu(pid))}
+        return out
+
+    def _run(self):
+        while not self._stop.wait(self.interval):
+            for group, samples in self.sample().items():
+                self.account.add(group, samples)
+
+    def start(self):
+        self.account.start(self.sample())
+        self.driver0 = time.process_time()
+        self.thread.start()
+
+    def stop(self) -> dict[str, float]:
+        self._stop.set()
+        self.thread.join(10)
+        for group, samples in self.sample().items():
+            self.account.add(group, samples)
+        self.driver_cpu_s = time.process_time() - self.driver0
+        return self.account.seconds()
+
+
+def _all_pids() -> list[int]:
+    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
+
+
+def _comm(pid: int) -> str | None:
+    from bench.accounting import read_cpu
+
+    got = read_cpu(pid)
+    return got[0] if got else None
+
+
+def hash_cpu_seconds(repeat: int = 5) -> float:
+    """Median CPU (this thread's) of one production ``PasswordHasher().hash``."""
+    from shared.passwords import PasswordHasher
+
+    hasher = PasswordHasher()
+    hasher.hash("warm-up-2026")
+    took = []
+    for i in range(repeat):
+        t = time.thread_time()
+        hasher.hash(f"Season{i}pass")
+        took.append(time.thread_time() - t)
+    return sorted(took)[len(took) // 2]
+
+
+def scrape(services: Services) -> dict[str, str]:
+    """Each service's ``GET /metrics`` (Prometheus text)."""
+    import urllib.request
+
+    out = {}
+    for name, address in services.web.items():
+        with contextlib.suppress(OSError), \
+                urllib.request.urlopen(f"http://{address}/metrics", timeout=30) as r:
+            out[name] = r.read().decode()
+    return out
+
+
+HASHING_RPCS = ("register", "create_staff", "login")  # account RPCs that run argon2 once
+
+
+def metric_totals(pages: dict[str, str]) -> dict[str, float]:
+    """The services' own counters, summed over the services."""
+    from bench.accounting import prometheus_sum
+
+    def total(name, **where):
+        return sum(prometheus_sum(t, name, where) for t in pages.values())
+
+    passed = total("kaowu_consumer_passed_over_total")
+    applied = total("kaowu_consumer_applied_total")
+    duplicates = total("kaowu_consumer_duplicates_total")
+    return {
+        "publishes": total("kaowu_relay_published_total"),
+        "events_appended": total("kaowu_events_appended_total"),
+        "deliveries": applied + duplicates + passed,
+        "deliveries_passed_over": passed,
+        "pulled": total("kaowu_consumer_pulled_total"),
+        "rpcs": total("kaowu_entrypoint_calls_total", kind="rpc"),
+        "hashing_rpcs": sum(prometheus_sum(pages.get("account", ""), "kaowu_entrypoint_calls_total",
+                                           {"kind": "rpc", "entrypoint": m})
+                            for m in HASHING_RPCS),
+    }
+
+
+def xact_commits(databases: list[str]) -> float:
+    """PostgreSQL's committed transactions in these databases (``pg_stat_database``)."""
+    from sqlalchemy import text
+
+    from bench.common import _admin_engine
+
+    engine = _admin_engine()
+    try:
+        with engine.connect() as c:
+            return float(c.execute(text("SELECT coalesce(sum(xact_commit), 0) FROM "
+                                        "pg_stat_database WHERE datname = ANY(:d)"),
+                                   {"d": databases}).scalar())
+    finally:
+        engine.dispose()
+
+
+def counts_before(services: Services, databases: list[str]) -> dict[str, float]:
+    return {**metric_totals(scrape(services)), "transactions": xact_commits(databases)}
+
+
+def run(ctx: Context):
+    names = ("season_10k_s", "season_core_s_per_candidate", "per_candidate_counts",
+             "peak_rss_mb")
+    if not ctx.wanted(*names):
+        return
+    from bench.accounting import core_seconds_per_candidate, delta, per_candidate
+    from cli.rpc import RpcClient
+    from cli.season import SeasonDriver
+    from shared.session import SessionDocument
+
+    n = ctx.n(int(os.environ.get("BENCH_SEASON_CANDIDATES") or CANDIDATES), LEAST)
+    people = bench_people(n)
+    ctx.log(f"season: {n} candidates, 7 services, cli.season's driver ({THREADS * CLIENTS} "
+            "threads)")
     load_before = _load()
-    outcome, failure = None, None
+    hash_cpu = hash_cpu_seconds()
     with fresh_vhost(ctx) as amqp, contextlib.ExitStack() as stack:
         dbs = {svc: stack.enter_context(fresh_pg(ctx, f"season_{svc}", create=False))
                for svc, _ in SERVICES}
         template = pg_url(dbs["account"]).replace(dbs["account"],
                                                   f"kaowu_bench_{ctx.run_id}_season_{{service}}")
         registry = ctx.workdir / "season-education-registry.csv"
-        rows = applicants.registry_rows(plan.numbers)
-        with open(registry, "w", encoding="utf-8", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        write_registry(registry, people)
         clock = SteppedClock(ctx.workdir / "season-clock", writer=True)
         db_pool = pool_budget()
-        if db_pool != PRODUCTION_POOL:
-            ctx.log(f"season: PostgreSQL is shared and short of connections: each service's "
-                    f"pool is {db_pool[0]}+{db_pool[1]} (production {PRODUCTION_POOL[0]}+"
-                    f"{PRODUCTION_POOL[1]})")
         services = Services(ctx, amqp, _configs(amqp, template, registry, ctx.workdir),
                             clock.path, db_pool)
         stack.callback(services.stop)
@@ -1104,37 +699,72 @@ def run(ctx: Context):
         rss = RssSampler(services.pids, dbs)
         rss.start()
         stack.callback(rss.stop)
-        watch = Watch({svc: pg_url(db) for svc, db in dbs.items()})
-        stack.callback(watch.dispose)
-        clients = Clients(amqp)
-        stack.callback(clients.stop)
-        clients.start()
-        season = Season(ctx, clients, plan, services, watch, clock, rss)
-        try:
-            outcome = season.run()
-        except Exception as exc:  # the RSS figure stands; the season's failure is raised below
-            failure = exc
-            ctx.log(f"season: failed: {exc}")
+        reporter = BenchReporter(ctx, rss, services)
+
+        def factory(timeout=CALL_TIMEOUT):
+            return RpcClient(amqp, timeout=timeout)
+
+        def session(now, minutes):
+            return SessionDocument.from_dict(session_document(now, n))
+
+        driver = SeasonDriver(factory, candidates=n, minutes_per_window=SLOT_MINUTES, seed=SEED,
+                              parallelism=CLIENTS * THREADS, clock=DriverClock(clock),
+                              reporter=reporter, spot_rate=SPOT_RATE, identity_base=0,
+                              settle=STALL_S, margin=1.0, timeout=CALL_TIMEOUT, people=people,
+                              poll=1.0, make_session=session)
+        databases = list(dbs.values())
+        before = counts_before(services, databases)
+        cpu = CpuSampler(services.pids, databases)
+        cpu.start()
+        t0 = time.monotonic()
+        result = driver.run()
+        seconds = time.monotonic() - t0
+        cpu_s = cpu.stop()
+        reporter._close()
+        after = counts_before(services, databases)
         rss.stop()
+    counts = delta(before, after)
     load_after = _load()
     machine_load = {"load_average_before": load_before, "load_average_after": load_after,
-                    "db_pool_per_service": list(db_pool),
-                    "db_connections_peak_by_service": dict(sorted(rss.connections.items()))}
+                    "db_pool_per_service": list(db_pool)}
+    from collections import Counter
 
-    if take_season and outcome is not None:
-        # the target is for 10,000: a smaller run's seconds are not checked against it
-        # (its extrapolation is in the detail, labelled as one)
-        yield Figure("season_10k_s", outcome["total"], "s",
-                     ceiling=TARGET_S if plan.count >= CANDIDATES else None,
-                     detail={**outcome["detail"], **machine_load})
-    if take_rss and rss.hwm_kb:
+    wrong = [row for row, *_, agree in result.comparison if not agree]
+    funnel = {row: {"intended": want, "services": got} for row, want, got, _ in result.comparison}
+    common = {"candidates": n, "funnel_differs": wrong, **machine_load}
+    if result.deviations:  # calls refused or failed, effects not seen in time: the table says so
+        common["errors"] = len(result.deviations)
+    yield Figure("season_10k_s", seconds, "s", ceiling=TARGET_S if n >= CANDIDATES else None,
+                 detail={**common, "phase_seconds": reporter.phases, "funnel": funnel,
+                         "mix": dict(Counter(c.path.archetype for c in result.plan)),
+                         "calls": result.calls, "deviations": len(result.deviations),
+                         "first_deviations": [vars(d) for d in result.deviations[:5]],
+                         **({"extrapolated_10k_s": {
+                             "note": f"EXTRAPOLATION, not a measurement: x {FULL}/{n}",
+                             "seconds": round(seconds * FULL / n, 1)}} if n < FULL else {})})
+    hashes = counts["hashing_rpcs"]
+    core = core_seconds_per_candidate(cpu_s, int(hashes), hash_cpu, n)
+    yield Figure("season_core_s_per_candidate", core["value"], "core-s", ceiling=0.2,
+                 detail={**common, **{k: (round(v, 4) if isinstance(v, float) else v)
+                                      for k, v in core.items() if k != "value"},
+                         "hashes": int(hashes), "hash_cpu_s_each": round(hash_cpu, 4),
+                         "driver_cpu_s (not counted)": round(cpu.driver_cpu_s, 1),
+                         "note": "RabbitMQ's beam.smp is shared with other users of the broker; "
+                                 "PostgreSQL: the backends of the season's databases only"})
+    totals = {"transactions": counts["transactions"], "round_trips": None,
+              "publishes": counts["publishes"], "deliveries": counts["deliveries"],
+              "deliveries_passed_over": counts["deliveries_passed_over"], "rpcs": counts["rpcs"]}
+    each = per_candidate(totals, n)
+    yield Figure("per_candidate_counts", each["deliveries_passed_over"], "passed over/candidate",
+                 detail={**common, "per_candidate": each,
+                         "totals": {k: v for k, v in counts.items()},
+                         "round_trips": "not measured: no per-statement counter without "
+                                        "pg_stat_statements (not preloaded on this server)"})
+    if rss.hwm_kb:
         name = max(rss.hwm_kb, key=rss.hwm_kb.get)
         yield Figure("peak_rss_mb", rss.hwm_kb[name] / 1024, "MiB", ceiling=RSS_CEILING_MB,
-                     detail={"service": name, "candidates": plan.count,
+                     detail={"service": name, "candidates": n,
                              "peak_rss_mb_by_service": {k: round(v / 1024, 1)
                                                         for k, v in sorted(rss.hwm_kb.items())},
                              "largest_rss_sampled_in_phase": {k: p for k, (_, p) in rss.rss_kb.items()},
-                             **({"season_failed": str(failure)[:300]} if failure else {}),
                              **machine_load})
-    if failure is not None:
-        raise RuntimeError(f"the season did not complete: {failure}") from failure

@@ -502,12 +502,15 @@ class SeasonDriver:
     thread (``parallelism`` of them) and one for itself. ``clock`` is a ``WallClock`` (real
     services on real time) or a ``SteppedClock`` (in-process services sharing a
     ``ControlledClock``). ``settle``: real seconds to wait for an asynchronous effect (an
-    event crossing services, a deadline timer) before calling it a deviation."""
+    event crossing services, a deadline timer) before calling it a deviation. The season
+    benchmark (``bench/season.py``) runs this same driver on its own services and clock."""
 
     def __init__(self, client_factory, candidates: int = 6, minutes_per_window: float = 1.0,
                  seed: int = 2026, parallelism: int = 4, clock=None, reporter: Reporter | None = None,
                  spot_rate: float = 0.5, identity_base: int | None = None, settle: float = 20.0,
-                 margin: float = 0.5, timeout: float = 30.0):
+                 margin: float = 0.5, timeout: float = 30.0,
+                 people: list[RegistryPerson] | None = None, poll: float = 0.15,
+                 make_session: Callable | None = None):
         if minutes_per_window * 60 < 2:
             raise ValueError("minutes_per_window must give windows of at least 2 seconds")
         self.client_factory = client_factory
@@ -517,6 +520,10 @@ class SeasonDriver:
         self.reporter = reporter or Reporter()
         self.spot_rate, self.identity_base = spot_rate, identity_base
         self.settle, self.margin = settle, margin
+        # the registry's people (None: deploy/reference's); a benchmark brings its own, and
+        # polls less often (``poll`` s between rounds of ``wait_for``: each round is RPCs)
+        self.people_of_registry, self.poll = people, poll
+        self.make_session = make_session  # (now, minutes) -> SessionDocument; demo_session
         self.rpc = ThreadClients(client_factory, timeout=timeout)
         self.deviations: list[Deviation] = []
         self.skipped: list[str] = []
@@ -594,7 +601,7 @@ class SeasonDriver:
             pending = [item for item, ok in zip(pending, results, strict=True) if not ok]
             if not pending or time.monotonic() > deadline or (until and self.clock.now() > until):
                 break
-            self.clock.pause(0.15)
+            self.clock.pause(self.poll)
         task.finish()
         for item in pending:
             seen = getattr(item, "last_seen", None)
@@ -633,7 +640,8 @@ class SeasonDriver:
         started = time.monotonic()
         try:
             self.check_services()
-            self.plan = make_plan(self.n, self.seed, self.identity_base)
+            self.plan = make_plan(self.n, self.seed, self.identity_base,
+                                  self.people_of_registry)
             self.reporter.note("path mix: " + ", ".join(f"{k} {v}" for k, v in
                                                          sorted(path_mix(self.plan).items())))
             for c in self.plan:
@@ -748,7 +756,7 @@ class SeasonDriver:
         from shared.session import SessionDocument, demo_session
 
         self.reporter.phase("schedule", "考试计划: a demo session, windows starting now")
-        doc = demo_session(self.clock.now(), self.minutes)
+        doc = (self.make_session or demo_session)(self.clock.now(), self.minutes)
         taken = {s["session_id"] for s in self.call("registration", "list_sessions")}
         if doc.session_id in taken:  # another demo in the same minute: add the second
             d = doc.to_dict()

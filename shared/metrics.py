@@ -32,6 +32,10 @@ Two kinds of figures, one exposition:
   ``kaowu_projection_position{service,projection}``, ``kaowu_projection_lag_events``
   ``kaowu_business_count{service,name,status}``  the service's ``business_counts()``
 
+  ``kaowu_deadline_overdue_seconds{service,window}``  how long past its due instant a
+      deadline effect (``shared.deadlines``) of that window has not run, on the service's
+      clock, as this process's deadline timer last saw it (0: none). Alert above 60.
+
   ``kaowu_dead_letters{service}``  dead letters (死信) in the service's own log: upstream
       events its consumers gave up on (``EventDeadLettered``) and not replayed since
       (no ``DeadLetterReplayed``): the figure ``status()`` reports as ``dead_letters``.
@@ -92,7 +96,7 @@ EXPORTED = (
     "kaowu_consumer_position", "kaowu_consumer_highest_seen_position",
     "kaowu_consumer_lag_events", "kaowu_consumer_upstream_log_changed",
     "kaowu_projection_position", "kaowu_projection_lag_events",
-    "kaowu_business_count", DEAD_LETTERS,
+    "kaowu_business_count", DEAD_LETTERS, "kaowu_deadline_overdue_seconds",
 )
 
 # seconds; from a cached read (1 ms) to an argon2 hash or a slow pull (10 s and more)
@@ -245,6 +249,12 @@ def _store_provider(container):
     return next((d for d in container.dependencies if isinstance(d, EventStoreProvider)), None)
 
 
+def _deadlines_provider(container):
+    from shared.deadlines import Deadlines
+
+    return next((d for d in container.dependencies if isinstance(d, Deadlines)), None)
+
+
 def _tracking_consumers(container) -> dict:
     from shared.dependencies import TrackingProvider
 
@@ -274,7 +284,15 @@ class _StateCollector:
         relay = provider.relay if provider is not None else None
         consumers = _tracking_consumers(self.container)
 
-        # in-process counters first: they never need the database
+        # in-process figures first: they never need the database
+        deadlines = _deadlines_provider(self.container)
+        overdue = GaugeMetricFamily(
+            "kaowu_deadline_overdue_seconds",
+            "How long past its due instant a deadline effect has not run (0: none).",
+            labels=["service", "window"])
+        for window, seconds in sorted(deadlines.overdue_by_window().items() if deadlines else ()):
+            overdue.add_metric([name, window], seconds)
+        yield overdue
         published = CounterMetricFamily("kaowu_relay_published",
                                         "Events published by this process's relay.",
                                         labels=["service"])

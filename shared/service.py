@@ -5,7 +5,9 @@ A service subclasses ``EventSourcedService`` and declares ``store`` (an
 
 - ``events_after(position, limit)``: its log after a position (public views), for gap
   filling by consumers and for the operator command line;
-- ``status()``: head position, relay position and lag, tracking per upstream, projections;
+- ``status()``: head position, relay position and lag, tracking per upstream, projections,
+  and where the service has deadline effects (``shared.deadlines``) which ran, when, and
+  which are overdue;
 - ``rebuild(projection=None)``: drop and replay read models while running;
 - ``dead_letters()`` and ``replay_dead_letter(upstream, position)``: upstream events its
   consumers dead-lettered (``shared.tracking``), and applying one again.
@@ -23,6 +25,7 @@ from nameko.rpc import Rpc
 from nameko.timer import Timer
 
 from shared.deadletter import TrackedEventHandler
+from shared.deadlines import DeadlineRunner
 from shared.dependencies import ClockProvider, WorkerLog
 from shared.errors import EXPECTED, NotFound, Unavailable, ValidationFailed, flat_fields
 from shared.health import Health, http
@@ -142,7 +145,7 @@ class EventSourcedService:
         store = self.store
         head = store.head()
         relay = store.relay_position()
-        return {
+        answer = {
             "service": self.name,
             "head": head,
             "relay_position": relay,
@@ -151,6 +154,10 @@ class EventSourcedService:
             "projections": store.projection_positions(),
             "dead_letters": sum(1 for d in self.dead_letters() if not d["replayed"]),
         }
+        runner = getattr(self, "deadline_effects", None)
+        if isinstance(runner, DeadlineRunner):  # the deadline effects that ran, and when
+            answer["deadlines"] = runner.report(store, self.clock.now())
+        return answer
 
     def _tracking_positions(self) -> dict[str, int]:
         """Each upstream's position as its tracking record has it, or as this process's

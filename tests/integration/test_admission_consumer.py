@@ -18,6 +18,7 @@ from services.admission.schemas import REGISTRY
 from services.admission.service import AdmissionService, on_registration_event
 from services.registration.schemas import REGISTRY as REGISTRATION_REGISTRY
 from shared.clock import SHANGHAI, ControlledClock
+from shared.deadlines import DeadlineRunner
 from shared.dependencies import BoundStore
 from shared.errors import NotFound
 from shared.events import NewEvent
@@ -61,10 +62,11 @@ def world(db_url, tmp_path):
     w.clock, w.reg, w.adm, w.consumer = clock, reg, adm, consumer
     w.pump = lambda: consumer.catch_up(fetch)
     w.registration = SimpleNamespace(events_after=fetch)  # registration's RPC, in-process
+    w.deadlines = DeadlineRunner("admission")  # the container's, kept between workers
     w.worker = lambda: worker_factory(
         AdmissionService, store=BoundStore(adm, Context(actor="test")), clock=clock,
         tracking=Tracking(consumer, fetch), ticket_key=b"test-key",
-        registration_rpc=w.registration)
+        registration_rpc=w.registration, deadline_effects=w.deadlines)
     yield w
     reg.engine.dispose()
     adm.engine.dispose()

@@ -1,0 +1,192 @@
+"""The one deadline mechanism (截止): run an effect once when a window of an exam session
+closes (or opens, where an effect needs that).
+
+Every service with such effects declares ``deadline_effects = Deadlines()`` and one timer
+(``DEADLINE_INTERVAL``) that hands the provider its schedule: a ``Due`` per (session,
+window) with the instant it falls due, read from the service's own sessions and compared
+with the service's own clock. The provider runs each due effect not run yet, oldest first.
+
+Durable, once: the record that an effect ran is a ``DeadlineReached`` event on the stream
+``deadline-<session>-<window>``, appended with expected version 0 in the same unit of work
+as the effect's own events. Two replicas cannot both run it (one commits, the other's
+append conflicts and, re-run, finds the record); a restart in the middle finds either both
+or neither. What has run is read from the log (``status`` shows it, with when), never from
+memory: the provider only remembers it to skip a database read per tick.
+
+An effect too large for one unit of work (admission issuing thousands of tickets) returns
+``MORE`` after each batch it committed; the provider calls it again and writes the record
+with the last batch (each batch must then be safe to repeat, by its own streams' versions).
+
+For operators: ``report()`` in each service's ``status`` and the gauge
+``kaowu_deadline_overdue_seconds{service,window}``: how long past its due instant an
+effect has not run (0 when none). Alert when it exceeds 60.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from nameko.extensions import DependencyProvider
+
+from shared.clock import clock_from_config, parse_iso, shanghai
+from shared.events import NewEvent
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+DEADLINE_REACHED = "DeadlineReached"
+OVERDUE_METRIC = "kaowu_deadline_overdue_seconds"
+#: an effect's answer "one batch committed, call me again" (the record waits for the last)
+MORE = object()
+
+
+def deadline_stream(session_id: str, window: str) -> str:
+    return f"deadline-{session_id}-{window}"
+
+
+@dataclass(frozen=True)
+class Due:
+    """An effect of a session's window, and the first instant it may run.
+
+    ``effect(tx)`` runs in the unit of work that records it; it appends its own events and
+    returns extra fields for the record (or None), or ``MORE``. ``prepare()`` runs before
+    it, outside any transaction, only when the record is not there yet."""
+
+    session_id: str
+    window: str
+    at: datetime
+    effect: Callable[[object], dict | None | object]
+    prepare: Callable[[], None] | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.session_id, self.window)
+
+
+class DeadlineRunner:
+    """The work and the memory of one service's deadline effects (one per container)."""
+
+    def __init__(self, service: str):
+        self.service = service
+        self._lock = threading.Lock()
+        self._ran: dict[str, set[tuple[str, str]]] = {}  # log id -> (session, window) known run
+        self._pending: dict[tuple[str, str], datetime] = {}  # due at the last tick, not run
+
+    # -- the timer's work ----------------------------------------------------------------
+
+    def run_due(self, store, now: datetime, schedule: Iterable[Due]) -> list[tuple[str, str]]:
+        """Run every effect of ``schedule`` due at ``now`` and not run yet; returns the
+        (session, window) this call ran. An effect that fails is logged and stays pending
+        (the next tick tries again; the overdue gauge shows it)."""
+        ran = self._known(store)
+        due = sorted((d for d in schedule if now >= d.at and d.key not in ran), key=lambda d: d.at)
+        with self._lock:
+            self._pending = {d.key: d.at for d in due}
+        done, failed = [], set()
+        for d in due:
+            if d.session_id in failed:
+                continue  # a session's effects run in order: the later wait for the earlier
+            try:
+                if self._recorded(store, d.key):  # by another replica: nothing to prepare
+                    continue
+                if d.prepare is not None:
+                    d.prepare()
+                outcome = MORE
+                while outcome is MORE:
+                    outcome = store.execute(lambda tx, d=d: _run(tx, d))
+                if outcome:
+                    done.append(d.key)
+                    log.info("deadline.ran", session_id=d.session_id, window=d.window,
+                             due_at=d.at.isoformat(), late_s=round((now - d.at).total_seconds(), 3))
+                self._recorded(store, d.key)
+            except Exception:
+                failed.add(d.session_id)
+                log.exception("deadline.failed", session_id=d.session_id, window=d.window,
+                              action="retried at the next tick")
+        return done
+
+    def _known(self, store) -> set[tuple[str, str]]:
+        """The effects known to have run in ``store``'s log (read whole once, then kept)."""
+        log_id = store.log_id
+        with self._lock:
+            known = self._ran.get(log_id)
+        if known is None:
+            known = {k for k, _ in self._records(store)}
+            with self._lock:
+                self._ran[log_id] = known
+        return known
+
+    def _recorded(self, store, key: tuple[str, str]) -> bool:
+        if store.read_stream(deadline_stream(*key)):
+            with self._lock:
+                self._ran.setdefault(store.log_id, set()).add(key)
+                self._pending.pop(key, None)
+            return True
+        return False
+
+    @staticmethod
+    def _records(store):
+        position = 0
+        while batch := store.events_after(position, 1000, types=[DEADLINE_REACHED]):
+            for e in batch:
+                yield (e.payload["session_id"], e.payload["window"]), e
+            position = batch[-1].position
+
+    # -- for operators -------------------------------------------------------------------
+
+    def report(self, store, now: datetime) -> dict:
+        """What ``status`` shows: the effects that ran (from the log: every replica agrees)
+        and when, and those due at the last tick and not run, with how late they are."""
+        ran = [{"session_id": s, "window": w, "ran_at": e.metadata.get("occurred_at"),
+                "ran_at_local": _local(e.metadata.get("occurred_at"))}
+               for (s, w), e in self._records(store)]
+        return {"ran": ran, "overdue": [
+            {"session_id": s, "window": w, "due_at": at.isoformat(),
+             "overdue_seconds": round(max((now - at).total_seconds(), 0.0), 3)}
+            for (s, w), at in sorted(self.pending().items())]}
+
+    def pending(self) -> dict[tuple[str, str], datetime]:
+        with self._lock:
+            return dict(self._pending)
+
+    def overdue_by_window(self, now: datetime) -> dict[str, float]:
+        """Per window name, the longest any of its effects is past due (0: none)."""
+        out: dict[str, float] = {}
+        for (_, window), at in self.pending().items():
+            out[window] = max(out.get(window, 0.0), max((now - at).total_seconds(), 0.0))
+        return out
+
+
+def _run(tx, d: Due):
+    stream = deadline_stream(d.session_id, d.window)
+    if tx.stream_version(stream):
+        return None  # ran before: by us, another replica, or before a restart
+    extra = d.effect(tx)
+    if extra is MORE:
+        return MORE
+    tx.append([NewEvent(stream, DEADLINE_REACHED,
+                        {"session_id": d.session_id, "window": d.window, **(extra or {})})],
+              {stream: 0})
+    return True
+
+
+def _local(at: str | None) -> str | None:
+    return shanghai(parse_iso(at)) if at else None
+
+
+class Deadlines(DependencyProvider):
+    """The service's ``DeadlineRunner`` (its state lives here, per container, not in a
+    module), and its clock for the overdue gauge (``shared.metrics``)."""
+
+    def setup(self):
+        self.runner = DeadlineRunner(self.container.service_name)
+        self.clock = clock_from_config(self.container.config)
+
+    def get_dependency(self, worker_ctx):
+        return self.runner
+
+    def overdue_by_window(self) -> dict[str, float]:
+        return self.runner.overdue_by_window(self.clock.now())

@@ -128,6 +128,11 @@ def test_plan_late_seats_capacity_voids_and_rebuild(world):
     w.worker().deadlines()  # once, however often the timer ticks
     assert w.adm.head() == head
     assert types(w.adm).count("AdmissionTicketIssued") == 4
+    # operators see which deadline effects ran, and when (on the service's clock)
+    ran = w.worker().status()["deadlines"]
+    assert [(r["window"], r["ran_at_local"]) for r in ran["ran"]] == [
+        ("confirmation", "2026-04-18 16:00:01"), ("seating", "2026-04-18 16:00:01")]
+    assert ran["overdue"] == []
     rooms = w.worker().room_list({"staff_id": "a1"}, sid, "V1", "R1")
     assert [c["seat"] for c in rooms["candidates"]] == [1, 2] and rooms["seats"] == 3
     assert rooms["candidates"][0]["id_number"].count("*") > 5  # masked for the door list

@@ -74,6 +74,7 @@ class DeadlineRunner:
         self._lock = threading.Lock()
         self._ran: dict[str, set[tuple[str, str]]] = {}  # log id -> (session, window) known run
         self._pending: dict[tuple[str, str], datetime] = {}  # due at the last tick, not run
+        self._scheduled: dict[tuple[str, str], datetime] = {}  # every effect of the last tick
 
     # -- the timer's work ----------------------------------------------------------------
 
@@ -81,9 +82,11 @@ class DeadlineRunner:
         """Run every effect of ``schedule`` due at ``now`` and not run yet; returns the
         (session, window) this call ran. An effect that fails is logged and stays pending
         (the next tick tries again; the overdue gauge shows it)."""
+        schedule = list(schedule)
         ran = self._known(store)
         due = sorted((d for d in schedule if now >= d.at and d.key not in ran), key=lambda d: d.at)
         with self._lock:
+            self._scheduled = {d.key: d.at for d in schedule}
             self._pending = {d.key: d.at for d in due}
         done, failed = [], set()
         for d in due:
@@ -109,18 +112,13 @@ class DeadlineRunner:
         return done
 
     def _known(self, store) -> set[tuple[str, str]]:
-        """The effects known to have run in ``store``'s log (read whole once, then kept)."""
-        log_id = store.log_id
+        """The effects known to have run in ``store``'s log: filled as each falls due (one
+        indexed read of its stream, then kept: a record never goes away)."""
         with self._lock:
-            known = self._ran.get(log_id)
-        if known is None:
-            known = {k for k, _ in self._records(store)}
-            with self._lock:
-                self._ran[log_id] = known
-        return known
+            return set(self._ran.setdefault(store.log_id, set()))
 
     def _recorded(self, store, key: tuple[str, str]) -> bool:
-        if store.read_stream(deadline_stream(*key)):
+        if self._record(store, key) is not None:
             with self._lock:
                 self._ran.setdefault(store.log_id, set()).add(key)
                 self._pending.pop(key, None)
@@ -128,7 +126,20 @@ class DeadlineRunner:
         return False
 
     @staticmethod
-    def _records(store):
+    def _record(store, key):
+        events = store.read_stream(deadline_stream(*key))
+        return events[0] if events else None
+
+    def _records(self, store):
+        """(key, record) of the effects that ran: those of the last tick's schedule by
+        their streams (indexed); before any tick, by type over the whole log."""
+        with self._lock:
+            scheduled = sorted(self._scheduled)
+        if scheduled:
+            for key in scheduled:
+                if (record := self._record(store, key)) is not None:
+                    yield key, record
+            return
         position = 0
         while batch := store.events_after(position, 1000, types=[DEADLINE_REACHED]):
             for e in batch:
@@ -140,9 +151,11 @@ class DeadlineRunner:
     def report(self, store, now: datetime) -> dict:
         """What ``status`` shows: the effects that ran (from the log: every replica agrees)
         and when, and those due at the last tick and not run, with how late they are."""
-        ran = [{"session_id": s, "window": w, "ran_at": e.metadata.get("occurred_at"),
-                "ran_at_local": _local(e.metadata.get("occurred_at"))}
-               for (s, w), e in self._records(store)]
+        ran = sorted(({"session_id": s, "window": w, "ran_at": e.metadata.get("occurred_at"),
+                       "ran_at_local": _local(e.metadata.get("occurred_at")), "position": e.position}
+                      for (s, w), e in self._records(store)), key=lambda r: r["position"])
+        for r in ran:
+            del r["position"]
         return {"ran": ran, "overdue": [
             {"session_id": s, "window": w, "due_at": at.isoformat(),
              "overdue_seconds": round(max((now - at).total_seconds(), 0.0), 3)}

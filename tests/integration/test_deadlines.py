@@ -81,6 +81,7 @@ def test_once_only_and_not_before_its_window_closes(log):
     ran = runner.report(store, clock.now())["ran"]
     assert ran == [{"session_id": SID, "window": "confirmation",
                     "ran_at": "2026-04-18T08:00:01+00:00", "ran_at_local": "2026-04-18 16:00:01"}]
+    assert DeadlineRunner("test").report(store, clock.now())["ran"] == ran  # just restarted
 
 
 def test_restart_in_the_middle_writes_neither_or_both(log):

@@ -24,6 +24,7 @@ effect has not run (0 when none). Alert when it exceeds 60.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -90,8 +91,10 @@ class DeadlineRunner:
             self._pending = {d.key: d.at for d in due}
         done, failed = [], set()
         for d in due:
-            if d.session_id in failed:
-                continue  # a session's effects run in order: the later wait for the earlier
+            if d.session_id in failed:  # a session's effects run in order: the later wait
+                with contextlib.suppress(Exception):
+                    self._recorded(store, d.key)  # (unless another replica ran them)
+                continue
             try:
                 if self._recorded(store, d.key):  # by another replica: nothing to prepare
                     continue

@@ -6,9 +6,20 @@
 # and so does the operator command line, inside a running pod:
 #   kubectl -n kaowu exec deploy/kaowu-gateway -- kaowu dlq list
 # Debian bookworm, as the Makefile's pinned system packages (the CJK font).
+#
+# Base images are pinned by digest (the tag says what it is, the digest what is pulled;
+# tests/unit/test_k8s_manifests.py fails on a FROM without one). To move to a newer build
+# of the same tag, ask the registry for the tag's current digest and put it on every FROM
+# of that image, then build and run the tests:
+#   docker buildx imagetools inspect python:3.11-slim-bookworm --format '{{json .Manifest.Digest}}'
+#   (or: crane digest python:3.11-slim-bookworm; skopeo inspect --format '{{.Digest}}'
+#    docker://docker.io/library/python:3.11-slim-bookworm)
+# The digest below is the multi-platform index of python:3.11-slim-bookworm as a public
+# reference recorded it; it was not pulled from this repository's machine (no registry
+# access): the first build confirms it, or refresh it as above.
 
 # ---- builder: the pinned dependencies, in a virtualenv --------------------------------
-FROM python:3.11-slim-bookworm AS builder
+FROM python:3.11-slim-bookworm@sha256:2e32f7d302adc1c37428355c1e646897c0c53f4fd60b6a551245fb90ee129f91 AS builder
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -26,7 +37,7 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
  && pip install -c constraints.txt -r requirements.txt
 
 # ---- runtime: slim, non-root, the venv and the source ---------------------------------
-FROM python:3.11-slim-bookworm AS runtime
+FROM python:3.11-slim-bookworm@sha256:2e32f7d302adc1c37428355c1e646897c0c53f4fd60b6a551245fb90ee129f91 AS runtime
 
 # the admission tickets' and certificates' PDFs embed a CJK TrueType font (shared/pdf.py):
 # the same pinned package as the Makefile's. `kaowu`: the operator command line (cli/),

@@ -45,11 +45,10 @@ def _summary_projection():
     """A small read model: one row per stream, one upsert per event."""
     from sqlalchemy import Column, Integer, MetaData, String, Table
 
-    from shared.migrations import Migration, create_tables
     from shared.projection import Projection, Upsert
 
     meta = MetaData()
-    summary = Table(
+    Table(
         "stream_summary", meta,
         Column("stream_id", String(200), primary_key=True),
         Column("version", Integer, nullable=False),
@@ -60,7 +59,6 @@ def _summary_projection():
     class StreamSummary(Projection):
         name = "stream_summary"
         metadata = meta
-        migrations = [Migration("bench.0001_stream_summary", create_tables(summary))]
 
         def handle(self, event):
             p = event.payload

@@ -12,8 +12,8 @@ import json
 from collections.abc import Callable, Iterator
 from datetime import datetime
 
-from cli.masking import mask
 from shared.clock import shanghai
+from shared.masking import mask
 
 PAGE = 1000  # events per events_after call (the service allows up to 5000)
 # payload keys too big or too nested for a one-line summary

@@ -26,11 +26,11 @@ from rich.text import Text
 
 from cli import events as event_log
 from cli import history as story
-from cli.masking import mask, mask_id_number, mask_text
 from cli.rpc import DEFAULT_TIMEOUT, STATUS_TIMEOUT, CliError, RpcClient
 from shared.config import amqp_uri as default_amqp_uri
 from shared.config import mask_url
 from shared.errors import KaowuError
+from shared.masking import mask, mask_id_number, mask_text
 
 HELP = """kaowu: the operator command line of Kaowu (考务运维命令行).
 

@@ -17,9 +17,9 @@ An effect too large for one unit of work (admission issuing thousands of tickets
 ``MORE`` after each batch it committed; the provider calls it again and writes the record
 with the last batch (each batch must then be safe to repeat, by its own streams' versions).
 
-For operators: ``report()`` in each service's ``status`` and the gauge
-``kaowu_deadline_overdue_seconds{service,window}``: how long past its due instant an
-effect has not run (0 when none). Alert when it exceeds 60.
+For operators: ``report()`` in each service's ``status`` (which ran, when, which are
+overdue), and ``kaowu_deadline_overdue_seconds{service,session_id,deadline}`` from the
+service's ``deadline_schedule()`` (``shared.service``; the alert KaowuDeadlineNotRun).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from datetime import datetime
 
 from nameko.extensions import DependencyProvider
 
-from shared.clock import clock_from_config, parse_iso, shanghai
+from shared.clock import parse_iso, shanghai
 from shared.events import NewEvent
 from shared.logging import get_logger
 
@@ -46,6 +46,11 @@ MORE = object()
 
 def deadline_stream(session_id: str, window: str) -> str:
     return f"deadline-{session_id}-{window}"
+
+
+def has_run(store, key: tuple[str, str]) -> bool:
+    """Whether the log records the effect of (session, window) as run (an indexed read)."""
+    return bool(store.read_stream(deadline_stream(*key)))
 
 
 @dataclass(frozen=True)
@@ -194,15 +199,11 @@ def _local(at: str | None) -> str | None:
 
 
 class Deadlines(DependencyProvider):
-    """The service's ``DeadlineRunner`` (its state lives here, per container, not in a
-    module), and its clock for the overdue gauge (``shared.metrics``)."""
+    """The service's ``DeadlineRunner``: its state lives here, per container, not in a
+    module."""
 
     def setup(self):
         self.runner = DeadlineRunner(self.container.service_name)
-        self.clock = clock_from_config(self.container.config)
 
     def get_dependency(self, worker_ctx):
         return self.runner
-
-    def overdue_by_window(self) -> dict[str, float]:
-        return self.runner.overdue_by_window(self.clock.now())

@@ -76,10 +76,9 @@ def _context(worker_ctx) -> Context:
 
 
 class EventStoreProvider(DependencyProvider):
-    def __init__(self, registry, projections=(), migrations=(), relay=True):
+    def __init__(self, registry, projections=(), relay=True):
         self.registry = registry
         self.projections = list(projections)
-        self.migrations = list(migrations)
         self.relay_enabled = relay
         self.store = None
         self.relay = None
@@ -92,8 +91,7 @@ class EventStoreProvider(DependencyProvider):
         url = (kconfig.resolve_database_url(cfg["DATABASE_URL"], service)
                if cfg.get("DATABASE_URL") else kconfig.database_url(service))
         clock = clock_from_config(cfg)
-        self.store = open_store(url, self.registry, clock=clock, projections=self.projections,
-                                migrations=self.migrations)
+        self.store = open_store(url, self.registry, clock=clock, projections=self.projections)
         if self.relay_enabled and cfg.get("RELAY", True):
             publisher = KombuPublisher(cfg.get("AMQP_URI") or kconfig.amqp_uri(), service)
             self.relay = Relay(self.store, service, publisher)

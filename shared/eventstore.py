@@ -37,7 +37,6 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
-    inspect,
     select,
     text,
     update,
@@ -47,11 +46,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.pool import NullPool, QueuePool
 
+from shared import migrations
 from shared.clock import SystemClock, iso
 from shared.contracts import EventRegistry
 from shared.errors import Conflict
 from shared.events import STORED_EVENT_SLOTS, NewEvent, StoredEvent, stored_event
-from shared.migrations import Migration, create_tables, migrate
 
 # SQLite makes an INTEGER PRIMARY KEY the rowid: the fastest key it has.
 _BigInt = BigInteger().with_variant(Integer, "sqlite")
@@ -112,26 +111,6 @@ blobs_table = Table(
     Column("size", Integer, nullable=False),
     Column("data", LargeBinary, nullable=False),
 )
-
-
-def _seed_rows(conn):
-    conn.execute(log_head.insert().values(id=1, position=0))
-    conn.execute(relay_table.insert().values(id=1, position=0))
-
-
-def _log_identity(conn):
-    log_identity.create(conn, checkfirst=True)
-    conn.execute(log_identity.insert().values(id=1, log_id=uuid.uuid4().hex))
-    if "log_id" not in {c["name"] for c in inspect(conn).get_columns("tracking")}:
-        conn.execute(text("ALTER TABLE tracking ADD COLUMN log_id VARCHAR(32)"))
-
-
-CORE_MIGRATIONS = [
-    Migration("core.0001_event_log", create_tables(events_table, log_head, tracking_table,
-                                                   relay_table, projection_state, blobs_table)),
-    Migration("core.0002_seed_counters", _seed_rows),
-    Migration("core.0003_log_identity", _log_identity),
-]
 
 
 class ConcurrencyConflict(Exception):
@@ -372,30 +351,36 @@ def _dumps(obj) -> str:
 class EventStore:
     """One service's log. Thread- and greenthread-safe; cheap to share."""
 
-    def __init__(self, engine, registry: EventRegistry, *, clock=None, projections=(),
-                 migrations: Sequence[Migration] = ()):
+    def __init__(self, engine, registry: EventRegistry, *, clock=None, projections=()):
         self.engine = engine
         self.write_engine = engine.execution_options(kaowu_write=True)
         self.dialect = engine.dialect.name
         self.registry = registry
         self.clock = clock or SystemClock()
         self.projections = list(projections)
-        self.migrations = list(CORE_MIGRATIONS) + list(migrations)
-        for p in self.projections:
-            self.migrations += [m for m in p.migrations if m not in self.migrations]
+        # the Alembic histories of this database: the core tables', each projection's
+        self.histories = migrations.names_of(self.projections)
         self._listeners: list[Callable[[list[StoredEvent]], None]] = []
         self._log_id: str | None = None
         self._lock = threading.Lock()
         self._versions: dict[str, int | None] = {}
 
-    def migrate(self):
-        """Apply what is not applied yet; a projection one of whose ``rebuild`` migrations
-        was applied now is rebuilt from the log (its rows were keyed anew)."""
-        applied = migrate(self.engine, self.migrations)
+    def migrate(self) -> list[str]:
+        """Upgrade the schema to the heads of its histories; the revisions applied now. A
+        projection whose history had a ``rebuild`` revision applied now (its tables made
+        anew, empty: rows keyed differently) is then rebuilt from the log."""
+        applied = migrations.upgrade(self.engine, self.histories, extra=[
+            p.metadata for p in self.projections if p.history is None])
+        rebuilt = migrations.rebuilds(self.histories, applied)
         for p in self.projections:
-            if any(m.rebuild and m.id in applied for m in p.migrations):
+            if p.history in rebuilt:
                 p.rebuild(self)
         return applied
+
+    def schema_heads(self) -> set[str]:
+        """The Alembic revisions the database is at."""
+        with self.engine.connect() as conn:
+            return migrations.current(conn)
 
     def on_commit(self, listener: Callable[[list[StoredEvent]], None]):
         """Call ``listener(events)`` with what each transaction appended, after it commits
@@ -813,12 +798,11 @@ class Transaction:
         ).on_conflict_do_nothing(index_elements=["sha256"]))
 
 
-def open_store(url: str, registry: EventRegistry, *, clock=None, projections=(), migrations=(),
+def open_store(url: str, registry: EventRegistry, *, clock=None, projections=(),
                create_database: bool = True) -> EventStore:
     """Engine, store and migrations in one step (services, CLI, tests)."""
     if create_database:
         ensure_database(url)
-    store = EventStore(make_engine(url), registry, clock=clock, projections=projections,
-                       migrations=migrations)
+    store = EventStore(make_engine(url), registry, clock=clock, projections=projections)
     store.migrate()
     return store

@@ -1,44 +1,30 @@
-"""structlog JSON logs. Personal data (ID numbers, mobiles) never appears whole.
+"""structlog JSON logs. Personal data (ID numbers, mobiles, e-mail and postal addresses)
+never appears whole.
 
-Masking happens in a processor, so it covers every log line whatever a caller passes: keys
-known to hold personal data are masked, and any string value is scrubbed of anything
-shaped like a mainland ID number or mobile number.
+Masking happens in a processor, so it covers every log line whatever a caller passes, by
+the one rule of ``shared.masking`` (the same as the operators' views): keys known to hold
+personal data are masked, and any string value is scrubbed of anything shaped like a
+mainland ID number, a mobile number or an e-mail address.
 """
 
 import logging
 import os
-import re
 import sys
 
 import structlog
 
-_ID_RE = re.compile(r"(?<![0-9A-Za-z])(\d{3})\d{12,13}([0-9Xx]{2})(?![0-9A-Za-z])")
-_MOBILE_RE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
-_SECRET_KEYS = {"password", "old_password", "new_password", "password_hash", "token", "secret"}
-_PII_KEYS = {"id_number", "mobile", "phone"}
+from shared.masking import mask, mask_text
 
-
-def mask_text(s: str) -> str:
-    s = _ID_RE.sub(lambda m: f"{m.group(1)}{'*' * 11}{m.group(2)}", s)
-    return _MOBILE_RE.sub(lambda m: f"{m.group(1)}****{m.group(2)}", s)
+__all__ = ["configure", "configured", "get_logger", "mask_text", "mask_value"]
 
 
 def mask_value(key, value):
-    if key in _SECRET_KEYS:
-        return "***"
-    if key in _PII_KEYS and isinstance(value, str):
-        return value[:3] + "*" * max(len(value) - 5, 0) + value[-2:] if len(value) > 5 else "***"
-    if isinstance(value, str):
-        return mask_text(value)
-    if isinstance(value, dict):
-        return {k: mask_value(k, v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [mask_value(key, v) for v in value]
-    return value
+    """``value`` as it would be logged under ``key`` (``shared.masking.mask``)."""
+    return mask(value, key)
 
 
 def _mask_processor(_logger, _name, event_dict):
-    return {k: mask_value(k, v) for k, v in event_dict.items()}
+    return {k: mask(v, k) for k, v in event_dict.items()}
 
 
 _configured = False

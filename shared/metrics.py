@@ -32,15 +32,32 @@ Two kinds of figures, one exposition:
   ``kaowu_projection_position{service,projection}``, ``kaowu_projection_lag_events``
   ``kaowu_business_count{service,name,status}``  the service's ``business_counts()``
 
-  ``kaowu_deadline_overdue_seconds{service,window}``  how long past its due instant a
-      deadline effect (``shared.deadlines``) of that window has not run, on the service's
-      clock, as this process's deadline timer last saw it (0: none). Alert above 60.
-
   ``kaowu_dead_letters{service}``  dead letters (死信) in the service's own log: upstream
       events its consumers gave up on (``EventDeadLettered``) and not replayed since
       (no ``DeadLetterReplayed``): the figure ``status()`` reports as ``dead_letters``.
       Counted incrementally: each scrape reads only the log's events since the last one
       (by position, the primary key), so it stays cheap however long the log grows.
+
+- **The gateway's requests** (its routes; other services answer only probes and scrapes):
+
+  ``kaowu_http_requests_total{service,route,method,status}``  by route template
+      (``/api/applications/<application_id>``) and status code
+  ``kaowu_http_request_duration_seconds{service,route,method}``  histogram
+
+- **The process** (prometheus_client's process collector, in every service's registry):
+  ``process_cpu_seconds_total``, ``process_resident_memory_bytes``,
+  ``process_virtual_memory_bytes``, ``process_open_fds``, ``process_max_fds``,
+  ``process_start_time_seconds``.
+
+- **Deadlines and queues**, read at scrape time through the service's ``scrape_gauges()``
+  (``shared.service``; every family always present, empty where a service has none):
+
+  ``kaowu_deadline_overdue_seconds{service,session_id,deadline}``  a deadline effect that
+      fell due (by the service's clock) and has not run: how long ago it fell due
+  ``kaowu_manual_check_queue{service,session_id,registration_point}``  cases waiting for
+      a point's manual check (verification)
+  ``kaowu_window_end_timestamp_seconds{service,session_id,window}``  when a session's
+      window closes (its first instant past the end), Unix seconds (verification)
 
 ``business_counts()`` (a method of the service class, default ``{}``) returns
 ``{name: number}`` or ``{name: {status: number}}``; ``{"applications": {"confirmed": 3},
@@ -70,6 +87,7 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Histogram,
+    ProcessCollector,
     disable_created_metrics,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -96,8 +114,30 @@ EXPORTED = (
     "kaowu_consumer_position", "kaowu_consumer_highest_seen_position",
     "kaowu_consumer_lag_events", "kaowu_consumer_upstream_log_changed",
     "kaowu_projection_position", "kaowu_projection_lag_events",
-    "kaowu_business_count", DEAD_LETTERS, "kaowu_deadline_overdue_seconds",
+    "kaowu_business_count", DEAD_LETTERS,
+    "kaowu_http_requests", "kaowu_http_request_duration_seconds",
 )
+
+# the process collector's families (Linux: read from /proc at each scrape)
+PROCESS = ("process_cpu_seconds", "process_resident_memory_bytes",
+           "process_virtual_memory_bytes", "process_open_fds", "process_max_fds",
+           "process_start_time_seconds")
+
+# gauges a service reads at scrape time (``scrape_gauges()``): name -> (help, labels after
+# ``service``)
+SCRAPE_GAUGES = {
+    "kaowu_deadline_overdue_seconds": (
+        "Seconds since a deadline effect fell due, for those that have not run.",
+        ("session_id", "deadline")),
+    "kaowu_manual_check_queue": (
+        "Verification cases waiting for a registration point's manual check.",
+        ("session_id", "registration_point")),
+    "kaowu_window_end_timestamp_seconds": (
+        "When a session's window closes (the first instant past its end), Unix seconds.",
+        ("session_id", "window")),
+}
+
+EXPORTED = (*EXPORTED, *PROCESS, *SCRAPE_GAUGES)
 
 # seconds; from a cached read (1 ms) to an argon2 hash or a slow pull (10 s and more)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
@@ -133,6 +173,18 @@ class ServiceMetrics:
         self.appended = Counter(
             "kaowu_events_appended", "Events committed to this service's log by this process.",
             ["service", "type"], registry=self.registry)
+        self.requests = Counter(
+            "kaowu_http_requests", "HTTP requests answered, by route template and status code.",
+            ["service", "route", "method", "status"], registry=self.registry)
+        self.request_duration = Histogram(
+            "kaowu_http_request_duration_seconds", "Time to answer an HTTP request, by route.",
+            ["service", "route", "method"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        # CPU and resident memory of the process (one container per process in production)
+        ProcessCollector(registry=self.registry)
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float):
+        self.requests.labels(self.service, route, method, str(status)).inc()
+        self.request_duration.labels(self.service, route, method).observe(seconds)
 
     def observe(self, entrypoint: str, kind: str, seconds: float, exc: BaseException | None):
         labels = (self.service, entrypoint, kind)
@@ -249,12 +301,6 @@ def _store_provider(container):
     return next((d for d in container.dependencies if isinstance(d, EventStoreProvider)), None)
 
 
-def _deadlines_provider(container):
-    from shared.deadlines import Deadlines
-
-    return next((d for d in container.dependencies if isinstance(d, Deadlines)), None)
-
-
 def _tracking_consumers(container) -> dict:
     from shared.dependencies import TrackingProvider
 
@@ -284,15 +330,20 @@ class _StateCollector:
         relay = provider.relay if provider is not None else None
         consumers = _tracking_consumers(self.container)
 
-        # in-process figures first: they never need the database
-        deadlines = _deadlines_provider(self.container)
-        overdue = GaugeMetricFamily(
-            "kaowu_deadline_overdue_seconds",
-            "How long past its due instant a deadline effect has not run (0: none).",
-            labels=["service", "window"])
-        for window, seconds in sorted(deadlines.overdue_by_window().items() if deadlines else ()):
-            overdue.add_metric([name, window], seconds)
-        yield overdue
+        # the database's figures first, the in-process counters after them: the relay counts
+        # an event published before it records the position, so a scrape that reads a
+        # position has counted at least as many (a relay publishing meanwhile cannot show a
+        # lag of 0 beside a published count short of it)
+        figures = None
+        if store is not None:
+            try:
+                head = store.head()
+                figures = (head, store.relay_position(), store.tracking(),
+                           store.projection_positions(), self.dead_letters.count(store, head))
+            except Exception as exc:  # the database is down: say so, keep the rest
+                log.warning("metrics.store_unavailable", error_type=type(exc).__name__,
+                            error=str(exc))
+
         published = CounterMetricFamily("kaowu_relay_published",
                                         "Events published by this process's relay.",
                                         labels=["service"])
@@ -316,21 +367,11 @@ class _StateCollector:
 
         up = GaugeMetricFamily("kaowu_store_up", "1 if the service's database answered the scrape.",
                                labels=["service"])
-        if store is None:
+        if figures is None:
             up.add_metric([name], 0)
             yield up
             return
-        try:
-            head = store.head()
-            relay_position = store.relay_position()
-            tracked = store.tracking()
-            projections = store.projection_positions()
-            dead_letters = self.dead_letters.count(store, head)
-        except Exception as exc:  # the database is down: say so, keep the rest
-            log.warning("metrics.store_unavailable", error_type=type(exc).__name__, error=str(exc))
-            up.add_metric([name], 0)
-            yield up
-            return
+        head, relay_position, tracked, projections, dead_letters = figures
         up.add_metric([name], 1)
         yield up
 
@@ -391,6 +432,22 @@ class _StateCollector:
         for key, status, value in self._business():
             business.add_metric([name, key, status], value)
         yield business
+        yield from self._scrape_gauges()
+
+    def _scrape_gauges(self):
+        gauges_of = getattr(self.service, "scrape_gauges", None)
+        values = {}
+        if gauges_of is not None:
+            try:
+                values = gauges_of() or {}
+            except Exception as exc:  # as business counts: never takes the scrape down
+                log.warning("metrics.scrape_gauges_failed", error_type=type(exc).__name__,
+                            error=str(exc))
+        for metric, (doc, labels) in SCRAPE_GAUGES.items():
+            fam = GaugeMetricFamily(metric, doc, labels=["service", *labels])
+            for key, value in sorted(values.get(metric, ())):
+                fam.add_metric([self.name, *map(str, key)], float(value))
+            yield fam
 
     def _business(self):
         counts_of = getattr(self.service, "business_counts", None)

@@ -4,12 +4,17 @@
     python -m shared.migrate account registration     # several
     python -m shared.migrate --all                    # every services/<name>/service.py
 
+    python -m shared.migrate --check --all            # models and revisions agree? (no writes)
+
 The database URL comes from ``DATABASE_URL`` (a template or the service's own URL, as for
 the services; see ``shared.config``). The service module is imported for its event
-registry, projections and migrations (``store``, an ``EventStoreProvider``, on the service
-class). Migrations are the same ones a service applies when it starts, under the same
-PostgreSQL advisory lock, so running this Job while replicas start is safe.
-Exit status: 0 when every service is migrated, 1 otherwise.
+registry and projections (``store``, an ``EventStoreProvider``, on the service class),
+whose Alembic histories (``shared/alembic/``, see ``shared.migrations``) are applied: the
+same a service applies when it starts, under the same PostgreSQL advisory lock, so running
+this Job while replicas start is safe. ``--check`` upgrades a scratch SQLite database and
+compares it with the models (Alembic's autogenerate comparison, as ``alembic check``),
+printing the operations a new revision would need.
+Exit status: 0 when every service is migrated (or agrees), 1 otherwise.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ def service_class(service: str):
 
 
 def store_provider(service: str):
-    """The service class's ``EventStoreProvider`` (registry, projections, migrations)."""
+    """The service class's ``EventStoreProvider`` (registry, projections)."""
     from shared.dependencies import EventStoreProvider
 
     cls = service_class(service)
@@ -56,8 +61,7 @@ def open_service_store(service: str, *, create_database: bool = True, migrate: b
     url = database_url(service)
     if create_database:
         ensure_database(url)
-    store = EventStore(make_engine(url), provider.registry, projections=provider.projections,
-                       migrations=provider.migrations)
+    store = EventStore(make_engine(url), provider.registry, projections=provider.projections)
     if migrate:
         store.migrate()
     return store, url
@@ -70,11 +74,25 @@ def migrate_service(service: str, *, create_database: bool = True, out=None) -> 
         applied = store.migrate()
         for migration_id in applied:
             print(f"{service}:   applied {migration_id}", file=out, flush=True)
-        print(f"{service}: {len(applied)} applied, {len(store.migrations) - len(applied)} "
-              f"already there; log head {store.head()}", file=out, flush=True)
+        print(f"{service}: {len(applied)} applied, at {', '.join(sorted(store.schema_heads()))}; "
+              f"log head {store.head()}", file=out, flush=True)
         return applied
     finally:
         store.engine.dispose()
+
+
+def check_service(service: str, out=None) -> list:
+    """The differences between ``service``'s models and its histories' heads (none: [])."""
+    from shared import migrations
+
+    provider = store_provider(service)
+    diffs = migrations.drift(provider.projections)
+    if diffs:
+        print(f"{service}: the models and the migrations differ; a new revision needs:\n"
+              f"{migrations.render(diffs)}", file=out, flush=True)
+    else:
+        print(f"{service}: models and migrations agree", file=out, flush=True)
+    return diffs
 
 
 def has_log(service: str) -> bool:
@@ -105,9 +123,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--all", action="store_true", help="every service that keeps a log")
     parser.add_argument("--no-create-database", action="store_true",
                         help="fail if the database is missing instead of creating it")
+    parser.add_argument("--check", action="store_true",
+                        help="compare the models with the migrations' heads; touch no database")
     args = parser.parse_args(argv)
     failed = 0
     for service in selected_services(args):
+        if args.check:
+            failed += bool(check_service(service))
+            continue
         try:
             migrate_service(service, create_database=not args.no_create_database)
         except Exception as exc:

@@ -35,7 +35,6 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError
 
 from shared.events import StoredEvent
-from shared.migrations import Migration
 
 
 # Not frozen: handle() makes one per row change, on every append and millions in a rebuild,
@@ -72,7 +71,11 @@ APPLY_CHANGES = 1000
 
 
 class Projection:
-    """Subclass: set ``name``, ``metadata`` (its tables), ``migrations``, write ``handle``.
+    """Subclass: set ``name``, ``metadata`` (its tables), ``history``, write ``handle``.
+
+    ``history`` names the Alembic history of the tables (``shared/alembic/<history>/``,
+    see ``shared.migrations``); every service's projection has one. A throwaway projection
+    of a test or a benchmark leaves it None and gets its tables created as declared.
 
     ``event_types``, if set, names every event type ``handle`` looks at: the others are
     not handed to it, live or in a rebuild, and a rebuild does not read them from the log
@@ -81,7 +84,7 @@ class Projection:
 
     name: str = ""
     metadata: MetaData
-    migrations: Sequence[Migration] = ()
+    history: str | None = None
     event_types: frozenset[str] | None = None
 
     def handle(self, event: StoredEvent) -> Iterable[Change]:

@@ -25,7 +25,7 @@ from nameko.rpc import Rpc
 from nameko.timer import Timer
 
 from shared.deadletter import TrackedEventHandler
-from shared.deadlines import DeadlineRunner
+from shared.deadlines import DeadlineRunner, has_run
 from shared.dependencies import ClockProvider, WorkerLog
 from shared.errors import EXPECTED, NotFound, Unavailable, ValidationFailed, flat_fields
 from shared.health import Health, http
@@ -121,6 +121,28 @@ class EventSourcedService:
         ``kaowu_business_count{service, name, status}``. Keep it to a few cheap
         ``SELECT … GROUP BY`` on the read model (``self.store``). Default: none."""
         return {}
+
+    def deadline_plan(self) -> list:
+        """The service's deadline effects (``shared.deadlines.Due``: session, window, when
+        it falls due, the effect), which its ``DEADLINE_INTERVAL`` timer hands to its
+        ``Deadlines`` provider. Default: none."""
+        return []
+
+    def deadline_schedule(self):
+        """The service's deadline effects: ``(session_id, name, due_at, done)`` each, due_at
+        aware, done as the log records it (``shared.deadlines``). Exported while due and
+        not done as ``kaowu_deadline_overdue_seconds`` (the alert KaowuDeadlineNotRun)."""
+        return [(d.session_id, d.window, d.at, has_run(self.store, d.key))
+                for d in self.deadline_plan()]
+
+    def scrape_gauges(self) -> dict:
+        """``{metric: [(label values, value)]}`` for ``shared.metrics.SCRAPE_GAUGES``, read
+        at each scrape. Here: the overdue deadlines, by the service's clock."""
+        now = self.clock.now()
+        return {"kaowu_deadline_overdue_seconds": [
+            ((session_id, name), (now - due).total_seconds())
+            for session_id, name, due, done in self.deadline_schedule()
+            if not done and now >= due]}
 
     @http("GET", "/health/live")
     def health_live(self, request):

@@ -360,6 +360,7 @@ class _Problems:
 _MISSING = object()
 _CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+MAX_NESTING = 32  # levels of mappings/lists in a session document (it needs fewer than 6)
 
 
 class _Loader(yaml.SafeLoader):
@@ -374,6 +375,29 @@ class _Loader(yaml.SafeLoader):
     def __init__(self, stream):
         super().__init__(stream)
         self.duplicates: list[tuple[str, int]] = []
+        self.depth = 0
+        self.open_anchors: set[str] = set()
+
+    def compose_node(self, parent, index):
+        # PyYAML composes recursively: bound the nesting before it exhausts the stack, and
+        # refuse an alias to a node that contains it (a cycle no reader could walk)
+        event = self.peek_event()
+        if self.depth >= MAX_NESTING:
+            raise yaml.composer.ComposerError(
+                None, None, f"nested more than {MAX_NESTING} levels deep", event.start_mark)
+        if isinstance(event, yaml.AliasEvent) and event.anchor in self.open_anchors:
+            raise yaml.composer.ComposerError(
+                None, None, f"the alias *{event.anchor} refers to a node that contains it",
+                event.start_mark)
+        anchor = None if isinstance(event, yaml.AliasEvent) else event.anchor
+        self.depth += 1
+        if anchor:
+            self.open_anchors.add(anchor)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+            self.open_anchors.discard(anchor)
 
     def construct_mapping(self, node, deep=False):
         seen = set()
@@ -391,7 +415,12 @@ def _load_yaml(p: _Problems, text) -> Any:
     if not isinstance(text, str):
         p.add("document", f"expected YAML text, not {type(text).__name__}")
         return None
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)  # its reader refuses control characters already here
+    except yaml.reader.ReaderError as exc:
+        p.add("document", f"the character U+{exc.character:04X} at position {exc.position} "
+                          "is not allowed (control characters cannot appear in YAML text)")
+        return None
     try:
         data = loader.get_single_data()
     except yaml.MarkedYAMLError as exc:

@@ -1,4 +1,5 @@
-"""Identity documents and contact numbers: pure checks, normalization and masking.
+"""Identity documents and contact numbers: pure checks and normalization (masking them for
+display is ``shared.masking``).
 
 证件号码 (ID numbers) and 手机号 (mobile numbers) are validated here, away from marshmallow,
 so the rules can be tested on their own and reused by the domain. Every ``validate_*``
@@ -109,20 +110,3 @@ def validate_mobile(s: str) -> str:
 def username_key(username: str) -> str:
     """The case-insensitive key usernames are unique by; the display form keeps its case."""
     return username.strip().lower()
-
-
-def _mask(s: str, head: int, tail: int) -> str:
-    # short values (some passports, permits) would show too much: always hide at least 4
-    while len(s) - head - tail < 4 and head + tail > 0:
-        head, tail = (head - 1, tail) if head > tail else (head, tail - 1)
-    return s[:head] + "*" * (len(s) - head - tail) + s[len(s) - tail :]
-
-
-def mask_id_number(s: str) -> str:
-    """First 3 and last 2 characters, the rest starred: '110*************2X'."""
-    return _mask(s, 3, 2)
-
-
-def mask_mobile(s: str) -> str:
-    """First 3 and last 4 digits: '138****8000'."""
-    return _mask(s, 3, 4)

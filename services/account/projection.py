@@ -2,7 +2,6 @@
 
 from sqlalchemy import JSON, Boolean, Column, Index, Integer, MetaData, String, Table
 
-from shared.migrations import Migration, create_tables
 from shared.projection import Projection, Update, Upsert
 
 metadata = MetaData()
@@ -59,8 +58,7 @@ ALL_SECTIONS = ["photo", "basic", "education", "work", "contact"]
 class AccountProjection(Projection):
     name = "accounts"
     metadata = metadata
-    migrations = [Migration("account.0001_read_model", create_tables(accounts, profile_sections)),
-                  Migration("account.0002_staff_accounts", create_tables(staff_accounts))]
+    history = "account"  # shared/alembic/account/
     # not the claims (uniqueness is the log's business) nor ProfileCompleted (the last
     # ProfileUpdated carries the completeness): a third of the log a rebuild need not read
     event_types = frozenset({"AccountRegistered", "StaffAccountCreated", "CredentialsSet",

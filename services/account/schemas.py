@@ -79,6 +79,8 @@ class Mobile(Text):
 
 
 class Username(Text):
+    json_schema = {"pattern": "^[A-Za-z0-9_]{4,32}$"}  # _USERNAME, for the OpenAPI document
+
     def __init__(self, **kwargs):
         super().__init__(max_length=32, **kwargs)
 
@@ -234,6 +236,8 @@ class ChangePasswordSchema(Schema):
 
 class DraftSchema(Schema):
     """A profile form: blank values (None, "", whitespace) mean 'not filled in yet'."""
+
+    blank_means_unset = True  # the OpenAPI document admits a blank for each optional field
 
     @pre_load
     def _drop_blanks(self, data, **kwargs):

@@ -125,8 +125,8 @@ def check_in_window(doc: SessionDocument, subject: str) -> Window:
     return Window(f"check-in {subject}", s["start"] - CHECK_IN_OPENS_BEFORE, s["end"])
 
 
-def deadline_times(doc: SessionDocument) -> list[tuple[str, datetime]]:
-    """The deadline effects of a session and when each falls due, in the order they run
+def deadline_times(doc: SessionDocument) -> list[tuple[datetime, str]]:
+    """Every deadline effect of a session and when it falls due, in the order they run
     when due together: the plan (``confirmation``), its tickets issued (``seating``),
     forfeiture (``ticket_printing``), absences (``sitting-<subject>``)."""
     closed = doc.window("confirmation").end_exclusive
@@ -135,7 +135,7 @@ def deadline_times(doc: SessionDocument) -> list[tuple[str, datetime]]:
     # absence falls due when check-in for the sitting closes: the second after it ends
     times += [(check_in_window(doc, e["subject"]).end_exclusive, 3, sitting_deadline(e["subject"]))
               for e in doc.exam_schedule]
-    return [(name, at) for at, _, name in sorted(times)]
+    return [(at, name) for at, _, name in sorted(times)]
 
 
 # -- the ticket --------------------------------------------------------------------------

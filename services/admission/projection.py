@@ -3,7 +3,6 @@ subject, and the deadlines that ran. A pure fold of admission's own log."""
 
 from sqlalchemy import JSON, Boolean, Column, Index, Integer, MetaData, String, Table
 
-from shared.migrations import Migration, create_tables
 from shared.projection import Projection, Update, Upsert
 
 metadata = MetaData()
@@ -74,9 +73,7 @@ deadlines = Table(
 class AdmissionProjection(Projection):
     name = "admission"
     metadata = metadata
-    migrations = [Migration("admission.0001_read_model",
-                            create_tables(sessions, tickets, attendance, deadlines)),
-                  Migration("admission.0002_ticket_sequence", create_tables(ticket_sequence))]
+    history = "admission"  # shared/alembic/admission/
 
     def handle(self, event):
         p, t, at = event.payload, event.type, event.metadata.get("occurred_at")

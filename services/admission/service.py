@@ -36,7 +36,8 @@ from services.admission.schemas import (
 from shared.deadlines import MORE, Deadlines, Due
 from shared.dependencies import EventStoreProvider, RpcProxy, TrackingProvider
 from shared.errors import NotFound, Refused, Unavailable, ValidationFailed
-from shared.logging import get_logger, mask_value
+from shared.logging import get_logger
+from shared.masking import mask_id_number
 from shared.service import EventSourcedService, command, config_timer, load, upstream_events
 from shared.session import SessionDocument
 from shared.tracking import handles
@@ -147,14 +148,16 @@ class AdmissionService(EventSourcedService):
     def deadlines(self):
         """Deadline effects, each once (shared.deadlines): seats and tickets when 核对确认
         closes, forfeiture when 打印准考证 closes, absences when each subject's sitting ends."""
+        self.deadline_effects.run_due(self.store, self.clock.now(), self.deadline_plan())
+
+    def deadline_plan(self):
         with self.store.engine.connect() as c:
             docs = [SessionDocument.from_dict(d) for d in c.execute(select(sessions.c.document)).scalars()]
-        self.deadline_effects.run_due(self.store, self.clock.now(), [
-            Due(doc.session_id, name, at,
-                lambda tx, sid=doc.session_id, name=name: self._deadline(tx, sid, name),
-                # the plan should hold everyone registration confirmed: pull first
-                prepare=self._catch_up_with_registration if name == "confirmation" else None)
-            for doc in docs for name, at in domain.deadline_times(doc)])
+        return [Due(doc.session_id, name, at,
+                    lambda tx, sid=doc.session_id, name=name: self._deadline(tx, sid, name),
+                    # the plan should hold everyone registration confirmed: pull first
+                    prepare=self._catch_up_with_registration if name == "confirmation" else None)
+                for doc in docs for at, name in domain.deadline_times(doc)]
 
     def _catch_up_with_registration(self, within: float = CATCH_UP_BEFORE_PLAN_S):
         """Apply everything registration has logged before seats are planned. A pull is
@@ -331,7 +334,7 @@ class AdmissionService(EventSourcedService):
                 "candidates": [{
                     "seat": x.seat, "ticket_number": x.ticket_number, "name": x.name,
                     "id_type": x.candidate["id_type"],
-                    "id_number": mask_value("id_number", x.candidate["id_number"]),
+                    "id_number": mask_id_number(x.candidate["id_number"]),
                     "level": x.level, "subjects": list(x.subjects), "status": x.status,
                     "checked_in": sorted(marks.get(x.application_id, {}).get("checked_in", [])),
                     "absent": sorted(marks.get(x.application_id, {}).get("absent", []))}

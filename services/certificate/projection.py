@@ -14,7 +14,6 @@ from sqlalchemy import (
     Text,
 )
 
-from shared.migrations import Migration, create_tables
 from shared.projection import Projection, Update, Upsert
 
 _BigInt = BigInteger().with_variant(Integer, "sqlite")
@@ -86,9 +85,7 @@ collections = Table(
 class CertificateProjection(Projection):
     name = "certificate"
     metadata = metadata
-    migrations = [Migration("certificate.0001_read_model",
-                            create_tables(sessions, certificates, downloads, pickup_notices,
-                                          collections))]
+    history = "certificate"  # shared/alembic/certificate/
 
     def handle(self, event):
         p, t = event.payload, event.type

@@ -14,6 +14,7 @@ import re
 from services.gateway import schemas
 from services.gateway.auth import ROLES
 from services.gateway.errors import CODES
+from services.gateway.from_marshmallow import TEXT_PATTERN
 
 VERSION = "1.0.0"
 _PARAM = re.compile(r"<(?:(?P<conv>\w+)(?:\((?P<args>[^)]*)\))?:)?(?P<name>\w+)>")
@@ -32,13 +33,23 @@ _ERROR_TEXT = {
 }
 
 
+
+
+def _text(schema: dict) -> dict:
+    """A string parameter's schema with the services' refusal of control characters."""
+    if schema.get("type") == "string" and "enum" not in schema and "pattern" not in schema:
+        return {**schema, "pattern": TEXT_PATTERN}
+    return schema
+
+
 def openapi_path(rule: str) -> tuple[str, list[dict]]:
     """A werkzeug rule as an OpenAPI path template, with its path parameters."""
     params = []
 
     def repl(m):
-        schema = {"type": "string"}
+        schema = {"type": "string", "minLength": 1, "pattern": TEXT_PATTERN}
         if m.group("conv") == "any":
+            schema = {"type": "string"}
             schema["enum"] = [a.strip().strip("'\"") for a in m.group("args").split(",")]
         elif m.group("conv") == "int":
             schema = {"type": "integer", "minimum": 0}
@@ -63,13 +74,15 @@ def _error_statuses(route) -> list[int]:
 def operation(name: str, route) -> dict:
     _, path_params = openapi_path(route.url)
     for p in path_params:
+        if route.page:  # a page answers any text (a token it does not know: "not ours")
+            p["schema"].pop("pattern", None)
         extra = route.path_params.get(p["name"])
         if extra:
             p.update({k: v for k, v in extra.items() if k != "schema"})
             p["schema"] = {**p["schema"], **extra.get("schema", {})}
     params = path_params + [
         {"name": q, "in": "query", "required": spec.get("required", False),
-         "description": spec.get("description", ""), "schema": spec["schema"]}
+         "description": spec.get("description", ""), "schema": _text(spec["schema"])}
         for q, spec in route.query.items()]
     roles = sorted(route.access.roles) if route.access.roles else []
     op = {

@@ -2,21 +2,22 @@
 its common answers.
 
 The services validate every input themselves (marshmallow, ``shared.service.load``) and the
-gateway forwards what they refuse as ``validation_failed``; these schemas describe the
-same inputs for clients, in the OpenAPI document (``GET /api/openapi.json``). The tests
-validate every body they send against them, so the document stays true to what the
-services accept. Enumerations come from the published language (``shared.contracts``).
+gateway forwards what they refuse as ``validation_failed``. The request bodies here are
+made from those very marshmallow schemas (``from_marshmallow.schema_of``), so the OpenAPI
+document (``GET /api/openapi.json``) can be neither looser nor stricter than what a
+service checks, as far as a JSON Schema can say it; what only code checks (an ID number's
+check digit, "exactly one of") the service answers with 400 and the field. Only the
+gateway's own shapes (uploads, the error, the token) are written here.
 """
 
-from shared.contracts.account import ID_TYPES, SECTIONS
-from shared.contracts.registration import LEVELS, WINDOWS
-
-
-def _str(max_length=None, **kw):
-    s = {"type": "string", "minLength": 1}
-    if max_length:
-        s["maxLength"] = max_length
-    return {**s, **kw}
+from services.account import schemas as account
+from services.admission import schemas as admission
+from services.certificate import schemas as certificate
+from services.gateway.from_marshmallow import schema_of
+from services.registration import schemas as registration
+from services.scoring import schemas as scoring
+from services.verification import schemas as verification
+from shared.contracts.account import SECTIONS
 
 
 def obj(properties: dict, required=(), **kw) -> dict:
@@ -24,151 +25,59 @@ def obj(properties: dict, required=(), **kw) -> dict:
             "additionalProperties": False, **kw}
 
 
-DATE = {"type": "string", "format": "date"}
-DATE_TIME = {"type": "string", "format": "date-time"}
-NULLABLE_DATE = {"type": ["string", "null"], "format": "date"}
-ANY_OBJECT = {"type": "object"}
-ANY_ARRAY = {"type": "array", "items": {"type": "object"}}
+# -- request bodies: made from the services' own marshmallow schemas -----------------------
+# (path values and who acts come from the URL and the token: left out of the bodies)
 
-# -- accounts ------------------------------------------------------------------------------
+REGISTER = schema_of(account.RegisterSchema)
+LOGIN = schema_of(account.LoginSchema)
+CHANGE_PASSWORD = schema_of(account.ChangePasswordSchema)
 
-REGISTER = obj({
-    "name": _str(50, description="姓名"),
-    "id_type": {"type": "string", "enum": list(ID_TYPES)},
-    "id_number": _str(32, description="证件号码 (a resident ID carries a GB 11643 check digit)"),
-    "mobile": _str(20, description="手机号 (mainland, 11 digits)"),
-    "username": {"type": "string", "pattern": "^[A-Za-z0-9_]{4,32}$"},
-    "password": {"type": "string", "minLength": 8, "maxLength": 64,
-                 "description": "at least one letter and one digit; not the username"},
-}, ["name", "id_type", "id_number", "mobile", "username", "password"])
+PROFILE_SECTIONS = {"basic": schema_of(account.BasicSchema),
+                    "education": schema_of(account.EducationSchema),
+                    "work": schema_of(account.WorkSchema),
+                    "contact": schema_of(account.ContactSchema)}
+# the photo is uploaded as a file (PUT /api/me/photo), never as JSON to a section
+EDITABLE_SECTIONS = tuple(s for s in SECTIONS if s != "photo")
+assert set(PROFILE_SECTIONS) == set(EDITABLE_SECTIONS)
+PROFILE_SECTION = {"anyOf": [PROFILE_SECTIONS[s] for s in EDITABLE_SECTIONS],
+                   "description": "the section named in the path: " + ", ".join(EDITABLE_SECTIONS)}
 
-LOGIN = obj({"username": _str(32), "password": {"type": "string", "minLength": 1,
-                                                "maxLength": 64}}, ["username", "password"])
+APPLICATION = schema_of(registration.SubmitApplicationSchema)
+SESSION_YAML = schema_of(registration.LoadSessionSchema)
+AMENDMENT = schema_of(registration.AmendTimetableSchema, exclude={"session_id"})
+VOID_REGISTRATION = schema_of(registration.VoidRegistrationSchema, exclude={"application_id"})
 
-CHANGE_PASSWORD = obj({"old_password": {"type": "string", "minLength": 1, "maxLength": 64},
-                       "new_password": {"type": "string", "minLength": 8, "maxLength": 64}},
-                      ["old_password", "new_password"])
+ENQUIRY = schema_of(verification.RaiseEnquirySchema, exclude={"session_id"})
+MANUAL_DECISION = schema_of(verification.ManualDecisionSchema, exclude={"application_id"})
+ENQUIRY_ANSWER = schema_of(verification.AnswerEnquirySchema, exclude={"enquiry_id"})
+SPOT_CHECK_DRAW = schema_of(verification.SpotCheckDrawSchema, exclude={"session_id"})
+SPOT_CHECK_DECISION = schema_of(verification.SpotCheckDecisionSchema, exclude={"application_id"})
 
-RESET_START = obj({
-    "username": _str(32, description="用户名"),
-    "mobile": _str(20, description="the account's mobile (手机号): the code goes there"),
-}, ["username", "mobile"])
+CHECK_IN = schema_of(admission.CheckInSchema)
+VOID_SCORES = schema_of(scoring.VoidScoresSchema)
 
-RESET_FINISH = obj({
-    "username": _str(32),
-    "code": {"type": "string", "pattern": "^[0-9]{6}$", "description": "短信验证码"},
-    "new_password": {"type": "string", "minLength": 8, "maxLength": 64,
-                     "description": "at least one letter and one digit; not the username"},
-}, ["username", "code", "new_password"])
+REVOKE = schema_of(certificate.RevokeSchema, exclude={"certificate_number"})
+PICKUP_NOTICE = schema_of(certificate.PickupNoticeSchema, exclude={"session_id"})
+COLLECTION = schema_of(certificate.CollectionSchema, exclude={"certificate_number"})
+VERIFY = schema_of(certificate.VerifySchema)
 
+RULES_DOCUMENT = schema_of(verification.LoadRulesSchema, exclude={"exam_year"})
+
+RESET_START = schema_of(account.ResetStartSchema)
+RESET_FINISH = schema_of(account.ResetFinishSchema)
 RESET_STARTED = obj({"accepted": {"const": True}, "message": {"type": "string"}},
                     ["accepted", "message"])
-
-# a draft: a blank value (null, or only white space) is "not filled in yet"
-_BLANK = {"anyOf": [{"type": "null"}, {"type": "string", "pattern": "^\\s*$"}]}
-
-
-def _draft(properties: dict) -> dict:
-    return obj({k: {"anyOf": [v, _BLANK]} for k, v in properties.items()})
-
-
-_EDUCATION_ENTRY = obj({
-    "entry_id": _str(16),
-    "level": {"type": "string", "enum": ["中专", "大专", "本科", "双学士", "研究生班", "硕士", "博士"]},
-    "school": _str(60), "major": _str(60),
-    "major_category": {"type": "string", "enum": ["science_engineering", "other"]},
-    "graduated_on": DATE, "certificate_no": {"type": ["string", "null"], "maxLength": 40},
-}, ["level", "school", "major", "major_category", "graduated_on"])
-_DEGREE_ENTRY = obj({
-    "entry_id": _str(16), "degree": {"type": "string", "enum": ["学士", "硕士", "博士"]},
-    "school": _str(60), "major": _str(60), "awarded_on": DATE,
-    "certificate_no": {"type": ["string", "null"], "maxLength": 40},
-}, ["degree", "school", "major", "awarded_on"])
-_WORK_ENTRY = obj({
-    "entry_id": _str(16), "employer": _str(100), "position": _str(50), "start": DATE,
-    "end": NULLABLE_DATE, "metrology": {"type": "boolean"},
-}, ["employer", "position", "start", "metrology"])
-
-PROFILE_SECTIONS = {
-    "photo": obj({"jpeg_base64": {"type": "string", "contentEncoding": "base64",
-                                  "contentMediaType": "image/jpeg"}}, ["jpeg_base64"]),
-    "basic": _draft({"gender": {"type": "string", "enum": ["M", "F"]}, "birth_date": DATE,
-                     "ethnicity": _str(20), "political_status": _str(20)}),
-    "education": obj({"education": {"type": "array", "items": _EDUCATION_ENTRY, "maxItems": 5},
-                      "degrees": {"type": "array", "items": _DEGREE_ENTRY, "maxItems": 5}}),
-    "work": obj({"entries": {"type": "array", "items": _WORK_ENTRY, "maxItems": 10}}),
-    "contact": _draft({"email": {"type": "string", "format": "email", "maxLength": 100},
-                       "address": _str(100),
-                       "postcode": {"type": "string", "pattern": "^[0-9]{6}$"},
-                       "phone": {"type": "string", "pattern": "^\\+?[0-9 ()-]{5,20}$"}}),
-}
-assert set(PROFILE_SECTIONS) == set(SECTIONS)
-PROFILE_SECTION = {"anyOf": list(PROFILE_SECTIONS.values()),
-                   "description": "the section named in the path: " + ", ".join(SECTIONS)}
-
-# -- applications --------------------------------------------------------------------------
-
-APPLICATION = obj({
-    "session_id": _str(100),
-    "level": {"type": "string", "enum": list(LEVELS)},
-    "subjects": {"type": "array", "items": _str(20),
-                 "description": "empty: every subject of the level (less an exempt one)"},
-    "exemption": {"anyOf": [obj({"ground": {"type": "string", "enum": [
-        "senior_title", "verifier_certificate"]}}, ["ground"]), {"type": "null"}]},
-    "registration_point": _str(20),
-    "commitment": {"anyOf": [obj({
-        "pledge_version": _str(40), "signed_name": _str(50),
-        "agreed": {"const": True}}, ["pledge_version", "signed_name", "agreed"]),
-        {"type": "null"}], "description": "告知承诺: signed personally, or null for proof"},
-}, ["session_id", "level", "registration_point"])
-
-ENQUIRY = obj({"text": _str(2000, description="疑问: what the candidate questions")}, ["text"])
-
-# -- registration-point staff and the authority --------------------------------------------
-
-_DECISION = {"type": "string", "enum": ["pass", "reject"]}
-MANUAL_DECISION = obj({"decision": _DECISION, "reason": _str(500),
-                       "final": {"type": "boolean", "description": "a final rejection (报名终止)"}},
-                      ["decision"])
-ENQUIRY_ANSWER = obj({"answer": _str(2000), "reopen": {"type": "boolean"}}, ["answer"])
-SESSION_YAML = obj({"yaml": {"type": "string", "minLength": 1, "maxLength": 200_000}}, ["yaml"])
-RULES_DOCUMENT = obj({"yaml": {"type": "string", "minLength": 1, "maxLength": 100_000,
-                                "description": "报考条件 (see services/verification/rules/2026.yml)"},
-                       "reason": _str(500, description="why this version"),
-                       "exam_year": {"type": "integer", "minimum": 2000, "maximum": 2100,
-                                     "description": "as in the path, if given"}}, ["yaml"])
-AMENDMENT = obj({"window": {"type": "string", "enum": list(WINDOWS)}, "start": DATE_TIME,
-                 "end": DATE_TIME, "reason": _str(500)}, ["window", "start", "end", "reason"])
-SPOT_CHECK_DRAW = obj({"rate": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
-                       "seed": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}},
-                      ["rate", "seed"])
-SPOT_CHECK_DECISION = obj({"decision": _DECISION, "reason": _str(500)}, ["decision"])
-CHECK_IN = obj({
-    "ticket_number": _str(100), "qr": _str(300), "session_id": _str(100),
-    "id_type": {"type": "string", "enum": list(ID_TYPES)}, "id_number": _str(32),
-    "subject": _str(100)}, ["id_type", "id_number", "subject"],
-    description="the ticket by number or by its scanned QR code")
-VOID_REGISTRATION = obj({"reason": _str(500), "integrity": {"type": "boolean"}},
-                        ["reason", "integrity"])
-VOID_SCORES = obj({"account_id": _str(64), "session_id": _str(100), "reason": _str(500),
-                   "integrity": {"type": "boolean"}}, ["account_id", "session_id", "reason"])
-REVOKE = obj({"reason": _str(500)}, ["reason"])
-PICKUP_NOTICE = obj({"place": _str(500), "start": DATE_TIME, "end": DATE_TIME,
-                     "text": _str(4000)}, ["place", "start", "end", "text"])
-COLLECTION = obj({"collected_by": _str(100), "id_type": {"type": "string", "enum": list(ID_TYPES)},
-                  "id_number": _str(32), "by_proxy": {"type": "boolean"}},
-                 ["id_type", "id_number"])
-VERIFY = obj({"credential": _str(20_000, description="the VC-JWT of a certificate")},
-             ["credential"])
 
 # -- uploads (multipart/form-data or a raw body) -------------------------------------------
 
 BINARY = {"type": "string", "contentMediaType": "application/octet-stream"}
 
 
-def upload(field: str, many: bool = False) -> dict:
+def upload(field: str, many: int = 0) -> dict:
+    """A multipart form with the file(s) as ``field``; ``many``: up to that many files."""
     item = {"type": "string", "format": "binary"}
-    return obj({field: {"type": "array", "items": item} if many else item}, [field])
+    return obj({field: {"type": "array", "items": item, "minItems": 1, "maxItems": many}
+                if many else item}, [field])
 
 
 # -- answers -------------------------------------------------------------------------------

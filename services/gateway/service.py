@@ -52,9 +52,11 @@ from services.gateway.web import Gate, json_response, route, routes_of
 from shared.contracts.account import SECTIONS
 from shared.errors import KaowuError, Unauthorized
 from shared.health import Health, liveness
+from shared.masking import mask
 from shared.metrics import Metrics
 
 SECTION_RULE = f"any({', '.join(SECTIONS)})"
+EDITABLE_RULE = f"any({', '.join(s.EDITABLE_SECTIONS)})"  # the photo: PUT /api/me/photo
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 MAX_RULES_YAML = 100_000  # characters, verification's limit for a rules document
 DASHBOARD_TIMEOUT = 3.0  # seconds per source: a dead service must not stall the page
@@ -310,7 +312,7 @@ class GatewayService:
         return {"section": section, "data": profile["sections"].get(section),
                 "completeness": profile["completeness"], "missing": profile["missing"]}
 
-    @route("PUT", f"/api/me/profile/<{SECTION_RULE}:section>", access=CANDIDATE,
+    @route("PUT", f"/api/me/profile/<{EDITABLE_RULE}:section>", access=CANDIDATE,
            tags=["candidate"], body=s.PROFILE_SECTION, errors=ERRORS,
            summary="Save one section of your profile (a draft may be partial).")
     def save_profile_section(self, request, caller, section):
@@ -355,7 +357,7 @@ class GatewayService:
 
     @route("POST", "/api/me/applications/<session_id>/proof", access=CANDIDATE,
            tags=["candidate"], errors=ERRORS,
-           uploads={"multipart/form-data": s.upload("files", many=True), PDF: s.BINARY,
+           uploads={"multipart/form-data": s.upload("files", many=MAX_PROOF_FILES), PDF: s.BINARY,
                     JPEG: s.BINARY},
            summary="提交证明材料: upload proof (PDF or JPEG, up to 5 files of 5 MiB).",
            description="multipart/form-data with each file as field `files`, or one file as "
@@ -662,13 +664,14 @@ class GatewayService:
         return self._call("certificate", "verify", read_json(request))
 
     @route("GET", "/api/status-list", access=PUBLIC, tags=["verification"], errors=ERRORS,
-           query={"list": {"schema": {"type": "integer", "minimum": 0}}},
+           query={"list": {"schema": {"type": "integer", "minimum": 0, "maximum": 10_000}}},
            summary="The revocation status list (a signed BitstringStatusListCredential).")
     def status_list(self, request, caller):
         return self._call("certificate", "status_list", _int_arg(request, "list", 0, 0, 10_000))
 
     @route("GET", "/credentials/status/<int:list_no>", access=PUBLIC, tags=["verification"],
-           ok_content="application/vc+jwt", errors=(404, 503),
+           ok_content="application/vc+jwt", errors=(400, 404, 503),
+           path={"list_no": {"schema": {"maximum": 10_000}}},
            summary="A status list as the credentials reference it (application/vc+jwt).")
     def status_list_credential(self, request, caller, list_no):
         got = self._call("certificate", "status_list", list_no)
@@ -703,17 +706,18 @@ class GatewayService:
                for name, (state, body) in statuses.items()}
         out["gateway"] = {"up": True, "token_key": "generated at start"
                           if self.gate.tokens.generated else "configured"}
-        return {"services": out}
+        return mask({"services": out})
 
     @route("GET", f"/api/ops/events/<any({', '.join(dashboard.SERVICES)}):service>",
            access=OPERATOR, tags=["operations"], ok_schema=LIST, errors=ERRORS,
-           query={"after": {"schema": {"type": "integer", "minimum": 0},
+           query={"after": {"schema": {"type": "integer", "minimum": 0, "maximum": 2**62},
                             "description": "log position to read after (default 0)"},
                   "limit": {"schema": {"type": "integer", "minimum": 1, "maximum": 5000}}},
-           summary="A service's event log after a position (public views of its events).")
+           summary="A service's event log after a position (public views of its events; "
+                   "personal data masked as in kaowu events).")
     def ops_events(self, request, caller, service):
-        return self._call(service, "events_after", _int_arg(request, "after", 0, 0, 2**62),
-                          _int_arg(request, "limit", 100, 1, 5000))
+        return mask(self._call(service, "events_after", _int_arg(request, "after", 0, 0, 2**62),
+                               _int_arg(request, "limit", 100, 1, 5000)))
 
     @route("GET", "/api/ops/dashboard", access=OVERSIGHT, tags=["operations"], errors=(400,),
            query=SESSION_QUERY,
@@ -759,7 +763,7 @@ class GatewayService:
         answers = rpc.gather(calls, DASHBOARD_TIMEOUT)
         queues = {k.split(".", 1)[1]: v for k, v in answers.items() if k.startswith("queue.")}
         statuses = {k.split(".", 1)[1]: v for k, v in first.items() if k.startswith("status.")}
-        return dashboard.shape(now, sessions, session, answers, queues, statuses)
+        return mask(dashboard.shape(now, sessions, session, answers, queues, statuses))
 
     # ================================================================ the dashboard page
 

@@ -29,6 +29,8 @@ MAX_PROOF_FILE = 5 * MIB  # registration's limit per proof file
 MAX_PROOF_FILES = 5
 MAX_CSV = 10 * MIB
 MAX_YAML = 200_000  # characters, registration's limit for a session document
+MAX_NESTING = 32  # levels of objects/arrays in a JSON body (ours need fewer than 6)
+_TOO_DEEP = object()
 FORM_OVERHEAD = 64 * KIB  # multipart boundaries and part headers
 
 JPEG, PDF = "image/jpeg", "application/pdf"
@@ -102,10 +104,35 @@ def read_json(request, limit: int = MAX_JSON) -> dict:
     except (UnicodeDecodeError, ValueError):
         raise ApiError("validation_failed", "The body is not valid JSON.",
                        {"_body": "not valid JSON"}) from None
+    except RecursionError:  # nested past what the parser can follow
+        data = _TOO_DEEP
+    if data is _TOO_DEEP or nesting_depth(data) > MAX_NESTING:
+        raise ApiError("validation_failed", f"The body is nested too deeply: at most "
+                       f"{MAX_NESTING} levels of objects and arrays.",
+                       {"_body": f"nested more than {MAX_NESTING} levels deep"})
     if not isinstance(data, dict):
         raise ApiError("validation_failed", "The body must be a JSON object.",
                        {"_body": "expected an object"})
     return data
+
+
+def nesting_depth(value) -> int:
+    """How many levels of objects/arrays ``value`` has (0 for a scalar); without recursion,
+    so a hostile body cannot exhaust the stack here."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        node, level = todo.pop()
+        if isinstance(node, dict):
+            children = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        deepest = max(deepest, level)
+        if deepest > MAX_NESTING:  # enough to refuse: stop walking
+            return deepest
+        todo.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def _form(request, limit: int, what: str):

@@ -55,6 +55,7 @@ from shared.errors import KaowuError
 from shared.health import HttpEndpoint
 from shared.health import WebServer as SharedWebServer
 from shared.logging import get_logger
+from shared.metrics import Metrics
 
 log = get_logger(__name__)
 DEFAULT_RPC_TIMEOUT = 10.0  # seconds: GATEWAY_RPC_TIMEOUT, a service's time to answer the edge
@@ -96,6 +97,11 @@ class GatewayWsgiApp(WsgiApp):
     """nameko's WSGI app, answering unknown paths and methods in the API's error shape."""
 
     def __call__(self, environ, start_response):
+        if environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked":
+            # eventlet's server de-chunks the body and ends it itself but does not say so;
+            # werkzeug then reads a body without Content-Length as empty. The readers in
+            # uploads.py still cap it (413 as soon as it passes the limit).
+            environ["wsgi.input_terminated"] = True
         request = Request(environ, shallow=True)
         cid = correlation_id(request)
         try:
@@ -270,6 +276,7 @@ class ApiRoute(HttpEndpoint):
         self.unauthorized = unauthorized
         self.page = page
         self._gate = None
+        self._metrics = False  # not looked up yet (None: the service declares none)
 
     def get_url_rule(self):
         return Rule(self.url, methods=[self.method])
@@ -279,6 +286,14 @@ class ApiRoute(HttpEndpoint):
         if self._gate is None:
             self._gate = next(d for d in self.container.dependencies if isinstance(d, Gate))
         return self._gate
+
+    @property
+    def metrics(self):
+        """The service's live counters (``shared.metrics``), or None."""
+        if self._metrics is False:
+            self._metrics = next((d.metrics for d in self.container.dependencies
+                                  if isinstance(d, Metrics)), None)
+        return self._metrics
 
     def handle_request(self, request):
         request.shallow = False
@@ -308,9 +323,12 @@ class ApiRoute(HttpEndpoint):
                           error_type=type(exc).__name__, error=str(exc)[:500], exc_info=exc)
             response = error_response(error, cid)
         finish(response, cid, page=self.page)
+        seconds = time.perf_counter() - started
         log.info("http.request", correlation_id=cid, method=self.method, route=self.url,
                  status=response.status_code, role=caller.role if caller else None,
-                 ms=round((time.perf_counter() - started) * 1000, 2))
+                 ms=round(seconds * 1000, 2))
+        if self.metrics is not None:  # by route template: a bounded set of series
+            self.metrics.observe_request(self.url, self.method, response.status_code, seconds)
         return response
 
     @staticmethod

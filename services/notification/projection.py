@@ -14,7 +14,6 @@ from sqlalchemy import (
     Text,
 )
 
-from shared.migrations import Migration, create_tables, recreate_tables
 from shared.projection import Projection, Update, Upsert
 
 metadata = MetaData()
@@ -103,11 +102,7 @@ deliveries = Table(
 class NotificationProjection(Projection):
     name = "notification"
     metadata = metadata
-    migrations = [Migration("notification.0001_read_model",
-                            create_tables(recipients, sessions, tickets, notices, messages,
-                                          deliveries)),
-                  Migration("notification.0002_tickets_by_application", recreate_tables(tickets),
-                            rebuild=True)]
+    history = "notification"  # shared/alembic/notification/
 
     def handle(self, event):
         p, t = event.payload, event.type

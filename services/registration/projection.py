@@ -11,12 +11,9 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    inspect,
-    text,
 )
 
 from services.registration.domain import OUTCOME_STATUS
-from shared.migrations import Migration, create_tables
 from shared.projection import Projection, Update, Upsert
 
 metadata = MetaData()
@@ -84,12 +81,6 @@ audit_trail = Table(
 )
 
 
-def _enquiries_and_audit(conn):
-    if "open_enquiry" not in {c["name"] for c in inspect(conn).get_columns("applications")}:
-        conn.execute(text("ALTER TABLE applications ADD COLUMN open_enquiry VARCHAR(100)"))
-    audit_trail.create(conn, checkfirst=True)
-
-
 def audit_entry(event) -> dict | None:
     """The audit-trail row of a decision taken here, or None."""
     p, t = event.payload, event.type
@@ -112,9 +103,7 @@ def audit_entry(event) -> dict | None:
 class RegistrationProjection(Projection):
     name = "registration"
     metadata = metadata
-    migrations = [Migration("registration.0001_read_model",
-                            create_tables(sessions, session_windows, candidates, applications)),
-                  Migration("registration.0002_enquiries_audit", _enquiries_and_audit)]
+    history = "registration"  # shared/alembic/registration/
 
     def handle(self, event):
         p, at = event.payload, event.metadata.get("occurred_at")

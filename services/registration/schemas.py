@@ -14,7 +14,7 @@ from marshmallow import (
 )
 
 from shared.contracts import INTEGRATION, EventRegistry
-from shared.contracts.registration import LEVELS, WINDOWS
+from shared.contracts.registration import LEVELS, MAX_SUBJECTS, WINDOWS
 from shared.fields import Text
 
 MAX_PROOF_BYTES = 5 * 1024 * 1024
@@ -90,7 +90,8 @@ class CommitmentInput(Schema):
 class SubmitApplicationSchema(Schema):
     session_id = Text(max_length=100, required=True)
     level = fields.String(required=True, validate=validate.OneOf(LEVELS))
-    subjects = fields.List(Text(max_length=20), load_default=list)
+    subjects = fields.List(Text(max_length=20), load_default=list,
+                           validate=validate.Length(max=MAX_SUBJECTS))
     exemption = fields.Nested(ExemptionInput, allow_none=True, load_default=None)
     registration_point = Text(max_length=20, required=True)
     commitment = fields.Nested(CommitmentInput, allow_none=True, load_default=None)

@@ -89,10 +89,12 @@ class RegistrationService(EventSourcedService):
     def deadlines(self):
         """Deadline effects, once (shared.deadlines): when 核对确认 closes, every open
         application ends."""
+        self.deadline_effects.run_due(self.store, self.clock.now(), self.deadline_plan())
+
+    def deadline_plan(self):
         docs = [self._session(sid) for sid in self._session_ids()]
-        self.deadline_effects.run_due(self.store, self.clock.now(), [
-            Due(doc.session_id, "confirmation", doc.window("confirmation").end_exclusive,
-                lambda tx, doc=doc: self._close_confirmation(tx, doc)) for doc in docs])
+        return [Due(doc.session_id, "confirmation", doc.window("confirmation").end_exclusive,
+                    lambda tx, doc=doc: self._close_confirmation(tx, doc)) for doc in docs]
 
     @staticmethod
     def _close_confirmation(tx, doc):

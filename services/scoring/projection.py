@@ -9,7 +9,6 @@ candidate. Published results are kept per candidate and sitting (``results``).
 
 from sqlalchemy import JSON, Boolean, Column, Index, Integer, MetaData, String, Table
 
-from shared.migrations import Migration, create_tables, recreate_tables
 from shared.projection import Projection, Update, Upsert
 
 metadata = MetaData()
@@ -110,11 +109,7 @@ def _ticket_key(p):
 class ScoringProjection(Projection):
     name = "scoring"
     metadata = metadata
-    migrations = [Migration("scoring.0001_read_model", create_tables(
-        sessions, tickets, attendance, imports, results, qualifications)),
-                  # tickets and exam-day records were keyed by ticket number alone
-                  Migration("scoring.0002_tickets_by_application",
-                            recreate_tables(tickets, attendance), rebuild=True)]
+    history = "scoring"  # shared/alembic/scoring/
 
     def handle(self, event):
         p, t, at = event.payload, event.type, event.metadata.get("occurred_at")

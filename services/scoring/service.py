@@ -229,11 +229,13 @@ class ScoringService(EventSourcedService):
         """At the published time (the 查询成绩 window's start) the import in force at that
         instant is published, once (shared.deadlines). Without one, the authority
         publishes later by RPC."""
+        self.deadline_effects.run_due(self.store, self.clock.now(), self.deadline_plan())
+
+    def deadline_plan(self):
         with self.store.engine.connect() as c:
             docs = [SessionDocument.from_dict(d) for d in c.execute(select(sessions.c.document)).scalars()]
-        self.deadline_effects.run_due(self.store, self.clock.now(), [
-            Due(doc.session_id, "scores", doc.window("scores").start,
-                lambda tx, doc=doc: self._scores_deadline(tx, doc)) for doc in docs])
+        return [Due(doc.session_id, "scores", doc.window("scores").start,
+                    lambda tx, doc=doc: self._scores_deadline(tx, doc)) for doc in docs]
 
     @staticmethod
     def _scores_deadline(tx, doc) -> dict:

@@ -615,6 +615,15 @@ def sample_size(rate: float, n: int) -> int:
     return min(k, n)
 
 
+def require_first_draw(session_id: str, drawn_before: bool) -> None:
+    """A session is drawn once: a second draw is a rule refusal (409 ``refused``), not bad
+    input; the sample already taken stands."""
+    if drawn_before:
+        raise Refused(f"The spot check for session {session_id} has already been drawn; "
+                      "the sample taken stands (抽查已完成).",
+                      {"session_id": "already drawn"}, code="already_drawn")
+
+
 def draw_sample(cases: list[Case], rate: float, seed: int,
                 draw_id: str) -> tuple[list[str], dict[str, list[NewEvent]]]:
     """抽查: draw a reproducible sample of the ``passed`` cases.

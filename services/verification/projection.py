@@ -5,7 +5,6 @@ what, why)."""
 
 from sqlalchemy import JSON, Boolean, Column, Index, Integer, MetaData, String, Table, Text
 
-from shared.migrations import Migration, create_tables
 from shared.projection import Projection, Update, Upsert
 
 metadata = MetaData()
@@ -152,10 +151,7 @@ def audit_entry(event) -> dict | None:
 class VerificationProjection(Projection):
     name = "verification"
     metadata = metadata
-    migrations = [Migration("verification.0001_read_model", create_tables(sessions, cases)),
-                  Migration("verification.0002_enquiries_integrity_audit",
-                            create_tables(enquiries, integrity_records, audit_trail)),
-                  Migration("verification.0003_eligibility_rules", create_tables(eligibility_rules))]
+    history = "verification"  # shared/alembic/verification/
 
     def handle(self, event):
         p, t, at = event.payload, event.type, event.metadata.get("occurred_at")

@@ -156,6 +156,8 @@ class Paragraphs(Text):
     bounded like ``Text``; line breaks are kept (as ``\\n``), every other control or
     invisible formatting character is refused."""
 
+    multiline = True  # the OpenAPI document admits line breaks here
+
     def _deserialize(self, value, attr, data, **kwargs):
         s = fields.String._deserialize(self, value, attr, data, **kwargs)
         s = unicodedata.normalize("NFC", s).replace("\r\n", "\n")

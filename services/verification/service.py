@@ -203,13 +203,31 @@ class VerificationService(EventSourcedService):
         """Deadline effects, once (shared.deadlines): when the spot-check window closes,
         every passed case not drawn passes through; when 核对确认 closes, enquiries still
         open are closed."""
+        self.deadline_effects.run_due(self.store, self.clock.now(), self.deadline_plan())
+
+    def deadline_plan(self):
         docs = [doc for doc in (SESSIONS.get(self.store, sid) for sid in self._session_ids())
                 if doc is not None]
-        self.deadline_effects.run_due(self.store, self.clock.now(), [
-            Due(doc.session_id, window, doc.window(window).end_exclusive,
-                lambda tx, doc=doc, effect=effect: effect(tx, doc))
-            for doc in docs for window, effect in (("spot_check", self._pass_through),
-                                                   ("confirmation", self._close_enquiries))])
+        return [Due(doc.session_id, window, doc.window(window).end_exclusive,
+                    lambda tx, doc=doc, effect=effect: effect(tx, doc))
+                for doc in docs for window, effect in (("spot_check", self._pass_through),
+                                                       ("confirmation", self._close_enquiries))]
+
+    def scrape_gauges(self):
+        """With the overdue deadlines: each point's manual-check queue (人工核查) and the
+        windows' ends, for the alert on a queue not empty as verification closes."""
+        gauges = super().scrape_gauges()
+        with self.store.engine.connect() as c:
+            gauges["kaowu_manual_check_queue"] = [
+                ((sid, point), n) for sid, point, n in c.execute(
+                    select(cases.c.session_id, cases.c.registration_point, func.count())
+                    .where(cases.c.status == "awaiting_manual")
+                    .group_by(cases.c.session_id, cases.c.registration_point))]
+        gauges["kaowu_window_end_timestamp_seconds"] = [
+            ((sid, name), window.end_exclusive.timestamp())
+            for sid in self._session_ids()
+            for name, window in SESSIONS.get(self.store, sid).windows.items()]
+        return gauges
 
     @staticmethod
     def _close_enquiries(tx, doc):
@@ -294,9 +312,7 @@ class VerificationService(EventSourcedService):
             if doc is None:
                 raise NotFound("No such exam session.", {"session_id": cmd["session_id"]})
             require_open(doc, "spot_check", now, "Drawing the spot check")
-            if tx.stream_version(stream):
-                raise ValidationFailed("The spot check for this session has already been drawn.",
-                                       {"session_id": "already drawn"})
+            domain.require_first_draw(doc.session_id, bool(tx.stream_version(stream)))
             ids = tx.conn.execute(select(cases.c.application_id).where(
                 cases.c.session_id == doc.session_id, cases.c.status == "passed")).scalars().all()
             population = [domain.fold(tx.read_stream(domain.case_stream(i))) for i in ids]

@@ -9,6 +9,7 @@ from marshmallow import Schema, fields, validate
 from shared.contracts import INTEGRATION
 
 LEVELS = ("L1", "L2")  # 一级, 二级
+MAX_SUBJECTS = 10  # subjects one application may list (a level has 3)
 WINDOWS = ("application", "verification", "spot_check", "confirmation", "ticket_printing",
            "exam", "scores", "certificates")
 

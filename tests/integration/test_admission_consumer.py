@@ -211,3 +211,27 @@ def test_the_plan_waits_for_confirmations_not_yet_applied(world):
     assert "SeatAdded" not in types(w.adm)  # nobody took the late path
     w.worker().deadlines()  # the tickets of the plan
     assert types(w.adm).count("AdmissionTicketIssued") == 7
+
+
+def test_deadline_schedule_and_overdue_figures(world):
+    """What /metrics exports for the KaowuDeadlineNotRun alert: each deadline effect of a
+    session, when it falls due and whether it ran; overdue ones by the service's clock."""
+    w = world
+    sid = schedule(w)
+    confirm(w, sid, 1)
+    w.pump()
+    worker = w.worker()
+    due = {name: (at_, done) for s, name, at_, done in worker.deadline_schedule() if s == sid}
+    assert due["confirmation"] == (at(4, 18, 16, 0, 1), False)
+    assert due["seating"] == (at(4, 18, 16, 0, 1), False)
+    assert "ticket_printing" in due and any(n.startswith("sitting-") for n in due)
+    assert worker.scrape_gauges()["kaowu_deadline_overdue_seconds"] == []
+
+    w.clock.set(at(4, 18, 16, 1, 31))  # 90 s after the close, the timer has not run
+    overdue = dict(worker.scrape_gauges()["kaowu_deadline_overdue_seconds"])
+    assert overdue == {(sid, "confirmation"): 90.0, (sid, "seating"): 90.0}
+
+    worker.deadlines()  # the timer runs: nothing is overdue any more
+    assert worker.scrape_gauges()["kaowu_deadline_overdue_seconds"] == []
+    done = {name for s, name, _, d in worker.deadline_schedule() if s == sid and d}
+    assert done == {"confirmation", "seating"}

@@ -234,6 +234,10 @@ def test_chart_e_to_t(season):
                   {"session_id": SESSION, "rate": 0.5, "seed": 2026})
     passed = {s.app_id(k): k for k in ("wang", "li", "zhou", "chen")}
     assert draw["population"] == 4 and len(draw["selected"]) == 2
+    with pytest.raises(Refused) as again:  # drawn once: a rule refusal (409), not bad input
+        s.call("verification", "draw_spot_check", AUTHORITY,
+               {"session_id": SESSION, "rate": 0.5, "seed": 7})
+    assert again.value.error_code == "already_drawn"
     drawn = [passed[a] for a in draw["selected"]]
     through = [k for k in passed.values() if k not in drawn]
     for key in through:  # not drawn: passes through

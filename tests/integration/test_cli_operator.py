@@ -138,6 +138,13 @@ def test_events_are_filtered_and_masked(world):
     assert events[0]["type"] == "ApplicationSubmitted"
     assert events[0]["payload"]["candidate"]["id_number"] == "**************3455"
 
+    profile = w.kaowu("events", "account", "--type", "ProfileUpdated", "--json")
+    contacts = [e["payload"]["data"] for e in map(json.loads, profile.stdout.strip().splitlines())
+                if e["payload"]["section"] == "contact"]
+    assert contacts and f"u{WANG[1][-6:]}@example.com" not in profile.stdout
+    assert all(c["email"] == "u***@example.com" and c["address"] != "上海市徐汇区"
+               for c in contacts)  # the one rule (shared.masking), as /api/ops/events shows
+
     head = w.store("verification").head()
     tail = w.kaowu("events", "verification", "--after", str(head - 1))
     assert len(tail.stdout.strip().splitlines()) == 1

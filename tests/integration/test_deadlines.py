@@ -206,38 +206,3 @@ def test_two_replicas_racing_for_one_deadline_run_it_once(pg_url):
         a.engine.dispose()
         b.engine.dispose()
 
-
-def test_the_overdue_gauge_per_service_and_window_on_the_services_clock():
-    """``kaowu_deadline_overdue_seconds{service,window}`` as /metrics renders it: read from
-    the container's ``Deadlines`` provider, its age on the service's clock at the scrape."""
-    from types import SimpleNamespace
-
-    from shared.deadlines import Deadlines
-    from shared.metrics import _StateCollector
-
-    clock = ControlledClock(CLOSES)
-    provider = Deadlines()
-    container = SimpleNamespace(service_name="admission", config={"CLOCK": clock})
-    provider.container = container
-    provider.setup()
-    container.dependencies = [provider]
-
-    def broken(tx):
-        raise RuntimeError("bug")
-
-    class NoStore:  # the effect fails before any transaction: no database needed
-        log_id = "x"
-
-        def events_after(self, *_a, **_k):
-            return []
-
-        def read_stream(self, _stream):
-            return []
-
-    provider.runner.run_due(NoStore(), CLOSES, [Due(SID, "ticket_printing", CLOSES, broken,
-                                                    prepare=lambda: broken(None))])
-    clock.set(CLOSES + timedelta(seconds=75))
-    [family] = [f for f in _StateCollector("admission", container).collect()
-                if f.name == "kaowu_deadline_overdue_seconds"]
-    assert [(s.labels, s.value) for s in family.samples] == [
-        ({"service": "admission", "window": "ticket_printing"}, 75.0)]

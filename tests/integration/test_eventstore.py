@@ -16,7 +16,6 @@ from shared.contracts import EventRegistry
 from shared.errors import Conflict, ValidationFailed
 from shared.events import NewEvent
 from shared.eventstore import ConcurrencyConflict, Context, open_store
-from shared.migrations import Migration, create_tables
 from shared.projection import Delete, Projection, Update, Upsert, snapshot
 
 pytestmark = pytest.mark.integration
@@ -47,7 +46,6 @@ things = Table("things", tmeta, Column("id", String(50), primary_key=True),
 class Things(Projection):
     name = "things"
     metadata = tmeta
-    migrations = [Migration("test.0001_things", create_tables(things))]
 
     def handle(self, event):
         key = {"id": event.stream_id}

@@ -281,3 +281,111 @@ def test_dead_letter_tally_reads_only_what_is_new(tmp_path):
     assert tally.count(other, other.head()) == 1
     store.engine.dispose()
     other.engine.dispose()
+
+
+# -- the gateway's requests, the process, deadlines and the manual-check queue ------------
+
+def test_gateway_counts_requests_by_route_and_status(container_factory, amqp_uri):
+    from services.gateway.service import GatewayService
+    from tests.integration.test_gateway_flow import TOKEN_KEY
+
+    port = free_port()
+    gateway = container_factory(GatewayService, {
+        "AMQP_URI": amqp_uri, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
+        "GATEWAY_TOKEN_KEY": TOKEN_KEY, "GATEWAY_RPC_TIMEOUT": 2, "CLOCK": ControlledClock()})
+    gateway.start()
+    assert get(port, "/health/live")[0] == 200
+    assert get(port, "/health/live")[0] == 200
+    assert get(port, "/api/me/profile")[0] == 401  # no token
+    status, _, body = get(port, "/metrics")
+    assert status == 200
+    samples = {(s.name, frozenset(s.labels.items())): s.value
+               for fam in text_string_to_metric_families(body) for s in fam.samples}
+    live = {"service": "gateway", "route": "/health/live", "method": "GET"}
+    assert value(samples, "kaowu_http_requests_total", **live, status="200") == 2
+    assert value(samples, "kaowu_http_requests_total", service="gateway",
+                 route="/api/me/profile", method="GET", status="401") == 1
+    assert value(samples, "kaowu_http_request_duration_seconds_count", **live) == 2
+    # the process collector is registered: CPU and resident memory of this process
+    assert value(samples, "process_resident_memory_bytes") > 10 * 2**20
+    assert value(samples, "process_cpu_seconds_total") > 0
+
+
+def test_every_service_reports_its_process(account):
+    _, port = account
+    samples = scrape(port)
+    assert value(samples, "process_resident_memory_bytes") > 10 * 2**20
+    assert value(samples, "process_cpu_seconds_total") > 0
+    assert value(samples, "process_open_fds") > 0
+
+
+def test_overdue_deadlines_by_the_services_clock():
+    from datetime import timedelta
+
+    from shared.service import EventSourcedService
+    from tests.integration.test_application_flow import at
+
+    due = at(2026, 4, 18, 16, 0, 1)
+
+    class Deadlines(EventSourcedService):
+        name = "deadlines"
+
+        def deadline_schedule(self):
+            return [("s1", "confirmation", due, False), ("s1", "spot_check", due, True),
+                    ("s1", "ticket_printing", due + timedelta(days=50), False)]
+
+    service = Deadlines.__new__(Deadlines)
+    service.clock = ControlledClock(due - timedelta(seconds=1))
+    assert service.scrape_gauges() == {"kaowu_deadline_overdue_seconds": []}
+    service.clock.set(due + timedelta(seconds=90))
+    assert service.scrape_gauges() == {
+        "kaowu_deadline_overdue_seconds": [(("s1", "confirmation"), 90.0)]}
+
+
+def test_manual_check_queue_window_ends_and_deadlines(runner_factory, amqp_uri, databases):
+    """Verification's figures for the business alerts, from a real season: each point's
+    manual-check queue, the windows' ends, and its deadline effects, done once run."""
+    from nameko.testing.services import worker_factory
+
+    from services.verification.service import VerificationService
+    from shared.session import REFERENCE_SESSION_PATH
+    from tests.integration.test_application_flow import SESSION, STAFF, at, start_season
+
+    s = start_season(runner_factory, amqp_uri, databases, name="mqueue")
+    s.call("registration", "load_session", {"yaml": REFERENCE_SESSION_PATH.read_text("utf-8")})
+    for key in ("liu", "chen"):
+        s.candidate(key)
+        s.known_complete(key)
+    s.clock.set(at(2026, 4, 7, 10, 0))
+    for key in ("liu", "chen"):
+        s.apply(key)
+        s.status(key, "proof_requested")
+    s.clock.set(at(2026, 4, 8, 10, 0))
+    for key in ("liu", "chen"):
+        s.proof(key)
+    s.wait(lambda: len(s.call("verification", "manual_queue", STAFF, SESSION)) == 2)
+
+    container = next(c for c in s.runner.containers if c.service_name == "verification")
+    store = next(d for d in container.dependencies if isinstance(d, EventStoreProvider)).store
+    service = worker_factory(VerificationService, store=store, clock=s.clock)
+    gauges = service.scrape_gauges()
+    assert gauges["kaowu_manual_check_queue"] == [((SESSION, STAFF["registration_point"]), 2)]
+    ends = dict(gauges["kaowu_window_end_timestamp_seconds"])
+    assert ends[(SESSION, "verification")] == at(2026, 4, 14, 16, 0, 1).timestamp()
+    assert gauges["kaowu_deadline_overdue_seconds"] == []  # nothing due yet
+    assert {(name, done) for _, name, _, done in service.deadline_schedule()} == {
+        ("spot_check", False), ("confirmation", False)}
+
+    from services.registration.service import RegistrationService
+
+    reg = next(c for c in s.runner.containers if c.service_name == "registration")
+    registration = worker_factory(RegistrationService, clock=s.clock, store=next(
+        d for d in reg.dependencies if isinstance(d, EventStoreProvider)).store)
+    assert list(registration.deadline_schedule()) == [
+        (SESSION, "confirmation", at(2026, 4, 18, 16, 0, 1), False)]
+
+    s.clock.set(at(2026, 4, 17, 0, 0, 30))  # the spot-check window closed 29 s ago
+    s.wait(lambda: ("spot_check", True) in {(n, d) for _, n, _, d in service.deadline_schedule()})
+    assert service.scrape_gauges()["kaowu_deadline_overdue_seconds"] == []
+    s.clock.set(at(2026, 4, 18, 16, 0, 2))  # confirmation closed: lapsing runs, once
+    s.wait(lambda: list(registration.deadline_schedule())[0][3])

@@ -204,7 +204,7 @@ def test_a_season_of_notifications(season):
     assert '"sms.sent"' in text and '"notice.fired"' in text
     for _, _, _, mobile, _ in PEOPLE.values():
         assert mobile not in text  # never whole in the logs ...
-        assert f"{mobile[:3]}******{mobile[-2:]}" in text  # ... but masked where it is logged
+        assert f"{mobile[:3]}****{mobile[-4:]}" in text  # ... but masked where it is logged
 
 
 def _season(s):

@@ -28,7 +28,6 @@ from shared import projection
 from shared.contracts import EventRegistry
 from shared.events import NewEvent
 from shared.eventstore import open_store
-from shared.migrations import Migration, create_tables
 from shared.projection import Delete, Projection, Update, Upsert, snapshot
 
 pytestmark = pytest.mark.integration
@@ -76,7 +75,6 @@ class Items(Projection):
 
     name = "items"
     metadata = meta
-    migrations = [Migration("test.0001_items", create_tables(items, parts))]
 
     def handle(self, event):
         if event.type != "Step":
@@ -220,7 +218,6 @@ totals = Table(
 class Ledger(Projection):
     name = "ledger"
     metadata = odd_meta
-    migrations = [Migration("test.0001_ledger", create_tables(ledger, totals))]
 
     def handle(self, event):
         n = event.payload["n"]
@@ -383,7 +380,6 @@ pets = Table("pets", fk_meta, Column("pet_id", String(40), primary_key=True),
 class WithForeignKey(Projection):
     name = "owners"
     metadata = fk_meta
-    migrations = [Migration("test.0001_owners", create_tables(owners, pets))]
 
     def handle(self, event):
         yield Upsert("owners", {"owner_id": event.stream_id}, {"n": event.payload["n"]})

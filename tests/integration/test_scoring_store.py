@@ -106,3 +106,25 @@ def test_import_publish_void_and_rebuild(db_url):
     assert len(live["imports"]) == 2 and len(live["results"]) == 3
     projection.rebuild(store)
     assert snapshot(store.engine, projection) == live
+
+
+def test_scores_deadline_schedule(tmp_path):
+    """What /metrics exports for the KaowuDeadlineNotRun alert: the publication falls due
+    at the scores window's start, and counts as run once the timer's step has run."""
+    from nameko.testing.services import worker_factory
+
+    from shared.clock import ControlledClock
+
+    store = open_store(f"sqlite:///{tmp_path}/scoring.db", REGISTRY,
+                       projections=[ScoringProjection()])
+    store.append([domain.session_recorded(DOC)])
+    start = DOC.window("scores").start
+    service = worker_factory(ScoringService, store=store, clock=ControlledClock(start),
+                             deadline_effects=DeadlineRunner("scoring"))
+    assert list(service.deadline_schedule()) == [(SID, "scores", start, False)]
+    service.clock.set(at(2026, 8, 15, 9, 2))
+    assert service.scrape_gauges()["kaowu_deadline_overdue_seconds"] == [((SID, "scores"), 120.0)]
+    service.deadlines()
+    assert list(service.deadline_schedule()) == [(SID, "scores", start, True)]
+    assert service.scrape_gauges()["kaowu_deadline_overdue_seconds"] == []
+    store.engine.dispose()

@@ -257,8 +257,9 @@ def test_a_scoring_log_keyed_by_ticket_number_is_rekeyed_and_goes_on(db_url):
                        "session_id VARCHAR(100))"))
         c.execute(text("CREATE TABLE attendance (ticket_number VARCHAR(100), "
                        "subject VARCHAR(100), PRIMARY KEY (ticket_number, subject))"))
-        c.execute(text("DELETE FROM schema_migrations "
-                       "WHERE id = 'scoring.0002_tickets_by_application'"))
+        # the release before: Alembic's record at the revision before the re-keying one
+        c.execute(text("UPDATE alembic_version SET version_num = 'scoring_0001' "
+                       "WHERE version_num = 'scoring_0002'"))
     store.engine.dispose()
 
     store = open_store(db_url, REGISTRY, projections=[ScoringProjection()])
@@ -320,8 +321,9 @@ def test_a_notification_log_keyed_by_ticket_number_is_rekeyed_and_goes_on(db_url
         c.execute(text("DROP TABLE tickets"))
         c.execute(text("CREATE TABLE tickets (ticket_number VARCHAR(100) PRIMARY KEY, "
                        "account_id VARCHAR(64))"))
-        c.execute(text("DELETE FROM schema_migrations "
-                       "WHERE id = 'notification.0002_tickets_by_application'"))
+        # the release before: Alembic's record at the revision before the re-keying one
+        c.execute(text("UPDATE alembic_version SET version_num = 'notification_0001' "
+                       "WHERE version_num = 'notification_0002'"))
     store.engine.dispose()
 
     store = open_store(db_url, REGISTRY, projections=[NotificationProjection()])

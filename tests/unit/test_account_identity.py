@@ -4,8 +4,6 @@ import pytest
 
 from services.account.identity import (
     check_digit,
-    mask_id_number,
-    mask_mobile,
     resident_id_birth_date,
     resident_id_gender,
     username_key,
@@ -155,15 +153,6 @@ def test_valid_mobiles(raw):
 def test_invalid_mobiles(raw):
     with pytest.raises(ValueError, match="mobile"):
         validate_mobile(raw)
-
-
-def test_masking():
-    assert mask_id_number(KNOWN_VALID) == "110*************2X"
-    assert mask_mobile("13800138000") == "138****8000"
-    # short numbers still hide at least four characters
-    assert mask_id_number("H12345678") == "H12****78"
-    assert mask_id_number("AB123") == "A****"
-    assert mask_id_number("ABC") == "***"
 
 
 def test_username_key_is_case_insensitive():

@@ -233,11 +233,11 @@ def test_seating_fold_refuses_a_seat_given_twice():
 # -- deadlines ---------------------------------------------------------------------------
 
 def test_deadline_times_in_order():
-    times = dict(domain.deadline_times(DOC))
+    times = {n: t for t, n in domain.deadline_times(DOC)}
     assert times["confirmation"] == times["seating"] == at(4, 18, 16, 0, 1)
-    due = [n for n, t in domain.deadline_times(DOC) if t <= at(6, 13, 11, 30, 1)]
+    due = [n for t, n in domain.deadline_times(DOC) if t <= at(6, 13, 11, 30, 1)]
     assert due == ["confirmation", "seating", "ticket_printing", "sitting-L1-LAW", "sitting-L2-LAW"]
-    everything = [n for n, _ in domain.deadline_times(DOC)]
+    everything = [n for _, n in domain.deadline_times(DOC)]
     assert everything[:3] == ["confirmation", "seating", "ticket_printing"] and len(everything) == 8
 
 

@@ -7,7 +7,9 @@ import pytest
 
 from services.gateway import dashboard, openapi, web
 from services.gateway.service import GatewayService
+from services.gateway.uploads import MAX_PROOF_FILES
 from shared.clock import SHANGHAI
+from shared.contracts.registration import MAX_SUBJECTS
 from shared.session import reference_session
 
 
@@ -161,10 +163,74 @@ def test_bodies_in_the_document_accept_what_the_services_take(doc):
 def test_path_conversion():
     assert openapi.openapi_path("/api/me/certificates/<number>/<any(pdf, vc):format>") == (
         "/api/me/certificates/{number}/{format}",
-        [{"name": "number", "in": "path", "required": True, "schema": {"type": "string"}},
+        [{"name": "number", "in": "path", "required": True,
+          "schema": {"type": "string", "minLength": 1, "pattern": openapi.TEXT_PATTERN}},
          {"name": "format", "in": "path", "required": True,
           "schema": {"type": "string", "enum": ["pdf", "vc"]}}])
     assert openapi.openapi_path("/x/<int:n>")[1][0]["schema"]["type"] == "integer"
+
+
+def _params(doc, path, method="get"):
+    return {p["name"]: p["schema"] for p in doc["paths"][path][method].get("parameters", [])}
+
+
+def test_path_and_query_text_refuses_control_characters_as_the_services_do(doc):
+    """A path or query string with a control or invisible formatting character is refused
+    by every service (shared.fields.Text): the document says so."""
+    from marshmallow import ValidationError
+
+    from shared.fields import Text
+
+    text = Text(max_length=100)
+    checked = 0
+    for path, item in doc["paths"].items():
+        for op in item.values():
+            for p in op.get("parameters", []):
+                schema = p["schema"]
+                if schema.get("type") != "string" or "enum" in schema:
+                    continue
+                if path.startswith("/verify/"):  # the page: any token is "not ours"
+                    assert "pattern" not in schema
+                    continue
+                checked += 1
+                for bad in ("s\x00", "a\x07b", "x\u202ey", "\u200b", "t\nx", "a\U000e0001"):
+                    with pytest.raises(jsonschema.ValidationError):
+                        jsonschema.validate(bad, schema)
+                    with pytest.raises(ValidationError):
+                        text.deserialize(bad)
+                jsonschema.validate("2026-shanghai 张三.L1_x", schema)
+    assert checked > 20
+
+
+def test_named_loosenesses_are_gone(doc):
+    # /credentials/status/{list_no}: the 400 the certificate service gives past its bound
+    op = doc["paths"]["/credentials/status/{list_no}"]["get"]
+    assert "400" in op["responses"]
+    assert _params(doc, "/credentials/status/{list_no}")["list_no"]["maximum"] == 10_000
+    assert _params(doc, "/api/status-list")["list"]["maximum"] == 10_000
+    # lists bounded as the services bound them
+    body = doc["paths"]["/api/me/applications"]["post"]["requestBody"]["content"][
+        "application/json"]["schema"]
+    assert body["properties"]["subjects"]["maxItems"] == MAX_SUBJECTS
+    from services.registration.schemas import SubmitApplicationSchema
+    from shared.errors import ValidationFailed
+    from shared.service import load
+    too_many = {"session_id": "s", "level": "L1", "registration_point": "2916",
+                "subjects": [f"S{i}" for i in range(MAX_SUBJECTS + 1)]}
+    with pytest.raises(ValidationFailed):
+        load(SubmitApplicationSchema(), too_many)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(too_many, body)
+    proof = doc["paths"]["/api/me/applications/{session_id}/proof"]["post"]["requestBody"]
+    files = proof["content"]["multipart/form-data"]["schema"]["properties"]["files"]
+    assert files["maxItems"] == MAX_PROOF_FILES
+    # the photo is a file (PUT /api/me/photo): no profile section takes it as JSON
+    put = doc["paths"]["/api/me/profile/{section}"]["put"]
+    assert "photo" not in _params(doc, "/api/me/profile/{section}", "put")["section"]["enum"]
+    section = put["requestBody"]["content"]["application/json"]["schema"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"jpeg_base64": "/9j/4AAQ"}, section)
+    assert "photo" in _params(doc, "/api/me/profile/{section}")["section"]["enum"]  # GET
 
 
 def test_verification_page_escapes_and_shows_the_verdict():

@@ -1,6 +1,7 @@
 """Request bodies at the gateway: size limits before reading, type by magic bytes."""
 
 import io
+import json
 
 import pytest
 from werkzeug.test import EnvironBuilder
@@ -11,6 +12,7 @@ from services.gateway.uploads import (
     JPEG,
     PDF,
     decode_text,
+    nesting_depth,
     read_body,
     read_files,
     read_json,
@@ -133,6 +135,27 @@ def test_json_bodies():
     with pytest.raises(ApiError) as exc:
         read_json(request(b'{"a": "' + b"x" * 2000 + b'"}', "application/json"), limit=1000)
     assert exc.value.status == 413
+
+
+@pytest.mark.parametrize("body", [
+    b'{"a": ' + b"[" * 1000 + b"]" * 1000 + b"}",  # past the parser's recursion
+    b'{"a": ' + b'{"b": ' * 100_000 + b"1" + b"}" * 100_001,
+    b'{"a": ' + b"[" * 40 + b"]" * 40 + b"}",  # parses, but deeper than any input of ours
+])
+def test_deeply_nested_json_is_a_field_refusal(body):
+    with pytest.raises(ApiError) as exc:
+        read_json(request(body, "application/json"), limit=10 * 1024 * 1024)
+    assert exc.value.code == "validation_failed"
+    assert "nested more than 32 levels" in exc.value.fields["_body"]
+
+
+def test_json_nested_to_the_bound_is_read():
+    assert nesting_depth({"a": [{"b": [1]}], "c": 2}) == 4 and nesting_depth(3) == 0
+    body = {"a": [[[]]]}
+    for _ in range(28):
+        body = {"a": body}
+    assert nesting_depth(body) == 32
+    assert read_json(request(json.dumps(body).encode(), "application/json")) == body
 
 
 def test_text_files():

@@ -1,6 +1,7 @@
 """deploy/k8s, checked offline: both overlays render with ``kubectl kustomize``, every core
 resource validates against the Kubernetes schemas of a pinned version (kubernetes-validate,
-strict: unknown fields fail), and the manifests agree with the code: one Deployment per
+strict: unknown fields fail), every custom resource against its operator's published CRD
+schema (vendored, cut down: tests/unit/crd_schemas/; strict too), and the manifests agree with the code: one Deployment per
 service package, probe and metrics ports equal to what the services listen on, a database,
 its migration and rebuild Jobs for each service that keeps an event log (not the gateway),
 secrets referenced, never committed, and reaching the code that reads them as a pod would
@@ -10,6 +11,7 @@ dead letters among them), a Dockerfile that builds what the manifests run.
 
 import ast
 import base64
+import functools
 import json
 import re
 import shutil
@@ -25,7 +27,7 @@ from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import parse_address
 
 from shared import deadletter
-from shared.metrics import DEAD_LETTERS, EXPORTED
+from shared.metrics import DEAD_LETTERS, EXPORTED, PROCESS
 from shared.migrate import service_class, store_provider
 from shared.runner import discover_services
 from shared.service import EventSourcedService
@@ -41,7 +43,9 @@ KUBERNETES_VERSION = "1.32.0"  # the cluster version the manifests target
 OVERLAYS = ("dev", "prod")
 PROBES = {"/health/live", "/health/ready", "/metrics"}  # in-cluster only, never via Ingress
 
-# custom resources: not in the Kubernetes schemas; their operators' API versions
+# custom resources: not in the Kubernetes schemas; their operators' API versions, each
+# validated against the operator's CRD schema in crd_schemas/ (vendor.py says whence)
+CRD_SCHEMAS = Path(__file__).resolve().parent / "crd_schemas"
 CUSTOM = {
     "rabbitmq.com/v1beta1": {"RabbitmqCluster", "Vhost", "User", "Permission", "Policy",
                              "Exchange", "Queue", "Binding"},
@@ -168,6 +172,8 @@ def test_overlay_renders_and_every_core_resource_validates(rendered):
         if any(group == g.split("/")[0] for g in CUSTOM):
             assert kind in CUSTOM.get(api, set()), f"{kind} with unexpected apiVersion {api}"
             seen_custom.add((api, kind))
+            errors += [f"{kind}/{doc['metadata']['name']}: {'.'.join(map(str, e.path))}: "
+                       f"{e.message}" for e in crd_validator(api, kind).iter_errors(doc)]
             continue
         try:
             kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
@@ -184,6 +190,59 @@ def test_overlay_renders_and_every_core_resource_validates(rendered):
         assert placeholder not in text, f"the template's {placeholder!r} was not replaced"
     namespaces = {d["metadata"].get("namespace") for d in docs if d["kind"] != "Namespace"}
     assert namespaces == {"kaowu-dev" if overlay == "dev" else "kaowu"}
+
+
+def strict(schema):
+    """A CRD schema where an unknown field fails (as kubernetes-validate's strict mode for
+    the core kinds; the API server would drop it silently): every object schema that lists
+    its properties and says nothing of others gets ``additionalProperties: false``."""
+    if isinstance(schema, list):
+        return [strict(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: (v if k == "enum" else
+               {n: strict(sub) for n, sub in v.items()} if k == "properties" else strict(v))
+           for k, v in schema.items()}
+    if ("properties" in out and "additionalProperties" not in out
+            and not out.get("x-kubernetes-preserve-unknown-fields")):
+        out["additionalProperties"] = False
+    return out
+
+
+@functools.cache
+def crd_validator(api_version: str, kind: str):
+    import jsonschema
+
+    group, version = api_version.split("/")
+    path = CRD_SCHEMAS / f"{group}_{kind.lower()}_{version}.json"
+    assert path.is_file(), f"no CRD schema for {kind} {api_version}: run crd_schemas/vendor.py"
+    schema = strict(json.loads(path.read_text("utf-8")))
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def test_every_custom_kind_has_its_schema_and_it_catches_mistakes(prod):
+    assert {p.name for p in CRD_SCHEMAS.glob("*.json")} == {
+        f"{api.split('/')[0]}_{k.lower()}_{api.split('/')[1]}.json"
+        for api, kinds in CUSTOM.items() for k in kinds}
+    for api, kind in (("rabbitmq.com/v1beta1", "RabbitmqCluster"),
+                      ("postgresql.cnpg.io/v1", "Cluster"), ("postgresql.cnpg.io/v1", "Database"),
+                      ("monitoring.coreos.com/v1", "ServiceMonitor"),
+                      ("monitoring.coreos.com/v1", "PrometheusRule")):
+        (doc, *_) = [d for d in prod if d["apiVersion"] == api and d["kind"] == kind]
+        assert not list(crd_validator(api, kind).iter_errors(doc))
+        typo = json.loads(json.dumps(doc))
+        typo["spec"]["replicaz"] = 3  # an unknown field
+        assert list(crd_validator(api, kind).iter_errors(typo)), f"{kind} takes a typo"
+    (cluster,) = of_kind(prod, "RabbitmqCluster")
+    wrong = json.loads(json.dumps(cluster))
+    wrong["spec"]["replicas"] = "three"  # a wrong type
+    assert list(crd_validator("rabbitmq.com/v1beta1", "RabbitmqCluster").iter_errors(wrong))
+    (rule,) = of_kind(prod, "PrometheusRule")
+    wrong = json.loads(json.dumps(rule))
+    del wrong["spec"]["groups"][0]["rules"][0]["expr"]  # a required field
+    assert list(crd_validator("monitoring.coreos.com/v1", "PrometheusRule").iter_errors(wrong))
 
 
 def test_the_validator_does_catch_mistakes():
@@ -752,11 +811,35 @@ def metric_names(expr: str) -> set[str]:
     return names
 
 
-# RabbitMQ's per-queue figures (rabbitmq_prometheus, /metrics/detailed, family
-# queue_coarse_metrics), scraped by rabbitmq-servicemonitor.yaml
-RABBITMQ_QUEUE_COARSE = {"rabbitmq_detailed_queue_messages",
-                         "rabbitmq_detailed_queue_messages_ready",
-                         "rabbitmq_detailed_queue_messages_unacked"}
+# RabbitMQ's per-queue figures (rabbitmq_prometheus, /metrics/detailed), by the family that
+# brings them (the plugin's prometheus_rabbitmq_core_metrics_collector.erl, METRICS_RAW,
+# with the endpoint's prefix rabbitmq_detailed_); rabbitmq-servicemonitor.yaml asks for
+# families by name
+RABBITMQ_DETAILED = {
+    "queue_coarse_metrics": {"rabbitmq_detailed_queue_messages",
+                             "rabbitmq_detailed_queue_messages_ready",
+                             "rabbitmq_detailed_queue_messages_unacked",
+                             "rabbitmq_detailed_queue_process_reductions_total"},
+    "queue_consumer_count": {"rabbitmq_detailed_queue_consumers"},
+    "queue_delivery_metrics": {"rabbitmq_detailed_queue_get_ack_total",
+                               "rabbitmq_detailed_queue_get_total",
+                               "rabbitmq_detailed_queue_messages_delivered_ack_total",
+                               "rabbitmq_detailed_queue_messages_delivered_total",
+                               "rabbitmq_detailed_queue_messages_redelivered_total",
+                               "rabbitmq_detailed_queue_messages_acked_total",
+                               "rabbitmq_detailed_queue_get_empty_total"},
+    "queue_exchange_metrics": {"rabbitmq_detailed_queue_exchange_messages_published_total"},
+}
+
+
+def rabbitmq_scraped() -> set[str]:
+    """The RabbitMQ metrics the ServiceMonitor's families bring."""
+    setup_yaml_parser()
+    sm = yaml.safe_load((MONITORING / "rabbitmq-servicemonitor.yaml").read_text("utf-8"))
+    (endpoint,) = sm["spec"]["endpoints"]
+    families = endpoint["params"]["family"]
+    assert set(families) <= set(RABBITMQ_DETAILED), set(families) - set(RABBITMQ_DETAILED)
+    return set().union(*(RABBITMQ_DETAILED[f] for f in families))
 
 
 def label_matchers(selector: str) -> dict:
@@ -775,8 +858,7 @@ def business_counts(tmp_path_factory):
         if name not in cache:
             provider = store_provider(name)
             url = f"sqlite:///{tmp_path_factory.mktemp(name)}/{name}.db"
-            store = open_store(url, provider.registry, projections=provider.projections,
-                               migrations=provider.migrations)
+            store = open_store(url, provider.registry, projections=provider.projections)
             try:
                 cache[name] = service_class(name).business_counts(SimpleNamespace(store=store))
             finally:
@@ -786,15 +868,27 @@ def business_counts(tmp_path_factory):
 
 
 def check_expressions(exprs, business_counts):
-    """Every metric an expression uses exists: Kaowu's (shared/metrics.py), ``up``, or
-    RabbitMQ's queue figures; every business count it picks is one a service exports."""
+    """Every expression parses as PromQL (Grafana's variables filled in); every metric it
+    uses exists: Kaowu's (shared/metrics.py), ``up``, the process collector's, or RabbitMQ's
+    queue figures the ServiceMonitor scrapes; every business count it picks is one a service
+    exports."""
+    import promql_parser
+
     from services.notification.domain import SMS_STATUSES
 
     for expr in exprs:
+        filled = (expr.replace("$namespace", "kaowu").replace("$service", ".*")
+                .replace("$__rate_interval", "2m"))
+        try:
+            promql_parser.parse(filled)
+        except ValueError as exc:
+            pytest.fail(f"not PromQL: {expr}: {exc}")
         unknown = metric_names(expr) - set(EXPORTED)
         assert not unknown, f"{expr}: uses metrics nobody exports: {unknown}"
         rabbit = set(re.findall(r"\brabbitmq_[a-z_]+\b", expr))
-        assert rabbit <= RABBITMQ_QUEUE_COARSE, rabbit - RABBITMQ_QUEUE_COARSE
+        assert rabbit <= rabbitmq_scraped(), f"{expr}: not scraped: {rabbit - rabbitmq_scraped()}"
+        process = {m.removesuffix("_total") for m in re.findall(r"\bprocess_[a-z_]+\b", expr)}
+        assert process <= set(PROCESS), process - set(PROCESS)
         for selector in re.findall(r"kaowu_business_count\{([^}]*)\}", expr):
             labels = label_matchers(selector)
             service, name = labels.get("service"), labels.get("name")
@@ -802,6 +896,16 @@ def check_expressions(exprs, business_counts):
             assert name in business_counts(service), f"{service} exports no business count {name!r}"
             if (service, name) == ("notification", "sms") and "status" in labels:
                 assert labels["status"] in SMS_STATUSES, labels
+
+
+def test_the_expression_check_is_not_blind(business_counts):
+    check_expressions(['max by (service) (kaowu_relay_lag_events{namespace="$namespace"}) > 0'],
+                      business_counts)
+    for broken in ("max by (service) (kaowu_relay_lag_events > 0",  # a parenthesis short
+                   "kaowu_relay_lag_events > > 0",
+                   "rate(kaowu_relay_published_total[5 m])"):
+        with pytest.raises(pytest.fail.Exception, match="not PromQL"):
+            check_expressions([broken], business_counts)
 
 
 def test_alert_rules_watch_real_metrics(prod, business_counts):
@@ -822,6 +926,24 @@ def test_alert_rules_watch_real_metrics(prod, business_counts):
                     if "kaowu_business_count" in r["expr"]]
     assert {r["alert"] for r in notification} >= {"KaowuSmsDeliveryFailures", "KaowuSmsQueueStuck"}
     assert 'status="failed"' in alerts["KaowuSmsDeliveryFailures"]["expr"]
+
+
+def test_signal_alerts(prod):
+    """Queues growing, deadline effects not run, manual checks left as verification closes,
+    SMS failing above a rate: each alert watches the figure made for it."""
+    (rule,) = of_kind(prod, "PrometheusRule")
+    alerts = {r["alert"]: r for g in rule["spec"]["groups"] for r in g["rules"]}
+    queue = alerts["KaowuQueueGrowing"]
+    assert "rabbitmq_detailed_queue_messages_ready" in queue["expr"] and "deriv(" in queue["expr"]
+    late = alerts["KaowuDeadlineNotRun"]
+    assert re.fullmatch(r"max by \(namespace, service, session_id, deadline\) "
+                        r"\(kaowu_deadline_overdue_seconds\) > 60", late["expr"])
+    assert late["labels"]["severity"] == "critical"
+    manual = alerts["KaowuManualCheckQueueAtClose"]["expr"]
+    assert "kaowu_manual_check_queue" in manual and 'window="verification"' in manual
+    assert "time() < 7200" in manual  # two hours before the close
+    sms = alerts["KaowuSmsFailureRate"]["expr"]
+    assert 'status="failed"' in sms and 'status="sent"' in sms and "> 0.05" in sms
 
 
 def test_dead_letter_alerts(prod):
@@ -875,8 +997,18 @@ def test_grafana_dashboard(prod, business_counts):
     used = set().union(*(metric_names(e) for e in exprs))
     for must in ("kaowu_relay_lag_events", "kaowu_consumer_lag_events",
                  "kaowu_entrypoint_duration_seconds", "kaowu_events_appended",
-                 "kaowu_business_count", DEAD_LETTERS):
+                 "kaowu_business_count", DEAD_LETTERS, "kaowu_http_requests",
+                 "kaowu_manual_check_queue", "kaowu_deadline_overdue_seconds"):
         assert must in used
+    everything = " ".join(exprs)
+    for must in ("process_cpu_seconds_total", "process_resident_memory_bytes",
+                 "rabbitmq_detailed_queue_messages_ready",
+                 "rabbitmq_detailed_queue_exchange_messages_published_total",
+                 "rabbitmq_detailed_queue_messages_acked_total"):
+        assert must in everything, must
+    gateway = " ".join(t["expr"] for t in panels["Gateway requests per second, by route and "
+                                                 "status"]["targets"])
+    assert "by (route, status)" in gateway
     dead = " ".join(t["expr"] for t in panels["Dead letters (unreplayed)"]["targets"])
     assert DEAD_LETTERS in dead and f'queue="{deadletter.NAME}"' in dead
     sms = " ".join(t["expr"] for p in dashboard["panels"] if "SMS" in p["title"]
@@ -951,7 +1083,80 @@ def test_dockerfile(prod):
     from shared.pdf import FONT_CANDIDATES
 
     assert FONT_CANDIDATES[0].endswith("/wqy/wqy-zenhei.ttc")
-    assert all(stage["from"].endswith("-bookworm") for stage in stages)
+    assert all(stage["from"].split("@")[0].endswith("-bookworm") for stage in stages
+               if "@" in stage["from"])
+
+
+def test_every_base_image_is_pinned_by_digest():
+    """A tag moves; a digest does not: every FROM names an image by digest, or an earlier
+    stage of the same Dockerfile (the Dockerfile's header says how to refresh them)."""
+    stages, names = [], set()
+    for raw in (ROOT / "Dockerfile").read_text("utf-8").splitlines():
+        parts = raw.split()
+        if parts and parts[0].upper() == "FROM":
+            args = [p for p in parts[1:] if not p.startswith("--platform")]
+            image = args[0]
+            if image not in names and image != "scratch":
+                assert re.fullmatch(r"[\w./:-]+@sha256:[0-9a-f]{64}", image), \
+                    f"FROM {image}: pin it by digest (image:tag@sha256:...)"
+                stages.append(image)
+            if len(args) >= 3 and args[1].upper() == "AS":
+                names.add(args[2])
+    assert stages, "no base image found"
+
+
+# distributions only the tests, the benchmarks or the linters use (the dev extra): none of
+# them may reach the service image, which installs project.dependencies and what they need
+DEV_ONLY = {"pytest", "hypothesis", "testcontainers", "ruff", "eventsourcing", "psycopg",
+            "hdrhistogram", "kubernetes-validate", "pypdf", "zxing-cpp", "selenium",
+            "schemathesis", "jsonschema", "docker", "trio", "iniconfig", "pluggy"}
+# what the operator command line (cli/, `kaowu` in a service's pod: the alerts' runbooks
+# run it there) needs and the services do not: carried by the image for that reason
+CLI_ONLY = {"typer", "rich", "pydantic", "pydantic-core", "annotated-types",
+            "typing-inspection", "shellingham", "annotated-doc", "markdown-it-py", "mdurl",
+            "pygments"}
+
+
+def image_distributions() -> set[str]:
+    """The distributions the image's builder installs: project.dependencies and, through
+    their metadata here (the same pins: constraints.txt), everything they require."""
+    import tomllib
+    from importlib.metadata import distribution
+
+    from packaging.requirements import Requirement
+
+    def norm(name):
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    todo = [Requirement(r) for r in tomllib.loads(
+        (ROOT / "pyproject.toml").read_text("utf-8"))["project"]["dependencies"]]
+    seen = set()
+    while todo:
+        req = todo.pop()
+        if norm(req.name) in seen or (req.marker and not req.marker.evaluate({"extra": ""})):
+            continue
+        seen.add(norm(req.name))
+        todo += [Requirement(r) for r in distribution(req.name).requires or ()]
+    return seen
+
+
+def test_the_service_image_carries_no_test_tooling():
+    installed = image_distributions()
+    assert not installed & DEV_ONLY, installed & DEV_ONLY
+    assert installed >= CLI_ONLY  # the operator command line, and what it alone needs
+    # the services themselves import none of the CLI's libraries
+    for package in ("services", "shared"):
+        for path in (ROOT / package).rglob("*.py"):
+            tree = ast.parse(path.read_text("utf-8"))
+            for node in ast.walk(tree):
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                         [node.module] if isinstance(node, ast.ImportFrom) and node.module
+                         else [])
+                for name in names:
+                    assert name.split(".")[0] not in {"typer", "rich", "pydantic"}, path
+    # the image copies no tests, benchmarks or fault drills
+    ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text("utf-8").splitlines()}
+    assert {"tests", "bench"} <= ignored
 
 
 # -- the Jobs' commands are real --------------------------------------------------------------

@@ -327,6 +327,31 @@ def test_yaml_syntax_error_is_one_problem_with_its_line():
     assert "YAML syntax error at line" in caught.value.fields["document"]
 
 
+@pytest.mark.parametrize("text", [
+    "session_id: x\x07\n",  # a control character: the YAML reader refuses it on sight
+    REFERENCE_TEXT.replace("name:", "name:\x1b", 1),
+    "[" * 5000 + "]" * 5000,  # nested past the parser's recursion
+    "a: " + "[" * 900 + "]" * 900,
+    "a:\n" + "".join(" " * (2 * i) + f"k{i}:\n" for i in range(1, 200)),
+    "a: &x [1, *x]\n",  # an alias inside the node it names: a cycle
+    "a: &x {b: *x}\n",
+])
+def test_unreadable_or_too_deep_yaml_is_one_document_problem(text):
+    with pytest.raises(ValidationFailed) as caught:
+        parse_session(text)
+    assert list(caught.value.fields) == ["document"]
+    assert caught.value.fields["document"]
+
+
+def test_nesting_up_to_the_bound_is_read():
+    with pytest.raises(ValidationFailed) as caught:  # readable: only the content is wrong
+        parse_session("a: " + "[" * 31 + "]" * 31)
+    assert "document" not in caught.value.fields and "a" in caught.value.fields
+    with pytest.raises(ValidationFailed) as caught:
+        parse_session("a: " + "[" * 32 + "]" * 32)
+    assert "nested more than 32 levels" in caught.value.fields["document"]
+
+
 @pytest.mark.parametrize("text", ["", "- a\n- b\n", "just text", "42"])
 def test_top_level_must_be_a_mapping(text):
     with pytest.raises(ValidationFailed) as caught:

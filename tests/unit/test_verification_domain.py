@@ -766,3 +766,12 @@ def test_private_events_are_private():
     for name in ("CaseOpened", "ProofReceived", "CommitmentWithdrawnRecorded"):
         assert REGISTRY.public_payload(name, {"x": 1}) is None
     assert REGISTRY.public_payload("EligibilityConfirmed", {"x": 1}) == {"x": 1}
+
+
+def test_a_second_draw_is_a_rule_refusal_not_bad_input():
+    domain.require_first_draw("s1", drawn_before=False)
+    with pytest.raises(Refused) as exc:
+        domain.require_first_draw("s1", drawn_before=True)
+    assert not isinstance(exc.value, ValidationFailed)
+    assert exc.value.error_code == "already_drawn" and exc.value.fields == {
+        "session_id": "already drawn"}

@@ -1,8 +1,8 @@
-"""Personal data in the command line's output: never whole."""
+"""The one masking rule (shared.masking): logs, the gateway's operator routes, the CLI."""
 
 import pytest
 
-from cli.masking import mask, mask_id_number, mask_mobile, mask_text
+from shared.masking import mask, mask_id_number, mask_mobile, mask_text
 
 
 @pytest.mark.parametrize("value, shown", [

@@ -39,7 +39,6 @@ from shared.logging import get_logger
 log = get_logger(__name__)
 
 DEADLINE_REACHED = "DeadlineReached"
-OVERDUE_METRIC = "kaowu_deadline_overdue_seconds"
 #: an effect's answer "one batch committed, call me again" (the record waits for the last)
 MORE = object()
 

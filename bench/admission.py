@@ -95,6 +95,7 @@ def allocation(ctx: Context, n: int) -> tuple[float, float, dict]:
     from services.admission.schemas import REGISTRY
     from services.admission.service import ISSUE_BATCH, AdmissionService
     from shared.clock import SHANGHAI, ControlledClock
+    from shared.deadlines import DeadlineRunner
     from shared.dependencies import BoundStore
     from shared.eventstore import Context as StoreContext
     from shared.eventstore import open_store
@@ -129,7 +130,7 @@ def allocation(ctx: Context, n: int) -> tuple[float, float, dict]:
 
             worker = worker_factory(AdmissionService, store=BoundStore(store, StoreContext(actor="bench")),
                                     clock=clock, tracking=NoBroker(), registration_rpc=CaughtUp(),
-                                    ticket_key=b"bench")
+                                    ticket_key=b"bench", deadline_effects=DeadlineRunner("admission"))
             clock.set(SessionDocument.from_dict(doc).window("confirmation").end_exclusive
                       + timedelta(seconds=1))
             ctx.log(f"seat_allocation: the confirmation deadline for {n} candidates")

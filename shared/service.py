@@ -6,7 +6,9 @@ A service subclasses ``EventSourcedService`` and declares ``store`` (an
 - ``events_after(position, limit, types=None)``: its log after a position (public views),
   for the operator command line; with ``types``, only those types and how far it read
   (``shared.tracking.events_answer``), for consumers' pulls;
-- ``status()``: head position, relay position and lag, tracking per upstream, projections;
+- ``status()``: head position, relay position and lag, tracking per upstream, projections,
+  and where the service has deadline effects (``shared.deadlines``) which ran, when, and
+  which are overdue;
 - ``rebuild(projection=None)``: drop and replay read models while running;
 - ``dead_letters()`` and ``replay_dead_letter(upstream, position)``: upstream events its
   consumers dead-lettered (``shared.tracking``), and applying one again.
@@ -24,6 +26,7 @@ from nameko.rpc import Rpc
 from nameko.timer import Timer
 
 from shared.deadletter import TrackedEventHandler
+from shared.deadlines import DeadlineRunner, has_run
 from shared.dependencies import ClockProvider, WorkerLog
 from shared.errors import EXPECTED, NotFound, Unavailable, ValidationFailed, flat_fields
 from shared.health import Health, http
@@ -123,11 +126,18 @@ class EventSourcedService:
         ``SELECT … GROUP BY`` on the read model (``self.store``). Default: none."""
         return {}
 
+    def deadline_plan(self) -> list:
+        """The service's deadline effects (``shared.deadlines.Due``: session, window, when
+        it falls due, the effect), which its ``DEADLINE_INTERVAL`` timer hands to its
+        ``Deadlines`` provider. Default: none."""
+        return []
+
     def deadline_schedule(self):
         """The service's deadline effects: ``(session_id, name, due_at, done)`` each, due_at
-        aware. Exported while due and not done as ``kaowu_deadline_overdue_seconds`` (the
-        alert KaowuDeadlineNotRun). Default: none."""
-        return []
+        aware, done as the log records it (``shared.deadlines``). Exported while due and
+        not done as ``kaowu_deadline_overdue_seconds`` (the alert KaowuDeadlineNotRun)."""
+        return [(d.session_id, d.window, d.at, has_run(self.store, d.key))
+                for d in self.deadline_plan()]
 
     def scrape_gauges(self) -> dict:
         """``{metric: [(label values, value)]}`` for ``shared.metrics.SCRAPE_GAUGES``, read
@@ -164,7 +174,7 @@ class EventSourcedService:
         store = self.store
         head = store.head()
         relay = store.relay_position()
-        return {
+        answer = {
             "service": self.name,
             "head": head,
             "relay_position": relay,
@@ -173,6 +183,10 @@ class EventSourcedService:
             "projections": store.projection_positions(),
             "dead_letters": sum(1 for d in self.dead_letters() if not d["replayed"]),
         }
+        runner = getattr(self, "deadline_effects", None)
+        if isinstance(runner, DeadlineRunner):  # the deadline effects that ran, and when
+            answer["deadlines"] = runner.report(store, self.clock.now())
+        return answer
 
     def _tracking_positions(self) -> dict[str, int]:
         """Each upstream's position as its tracking record has it, or as this process's

@@ -5,6 +5,10 @@ A folded ``SessionDocument`` is a pure function of its stream's events; the log 
 grows, so (log id, session id, last version and position of the stream) names one fold.
 Each use asks the database for the stream's last version (one indexed lookup on the
 ``(stream_id, stream_version)`` key) and folds again only when it changed.
+
+A service declares its caches at module level (what to fold), but ``get`` and ``get_in``
+keep the folds with the store they were read from, which the service's
+``EventStoreProvider`` owns: one cache per container, none shared through the module.
 """
 
 import threading
@@ -58,16 +62,25 @@ class SessionCache:
                     self._docs.popitem(last=False)
         return doc
 
+    def held_by(self, store) -> "SessionCache":
+        """This cache's folds as ``store`` (an EventStore, or a worker's BoundStore of one)
+        holds them: created with the store's first use, gone with the store."""
+        target = getattr(store, "_store", store)
+        held = target.__dict__.setdefault("_kaowu_folds", {})
+        return held.get(self) or held.setdefault(
+            self, SessionCache(self.fold, self.stream_of, self.maxsize))
+
     def get(self, store, session_id: str, conn=None) -> SessionDocument | None:
         """The session as committed in ``store`` (an EventStore or a worker's BoundStore)."""
+        cache = self.held_by(store)
         stream = self.stream_of(session_id)
         if conn is None:
             with store.engine.connect() as c:
                 head = stream_head(c, stream)
         else:
             head = stream_head(conn, stream)
-        return self.lookup((store.log_id, session_id), head,
-                           lambda: store.read_stream(stream, conn=conn))
+        return cache.lookup((store.log_id, session_id), head,
+                            lambda: store.read_stream(stream, conn=conn))
 
     def get_in(self, tx, session_id: str) -> SessionDocument | None:
         """The session as transaction ``tx`` sees it: the cached fold, unless ``tx`` has
@@ -76,5 +89,5 @@ class SessionCache:
         head = stream_head(tx.conn, stream)
         if (head[0] if head else 0) != tx.stream_version(stream):
             return self.fold(tx.read_stream(stream))
-        return self.lookup((tx.store.log_id, session_id), head,
-                           lambda: tx.store.read_stream(stream, conn=tx.conn))
+        return self.held_by(tx.store).lookup((tx.store.log_id, session_id), head,
+                                             lambda: tx.store.read_stream(stream, conn=tx.conn))

@@ -46,6 +46,7 @@ from datetime import datetime
 from services.admission import seating
 from services.admission.exam_rules import CHECK_IN_OPENS_BEFORE
 from shared.clock import iso, shanghai
+from shared.deadlines import deadline_stream  # noqa: F401 (the one naming, re-exported)
 from shared.errors import NotFound, Refused
 from shared.events import NewEvent
 from shared.session import SEQ_DIGITS, SessionDocument, Window, require_open
@@ -89,10 +90,6 @@ def session_stream(session_id: str) -> str:
     return f"session-{session_id}"
 
 
-def deadline_stream(session_id: str, name: str) -> str:
-    return f"deadline-{session_id}-{name}"
-
-
 def sitting_deadline(subject: str) -> str:
     return f"sitting-{subject}"
 
@@ -129,27 +126,16 @@ def check_in_window(doc: SessionDocument, subject: str) -> Window:
 
 
 def deadline_times(doc: SessionDocument) -> list[tuple[datetime, str]]:
-    """Every deadline effect of a session and when it falls due, in that order: the plan
-    (``confirmation``), its tickets issued (``seating``), forfeiture (``ticket_printing``),
-    absences (``sitting-<subject>``)."""
+    """Every deadline effect of a session and when it falls due, in the order they run
+    when due together: the plan (``confirmation``), its tickets issued (``seating``),
+    forfeiture (``ticket_printing``), absences (``sitting-<subject>``)."""
     closed = doc.window("confirmation").end_exclusive
-    due = [(closed, 0, "confirmation"), (closed, 1, "seating"),
-           (doc.window("ticket_printing").end_exclusive, 2, "ticket_printing")]
+    times = [(closed, 0, "confirmation"), (closed, 1, "seating"),
+             (doc.window("ticket_printing").end_exclusive, 2, "ticket_printing")]
     # absence falls due when check-in for the sitting closes: the second after it ends
-    due += [(check_in_window(doc, e["subject"]).end_exclusive, 3, sitting_deadline(e["subject"]))
-            for e in doc.exam_schedule]
-    return [(at, name) for at, _, name in sorted(due)]
-
-
-def due_deadlines(doc: SessionDocument, now: datetime, done) -> list[str]:
-    """The deadline effects of a session that are due at ``now`` and not done yet, in the
-    order they fell due (``deadline_times``)."""
-    return [name for at, name in deadline_times(doc) if now >= at and name not in done]
-
-
-def deadline_reached(session_id: str, name: str) -> NewEvent:
-    return NewEvent(deadline_stream(session_id, name), "DeadlineReached",
-                    {"session_id": session_id, "window": name})
+    times += [(check_in_window(doc, e["subject"]).end_exclusive, 3, sitting_deadline(e["subject"]))
+              for e in doc.exam_schedule]
+    return [(at, name) for at, _, name in sorted(times)]
 
 
 # -- the ticket --------------------------------------------------------------------------
@@ -426,7 +412,6 @@ def make_plan(doc: SessionDocument, pending, first_seq: int) -> PlanDecision:
         numbers[number] = pl.candidate.application_id
     sid = doc.session_id
     events = [
-        deadline_reached(sid, "confirmation"),
         NewEvent(seating_stream(sid), "SeatingPlanned", {
             "session_id": sid, "rooms": [r.to_dict() for r in rooms],
             "next_seq": first_seq + len(placements), "seated": len(placements),
@@ -446,7 +431,8 @@ def issue_batch(doc: SessionDocument, plan: Plan, tickets, limit: int) -> list[N
     """The next ``limit`` positions of the plan: SeatAllocated + AdmissionTicketIssued for
     the seated, SeatUnavailable for those left over, skipping anyone no longer awaiting a
     seat (voided meanwhile: the seat stays empty). ``tickets``: application id -> ticket
-    (at least those of these positions). The last batch closes the ``seating`` deadline."""
+    (at least those of these positions). After the last batch (``plan_done``) the deadline
+    mechanism records ``seating`` as run, in the same unit of work."""
     start, stop = plan.done, min(plan.done + limit, plan.total)
     events: list[NewEvent] = []
     seated = len(plan.order)
@@ -462,8 +448,6 @@ def issue_batch(doc: SessionDocument, plan: Plan, tickets, limit: int) -> list[N
             events.append(_unseated(t))
     events.append(NewEvent(plan_stream(plan.session_id), "SeatPlanProgressed",
                            {"session_id": plan.session_id, "done": stop}))
-    if stop == plan.total:
-        events.append(deadline_reached(plan.session_id, "seating"))
     return events
 
 
@@ -525,7 +509,7 @@ def record_download(ticket: Ticket | None, doc: SessionDocument, now: datetime) 
 def forfeit_unprinted(doc: SessionDocument, tickets) -> list[NewEvent]:
     """When 打印准考证 closes: every ticket never printed is forfeited (逾期未打印准考证，视为放弃
     考试). ``tickets``: the session's, with ``status``, ids and ``ticket_number``."""
-    events = [deadline_reached(doc.session_id, "ticket_printing")]
+    events = []
     for t in tickets:
         if t.status == "issued":
             events.append(NewEvent(ticket_stream(t.application_id), "ExamForfeited", {
@@ -592,7 +576,7 @@ def mark_absent(doc: SessionDocument, subject: str, tickets, checked_in) -> list
     """When a subject's sitting ends: every seated, non-cancelled ticket holding the subject
     and not checked in for it is absent (缺考), forfeited ones included (they did not sit).
     ``checked_in``: application ids checked in for the subject."""
-    events = [deadline_reached(doc.session_id, sitting_deadline(subject))]
+    events = []
     checked = set(checked_in)
     for t in tickets:
         if t.status in SEATED and subject in t.subjects and t.application_id not in checked:

@@ -21,7 +21,6 @@ from services.admission.exam_rules import EXAM_RULES
 from services.admission.projection import (
     AdmissionProjection,
     attendance,
-    deadlines,
     sessions,
     ticket_sequence,
     tickets,
@@ -34,6 +33,7 @@ from services.admission.schemas import (
     SessionRefSchema,
     TicketRefSchema,
 )
+from shared.deadlines import MORE, Deadlines, Due
 from shared.dependencies import EventStoreProvider, RpcProxy, TrackingProvider
 from shared.errors import NotFound, Refused, Unavailable, ValidationFailed
 from shared.logging import get_logger
@@ -132,6 +132,7 @@ class AdmissionService(EventSourcedService):
     registration_rpc = RpcProxy("registration")
     account_rpc = RpcProxy("account")
     ticket_key = TicketKey()
+    deadline_effects = Deadlines()
 
     # -- consumers and timers ------------------------------------------------------------
 
@@ -145,32 +146,18 @@ class AdmissionService(EventSourcedService):
 
     @config_timer(interval=1.0, key="DEADLINE_INTERVAL")
     def deadlines(self):
-        """Deadline effects, each once: seats and tickets when 核对确认 closes, forfeiture
-        when 打印准考证 closes, absences when each subject's sitting ends."""
-        now = self.clock.now()
-        with self.store.engine.connect() as c:
-            docs = [SessionDocument.from_dict(d) for d in c.execute(select(sessions.c.document)).scalars()]
-            done = {}
-            for sid, name in c.execute(select(deadlines.c.session_id, deadlines.c.name)):
-                done.setdefault(sid, set()).add(name)
-        for doc in docs:
-            for name in domain.due_deadlines(doc, now, done.get(doc.session_id, set())):
-                if name == "confirmation":
-                    # the plan should hold everyone registration confirmed: pull first
-                    self._catch_up_with_registration()
-                if name == "seating":
-                    self._issue_tickets(doc.session_id)
-                else:
-                    self.store.execute(lambda tx, sid=doc.session_id, name=name:
-                                       self._deadline(tx, sid, name))
+        """Deadline effects, each once (shared.deadlines): seats and tickets when 核对确认
+        closes, forfeiture when 打印准考证 closes, absences when each subject's sitting ends."""
+        self.deadline_effects.run_due(self.store, self.clock.now(), self.deadline_plan())
 
-    def deadline_schedule(self):
+    def deadline_plan(self):
         with self.store.engine.connect() as c:
             docs = [SessionDocument.from_dict(d) for d in c.execute(select(sessions.c.document)).scalars()]
-            done = set(c.execute(select(deadlines.c.session_id, deadlines.c.name)).tuples())
-        for doc in docs:
-            for at, name in domain.deadline_times(doc):
-                yield doc.session_id, name, at, (doc.session_id, name) in done
+        return [Due(doc.session_id, name, at,
+                    lambda tx, sid=doc.session_id, name=name: self._deadline(tx, sid, name),
+                    # the plan should hold everyone registration confirmed: pull first
+                    prepare=self._catch_up_with_registration if name == "confirmation" else None)
+                for doc in docs for at, name in domain.deadline_times(doc)]
 
     def _catch_up_with_registration(self, within: float = CATCH_UP_BEFORE_PLAN_S):
         """Apply everything registration has logged before seats are planned. A pull is
@@ -194,13 +181,14 @@ class AdmissionService(EventSourcedService):
                     action="confirmations applied later get the next free seat")
 
     def _deadline(self, tx, session_id, name):
-        stream = domain.deadline_stream(session_id, name)
+        """One deadline's effect, in the unit of work that records it (``MORE``: a batch
+        of tickets issued, more to come)."""
+        if name == "seating":
+            return self._issue_batch(tx, session_id)
         if name == "confirmation":
             # Hold the registration consumer's tracking row: a confirmation is applied either
             # before the plan (and is in it) or after it (and sees it: a late seat).
             tx.tracked("registration", lock=True)
-        if tx.stream_version(stream):
-            return  # done before (by us or another replica)
         doc = _session_in(tx.conn, session_id)
         if name == "confirmation":
             rows = tx.conn.execute(select(
@@ -209,7 +197,7 @@ class AdmissionService(EventSourcedService):
                 tickets.c.session_id == session_id, tickets.c.status == "awaiting_seat")).all()
             first, numbers = next_ticket_seq(tx)
             plan = domain.make_plan(doc, rows, first)
-            tx.append(plan.events, {stream: 0, domain.seating_stream(session_id): 0,
+            tx.append(plan.events, {domain.seating_stream(session_id): 0,
                                     domain.plan_stream(session_id): 0,
                                     domain.NUMBERS_STREAM: numbers})
             capacity = sum(r["seats"] for v in doc.venues for r in v["rooms"])
@@ -233,30 +221,27 @@ class AdmissionService(EventSourcedService):
                 attendance.c.status == "checked_in")).scalars().all()
             events = domain.mark_absent(doc, subject, rows, checked)
         versions = {domain.ticket_stream(r.application_id): r.version for r in rows}
-        tx.append(events, {stream: 0, **{e.stream_id: versions[e.stream_id] for e in events
-                                        if e.stream_id in versions}})
-        log.info("admission.deadline", session_id=session_id, deadline=name, effects=len(events) - 1)
+        tx.append(events, {e.stream_id: versions[e.stream_id] for e in events
+                           if e.stream_id in versions})
+        log.info("admission.deadline", session_id=session_id, deadline=name, effects=len(events))
 
-    def _issue_tickets(self, session_id):
-        """The plan's tickets, ISSUE_BATCH candidates a transaction, until all are issued."""
-        def batch(tx):
-            if tx.stream_version(domain.deadline_stream(session_id, "seating")):
-                return None
-            plan_stream = domain.plan_stream(session_id)
-            plan = domain.fold_plan(tx.read_stream(plan_stream))
-            doc = _session_in(tx.conn, session_id)
-            upcoming = (plan.order + plan.unseated)[plan.done:plan.done + ISSUE_BATCH]
-            rows = tx.conn.execute(select(tickets).where(
-                tickets.c.application_id.in_(upcoming))).all() if upcoming else []
-            events = domain.issue_batch(doc, plan, {r.application_id: r for r in rows}, ISSUE_BATCH)
-            tx.append(events, {plan_stream: plan.version,
-                               **{domain.ticket_stream(r.application_id): r.version for r in rows}})
-            return plan.total - plan.done - len(upcoming)
-
-        while (left := self.store.execute(batch)) is not None:
-            if not left:
-                log.info("admission.tickets_issued", session_id=session_id)
-                return
+    @staticmethod
+    def _issue_batch(tx, session_id):
+        """The plan's next ISSUE_BATCH tickets; ``MORE`` until the last batch (which the
+        deadline mechanism records as ``seating`` run, in the same unit of work)."""
+        plan_stream = domain.plan_stream(session_id)
+        plan = domain.fold_plan(tx.read_stream(plan_stream))
+        doc = _session_in(tx.conn, session_id)
+        upcoming = (plan.order + plan.unseated)[plan.done:plan.done + ISSUE_BATCH]
+        rows = tx.conn.execute(select(tickets).where(
+            tickets.c.application_id.in_(upcoming))).all() if upcoming else []
+        events = domain.issue_batch(doc, plan, {r.application_id: r for r in rows}, ISSUE_BATCH)
+        tx.append(events, {plan_stream: plan.version,
+                           **{domain.ticket_stream(r.application_id): r.version for r in rows}})
+        if plan.total - plan.done - len(upcoming):
+            return MORE
+        log.info("admission.tickets_issued", session_id=session_id)
+        return None
 
     # -- candidates ----------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from shared.clock import iso, shanghai
+from shared.deadlines import deadline_stream  # noqa: F401 (the one naming, re-exported)
 from shared.errors import NotFound, Refused, Unauthorized, ValidationFailed
 from shared.events import NewEvent
 from shared.session import SessionDocument, Window, require_open
@@ -82,10 +83,6 @@ def application_id(session_id: str, account_id: str) -> str:
 
 def application_stream(app_id: str) -> str:
     return f"application-{app_id}"
-
-
-def deadline_stream(session_id: str, window: str) -> str:
-    return f"deadline-{session_id}-{window}"
 
 
 # -- exam sessions -----------------------------------------------------------------------
@@ -429,8 +426,7 @@ def record_outcome(app: Application | None, upstream,
 def close_confirmation(session: SessionDocument, apps: list[Application]) -> list[NewEvent]:
     """When 核对确认 closes: no late confirmation. Every open application ends here, an
     open enquiry (疑问核实) or not: unresolved ones are unsuccessful (报名不成功)."""
-    out = [NewEvent(deadline_stream(session.session_id, "confirmation"), "DeadlineReached",
-                    {"session_id": session.session_id, "window": "confirmation"})]
+    out = []  # the record that it ran is the deadline mechanism's (shared.deadlines)
     for app in apps:
         if app.status in FINAL:
             continue

@@ -35,6 +35,7 @@ from services.registration.schemas import (
 )
 from shared import audit
 from shared.clock import shanghai
+from shared.deadlines import Deadlines, Due
 from shared.dependencies import EventStoreProvider, RpcProxy, TrackingProvider
 from shared.errors import NotFound, ValidationFailed
 from shared.service import EventSourcedService, command, config_timer, load, upstream_events
@@ -44,8 +45,6 @@ from shared.tracking import handles
 
 #: folded session documents, re-folded only when a session's stream changes
 SESSIONS = SessionCache(domain.fold_session, domain.session_stream)
-#: (log id, session) whose close of confirmation is known to have run: the timer skips them
-_CLOSED: set[tuple[str, str]] = set()
 
 
 @handles("AccountRegistered", "ProfileUpdated")
@@ -73,6 +72,7 @@ class RegistrationService(EventSourcedService):
     tracking = TrackingProvider({"account": on_account_event, "verification": on_verification_event})
     account_rpc = RpcProxy("account")
     verification_rpc = RpcProxy("verification")
+    deadline_effects = Deadlines()
 
     # -- consumers -----------------------------------------------------------------------
 
@@ -91,39 +91,23 @@ class RegistrationService(EventSourcedService):
 
     @config_timer(interval=1.0, key="DEADLINE_INTERVAL")
     def deadlines(self):
-        """Deadline effects, once: when 核对确认 closes, every open application ends."""
-        now = self.clock.now()
-        log_id = self.store.log_id
-        for session_id in self._session_ids():
-            if (log_id, session_id) in _CLOSED:
-                continue
-            doc = self._session(session_id)
-            closing = doc.window("confirmation")
-            if now < closing.end_exclusive:
-                continue  # not closed yet: its last second still counts
-            self.store.execute(lambda tx, doc=doc: self._close_confirmation(tx, doc))
-            _CLOSED.add((log_id, session_id))
+        """Deadline effects, once (shared.deadlines): when 核对确认 closes, every open
+        application ends."""
+        self.deadline_effects.run_due(self.store, self.clock.now(), self.deadline_plan())
 
-    def deadline_schedule(self):
-        log_id = self.store.log_id
-        for session_id in self._session_ids():
-            done = ((log_id, session_id) in _CLOSED or bool(self.store.read_stream(
-                domain.deadline_stream(session_id, "confirmation"))))
-            yield (session_id, "confirmation",
-                   self._session(session_id).window("confirmation").end_exclusive, done)
+    def deadline_plan(self):
+        docs = [self._session(sid) for sid in self._session_ids()]
+        return [Due(doc.session_id, "confirmation", doc.window("confirmation").end_exclusive,
+                    lambda tx, doc=doc: self._close_confirmation(tx, doc)) for doc in docs]
 
-    def _close_confirmation(self, tx, doc):
-        stream = domain.deadline_stream(doc.session_id, "confirmation")
-        if tx.stream_version(stream):
-            return 0  # done before (by us or another replica)
+    @staticmethod
+    def _close_confirmation(tx, doc):
         rows = tx.conn.execute(select(applications).where(
             applications.c.session_id == doc.session_id)).all()
         apps = [domain.Application(r.application_id, r.account_id, r.session_id, version=r.version,
                                    status=r.status, open_enquiry=r.open_enquiry) for r in rows]
-        events = domain.close_confirmation(doc, apps)
-        expected = {stream: 0, **{domain.application_stream(a.application_id): a.version for a in apps}}
-        tx.append(events, expected)
-        return len(events) - 1
+        tx.append(domain.close_confirmation(doc, apps),
+                  {domain.application_stream(a.application_id): a.version for a in apps})
 
     # -- the exam authority --------------------------------------------------------------
 

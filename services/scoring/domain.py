@@ -97,10 +97,6 @@ def candidate_stream(account_id: str) -> str:
     return f"candidate-{account_id}"
 
 
-def deadline_stream(session_id: str, window: str) -> str:
-    return f"deadline-{session_id}-{window}"
-
-
 def _local(doc: SessionDocument, t: datetime) -> str:
     return f"{t.astimezone(doc.tz):%Y-%m-%d %H:%M:%S} {doc.timezone}"
 

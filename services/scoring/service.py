@@ -35,9 +35,10 @@ from services.scoring.schemas import (
     VoidScoresSchema,
 )
 from shared.clock import parse_iso
+from shared.deadlines import Deadlines, Due
 from shared.dependencies import EventStoreProvider, RpcProxy, TrackingProvider
 from shared.errors import NotFound, Refused
-from shared.events import NewEvent, StoredEvent
+from shared.events import StoredEvent
 from shared.eventstore import events_table
 from shared.logging import get_logger
 from shared.service import EventSourcedService, command, config_timer, load, upstream_events
@@ -206,6 +207,7 @@ class ScoringService(EventSourcedService):
                                  "admission": on_admission_event})
     registration_rpc = RpcProxy("registration")
     admission_rpc = RpcProxy("admission")
+    deadline_effects = Deadlines()
 
     # -- consumers -----------------------------------------------------------------------
 
@@ -225,41 +227,29 @@ class ScoringService(EventSourcedService):
     @config_timer(interval=1.0, key="DEADLINE_INTERVAL")
     def deadlines(self):
         """At the published time (the 查询成绩 window's start) the import in force at that
-        instant is published, once. Without one, the authority publishes later by RPC."""
-        now = self.clock.now()
-        with self.store.engine.connect() as c:
-            docs = [SessionDocument.from_dict(d) for d in c.execute(
-                select(sessions.c.document).where(sessions.c.deadline_reached.is_(None))).scalars()]
-        for doc in docs:
-            if now >= doc.window("scores").start:
-                self.store.execute(lambda tx, doc=doc: self._scores_deadline(tx, doc))
+        instant is published, once (shared.deadlines). Without one, the authority
+        publishes later by RPC."""
+        self.deadline_effects.run_due(self.store, self.clock.now(), self.deadline_plan())
 
-    def deadline_schedule(self):
+    def deadline_plan(self):
         with self.store.engine.connect() as c:
-            for document, reached in c.execute(select(sessions.c.document,
-                                                      sessions.c.deadline_reached)):
-                doc = SessionDocument.from_dict(document)
-                yield doc.session_id, "scores", doc.window("scores").start, bool(reached)
+            docs = [SessionDocument.from_dict(d) for d in c.execute(select(sessions.c.document)).scalars()]
+        return [Due(doc.session_id, "scores", doc.window("scores").start,
+                    lambda tx, doc=doc: self._scores_deadline(tx, doc)) for doc in docs]
 
     @staticmethod
-    def _scores_deadline(tx, doc):
-        stream = domain.deadline_stream(doc.session_id, "scores")
-        if tx.stream_version(stream):
-            return  # done before (by us or another replica)
+    def _scores_deadline(tx, doc) -> dict:
+        """The effect; its answer goes into the record (whether it published)."""
         sheet = score_sheet(tx.store, doc.session_id, conn=tx.conn)
         start = doc.window("scores").start
-        events, expected = [], {stream: 0}
         due = (not sheet.published_at and sheet.current is not None
                and parse_iso(sheet.current["imported_at"]) < start)
         if due:
             pub = publication(tx, doc, sheet, start)
-            events += pub.events
-            expected.update(pub.expected)
+            tx.append(pub.events, pub.expected)
             log.info("scores.published", session_id=doc.session_id, by="deadline",
                      candidates=pub.summary["candidates"])
-        events.append(NewEvent(stream, "DeadlineReached", {
-            "session_id": doc.session_id, "window": "scores", "published": due}))
-        tx.append(events, expected)
+        return {"published": due}
 
     # -- the exam authority --------------------------------------------------------------
 

@@ -47,6 +47,7 @@ from services.verification.schemas import (
 )
 from shared import audit
 from shared.clock import clock_from_config, shanghai
+from shared.deadlines import Deadlines, Due
 from shared.dependencies import EventStoreProvider, RpcProxy, TrackingProvider
 from shared.errors import NotFound, ValidationFailed
 from shared.events import NewEvent
@@ -64,10 +65,6 @@ def draw_stream(session_id):
     return f"spotcheck-{session_id}"
 
 
-def deadline_stream(session_id, window):
-    return f"deadline-{session_id}-{window}"
-
-
 def fold_session(events) -> SessionDocument | None:
     return SessionDocument.from_dict(events[-1].payload["document"]) if events else None
 
@@ -76,8 +73,6 @@ def fold_session(events) -> SessionDocument | None:
 SESSIONS = SessionCache(fold_session, session_stream)
 #: folded rule books (报考条件) per exam year, re-folded only when a year's stream changes
 RULEBOOKS = SessionCache(domain.fold_rule_book, domain.rules_stream)
-#: (log id, session, window) deadlines known to be done: the timer skips them
-_DEADLINES_DONE: set[tuple[str, str, str]] = set()
 
 
 def rules_in_force_in(tx, exam_year) -> Rules | None:
@@ -188,6 +183,7 @@ class VerificationService(EventSourcedService):
                                  "scoring": (make_scoring_prepare, on_scoring_event)})
     registration_rpc = RpcProxy("registration")
     scoring_rpc = RpcProxy("scoring")
+    deadline_effects = Deadlines()
     reference = Reference()
 
     @upstream_events("registration")
@@ -205,29 +201,18 @@ class VerificationService(EventSourcedService):
 
     @config_timer(interval=1.0, key="DEADLINE_INTERVAL")
     def deadlines(self):
-        """Deadline effects, once: when the spot-check window closes, every passed case not
-        drawn passes through; when 核对确认 closes, enquiries still open are closed."""
-        now = self.clock.now()
-        log_id = self.store.log_id
-        for session_id in self._session_ids():
-            pending = [(window, effect) for window, effect in (
-                ("spot_check", self._pass_through), ("confirmation", self._close_enquiries))
-                if (log_id, session_id, window) not in _DEADLINES_DONE]
-            doc = SESSIONS.get(self.store, session_id) if pending else None
-            for window, effect in pending:
-                if doc is None or now < doc.window(window).end_exclusive:
-                    continue
-                self.store.execute(lambda tx, doc=doc, effect=effect: effect(tx, doc))
-                _DEADLINES_DONE.add((log_id, session_id, window))
+        """Deadline effects, once (shared.deadlines): when the spot-check window closes,
+        every passed case not drawn passes through; when 核对确认 closes, enquiries still
+        open are closed."""
+        self.deadline_effects.run_due(self.store, self.clock.now(), self.deadline_plan())
 
-    def deadline_schedule(self):
-        log_id = self.store.log_id
-        for session_id in self._session_ids():
-            doc = SESSIONS.get(self.store, session_id)
-            for window in ("spot_check", "confirmation"):
-                done = ((log_id, session_id, window) in _DEADLINES_DONE
-                        or bool(self.store.read_stream(deadline_stream(session_id, window))))
-                yield session_id, window, doc.window(window).end_exclusive, done
+    def deadline_plan(self):
+        docs = [doc for doc in (SESSIONS.get(self.store, sid) for sid in self._session_ids())
+                if doc is not None]
+        return [Due(doc.session_id, window, doc.window(window).end_exclusive,
+                    lambda tx, doc=doc, effect=effect: effect(tx, doc))
+                for doc in docs for window, effect in (("spot_check", self._pass_through),
+                                                       ("confirmation", self._close_enquiries))]
 
     def scrape_gauges(self):
         """With the overdue deadlines: each point's manual-check queue (人工核查) and the
@@ -245,13 +230,9 @@ class VerificationService(EventSourcedService):
             for name, window in SESSIONS.get(self.store, sid).windows.items()]
         return gauges
 
-    def _close_enquiries(self, tx, doc):
-        stream = deadline_stream(doc.session_id, "confirmation")
-        if tx.stream_version(stream):
-            return
-        events = [NewEvent(stream, "DeadlineReached", {"session_id": doc.session_id,
-                                                        "window": "confirmation"})]
-        expected = {stream: 0}
+    @staticmethod
+    def _close_enquiries(tx, doc):
+        events, expected = [], {}
         for app_id in tx.conn.execute(select(enquiries.c.application_id).where(
                 enquiries.c.session_id == doc.session_id, enquiries.c.status == "open")).scalars():
             case = domain.fold(tx.read_stream(domain.case_stream(app_id)))
@@ -259,12 +240,9 @@ class VerificationService(EventSourcedService):
             expected[domain.case_stream(app_id)] = case.version
         tx.append(events, expected)
 
-    def _pass_through(self, tx, doc):
-        stream = deadline_stream(doc.session_id, "spot_check")
-        if tx.stream_version(stream):
-            return
-        events, expected = [NewEvent(stream, "DeadlineReached", {"session_id": doc.session_id,
-                                                                  "window": "spot_check"})], {stream: 0}
+    @staticmethod
+    def _pass_through(tx, doc):
+        events, expected = [], {}
         for app_id in tx.conn.execute(select(cases.c.application_id).where(
                 cases.c.session_id == doc.session_id, cases.c.status == "passed")).scalars():
             case = domain.fold(tx.read_stream(domain.case_stream(app_id)))

@@ -18,6 +18,7 @@ from services.admission.schemas import REGISTRY
 from services.admission.service import AdmissionService, on_registration_event
 from services.registration.schemas import REGISTRY as REGISTRATION_REGISTRY
 from shared.clock import SHANGHAI, ControlledClock
+from shared.deadlines import DeadlineRunner
 from shared.dependencies import BoundStore
 from shared.errors import NotFound
 from shared.events import NewEvent
@@ -63,10 +64,11 @@ def world(db_url, tmp_path):
     w.clock, w.reg, w.adm, w.consumer = clock, reg, adm, consumer
     w.pump = lambda: consumer.catch_up(fetch)
     w.registration = SimpleNamespace(events_after=fetch)  # registration's RPC, in-process
+    w.deadlines = DeadlineRunner("admission")  # the container's, kept between workers
     w.worker = lambda: worker_factory(
         AdmissionService, store=BoundStore(adm, Context(actor="test")), clock=clock,
         tracking=Tracking(consumer, fetch), ticket_key=b"test-key",
-        registration_rpc=w.registration)
+        registration_rpc=w.registration, deadline_effects=w.deadlines)
     yield w
     reg.engine.dispose()
     adm.engine.dispose()
@@ -128,6 +130,11 @@ def test_plan_late_seats_capacity_voids_and_rebuild(world):
     w.worker().deadlines()  # once, however often the timer ticks
     assert w.adm.head() == head
     assert types(w.adm).count("AdmissionTicketIssued") == 4
+    # operators see which deadline effects ran, and when (on the service's clock)
+    ran = w.worker().status()["deadlines"]
+    assert [(r["window"], r["ran_at_local"]) for r in ran["ran"]] == [
+        ("confirmation", "2026-04-18 16:00:01"), ("seating", "2026-04-18 16:00:01")]
+    assert ran["overdue"] == []
     rooms = w.worker().room_list({"staff_id": "a1"}, sid, "V1", "R1")
     assert [c["seat"] for c in rooms["candidates"]] == [1, 2] and rooms["seats"] == 3
     assert rooms["candidates"][0]["id_number"].count("*") > 5  # masked for the door list

@@ -12,6 +12,7 @@ from services.scoring.projection import ScoringProjection
 from services.scoring.schemas import REGISTRY
 from services.scoring.service import ScoringService, publication, run_import, score_sheet
 from shared.clock import SHANGHAI
+from shared.deadlines import DeadlineRunner, Due
 from shared.errors import Refused, ValidationFailed
 from shared.events import NewEvent
 from shared.eventstore import open_store
@@ -71,9 +72,12 @@ def test_import_publish_void_and_rebuild(db_url):
     # the timer's step, before and at the published time
     sheet = score_sheet(store, SID)
     assert sheet.current["import_id"] == second["import_id"] and not sheet.published_at
-    store.execute(lambda tx: ScoringService._scores_deadline(tx, DOC))
+    runner, start = DeadlineRunner("scoring"), DOC.window("scores").start
+    due = [Due(SID, "scores", start, lambda tx: ScoringService._scores_deadline(tx, DOC))]
+    assert runner.run_due(store, start, due) == [(SID, "scores")]
     assert [e.type for e in store.events_after(0, 10_000)].count("ScoresPublished") == 1
-    store.execute(lambda tx: ScoringService._scores_deadline(tx, DOC))  # once
+    assert runner.run_due(store, start, due) == []  # once
+    assert DeadlineRunner("scoring").run_due(store, start, due) == []  # after a restart too
     assert [e.type for e in store.events_after(0, 10_000)].count("ScoresPublished") == 1
     published = score_sheet(store, SID).published_at
     assert published == "2026-08-15T01:00:00+00:00"
@@ -115,7 +119,8 @@ def test_scores_deadline_schedule(tmp_path):
                        projections=[ScoringProjection()])
     store.append([domain.session_recorded(DOC)])
     start = DOC.window("scores").start
-    service = worker_factory(ScoringService, store=store, clock=ControlledClock(start))
+    service = worker_factory(ScoringService, store=store, clock=ControlledClock(start),
+                             deadline_effects=DeadlineRunner("scoring"))
     assert list(service.deadline_schedule()) == [(SID, "scores", start, False)]
     service.clock.set(at(2026, 8, 15, 9, 2))
     assert service.scrape_gauges()["kaowu_deadline_overdue_seconds"] == [((SID, "scores"), 120.0)]

@@ -59,6 +59,7 @@ from services.verification.service import (
     on_registration_event,
 )
 from shared.clock import SHANGHAI, ControlledClock
+from shared.deadlines import DeadlineRunner
 from shared.dependencies import BoundStore
 from shared.errors import KaowuError, Refused
 from shared.events import NewEvent
@@ -198,6 +199,8 @@ class Season:
         self.ver_consumer = TrackingConsumer(self.ver, "registration", on_registration_event,
                                              prepare=make_prepare({"CLOCK": self.clock}))
         self.reg_consumer = TrackingConsumer(self.reg, "verification", on_verification_event)
+        self.deadlines = {"registration": DeadlineRunner("registration"),
+                          "verification": DeadlineRunner("verification")}
         self.calls = 0
         self.accounts: list[str] = []
         self.names: list[str] = []
@@ -244,12 +247,14 @@ class Season:
     def registration(self):
         return worker_factory(RegistrationService,
                               store=BoundStore(self.reg, self._context("test:registration")),
-                              clock=self.clock, verification_rpc=_VerificationRpc(self))
+                              clock=self.clock, verification_rpc=_VerificationRpc(self),
+                              deadline_effects=self.deadlines["registration"])
 
     def verification(self):
         return worker_factory(VerificationService,
                               store=BoundStore(self.ver, self._context("test:verification")),
-                              clock=self.clock, reference=self.reference)
+                              clock=self.clock, reference=self.reference,
+                              deadline_effects=self.deadlines["verification"])
 
     def call(self, service, method, *args):
         worker = self.registration() if service == "registration" else self.verification()

@@ -189,7 +189,7 @@ def test_the_reasons_an_application_ends_with_are_chinese():
     eligible = applied(APPLY)
     eligible.add(registration.record_outcome(eligible.app, _upstream(eligible, "EligibilityConfirmed")))
     ends = [e for e in final.events if e.type == "RegistrationTerminated"]
-    ends += registration.close_confirmation(SESSION, [unresolved.app, eligible.app])[1:]
+    ends += registration.close_confirmation(SESSION, [unresolved.app, eligible.app])
     reasons = {e.type + ":" + e.payload["reason"] for e in ends}
     assert len(reasons) == 3, reasons
     for reason in reasons:

@@ -86,7 +86,7 @@ def test_lapsed_confirmed_or_voided_never_reopen(end):
     outcome(h, "AutoCheckPassed", rule="r", reason="ok")
     outcome(h, "EligibilityConfirmed", via="auto", spot_checked=False)
     if end == "ApplicationLapsed":
-        h.add(domain.close_confirmation(SESSION, [h.app])[1:])
+        h.add(domain.close_confirmation(SESSION, [h.app]))
     elif end == "ApplicationConfirmed":
         h.add(domain.confirm(SESSION, h.app, CONF_END))
     else:
@@ -123,7 +123,7 @@ def test_close_with_an_open_enquiry_is_unsuccessful():
     outcome(open_rejection, "ManualCheckRejected", reason="缺少盖章", final=False)
     raised(open_rejection, "enq-3")
     evs = domain.close_confirmation(SESSION, [rejected.app, open_rejection.app])
-    lapse, end = evs[1:]
+    lapse, end = evs
     assert lapse.type == "ApplicationLapsed" and end.type == "RegistrationTerminated"
     assert lapse.payload["reason"].startswith("报名不成功：核对确认截止时资格核查仍未完成")
     assert "您的疑问（enq-2）截止时仍未办结" in lapse.payload["reason"]
@@ -138,7 +138,7 @@ def test_an_eligible_application_not_confirmed_is_given_up_not_unsuccessful():
     h = applied()
     outcome(h, "AutoCheckPassed", rule="r", reason="ok")
     outcome(h, "EligibilityConfirmed", via="auto", spot_checked=False)
-    h.add(domain.close_confirmation(SESSION, [h.app])[1:])
+    h.add(domain.close_confirmation(SESSION, [h.app]))
     assert "逾期视为放弃报名" in h.app.reason
     assert domain.status_label(h.app) == domain.STATUS_LABELS["lapsed"]
 

@@ -48,3 +48,17 @@ def test_keeps_the_most_recently_used(cache):
     cache.lookup(("log", "a"), (1, 1), lambda: pytest.fail("a was evicted"))
     cache.lookup(("log", "b"), (1, 1), lambda: [Ev(1, 1, "b")])
     assert cache.folds == 4
+
+
+def test_the_folds_are_held_by_the_store_not_by_the_module(cache):
+    """Two containers (two stores) never share folds; a worker's BoundStore reaches the
+    store's; the module-level declaration keeps none itself."""
+    from types import SimpleNamespace
+
+    one, two = SimpleNamespace(), SimpleNamespace()
+    bound = SimpleNamespace(_store=one)
+    held = cache.held_by(one)
+    assert cache.held_by(bound) is held and cache.held_by(two) is not held
+    held.lookup(("log", "s1"), (1, 1), lambda: [Ev(1, 1, "scheduled")])
+    assert cache.held_by(two).lookup(("log", "s1"), (1, 1), lambda: [Ev(1, 1, "other")]) == "other"
+    assert held.folds == 1 and cache.folds == 0 and not cache._docs

@@ -836,6 +836,9 @@ class GatewayService:
                            "notifications": ("notification", "notification_counts")}
             for key, (service, method) in per_session.items():
                 calls[key] = (proxies[service], service, method, (sid,))
+            calls["arrivals.account"] = (proxies["account"], "account", "arrivals_per_hour", ())
+            calls["arrivals.registration"] = (proxies["registration"], "registration",
+                                              "arrivals_per_hour", (sid,))
             # the queue per point, as that point's staff see it (only its length is shown)
             for code in session.get("registration_points") or {}:
                 calls[f"queue.{code}"] = (

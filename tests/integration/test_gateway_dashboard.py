@@ -207,6 +207,9 @@ def test_dashboard_shows_the_projections(stack, browser, container_factory, conf
     assert heights[(hour, "registrations")] == 2 * heights[(hour, "applications")] > 0
     assert heights[(hour, "confirmations")] == 0
     assert "注册 registrations" in browser.find_element(By.CSS_SELECTOR, "#arrivals .legend").text
+    shots = Path(__file__).resolve().parents[2] / "var/screenshots/dashboard"
+    shots.mkdir(parents=True, exist_ok=True)
+    browser.find_element(By.ID, "arrivals").screenshot(str(shots / "arrivals-per-hour.png"))
     agree(browser, "cases", lambda: stack.rpc("verification", "case_counts", SESSION))
     assert figure(browser, "service.account.head") == str(store_of(stack, "account").head())
     assert figure(browser, "service.registration.relay_lag") in ("0", "1", "2")

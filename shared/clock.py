@@ -64,5 +64,15 @@ def shanghai(dt: datetime) -> str:
     return dt.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
 
 
-__all__ = ["SHANGHAI", "SystemClock", "ControlledClock", "clock_from_config", "iso", "parse_iso",
+def count_by_hour(timestamps) -> dict[str, int]:
+    """ISO timestamps counted by the hour (Asia/Shanghai) they fall in, keyed by that hour's
+    start (``2026-04-07T10:00:00+08:00``): the dashboard's arrivals per hour."""
+    out: dict[str, int] = {}
+    for ts in timestamps:
+        hour = parse_iso(ts).astimezone(SHANGHAI).replace(minute=0, second=0, microsecond=0)
+        out[hour.isoformat()] = out.get(hour.isoformat(), 0) + 1
+    return dict(sorted(out.items()))
+
+
+__all__ = ["SHANGHAI", "SystemClock", "ControlledClock", "clock_from_config", "count_by_hour", "iso", "parse_iso",
            "shanghai", "timedelta"]

@@ -31,7 +31,7 @@ from services.account.schemas import (
     ResetFinishSchema,
     ResetStartSchema,
 )
-from shared.clock import SHANGHAI
+from shared.clock import SHANGHAI, count_by_hour
 from shared.dependencies import EventStoreProvider
 from shared.errors import Conflict, NotFound, Refused, Unauthorized, ValidationFailed
 from shared.logging import get_logger
@@ -337,6 +337,14 @@ class AccountService(EventSourcedService):
                 "complete_profiles": counts["profiles"]["complete"],
                 "incomplete_profiles": counts["profiles"]["incomplete"],
                 "staff": {role: staff.get(role, 0) for role in STAFF_ROLES}}
+
+    @command
+    def arrivals_per_hour(self):
+        """For the dashboard's arrivals chart: candidate accounts registered per hour
+        (Asia/Shanghai), ``{"registrations": {hour start: count}}``."""
+        with self.store.engine.connect() as c:
+            times = c.execute(select(accounts.c.registered_at)).scalars().all()
+        return {"registrations": count_by_hour(times)}
 
     def business_counts(self):
         with self.store.engine.connect() as c:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from shared.clock import parse_iso
+from shared.clock import SHANGHAI, parse_iso
 from shared.session import WINDOW_LABELS
 
 SERVICES = ("account", "registration", "verification", "admission", "scoring", "certificate",
@@ -112,6 +112,57 @@ def conversions(funnel: list[dict]) -> list[dict]:
     return out
 
 
+# the arrivals chart (每小时到达): (series, label, source answer)
+ARRIVALS = (
+    ("registrations", "注册 registrations", "arrivals.account"),
+    ("applications", "报名 applications", "arrivals.registration"),
+    ("confirmations", "核对确认 confirmations", "arrivals.registration"),
+)
+MAX_HOURS = 7 * 24  # a wall screen shows the last week of the session at most
+ONE_HOUR = timedelta(hours=1)
+
+
+def _hour(t: datetime) -> datetime:
+    return t.astimezone(SHANGHAI).replace(minute=0, second=0, microsecond=0)
+
+
+def arrivals(session: dict | None, now: datetime, answers: dict) -> dict:
+    """Arrivals per hour (Asia/Shanghai) over the session: registrations, applications and
+    confirmations, from the services' counts per hour (``arrivals_per_hour``). The hours run
+    from the application window's opening to now or its close, whichever is first (the
+    last ``MAX_HOURS`` of them); what came before the first hour shown is in ``earlier``.
+    A series whose service did not answer is ``None`` in every hour."""
+    counts, available = {}, {}
+    for key, _label, source in ARRIVALS:
+        state, value = answers.get(source, ("down", "not asked"))
+        got = value.get(key) if state == "ok" and isinstance(value, dict) else None
+        available[key] = isinstance(got, dict)
+        counts[key] = {_hour(parse_iso(h)): int(n) for h, n in got.items()} \
+            if available[key] else {}
+    w = ((session or {}).get("windows") or {}).get("application")
+    if w is not None:
+        start, end = _window_times(w)
+        first, last = _hour(start), _hour(min(now, end))
+    else:
+        seen = [h for c in counts.values() for h in c]
+        first, last = (min(seen), _hour(now)) if seen else (_hour(now), _hour(now))
+    if last < first:  # the window has not opened yet
+        last = first
+    first = max(first, last - (MAX_HOURS - 1) * ONE_HOUR)
+    hours, h = [], first
+    while h <= last:
+        hours.append({"hour": h.isoformat(), "label": h.strftime("%m-%d %H:00"),
+                      **{k: counts[k].get(h, 0) if available[k] else None for k in counts}})
+        h += ONE_HOUR
+    earlier = {k: sum(n for t, n in counts[k].items() if t < first) if available[k] else None
+               for k in counts}
+    totals = {k: sum(x[k] for x in hours) if available[k] else None for k in counts}
+    return {"series": [{"key": k, "label": label, "available": available[k]}
+                       for k, label, _ in ARRIVALS],
+            "hours": hours, "earlier": earlier, "totals": totals,
+            "peak": max([x[k] or 0 for x in hours for k in counts] or [0])}
+
+
 def service_health(statuses: dict) -> dict:
     """Per service: up or not, its log head, relay lag, and each consumer's lag behind the
     upstream's head (the upstream's head as its own status said it)."""
@@ -187,5 +238,6 @@ def shape(now: datetime, sessions: list[dict], session: dict | None, answers: di
         "notifications": section("notifications"),
         "accounts": section("accounts"),
         "manual_queues": queue_rows,
+        "arrivals": arrivals(session, now, answers) if session is not None else None,
         "services": service_health(statuses),
     }

@@ -672,9 +672,15 @@ class GatewayService:
                      limit=_int_arg(request, "limit", 200, 1, 1000))
         query = {k: v for k, v in query.items() if v is not None}
         found = rpc.gather({
-            name: (getattr(self, f"{name}_rpc"), name, "audit_trail", (caller.authority(), query))
-            for name in ("registration", "verification")}, self.gate.rpc_timeout)
-        return {name: value if state == "ok" else None for name, (state, value) in found.items()}
+            **{name: (getattr(self, f"{name}_rpc"), name, "audit_trail",
+                      (caller.authority(), query)) for name in ("registration", "verification")},
+            "staff": (self.account_rpc, "account", "list_staff", ())}, self.gate.rpc_timeout)
+        state, staff = found.pop("staff")
+        # who is who: the staff member's or the authority's name beside the id (None when
+        # the account service does not answer, or the id is no staff account's)
+        names = {p["account_id"]: p["name"] for p in staff} if state == "ok" else {}
+        return {name: [{**e, "staff_name": names.get(e["staff_id"])} for e in value]
+                if state == "ok" else None for name, (state, value) in found.items()}
 
     # ---------------------------------------------------------------- 报考条件 (eligibility rules)
 
@@ -836,6 +842,9 @@ class GatewayService:
                            "notifications": ("notification", "notification_counts")}
             for key, (service, method) in per_session.items():
                 calls[key] = (proxies[service], service, method, (sid,))
+            calls["arrivals.account"] = (proxies["account"], "account", "arrivals_per_hour", ())
+            calls["arrivals.registration"] = (proxies["registration"], "registration",
+                                              "arrivals_per_hour", (sid,))
             # the queue per point, as that point's staff see it (only its length is shown)
             for code in session.get("registration_points") or {}:
                 calls[f"queue.{code}"] = (

@@ -8,6 +8,7 @@ here every input is validated and every window is checked on the server's clock.
 
 import base64
 import hashlib
+import json
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -34,10 +35,11 @@ from services.registration.schemas import (
     VoidRegistrationSchema,
 )
 from shared import audit
-from shared.clock import shanghai
+from shared.clock import count_by_hour, shanghai
 from shared.deadlines import Deadlines, Due
 from shared.dependencies import EventStoreProvider, RpcProxy, TrackingProvider
 from shared.errors import NotFound, ValidationFailed
+from shared.eventstore import events_table
 from shared.service import EventSourcedService, command, config_timer, load, upstream_events
 from shared.session import WINDOW_LABELS, parse_session
 from shared.session_cache import SessionCache
@@ -302,6 +304,25 @@ class RegistrationService(EventSourcedService):
             rows = c.execute(select(applications.c.status, func.count()).where(
                 applications.c.session_id == session_id).group_by(applications.c.status)).all()
         return dict(rows)
+
+    @command
+    def arrivals_per_hour(self, session_id):
+        """For the dashboard's arrivals chart: applications submitted and confirmed (核对确认)
+        per hour (Asia/Shanghai), from the log: ``{"applications": {hour start: count},
+        "confirmations": {...}}``. A candidate who applies again counts again."""
+        session_id = load(SessionRefSchema(), {"session_id": session_id})["session_id"]
+        times = {"ApplicationSubmitted": ("applications", "submitted_at"),
+                 "ApplicationConfirmed": ("confirmations", "confirmed_at")}
+        found = {"applications": [], "confirmations": []}
+        with self.store.engine.connect() as c:
+            rows = c.execute(select(events_table.c.type, events_table.c.payload).where(
+                events_table.c.type.in_(list(times))))
+            for type_, payload in rows:
+                p = json.loads(payload)
+                if p.get("session_id") == session_id:
+                    series, field = times[type_]
+                    found[series].append(p[field])
+        return {series: count_by_hour(ts) for series, ts in found.items()}
 
     def business_counts(self):
         with self.store.engine.connect() as c:

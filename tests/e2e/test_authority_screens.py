@@ -61,6 +61,7 @@ def test_timetable_amendment_spot_check_and_audit(site_stack, page, shot, axe_ch
     page.click("audit-submit")
     trail = page.wait_text("audit", "查看考生材料")
     assert stack.accounts["staff"] in trail and "工作证明.pdf" in trail
+    assert STAFF_PEOPLE["staff"]["name"] in trail  # who, by name beside the id
     assert "调整时间" not in trail  # the amendment concerns no candidate
     shot("audit")
     axe_check("audit")

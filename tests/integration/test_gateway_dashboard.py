@@ -132,6 +132,18 @@ def agree(driver, prefix, read, timeout=20):
         time.sleep(0.5)
 
 
+def bars(driver, attribute="data-value"):
+    """The arrivals chart's bars: ``{(hour, series): attribute}``."""
+    for _ in range(5):
+        try:
+            return {(r.get_attribute("data-hour"), r.get_attribute("data-series")):
+                    r.get_attribute(attribute)
+                    for r in driver.find_elements(By.CSS_SELECTOR, "#arrivals svg rect")}
+        except StaleElementReferenceException:
+            continue
+    raise AssertionError("the chart kept redrawing")
+
+
 def store_of(stack, name):
     container = next(c for c in stack.runner.containers if c.service_name == name)
     return next(d for d in container.dependencies if isinstance(d, EventStoreProvider)).store
@@ -181,6 +193,23 @@ def test_dashboard_shows_the_projections(stack, browser, container_factory, conf
         "service.verification": "up 正常",
     })
     agree(browser, "applications", lambda: stack.rpc("registration", "application_counts", SESSION))
+    # arrivals per hour: the chart's bars and totals are the services' counts per hour
+    registered = stack.rpc("account", "arrivals_per_hour")
+    arrived = stack.rpc("registration", "arrivals_per_hour", SESSION)
+    hour = "2026-04-07T10:00:00+08:00"
+    assert registered == {"registrations": {hour: 2}}
+    assert arrived == {"applications": {hour: 1}, "confirmations": {}}
+    shows(browser, {"arrivals.registrations": 2, "arrivals.applications": 1,
+                    "arrivals.confirmations": 0, "arrivals.range": "04-07 10:00 – 04-07 10:00"})
+    assert bars(browser) == {(hour, "registrations"): "2", (hour, "applications"): "1",
+                             (hour, "confirmations"): "0"}
+    heights = {k: float(v) for k, v in bars(browser, "height").items()}
+    assert heights[(hour, "registrations")] == 2 * heights[(hour, "applications")] > 0
+    assert heights[(hour, "confirmations")] == 0
+    assert "注册 registrations" in browser.find_element(By.CSS_SELECTOR, "#arrivals .legend").text
+    shots = Path(__file__).resolve().parents[2] / "var/screenshots/dashboard"
+    shots.mkdir(parents=True, exist_ok=True)
+    browser.find_element(By.ID, "arrivals").screenshot(str(shots / "arrivals-per-hour.png"))
     agree(browser, "cases", lambda: stack.rpc("verification", "case_counts", SESSION))
     assert figure(browser, "service.account.head") == str(store_of(stack, "account").head())
     assert figure(browser, "service.registration.relay_lag") in ("0", "1", "2")

@@ -17,6 +17,7 @@ from tests.integration.test_account_flow import jpeg
 from tests.integration.test_application_flow import SESSION, at
 from tests.integration.test_gateway_flow import (
     PDF,
+    STAFF_PEOPLE,
     make_config,
     start_stack,
 )
@@ -133,3 +134,9 @@ def test_staff_look_at_the_proof_of_their_own_point_only_and_every_look_is_audit
         {"account_id": stack.accounts["candidate"]}), authority).json()
     assert [(e["staff_id"], e["action"]) for e in trail["verification"]] == [
         (staff_id, "manual_check")]
+    # who is who: each row names the staff member or the authority beside the id
+    names = {staff_id: STAFF_PEOPLE["staff"]["name"],
+             authority_id: STAFF_PEOPLE["authority"]["name"]}
+    for e in trail["verification"] + trail["registration"]:
+        assert e["staff_name"] == names[e["staff_id"]], e
+    assert {e["staff_name"] for e in trail["registration"]} == {"李老师", "王处长"}

@@ -277,3 +277,63 @@ def test_verification_page_escapes_and_shows_the_verdict():
     assert 'data-result="not_ours"' in verify_page({"result": "not_ours"})
     down = verify_page(None, "The certificate service is not running; try again later.")
     assert "Unavailable" in down and "not running" in down
+
+
+# -------------------------------------------------------------------------- arrivals per hour
+
+
+def test_arrivals_per_hour_over_the_application_window():
+    now = at(2026, 4, 7, 12, 20)  # the window opened at 10:00 the same day
+    session = session_answer(REF, now)
+    answers = {
+        "arrivals.account": ("ok", {"registrations": {
+            "2026-04-01T09:00:00+08:00": 4,  # before the window: "earlier"
+            "2026-04-07T02:00:00+00:00": 3,  # 10:00 in Shanghai, told in UTC
+            "2026-04-07T12:00:00+08:00": 1}}),
+        "arrivals.registration": ("ok", {"applications": {"2026-04-07T11:00:00+08:00": 5},
+                                         "confirmations": {}}),
+    }
+    got = dashboard.arrivals(session, now, answers)
+    assert [(h["label"], h["registrations"], h["applications"], h["confirmations"])
+            for h in got["hours"]] == [("04-07 10:00", 3, 0, 0), ("04-07 11:00", 0, 5, 0),
+                                       ("04-07 12:00", 1, 0, 0)]
+    assert got["hours"][0]["hour"] == "2026-04-07T10:00:00+08:00"
+    assert got["earlier"] == {"registrations": 4, "applications": 0, "confirmations": 0}
+    assert got["totals"] == {"registrations": 4, "applications": 5, "confirmations": 0}
+    assert got["peak"] == 5
+    assert [s["label"] for s in got["series"]] == [
+        "注册 registrations", "报名 applications", "核对确认 confirmations"]
+    # the same figures in the dashboard's JSON
+    assert dashboard.shape(now, [session], session, answers, {}, {})["arrivals"] == got
+
+
+def test_arrivals_stop_at_the_windows_close_keep_the_last_week_and_mark_what_is_down():
+    now = at(2026, 5, 1, 9, 0)  # long after the window (04-07 10:00 to 04-13 16:00)
+    session = session_answer(REF, now)
+    answers = {"arrivals.account": ("down", "The account service is not running."),
+               "arrivals.registration": ("ok", {"applications": {"2026-04-13T16:00:00+08:00": 2},
+                                                "confirmations": {"2026-04-13T15:00:00+08:00": 1}})}
+    got = dashboard.arrivals(session, now, answers)
+    assert got["hours"][-1]["hour"] == "2026-04-13T16:00:00+08:00"
+    assert len(got["hours"]) == 6 * 24 + 7  # 10:00 on the 7th to 16:00 on the 13th
+    assert all(h["registrations"] is None for h in got["hours"])
+    assert got["series"][0]["available"] is False and got["earlier"]["registrations"] is None
+    assert (got["hours"][-1]["applications"], got["hours"][-2]["confirmations"]) == (2, 1)
+
+    long = {**session, "windows": {**session["windows"], "application": {
+        "start": at(2026, 3, 1).isoformat(), "end": at(2026, 4, 13, 16).isoformat()}}}
+    got = dashboard.arrivals(long, now, answers)
+    assert len(got["hours"]) == dashboard.MAX_HOURS
+    assert got["hours"][0]["hour"] == "2026-04-06T17:00:00+08:00"
+    # before the window opens: one (empty) hour, the window's first
+    early = at(2026, 4, 1, 9, 0)
+    got = dashboard.arrivals(session_answer(REF, early), early, {})
+    assert [h["hour"] for h in got["hours"]] == ["2026-04-07T10:00:00+08:00"]
+    assert got["totals"] == {"registrations": None, "applications": None, "confirmations": None}
+
+
+def test_count_by_hour_keys_by_the_shanghai_hour():
+    from shared.clock import count_by_hour
+    assert count_by_hour(["2026-04-07T10:59:59+08:00", "2026-04-07T02:00:00+00:00",
+                          "2026-04-07T11:00:00.5+08:00"]) == {
+        "2026-04-07T10:00:00+08:00": 2, "2026-04-07T11:00:00+08:00": 1}

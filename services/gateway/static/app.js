@@ -188,6 +188,7 @@ function render(data) {
   }
 
   renderWindows(s ? s.windows || [] : []);
+  renderArrivals(data.arrivals);
 
   for (const id of ["applications", "cases", "enquiries", "admission", "scoring",
                     "certificates", "notifications"]) {
@@ -257,6 +258,67 @@ function bar(value, max, label) {
   fill.setAttribute("height", "10");
   svg.append(track, fill);
   return svg;
+}
+
+/** Arrivals per hour: for each hour a group of bars (registrations, applications,
+ * confirmations), scaled to the busiest hour; each bar says its figure (data-value, its
+ * title); the legend gives each series' total over the hours shown. */
+function renderArrivals(arrivals) {
+  const legend = $("#arrivals .legend");
+  const chart = $("#arrivals .chart");
+  legend.replaceChildren();
+  chart.replaceChildren();
+  if (!arrivals) { setFigure("arrivals.range", "—"); return; }
+  for (const s of arrivals.series) {
+    const total = arrivals.totals[s.key];
+    legend.append(el("span", null, {"class": `swatch s-${s.key}`}), el("span", `${s.label}: `),
+                  el("strong", s.available ? total : UNAVAILABLE,
+                     {"data-figure": `arrivals.${s.key}`,
+                      "class": s.available ? "" : "unavailable"}));
+  }
+  const hours = arrivals.hours;
+  const W = 1000, H = 200, left = 30, bottom = 28, top = 10;
+  const peak = Math.max(1, arrivals.peak);
+  const slot = (W - left) / Math.max(1, hours.length);
+  const barWidth = Math.max(0.5, (slot * 0.8) / arrivals.series.length);
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("class", "arrivals");
+  svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+  svg.setAttribute("preserveAspectRatio", "none");
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", "每小时到达 Arrivals per hour");
+  const svgEl = (tag, attrs, text) => {
+    const node = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+    if (text !== undefined) node.textContent = text;
+    return node;
+  };
+  const base = H - bottom;
+  svg.append(svgEl("line", {"class": "axis", x1: left, y1: base, x2: W, y2: base}),
+             svgEl("line", {"class": "axis", x1: left, y1: top, x2: left, y2: base}),
+             svgEl("text", {x: 2, y: top + 8}, String(arrivals.peak)),
+             svgEl("text", {x: 2, y: base}, "0"));
+  const every = Math.max(1, Math.ceil(hours.length / 12)); // at most a dozen hour labels
+  hours.forEach((h, i) => {
+    const x0 = left + i * slot + slot * 0.1;
+    arrivals.series.forEach((s, j) => {
+      const value = h[s.key];
+      if (value === null || value === undefined) return;
+      const height = ((base - top) * value) / peak;
+      const rect = svgEl("rect", {"class": `s-${s.key}`, x: x0 + j * barWidth, y: base - height,
+                                  width: barWidth, height, "data-hour": h.hour,
+                                  "data-series": s.key, "data-value": value});
+      rect.append(svgEl("title", {}, `${h.label} ${s.label}: ${value}`));
+      svg.append(rect);
+    });
+    if (i % every === 0) svg.append(svgEl("text", {x: x0, y: H - 10}, h.label));
+  });
+  chart.append(svg);
+  const earlier = arrivals.series.filter((s) => arrivals.earlier[s.key])
+    .map((s) => `${s.label} ${arrivals.earlier[s.key]}`).join(", ");
+  const range = hours.length
+    ? `${hours[0].label} – ${hours[hours.length - 1].label}` : "—";
+  setFigure("arrivals.range", range + (earlier ? ` · 此前 before: ${earlier}` : ""));
 }
 
 const STATES = {open: "进行中 open", upcoming: "未开始 upcoming", closed: "已截止 closed"};

@@ -6,6 +6,10 @@
 // only a refused renewal, or a token already expired, brings the sign-in form back. When
 // the figures stop coming, the page says since when they are stale.
 // Charts are plain SVG drawn here (no library).
+// One sign-in: opened from the site's menu in the same tab, the page uses the site's own
+// session (sessionStorage "kaowu.session", same origin and tab) when it is an operator's or
+// the authority's, renews it in place (so the site stays signed in too) and signs out of
+// both; its own form (and keys) serve a page opened directly.
 "use strict";
 
 const TOKEN_KEY = "kaowu.dashboard.token";
@@ -40,17 +44,43 @@ function setFigure(name, value) {
   }
 }
 
-function token() { return sessionStorage.getItem(TOKEN_KEY); }
+const SITE_KEY = "kaowu.session"; // the site's sign-in (web/src/api.js)
+const DASHBOARD_ROLES = ["operator", "authority"];
+
+/** The site's sign-in in this tab, if it is one the dashboard serves (else null). */
+function siteSession() {
+  try {
+    const s = JSON.parse(sessionStorage.getItem(SITE_KEY) || "null");
+    return s && s.token && s.account && DASHBOARD_ROLES.includes(s.account.role) ? s : null;
+  } catch (e) { return null; }
+}
+
+/** The dashboard's own sign-in first, else the site's. */
+function token() {
+  const own = sessionStorage.getItem(TOKEN_KEY);
+  if (own) return own;
+  const site = siteSession();
+  return site ? site.token : null;
+}
 
 function keep(answer) {
+  if (answer.expires_in) sessionStorage.setItem(LIFETIME_KEY, String(answer.expires_in));
+  const site = !sessionStorage.getItem(TOKEN_KEY) && siteSession();
+  if (site) {
+    // renewed in the site's own record, its renew_at as api.js reckons it (renewAt)
+    const renewAt = Date.now() + Math.max(answer.expires_in - 120, 30) * 1000;
+    sessionStorage.setItem(SITE_KEY, JSON.stringify(
+      {...site, token: answer.token, expires_at: answer.expires_at, renew_at: renewAt}));
+    return;
+  }
   sessionStorage.setItem(TOKEN_KEY, answer.token);
   sessionStorage.setItem(EXPIRES_KEY, String(answer.expires_at));
-  if (answer.expires_in) sessionStorage.setItem(LIFETIME_KEY, String(answer.expires_in));
 }
 
 /** Milliseconds the token has left, on the gateway's clock (null: not known). */
 function tokenLeft() {
-  const expires = Number(sessionStorage.getItem(EXPIRES_KEY));
+  const site = !sessionStorage.getItem(TOKEN_KEY) && siteSession();
+  const expires = site ? Number(site.expires_at) : Number(sessionStorage.getItem(EXPIRES_KEY));
   if (!expires) return null;
   return expires * 1000 - (Date.now() + serverOffset);
 }
@@ -82,6 +112,7 @@ async function renewIfDue() {
 }
 
 function showLogin(message) {
+  if (!sessionStorage.getItem(TOKEN_KEY) && siteSession()) sessionStorage.removeItem(SITE_KEY);
   for (const key of [TOKEN_KEY, EXPIRES_KEY, LIFETIME_KEY]) sessionStorage.removeItem(key);
   lastGood = null;
   if (timer) { clearInterval(timer); timer = null; }
@@ -430,5 +461,8 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#sign-out").addEventListener("click", () => showLogin());
   $("#session-select").addEventListener("change", refresh);
   setInterval(tick, 1000);
-  if (token()) start(); else showLogin();
+  const site = siteSession();
+  if (sessionStorage.getItem(TOKEN_KEY)) start();
+  else if (site) start(site.account.name);
+  else showLogin();
 });

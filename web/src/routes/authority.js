@@ -8,6 +8,8 @@ const page = (path, name, file, title, order, extra = {}) => ({
 export default [
   page('/authority/sessions', 'authority-sessions', () => import('../views/authority/Sessions.vue'),
     '考试与时间安排', 10, { home: true }),
+  page('/authority/rules', 'authority-rules', () => import('../views/authority/Rules.vue'),
+    '报考条件', 15),
   page('/authority/spot-check', 'authority-spot-check', () => import('../views/authority/SpotCheck.vue'),
     '抽查复核', 20),
   page('/authority/scores', 'authority-scores', () => import('../views/authority/Scores.vue'),

@@ -33,7 +33,7 @@ def stack(runner_factory, container_factory, amqp_uri, databases):
 
 def _authority(stack):
     token, _ = Tokens(TOKEN_KEY.encode()).issue(
-        {"account_id": "authority-1", "role": "authority", "name": "王处长",
+        {"account_id": "authority1", "role": "authority", "name": "王处长",
          "username": "authority1"}, stack.clock.now())
     return {"Authorization": f"Bearer {token}"}
 

@@ -45,7 +45,7 @@ def test_operator_views_mask_personal_data(stack):
                            "phone": PHONE})
     assert r.status_code == 200, r.text
 
-    operator = _bearer(stack, "operator", "op-1")
+    operator = _bearer(stack, "operator", "op1")
     r = requests.get(stack.base + "/api/ops/events/account", headers=operator, timeout=10)
     assert r.status_code == 200, r.text
     events = r.json()

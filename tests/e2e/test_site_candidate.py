@@ -117,7 +117,10 @@ def test_a_candidate_walks_the_whole_season(site_stack, page, browser, shot, axe
     page.choose("edu-0-level", "本科")
     page.type("edu-0-school", "同济大学")
     page.type("edu-0-major", "测控技术与仪器")
-    page.type("edu-0-graduated", "2005-07-01")
+    page.type("edu-0-graduated", "2010-07-01")
+    # the certificate the simulated registry (学信网) holds for him: an entry the registry
+    # cannot confirm goes to proof and the manual check, whatever the years
+    page.type("edu-0-certificate", "102471201005001234")
     page.click("save")
     page.wait_text("completeness-value", "60%")
     page.find("section-work")
@@ -153,7 +156,9 @@ def test_a_candidate_walks_the_whole_season(site_stack, page, browser, shot, axe
     page.wait_route("/status")
     until_status(page, "自动核查通过")
     reason = page.text("status-reason")
-    assert "须在 2026 年 12 月 31 日前从事计量工作满 3 年" in reason and "needs" not in reason
+    # the eligibility rules write their reason in Chinese, years counted to the cut-off inclusive
+    assert "报考一级需从事计量技术工作满3年（截至2026年12月31日，含当日）" in reason
+    assert "needs" not in reason
     assert "2026-04-18 16:00:00" not in page.text("next-step")  # confirmation opens first
     assert "2026-04-17 10:00:00" in page.text("next-step")
     shot("status-auto-passed")
@@ -172,7 +177,7 @@ def test_a_candidate_walks_the_whole_season(site_stack, page, browser, shot, axe
     page.click("withdraw-sure")
     page.click("withdraw")
     until_status(page, "请提交证明材料")  # verification asks for proof: an event away
-    assert "您已撤回告知承诺" in page.text("status-reason")
+    assert "已撤回告知承诺" in page.text("status-reason")  # verification writes it in Chinese
     assert "2026-04-14 16:00:00" in page.text("deadline")  # proof until verification closes
     proof_jpeg = tmp_path / "工作证明.jpg"
     proof_jpeg.write_bytes(base64.b64decode(jpeg()))

@@ -21,6 +21,11 @@ def seated_candidate(stack):
     token = stack.candidate("candidate")
     assert stack.apply(token, "candidate").status_code == 201
     account = stack.accounts["candidate"]
+    # The spot check's close passes through, once, the cases verification has opened by
+    # then: wait for the automatic check before moving past it (the relay delivers the
+    # application in its next batch, not at once).
+    stack.wait(lambda: stack.rpc("registration", "get_application", account, SESSION)
+               ["status"] == "auto_passed", timeout=30)
     stack.clock.set(at(2026, 4, 17, 10, 0))  # past the spot check: passed through
     stack.wait(lambda: stack.rpc("registration", "get_application", account, SESSION)
                ["status"] == "eligible", timeout=30)

@@ -202,12 +202,19 @@ class Page:
 
     def type(self, test: str, text: str, clear: bool = True):
         el = self.field(test)
-        if clear and el.get_attribute("value"):
-            # as a person would (select all, delete): WebElement.clear() fires no input
-            # event, so Vue's v-model would keep the old text
-            el.send_keys(Keys.CONTROL, "a")
-            el.send_keys(Keys.BACKSPACE)
-        el.send_keys(text)
+        for _ in range(3):
+            if clear and el.get_attribute("value"):
+                # as a person would (select all, delete): WebElement.clear() fires no input
+                # event, so Vue's v-model would keep the old text
+                el.send_keys(Keys.CONTROL, "a")
+                el.send_keys(Keys.BACKSPACE)
+            el.send_keys(text)
+            if text in (el.get_attribute("value") or ""):
+                break
+            # the keys went elsewhere (a PDF frame still loading takes the focus): as a
+            # person would, click back into the field and type again
+            self.driver.execute_script("arguments[0].focus()", el)
+            clear = True
         return el
 
     def click(self, test: str):

@@ -477,7 +477,8 @@ def no_rules_reason(exam_year: int, level: str) -> str:
 
 
 def open_case(submitted: dict, rules: Rules | None, facts: dict, cutoff: date,
-              now: datetime, exam_year: int | None = None) -> list[NewEvent]:
+              now: datetime, exam_year: int | None = None,
+              draw_done: bool = False) -> list[NewEvent]:
     """Open the case of an ApplicationSubmitted (its payload) and decide how it proceeds:
 
     - an exemption claimed ⇒ ProofRequested(exemption_claimed);
@@ -489,6 +490,11 @@ def open_case(submitted: dict, rules: Rules | None, facts: dict, cutoff: date,
     for the application's level, a commitment cannot be checked automatically: the case is
     opened all the same and sent to proof and the manual check, rule
     ``<exam_year>.no-eligibility-rules`` (never left without a case).
+
+    ``draw_done``: the session's spot-check sample can take no more cases (drawn, or its
+    window over); a case that passes the auto check then is confirmed at once, as the
+    window's pass-through would have done (a consumer behind at that moment must not leave
+    it passed for ever).
     """
     _require_aware(now)
     exam_year = exam_year if exam_year is not None else rules.exam_year if rules else None
@@ -533,6 +539,8 @@ def open_case(submitted: dict, rules: Rules | None, facts: dict, cutoff: date,
         passed, rule, reason = auto_check(submitted, rules, facts, cutoff)
         if passed:
             events.append(_event(submitted, "AutoCheckPassed", rule=rule, reason=reason))
+            if draw_done:  # no draw can sample it any more: it passes through at once
+                events.append(_confirmed(submitted, "auto", False))
         else:
             events.append(_event(submitted, "AutoCheckFailed", rule=rule, reason=reason))
             events.append(_proof_requested(submitted, "auto_check_failed", reason))

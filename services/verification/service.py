@@ -101,6 +101,13 @@ def make_prepare(config):
 
 @handles("ExamSessionScheduled", "TimetableAmended", "ApplicationSubmitted", "RegistrationVoided",
          "CommitmentWithdrawn", "ProofSubmitted")
+def _draw_done(tx, doc, now) -> bool:
+    """The session's spot-check sample can take no more cases: drawn, or its window over. A
+    case that passes then is confirmed at once (the window's pass-through has run)."""
+    return bool(tx.stream_version(draw_stream(doc.session_id))) or \
+        now > doc.window("spot_check").end
+
+
 def on_registration_event(tx, event, prepared):
     p, now = event.payload, prepared["now"]
     if event.type == "ExamSessionScheduled":
@@ -126,8 +133,8 @@ def on_registration_event(tx, event, prepared):
             who = p["candidate"]
             facts = {**facts, "integrity": archive.written_record(tx.conn, who["id_type"],
                                                                   who["id_number"])}
-        tx.append(domain.open_case(p, rules, facts, doc.eligibility_cutoff, now, doc.exam_year),
-                  {stream: 0})
+        tx.append(domain.open_case(p, rules, facts, doc.eligibility_cutoff, now, doc.exam_year,
+                                   _draw_done(tx, doc, now)), {stream: 0})
     elif event.type == "RegistrationVoided":
         stream = domain.case_stream(p["application_id"])
         case = domain.fold(tx.read_stream(stream))
@@ -293,8 +300,7 @@ class VerificationService(EventSourcedService):
             case = self._case(tx, stream, cmd["application_id"])
             doc = SESSIONS.get_in(tx, case.session_id)
             in_service, hours = _service(doc, case.registration_point, now)
-            draw_done = bool(tx.stream_version(draw_stream(case.session_id))) or \
-                now > doc.window("spot_check").end
+            draw_done = _draw_done(tx, doc, now)
             tx.append(domain.manual_decision(
                 case, cmd["decision"] == "pass", cmd["reason"], who["staff_id"],
                 who["registration_point"], cmd["final"], now, in_service, draw_done, hours),

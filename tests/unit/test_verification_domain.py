@@ -804,3 +804,18 @@ def test_proof_files_lists_every_round_with_its_decision():
          "uploaded_at": "2026-04-07T03:00:00+00:00", "round": 1, "decision": "rejected"},
         {"file_id": "2" * 64, "name": "补充.jpg", "content_type": "image/jpeg", "size": 20,
          "uploaded_at": "2026-04-08T03:00:00+00:00", "round": 2, "decision": None}]
+
+
+def test_a_case_passing_after_the_spot_check_is_confirmed_at_once():
+    """Opened after the draw or the spot-check window (a consumer that was behind): nothing
+    can sample it and the pass-through has run, so it is confirmed with its auto pass."""
+    late = domain.open_case(submitted(), RULES, CLEAN, CUTOFF, NOW, draw_done=True)
+    assert [e.type for e in late] == ["CaseOpened", "AutoCheckPassed", "EligibilityConfirmed"]
+    assert late[-1].payload["via"] == "auto" and late[-1].payload["spot_checked"] is False
+    assert Stream(late).case.status == "confirmed"
+    on_time = domain.open_case(submitted(), RULES, CLEAN, CUTOFF, NOW)
+    assert [e.type for e in on_time] == ["CaseOpened", "AutoCheckPassed"]
+    # a failing one still goes to proof, whenever it opens
+    failed = domain.open_case(submitted(), RULES, {"integrity": None, "education": {}}, CUTOFF,
+                              NOW, draw_done=True)
+    assert "EligibilityConfirmed" not in [e.type for e in failed]

@@ -99,8 +99,6 @@ def make_prepare(config):
     return prepare
 
 
-@handles("ExamSessionScheduled", "TimetableAmended", "ApplicationSubmitted", "RegistrationVoided",
-         "CommitmentWithdrawn", "ProofSubmitted")
 def _draw_done(tx, doc, now) -> bool:
     """The session's spot-check sample can take no more cases: drawn, or its window over. A
     case that passes then is confirmed at once (the window's pass-through has run)."""
@@ -108,6 +106,8 @@ def _draw_done(tx, doc, now) -> bool:
         now > doc.window("spot_check").end
 
 
+@handles("ExamSessionScheduled", "TimetableAmended", "ApplicationSubmitted", "RegistrationVoided",
+         "CommitmentWithdrawn", "ProofSubmitted")
 def on_registration_event(tx, event, prepared):
     p, now = event.payload, prepared["now"]
     if event.type == "ExamSessionScheduled":

@@ -1,5 +1,6 @@
-"""Registration's read model: sessions and their windows, candidates, applications, and
-the audit trail of the authority's decisions taken here (voiding, timetable amendments)."""
+"""Registration's read model: sessions and their windows, candidates, applications, the
+integrity archive's records (诚信档案, as verification publishes them) and the audit trail of
+the authority's decisions taken here (voiding, timetable amendments)."""
 
 from sqlalchemy import (
     JSON,
@@ -14,7 +15,7 @@ from sqlalchemy import (
 )
 
 from services.registration.domain import OUTCOME_STATUS
-from shared.projection import Projection, Update, Upsert
+from shared.projection import Delete, Projection, Update, Upsert
 
 metadata = MetaData()
 
@@ -65,6 +66,17 @@ applications = Table(
     Index("ix_applications_account", "account_id"),
 )
 
+# 诚信档案 as verification publishes it: who may not pledge (services/registration/integrity.py)
+integrity_records = Table(
+    "integrity_records", metadata,
+    Column("record_id", String(100), primary_key=True),
+    Column("id_type", String(32), nullable=False),
+    Column("id_number", String(64), nullable=False),
+    Column("recorded_on", String(10)),  # ISO dates; None: no bound
+    Column("expires_on", String(10)),
+    Index("ix_registration_integrity_person", "id_type", "id_number"),
+)
+
 # the exam authority's decisions taken here: who, when, what, why
 audit_trail = Table(
     "audit_trail", metadata,
@@ -109,6 +121,17 @@ def audit_entry(event) -> dict | None:
     return None
 
 
+def integrity_change(event) -> Upsert | Delete | None:
+    """The integrity_records row change of a private integrity event, or None."""
+    if event.type == "IntegrityRecordNoted":
+        p = event.payload
+        return Upsert("integrity_records", {"record_id": p["record_id"]},
+                      {k: p[k] for k in ("id_type", "id_number", "recorded_on", "expires_on")})
+    if event.type == "IntegrityRecordDropped":
+        return Delete("integrity_records", {"record_id": event.payload["record_id"]})
+    return None
+
+
 class RegistrationProjection(Projection):
     name = "registration"
     metadata = metadata
@@ -120,6 +143,10 @@ class RegistrationProjection(Projection):
         entry = audit_entry(event)
         if entry is not None:
             yield Upsert("audit_trail", {"event_id": event.metadata["event_id"]}, entry)
+        change = integrity_change(event)
+        if change is not None:
+            yield change
+            return
         if t == "ExamSessionScheduled":
             d = p["document"]
             yield Upsert("sessions", {"session_id": p["session_id"]}, {

@@ -64,12 +64,31 @@ class DeadlineReached(Schema):
     window = fields.String(required=True, validate=validate.OneOf(WINDOWS))
 
 
+class IntegrityRecordNoted(Schema):
+    """诚信档案: verification's archive has this record (``services/registration/integrity.py``);
+    live from ``recorded_on`` up to and including ``expires_on`` (None: no bound)."""
+
+    record_id = fields.String(required=True)
+    id_type = fields.String(required=True)
+    id_number = fields.String(required=True)
+    recorded_on = fields.String(required=True, allow_none=True)
+    expires_on = fields.String(required=True, allow_none=True)
+
+
+class IntegrityRecordDropped(Schema):
+    """诚信档案: verification's archive no longer has this record."""
+
+    record_id = fields.String(required=True)
+
+
 PRIVATE = EventRegistry()
 PRIVATE.register("CandidateRegistered", CandidateRegistered, public=False)
 PRIVATE.register("CandidateProfileUpdated", CandidateProfileUpdated, public=False)
 PRIVATE.register("VerificationRecorded", VerificationRecorded, public=False)
 PRIVATE.register("DeadlineReached", DeadlineReached, public=False)
 PRIVATE.register("EnquiryRecorded", EnquiryRecorded, public=False)
+PRIVATE.register("IntegrityRecordNoted", IntegrityRecordNoted, public=False)
+PRIVATE.register("IntegrityRecordDropped", IntegrityRecordDropped, public=False)
 
 
 # staff and the authority looking at a candidate's documents (audited)

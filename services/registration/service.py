@@ -13,7 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from services.registration import domain
+from services.registration import domain, integrity
 from services.registration.projection import (
     RegistrationProjection,
     applications,
@@ -56,8 +56,11 @@ def on_account_event(tx, event):
         tx.append(events)
 
 
-@handles(*domain.OUTCOME_STATUS, *domain.ENQUIRY_EVENTS)
+@handles(*domain.OUTCOME_STATUS, *domain.ENQUIRY_EVENTS, *integrity.UPSTREAM_TYPES)
 def on_verification_event(tx, event):
+    if event.type in integrity.UPSTREAM_TYPES:
+        tx.append(integrity.record_events(event))
+        return
     if event.type not in domain.OUTCOME_STATUS and event.type not in domain.ENQUIRY_EVENTS:
         return
     stream = domain.application_stream(event.payload["application_id"])
@@ -214,14 +217,13 @@ class RegistrationService(EventSourcedService):
         doc = self._session(cmd["session_id"])
         now = self.clock.now()
         candidate = domain.fold_candidate(self.store.read_stream(domain.candidate_stream(account_id)))
-        integrity_live = False
-        if cmd["commitment"] and candidate is not None:
-            integrity_live = self.verification_rpc.integrity_check(
-                candidate.id_type, candidate.id_number)["live"]
         app_id = domain.application_id(doc.session_id, account_id)
         stream = domain.application_stream(app_id)
 
         def decide(tx):
+            # 诚信档案 as far as registration has heard; verification checks again (integrity.py)
+            integrity_live = bool(cmd["commitment"] and candidate is not None and integrity.live(
+                tx.conn, candidate.id_type, candidate.id_number, now.date()))
             existing = domain.fold_application(tx.read_stream(stream))
             tx.append(domain.submit(doc, candidate, account_id, cmd, now, integrity_live, existing),
                       {stream: 0})

@@ -8,8 +8,6 @@ Records written here carry no expiry (the ``IntegrityRecordWritten`` contract ha
 ``expires_on``): they stay live until the archive's keeper says otherwise.
 """
 
-from datetime import date
-
 from sqlalchemy import select
 
 from services.verification.projection import integrity_records
@@ -26,9 +24,3 @@ def written_record(conn, id_type: str, id_number: str) -> dict | None:
         return None
     return {"record_id": row.record_id, "reason": row.reason,
             "recorded_on": row.written_at[:10], "expires_on": None}
-
-
-def live_record(reference, conn, id_type: str, id_number: str, on: date) -> dict | None:
-    """A live record of the person in either part of the archive, or None."""
-    return reference.integrity_record(id_type, id_number, on) or written_record(conn, id_type,
-                                                                                 id_number)

@@ -5,7 +5,8 @@ and the integrity archive (诚信档案).
 a SIMULATED registry for development and tests: it reads two CSV files shipped in
 ``deploy/reference/`` once, at construction, and answers from memory. The real adapter (an
 HTTPS client to the authority's registry) would implement the same Protocol; nothing in
-this module touches the network.
+this module touches the network. ``IntegrityArchive`` is the archive's whole list, which
+verification publishes for other services (``archive_feed``).
 
 ``gather_facts`` is the I/O step the service runs before the pure decision
 (``domain.open_case``): it asks the reference data everything the auto check needs about
@@ -50,6 +51,14 @@ class ReferenceData(Protocol):
         ``expires_on`` None: never expires). A record is live from ``recorded_on`` up to and
         including ``expires_on``.
         """
+
+
+@runtime_checkable
+class IntegrityArchive(Protocol):
+    def integrity_records(self) -> list[dict]:
+        """Every record the archive holds, live or not, for publishing it
+        (``archive_feed``). Keys: ``record_id``, ``id_type``, ``id_number`` (normalised),
+        ``recorded_on``, ``expires_on`` (as ``integrity_record``'s)."""
 
 
 def _norm_id(id_number: str) -> str:
@@ -133,6 +142,11 @@ class CsvReferenceData:
                 raise ValueError(f"{where}: expires_on is before recorded_on")
             key = (row["id_type"], _norm_id(row["id_number"]))
             self._integrity.setdefault(key, []).append(record)
+
+    def integrity_records(self) -> list[dict]:
+        return [{"record_id": r["record_id"], "id_type": id_type, "id_number": id_number,
+                 "recorded_on": r["recorded_on"], "expires_on": r["expires_on"]}
+                for (id_type, id_number), records in self._integrity.items() for r in records]
 
     def education_record(self, id_number: str, certificate_no: str) -> dict | None:
         record = self._education.get((_norm_id(id_number), _norm_cert(certificate_no)))

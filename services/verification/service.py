@@ -6,7 +6,8 @@ check. Every outcome is an event the registration service records on the applica
 It also takes candidates' enquiries (疑问核实) about a rejection, answered by the case's
 registration point; closes a case when its registration is voided (报名无效); and keeps the
 integrity archive's records it writes (诚信档案) when a registration or scores (成绩无效,
-from the scoring service) are voided with one.
+from the scoring service) are voided with one, and publishes the archive (those and the
+reference archive's: ``archive_feed``) for registration's read model.
 """
 
 import uuid
@@ -16,6 +17,7 @@ from nameko.extensions import DependencyProvider
 from sqlalchemy import func, select
 
 from services.verification import archive, domain, reference
+from services.verification.archive_feed import ArchiveFeed
 from services.verification.projection import (
     VerificationProjection,
     audit_trail,
@@ -192,6 +194,7 @@ class VerificationService(EventSourcedService):
     scoring_rpc = RpcProxy("scoring")
     deadline_effects = Deadlines()
     reference = Reference()
+    archive_feed = ArchiveFeed()
 
     @upstream_events("registration")
     def on_registration(self, message):
@@ -259,16 +262,11 @@ class VerificationService(EventSourcedService):
 
     # -- for other services --------------------------------------------------------------
 
-    @command
-    def integrity_check(self, id_type, id_number):
-        """Is there a live record in the integrity archive (诚信档案): the reference archive
-        or a record this service wrote? (No details leave.)"""
-        if not all(isinstance(v, str) and 0 < len(v) <= 32 for v in (id_type, id_number)):
-            raise ValidationFailed("Expected an ID type and number.", {"id_number": "required"})
-        with self.store.engine.connect() as conn:
-            record = archive.live_record(self.reference, conn, id_type, id_number,
-                                         self.clock.now().date())
-        return {"live": record is not None}
+    @config_timer(eager=True)
+    def publish_archive(self):
+        """The reference integrity archive (诚信档案) into the log, once per process: what
+        registration refuses the pledge by (``archive_feed``)."""
+        self.archive_feed.publish(self.store, self.reference)
 
     # -- registration-point staff (人工核查) ---------------------------------------------
 

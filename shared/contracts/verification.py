@@ -102,6 +102,24 @@ class IntegrityRecordWritten(Schema):
     written_at = fields.AwareDateTime(required=True)
 
 
+class IntegrityRecordListed(Schema):
+    """诚信档案: the reference archive (the authority's, read by verification) lists this
+    record, or lists it changed. Live from ``recorded_on`` up to and including
+    ``expires_on`` (None: never expires). No reason: only whether one is live leaves."""
+
+    record_id = _id()
+    id_type = fields.String(required=True)
+    id_number = fields.String(required=True)
+    recorded_on = fields.Date(required=True)
+    expires_on = fields.Date(required=True, allow_none=True)
+
+
+class IntegrityRecordDelisted(Schema):
+    """诚信档案: the reference archive no longer lists this record."""
+
+    record_id = _id()
+
+
 for _name, _schema in [("AutoCheckPassed", AutoCheckPassed), ("AutoCheckFailed", AutoCheckFailed),
                        ("ProofRequested", ProofRequested), ("ManualCheckPassed", ManualCheckPassed),
                        ("ManualCheckRejected", ManualCheckRejected),
@@ -109,5 +127,7 @@ for _name, _schema in [("AutoCheckPassed", AutoCheckPassed), ("AutoCheckFailed",
                        ("SpotCheckRejected", SpotCheckRejected),
                        ("EligibilityConfirmed", EligibilityConfirmed),
                        ("EnquiryRaised", EnquiryRaised), ("EnquiryAnswered", EnquiryAnswered),
-                       ("IntegrityRecordWritten", IntegrityRecordWritten)]:
+                       ("IntegrityRecordWritten", IntegrityRecordWritten),
+                       ("IntegrityRecordListed", IntegrityRecordListed),
+                       ("IntegrityRecordDelisted", IntegrityRecordDelisted)]:
     INTEGRATION.register(_name, _schema)

@@ -21,6 +21,7 @@ import pytest
 from nameko.testing.services import entrypoint_hook
 
 from services.account.service import AccountService
+from services.registration import integrity
 from services.registration.projection import RegistrationProjection
 from services.registration.service import RegistrationService
 from services.verification.projection import VerificationProjection
@@ -103,6 +104,12 @@ class Season:
         self.accounts[key] = account_id
         return account_id
 
+    def integrity_known(self, key):
+        """Registration's read model of the integrity archive (诚信档案, fed by verification's
+        events) has a live record of the person."""
+        with self.store("registration").engine.connect() as conn:
+            return integrity.live(conn, "resident_id", PEOPLE[key][1], self.clock.now().date())
+
     def known_complete(self, key):
         def check():
             try:
@@ -145,13 +152,14 @@ class Season:
             "final": final})
 
 
-def start_season(runner_factory, amqp_uri, databases, *more_services, name="season"):
+def start_season(runner_factory, amqp_uri, databases, *more_services, name="season", **extra):
     """account, registration and verification (and ``more_services``) on a clock at
-    2026-04-01 09:00 Asia/Shanghai, with fast timers."""
+    2026-04-01 09:00 Asia/Shanghai, with fast timers (and ``extra`` config)."""
     clock = ControlledClock(at(2026, 4, 1, 9, 0))
     config = {"AMQP_URI": amqp_uri, "DATABASE_URL": databases.new(name) + "_{service}",
               "CLOCK": clock, "CATCH_UP_INTERVAL": 0.3, "DEADLINE_INTERVAL": 0.2,
-              "max_workers": 10, "PASSWORD_HASH": {"time_cost": 1, "memory_cost": 1024}}
+              "max_workers": 10, "PASSWORD_HASH": {"time_cost": 1, "memory_cost": 1024},
+              **extra}
     runner = runner_factory(config, AccountService, RegistrationService, VerificationService,
                             *more_services)
     runner.start()
@@ -181,6 +189,8 @@ def test_chart_e_to_t(season):
         s.apply("wang")
     assert exc.value.fields["window"] == "application"
     s.clock.set(at(2026, 4, 7, 10, 0, 0))
+    s.wait(lambda: s.integrity_known("zhang"))  # verification published the archive
+    assert not s.integrity_known("chen")  # 陈静's record expired in 2024
     with pytest.raises(Refused) as exc:  # 诚信档案: no commitment for 张伟
         s.apply("zhang")
     assert exc.value.fields == {"commitment": "not available: integrity record"}

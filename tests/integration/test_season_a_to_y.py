@@ -207,7 +207,7 @@ def _season(s):
     assert "虚假承诺" in revoked["reason"]
     s.wait(lambda: any("撤销" in m["title"] or "撤销" in m["body"] or "无效" in m["body"]
                        for m in s.call("notification", "messages", s.accounts["wang"])))
-    assert s.call("verification", "integrity_check", "resident_id", PEOPLE["wang"][1])["live"]
+    s.wait(lambda: s.integrity_known("wang"))  # verification's record reached registration
 
 
 def _quiet(s):

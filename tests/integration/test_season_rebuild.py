@@ -40,10 +40,12 @@ from sqlalchemy import select
 
 from services.registration import domain as reg_domain
 from services.registration.projection import RegistrationProjection, applications
+from services.registration.projection import integrity_records as reg_integrity_records
 from services.registration.schemas import REGISTRY as REGISTRATION_REGISTRY
 from services.registration.service import RegistrationService, on_verification_event
 from services.verification import domain as ver_domain
 from services.verification import reference
+from services.verification.archive_feed import ARCHIVE_STREAM, ArchiveFeed, listed
 from services.verification.projection import (
     VerificationProjection,
     cases,
@@ -208,6 +210,9 @@ class Season:
         self.unsettled = False  # something was appended since both consumers last caught up
         for store in (self.reg, self.ver):
             store.on_commit(self._appended)
+        feed = ArchiveFeed()  # what verification's publish_archive timer does at start
+        feed.setup()
+        feed.publish(self.ver, reference_data)
 
     def _appended(self, _position):
         self.unsettled = True
@@ -411,9 +416,6 @@ class _VerificationRpc:
     def __init__(self, season):
         self.season = season
 
-    def integrity_check(self, id_type, id_number):
-        return self.season.verification().integrity_check(id_type, id_number)
-
     def get_rules(self, exam_year, version=None):
         return self.season.verification().get_rules(exam_year, version)
 
@@ -495,6 +497,10 @@ def assert_consistent(s: Season):
     voided_with_record = {e.payload["application_id"] for e in reg_log
                           if e.type == "RegistrationVoided" and e.payload["integrity"]}
     assert len(written) == len(voided_with_record)
+    # registration's read model of the archive: what verification published, no more
+    with s.reg.engine.connect() as c:
+        known = {r.record_id for r in c.execute(select(reg_integrity_records))}
+    assert known == set(written) | set(listed(e for e in ver_log if e.stream_id == ARCHIVE_STREAM))
     for log in (reg_log, ver_log):
         deadlines = Counter((e.payload["session_id"], e.payload["window"]) for e in log
                             if e.type == "DeadlineReached")

@@ -5,8 +5,8 @@ publishes ``ScoresVoided`` from a log of its own (as the real scoring service wi
 - the exam authority voids 王建国's registration with an integrity record: registration
   publishes RegistrationVoided (with his identity), the application is 报名无效 and refuses
   every further action, voiding twice is refused; verification closes the case (voided)
-  and writes IntegrityRecordWritten (诚信档案); from then on the integrity check reports him,
-  so applying to another session under the commitment scheme is refused (and the auto
+  and writes IntegrityRecordWritten (诚信档案); once registration's read model of the archive
+  has it, applying to another session under the commitment scheme is refused (and the auto
   check of an application that slipped past would fail on the same record);
 - scoring voids 李敏's scores with ``integrity``: verification writes the record from the
   candidate on her case, once;
@@ -55,11 +55,6 @@ def season(runner_factory, amqp_uri, databases):
     return start_season(runner_factory, amqp_uri, databases, ScoringUpstream, name="void")
 
 
-def integrity_live(s, key):
-    id_number = PEOPLE[key][1]
-    return s.call("verification", "integrity_check", "resident_id", id_number)["live"]
-
-
 def test_voiding_with_an_integrity_record(season):
     s = season
     yaml_text = REFERENCE_SESSION_PATH.read_text("utf-8")
@@ -73,7 +68,7 @@ def test_voiding_with_an_integrity_record(season):
     for key in ("wang", "li"):
         s.apply(key)
         s.status(key, "auto_passed")
-    assert not integrity_live(s, "wang")
+    assert not s.integrity_known("wang")
 
     # 报名无效, with an integrity record: a false commitment
     void = {"application_id": s.app_id("wang"), "reason": "承诺的计量工作年限与社保记录不符（虚假承诺）",
@@ -97,12 +92,12 @@ def test_voiding_with_an_integrity_record(season):
     # verification: the case is closed, the record written, the archive reports him
     s.case_status("wang", "voided")
     assert s.case("wang")["voided"]["reason"] == void["reason"]
-    s.wait(lambda: integrity_live(s, "wang"))
+    s.wait(lambda: s.integrity_known("wang"))
     ver = s.store("verification")
     records = [e for e in ver.events_after(0, 10_000) if e.type == "IntegrityRecordWritten"]
     assert len(records) == 1 and records[0].payload["id_number"] == PEOPLE["wang"][1]
     assert records[0].payload["source"] == f"RegistrationVoided {s.app_id('wang')}"
-    assert not integrity_live(s, "li")
+    assert not s.integrity_known("li")
 
     # a later application by the same person: no commitment scheme for him
     with pytest.raises(Refused) as exc:
@@ -131,7 +126,7 @@ def test_voiding_with_an_integrity_record(season):
                      "integrity": True}
     with entrypoint_hook(s.container("scoring"), "void_scores") as hook:
         hook(scores_voided)
-    s.wait(lambda: integrity_live(s, "li"))
+    s.wait(lambda: s.integrity_known("li"))
     with entrypoint_hook(s.container("scoring"), "void_scores") as hook:  # again: once is enough
         hook({**scores_voided, "application_id": s.app_id("li")})
     s.wait(lambda: s.store("verification").tracked_position("scoring") == 2)

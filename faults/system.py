@@ -124,6 +124,13 @@ class System:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
 
+    def pause(self, service: str):
+        """SIGSTOP: the process stands still where it is (a transaction stays open)."""
+        os.killpg(self.procs[service].pid, signal.SIGSTOP)
+
+    def resume(self, service: str):
+        os.killpg(self.procs[service].pid, signal.SIGCONT)
+
     def supervise(self, interval: float = 1.0):
         """Restart a service whose process died, as Kubernetes restarts a crashed pod (a
         broker restart can end a nameko container in the middle of sending a reply)."""

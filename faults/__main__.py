@@ -7,7 +7,10 @@ equals its rebuild.
 2. Round 1: a load of candidates (register, complete the profile, apply) while the faults
    are injected one at a time: kill -9 of a consuming service mid-work (then restarted), a
    RabbitMQ restart, a PostgreSQL restart, duplicated deliveries, reordered deliveries, an
-   undecodable (poison) message, relay cycles split mid-way (overlapping, reordered).
+   undecodable (poison) message, relay cycles split mid-way (overlapping, reordered), and
+   two that hit a batch in the middle: kill -9 of a consumer while it applies a batch (its
+   transaction open with the tracking record and read-model rows written), kill -9 of an
+   upstream whose relay has published a batch and not yet recorded its position.
 3. Round 2: another load with all of them at once.
 4. Wait until every consumer has caught up, then check (``faults.check``): every accepted
    command's events are in the log once (a command whose reply a fault swallowed: at most

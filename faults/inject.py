@@ -240,11 +240,14 @@ def kill9_applying(system, rng) -> str:
             time.sleep(1.5)  # account's relay goes on: messages queue up for registration
             system.resume(consumer)
             hit = strike(probe, lambda: system.kill9(consumer), WINDOW_TIMEOUT)
+        tracked = probe.scalar("SELECT position FROM tracking WHERE upstream = 'account'") or 0
     finally:
         probe.close()
     if not hit:
         raise RuntimeError(f"{consumer} was never seen applying a batch")
-    return f"kill -9 {consumer} while it applied a batch of account's events (restarted)"
+    behind = system.call("account", "status")["head"] - tracked
+    return (f"kill -9 {consumer} while it applied a batch of account's events ({behind} "
+            f"behind; restarted)")
 
 
 def kill9_relay_published(system, rng) -> str:

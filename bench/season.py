@@ -711,7 +711,10 @@ def run(ctx: Context):
                               parallelism=CLIENTS * THREADS, clock=DriverClock(clock),
                               reporter=reporter, spot_rate=SPOT_RATE, identity_base=0,
                               settle=STALL_S, margin=1.0, timeout=CALL_TIMEOUT, people=people,
-                              poll=1.0, make_session=session)
+                              poll=1.0, make_session=session,
+                              # the benchmark's session is its own: nobody applies beside it,
+                              # and serving others would add RPCs to what it measures
+                              serve_outside=False)
         databases = list(dbs.values())
         before = counts_before(services, databases)
         cpu = CpuSampler(services.pids, databases)

@@ -118,6 +118,16 @@ def render_result(console: Console, result: SeasonResult):
         console.print(dev)
         if len(result.deviations) > 50:
             console.print(f"… and {len(result.deviations) - 50} more")
+    if result.outside_actions or result.outside:
+        beside = Table(title="Beside the plan: applications made on the site during the demo "
+                             "(not in the funnel above)", title_justify="left")
+        beside.add_column("")
+        beside.add_column("count", justify="right")
+        for name, n in result.outside_actions.items():
+            beside.add_row(f"the demo did: {name}", str(n))
+        for name, n in result.outside.items():
+            beside.add_row(f"services say: {name}", str(n))
+        console.print(beside)
     if result.calls:
         console.print(f"{result.calls} RPC calls; the slowest took {result.slowest[0]:.2f} s "
                       f"({result.slowest[1]})")

@@ -980,13 +980,20 @@ def demo(ctx: typer.Context,
          seed: int = typer.Option(2026, "--seed", help="Makes the path mix and the draw reproducible."),
          parallel: int = typer.Option(4, "--parallel", min=1, max=64,
                                       help="Worker threads, each with its own RPC connection."),
-         spot_rate: float = typer.Option(0.5, "--spot-rate", min=0.01, max=1.0)):
+         spot_rate: float = typer.Option(0.5, "--spot-rate", min=0.01, max=1.0),
+         only_planned: bool = typer.Option(
+             False, "--only-planned",
+             help="Serve only the demo's own candidates. By default the demo also approves "
+                  "manual checks, checks in and scores (a pass) people who apply on the web "
+                  "site during the season, so they reach a certificate.")):
     """Run a whole season now: a demo session with windows compressed into minutes,
     synthetic candidates on varied paths, staff and authority actions, and the funnel read
     back from the services, compared with what the driver meant to happen.
 
     Everything is SIMULATED: people, ID numbers, photos, proof and scores. Exit status 1 if
-    the services' funnel differs from the plan.
+    the services' funnel differs from the plan. Someone registering and applying on the site
+    (http://127.0.0.1:8000/) meanwhile is served too (unless --only-planned) and reported
+    apart from the funnel.
     """
     from cli.demo import RichReporter, render_result
     from cli.season import SeasonDriver
@@ -1000,7 +1007,7 @@ def demo(ctx: typer.Context,
         driver = SeasonDriver(state.factory(), candidates=candidates,
                               minutes_per_window=minutes_per_window, seed=seed,
                               parallelism=parallel, reporter=reporter, spot_rate=spot_rate,
-                              timeout=timeout)
+                              timeout=timeout, serve_outside=not only_planned)
         result = driver.run()
     render_result(state.console, result)
     raise typer.Exit(0 if result.ok else 1)

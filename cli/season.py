@@ -25,6 +25,16 @@ The registry's people are the same in every demo: one met again signs in, keeps 
 filled in then, and, if an earlier demo qualified them (a valid certificate of the level),
 sits again without qualifying twice (``Candidate.qualified_before``).
 
+Beside the plan (``serve_outside``, ``kaowu demo``'s default): a person may register and
+apply on the web site while the demo runs. The driver is then every member of staff the
+session has, for everyone: as registration-point staff it approves the manual checks of
+applications not in its plan (a background sweep of each point's queue), as the authority
+passes their spot checks and checks in every ticket holder at each sitting, and as the
+(SIMULATED) marking centre gives them passing scores, so they reach a certificate. Its own
+funnel is then read for its own accounts only (``account_ids`` of the count RPCs) and the
+others' part reported beside it (``SeasonResult.outside``). Off (``--only-planned``, the
+season benchmark): only the plan is served and the counts are the session's.
+
 Concurrency: a pool of worker threads, each with its own RPC client (one
 ``ClusterRpcProxy`` per thread, never shared).
 """
@@ -36,6 +46,7 @@ import csv
 import io
 import random
 import secrets
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -465,6 +476,13 @@ def score_for(c: Candidate, subject: str, full_marks: float, pass_mark: float,
     return float(rng.randint(lowest_pass, int(full_marks)))
 
 
+def outside_score(ticket_number: str, subject: str, full_marks: float, pass_mark: float) -> float:
+    """A SIMULATED passing whole-mark score for someone not in the plan (they tried the site
+    beside the demo and should reach a certificate); deterministic from the ticket."""
+    rng = random.Random(f"{ticket_number}:{subject}")
+    return float(rng.randint(int(-(-pass_mark // 1)), int(full_marks)))
+
+
 # --------------------------------------------------------------------------- the driver
 
 
@@ -489,6 +507,10 @@ class SeasonResult:
     skipped: list[str] = field(default_factory=list)
     calls: int = 0
     slowest: tuple[float, str] = (0.0, "")
+    # people trying the site beside the demo: what the driver did for them (action -> how
+    # many) and their part of the services' funnel (row -> count); empty when not served
+    outside_actions: dict = field(default_factory=dict)
+    outside: dict = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -510,7 +532,7 @@ class SeasonDriver:
                  spot_rate: float = 0.5, identity_base: int | None = None, settle: float = 20.0,
                  margin: float = 0.5, timeout: float = 30.0,
                  people: list[RegistryPerson] | None = None, poll: float = 0.15,
-                 make_session: Callable | None = None):
+                 make_session: Callable | None = None, serve_outside: bool = True):
         if minutes_per_window * 60 < 2:
             raise ValueError("minutes_per_window must give windows of at least 2 seconds")
         self.client_factory = client_factory
@@ -537,6 +559,15 @@ class SeasonDriver:
         self.pool: ThreadPoolExecutor | None = None
         self.calls = 0  # RPC calls made, and the slowest one (seconds, what)
         self.slowest: tuple[float, str] = (0.0, "")
+        # applications not in the plan (made on the site beside the demo): served too
+        self.serve_outside = serve_outside
+        self.point_staff: dict[str, dict] = {}  # registration point -> its staff
+        self.outside_done: dict[str, set] = {"manual": set(), "spot_check": set(),
+                                             "check_in": set(), "scores": set()}
+        self._outside_lock = threading.Lock()
+        self._refused: set[str] = set()
+        self._sweeping = threading.Event()
+        self._sweeper: threading.Thread | None = None
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -634,6 +665,173 @@ class SeasonDriver:
             return c.last_seen.split()[-1] == status
         return check
 
+    # -- beside the plan: applications made on the site while the demo runs ---------------
+
+    def _own_applications(self) -> set[str]:
+        return {c.application_id for c in self.plan if c.application_id}
+
+    def _outside(self, kind: str, key) -> bool:
+        """Record that the driver did ``kind`` for ``key`` (not in the plan); False if done."""
+        with self._outside_lock:
+            if key in self.outside_done[kind]:
+                return False
+            self.outside_done[kind].add(key)
+            return True
+
+    def _start_sweeping(self):
+        """The registration points' staff look at their queues all season long: a person on
+        the site sends proof whenever they like."""
+        if not self.serve_outside:
+            return
+        self._sweeping.clear()
+        self._sweeper = threading.Thread(target=self._sweep_loop, name="season-sweeper",
+                                         daemon=True)
+        self._sweeper.start()
+
+    def _stop_sweeping(self):
+        self._sweeping.set()
+        if self._sweeper is not None:
+            self._sweeper.join(timeout=30)
+            self._sweeper = None
+
+    def _sweep_loop(self):
+        every = max(self.poll * 4, 0.5)
+        while not self._sweeping.wait(every):
+            self.sweep_manual()
+
+    def sweep_manual(self) -> int:
+        """人工核查 of every pending application not in the plan, at every point of the
+        session: approved (the demo plays every point's staff). Returns how many now."""
+        if self.doc is None or not self.serve_outside:
+            return 0
+        own, done = self._own_applications(), 0
+        for point, staff in list(self.point_staff.items()):
+            try:
+                queue = self.call("verification", "manual_queue", staff, self.doc.session_id)
+            except (KaowuError, CliError):
+                continue  # the next sweep asks again
+            for case in queue:
+                app_id = case["application_id"]
+                if app_id in own or not self._outside("manual", app_id):
+                    continue
+                try:
+                    self.call("verification", "decide_manual", staff, {
+                        "application_id": app_id, "decision": "pass",
+                        "reason": "材料核实无误（模拟：演示代报名点审核）", "final": False})
+                    done += 1
+                except (KaowuError, CliError) as exc:
+                    with self._outside_lock:
+                        self.outside_done["manual"].discard(app_id)
+                        first = app_id not in self._refused
+                        self._refused.add(app_id)
+                    if first:  # asked again at the next sweep; said once
+                        self.reporter.note(f"not in the plan: manual check of {app_id} at point "
+                                           f"{point} refused ({exc})")
+        if done:
+            total = len(self.outside_done["manual"])
+            self.reporter.note(f"point staff approved the manual check of {done} application(s) "
+                               f"not in the demo's plan ({total} so far)")
+        return done
+
+    def _outside_spot_checks(self, selected: set):
+        """Drawn applications not in the plan pass their spot check."""
+        others = sorted(selected - self._own_applications())
+        if not others:
+            return
+        self.wait_for("drawn cases not in the plan recorded", others,
+                      lambda a: self.call("verification", "get_case", a)["status"] == "spot_check")
+
+        def decide(app_id):
+            self.call("verification", "decide_spot_check", self.authority, {
+                "application_id": app_id, "decision": "pass", "reason": "抽查无误（模拟）"})
+            self._outside("spot_check", app_id)
+
+        self.each("the authority decides drawn cases not in the plan", others, decide)
+        self.reporter.note(f"the authority passed the spot check of {len(others)} application(s) "
+                           "not in the demo's plan")
+
+    def _roster(self) -> list[dict]:
+        """The session's ticket holders not in the plan (admission's check-in roster)."""
+        own = {c.account_id for c in self.plan if c.account_id}
+        got = self.call("admission", "session_tickets", self.authority, self.doc.session_id)
+        return [t for t in got["candidates"] if t["account_id"] not in own]
+
+    def _outside_check_ins(self, subjects: list[str]):
+        """身份核验 of every ticket holder not in the plan for this sitting: they show the
+        identity document they registered with (read from their account)."""
+        try:
+            roster = self._roster()
+        except (KaowuError, CliError) as exc:
+            self._deviate("authority", "check-in roster", str(exc))
+            return
+        items = [(t, s) for t in roster if t["status"] in ("issued", "printed")
+                 for s in subjects if s in t["subjects"] and s not in t["checked_in"]]
+        if not items:
+            return
+
+        def check_in(item):
+            t, subject = item
+            who = self.call("account", "get_profile", t["account_id"])
+            self.call("admission", "check_in", self.authority, {
+                "ticket_number": t["ticket_number"], "session_id": self.doc.session_id,
+                "id_type": who["id_type"], "id_number": who["id_number"], "subject": subject})
+            self._outside("check_in", (t["ticket_number"], subject))
+
+        for (t, subject), ok in zip(items, self._map(self._quiet(check_in), items), strict=True):
+            if not ok:
+                self.reporter.note(f"not in the plan: check-in of {t['ticket_number']} for "
+                                   f"{subject} refused")
+        people = {t["ticket_number"] for (t, _) in items}
+        self.reporter.note(f"checked in {len(people)} ticket holder(s) not in the demo's plan "
+                           f"for {', '.join(subjects)}")
+
+    def _quiet(self, fn: Callable) -> Callable:
+        """``fn`` returning True, or False where a service refused (not a plan deviation)."""
+        def run(item):
+            try:
+                fn(item)
+                return True
+            except (KaowuError, CliError):
+                return False
+        return run
+
+    def _outside_sat(self) -> list[tuple[str, str]]:
+        """(ticket number, subject) of every sitting someone not in the plan was checked in
+        for: the SIMULATED marking centre marks them (a pass)."""
+        try:
+            roster = self._roster()
+        except (KaowuError, CliError) as exc:
+            self._deviate("marking centre", "roster of the others", str(exc))
+            return []
+        rows = [(t["ticket_number"], s) for t in roster for s in t["checked_in"]]
+        for row in rows:
+            self._outside("scores", row)
+        if rows:
+            self.reporter.note(f"the marking centre (simulated) scores {len(rows)} sitting(s) of "
+                               f"{len({n for n, _ in rows})} candidate(s) not in the demo's plan: "
+                               "a pass")
+        return rows
+
+    def _outside_actions(self) -> dict:
+        d = self.outside_done
+        return {k: v for k, v in {
+            "manual checks approved": len(d["manual"]),
+            "spot checks passed": len(d["spot_check"]),
+            "check-ins (candidate × subject)": len(d["check_in"]),
+            "scores given (candidate × subject)": len(d["scores"]),
+        }.items() if v}
+
+    def _outside_funnel(self, own: dict) -> dict:
+        """The others' part of the services' funnel: the session's counts less the plan's."""
+        try:
+            total = self._read_funnel(None)
+        except (KaowuError, CliError) as exc:
+            self._deviate("services", "the session's whole funnel", str(exc))
+            return {}
+        return {k: total[k] - own[k] for k in FUNNEL_ROWS
+                if k in total and isinstance(total.get(k), int) and isinstance(own.get(k), int)
+                and total[k] != own[k]}
+
     # -- the season ------------------------------------------------------------------------
 
     def run(self) -> SeasonResult:
@@ -649,6 +847,7 @@ class SeasonDriver:
                     self.reporter.note(f"{c.label}: {c.note}")
             self.people()
             self.schedule()
+            self._start_sweeping()
             self.application()
             self.spot_check()
             self.confirmation()
@@ -663,7 +862,9 @@ class SeasonDriver:
             level = self.doc.levels[LEVEL]
             intended = intended_funnel(self.plan, self.stages, len(level.subjects))
             actual = self.funnel(intended)
+            outside = self._outside_funnel(actual) if self.serve_outside else {}
         finally:
+            self._stop_sweeping()
             if self.pool is not None:
                 self.pool.shutdown(wait=True)
                 self.pool = None
@@ -671,7 +872,7 @@ class SeasonDriver:
         return SeasonResult(self.doc.session_id, self.plan, set(self.stages), intended, actual,
                             compare(intended, actual), list(self.deviations), self.draw,
                             time.monotonic() - started, list(self.skipped), self.calls,
-                            self.slowest)
+                            self.slowest, self._outside_actions(), outside)
 
     def check_services(self):
         from cli.status import gather
@@ -765,6 +966,13 @@ class SeasonDriver:
         self.call("registration", "load_session", {"yaml": to_yaml(doc)})
         self.doc = doc
         self.staff["registration_point"] = next(iter(doc.points))
+        self.point_staff = {self.staff["registration_point"]: self.staff}
+        if self.serve_outside:  # someone on the site may choose any point of the session
+            for pt in doc.points:
+                if pt not in self.point_staff:
+                    self.point_staff[pt] = {"staff_id": self._staff_account(
+                        f"demo_staff_{pt}", "报名点工作人员", "staff", pt) or f"demo-staff-{pt}",
+                        "registration_point": pt}
         self.reporter.note(f"session {doc.session_id}: " + "; ".join(
             f"{n} {w.start.astimezone(doc.tz):%H:%M:%S}–{w.end.astimezone(doc.tz):%H:%M:%S}"
             for n, w in doc.windows.items()))
@@ -798,6 +1006,7 @@ class SeasonDriver:
                           first=False)
         self.wait_for("verification outcomes recorded", applied,
                       self.status_is("auto_passed", "manual_passed", "terminated"), until=end)
+        self.sweep_manual()  # proof sent on the site just now: before verification closes
 
     def _proof_round(self, group: list[Candidate], first: bool):
         if not group:
@@ -854,6 +1063,8 @@ class SeasonDriver:
                 "reason": "工作经历与社保记录不符（模拟）" if reject else "抽查无误（模拟）"})
 
         self.each("the authority decides the drawn cases", drawn, decide)
+        if self.serve_outside:
+            self._outside_spot_checks(selected)
         # rejected and going on: proof again now; the point decides when it serves again
         self.spot_rejected = [c for c in drawn if c.path.spot_reject and c.path.confirm]
         if self.spot_rejected:
@@ -872,6 +1083,7 @@ class SeasonDriver:
                           self.case_is("awaiting_manual"), until=end)
             self.each("the registration point decides again", self.spot_rejected,
                       lambda c: self._manual(c, "pass", "补充社保缴费记录，核实无误（模拟）"))
+        self.sweep_manual()
         confirming = [c for c in self.plan if c.application_id and c.path.confirm
                       and c.path.manual != "reject"]
         self.wait_for("eligibility confirmed", confirming, self.status_is("eligible"), until=end)
@@ -905,14 +1117,18 @@ class SeasonDriver:
         level = self.doc.levels[LEVEL]
         starts: dict[datetime, list[str]] = {}
         for e in self.doc.exam_schedule:
-            if e["subject"] in level.subjects:
+            # beside the plan, every level's sittings: someone on the site may sit another
+            if e["subject"] in level.subjects or self.serve_outside:
                 starts.setdefault(e["start"], []).append(e["subject"])
         for start in sorted(starts):
             subjects = starts[start]
             self.at(start + timedelta(seconds=min(self.margin, 0.2)),
                     f"waiting for the sitting of {', '.join(subjects)}")
             self.each(f"check-in for {', '.join(subjects)}",
-                      [(c, s) for c in sitting for s in subjects], self._check_in)
+                      [(c, s) for c in sitting for s in subjects if s in level.subjects],
+                      self._check_in)
+            if self.serve_outside:
+                self._outside_check_ins(subjects)
 
     def _check_in(self, item):
         c, subject = item
@@ -950,6 +1166,10 @@ class SeasonDriver:
                 fail = not c.path.exam_pass and i == len(level.subjects) - 1
                 w.writerow([c.ticket_number, code,
                             f"{score_for(c, code, s.full_marks, s.pass_mark, fail):g}"])
+        if self.serve_outside:
+            for number, code in self._outside_sat():
+                s = self.doc.subjects[code]
+                w.writerow([number, code, f"{outside_score(number, code, s.full_marks, s.pass_mark):g}"])
         return out.getvalue()
 
     # 证书: issued on qualification; downloaded in the certificates window
@@ -987,34 +1207,43 @@ class SeasonDriver:
         crossing services) may land a moment late, so it is read again until it agrees or
         ``settle`` seconds pass; what is returned is what they said last."""
         self.reporter.phase("funnel", "The funnel, read back from the services")
+        # beside the plan, the plan's own accounts only: others' applications count apart
+        own = [c.account_id for c in self.plan if c.account_id] if self.serve_outside else None
         deadline = time.monotonic() + self.settle
-        actual = self._read_funnel()
+        actual = self._read_funnel(own)
         while time.monotonic() < deadline and not all(a for *_, a in compare(intended, actual)):
             self.clock.pause(0.5)
-            actual = self._read_funnel()
+            actual = self._read_funnel(own)
         return actual
 
-    def _read_funnel(self) -> dict:
+    def _read_funnel(self, accounts: list[str] | None) -> dict:
+        """The services' counts of the session: of ``accounts`` only, or (None) of everyone
+        (then without the plan's own accounts and profiles)."""
         session = self.doc.session_id
-        profiles = [p for p in self._map(self._profile, [c for c in self.plan if c.account_id]) if p]
-        apps = self.call("registration", "application_counts", session)
-        out: dict[str, int | None] = {
-            "accounts": len(profiles),
-            "complete profiles": sum(bool(p.get("complete")) for p in profiles),
+        of = () if accounts is None else (accounts,)
+        apps = self.call("registration", "application_counts", session, *of)
+        out: dict[str, int | None] = {}
+        if accounts is not None:
+            profiles = [p for p in self._map(self._profile,
+                                             [c for c in self.plan if c.account_id]) if p]
+            out.update({"accounts": len(profiles),
+                        "complete profiles": sum(bool(p.get("complete")) for p in profiles)})
+        out.update({
             "applications": sum(apps.values()),
             "applications: confirmed": apps.get("confirmed", 0),
             "applications: lapsed": apps.get("lapsed", 0),
             "applications: terminated": apps.get("terminated", 0),
             "applications: other": sum(v for k, v in apps.items()
                                        if k not in ("confirmed", "lapsed", "terminated")),
-        }
+        })
         if "admission" in self.stages:
-            out.update(admission_funnel(self._counts("admission", "admission_counts", session)))
+            out.update(admission_funnel(self._counts("admission", "admission_counts", session,
+                                                      *of)))
         if "scoring" in self.stages:
-            out.update(scoring_funnel(self._counts("scoring", "score_counts", session)))
+            out.update(scoring_funnel(self._counts("scoring", "score_counts", session, *of)))
         if "certificate" in self.stages:
             out.update(certificate_funnel(self._counts("certificate", "certificate_counts",
-                                                       session)))
+                                                       session, *of)))
         return out
 
     def _profile(self, c: Candidate):
@@ -1023,9 +1252,9 @@ class SeasonDriver:
         except (KaowuError, CliError):
             return None
 
-    def _counts(self, service, method, session) -> dict:
+    def _counts(self, service, method, session, *of) -> dict:
         try:
-            return self.call(service, method, session)
+            return self.call(service, method, session, *of)
         except (KaowuError, CliError) as exc:
             self._deviate(service, method, str(exc))
             return {}

@@ -2,7 +2,7 @@
 
 import unicodedata
 
-from marshmallow import ValidationError, fields
+from marshmallow import ValidationError, fields, validate
 
 
 class Text(fields.String):
@@ -28,3 +28,10 @@ class Text(fields.String):
                 else f"must be at least {self.min_length} characters"
             )
         return s
+
+
+def account_ids():
+    """An optional list of account ids: a session's counts of only these candidates (a demo
+    tells its own candidates from people trying the site beside it)."""
+    return fields.List(Text(max_length=100), allow_none=True, load_default=None,
+                       validate=validate.Length(max=100_000))

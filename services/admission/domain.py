@@ -584,3 +584,27 @@ def mark_absent(doc: SessionDocument, subject: str, tickets, checked_in) -> list
                 "ticket_number": t.ticket_number, "application_id": t.application_id,
                 "account_id": t.account_id, "session_id": t.session_id, "subject": subject}))
     return events
+
+
+# -- the check-in screen (考场签到) ----------------------------------------------------------
+
+def roster_matches(query: str | None, ticket_number: str | None, name: str) -> bool:
+    """考生查找 at the door: a query matches a ticket holder when it is part of the ticket
+    number (letters in any case) or of the name; spaces do not count; no query matches all."""
+    q = "".join((query or "").split()).casefold()
+    if not q:
+        return True
+    return q in (ticket_number or "").casefold() or q in "".join(name.split()).casefold()
+
+
+def check_in_sittings(doc: SessionDocument, now: datetime) -> list[dict]:
+    """The session's sittings in time order, each with its check-in window and whether it
+    is open at ``now`` (the screen offers that sitting first)."""
+    out = []
+    for e in sorted(doc.exam_schedule, key=lambda e: (e["start"], e["subject"])):
+        w = check_in_window(doc, e["subject"])
+        out.append({"subject": e["subject"], "name": doc.subjects[e["subject"]].name,
+                    "start": iso(e["start"]), "end": iso(e["end"]),
+                    "check_in_opens": iso(w.start), "check_in_closes": iso(w.end),
+                    "open": w.contains(now)})
+    return out

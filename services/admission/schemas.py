@@ -13,7 +13,7 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate
 from shared.contracts import INTEGRATION, EventRegistry
 from shared.contracts.account import ID_TYPES
 from shared.contracts.registration import LEVELS, Exemption
-from shared.fields import Text
+from shared.fields import Text, account_ids
 
 
 def _id():
@@ -198,3 +198,19 @@ class RoomRefSchema(Schema):
 
 class SessionRefSchema(Schema):
     session_id = Text(max_length=100, required=True, validate=_CODE)
+
+
+class RosterRefSchema(Schema):
+    """考场签到: a session's ticket holders, those matching ``query`` (ticket number or
+    name), at most ``limit`` of them (all when none is given)."""
+
+    session_id = Text(max_length=100, required=True, validate=_CODE)
+    query = Text(max_length=100, min_length=0, allow_none=True, load_default=None)
+    limit = fields.Integer(allow_none=True, load_default=None,
+                           validate=validate.Range(min=1, max=100_000), strict=True)
+
+
+class CountsRefSchema(SessionRefSchema):
+    """A session's counts, of every candidate or (``account_ids``) only of these."""
+
+    account_ids = account_ids()

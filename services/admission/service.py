@@ -29,8 +29,9 @@ from services.admission.schemas import (
     REGISTRY,
     AuthoritySchema,
     CheckInSchema,
+    CountsRefSchema,
     RoomRefSchema,
-    SessionRefSchema,
+    RosterRefSchema,
     TicketRefSchema,
 )
 from shared.deadlines import MORE, Deadlines, Due
@@ -340,24 +341,70 @@ class AdmissionService(EventSourcedService):
                     "absent": sorted(marks.get(x.application_id, {}).get("absent", []))}
                     for x in rows]}
 
+    @command
+    def session_tickets(self, authority, session_id, query=None, limit=None):
+        """考场签到: a session's ticket holders by ticket number (those matching ``query``:
+        part of the ticket number or the name), each with room, seat and what exam day
+        recorded per subject, and the session's sittings with their check-in windows.
+        ID numbers are masked: the door checks the document the candidate shows."""
+        load(AuthoritySchema(), authority)
+        args = load(RosterRefSchema(), {"session_id": session_id, "query": query,
+                                        "limit": limit})
+        doc = self._session(args["session_id"])
+        with self.store.engine.connect() as c:
+            rows = [r for r in c.execute(select(tickets).where(
+                tickets.c.session_id == doc.session_id, tickets.c.ticket_number.is_not(None))
+                .order_by(tickets.c.ticket_number))
+                if domain.roster_matches(args["query"], r.ticket_number, r.name)]
+            shown = rows[:args["limit"]] if args["limit"] else rows
+            marks: dict[str, dict[str, list]] = {}
+            for a in c.execute(select(attendance).where(
+                    attendance.c.session_id == doc.session_id,
+                    attendance.c.application_id.in_([x.application_id for x in shown]))):
+                marks.setdefault(a.application_id, {}).setdefault(a.status, []).append(a.subject)
+        return {"session_id": doc.session_id, "session_name": doc.name,
+                "now": self.clock.now().isoformat(),
+                "sittings": domain.check_in_sittings(doc, self.clock.now()),
+                "total": len(rows),
+                "candidates": [{
+                    "ticket_number": x.ticket_number, "name": x.name,
+                    "application_id": x.application_id, "account_id": x.account_id,
+                    "id_type": x.candidate["id_type"],
+                    "id_number": mask_id_number(x.candidate["id_number"]),
+                    "venue": _venue(doc, x.venue), "room": x.room, "seat": x.seat,
+                    "level": x.level, "subjects": list(x.subjects), "status": x.status,
+                    "status_label": domain.STATUS_LABELS[x.status],
+                    "checked_in": sorted(marks.get(x.application_id, {}).get("checked_in", [])),
+                    "absent": sorted(marks.get(x.application_id, {}).get("absent", []))}
+                    for x in shown]}
+
     # -- counts --------------------------------------------------------------------------
 
     @command
-    def admission_counts(self, session_id):
+    def admission_counts(self, session_id, account_ids=None):
         """The admission funnel of one session (dashboard): seats, tickets, printing,
-        forfeiture, exam day (check-ins and absences count candidate-subjects)."""
-        sid = load(SessionRefSchema(), {"session_id": session_id})["session_id"]
+        forfeiture, exam day (check-ins and absences count candidate-subjects); of every
+        candidate, or only of ``account_ids`` (a demo tells its own from the others')."""
+        ref = load(CountsRefSchema(), {"session_id": session_id, "account_ids": account_ids})
+        sid = ref["session_id"]
+        of = tickets.c.session_id == sid
+        if ref["account_ids"] is not None:
+            of = of & tickets.c.account_id.in_(ref["account_ids"])
         with self.store.engine.connect() as c:
-            status = dict(c.execute(select(tickets.c.status, func.count()).where(
-                tickets.c.session_id == sid).group_by(tickets.c.status)).all())
+            status = dict(c.execute(select(tickets.c.status, func.count()).where(of)
+                                    .group_by(tickets.c.status)).all())
             seated = c.execute(select(func.count()).where(
-                tickets.c.session_id == sid, tickets.c.seat.is_not(None))).scalar_one()
+                of, tickets.c.seat.is_not(None))).scalar_one()
             printed = c.execute(select(func.count()).where(
-                tickets.c.session_id == sid, tickets.c.printed_count > 0)).scalar_one()
+                of, tickets.c.printed_count > 0)).scalar_one()
             forfeited = c.execute(select(func.count()).where(
-                tickets.c.session_id == sid, tickets.c.forfeited.is_(True))).scalar_one()
-            marks = dict(c.execute(select(attendance.c.status, func.count()).where(
-                attendance.c.session_id == sid).group_by(attendance.c.status)).all())
+                of, tickets.c.forfeited.is_(True))).scalar_one()
+            marked = attendance.c.session_id == sid
+            if ref["account_ids"] is not None:
+                marked = marked & attendance.c.application_id.in_(
+                    select(tickets.c.application_id).where(of))
+            marks = dict(c.execute(select(attendance.c.status, func.count()).where(marked)
+                                   .group_by(attendance.c.status)).all())
         return {"seats_allocated": seated, "tickets_issued": seated, "printed": printed,
                 "forfeited": forfeited, "checked_in": marks.get("checked_in", 0),
                 "absent": marks.get("absent", 0), "cancelled": status.get("cancelled", 0),

@@ -13,7 +13,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from shared.contracts import INTEGRATION, EventRegistry
 from shared.contracts.account import ID_TYPES
 from shared.contracts.registration import LEVELS
-from shared.fields import Text
+from shared.fields import Text, account_ids
 
 # --- private events -------------------------------------------------------------------
 
@@ -173,3 +173,9 @@ class CollectionSchema(Schema):
 
 class StatusListSchema(Schema):
     list_no = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0, max=10_000))
+
+
+class CountsRefSchema(SessionRefSchema):
+    """A session's counts, of every candidate or (``account_ids``) only of these."""
+
+    account_ids = account_ids()

@@ -32,6 +32,7 @@ from services.certificate.schemas import (
     AccountSchema,
     AuthoritySchema,
     CollectionSchema,
+    CountsRefSchema,
     DownloadSchema,
     PickupNoticeSchema,
     RevokeSchema,
@@ -384,9 +385,13 @@ class CertificateService(EventSourcedService):
     # -- dashboard -----------------------------------------------------------------------
 
     @command
-    def certificate_counts(self, session_id):
-        ref = load(SessionRefSchema(), {"session_id": session_id})
+    def certificate_counts(self, session_id, account_ids=None):
+        """A session's certificates; of every candidate, or only of ``account_ids`` (a
+        demo tells its own from the others')."""
+        ref = load(CountsRefSchema(), {"session_id": session_id, "account_ids": account_ids})
         in_session = certificates.c.session_id == ref["session_id"]
+        if ref["account_ids"] is not None:
+            in_session = in_session & certificates.c.account_id.in_(ref["account_ids"])
         with self.store.engine.connect() as c:
             issued = c.execute(select(func.count()).where(in_session)).scalar()
             revoked = c.execute(select(func.count()).where(

@@ -585,6 +585,19 @@ class GatewayService:
     def check_in(self, request, caller):
         return self._call("admission", "check_in", caller.authority(), read_json(request))
 
+    @route("GET", "/api/authority/sessions/<session_id>/tickets", access=AUTHORITY,
+           tags=["authority"], errors=ERRORS,
+           query={"q": {"schema": {"type": "string", "maxLength": 100},
+                        "description": "part of a ticket number or of a name"},
+                  "limit": {"schema": {"type": "integer", "minimum": 1, "maximum": 500,
+                                       "default": 200},
+                            "description": "at most this many ticket holders (by number)"}},
+           summary="考场签到: a session's ticket holders (room, seat, check-ins and absences "
+                   "per subject) and its sittings with their check-in windows.")
+    def session_tickets(self, request, caller, session_id):
+        return self._call("admission", "session_tickets", caller.authority(), session_id,
+                          request.args.get("q") or None, _int_arg(request, "limit", 200, 1, 500))
+
     @route("GET", "/api/authority/sessions/<session_id>/rooms/<venue>/<room>",
            access=AUTHORITY, tags=["authority"], errors=ERRORS,
            summary="考场座次表: one room's candidates by seat, with exam-day marks.")

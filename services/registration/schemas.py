@@ -15,7 +15,7 @@ from marshmallow import (
 
 from shared.contracts import INTEGRATION, EventRegistry
 from shared.contracts.registration import LEVELS, MAX_SUBJECTS, WINDOWS
-from shared.fields import Text
+from shared.fields import Text, account_ids
 
 MAX_PROOF_BYTES = 5 * 1024 * 1024
 MAX_PROOF_FILES = 5
@@ -246,3 +246,9 @@ class ProofRefSchema(Schema):
     application_id = Text(max_length=200, required=True)
     file_id = fields.String(required=True, validate=validate.Regexp(
         r"[0-9a-f]{64}\Z", error="a proof file id is the 64 hex digits the case lists"))
+
+
+class CountsRefSchema(SessionRefSchema):
+    """A session's counts, of every candidate or (``account_ids``) only of these."""
+
+    account_ids = account_ids()

@@ -26,6 +26,7 @@ from services.registration.schemas import (
     AmendTimetableSchema,
     AuditQuerySchema,
     AuthoritySchema,
+    CountsRefSchema,
     LoadSessionSchema,
     ProofRefSchema,
     SessionRefSchema,
@@ -299,12 +300,16 @@ class RegistrationService(EventSourcedService):
                 "complete": row.complete}
 
     @command
-    def application_counts(self, session_id):
-        """Applications by status (for operators and the dashboard)."""
-        session_id = load(SessionRefSchema(), {"session_id": session_id})["session_id"]
+    def application_counts(self, session_id, account_ids=None):
+        """Applications by status (for operators and the dashboard); of every candidate, or
+        only of ``account_ids`` (a demo tells its own from the others')."""
+        ref = load(CountsRefSchema(), {"session_id": session_id, "account_ids": account_ids})
+        of = applications.c.session_id == ref["session_id"]
+        if ref["account_ids"] is not None:
+            of = of & applications.c.account_id.in_(ref["account_ids"])
         with self.store.engine.connect() as c:
-            rows = c.execute(select(applications.c.status, func.count()).where(
-                applications.c.session_id == session_id).group_by(applications.c.status)).all()
+            rows = c.execute(select(applications.c.status, func.count()).where(of)
+                             .group_by(applications.c.status)).all()
         return dict(rows)
 
     @command

@@ -13,7 +13,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from shared.contracts import INTEGRATION, EventRegistry
 from shared.contracts.registration import LEVELS
-from shared.fields import Text
+from shared.fields import Text, account_ids
 
 
 def _id():
@@ -185,3 +185,9 @@ class VoidScoresSchema(Schema):
     session_id = Text(max_length=100, required=True)
     reason = Text(max_length=500, required=True)
     integrity = fields.Boolean(load_default=False)
+
+
+class CountsRefSchema(SessionRefSchema):
+    """A session's counts, of every candidate or (``account_ids``) only of these."""
+
+    account_ids = account_ids()

@@ -29,6 +29,7 @@ from services.scoring.schemas import (
     REGISTRY,
     AuthoritySchema,
     CandidateRefSchema,
+    CountsRefSchema,
     ImportScoresSchema,
     SessionRefSchema,
     SessionResultsSchema,
@@ -379,17 +380,24 @@ class ScoringService(EventSourcedService):
     # -- counts --------------------------------------------------------------------------
 
     @command
-    def score_counts(self, session_id):
-        sid = load(SessionRefSchema(), {"session_id": session_id})["session_id"]
+    def score_counts(self, session_id, account_ids=None):
+        """A session's results; of every candidate, or only of ``account_ids`` (a demo
+        tells its own from the others': ``imported_rows`` stays the whole file's)."""
+        ref = load(CountsRefSchema(), {"session_id": session_id, "account_ids": account_ids})
+        sid, only = ref["session_id"], ref["account_ids"]
+        mine = results.c.session_id == sid
+        qual = and_(qualifications.c.session_id == sid, qualifications.c.status == "attained")
+        if only is not None:
+            mine = mine & results.c.account_id.in_(only)
+            qual = qual & qualifications.c.account_id.in_(only)
         with self.store.engine.connect() as c:
             s = c.execute(select(sessions).where(sessions.c.session_id == sid)).first()
             resulted, passed = c.execute(select(
                 func.count(results.c.published_at), func.coalesce(func.sum(results.c.passed_count), 0))
-                .where(results.c.session_id == sid, results.c.published_at.is_not(None),
+                .where(mine, results.c.published_at.is_not(None),
                        results.c.voided.is_(False))).one()
-            qualified = c.execute(select(func.count()).select_from(qualifications).where(
-                and_(qualifications.c.session_id == sid,
-                     qualifications.c.status == "attained"))).scalar()
+            qualified = c.execute(select(func.count()).select_from(qualifications)
+                                  .where(qual)).scalar()
         published = s is not None and s.published_at is not None
         return {"session_id": sid, "imported_rows": (s.imported_rows if s else None) or 0,
                 "published": published,

@@ -191,6 +191,8 @@ RULES = {
     ("POST", "/api/authority/check-in"): (AUTHORITY, lambda c: ("/api/authority/check-in", J({
         "ticket_number": "none", "id_type": "resident_id", "id_number": "310104198805123455",
         "subject": "L1-LAW"}))),
+    ("GET", "/api/authority/sessions/{session_id}/tickets"): (
+        AUTHORITY, lambda c: (f"/api/authority/sessions/{S}/tickets?q=王", {})),
     ("GET", "/api/authority/sessions/{session_id}/rooms/{venue}/{room}"): (
         AUTHORITY, lambda c: (f"/api/authority/sessions/{S}/rooms/V1/R1", {})),
     ("POST", "/api/authority/sessions/{session_id}/scores"): (

@@ -3,7 +3,7 @@ printing, forfeiture, check-in and its refusals, absences, voiding, the QR check
 
 import random
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -438,3 +438,35 @@ def test_property_every_confirmed_candidate_gets_one_seat_or_a_refusal(kinds, ca
     counts = [c for _, room, c in plan.rooms if size[room] == 30]
     if len(set(caps)) == 1 and counts:
         assert max(counts) - min(counts) <= 1
+
+
+# -- the check-in screen (考场签到) ---------------------------------------------------------
+
+@pytest.mark.parametrize("query,ticket,name,found", [
+    (None, "JL2026000001", "王建国", True),
+    ("  ", "JL2026000001", "王建国", True),
+    ("000001", "JL2026000001", "王建国", True),
+    ("jl2026", "JL2026000001", "王建国", True),
+    ("建国", "JL2026000001", "王建国", True),
+    ("王 建", "JL2026000001", "王 建国", True),
+    ("000002", "JL2026000001", "王建国", False),
+    ("李", "JL2026000001", "王建国", False),
+    ("JL", None, "王建国", False),
+])
+def test_roster_search_by_ticket_number_or_name(query, ticket, name, found):
+    assert domain.roster_matches(query, ticket, name) is found
+
+
+def test_check_in_sittings_in_time_order_with_the_one_open_now():
+    first = min(DOC.exam_schedule, key=lambda e: e["start"])
+    now = first["start"] - domain.CHECK_IN_OPENS_BEFORE
+    got = domain.check_in_sittings(DOC, now)
+    assert [s["start"] for s in got] == sorted(s["start"] for s in got)
+    assert len(got) == len(DOC.exam_schedule)
+    opened = [s["subject"] for s in got if s["open"]]
+    assert first["subject"] in opened
+    assert all(s["start"] == got[0]["start"] for s in got if s["open"])
+    s = next(s for s in got if s["subject"] == first["subject"])
+    assert s["name"] == DOC.subjects[first["subject"]].name
+    assert s["check_in_opens"] < s["start"] < s["end"] == s["check_in_closes"]
+    assert not any(s["open"] for s in domain.check_in_sittings(DOC, now - timedelta(seconds=1)))

@@ -159,3 +159,90 @@ def test_the_demo_screen_shows_the_funnel_and_what_went_wrong():
     assert "window closed" in text and "scoring is not running" in text
     assert "differs from the plan in: tickets printed" in text
     assert "slowest took 0.50 s (admission.get_ticket)" in text
+
+
+def test_someone_beside_the_plan_gets_a_passing_score():
+    for number in ("JL2026000001", "JL2026000002", "X"):
+        got = s.outside_score(number, "L1-LAW", 120, 72.0)
+        assert 72 <= got <= 120 and got == int(got)
+        assert got == s.outside_score(number, "L1-LAW", 120, 72.0)
+
+
+class FakeRpc:
+    """The verification service's manual queue, as the sweep sees it."""
+
+    def __init__(self, queue):
+        self.queue, self.decided = queue, []
+
+    def call(self, service, method, *args):
+        if method == "manual_queue":
+            staff, _session = args
+            return [c for c in self.queue if c["point"] == staff["registration_point"]]
+        if method == "decide_manual":
+            staff, data = args
+            self.decided.append((staff["registration_point"], data["application_id"],
+                                 data["decision"]))
+            self.queue = [c for c in self.queue if c["application_id"] != data["application_id"]]
+            return {"status": "passed"}
+        raise AssertionError(method)
+
+    def close(self):
+        pass
+
+
+def sweeping_driver(queue, serve_outside=True):
+    from types import SimpleNamespace
+
+    notes = []
+    reporter = s.Reporter()
+    reporter.note = notes.append
+    driver = s.SeasonDriver(lambda timeout=None: None, reporter=reporter,
+                            serve_outside=serve_outside)
+    driver.rpc = FakeRpc(queue)
+    driver.doc = SimpleNamespace(session_id="demo-1")
+    driver.plan = s.make_plan(2, 40, identity_base=1)
+    driver.plan[0].application_id = "demo-1.own"
+    driver.point_staff = {p: {"staff_id": f"staff-{p}", "registration_point": p}
+                          for p in ("2916", "3001")}
+    return driver, notes
+
+
+def test_the_sweep_approves_manual_checks_of_applications_not_in_the_plan_once():
+    queue = [{"application_id": "demo-1.own", "point": "2916"},
+             {"application_id": "demo-1.site-a", "point": "2916"},
+             {"application_id": "demo-1.site-b", "point": "3001"}]
+    driver, notes = sweeping_driver(queue)
+    assert driver.sweep_manual() == 2
+    assert sorted(driver.rpc.decided) == [("2916", "demo-1.site-a", "pass"),
+                                          ("3001", "demo-1.site-b", "pass")]
+    assert driver.sweep_manual() == 0  # the plan's own case stays the plan's to decide
+    assert any("approved the manual check of 2 application(s) not in the demo's plan" in n
+               for n in notes)
+    assert driver._outside_actions() == {"manual checks approved": 2}
+
+
+def test_with_only_the_plan_served_the_sweep_does_nothing():
+    driver, _ = sweeping_driver([{"application_id": "demo-1.site-a", "point": "2916"}],
+                                serve_outside=False)
+    assert driver.sweep_manual() == 0 and driver.rpc.decided == []
+
+
+def test_the_demo_screen_shows_who_was_served_beside_the_plan_apart():
+    import io
+
+    from rich.console import Console
+
+    from cli.demo import render_result
+
+    plan = s.make_plan(2, 40, identity_base=1)
+    intended = s.intended_funnel(plan, set())
+    result = s.SeasonResult("demo-1", plan, set(), intended, dict(intended),
+                            s.compare(intended, intended), [], None, 3.0,
+                            outside_actions={"manual checks approved": 1},
+                            outside={"applications: confirmed": 1})
+    out = io.StringIO()
+    render_result(Console(file=out, width=200), result)
+    text = out.getvalue()
+    assert "Beside the plan" in text and "manual checks approved" in text
+    assert "services say: applications: confirmed" in text
+    assert "the services' funnel agrees with the plan" in text

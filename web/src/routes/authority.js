@@ -12,6 +12,8 @@ export default [
     '报考条件', 15),
   page('/authority/spot-check', 'authority-spot-check', () => import('../views/authority/SpotCheck.vue'),
     '抽查复核', 20),
+  page('/authority/check-in', 'authority-check-in', () => import('../views/authority/CheckIn.vue'),
+    '考场签到', 25),
   page('/authority/scores', 'authority-scores', () => import('../views/authority/Scores.vue'),
     '成绩导入与发布', 30),
   page('/authority/voiding', 'authority-voiding', () => import('../views/authority/Voiding.vue'),

@@ -306,7 +306,8 @@ def test_bad_document_lists_every_problem():
     for path, words in expected.items():
         assert path in f, (path, f)
         assert words in f[path], (path, f[path])
-    assert caught.value.message == f"The session document has {len(f)} problem(s)."
+    assert caught.value.message == (f"考试计划文件有 {len(f)} 处问题 (the session document has "
+                                    f"{len(f)} problem(s)).")
     assert "L1-DATA" not in str(f)  # no invented subjects
 
 
@@ -316,13 +317,13 @@ def test_missing_top_level_keys_are_all_listed():
     f = caught.value.fields
     for key in ("exam_year", "timezone", "windows", "levels", "subjects", "registration_points",
                 "exam_schedule", "venues", "ticket_number_format", "pledge_version"):
-        assert f[key] == "is missing"
+        assert f[key] == "缺少此项 (is missing)"
 
 
 def test_yaml_syntax_error_is_one_problem_with_its_line():
     with pytest.raises(ValidationFailed) as caught:
         parse_session("session_id: x\nwindows: {application: [\n  oops: : :\n")
-    assert caught.value.message == "The session document has 1 problem(s)."
+    assert caught.value.message.endswith("(the session document has 1 problem(s)).")
     assert list(caught.value.fields) == ["document"]
     assert "YAML syntax error at line" in caught.value.fields["document"]
 

@@ -359,7 +359,7 @@ def demo_session(now: datetime, minutes_per_window: float = 2.0,
 
 # --------------------------------------------------------------------------- reading YAML
 
-_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 MAX_NESTING = 32  # levels of mappings/lists in a session document (it needs fewer than 6)
 
@@ -462,75 +462,63 @@ def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-class _Words(fields.Field):
-    """Non-empty text, stripped; ``numbers``: an unquoted number in the YAML reads as text."""
+def _said(**messages) -> dict:
+    return {"required": "缺少此项 (is missing)", "null": "不能为空 (must not be empty)", **messages}
 
-    def __init__(self, *, numbers=False, max_length=None, **kw):
-        super().__init__(required=True, **kw)
-        self.numbers, self.max_length = numbers, max_length
+
+class _Text(fields.Field):
+    """Non-empty text, stripped; ``numbers``: an unquoted number in the YAML is text too."""
+
+    def __init__(self, numbers=False, **kw):
+        super().__init__(**({"required": True, "error_messages": _said()} | kw))
+        self.numbers = numbers
 
     def _deserialize(self, v, attr, data, **kw):
         if self.numbers and _is_int(v):
             v = str(v)
         if not isinstance(v, str) or not v.strip():
             raise ValidationError(f"须为非空文本 (must be non-empty text, not "
-                                  f"{_kind(v) if not isinstance(v, str) else 'empty text'})")
-        if self.max_length and len(v.strip()) > self.max_length:
-            raise ValidationError(f"至多 {self.max_length} 个字符 (must be at most "
-                                  f"{self.max_length} characters)")
+                                  f"{'empty text' if isinstance(v, str) else _kind(v)})")
         return v.strip()
 
 
-class _Code(_Words):
-    def __init__(self, **kw):
-        super().__init__(numbers=True, **kw)
-
-    def _deserialize(self, v, attr, data, **kw):
-        v = super()._deserialize(v, attr, data, **kw)
-        if not _CODE.fullmatch(v):
-            raise ValidationError(f"{v!r} 不是代码：只用字母、数字、'.'、'_'、'-'，至多 100 个 "
-                                  f"({v!r} is not a code: letters, digits, '.', '_' or '-', at most 100)")
-        return v
+def _code(**kw) -> _Text:
+    return _Text(numbers=True, validate=validate.Regexp(_CODE, error=(
+        "{input!r} 不是代码：只用字母、数字、'.'、'_'、'-'，至多 100 个 ({input!r} is not a code: "
+        "letters, digits, '.', '_' or '-', at most 100)")), **kw)
 
 
-class _Whole(fields.Field):
-    def __init__(self, lo=1, hi=None, **kw):
-        super().__init__(**({"required": True} | kw))
-        self.lo, self.hi = lo, hi
-
-    def _deserialize(self, v, attr, data, **kw):
-        if not _is_int(v):
-            raise ValidationError(f"须为整数 (must be a whole number, not {_kind(v)})")
-        if v < self.lo:
-            raise ValidationError("须为正整数 (must be a positive whole number)" if self.lo == 1
-                                  else f"至少为 {self.lo} (must be at least {self.lo})")
-        if self.hi is not None and v > self.hi:
-            raise ValidationError(f"至多为 {self.hi} (must be at most {self.hi})")
-        return v
+def _whole(lo: int, hi: int | None = None, **kw) -> fields.Integer:
+    checks = [validate.Range(min=lo, error="须为正整数 (must be a positive whole number)" if lo == 1
+                             else "至少为 {min} (must be at least {min})")]
+    if hi is not None:
+        checks.append(validate.Range(max=hi, error="至多为 {max} (must be at most {max})"))
+    return fields.Integer(strict=True, validate=checks, **({"required": True} | kw),
+                          error_messages=_said(invalid="须为整数 (must be a whole number, not "
+                                                       "{input!r})"))
 
 
-class _Ratio(fields.Field):
-    def _deserialize(self, v, attr, data, **kw):
-        if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v <= 1:
-            raise ValidationError(f"须为 (0, 1] 之间的比例，如 0.6 (must be a fraction in "
-                                  f"(0, 1], like 0.6, not {v!r})")
-        return float(v)
+def _ratio() -> fields.Float:
+    return fields.Float(validate=validate.Range(0, 1, min_inclusive=False, error=(
+        "须为 (0, 1] 之间的比例，如 0.6 (must be a fraction in (0, 1], like 0.6, not {input!r})")),
+        error_messages=_said(invalid="须为比例，如 0.6 (must be a fraction like 0.6, not "
+                                     "{input!r})"))
+
+
+def _items(inner, what: str = "", **kw) -> fields.List:
+    """A list; with ``what``, of at least one (the message names what is missing)."""
+    least = kw.pop("least", f"须至少列出一个 (must list at least one {what})")
+    return fields.List(inner, validate=validate.Length(min=1, error=least) if what else None,
+                       **({"required": True} | kw),
+                       error_messages=_said(invalid="须为列表 (must be a list)"))
+
+
+def _nested(schema, **kw) -> fields.Nested:
+    return fields.Nested(schema, required=True, **({"error_messages": _said()} | kw))
 
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?")
-
-
-class _Day(fields.Field):
-    def _deserialize(self, v, attr, data, **kw):
-        if isinstance(v, date) and not isinstance(v, datetime):
-            return v
-        if isinstance(v, str) and _DATE.fullmatch(v.strip()):
-            try:
-                return date.fromisoformat(v.strip())
-            except ValueError as exc:
-                raise ValidationError(f"{v!r} 不是有效日期 ({v!r} is not a date: {exc})") from None
-        raise ValidationError(f"须为日期，如 2026-12-31 (must be a date like 2026-12-31, not {v!r})")
 
 
 def _when(v, tz, role: str) -> datetime:
@@ -540,13 +528,10 @@ def _when(v, tz, role: str) -> datetime:
         return v.astimezone(tz) if v.tzinfo is not None else v.replace(tzinfo=tz)
     if isinstance(v, date):
         return datetime.combine(v, time(23, 59, 59) if role == "end" else time(0), tz)
-    if isinstance(v, str):
-        s = v.strip()
+    if isinstance(v, str) and (_DATE.fullmatch(v.strip()) or _DATETIME.fullmatch(v.strip())):
         try:
-            if _DATE.fullmatch(s):
-                return _when(date.fromisoformat(s), tz, role)
-            if _DATETIME.fullmatch(s):
-                return _when(datetime.fromisoformat(s), tz, role)
+            return _when((date if len(v.strip()) == 10 else datetime).fromisoformat(v.strip()),
+                         tz, role)
         except ValueError as exc:
             raise ValidationError(f"{v!r} 不是有效的日期时间 ({v!r} is not a real date and "
                                   f"time: {exc})") from None
@@ -560,23 +545,12 @@ _Zone = Context  # the document's time zone while it is checked: {"tz": ZoneInfo
 
 
 class _When(fields.Field):
-    def __init__(self, role: str, **kw):
-        super().__init__(required=True, **kw)
+    def __init__(self, role: str):
+        super().__init__(required=True, error_messages=_said())
         self.role = role
 
     def _deserialize(self, v, attr, data, **kw):
         return _when(v, _Zone.get()["tz"], self.role)
-
-
-class _TimeZone(_Words):
-    def _deserialize(self, v, attr, data, **kw):
-        v = super()._deserialize(v, attr, data, **kw)
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValidationError(f"未知时区 {v!r}，如 Asia/Shanghai (unknown time zone {v!r}, "
-                                  "like Asia/Shanghai)") from None
-        return v
 
 
 _HHMM = re.compile(r"(\d{1,2}):(\d{2})")
@@ -588,9 +562,7 @@ def _hhmm(t: time) -> str:
 
 def _clock_time(s: str, end: bool) -> time | None:
     m = _HHMM.fullmatch(s.strip())
-    if not m:
-        return None
-    h, mi = int(m.group(1)), int(m.group(2))
+    h, mi = (int(m.group(1)), int(m.group(2))) if m else (99, 99)
     if end and (h, mi) == (24, 0):
         return _END_OF_DAY
     return time(h, mi) if h <= 23 and mi <= 59 else None
@@ -604,110 +576,48 @@ class _Hours(fields.Field):
                  else list(v) if isinstance(v, list | tuple) else [])
         if len(parts) == 2 and all(isinstance(x, str) for x in parts):
             s, e = _clock_time(parts[0], False), _clock_time(parts[1], True)
+            if s is not None and e is not None and s < e:
+                return s, e
             if s is not None and e is not None:
-                if s < e:
-                    return s, e
                 raise ValidationError(f"{v!r}：服务时间须先开始后结束 (service hours must start "
                                       "before they end)")
         raise ValidationError(f"须为当地时间段，如 '09:30-11:30' (must be a range of local times "
                               f"like '09:30-11:30', not {v!r})")
 
 
-class _Email(_Words):
-    def _deserialize(self, v, attr, data, **kw):
-        v = super()._deserialize(v, attr, data, **kw)
-        if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", v):
-            raise ValidationError(f"{v!r} 不是电子邮箱地址 ({v!r} is not an email address)")
-        return v
+def _zone(name: str):
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"未知时区 {name!r}，如 Asia/Shanghai (unknown time zone {name!r}, "
+                              "like Asia/Shanghai)") from None
 
 
-class _Exemptions(fields.Field):
-    """免试: ground (a code like senior_title) -> the exempted subject's code."""
-
-    def _deserialize(self, v, attr, data, **kw):
-        if v is None:
-            return {}
-        if not isinstance(v, dict):
-            raise ValidationError(f"须为映射 (must be a mapping, not {_kind(v)})")
-        out, errors = {}, {}
-        for ground, subject in v.items():
-            if not isinstance(ground, str) or not _CODE.fullmatch(ground):
-                errors[str(ground)] = "免试依据须为代码 (the ground must be a code like senior_title)"
-            elif not isinstance(subject, str):
-                errors[ground] = f"不是已知科目 (names no known subject: {subject!r})"
-            else:
-                out[ground] = subject
-        if errors:
-            raise ValidationError(errors, valid_data=out)
-        return out
-
-
-class _TicketFormat(_Words):
-    def _deserialize(self, v, attr, data, **kw):
-        fmt = super()._deserialize(v, attr, data, **kw)
-        sample = {"year": 2026, "point": "2916", "level": "L1"}
-        try:
-            one, two = fmt.format(seq=1, **sample), fmt.format(seq=2, **sample)
-        except (KeyError, IndexError, ValueError, AttributeError, TypeError) as exc:
-            raise ValidationError(f"{fmt!r} 不能用 year、point、level、seq 排出准考证号 (does not "
-                                  f"format with year, point, level and seq: "
-                                  f"{type(exc).__name__}: {exc})") from None
-        if one == two:
-            raise ValidationError(f"{fmt!r} 须使用 {{seq}} (must use {{seq}}: every ticket would "
-                                  f"get number {one})")
-        return fmt
-
-
-class _Items(fields.List):
-    """A list; ``what``: it must hold at least one (the message names what)."""
-
-    def __init__(self, inner, what: str | None = None, message: str | None = None, **kw):
-        super().__init__(inner, **({"required": True} | kw))
-        self.least = message or (what and f"须至少列出一个 (must list at least one {what})")
-
-    def _deserialize(self, v, attr, data, **kw):
-        if not isinstance(v, list | tuple):
-            raise ValidationError(f"须为列表 (must be a list, not {_kind(v)})")
-        if not v and self.least:
-            raise ValidationError(self.least)
-        return super()._deserialize(list(v), attr, data, **kw)
-
-
-class _One(fields.Nested):
-    def __init__(self, schema, **kw):
-        super().__init__(schema, **({"required": True} | kw))
-
-    def _deserialize(self, v, attr, data, **kw):
-        if not isinstance(v, dict):  # an empty entry keeps the indices of a list's others
-            raise ValidationError(f"须为映射 (must be a mapping, not {_kind(v)})", valid_data={})
-        return super()._deserialize(v, attr, data, **kw)
-
-
-_MISSING_TEXT = "缺少此项 (is missing)"
+def _numbers_tickets(fmt: str):
+    sample = {"year": 2026, "point": "2916", "level": "L1"}
+    try:
+        one, two = fmt.format(seq=1, **sample), fmt.format(seq=2, **sample)
+    except (KeyError, IndexError, ValueError, AttributeError, TypeError) as exc:
+        raise ValidationError(f"{fmt!r} 不能用 year、point、level、seq 排出准考证号 (does not format "
+                              f"with year, point, level and seq: {type(exc).__name__}: {exc})") from None
+    if one == two:
+        raise ValidationError(f"{fmt!r} 须使用 {{seq}} (must use {{seq}}: every ticket would get "
+                              f"number {one})")
 
 
 class _Part(Schema):
-    """Unknown keys are refused, naming the keys there are; a missing key "is missing"."""
+    """Unknown keys are refused, naming the keys there are."""
 
     class Meta:
         unknown = RAISE
 
-    error_messages = {"unknown": "未知的键 (unknown key; expected {keys})"}
+    error_messages = {"unknown": "未知的键 (unknown key; expected {keys})",
+                      "type": "须为映射 (must be a mapping)"}
 
     def __init__(self, *args, **kw):
         super().__init__(*args, **kw)
         self.error_messages["unknown"] = self.error_messages["unknown"].format(
             keys=", ".join(self.fields))
-        for f in self.fields.values():
-            if f.error_messages["required"] == fields.Field.default_error_messages["required"]:
-                f.error_messages["required"] = _MISSING_TEXT
-
-
-def _start_before_end(item: dict):
-    s, e = item.get("start"), item.get("end")
-    if s is not None and e is not None and s >= e:
-        raise ValidationError(f"须先开始后结束 (must start before it ends: {_local(s)} is not "
-                              f"before {_local(e)})")
 
 
 def _span(item) -> tuple[datetime, datetime] | None:
@@ -720,9 +630,11 @@ class _WindowSchema(_Part):
     start = _When("start")
     end = _When("end")
 
-    @validates_schema
-    def _order(self, data, **kw):
-        _start_before_end(data)
+    @validates_schema(skip_on_field_errors=False)
+    def _start_before_end(self, data, **kw):
+        if {"start", "end"} <= data.keys() and data["start"] >= data["end"]:
+            raise ValidationError(f"须先开始后结束 (must start before it ends: "
+                                  f"{_local(data['start'])} is not before {_local(data['end'])})")
 
 
 # (earlier window, its edge, strict?, later window, its edge, wording)
@@ -731,67 +643,54 @@ _ORDER = (
      "不得早于 application 开始 (must not start before application starts)"),
     ("application", "end", False, "verification", "end",
      "不得早于 application 结束 (must not end before application ends)"),
-    ("verification", "end", True, "spot_check", "start",
-     "须在 verification 结束后开始 (must start after verification ends)"),
-    ("spot_check", "end", True, "confirmation", "start",
-     "须在 spot_check 结束后开始 (must start after spot_check ends)"),
-    ("confirmation", "end", True, "ticket_printing", "start",
-     "须在 confirmation 结束后开始 (must start after confirmation ends)"),
-    ("ticket_printing", "end", True, "exam", "start",
-     "须在 ticket_printing 结束后开始 (must start after ticket_printing ends)"),
+    *((a, "end", True, b, "start", f"须在 {a} 结束后开始 (must start after {a} ends)")
+      for a, b in (("verification", "spot_check"), ("spot_check", "confirmation"),
+                   ("confirmation", "ticket_printing"), ("ticket_printing", "exam"))),
     ("exam", "end", True, "scores", "start", "须在考试结束后开始 (must start after the exam ends)"),
     ("scores", "start", False, "certificates", "start",
      "不得早于 scores 开始 (must not start before scores start)"),
 )
 
 
-def _Window(name: str) -> fields.Nested:  # noqa: N802 (reads as a field class)
-    return _One(_WindowSchema, error_messages={
-        "required": f"缺少此窗口 (is missing: {WINDOW_LABELS[name]})"})
-
-
 class _WindowsSchema(_Part):
     error_messages = {"unknown": f"未知的时间窗口 (unknown window; windows are "
                                  f"{', '.join(WINDOW_NAMES)})"}
-    application = _Window("application")
-    verification = _Window("verification")
-    spot_check = _Window("spot_check")
-    confirmation = _Window("confirmation")
-    ticket_printing = _Window("ticket_printing")
-    exam = _Window("exam")
-    scores = _Window("scores")
-    certificates = _Window("certificates")
+    application = _nested(_WindowSchema, error_messages=_said(required="缺少 (is missing: 网上报名)"))
+    verification = _nested(_WindowSchema, error_messages=_said(required="缺少 (is missing: 资格核查)"))
+    spot_check = _nested(_WindowSchema, error_messages=_said(required="缺少 (is missing: 抽查复核)"))
+    confirmation = _nested(_WindowSchema, error_messages=_said(required="缺少 (is missing: 核对确认)"))
+    ticket_printing = _nested(_WindowSchema,
+                              error_messages=_said(required="缺少 (is missing: 打印准考证)"))
+    exam = _nested(_WindowSchema, error_messages=_said(required="缺少 (is missing: 考试)"))
+    scores = _nested(_WindowSchema, error_messages=_said(required="缺少 (is missing: 查询成绩)"))
+    certificates = _nested(_WindowSchema, error_messages=_said(required="缺少 (is missing: 证书)"))
 
     @validates_schema(skip_on_field_errors=False)
     def _in_order(self, data, **kw):
-        spans = {n: _span(data.get(n)) for n in WINDOW_NAMES}
-        errors = {}
+        spans, errors = {n: _span(data.get(n)) for n in WINDOW_NAMES}, {}
         for first, edge1, strict, second, edge2, wording in _ORDER:
             if spans[first] and spans[second]:
-                a = spans[first][edge1 == "end"]
-                b = spans[second][edge2 == "end"]
+                a, b = spans[first][edge1 == "end"], spans[second][edge2 == "end"]
                 if (a >= b) if strict else (a > b):
-                    errors.setdefault(second, {}).setdefault(edge2, []).append(
-                        f"{wording} ({second} {edge2} {_local(b)}, {first} {edge1} {_local(a)})")
+                    errors.setdefault(second, {})[edge2] = [
+                        f"{wording} ({second} {edge2} {_local(b)}, {first} {edge1} {_local(a)})"]
         if errors:
             raise ValidationError(errors)
 
 
 class _SubjectSchema(_Part):
-    code = _Code()
-    name = _Words()
-    level = _Code()
-    full_marks = _Whole(lo=1)
-    pass_ratio = _Ratio()
+    code, name, level = _code(), _Text(), _code()
+    full_marks = _whole(1)
+    pass_ratio = _ratio()
 
 
 class _LevelSchema(_Part):
-    code = _Code()
-    name = _Words()
-    validity_years = _Whole(1, 10)
-    validity_years_exempt = _Whole(1, 10)
-    subjects = _Items(_Code(), required=False)
-    exemptions = _Exemptions()
+    code, name = _code(), _Text()
+    validity_years, validity_years_exempt = _whole(1, 10), _whole(1, 10)
+    subjects = _items(_code(), required=False)
+    exemptions = fields.Dict(keys=_Text(validate=validate.Regexp(_CODE, error=(
+        "免试依据须为代码 (the ground must be a code like senior_title)"))), values=_code(),
+        allow_none=True, error_messages=_said(invalid="须为映射 (must be a mapping)"))
 
     @validates_schema(skip_on_field_errors=False)
     def _years(self, data, **kw):
@@ -801,33 +700,27 @@ class _LevelSchema(_Part):
                                   f"validity_years ({exempt} > {years}))", "validity_years_exempt")
 
 
+_WINDOW = validate.OneOf(WINDOW_NAMES, error=(
+    f"未知的时间窗口 {{input!r}} (unknown window {{input!r}}; windows are {', '.join(WINDOW_NAMES)})"))
+
+
 class _PointSchema(_Part):
-    code = _Code()
-    name = _Words()
-    address = _Words()
-    phone = _Words(numbers=True)
-    email = _Email()
-    service_hours = _Items(_Hours(), message="报名点须有服务时间 (a registration point needs "
-                                             "service hours)")
-    service_windows = _Items(_Words(validate=validate.OneOf(
-        WINDOW_NAMES, error=f"未知的时间窗口 {{input!r}} (unknown window {{input!r}}; windows are "
-                            f"{', '.join(WINDOW_NAMES)})")),
-        message="须至少指定一个时间窗口 (must name at least one window)")
+    code, name, address, phone = _code(), _Text(), _Text(), _Text(numbers=True)
+    email = _Text(validate=validate.Regexp(r"[^@\s]+@[^@\s]+\.[^@\s]+\Z", error=(
+        "{input!r} 不是电子邮箱地址 ({input!r} is not an email address)")))
+    service_hours = _items(_Hours(), "hours", least="报名点须有服务时间 (a registration point "
+                                                    "needs service hours)")
+    service_windows = _items(_Text(validate=_WINDOW), "window",
+                             least="须至少指定一个时间窗口 (must name at least one window)")
 
 
-class _SittingSchema(_Part):
-    subject = _Code()
-    start = _When("start")
-    end = _When("end")
-
-    @validates_schema
-    def _order(self, data, **kw):
-        _start_before_end(data)
+class _SittingSchema(_WindowSchema):
+    subject = _code()
 
 
 class _RoomSchema(_Part):
-    code = _Code()
-    seats = _Whole(1, 1000, required=False, load_default=DEFAULT_SEATS)
+    code = _code()
+    seats = _whole(1, 1000, required=False, load_default=DEFAULT_SEATS)
 
 
 _WHAT = {"level": "级别", "subject": "科目", "registration point": "报名点", "venue": "考点",
@@ -837,30 +730,19 @@ _WHAT = {"level": "级别", "subject": "科目", "registration point": "报名�
 def _duplicates(items, what: str) -> dict:
     """{index: {"code": [message]}} for every entry whose code an earlier entry has."""
     seen, errors = set(), {}
-    for i, item in enumerate(items or ()):
-        code = item.get("code")
+    for i, code in enumerate(item.get("code") for item in items or ()):
+        if code is None:
+            continue
         if code in seen:
             errors[i] = {"code": [f"重复的{_WHAT[what]}代码 {code!r}：每个{_WHAT[what]}只列一次 "
                                   f"(duplicate {what} code {code!r}: each {what} is listed once)"]}
-        elif code is not None:
-            seen.add(code)
+        seen.add(code)
     return errors
 
 
-def _first(items) -> dict:
-    """code -> the first entry with that code (a repeated code is reported, not used)."""
-    out = {}
-    for item in items or ():
-        if item.get("code") is not None:
-            out.setdefault(item["code"], item)
-    return out
-
-
 class _VenueSchema(_Part):
-    code = _Code()
-    name = _Words()
-    address = _Words()
-    rooms = _Items(_One(_RoomSchema), what="room")
+    code, name, address = _code(), _Text(), _Text()
+    rooms = _items(_nested(_RoomSchema), "room")
 
     @validates_schema(skip_on_field_errors=False)
     def _unique_rooms(self, data, **kw):
@@ -874,21 +756,21 @@ class SessionSchema(_Part):
     so load it with ``check_session``. ``loading``: a document being loaded now, which must
     also have a ticket number format no other session can collide with."""
 
-    session_id = _Code()
-    name = _Words(max_length=200)
-    exam_year = _Whole(2000, 2100)
-    timezone = _TimeZone()
-    eligibility_cutoff = _Day(required=True)
-    pledge_version = _Code()
-    pledge_text = _Words()
-    pass_ratio = _Ratio()
-    levels = _Items(_One(_LevelSchema), what="level")
-    subjects = _Items(_One(_SubjectSchema), what="subject")
-    registration_points = _Items(_One(_PointSchema), what="registration point")
-    windows = _One(_WindowsSchema)
-    exam_schedule = _Items(_One(_SittingSchema))
-    venues = _Items(_One(_VenueSchema), what="venue")
-    ticket_number_format = _TicketFormat()
+    session_id, name = _code(), _Text(validate=validate.Length(max=200, error=(
+        "至多 {max} 个字符 (must be at most {max} characters)")))
+    exam_year = _whole(2000, 2100)
+    timezone = _Text(validate=_zone)
+    eligibility_cutoff = fields.Date(required=True, error_messages=_said(
+        invalid="不是有效日期，应如 2026-12-31 (not a date like 2026-12-31)"))
+    pledge_version, pledge_text = _code(), _Text()
+    pass_ratio = _ratio()
+    levels = _items(_nested(_LevelSchema), "level")
+    subjects = _items(_nested(_SubjectSchema), "subject")
+    registration_points = _items(_nested(_PointSchema), "registration point")
+    windows = _nested(_WindowsSchema)
+    exam_schedule = _items(_nested(_SittingSchema))
+    venues = _items(_nested(_VenueSchema), "venue")
+    ticket_number_format = _Text(validate=_numbers_tickets)
 
     def __init__(self, *, loading: bool = False, **kw):
         super().__init__(**kw)
@@ -913,7 +795,10 @@ class SessionSchema(_Part):
                           ("registration_points", "registration point"), ("venues", "venue")):
             for i, e in _duplicates(data.get(key), what).items():
                 add((key, i, "code"), e["code"][0])
-        subjects = {c: s.get("level") for c, s in _first(data.get("subjects")).items()}
+        subjects = {}  # code -> level (None: unreadable) of each subject, the first if repeated
+        for s in data.get("subjects") or ():
+            if s.get("code") is not None:
+                subjects.setdefault(s["code"], s.get("level"))
         self._levels(data, subjects, add)
         self._schedule(data, subjects, add)
         if errors:
@@ -923,11 +808,12 @@ class SessionSchema(_Part):
     def _levels(data, subjects: dict, add):
         if "levels" not in data:
             return
-        levels = _first(data["levels"])
+        seen = set()
         for i, lv in enumerate(data["levels"]):
             code = lv.get("code")
-            if code is None or levels[code] is not lv:
+            if code is None or code in seen:
                 continue
+            seen.add(code)
             own = [c for c, level in subjects.items() if level == code]
             given = lv.get("subjects")
             if given is not None and (sorted(given) != sorted(own) or len(set(given)) != len(given)):
@@ -949,10 +835,9 @@ class SessionSchema(_Part):
                 add(("levels", i, "exemptions"),
                     "会免试该级别的全部科目 (would exempt every subject of the level)")
         for i, s in enumerate(data.get("subjects") or ()):
-            level = s.get("level")
-            if level is not None and level not in levels:
-                add(("subjects", i, "level"), f"未知级别 {level!r} (unknown level {level!r}; "
-                    f"levels: {', '.join(sorted(levels)) or 'none'})")
+            if s.get("level") is not None and s["level"] not in seen:
+                add(("subjects", i, "level"), f"未知级别 {s['level']!r} (unknown level "
+                    f"{s['level']!r}; levels: {', '.join(sorted(seen)) or 'none'})")
 
     @staticmethod
     def _schedule(data, subjects: dict, add):
@@ -963,46 +848,40 @@ class SessionSchema(_Part):
         sittings = []
         for i, sitting in enumerate(data["exam_schedule"]):
             subject, span = sitting.get("subject"), _span(sitting)
-            if subject is not None:
-                if subject not in subjects:
-                    add(("exam_schedule", i, "subject"), f"未知科目 (unknown subject {subject!r})")
-                    subject = None
-                elif subject in where:
-                    add(("exam_schedule", i, "subject"), f"{subject} 已安排在 exam_schedule"
-                        f"[{where[subject]}] ({subject} is already scheduled in "
-                        f"exam_schedule[{where[subject]}])")
-                    subject = None
-                else:
-                    where[subject] = i
+            if subject is not None and subject not in subjects:
+                add(("exam_schedule", i, "subject"), f"未知科目 (unknown subject {subject!r})")
+            elif subject in where:
+                add(("exam_schedule", i, "subject"), f"{subject} 已安排在 exam_schedule"
+                    f"[{where[subject]}] ({subject} is already scheduled in "
+                    f"exam_schedule[{where[subject]}])")
+            elif subject is not None:
+                where[subject] = i
+                if span:
+                    sittings.append((i, subject, span))
             if span and exam and not (exam[0] <= span[0] and span[1] <= exam[1] + ONE_SECOND):
-                add(("exam_schedule", i), f"{_local(span[0])} – {_local(span[1])} "
-                    f"不在考试窗口内 (is outside the exam window ({_local(exam[0])} – "
-                    f"{_local(exam[1])}))")
-            if subject is not None and span:
-                sittings.append((i, subject, span))
+                add(("exam_schedule", i), f"{_local(span[0])} – {_local(span[1])} 不在考试窗口内 "
+                    f"(is outside the exam window ({_local(exam[0])} – {_local(exam[1])}))")
         missing = [c for c in subjects if c not in where]
-        if missing and data["exam_schedule"]:
-            add(("exam_schedule",), f"每个科目只考一场，{', '.join(missing)} 没有安排 "
-                f"(every subject sits exactly once; no sitting for {', '.join(missing)})")
-        elif missing:
-            add(("exam_schedule",), "须为每个科目安排考试 (must schedule every subject)")
+        if missing:
+            add(("exam_schedule",), f"每个科目只考一场，{', '.join(missing)} 没有安排 (every subject "
+                f"sits exactly once; no sitting for {', '.join(missing)})" if data["exam_schedule"]
+                else "须为每个科目安排考试 (must schedule every subject)")
         for n, (_, a, (a0, a1)) in enumerate(sittings):
             for j, b, (b0, b1) in sittings[n + 1:]:
                 if subjects[a] == subjects[b] is not None and a0 < b1 and b0 < a1:
-                    add(("exam_schedule", j), f"{b} 与同级别的 {a} 时间重叠 ({b} "
-                        f"overlaps {a} of the same level: a candidate sits both)")
+                    add(("exam_schedule", j), f"{b} 与同级别的 {a} 时间重叠 ({b} overlaps {a} "
+                        "of the same level: a candidate sits both)")
 
     @post_load
     def _document(self, d, **kw):
         ratio = d.get("pass_ratio", DEFAULT_PASS_RATIO)
         subjects = {s["code"]: Subject(s["code"], s["name"], s["level"], s["full_marks"],
                                        s.get("pass_ratio", ratio)) for s in d["subjects"]}
-        levels = {}
-        for lv in d["levels"]:
-            listed = lv.get("subjects") or [c for c, s in subjects.items() if s.level == lv["code"]]
-            levels[lv["code"]] = Level(lv["code"], lv["name"], tuple(listed),
-                                       lv.get("exemptions") or {}, lv["validity_years"],
-                                       lv["validity_years_exempt"])
+        levels = {lv["code"]: Level(
+            lv["code"], lv["name"],
+            tuple(lv.get("subjects") or [c for c, s in subjects.items() if s.level == lv["code"]]),
+            lv.get("exemptions") or {}, lv["validity_years"], lv["validity_years_exempt"])
+            for lv in d["levels"]}
         return SessionDocument(
             session_id=d["session_id"], name=d["name"], exam_year=d["exam_year"],
             timezone=d["timezone"], eligibility_cutoff=d["eligibility_cutoff"],
@@ -1014,10 +893,7 @@ class SessionSchema(_Part):
                 for p in d["registration_points"]},
             windows={n: Window(n, d["windows"][n]["start"], d["windows"][n]["end"])
                      for n in WINDOW_NAMES},
-            exam_schedule=tuple(d["exam_schedule"]),
-            venues=tuple({"code": v["code"], "name": v["name"], "address": v["address"],
-                          "rooms": [{"code": r["code"], "seats": r["seats"]} for r in v["rooms"]]}
-                         for v in d["venues"]),
+            exam_schedule=tuple(d["exam_schedule"]), venues=tuple(d["venues"]),
             ticket_number_format=d["ticket_number_format"])
 
 
@@ -1028,8 +904,8 @@ def _paths(messages, raw, path: str = "", out: dict | None = None) -> dict[str, 
     out = {} if out is None else out
     if isinstance(messages, dict):
         for key, node in messages.items():
-            if key == "_schema":
-                _paths(node, raw, path, out)
+            if key == "_schema" or (key in ("key", "value") and key not in (raw if isinstance(raw, dict) else ())):
+                _paths(node, raw, path, out)  # a Dict's key or value: the entry's own path
             elif isinstance(key, int) and isinstance(raw, list):
                 item = raw[key] if key < len(raw) else None
                 code = item.get("code") if isinstance(item, dict) else None

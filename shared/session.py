@@ -3,9 +3,9 @@
 An operator loads a session as YAML (``deploy/sessions/*.yml``); the registration service
 publishes it whole as ``ExamSessionScheduled`` (``SessionDocument.to_dict()``) and every
 other service rebuilds it with ``SessionDocument.from_dict``. Both ways in run the same
-validation, which reports *every* problem it finds, each under the path of the offending
-key (``windows.exam.start``, ``subjects.L1-LAW.full_marks`` …), so an operator fixes a bad
-document in one round.
+marshmallow schema (``SessionSchema``), which reports *every* problem it finds, each under
+the path of the offending key (``windows.exam.start``, ``subjects.L1-LAW.full_marks`` …),
+so an operator fixes a bad document in one round.
 
 Pure: no clock, no I/O beyond reading the file ``load_session_file`` is given.
 
@@ -202,15 +202,16 @@ class SessionDocument:
                 raise _refusal(_paths(exc.messages, None, f"windows.{name}"),
                                f"调整后的 {name} 窗口无效 (the amended {name} window is not "
                                "valid).") from None
-        try:
-            return check_session(d)
-        except ValidationFailed as exc:
-            n = sum(v.count("; ") + 1 for v in exc.fields.values())
-            raise ValidationFailed(
-                f"把 {name} 窗口调整为 {_local(_when(start, self.tz, 'start'))} – "
-                f"{_local(_when(end, self.tz, 'end'))} 后，考试计划会有 {n} 处问题 (moving the "
-                f"{name} window there would leave the session document with {n} problem(s)).",
-                exc.fields) from None
+            try:
+                return _schema(False).load(d)
+            except ValidationError as exc:
+                problems = _paths(exc.messages, d)
+        n, (s, e) = sum(map(len, problems.values())), (_when(start, self.tz, "start"),
+                                                       _when(end, self.tz, "end"))
+        raise _refusal(problems, f"把 {name} 窗口调整为 {_local(s)} – {_local(e)} 后，考试计划会有 "
+                                 f"{n} 处问题 (moving the {name} window to {_local(s)} – "
+                                 f"{_local(e)} would leave the session document with {n} "
+                                 "problem(s)).")
 
     def to_dict(self) -> dict:
         """JSON-plain; lists keep their order even in a JSONB column."""
@@ -637,7 +638,8 @@ class _WindowSchema(_Part):
                                   f"{_local(data['start'])} is not before {_local(data['end'])})")
 
 
-# (earlier window, its edge, strict?, later window, its edge, wording)
+# (earlier window, its edge, strict?, later window, its edge, wording; its times go in the
+# parenthesis)
 _ORDER = (
     ("application", "start", False, "verification", "start",
      "不得早于 application 开始 (must not start before application starts)"),
@@ -673,7 +675,8 @@ class _WindowsSchema(_Part):
                 a, b = spans[first][edge1 == "end"], spans[second][edge2 == "end"]
                 if (a >= b) if strict else (a > b):
                     errors.setdefault(second, {})[edge2] = [
-                        f"{wording} ({second} {edge2} {_local(b)}, {first} {edge1} {_local(a)})"]
+                        f"{wording[:-1]}: {second} {edge2} {_local(b)}, {first} {edge1} "
+                        f"{_local(a)})"]
         if errors:
             raise ValidationError(errors)
 
@@ -904,8 +907,10 @@ def _paths(messages, raw, path: str = "", out: dict | None = None) -> dict[str, 
     out = {} if out is None else out
     if isinstance(messages, dict):
         for key, node in messages.items():
-            if key == "_schema" or (key in ("key", "value") and key not in (raw if isinstance(raw, dict) else ())):
-                _paths(node, raw, path, out)  # a Dict's key or value: the entry's own path
+            own = key == "_schema" or (  # a Dict's key or value: the entry's own path
+                key in ("key", "value") and key not in (raw if isinstance(raw, dict) else ()))
+            if own:
+                _paths(node, raw, path, out)
             elif isinstance(key, int) and isinstance(raw, list):
                 item = raw[key] if key < len(raw) else None
                 code = item.get("code") if isinstance(item, dict) else None

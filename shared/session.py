@@ -654,18 +654,22 @@ _ORDER = (
 )
 
 
+def _window(name: str) -> fields.Nested:
+    return _nested(_WindowSchema, error_messages=_said(
+        required=f"缺少此窗口 (is missing: {WINDOW_LABELS[name]})"))
+
+
 class _WindowsSchema(_Part):
     error_messages = {"unknown": f"未知的时间窗口 (unknown window; windows are "
                                  f"{', '.join(WINDOW_NAMES)})"}
-    application = _nested(_WindowSchema, error_messages=_said(required="缺少 (is missing: 网上报名)"))
-    verification = _nested(_WindowSchema, error_messages=_said(required="缺少 (is missing: 资格核查)"))
-    spot_check = _nested(_WindowSchema, error_messages=_said(required="缺少 (is missing: 抽查复核)"))
-    confirmation = _nested(_WindowSchema, error_messages=_said(required="缺少 (is missing: 核对确认)"))
-    ticket_printing = _nested(_WindowSchema,
-                              error_messages=_said(required="缺少 (is missing: 打印准考证)"))
-    exam = _nested(_WindowSchema, error_messages=_said(required="缺少 (is missing: 考试)"))
-    scores = _nested(_WindowSchema, error_messages=_said(required="缺少 (is missing: 查询成绩)"))
-    certificates = _nested(_WindowSchema, error_messages=_said(required="缺少 (is missing: 证书)"))
+    application = _window("application")
+    verification = _window("verification")
+    spot_check = _window("spot_check")
+    confirmation = _window("confirmation")
+    ticket_printing = _window("ticket_printing")
+    exam = _window("exam")
+    scores = _window("scores")
+    certificates = _window("certificates")
 
     @validates_schema(skip_on_field_errors=False)
     def _in_order(self, data, **kw):

@@ -539,7 +539,8 @@ def session_amend(ctx: typer.Context,
                                                   "through the amended reminders)."),
                   yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask.")):
     """Move one window of a session's timetable (调整时间安排). The whole timetable is
-    checked again; candidates' reminders follow the amendment."""
+    checked again; candidates' reminders follow the amendment. Only a window that has not
+    closed moves, and never to open or close in the past (an open window keeps its start)."""
     from cli.sessions import local_time, parse_time
     from cli.status import check_names
     from shared.session import WINDOW_LABELS, WINDOW_NAMES

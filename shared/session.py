@@ -3,9 +3,9 @@
 An operator loads a session as YAML (``deploy/sessions/*.yml``); the registration service
 publishes it whole as ``ExamSessionScheduled`` (``SessionDocument.to_dict()``) and every
 other service rebuilds it with ``SessionDocument.from_dict``. Both ways in run the same
-validation, which reports *every* problem it finds, each under the path of the offending
-key (``windows.exam.start``, ``subjects.L1-LAW.full_marks`` …), so an operator fixes a bad
-document in one round.
+marshmallow schema (``SessionSchema``), which reports *every* problem it finds, each under
+the path of the offending key (``windows.exam.start``, ``subjects.L1-LAW.full_marks`` …),
+so an operator fixes a bad document in one round.
 
 Pure: no clock, no I/O beyond reading the file ``load_session_file`` is given.
 
@@ -18,15 +18,28 @@ still admits 16:00:00.999, and refuses 16:00:01.
 
 from __future__ import annotations
 
+import json
 import re
 import string
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates,
+    validates_schema,
+)
+from marshmallow.experimental.context import Context
 
 from shared.clock import SHANGHAI, iso
 from shared.errors import Refused, ValidationFailed
@@ -177,24 +190,28 @@ class SessionDocument:
         """A new document with window ``name`` moved to [start, end]; the whole document is
         validated again (order of windows, exam schedule inside the exam window)."""
         if name not in WINDOW_NAMES:
-            raise ValidationFailed(f"There is no {name!r} window to amend.",
-                                   {"window": f"must be one of {', '.join(WINDOW_NAMES)}"})
-        p = _Problems()
-        s = _when(p, start, f"windows.{name}.start", self.tz, "start")
-        e = _when(p, end, f"windows.{name}.end", self.tz, "end")
-        if s is not None and e is not None and s >= e:
-            p.add(f"windows.{name}", f"must start before it ends ({_local(s)} is not before {_local(e)})")
-        if p:
-            raise ValidationFailed(f"The amended {name} window is not valid.", p.fields())
+            raise ValidationFailed(f"没有 {name!r} 这个时间窗口 (there is no {name!r} window to "
+                                   f"amend).", {"window": f"须为以下之一 (must be one of "
+                                                          f"{', '.join(WINDOW_NAMES)})"})
         d = self.to_dict()
-        d["windows"][name] = {"start": s.isoformat(), "end": e.isoformat()}
-        try:
-            return SessionDocument.from_dict(d)
-        except ValidationFailed as exc:
-            n = exc.message.split(" has ", 1)[-1].rstrip(".")
-            raise ValidationFailed(
-                f"Moving the {name} window to {_local(s)} – {_local(e)} would leave the session "
-                f"document with {n}.", exc.fields) from None
+        d["windows"][name] = {"start": start, "end": end}
+        with _Zone({"tz": self.tz}):
+            try:
+                _WindowSchema().load(d["windows"][name])
+            except ValidationError as exc:
+                raise _refusal(_paths(exc.messages, None, f"windows.{name}"),
+                               f"调整后的 {name} 窗口无效 (the amended {name} window is not "
+                               "valid).") from None
+            try:
+                return _schema(False).load(d)
+            except ValidationError as exc:
+                problems = _paths(exc.messages, d)
+        n, (s, e) = sum(map(len, problems.values())), (_when(start, self.tz, "start"),
+                                                       _when(end, self.tz, "end"))
+        raise _refusal(problems, f"把 {name} 窗口调整为 {_local(s)} – {_local(e)} 后，考试计划会有 "
+                                 f"{n} 处问题 (moving the {name} window to {_local(s)} – "
+                                 f"{_local(e)} would leave the session document with {n} "
+                                 "problem(s)).")
 
     def to_dict(self) -> dict:
         """JSON-plain; lists keep their order even in a JSONB column."""
@@ -242,7 +259,13 @@ class SessionDocument:
 
     @classmethod
     def from_dict(cls, d) -> SessionDocument:
-        return _build(d)
+        """A recorded document, checked as when it was loaded. Services read the same few
+        documents on every fold and deadline tick: each reads once (cached by its JSON)."""
+        try:
+            key = json.dumps(d, sort_keys=True, ensure_ascii=False)
+        except (TypeError, ValueError):
+            return check_session(d)  # not JSON-plain (dates from YAML): not cached
+        return _recorded(key)
 
 
 # --------------------------------------------------------------------------- entry points
@@ -266,11 +289,10 @@ def parse_session(text: str) -> SessionDocument:
     is how a session is loaded, so it also refuses a ticket number format that could give
     a number another session gives (``unique_ticket_format``); documents recorded before
     that rule (``from_dict``) still read."""
-    p = _Problems()
-    data = _load_yaml(p, text)
-    if p:
-        p.raise_if_any()
-    return _build(data, p, loading=True)
+    data, problems = read_yaml(text)
+    if problems:
+        raise _refusal({k: [v] for k, v in problems.items()})
+    return check_session(data, loading=True)
 
 
 def load_session_file(path) -> SessionDocument:
@@ -336,29 +358,9 @@ def demo_session(now: datetime, minutes_per_window: float = 2.0,
     return SessionDocument.from_dict(d)
 
 
-# --------------------------------------------------------------------------- validation
+# --------------------------------------------------------------------------- reading YAML
 
-
-class _Problems:
-    def __init__(self):
-        self.items: dict[str, list[str]] = {}
-
-    def add(self, path: str, message: str):
-        self.items.setdefault(path or "document", []).append(message)
-
-    def __len__(self):
-        return sum(len(v) for v in self.items.values())
-
-    def fields(self) -> dict[str, str]:
-        return {k: "; ".join(v) for k, v in self.items.items()}
-
-    def raise_if_any(self):
-        if self.items:
-            raise ValidationFailed(f"The session document has {len(self)} problem(s).", self.fields())
-
-
-_MISSING = object()
-_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 MAX_NESTING = 32  # levels of mappings/lists in a session document (it needs fewer than 6)
 
@@ -409,34 +411,45 @@ class _Loader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def _load_yaml(p: _Problems, text) -> Any:
+def read_yaml(text) -> tuple[Any, dict[str, str]]:
+    """YAML text -> (data, problems): safe, duplicate keys reported, syntax errors with their
+    line; ``problems`` maps a path (``document``, ``line 7``) to what is wrong, empty when
+    the text reads. The session document and the eligibility rules are read this way."""
     if isinstance(text, bytes):
         text = text.decode("utf-8")
     if not isinstance(text, str):
-        p.add("document", f"expected YAML text, not {type(text).__name__}")
-        return None
+        return None, {"document": f"须为 YAML 文本 (expected YAML text, not {type(text).__name__})"}
     try:
         loader = _Loader(text)  # its reader refuses control characters already here
     except yaml.reader.ReaderError as exc:
-        p.add("document", f"the character U+{exc.character:04X} at position {exc.position} "
-                          "is not allowed (control characters cannot appear in YAML text)")
-        return None
+        return None, {"document": f"不允许的字符 U+{exc.character:04X}，位置 {exc.position} "
+                                  f"(the character U+{exc.character:04X} at position "
+                                  f"{exc.position} is not allowed: control characters cannot "
+                                  "appear in YAML text)"}
     try:
         data = loader.get_single_data()
+    except RecursionError:  # the reader recurses per level of nesting
+        return None, {"document": "嵌套过深 (nested too deeply to be a document)"}
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
         what = exc.problem or exc.context or "unreadable YAML"
-        p.add("document", f"YAML syntax error at {where}: {what}")
-        return None
+        return None, {"document": f"YAML 语法错误 (YAML syntax error at {where}: {what})"}
     except yaml.YAMLError as exc:
-        p.add("document", f"YAML syntax error: {exc}")
-        return None
+        return None, {"document": f"YAML 语法错误 (YAML syntax error: {exc})"}
     finally:
         loader.dispose()
-    for key, line in loader.duplicates:
-        p.add(f"line {line}", f"duplicate key {key!r}: a key may appear only once in a mapping")
-    return data
+    return data, {f"line {line}": f"重复的键 {key!r}：一个映射里每个键只能出现一次 (duplicate key "
+                                  f"{key!r}: a key may appear only once in a mapping)"
+                  for key, line in loader.duplicates}
+
+
+# --------------------------------------------------------------------------- the schema
+#
+# marshmallow schemas check the document whole. The nested schemas give plain dicts (a
+# partly valid entry still reaches the cross-field checks, so one mistake is not reported
+# again as its consequences); ``SessionSchema``'s post_load builds the model. Messages are
+# Chinese with the English beside them; ``_paths`` names list entries by their code.
 
 
 def _kind(v) -> str:
@@ -446,113 +459,99 @@ def _kind(v) -> str:
             int: "a number", float: "a number"}.get(type(v), type(v).__name__)
 
 
-def _join(path: str, key) -> str:
-    return f"{path}.{key}" if path else str(key)
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _mapping(p: _Problems, v, path: str) -> dict | None:
-    if isinstance(v, dict):
-        return v
-    p.add(path, f"must be a mapping, not {_kind(v)}")
-    return None
+def _said(**messages) -> dict:
+    return {"required": "缺少此项 (is missing)", "null": "不能为空 (must not be empty)", **messages}
 
 
-def _list(p: _Problems, v, path: str) -> list | None:
-    if isinstance(v, list | tuple):
-        return list(v)
-    p.add(path, f"must be a list, not {_kind(v)}")
-    return None
+class _Text(fields.Field):
+    """Non-empty text, stripped; ``numbers``: an unquoted number in the YAML is text too."""
+
+    def __init__(self, numbers=False, **kw):
+        super().__init__(**({"required": True, "error_messages": _said()} | kw))
+        self.numbers = numbers
+
+    def _deserialize(self, v, attr, data, **kw):
+        if self.numbers and _is_int(v):
+            v = str(v)
+        if not isinstance(v, str) or not v.strip():
+            raise ValidationError(f"须为非空文本 (must be non-empty text, not "
+                                  f"{'empty text' if isinstance(v, str) else _kind(v)})")
+        return v.strip()
 
 
-def _keys(p: _Problems, m: dict, path: str, required, optional=()):
-    for k in required:
-        if k not in m:
-            p.add(_join(path, k), "is missing")
-    known = (*required, *optional)
-    for k in m:
-        if k not in known:
-            p.add(_join(path, k), f"unknown key (expected {', '.join(known)})")
+def _code(**kw) -> _Text:
+    return _Text(numbers=True, validate=validate.Regexp(_CODE, error=(
+        "{input!r} 不是代码：只用字母、数字、'.'、'_'、'-'，至多 100 个 ({input!r} is not a code: "
+        "letters, digits, '.', '_' or '-', at most 100)")), **kw)
 
 
-def _text(p: _Problems, m: dict, key: str, path: str, *, code=False, max_len=None) -> str | None:
-    v = m.get(key, _MISSING)
-    if v is _MISSING:
-        return None  # reported by _keys
-    if code and isinstance(v, int) and not isinstance(v, bool):
-        v = str(v)
-    if not isinstance(v, str) or not v.strip():
-        p.add(path, f"must be non-empty text, not {_kind(v) if not isinstance(v, str) else 'empty text'}")
-        return None
-    v = v.strip()
-    if code and not _CODE.fullmatch(v):
-        p.add(path, f"{v!r} is not a code: letters, digits, '.', '_' or '-', at most 100")
-        return None
-    if max_len and len(v) > max_len:
-        p.add(path, f"must be at most {max_len} characters")
-        return None
-    return v
+def _whole(lo: int, hi: int | None = None, **kw) -> fields.Integer:
+    checks = [validate.Range(min=lo, error="须为正整数 (must be a positive whole number)" if lo == 1
+                             else "至少为 {min} (must be at least {min})")]
+    if hi is not None:
+        checks.append(validate.Range(max=hi, error="至多为 {max} (must be at most {max})"))
+    return fields.Integer(strict=True, validate=checks, **({"required": True} | kw),
+                          error_messages=_said(invalid="须为整数 (must be a whole number, not "
+                                                       "{input!r})"))
 
 
-def _int(p: _Problems, m: dict, key: str, path: str, *, lo=None, hi=None, default=_MISSING):
-    v = m.get(key, default)
-    if v is _MISSING:
-        return None
-    if isinstance(v, bool) or not isinstance(v, int):
-        p.add(path, f"must be a whole number, not {_kind(v)}")
-        return None
-    if lo is not None and v < lo:
-        p.add(path, "must be a positive whole number" if lo == 1 else f"must be at least {lo}")
-        return None
-    if hi is not None and v > hi:
-        p.add(path, f"must be at most {hi}")
-        return None
-    return v
+def _ratio() -> fields.Float:
+    return fields.Float(validate=validate.Range(0, 1, min_inclusive=False, error=(
+        "须为 (0, 1] 之间的比例，如 0.6 (must be a fraction in (0, 1], like 0.6, not {input!r})")),
+        error_messages=_said(invalid="须为比例，如 0.6 (must be a fraction like 0.6, not "
+                                     "{input!r})"))
 
 
-def _ratio(p: _Problems, v, path: str) -> float | None:
-    if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v <= 1:
-        p.add(path, f"must be a fraction in (0, 1], like 0.6, not {v!r}")
-        return None
-    return float(v)
+def _items(inner, what: str = "", **kw) -> fields.List:
+    """A list; with ``what``, of at least one (the message names what is missing)."""
+    least = kw.pop("least", f"须至少列出一个 (must list at least one {what})")
+    return fields.List(inner, validate=validate.Length(min=1, error=least) if what else None,
+                       **({"required": True} | kw),
+                       error_messages=_said(invalid="须为列表 (must be a list)"))
+
+
+def _nested(schema, **kw) -> fields.Nested:
+    return fields.Nested(schema, required=True, **({"error_messages": _said()} | kw))
 
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?")
 
 
-def _date(p: _Problems, v, path: str) -> date | None:
-    if isinstance(v, date) and not isinstance(v, datetime):
-        return v
-    if isinstance(v, str) and _DATE.fullmatch(v.strip()):
-        try:
-            return date.fromisoformat(v.strip())
-        except ValueError as exc:
-            p.add(path, f"{v!r} is not a date: {exc}")
-            return None
-    p.add(path, f"must be a date like 2026-12-31, not {v!r}")
-    return None
-
-
-def _when(p: _Problems, v, path: str, tz, role: str) -> datetime | None:
+def _when(v, tz, role: str) -> datetime:
     """A point in time. Wall-clock text is read in ``tz``; a bare date is the day's first
     second as a start and its last second as an end; offsets are honoured."""
     if isinstance(v, datetime):
         return v.astimezone(tz) if v.tzinfo is not None else v.replace(tzinfo=tz)
     if isinstance(v, date):
         return datetime.combine(v, time(23, 59, 59) if role == "end" else time(0), tz)
-    if isinstance(v, str):
-        s = v.strip()
+    if isinstance(v, str) and (_DATE.fullmatch(v.strip()) or _DATETIME.fullmatch(v.strip())):
         try:
-            if _DATE.fullmatch(s):
-                return _when(p, date.fromisoformat(s), path, tz, role)
-            if _DATETIME.fullmatch(s):
-                return _when(p, datetime.fromisoformat(s), path, tz, role)
+            return _when((date if len(v.strip()) == 10 else datetime).fromisoformat(v.strip()),
+                         tz, role)
         except ValueError as exc:
-            p.add(path, f"{v!r} is not a real date and time: {exc}")
-            return None
-    hint = " (quote it: unquoted HH:MM is read by YAML as a number)" if isinstance(v, int) else ""
-    p.add(path, f"must be a time like '2026-04-07 10:00' or a date like '2026-04-15', not {v!r}{hint}")
-    return None
+            raise ValidationError(f"{v!r} 不是有效的日期时间 ({v!r} is not a real date and "
+                                  f"time: {exc})") from None
+    hint = ("；请加引号：不加引号的 HH:MM 会被 YAML 读成数字 (quote it: unquoted HH:MM is read "
+            "by YAML as a number)") if _is_int(v) else ""
+    raise ValidationError(f"须为时间如 '2026-04-07 10:00' 或日期如 '2026-04-15' (must be a time "
+                          f"like '2026-04-07 10:00' or a date like '2026-04-15', not {v!r}){hint}")
+
+
+_Zone = Context  # the document's time zone while it is checked: {"tz": ZoneInfo}
+
+
+class _When(fields.Field):
+    def __init__(self, role: str):
+        super().__init__(required=True, error_messages=_said())
+        self.role = role
+
+    def _deserialize(self, v, attr, data, **kw):
+        return _when(v, _Zone.get()["tz"], self.role)
 
 
 _HHMM = re.compile(r"(\d{1,2}):(\d{2})")
@@ -564,373 +563,406 @@ def _hhmm(t: time) -> str:
 
 def _clock_time(s: str, end: bool) -> time | None:
     m = _HHMM.fullmatch(s.strip())
-    if not m:
-        return None
-    h, mi = int(m.group(1)), int(m.group(2))
+    h, mi = (int(m.group(1)), int(m.group(2))) if m else (99, 99)
     if end and (h, mi) == (24, 0):
         return _END_OF_DAY
-    if h > 23 or mi > 59:
-        return None
-    return time(h, mi)
+    return time(h, mi) if h <= 23 and mi <= 59 else None
 
 
-def _hours_range(p: _Problems, v, path: str) -> tuple[time, time] | None:
-    if isinstance(v, str):
-        parts = re.split(r"\s*[-–~]\s*", v.strip())
-    elif isinstance(v, list | tuple):
-        parts = list(v)
-    else:
-        parts = []
-    if len(parts) == 2 and all(isinstance(x, str) for x in parts):
-        s, e = _clock_time(parts[0], False), _clock_time(parts[1], True)
-        if s is not None and e is not None:
-            if s < e:
+class _Hours(fields.Field):
+    """Service hours: a range of local times, '09:30-11:30' (an end may be 24:00)."""
+
+    def _deserialize(self, v, attr, data, **kw):
+        parts = (re.split(r"\s*[-–~]\s*", v.strip()) if isinstance(v, str)
+                 else list(v) if isinstance(v, list | tuple) else [])
+        if len(parts) == 2 and all(isinstance(x, str) for x in parts):
+            s, e = _clock_time(parts[0], False), _clock_time(parts[1], True)
+            if s is not None and e is not None and s < e:
                 return s, e
-            p.add(path, f"{v!r}: service hours must start before they end")
-            return None
-    p.add(path, f"must be a range of local times like '09:30-11:30', not {v!r}")
-    return None
+            if s is not None and e is not None:
+                raise ValidationError(f"{v!r}：服务时间须先开始后结束 (service hours must start "
+                                      "before they end)")
+        raise ValidationError(f"须为当地时间段，如 '09:30-11:30' (must be a range of local times "
+                              f"like '09:30-11:30', not {v!r})")
 
 
-_TOP_REQUIRED = ("session_id", "name", "exam_year", "timezone", "eligibility_cutoff",
-                 "pledge_version", "pledge_text", "levels", "subjects", "registration_points",
-                 "windows", "exam_schedule", "venues", "ticket_number_format")
-_TOP_OPTIONAL = ("pass_ratio",)
-
-# (earlier window, its edge, strict?, later window, its edge, wording)
-_ORDER = (
-    ("application", "start", False, "verification", "start", "must not start before application starts"),
-    ("application", "end", False, "verification", "end", "must not end before application ends"),
-    ("verification", "end", True, "spot_check", "start", "must start after verification ends"),
-    ("spot_check", "end", True, "confirmation", "start", "must start after spot_check ends"),
-    ("confirmation", "end", True, "ticket_printing", "start", "must start after confirmation ends"),
-    ("ticket_printing", "end", True, "exam", "start", "must start after ticket_printing ends"),
-    ("exam", "end", True, "scores", "start", "must start after the exam ends"),
-    ("scores", "start", False, "certificates", "start", "must not start before scores start"),
-)
+def _zone(name: str):
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"未知时区 {name!r}，如 Asia/Shanghai (unknown time zone {name!r}, "
+                              "like Asia/Shanghai)") from None
 
 
-def _build(data, p: _Problems | None = None, loading: bool = False) -> SessionDocument:
-    p = p if p is not None else _Problems()
-    if not isinstance(data, dict):
-        if data is None:
-            p.add("document", "is empty: expected a mapping with session_id, windows, levels, …")
-        else:
-            p.add("document", f"the top level must be a mapping of keys, not {_kind(data)}")
-        p.raise_if_any()
-    _keys(p, data, "", _TOP_REQUIRED, _TOP_OPTIONAL)
-
-    session_id = _text(p, data, "session_id", "session_id", code=True)
-    name = _text(p, data, "name", "name", max_len=200)
-    exam_year = _int(p, data, "exam_year", "exam_year", lo=2000, hi=2100)
-    tz_name = _text(p, data, "timezone", "timezone")
-    tz = SHANGHAI
-    if tz_name is not None:
-        try:
-            tz = ZoneInfo(tz_name)
-        except (ZoneInfoNotFoundError, ValueError):
-            p.add("timezone", f"unknown time zone {tz_name!r} (like Asia/Shanghai)")
-            tz_name = None
-    cutoff = _date(p, data["eligibility_cutoff"], "eligibility_cutoff") if "eligibility_cutoff" in data else None
-    pledge_version = _text(p, data, "pledge_version", "pledge_version", code=True)
-    pledge_text = _text(p, data, "pledge_text", "pledge_text")
-    default_ratio = DEFAULT_PASS_RATIO
-    if "pass_ratio" in data:
-        default_ratio = _ratio(p, data["pass_ratio"], "pass_ratio") or DEFAULT_PASS_RATIO
-
-    subjects, declared = _subjects(p, data.get("subjects", _MISSING), default_ratio)
-    levels = _levels(p, data.get("levels", _MISSING), declared)
-    windows = _windows(p, data.get("windows", _MISSING), tz)
-    points = _points(p, data.get("registration_points", _MISSING))
-    schedule = _schedule(p, data.get("exam_schedule", _MISSING), tz, declared, windows.get("exam"))
-    venues = _venues(p, data.get("venues", _MISSING))
-    ticket_format = _ticket_format(p, data)
-    if loading and ticket_format is not None:
-        problem = unique_ticket_format(ticket_format)
-        if problem:
-            p.add("ticket_number_format", problem)
-
-    p.raise_if_any()
-    return SessionDocument(
-        session_id=session_id, name=name, exam_year=exam_year, timezone=tz_name,
-        eligibility_cutoff=cutoff, pledge_version=pledge_version, pledge_text=pledge_text,
-        levels=levels, subjects=subjects, points=points, windows=windows,
-        exam_schedule=schedule, venues=venues, ticket_number_format=ticket_format,
-    )
-
-
-def _entries(p: _Problems, raw, path: str, what: str):
-    """(path, mapping) per entry of a list of mappings keyed by ``code``; paths name the code."""
-    if raw is _MISSING:
-        return []
-    items = _list(p, raw, path)
-    if items is None:
-        return []
-    if not items:
-        p.add(path, f"must list at least one {what}")
-    out = []
-    for i, item in enumerate(items):
-        at = f"{path}[{i}]"
-        m = _mapping(p, item, at)
-        if m is None:
-            continue
-        code = m.get("code")
-        if isinstance(code, int) and not isinstance(code, bool):
-            code = str(code)
-        if isinstance(code, str) and _CODE.fullmatch(code.strip()):
-            at = f"{path}.{code.strip()}"
-        out.append((at, m))
-    return out
-
-
-def _unique(p: _Problems, seen: dict, code, at: str, what: str) -> bool:
-    if code is None:
-        return False
-    if code in seen:
-        p.add(f"{at}.code", f"duplicate {what} code {code!r}: each {what} is listed once")
-        return False
-    seen[code] = at
-    return True
-
-
-def _subjects(p: _Problems, raw, default_ratio):
-    """The valid subjects, and every declared code -> its level (str or None), so that a
-    subject with a bad field still counts as known elsewhere (no cascade of problems)."""
-    out: dict[str, Subject] = {}
-    seen: dict[str, str] = {}
-    declared: dict[str, str | None] = {}
-    for at, m in _entries(p, raw, "subjects", "subject"):
-        _keys(p, m, at, ("code", "name", "level", "full_marks"), ("pass_ratio",))
-        code = _text(p, m, "code", f"{at}.code", code=True)
-        name = _text(p, m, "name", f"{at}.name")
-        level = _text(p, m, "level", f"{at}.level", code=True)
-        full = _int(p, m, "full_marks", f"{at}.full_marks", lo=1)
-        ratio = _ratio(p, m["pass_ratio"], f"{at}.pass_ratio") if "pass_ratio" in m else default_ratio
-        if not _unique(p, seen, code, at, "subject"):
-            continue
-        declared[code] = level
-        if None not in (name, level, full, ratio):
-            out[code] = Subject(code, name, level, full, ratio)
-    return out, declared
-
-
-def _levels(p: _Problems, raw, subjects: dict[str, str | None]) -> dict[str, Level]:
-    out: dict[str, Level] = {}
-    seen: dict[str, str] = {}
-    for at, m in _entries(p, raw, "levels", "level"):
-        _keys(p, m, at, ("code", "name", "validity_years", "validity_years_exempt"),
-              ("subjects", "exemptions"))
-        code = _text(p, m, "code", f"{at}.code", code=True)
-        name = _text(p, m, "name", f"{at}.name")
-        years = _int(p, m, "validity_years", f"{at}.validity_years", lo=1, hi=10)
-        years_exempt = _int(p, m, "validity_years_exempt", f"{at}.validity_years_exempt", lo=1, hi=10)
-        if years and years_exempt and years_exempt > years:
-            p.add(f"{at}.validity_years_exempt",
-                  f"must not be longer than validity_years ({years_exempt} > {years})")
-        if not _unique(p, seen, code, at, "level"):
-            continue
-        own = [c for c, lv in subjects.items() if lv == code]
-        listed = tuple(own)
-        if "subjects" in m:
-            given = _list(p, m["subjects"], f"{at}.subjects")
-            if given is not None:
-                if sorted(map(str, given)) != sorted(own) or len(set(given)) != len(given):
-                    p.add(f"{at}.subjects", f"must list exactly the subjects whose level is {code} "
-                          f"({', '.join(own) or 'none'}), each once")
-                else:
-                    listed = tuple(map(str, given))
-        if not own:
-            p.add(f"{at}", f"level {code} has no subjects")
-        exemptions: dict[str, str] = {}
-        if "exemptions" in m:
-            ex = _mapping(p, m["exemptions"] if m["exemptions"] is not None else {}, f"{at}.exemptions")
-            for ground, subject in (ex or {}).items():
-                gat = f"{at}.exemptions.{ground}"
-                if not isinstance(ground, str) or not _CODE.fullmatch(ground):
-                    p.add(gat, "the ground must be a code like senior_title")
-                elif not isinstance(subject, str) or subject not in subjects:
-                    p.add(gat, f"names no known subject: {subject!r}")
-                elif subjects[subject] != code:
-                    p.add(gat, f"subject {subject} belongs to level {subjects[subject]}, "
-                          f"not {code}")
-                else:
-                    exemptions[ground] = subject
-            if len(set(exemptions.values())) == len(own) and own:
-                p.add(f"{at}.exemptions", "would exempt every subject of the level")
-        if None not in (name, years, years_exempt):
-            out[code] = Level(code, name, listed, exemptions, years, years_exempt)
-    known = set(seen)
-    for c, lv in subjects.items():
-        if lv is not None and lv not in known and raw is not _MISSING:
-            p.add(f"subjects.{c}.level",
-                  f"unknown level {lv!r} (levels: {', '.join(sorted(known)) or 'none'})")
-    return out
-
-
-def _windows(p: _Problems, raw, tz) -> dict[str, Window]:
-    if raw is _MISSING:
-        return {}
-    m = _mapping(p, raw, "windows")
-    if m is None:
-        return {}
-    out: dict[str, Window] = {}
-    for name in m:
-        if name not in WINDOW_NAMES:
-            p.add(f"windows.{name}", f"unknown window (windows are {', '.join(WINDOW_NAMES)})")
-    for name in WINDOW_NAMES:
-        at = f"windows.{name}"
-        if name not in m:
-            p.add(at, f"is missing ({WINDOW_LABELS[name]})")
-            continue
-        w = _mapping(p, m[name], at)
-        if w is None:
-            continue
-        _keys(p, w, at, ("start", "end"))
-        s = _when(p, w["start"], f"{at}.start", tz, "start") if "start" in w else None
-        e = _when(p, w["end"], f"{at}.end", tz, "end") if "end" in w else None
-        if s is None or e is None:
-            continue
-        if s >= e:
-            p.add(at, f"must start before it ends ({_local(s)} is not before {_local(e)})")
-            continue
-        out[name] = Window(name, s, e)
-    for first, edge1, strict, second, edge2, wording in _ORDER:
-        if first in out and second in out:
-            a, b = getattr(out[first], edge1), getattr(out[second], edge2)
-            if (a >= b) if strict else (a > b):
-                p.add(f"windows.{second}.{edge2}",
-                      f"{wording} ({second} {edge2} {_local(b)}, {first} {edge1} {_local(a)})")
-    return out
-
-
-def _points(p: _Problems, raw) -> dict[str, RegistrationPoint]:
-    out: dict[str, RegistrationPoint] = {}
-    seen: dict[str, str] = {}
-    for at, m in _entries(p, raw, "registration_points", "registration point"):
-        _keys(p, m, at, ("code", "name", "address", "phone", "email", "service_hours",
-                         "service_windows"))
-        code = _text(p, m, "code", f"{at}.code", code=True)
-        name = _text(p, m, "name", f"{at}.name")
-        address = _text(p, m, "address", f"{at}.address")
-        if isinstance(m.get("phone"), int) and not isinstance(m["phone"], bool):
-            m = {**m, "phone": str(m["phone"])}  # an unquoted number in the YAML
-        phone = _text(p, m, "phone", f"{at}.phone")
-        email = _text(p, m, "email", f"{at}.email")
-        if email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
-            p.add(f"{at}.email", f"{email!r} is not an email address")
-            email = None
-        hours: list[tuple[time, time]] = []
-        if "service_hours" in m:
-            given = _list(p, m["service_hours"], f"{at}.service_hours")
-            if given is not None and not given:
-                p.add(f"{at}.service_hours", "a registration point needs service hours")
-            for i, h in enumerate(given or []):
-                r = _hours_range(p, h, f"{at}.service_hours[{i}]")
-                if r:
-                    hours.append(r)
-        serve: list[str] = []
-        if "service_windows" in m:
-            given = _list(p, m["service_windows"], f"{at}.service_windows")
-            if given is not None and not given:
-                p.add(f"{at}.service_windows", "must name at least one window")
-            for w in given or []:
-                if w in WINDOW_NAMES:
-                    serve.append(w)
-                else:
-                    p.add(f"{at}.service_windows",
-                          f"unknown window {w!r} (windows are {', '.join(WINDOW_NAMES)})")
-        if _unique(p, seen, code, at, "registration point") and None not in (name, address, phone, email) \
-                and hours and serve:
-            out[code] = RegistrationPoint(code, name, address, phone, email, tuple(sorted(hours)),
-                                          tuple(serve))
-    return out
-
-
-def _schedule(p: _Problems, raw, tz, subjects: dict[str, str | None], exam: Window | None):
-    if raw is _MISSING:
-        return ()
-    items = _list(p, raw, "exam_schedule")
-    if items is None:
-        return ()
-    out: list[dict] = []
-    where: dict[str, int] = {}
-    for i, item in enumerate(items):
-        at = f"exam_schedule[{i}]"
-        m = _mapping(p, item, at)
-        if m is None:
-            continue
-        _keys(p, m, at, ("subject", "start", "end"))
-        subject = _text(p, m, "subject", f"{at}.subject", code=True)
-        s = _when(p, m["start"], f"{at}.start", tz, "start") if "start" in m else None
-        e = _when(p, m["end"], f"{at}.end", tz, "end") if "end" in m else None
-        if subject is not None:
-            if subject not in subjects:
-                p.add(f"{at}.subject", f"unknown subject {subject!r}")
-                subject = None
-            elif subject in where:
-                p.add(f"{at}.subject", f"{subject} is already scheduled in exam_schedule[{where[subject]}]")
-                subject = None
-            else:
-                where[subject] = i
-        if s is not None and e is not None:
-            if s >= e:
-                p.add(at, f"must start before it ends ({_local(s)} is not before {_local(e)})")
-                continue
-            if exam is not None and not (exam.start <= s and e <= exam.end_exclusive):
-                p.add(at, f"{_local(s)} – {_local(e)} is outside the exam window "
-                      f"({_local(exam.start)} – {_local(exam.end)})")
-        if subject is not None and s is not None and e is not None:
-            out.append({"subject": subject, "start": s, "end": e})
-    missing = [c for c in subjects if c not in where]
-    if missing and items:
-        p.add("exam_schedule", f"every subject sits exactly once; no sitting for {', '.join(missing)}")
-    elif missing:
-        p.add("exam_schedule", "must schedule every subject")
-    for i, a in enumerate(out):
-        for b in out[i + 1:]:
-            if subjects[a["subject"]] == subjects[b["subject"]] is not None \
-                    and a["start"] < b["end"] and b["start"] < a["end"]:
-                p.add(f"exam_schedule[{where[b['subject']]}]",
-                      f"{b['subject']} overlaps {a['subject']} of the same level: a candidate sits both")
-    return tuple(out)
-
-
-def _venues(p: _Problems, raw) -> tuple[dict, ...]:
-    out: list[dict] = []
-    seen: dict[str, str] = {}
-    for at, m in _entries(p, raw, "venues", "venue"):
-        _keys(p, m, at, ("code", "name", "address", "rooms"))
-        code = _text(p, m, "code", f"{at}.code", code=True)
-        name = _text(p, m, "name", f"{at}.name")
-        address = _text(p, m, "address", f"{at}.address")
-        rooms: list[dict] = []
-        room_seen: dict[str, str] = {}
-        for rat, r in _entries(p, m.get("rooms", _MISSING), f"{at}.rooms", "room"):
-            _keys(p, r, rat, ("code",), ("seats",))
-            rcode = _text(p, r, "code", f"{rat}.code", code=True)
-            seats = _int(p, r, "seats", f"{rat}.seats", lo=1, hi=1000, default=DEFAULT_SEATS)
-            if _unique(p, room_seen, rcode, rat, "room") and seats is not None:
-                rooms.append({"code": rcode, "seats": seats})
-        if _unique(p, seen, code, at, "venue") and None not in (name, address) and rooms:
-            out.append({"code": code, "name": name, "address": address, "rooms": rooms})
-    return tuple(out)
-
-
-def _ticket_format(p: _Problems, data: dict) -> str | None:
-    fmt = _text(p, data, "ticket_number_format", "ticket_number_format")
-    if fmt is None:
-        return None
+def _numbers_tickets(fmt: str):
     sample = {"year": 2026, "point": "2916", "level": "L1"}
     try:
         one, two = fmt.format(seq=1, **sample), fmt.format(seq=2, **sample)
     except (KeyError, IndexError, ValueError, AttributeError, TypeError) as exc:
-        p.add("ticket_number_format",
-              f"{fmt!r} does not format with year, point, level and seq: {type(exc).__name__}: {exc}")
-        return None
+        raise ValidationError(f"{fmt!r} 不能用 year、point、level、seq 排出准考证号 (does not format "
+                              f"with year, point, level and seq: {type(exc).__name__}: {exc})") from None
     if one == two:
-        p.add("ticket_number_format", f"{fmt!r} must use {{seq}}: every ticket would get number {one}")
-        return None
-    return fmt
+        raise ValidationError(f"{fmt!r} 须使用 {{seq}} (must use {{seq}}: every ticket would get "
+                              f"number {one})")
+
+
+class _Part(Schema):
+    """Unknown keys are refused, naming the keys there are."""
+
+    class Meta:
+        unknown = RAISE
+
+    error_messages = {"unknown": "未知的键 (unknown key; expected {keys})",
+                      "type": "须为映射 (must be a mapping)"}
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.error_messages["unknown"] = self.error_messages["unknown"].format(
+            keys=", ".join(self.fields))
+
+
+def _span(item) -> tuple[datetime, datetime] | None:
+    """(start, end) of a window or sitting that read well, else None."""
+    s, e = (item or {}).get("start"), (item or {}).get("end")
+    return (s, e) if s is not None and e is not None and s < e else None
+
+
+class _WindowSchema(_Part):
+    start = _When("start")
+    end = _When("end")
+
+    @validates_schema(skip_on_field_errors=False)
+    def _start_before_end(self, data, **kw):
+        if {"start", "end"} <= data.keys() and data["start"] >= data["end"]:
+            raise ValidationError(f"须先开始后结束 (must start before it ends: "
+                                  f"{_local(data['start'])} is not before {_local(data['end'])})")
+
+
+# (earlier window, its edge, strict?, later window, its edge, wording; its times go in the
+# parenthesis)
+_ORDER = (
+    ("application", "start", False, "verification", "start",
+     "不得早于 application 开始 (must not start before application starts)"),
+    ("application", "end", False, "verification", "end",
+     "不得早于 application 结束 (must not end before application ends)"),
+    *((a, "end", True, b, "start", f"须在 {a} 结束后开始 (must start after {a} ends)")
+      for a, b in (("verification", "spot_check"), ("spot_check", "confirmation"),
+                   ("confirmation", "ticket_printing"), ("ticket_printing", "exam"))),
+    ("exam", "end", True, "scores", "start", "须在考试结束后开始 (must start after the exam ends)"),
+    ("scores", "start", False, "certificates", "start",
+     "不得早于 scores 开始 (must not start before scores start)"),
+)
+
+
+def _window(name: str) -> fields.Nested:
+    return _nested(_WindowSchema, error_messages=_said(
+        required=f"缺少此窗口 (is missing: {WINDOW_LABELS[name]})"))
+
+
+class _WindowsSchema(_Part):
+    error_messages = {"unknown": f"未知的时间窗口 (unknown window; windows are "
+                                 f"{', '.join(WINDOW_NAMES)})"}
+    application = _window("application")
+    verification = _window("verification")
+    spot_check = _window("spot_check")
+    confirmation = _window("confirmation")
+    ticket_printing = _window("ticket_printing")
+    exam = _window("exam")
+    scores = _window("scores")
+    certificates = _window("certificates")
+
+    @validates_schema(skip_on_field_errors=False)
+    def _in_order(self, data, **kw):
+        spans, errors = {n: _span(data.get(n)) for n in WINDOW_NAMES}, {}
+        for first, edge1, strict, second, edge2, wording in _ORDER:
+            if spans[first] and spans[second]:
+                a, b = spans[first][edge1 == "end"], spans[second][edge2 == "end"]
+                if (a >= b) if strict else (a > b):
+                    errors.setdefault(second, {})[edge2] = [
+                        f"{wording[:-1]}: {second} {edge2} {_local(b)}, {first} {edge1} "
+                        f"{_local(a)})"]
+        if errors:
+            raise ValidationError(errors)
+
+
+class _SubjectSchema(_Part):
+    code, name, level = _code(), _Text(), _code()
+    full_marks = _whole(1)
+    pass_ratio = _ratio()
+
+
+class _LevelSchema(_Part):
+    code, name = _code(), _Text()
+    validity_years, validity_years_exempt = _whole(1, 10), _whole(1, 10)
+    subjects = _items(_code(), required=False)
+    exemptions = fields.Dict(keys=_Text(validate=validate.Regexp(_CODE, error=(
+        "免试依据须为代码 (the ground must be a code like senior_title)"))), values=_code(),
+        allow_none=True, error_messages=_said(invalid="须为映射 (must be a mapping)"))
+
+    @validates_schema(skip_on_field_errors=False)
+    def _years(self, data, **kw):
+        years, exempt = data.get("validity_years"), data.get("validity_years_exempt")
+        if years and exempt and exempt > years:
+            raise ValidationError(f"不得长于 validity_years (must not be longer than "
+                                  f"validity_years ({exempt} > {years}))", "validity_years_exempt")
+
+
+_WINDOW = validate.OneOf(WINDOW_NAMES, error=(
+    f"未知的时间窗口 {{input!r}} (unknown window {{input!r}}; windows are {', '.join(WINDOW_NAMES)})"))
+
+
+class _PointSchema(_Part):
+    code, name, address, phone = _code(), _Text(), _Text(), _Text(numbers=True)
+    email = _Text(validate=validate.Regexp(r"[^@\s]+@[^@\s]+\.[^@\s]+\Z", error=(
+        "{input!r} 不是电子邮箱地址 ({input!r} is not an email address)")))
+    service_hours = _items(_Hours(), "hours", least="报名点须有服务时间 (a registration point "
+                                                    "needs service hours)")
+    service_windows = _items(_Text(validate=_WINDOW), "window",
+                             least="须至少指定一个时间窗口 (must name at least one window)")
+
+
+class _SittingSchema(_WindowSchema):
+    subject = _code()
+
+
+class _RoomSchema(_Part):
+    code = _code()
+    seats = _whole(1, 1000, required=False, load_default=DEFAULT_SEATS)
+
+
+_WHAT = {"level": "级别", "subject": "科目", "registration point": "报名点", "venue": "考点",
+         "room": "考场"}
+
+
+def _duplicates(items, what: str) -> dict:
+    """{index: {"code": [message]}} for every entry whose code an earlier entry has."""
+    seen, errors = set(), {}
+    for i, code in enumerate(item.get("code") for item in items or ()):
+        if code is None:
+            continue
+        if code in seen:
+            errors[i] = {"code": [f"重复的{_WHAT[what]}代码 {code!r}：每个{_WHAT[what]}只列一次 "
+                                  f"(duplicate {what} code {code!r}: each {what} is listed once)"]}
+        seen.add(code)
+    return errors
+
+
+class _VenueSchema(_Part):
+    code, name, address = _code(), _Text(), _Text()
+    rooms = _items(_nested(_RoomSchema), "room")
+
+    @validates_schema(skip_on_field_errors=False)
+    def _unique_rooms(self, data, **kw):
+        if errors := _duplicates(data.get("rooms"), "room"):
+            raise ValidationError({"rooms": errors})
+
+
+class SessionSchema(_Part):
+    """The exam session document (考试计划) as an operator writes it and ``to_dict`` gives
+    it; ``load`` gives a ``SessionDocument``. Times are read in the document's time zone,
+    so load it with ``check_session``. ``loading``: a document being loaded now, which must
+    also have a ticket number format no other session can collide with."""
+
+    session_id, name = _code(), _Text(validate=validate.Length(max=200, error=(
+        "至多 {max} 个字符 (must be at most {max} characters)")))
+    exam_year = _whole(2000, 2100)
+    timezone = _Text(validate=_zone)
+    eligibility_cutoff = fields.Date(required=True, error_messages=_said(
+        invalid="不是有效日期，应如 2026-12-31 (not a date like 2026-12-31)"))
+    pledge_version, pledge_text = _code(), _Text()
+    pass_ratio = _ratio()
+    levels = _items(_nested(_LevelSchema), "level")
+    subjects = _items(_nested(_SubjectSchema), "subject")
+    registration_points = _items(_nested(_PointSchema), "registration point")
+    windows = _nested(_WindowsSchema)
+    exam_schedule = _items(_nested(_SittingSchema))
+    venues = _items(_nested(_VenueSchema), "venue")
+    ticket_number_format = _Text(validate=_numbers_tickets)
+
+    def __init__(self, *, loading: bool = False, **kw):
+        super().__init__(**kw)
+        self.loading = loading
+
+    @validates("ticket_number_format")
+    def _unique_tickets(self, fmt, **kw):
+        if self.loading and (problem := unique_ticket_format(fmt)):
+            raise ValidationError(problem)
+
+    @validates_schema(skip_on_field_errors=False)
+    def _consistent(self, data, **kw):
+        errors: dict = {}
+
+        def add(path: tuple, message: str):
+            node = errors
+            for key in path:
+                node = node.setdefault(key, {})
+            node.setdefault("_schema", []).append(message)
+
+        for key, what in (("levels", "level"), ("subjects", "subject"),
+                          ("registration_points", "registration point"), ("venues", "venue")):
+            for i, e in _duplicates(data.get(key), what).items():
+                add((key, i, "code"), e["code"][0])
+        subjects = {}  # code -> level (None: unreadable) of each subject, the first if repeated
+        for s in data.get("subjects") or ():
+            if s.get("code") is not None:
+                subjects.setdefault(s["code"], s.get("level"))
+        self._levels(data, subjects, add)
+        self._schedule(data, subjects, add)
+        if errors:
+            raise ValidationError(errors)
+
+    @staticmethod
+    def _levels(data, subjects: dict, add):
+        if "levels" not in data:
+            return
+        seen = set()
+        for i, lv in enumerate(data["levels"]):
+            code = lv.get("code")
+            if code is None or code in seen:
+                continue
+            seen.add(code)
+            own = [c for c, level in subjects.items() if level == code]
+            given = lv.get("subjects")
+            if given is not None and (sorted(given) != sorted(own) or len(set(given)) != len(given)):
+                add(("levels", i, "subjects"), f"须恰好列出级别为 {code} 的科目，各一次 (must list "
+                    f"exactly the subjects whose level is {code} ({', '.join(own) or 'none'}), "
+                    "each once)")
+            if not own:
+                add(("levels", i), f"级别 {code} 没有科目 (level {code} has no subjects)")
+            exemptions = lv.get("exemptions") or {}
+            for ground, subject in exemptions.items():
+                if subject not in subjects:
+                    add(("levels", i, "exemptions", ground),
+                        f"不是已知科目 (names no known subject: {subject!r})")
+                elif subjects[subject] != code:
+                    add(("levels", i, "exemptions", ground),
+                        f"科目 {subject} 属于级别 {subjects[subject]}，不属于 {code} (subject "
+                        f"{subject} belongs to level {subjects[subject]}, not {code})")
+            if own and set(own) <= set(exemptions.values()):
+                add(("levels", i, "exemptions"),
+                    "会免试该级别的全部科目 (would exempt every subject of the level)")
+        for i, s in enumerate(data.get("subjects") or ()):
+            if s.get("level") is not None and s["level"] not in seen:
+                add(("subjects", i, "level"), f"未知级别 {s['level']!r} (unknown level "
+                    f"{s['level']!r}; levels: {', '.join(sorted(seen)) or 'none'})")
+
+    @staticmethod
+    def _schedule(data, subjects: dict, add):
+        if "exam_schedule" not in data:
+            return
+        exam = _span((data.get("windows") or {}).get("exam"))
+        where: dict[str, int] = {}
+        sittings = []
+        for i, sitting in enumerate(data["exam_schedule"]):
+            subject, span = sitting.get("subject"), _span(sitting)
+            if subject is not None and subject not in subjects:
+                add(("exam_schedule", i, "subject"), f"未知科目 (unknown subject {subject!r})")
+            elif subject in where:
+                add(("exam_schedule", i, "subject"), f"{subject} 已安排在 exam_schedule"
+                    f"[{where[subject]}] ({subject} is already scheduled in "
+                    f"exam_schedule[{where[subject]}])")
+            elif subject is not None:
+                where[subject] = i
+                if span:
+                    sittings.append((i, subject, span))
+            if span and exam and not (exam[0] <= span[0] and span[1] <= exam[1] + ONE_SECOND):
+                add(("exam_schedule", i), f"{_local(span[0])} – {_local(span[1])} 不在考试窗口内 "
+                    f"(is outside the exam window ({_local(exam[0])} – {_local(exam[1])}))")
+        missing = [c for c in subjects if c not in where]
+        if missing:
+            add(("exam_schedule",), f"每个科目只考一场，{', '.join(missing)} 没有安排 (every subject "
+                f"sits exactly once; no sitting for {', '.join(missing)})" if data["exam_schedule"]
+                else "须为每个科目安排考试 (must schedule every subject)")
+        for n, (_, a, (a0, a1)) in enumerate(sittings):
+            for j, b, (b0, b1) in sittings[n + 1:]:
+                if subjects[a] == subjects[b] is not None and a0 < b1 and b0 < a1:
+                    add(("exam_schedule", j), f"{b} 与同级别的 {a} 时间重叠 ({b} overlaps {a} "
+                        "of the same level: a candidate sits both)")
+
+    @post_load
+    def _document(self, d, **kw):
+        ratio = d.get("pass_ratio", DEFAULT_PASS_RATIO)
+        subjects = {s["code"]: Subject(s["code"], s["name"], s["level"], s["full_marks"],
+                                       s.get("pass_ratio", ratio)) for s in d["subjects"]}
+        levels = {lv["code"]: Level(
+            lv["code"], lv["name"],
+            tuple(lv.get("subjects") or [c for c, s in subjects.items() if s.level == lv["code"]]),
+            lv.get("exemptions") or {}, lv["validity_years"], lv["validity_years_exempt"])
+            for lv in d["levels"]}
+        return SessionDocument(
+            session_id=d["session_id"], name=d["name"], exam_year=d["exam_year"],
+            timezone=d["timezone"], eligibility_cutoff=d["eligibility_cutoff"],
+            pledge_version=d["pledge_version"], pledge_text=d["pledge_text"],
+            levels=levels, subjects=subjects,
+            points={p["code"]: RegistrationPoint(
+                p["code"], p["name"], p["address"], p["phone"], p["email"],
+                tuple(sorted(p["service_hours"])), tuple(p["service_windows"]))
+                for p in d["registration_points"]},
+            windows={n: Window(n, d["windows"][n]["start"], d["windows"][n]["end"])
+                     for n in WINDOW_NAMES},
+            exam_schedule=tuple(d["exam_schedule"]), venues=tuple(d["venues"]),
+            ticket_number_format=d["ticket_number_format"])
+
+
+def _paths(messages, raw, path: str = "", out: dict | None = None) -> dict[str, list[str]]:
+    """marshmallow's nested messages as {document path: [message]}: a list entry is named by
+    its code (``subjects.L1-LAW.full_marks``), else by its index (``exam_schedule[1]``);
+    a schema-level message belongs to the part it is about."""
+    out = {} if out is None else out
+    if isinstance(messages, dict):
+        for key, node in messages.items():
+            own = key == "_schema" or (  # a Dict's key or value: the entry's own path
+                key in ("key", "value") and key not in (raw if isinstance(raw, dict) else ()))
+            if own:
+                _paths(node, raw, path, out)
+            elif isinstance(key, int) and isinstance(raw, list):
+                item = raw[key] if key < len(raw) else None
+                code = item.get("code") if isinstance(item, dict) else None
+                code = str(code).strip() if _is_int(code) or isinstance(code, str) else None
+                at = f"{path}.{code}" if code and _CODE.fullmatch(code) else f"{path}[{key}]"
+                _paths(node, item, at, out)
+            else:
+                _paths(node, raw.get(key) if isinstance(raw, dict) else None,
+                       f"{path}.{key}" if path else str(key), out)
+    else:
+        items = messages if isinstance(messages, list) else [messages]
+        out.setdefault(path or "document", []).extend(map(str, items))
+    return out
+
+
+def _refusal(problems: dict[str, list[str]], head: str = "") -> ValidationFailed:
+    n = sum(map(len, problems.values()))
+    return ValidationFailed(head or f"考试计划文件有 {n} 处问题 (the session document has {n} "
+                                    f"problem(s)).", {k: "; ".join(v) for k, v in problems.items()})
+
+
+@cache
+def _schema(loading: bool) -> SessionSchema:
+    return SessionSchema(loading=loading)  # built once: a schema's fields are copied per instance
+
+
+@lru_cache(maxsize=64)
+def _recorded(key: str) -> SessionDocument:
+    return check_session(json.loads(key))
+
+
+def check_session(data, *, loading: bool = False) -> SessionDocument:
+    """A session document (the mapping) checked whole with ``SessionSchema``: the document,
+    or ``ValidationFailed`` listing every problem under its path."""
+    if not isinstance(data, dict):
+        raise _refusal({"document": [
+            "为空：须为包含 session_id、windows、levels 等键的映射 (is empty: expected a mapping "
+            "with session_id, windows, levels, …)" if data is None else
+            f"顶层须为映射 (the top level must be a mapping of keys, not {_kind(data)})"]})
+    try:
+        tz = ZoneInfo(data["timezone"].strip())
+    except (KeyError, AttributeError, ZoneInfoNotFoundError, ValueError):
+        tz = SHANGHAI  # the timezone field says what is wrong
+    with _Zone({"tz": tz}):
+        try:
+            return _schema(loading).load(data)
+        except ValidationError as exc:
+            raise _refusal(_paths(exc.messages, data)) from None
 
 
 def unique_ticket_format(fmt: str) -> str | None:
@@ -963,22 +995,7 @@ def unique_ticket_format(fmt: str) -> str | None:
 
 __all__ = [
     "WINDOW_NAMES", "WINDOW_LABELS", "REFERENCE_SESSION_PATH", "Window", "Subject", "Level",
-    "RegistrationPoint", "SessionDocument", "parse_session", "require_open", "load_session_file",
-    "reference_session", "demo_session", "unique_ticket_format", "SEQ_DIGITS",
+    "RegistrationPoint", "SessionDocument", "SessionSchema", "check_session", "parse_session",
+    "require_open", "load_session_file", "reference_session", "demo_session",
+    "unique_ticket_format", "SEQ_DIGITS", "read_yaml",
 ]
-
-
-# --- reading YAML for other documents (the eligibility rules) ---------------------------
-
-
-def read_yaml(text) -> tuple[Any, dict[str, str]]:
-    """YAML text -> (data, problems): the same reading as a session document's (safe,
-    duplicate keys reported, syntax errors with their line); ``problems`` maps a path
-    (``document``, ``line 7``) to what is wrong, empty when the text reads."""
-    p = _Problems()
-    try:
-        data = _load_yaml(p, text)
-    except RecursionError:  # the reader recurses per level of nesting
-        return None, {"document": "nested too deeply to be a document"}
-    return data, p.fields()
-

@@ -535,7 +535,10 @@ class GatewayService:
 
     @route("POST", "/api/authority/sessions/<session_id>/amendments", access=AUTHORITY,
            tags=["authority"], body=s.AMENDMENT, errors=ERRORS,
-           summary="Amend a window of the timetable (TimetableAmended), with a reason.")
+           summary="Amend a window of the timetable (TimetableAmended), with a reason.",
+           description="Only a window that has not closed (else `refused`, reason "
+                       "`window_closed`), never to open or close in the past (reason "
+                       "`amendment_in_past`; an open window keeps its start).")
     def amend_timetable(self, request, caller, session_id):
         return self._call("registration", "amend_timetable",
                           _merged(read_json(request), session_id=session_id))

@@ -29,7 +29,7 @@ from shared.clock import iso, shanghai
 from shared.deadlines import deadline_stream  # noqa: F401 (the one naming, re-exported)
 from shared.errors import NotFound, Refused, Unauthorized, ValidationFailed
 from shared.events import NewEvent
-from shared.session import SessionDocument, Window, require_open
+from shared.session import WINDOW_LABELS, SessionDocument, Window, require_open
 
 STATUS_LABELS = {
     "submitted": "已提交，等待资格核查",
@@ -129,8 +129,30 @@ def fold_session(events) -> SessionDocument | None:
 
 
 def amend_timetable(doc: SessionDocument, window: str, start: datetime, end: datetime,
-                    reason: str) -> list[NewEvent]:
+                    reason: str, now: datetime) -> list[NewEvent]:
+    """调整时间安排: move a window that has not closed, to times still ahead. A closed
+    window's deadline effects have run (lapsed, forfeited) and what happened in it stands;
+    a window may not open or close in the past (a window already open keeps its start)."""
     doc.amended(window, start, end)  # refuses a window that breaks the document
+    old = doc.window(window)
+    head = f"{WINDOW_LABELS[window]} ({window}) 窗口"
+    if now >= old.end_exclusive:
+        raise Refused(
+            f"{head}已于 {shanghai(old.end)} 结束，不能再调整：结束时的处理已经执行，期间发生的事不能"
+            f"改写。The {window} window closed at {shanghai(old.end)}; a closed window cannot "
+            "be amended.", {"window": f"已结束 (closed at {shanghai(old.end)})"}, code="window_closed")
+    if end < now:
+        raise Refused(
+            f"{head}的截止时间不能改到过去：{shanghai(end)} 早于现在 {shanghai(now)}。The {window} "
+            f"window cannot end in the past ({shanghai(end)} is before now, {shanghai(now)}).",
+            {"end": f"早于现在 (before now, {shanghai(now)})"}, code="amendment_in_past")
+    if start < now and start != old.start:
+        raise Refused(
+            f"{head}的开始时间不能改到过去：{shanghai(start)} 早于现在 {shanghai(now)}"
+            f"{'（窗口已开放，请保留原开始时间 ' + shanghai(old.start) + '）' if old.start <= now else ''}。"
+            f"The {window} window cannot be moved to start in the past ({shanghai(start)} is "
+            f"before now, {shanghai(now)}).",
+            {"start": f"早于现在 (before now, {shanghai(now)})"}, code="amendment_in_past")
     return [NewEvent(session_stream(doc.session_id), "TimetableAmended",
                      {"session_id": doc.session_id, "window": window, "start": iso(start),
                       "end": iso(end), "reason": reason})]

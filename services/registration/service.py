@@ -140,6 +140,7 @@ class RegistrationService(EventSourcedService):
     def amend_timetable(self, data):
         cmd = load(AmendTimetableSchema(), data)
         stream = domain.session_stream(cmd["session_id"])
+        now = self.clock.now()
 
         def decide(tx):
             evs = tx.read_stream(stream)
@@ -147,7 +148,7 @@ class RegistrationService(EventSourcedService):
             if doc is None:
                 raise NotFound("No such exam session.", {"session_id": cmd["session_id"]})
             tx.append(domain.amend_timetable(doc, cmd["window"], cmd["start"], cmd["end"],
-                                             cmd["reason"]), {stream: len(evs)})
+                                             cmd["reason"], now), {stream: len(evs)})
 
         self.store.execute(decide)
         return self.get_session(cmd["session_id"])

@@ -347,3 +347,12 @@ def test_timetable_amendment_reaches_both_services(season):
     s.wait(lambda: fold_session(verification.read_stream(session_stream(SESSION))) is not None and
            fold_session(verification.read_stream(session_stream(SESSION)))
            .window("confirmation").end == new_end)
+
+    # once 核对确认 has closed it stays closed: the service's clock decides
+    s.clock.set(at(2026, 4, 18, 18, 0, 1))
+    with pytest.raises(Refused) as exc:
+        s.call("registration", "amend_timetable", {
+            "session_id": SESSION, "window": "confirmation",
+            "start": at(2026, 4, 17, 10, 0).isoformat(), "end": at(2026, 4, 20, 18, 0).isoformat(),
+            "reason": "补办核对确认"})
+    assert exc.value.error_code == "window_closed" and "不能再调整" in exc.value.message

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from cli import status as st
 from cli.main import State, app
-from shared.errors import NotFound, ValidationFailed
+from shared.errors import NotFound, Refused, ValidationFailed
 from shared.session import REFERENCE_SESSION_PATH, parse_session
 from tests.unit.test_cli_rpc import FakeServices
 from tests.unit.test_cli_status import ANSWERS
@@ -280,6 +280,20 @@ def test_session_amend_refused_by_the_service_says_why():
                         "2026-04-01 10:00", "--end", "2026-04-02 10:00", "--reason", "x", "-y"])
     assert result.exit_code == 1
     assert "windows.confirmation: must start after verification ends" in result.stderr
+
+
+def test_session_amend_of_a_closed_window_shows_the_services_refusal():
+    def refuse(data):
+        raise Refused("核对确认 (confirmation) 窗口已于 2026-04-18 16:00:00 结束，不能再调整。The "
+                      "confirmation window closed at 2026-04-18 16:00:00; a closed window cannot "
+                      "be amended.", {"window": "已结束"}, code="window_closed")
+
+    fake = FakeServices({**REGISTRATION, ("registration", "amend_timetable"): refuse})
+    result = run(fake, ["session", "amend", SID, "-w", "confirmation", "--start",
+                        "2026-04-17 10:00", "--end", "2026-04-20 16:00", "--reason", "x", "-y"])
+    assert result.exit_code == 1
+    assert "窗口已于 2026-04-18 16:00:00 结束，不能再调整" in result.stderr
+    assert "Traceback" not in result.output and "Amended" not in result.stdout
 
 
 def test_a_mistyped_event_type_is_refused_with_the_likeliest_meant():

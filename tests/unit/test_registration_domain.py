@@ -214,3 +214,58 @@ def test_close_confirmation_ends_every_open_application():
     assert {(e.payload["account_id"], e.type) for e in evs} == {
         ("eligible", "ApplicationLapsed"), ("manual_rejected", "RegistrationTerminated"),
         ("proof_submitted", "ApplicationLapsed")}
+
+
+# -- 调整时间安排: amendments move windows that have not closed, to times still ahead ---------
+
+CONFIRMATION = SESSION.window("confirmation")  # 04-17 10:00 – 04-18 16:00
+
+
+def amend(window, start, end, now):
+    return domain.amend_timetable(SESSION, window, start, end, "系统维护", now)
+
+
+@pytest.mark.parametrize("now", [t(2026, 4, 1, 9, 0), t(2026, 4, 17, 11, 0), t(2026, 4, 18, 16, 0, 0)])
+def test_a_window_not_yet_closed_may_be_extended(now):
+    (ev,) = amend("confirmation", CONFIRMATION.start, t(2026, 4, 18, 18, 0), now)
+    assert (ev.type, ev.payload["window"]) == ("TimetableAmended", "confirmation")
+    assert datetime.fromisoformat(ev.payload["end"]) == t(2026, 4, 18, 18, 0)
+
+
+@pytest.mark.parametrize("now", [CONFIRMATION.end_exclusive, t(2026, 5, 1, 9, 0)])
+def test_a_closed_window_is_not_amended(now):
+    with pytest.raises(Refused) as caught:  # reopening it would undo what its close did
+        amend("confirmation", CONFIRMATION.start, t(2026, 4, 19, 16, 0), now)
+    err = caught.value
+    assert err.error_code == "window_closed"
+    assert "核对确认 (confirmation) 窗口已于 2026-04-18 16:00:00 结束，不能再调整" in err.message
+    assert "a closed window cannot be amended" in err.message
+    assert list(err.fields) == ["window"]
+
+
+def test_a_window_cannot_be_made_to_end_in_the_past():
+    now = t(2026, 4, 17, 12, 0)
+    with pytest.raises(Refused) as caught:
+        amend("confirmation", CONFIRMATION.start, t(2026, 4, 17, 11, 0), now)
+    err = caught.value
+    assert err.error_code == "amendment_in_past" and list(err.fields) == ["end"]
+    assert "截止时间不能改到过去：2026-04-17 11:00:00 早于现在 2026-04-17 12:00:00" in err.message
+    # shortened, but still ending ahead: fine
+    assert amend("confirmation", CONFIRMATION.start, t(2026, 4, 17, 13, 0), now)
+
+
+def test_a_window_cannot_be_made_to_start_in_the_past():
+    with pytest.raises(Refused) as caught:  # not open yet: it would open before now
+        amend("application", t(2026, 3, 31, 10, 0), t(2026, 4, 13, 16, 0), t(2026, 4, 1, 9, 0))
+    assert caught.value.error_code == "amendment_in_past"
+    assert list(caught.value.fields) == ["start"]
+    assert "开始时间不能改到过去" in caught.value.message
+    with pytest.raises(Refused) as caught:  # open: its start is history
+        amend("application", t(2026, 4, 6, 10, 0), t(2026, 4, 13, 16, 0), t(2026, 4, 8, 9, 0))
+    assert "请保留原开始时间 2026-04-07 10:00:00" in caught.value.message
+
+
+def test_a_document_broken_by_the_move_is_reported_before_the_clock():
+    with pytest.raises(ValidationFailed) as caught:  # overlapping the spot check, and late
+        amend("confirmation", t(2026, 4, 16, 10, 0), t(2026, 4, 18, 16, 0), t(2026, 5, 1, 9, 0))
+    assert "windows.confirmation.start" in caught.value.fields

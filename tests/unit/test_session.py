@@ -306,7 +306,8 @@ def test_bad_document_lists_every_problem():
     for path, words in expected.items():
         assert path in f, (path, f)
         assert words in f[path], (path, f[path])
-    assert caught.value.message == f"The session document has {len(f)} problem(s)."
+    assert caught.value.message == (f"考试计划文件有 {len(f)} 处问题 (the session document has "
+                                    f"{len(f)} problem(s)).")
     assert "L1-DATA" not in str(f)  # no invented subjects
 
 
@@ -316,13 +317,13 @@ def test_missing_top_level_keys_are_all_listed():
     f = caught.value.fields
     for key in ("exam_year", "timezone", "windows", "levels", "subjects", "registration_points",
                 "exam_schedule", "venues", "ticket_number_format", "pledge_version"):
-        assert f[key] == "is missing"
+        assert f[key] == "缺少此项 (is missing)"
 
 
 def test_yaml_syntax_error_is_one_problem_with_its_line():
     with pytest.raises(ValidationFailed) as caught:
         parse_session("session_id: x\nwindows: {application: [\n  oops: : :\n")
-    assert caught.value.message == "The session document has 1 problem(s)."
+    assert caught.value.message.endswith("(the session document has 1 problem(s)).")
     assert list(caught.value.fields) == ["document"]
     assert "YAML syntax error at line" in caught.value.fields["document"]
 
@@ -407,6 +408,63 @@ def test_ticket_format_must_number_tickets():
     with pytest.raises(ValidationFailed) as caught:
         parse_session(REFERENCE_TEXT.replace("{year}{point}{level}{seq:06d}", "{year}{point}"))
     assert "seq" in caught.value.fields["ticket_number_format"]
+
+
+def _put(*path, value):
+    def mistake(d):
+        node = d
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value(node[path[-1]]) if callable(value) else value
+    return mistake
+
+
+# independent mistakes, each under the path it must be reported at (on SESSION.to_dict())
+MISTAKES = {
+    "session_id": _put("session_id", value="2026 上海"),
+    "name": _put("name", value="长" * 201),
+    "exam_year": _put("exam_year", value=1999),
+    "timezone": _put("timezone", value="Mars/Olympus"),
+    "eligibility_cutoff": _put("eligibility_cutoff", value="2026-02-30"),
+    "pledge_text": _put("pledge_text", value="  "),
+    "levels.L1.exemptions.senior_title": _put("levels", 0, "exemptions", "senior_title",
+                                              value="L2-LAW"),
+    "levels.L2.validity_years_exempt": _put("levels", 1, "validity_years_exempt", value=3),
+    "subjects.L1-DATA.full_marks": _put("subjects", 1, "full_marks", value=0),
+    "subjects.L2-LAW.pass_ratio": _put("subjects", 3, "pass_ratio", value=1.5),
+    "windows.exam": _put("windows", "exam", value=lambda w: {"start": w["end"], "end": w["start"]}),
+    "windows.scores.start": _put("windows", "scores", "start", value=1600),
+    "windows.lunch": _put("windows", "lunch", value=None),
+    "registration_points.2916.email": _put("registration_points", 0, "email", value="2916"),
+    "registration_points.2916.service_hours[1]": _put("registration_points", 0, "service_hours",
+                                                      1, value="16:00-13:30"),
+    "exam_schedule[4]": _put("exam_schedule", 4, value=lambda e: {
+        **e, "start": "2026-06-13T10:00:00+08:00", "end": "2026-06-13T12:00:00+08:00"}),
+    "venues.SH-SAMPLE-01.rooms.102.seats": _put("venues", 0, "rooms", 1, "seats", value=0),
+    "ticket_number_format": _put("ticket_number_format", value="{year}{point}"),
+}
+
+
+def test_the_mistakes_are_made_on_the_entries_their_paths_name():
+    d = SESSION.to_dict()
+    assert [lv["code"] for lv in d["levels"]] == ["L1", "L2"]
+    assert [s["code"] for s in d["subjects"]][1:4] == ["L1-DATA", "L1-CASE", "L2-LAW"]
+    assert d["exam_schedule"][4]["subject"] == "L1-CASE"  # L1-LAW's level, sat 09:00-11:30
+    assert d["venues"][0]["rooms"][1]["code"] == "102"
+
+
+@settings(max_examples=30, deadline=None)
+@given(chosen=st.sets(st.sampled_from(sorted(MISTAKES)), min_size=1))
+def test_every_mistake_is_reported_at_once_each_under_its_path(chosen):
+    d = SESSION.to_dict()
+    for path in chosen:
+        MISTAKES[path](d)
+    for read in (SessionDocument.from_dict,
+                 lambda d: parse_session(yaml.safe_dump(d, allow_unicode=True))):
+        with pytest.raises(ValidationFailed) as caught:
+            read(d)
+        assert set(caught.value.fields) == chosen
+        assert caught.value.message.startswith(f"考试计划文件有 {len(chosen)} 处问题")  # one each
 
 
 # --------------------------------------------------------------------------- amendment

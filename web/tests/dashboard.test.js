@@ -126,7 +126,8 @@ describe('the dashboard: the arrivals chart', () => {
 
 describe('the dashboard: counts', () => {
   it('lists a section\'s counts by key with Chinese beside, nested ones left out', () => {
-    expect(countRows({ proof_submitted: 1, confirmed: 2, staff: { operator: 1 }, published: false, odd: 3 }))
+    expect(countRows({ proof_submitted: 1, confirmed: 2, staff: { operator: 1 }, published: false, odd: 3,
+      session_id: '2026-shanghai' }))
       .toEqual([
         { key: 'confirmed', label: '已确认 confirmed', value: 2 },
         { key: 'odd', label: 'odd', value: 3 },

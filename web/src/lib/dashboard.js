@@ -156,14 +156,16 @@ const COUNT_LABELS = {
   closed: '已关闭', seats_allocated: '已分配考位', tickets_issued: '已发准考证', printed: '已打印',
   forfeited: '已放弃', checked_in: '已签到', absent: '缺考', cancelled: '已取消',
   awaiting_seat: '等待考位', unseated: '未安排考位', imported_rows: '导入行数', published: '已发布',
-  candidates: '考生', qualified: '合格', issued: '已发证书', downloaded: '已下载',
+  candidates: '考生', passed_subjects: '通过科目', qualified: '合格', issued: '已发证书', downloaded: '已下载',
   collected: '已领取', revoked: '已撤销', queued: '排队中', sent: '已发送', failed: '发送失败',
   in_site: '站内信', accounts: '账号', complete_profiles: '信息完整', incomplete_profiles: '信息不完整',
 }
 
-/** A section's counts as rows {key, label, value} (nested objects left out), by key. */
+/** A section's counts as rows {key, label, value} (nested objects and the session's id left
+ * out), by key. */
 export function countRows(counts) {
-  return Object.keys(counts || {}).filter((k) => counts[k] === null || typeof counts[k] !== 'object')
+  return Object.keys(counts || {})
+    .filter((k) => k !== 'session_id' && (counts[k] === null || typeof counts[k] !== 'object'))
     .sort().map((key) => {
       const v = counts[key]
       const value = typeof v === 'boolean' ? (v ? '是 yes' : '否 no') : v

@@ -1,5 +1,5 @@
 """HTML the gateway serves: the certificate verification page (证书查询验证, the QR code on
-every certificate points here) and the operator dashboard's static files.
+every certificate points here), its style sheet, and the web site (built by Vite from web/).
 
 Everything shown is escaped; the pages load nothing from elsewhere (no CDN: the exam
 network may have no internet) and run under a strict Content-Security-Policy.
@@ -57,7 +57,7 @@ SITE_MISSING = """<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>报名网站尚未构建 The web site is not built</title>
-<link rel="icon" href="data:,"><link rel="stylesheet" href="/dashboard/app.css"></head>
+<link rel="icon" href="data:,"><link rel="stylesheet" href="/verify/style.css"></head>
 <body class="verify">
 <h1>报名网站尚未构建 <small>The web site is not built</small></h1>
 <p>The gateway serves the web site from <code>services/gateway/static/site/</code>, which is
@@ -121,7 +121,7 @@ def verify_page(result: dict | None, problem: str | None = None,
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>证书查询验证 Certificate verification</title>
 <link rel="icon" href="data:,">
-<link rel="stylesheet" href="/dashboard/app.css"></head>
+<link rel="stylesheet" href="/verify/style.css"></head>
 <body class="verify">
 <header class="site-bar"><a class="site-bar__brand" href="/"><span class="site-bar__emblem" aria-hidden="true">考</span>
 <span>职业资格考试报名网站</span></a></header>

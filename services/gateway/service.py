@@ -5,14 +5,15 @@ exam authority and operators, over the services' RPC. Thin: each route authentic
 The gateway keeps no state beyond what a token carries. Who acts is always taken from the
 token, never from the URL or the body: a candidate's ``account_id``, a staff member's
 registration point. Its API is described at ``GET /api/openapi.json`` (built from the
-routes below); the operator dashboard is ``GET /dashboard``.
+routes below); the operator dashboard is the web site's page ``/#/dashboard`` (``GET
+/dashboard`` redirects there).
 """
 
 from __future__ import annotations
 
 import base64
 from datetime import datetime
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from nameko.rpc import RpcProxy
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -872,23 +873,14 @@ class GatewayService:
         statuses = {k.split(".", 1)[1]: v for k, v in first.items() if k.startswith("status.")}
         return mask(dashboard.shape(now, sessions, session, answers, queues, statuses))
 
-    # ================================================================ the dashboard page
+    # ================================================================ the gateway's pages' style
 
-    @route("GET", "/dashboard", access=PUBLIC, tags=["operations"], ok_content="text/html",
-           page=True, summary="The operator dashboard (HTML; its data needs an operator or "
-                              "authority token, entered in its sign-in form).")
-    def dashboard_page(self, request, caller):
-        return _page(pages.static_file("dashboard.html").decode("utf-8"))
-
-    @route("GET", "/dashboard/app.js", access=PUBLIC, tags=["operations"],
-           ok_content="text/javascript", summary="The dashboard's script.")
-    def dashboard_script(self, request, caller):
-        return Response(pages.static_file("app.js"), mimetype="text/javascript")
-
-    @route("GET", "/dashboard/app.css", access=PUBLIC, tags=["operations"],
-           ok_content="text/css", summary="The pages' style sheet.")
-    def dashboard_style(self, request, caller):
-        return Response(pages.static_file("app.css"), mimetype="text/css")
+    @route("GET", "/verify/style.css", access=PUBLIC, tags=["site"], ok_content="text/css",
+           summary="The style sheet of the verification page (and of the page saying the "
+                   "web site is not built).")
+    def page_style(self, request, caller):
+        return Response(pages.static_file("verify.css"), mimetype="text/css",
+                        headers={"Cache-Control": "no-cache"})
 
     # ================================================================ the web site (报名网站)
     # One page (index.html, hash routes: /#/apply) and its hashed assets, built from web/.
@@ -901,6 +893,15 @@ class GatewayService:
         if index is None:
             return _page(pages.SITE_MISSING, 503)
         return Response(index, mimetype="text/html", headers={"Cache-Control": "no-cache"})
+
+    @route("GET", "/dashboard", access=PUBLIC, tags=["site"], ok=302, ok_content=None,
+           ok_description="Redirects to the web site's dashboard, /#/dashboard (its query kept).",
+           page=True, summary="运维看板: the operator dashboard is the web site's page "
+                              "/#/dashboard (?wall=1 for a wall screen); old links land there.")
+    def dashboard_page(self, request, caller):
+        query = urlencode(list(request.args.items(multi=True)))
+        return Response(status=302, headers={"Location": "/#/dashboard" + (f"?{query}" if query
+                                                                           else "")})
 
     @route("GET", "/assets/<path:path>", access=PUBLIC, tags=["site"],
            ok_content="application/octet-stream", page=True, errors=(404,),

@@ -91,8 +91,7 @@ RULES = {
     ("GET", "/metrics"): (PUBLIC, lambda c: ("/metrics", {})),
     ("GET", "/api/openapi.json"): (PUBLIC, lambda c: ("/api/openapi.json", {})),
     ("GET", "/dashboard"): (PUBLIC, lambda c: ("/dashboard", {})),
-    ("GET", "/dashboard/app.js"): (PUBLIC, lambda c: ("/dashboard/app.js", {})),
-    ("GET", "/dashboard/app.css"): (PUBLIC, lambda c: ("/dashboard/app.css", {})),
+    ("GET", "/verify/style.css"): (PUBLIC, lambda c: ("/verify/style.css", {})),
     ("GET", "/"): (PUBLIC, lambda c: ("/", {})),
     ("GET", "/assets/{path}"): (PUBLIC, lambda c: ("/assets/missing.js", {})),
     ("POST", "/api/accounts"): (PUBLIC, lambda c: ("/api/accounts", J({

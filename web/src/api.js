@@ -103,9 +103,11 @@ export function renewAt(expiresIn, now = Date.now()) {
   return now + Math.max(expiresIn - RENEW_BEFORE, 30) * 1000
 }
 
-async function renewIfDue(path) {
-  const s = session.get()
-  if (!s?.token || !s.renew_at || Date.now() < s.renew_at || path === '/api/token/renew') return
+/** Trade this tab's token for a fresh one now (POST /api/token/renew; one renewal at a
+ * time, shared by its callers): resolves with the gateway's answer, rejects with an
+ * ApiError (a 401 has then already ended the sign-in). Pages that stay open and make no
+ * calls of their own in time (the dashboard on a wall screen) renew on their own schedule. */
+export function renew() {
   renewing ||= (async () => {
     try {
       const answer = await request('POST', '/api/token/renew')
@@ -113,13 +115,22 @@ async function renewIfDue(path) {
         renew_at: renewAt(answer.expires_in) }
       session.set(value)
       renewedHandler(value)
-    } catch {
-      // a refused renewal (401) has already ended the session; anything else: try later
+      return answer
     } finally {
       renewing = null
     }
   })()
-  await renewing
+  return renewing
+}
+
+async function renewIfDue(path) {
+  const s = session.get()
+  if (!s?.token || !s.renew_at || Date.now() < s.renew_at || path === '/api/token/renew') return
+  try {
+    await renew()
+  } catch {
+    // a refused renewal (401) has already ended the session; anything else: try later
+  }
 }
 
 /** Call the API: resolves with the JSON answer (or null), rejects with an ApiError. */

@@ -15,7 +15,8 @@ export const areas = [...publicRoutes, ...candidate, ...staff, ...authority, ...
 
 /** Where a role lands after signing in: its route with meta.home, else 账号与密码. */
 export function homeFor(who) {
-  const home = areas.find((r) => r.meta?.home && r.meta.roles?.includes(who))
+  const home = areas.find((r) => r.meta?.home && r.meta.roles?.includes(who)
+    && (r.meta.home === true || r.meta.home.includes(who)))
   return home ? home.path : '/account'
 }
 

@@ -1,4 +1,5 @@
-// The exam authority's pages (考试机构). See routes/public.js for the meta fields.
+// The exam authority's pages (考试机构); its 运维看板 is the operators' (routes/ops.js).
+// See routes/public.js for the meta fields.
 
 const A = ['authority']
 const page = (path, name, file, title, order, extra = {}) => ({
@@ -22,6 +23,4 @@ export default [
     () => import('../views/authority/Certificates.vue'), '证书', 50),
   page('/authority/audit', 'authority-audit', () => import('../views/authority/Audit.vue'),
     '审计记录', 60),
-  page('/authority/dashboard', 'authority-dashboard', () => import('../views/ops/Dashboard.vue'),
-    '运维看板', 70),
 ]

@@ -1,9 +1,11 @@
-// The operators' pages (运维). The dashboard itself is the gateway's /dashboard page (plain
-// script, made to run for hours on a wall screen); this is its door. See routes/public.js.
+// The operators' dashboard (运维看板), also the exam authority's. `?wall=1` shows it on a
+// wall screen without the site's menus (meta.wall). The gateway's /dashboard redirects here.
+// See routes/public.js for the meta fields.
 
 export default [
   {
-    path: '/ops/dashboard', name: 'ops-dashboard', component: () => import('../views/ops/Dashboard.vue'),
-    meta: { title: '运维看板', roles: ['operator'], menu: '运维看板', order: 10, home: true },
+    path: '/dashboard', name: 'dashboard', component: () => import('../views/ops/Dashboard.vue'),
+    meta: { title: '运维看板', roles: ['operator', 'authority'], menu: '运维看板', order: 70,
+      home: ['operator'], wall: true },
   },
 ]

@@ -3,7 +3,9 @@
 //   meta.title  the page's title (document.title and the heading)
 //   meta.roles  who may open it (absent: anyone, signed in or not)
 //   meta.menu   the menu label (absent: not in the menu); meta.order sorts the menu
-//   meta.home   the page a role lands on after signing in (one per role)
+//   meta.home   the page a role lands on after signing in (one per role): true for every
+//               role in meta.roles, or a list of some of them
+//   meta.wall   may be shown without the site's header, menu and footer (`?wall=1`)
 //   meta.guestOnly  only when not signed in (the sign-in page)
 
 const ALL = ['candidate', 'staff', 'authority', 'operator']

@@ -28,3 +28,23 @@ class Text(fields.String):
                 else f"must be at least {self.min_length} characters"
             )
         return s
+
+
+# -- replies: values as a service sends them (already JSON: times and dates as text) --------
+
+
+class Instant(fields.String):
+    """A time with its zone as sent (ISO 8601)."""
+
+    json_schema = {"format": "date-time"}
+
+
+class Day(fields.String):
+    """A calendar date as sent (ISO 8601, ``YYYY-MM-DD``)."""
+
+    json_schema = {"format": "date"}
+
+
+def nullable(field_cls, *args, **kwargs):
+    """A reply's field that is always there and may be null."""
+    return field_cls(*args, required=True, allow_none=True, **kwargs)

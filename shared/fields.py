@@ -48,3 +48,7 @@ class Day(fields.String):
 def nullable(field_cls, *args, **kwargs):
     """A reply's field that is always there and may be null."""
     return field_cls(*args, required=True, allow_none=True, **kwargs)
+
+
+class LocalTime(fields.String):
+    """A time as Shanghai's clocks show it, for people to read (``2026-04-07 10:30:00``)."""

@@ -88,7 +88,7 @@ def _validators(field, schema: dict, is_array: bool = False) -> dict:
 def field_schema(field, dump: bool = False) -> dict:
     """The JSON Schema of one marshmallow field (``dump``: as a dump writes it)."""
     if isinstance(field, fields.Nested):
-        inner = schema_of(field.schema, dump=dump)
+        inner = schema_of(field.schema, dump=dump, as_item=True)
         out = {"type": "array", "items": inner} if field.many else inner
     elif isinstance(field, fields.List):
         out = _validators(field, {"type": "array", "items": field_schema(field.inner, dump)},
@@ -129,12 +129,13 @@ def field_schema(field, dump: bool = False) -> dict:
     return out
 
 
-def schema_of(schema: Schema | type[Schema], exclude=(), dump: bool = False) -> dict:
+def schema_of(schema: Schema | type[Schema], exclude=(), dump: bool = False,
+              as_item: bool = False) -> dict:
     """An object schema for a marshmallow schema's input (``data_key`` names), less the
     ``exclude``d fields (those the gateway takes from the path or the token); ``dump``: for
     what it writes (a reply), an array of them for a ``many`` schema."""
     schema = schema() if isinstance(schema, type) else schema
-    if dump and schema.many:
+    if dump and schema.many and not as_item:
         return {"type": "array", "items": schema_of(type(schema)(), exclude, dump=True)}
     blanks = getattr(schema, "blank_means_unset", False) and not dump
     properties, required = {}, []

@@ -11,7 +11,7 @@ from marshmallow import Schema, fields, validate
 
 from services.notification.domain import NOTICE_STATUSES, SMS_STATUSES, TICKET_STATUSES
 from shared.contracts import INTEGRATION, EventRegistry
-from shared.fields import Instant, Text
+from shared.fields import Instant, LocalTime, Text
 
 
 def _id():
@@ -218,5 +218,5 @@ class MessageReply(Schema):
     message_id = fields.String(required=True)
     template, title, body = (fields.String(required=True), fields.String(required=True),
                              fields.String(required=True))
-    at, at_local = Instant(required=True), Instant(required=True)
+    at, at_local = Instant(required=True), LocalTime(required=True)
     read = fields.Boolean(required=True)

@@ -15,7 +15,7 @@ from marshmallow import (
 
 from shared.contracts import INTEGRATION, EventRegistry
 from shared.contracts.registration import LEVELS, MAX_SUBJECTS, WINDOWS
-from shared.fields import Instant, Text, nullable
+from shared.fields import Instant, LocalTime, Text, nullable
 
 MAX_PROOF_BYTES = 5 * 1024 * 1024
 MAX_PROOF_FILES = 5
@@ -294,7 +294,7 @@ class HistoryItemReply(Schema):
     """One step of an application's history (the verification's outcomes, enquiries,
     proof, confirmation, voiding …)."""
 
-    type, at, at_local = S(required=True), nullable(Instant), nullable(Instant)
+    type, at, at_local = S(required=True), nullable(Instant), nullable(LocalTime)
     reason, rule, cause = S(allow_none=True), S(allow_none=True), S()
     enquiry_id, about, text = S(), S(allow_none=True), S()
     answer, reopened = S(), B()
@@ -338,6 +338,6 @@ class CandidateFileReply(Schema):
 class AuditRowReply(Schema):
     """A decision or look in the audit trail: who, when, what, why."""
 
-    at, at_local = nullable(Instant), nullable(Instant)
+    at, at_local = nullable(Instant), nullable(LocalTime)
     session_id, staff_id, action = nullable(S), nullable(S), S(required=True)
     application_id, what, why = nullable(S), nullable(S), nullable(S)

@@ -16,7 +16,7 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate, va
 
 from shared.contracts import INTEGRATION, EventRegistry
 from shared.contracts.registration import LEVELS, Candidate, Exemption, ProofFile
-from shared.fields import Instant, Text, nullable
+from shared.fields import Instant, LocalTime, Text, nullable
 
 MAX_RULES_DOCUMENT = 100_000  # characters of a rules document's YAML
 
@@ -380,7 +380,7 @@ class SpotCheckReply(Schema):
 class AuditRowReply(Schema):
     """A decision or look in the audit trail: who, when, what, why."""
 
-    at, at_local = nullable(Instant), nullable(Instant)
+    at, at_local = nullable(Instant), nullable(LocalTime)
     session_id, staff_id, action = nullable(S), nullable(S), S(required=True)
     registration_point = nullable(S)
     application_id, what, why = nullable(S), nullable(S), nullable(S)
@@ -388,7 +388,8 @@ class AuditRowReply(Schema):
 
 class RulesVersionReply(Schema):
     version, source, digest = Int(required=True), S(required=True), S(required=True)
-    loaded_by, loaded_at, reason = nullable(S), nullable(Instant), nullable(S)
+    loaded_by, loaded_at = nullable(S), nullable(Instant)
+    reason = S(allow_none=True, metadata={"description": "why (in the versions list)"})
 
 
 class RulesYearReply(RulesVersionReply):

@@ -39,7 +39,7 @@ from shared.errors import NotFound
 from shared.session import REFERENCE_SESSION_PATH
 from tests.integration.test_account_flow import jpeg
 from tests.integration.test_application_flow import SESSION, at
-from tests.support import wait_for
+from tests.support import check_reply, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -177,7 +177,7 @@ class Stack:
 
     def rpc(self, service, method, *args, **kwargs):
         with entrypoint_hook(self.container(service), method) as hook:
-            return hook(*args, **kwargs)
+            return check_reply(service, method, hook(*args, **kwargs))
 
     def wait(self, predicate, timeout=15):
         return wait_for(predicate, timeout)

@@ -4,8 +4,9 @@ Each ``@route`` carries its access rule, summary, body and answer; the document 
 from exactly the routes the service declares, so a route cannot exist without being in
 it. Request bodies are made from the marshmallow schemas the services load them with,
 answers from the reply schemas the gateway dumps them through (``reply=``; each in
-``components.schemas`` by its class name) and every error from ``errors.ErrorSchema``. ``x-kaowu-access`` and ``x-kaowu-roles`` name who may call an operation (public
-operations have ``security: []``).
+``components.schemas`` by its class name) and every error from ``errors.ErrorSchema``.
+``x-kaowu-access`` and ``x-kaowu-roles`` name who may call an operation (public operations
+have ``security: []``).
 """
 
 from __future__ import annotations

@@ -266,7 +266,7 @@ class SessionReply(Schema):
     levels = D(keys=S(), values=fields.Nested(LevelReply), required=True)
     subjects = D(keys=S(), values=fields.Nested(SubjectReply), required=True)
     registration_points = D(keys=S(), values=fields.Nested(PointReply), required=True)
-    phase = S(required=True)
+    phase = nullable(S, metadata={"description": "the window open now (null: none)"})
 
 
 class SessionListReply(Schema):

@@ -1,10 +1,13 @@
 # syntax=docker/dockerfile:1
-# One image for every Kaowu service; the service is the argument:
-#   docker run IMAGE services.account.service:AccountService
+# One image for every Kaowu service (the last stage, `runtime`: the default target); the
+# service is the argument:
+#   docker build -t IMAGE . && docker run IMAGE services.account.service:AccountService
 # (deploy/k8s sets it per Deployment). Migrations and rebuilds run the same image:
 #   docker run --entrypoint python IMAGE -m shared.migrate account
-# and so does the operator command line, inside a running pod:
-#   kubectl -n kaowu exec deploy/kaowu-gateway -- kaowu dlq list
+# It holds what the services need only (pyproject's dependencies). The operator command
+# line is an image of its own, the same plus the `cli` extra and cli/:
+#   docker build --target cli -t IMAGE-cli . && docker run IMAGE-cli status
+# (in the cluster: deploy/k8s/kaowu-cli runs it as a one-off pod).
 # Debian bookworm, as the Makefile's pinned system packages (the CJK font).
 #
 # Base images are pinned by digest (the tag says what it is, the digest what is pulled;
@@ -37,6 +40,11 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
  && pip install pip==25.3 \
  && pip install -c constraints.txt -r requirements.txt
 
+# ---- cli-builder: the same virtualenv plus the command line's extra ---------------------
+FROM builder AS cli-builder
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['cli']))" > cli-requirements.txt \
+ && pip install -c constraints.txt -r cli-requirements.txt
+
 # ---- site: the web site (web/) built by Vite, from the committed lockfile --------------
 FROM node:20-bookworm-slim@sha256:2cf067cfed83d5ea958367df9f966191a942351a2df77d6f0193e162b5febfc0 AS site
 WORKDIR /src/web
@@ -46,28 +54,21 @@ COPY web/ ./
 # vite.config.js writes to ../services/gateway/static/site
 RUN mkdir -p /src/services/gateway/static && npm run build
 
-# ---- runtime: slim, non-root, the venv and the source ---------------------------------
-FROM python:3.11-slim-bookworm@sha256:2e32f7d302adc1c37428355c1e646897c0c53f4fd60b6a551245fb90ee129f91 AS runtime
+# ---- base: what every Kaowu image holds: the font, the user, the services' source -----
+FROM python:3.11-slim-bookworm@sha256:2e32f7d302adc1c37428355c1e646897c0c53f4fd60b6a551245fb90ee129f91 AS base
 
 # the admission tickets' and certificates' PDFs embed a CJK TrueType font (shared/pdf.py):
-# the same pinned package as the Makefile's. `kaowu`: the operator command line (cli/),
-# talking to the services with the pod's AMQP_URI.
+# the same pinned package as the Makefile's
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends fonts-wqy-zenhei=0.9.45-8 \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 kaowu \
- && useradd --system --uid 10001 --gid kaowu --home-dir /app --no-create-home --shell /usr/sbin/nologin kaowu \
- && printf '#!/bin/sh\nexec python -m cli "$@"\n' > /usr/local/bin/kaowu \
- && chmod 0755 /usr/local/bin/kaowu
-
-COPY --from=builder /opt/venv /opt/venv
+ && useradd --system --uid 10001 --gid kaowu --home-dir /app --no-create-home --shell /usr/sbin/nologin kaowu
 
 WORKDIR /app
 COPY config.yml ./
 COPY shared ./shared
 COPY services ./services
-COPY --from=site /src/services/gateway/static/site ./services/gateway/static/site
-COPY cli ./cli
 COPY deploy/sessions ./deploy/sessions
 COPY deploy/reference ./deploy/reference
 
@@ -75,8 +76,25 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONPATH=/app \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    MALLOC_ARENA_MAX=2 \
-    WEB_SERVER_ADDRESS=0.0.0.0:8000
+    MALLOC_ARENA_MAX=2
+
+# ---- cli: the operator command line (`kaowu`), talking to the services with AMQP_URI -----
+FROM base AS cli
+COPY --from=cli-builder /opt/venv /opt/venv
+COPY cli ./cli
+RUN printf '#!/bin/sh\nexec python -m cli "$@"\n' > /usr/local/bin/kaowu \
+ && chmod 0755 /usr/local/bin/kaowu
+USER 10001:10001
+ENTRYPOINT ["kaowu"]
+CMD ["--help"]
+
+# ---- runtime: the service image (the default target): slim, non-root, the services only --
+FROM base AS runtime
+
+COPY --from=builder /opt/venv /opt/venv
+COPY --from=site /src/services/gateway/static/site ./services/gateway/static/site
+
+ENV WEB_SERVER_ADDRESS=0.0.0.0:8000
 
 USER 10001:10001
 

@@ -54,7 +54,7 @@ check-pins:
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check pip==$(PIP_VERSION)
-	$(BIN)/python -m pip install --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --disable-pip-version-check -c constraints.txt -e '.[cli,dev]'
 	touch $@
 
 # The web site (web/, Vue 3 + Element Plus built by Vite) into services/gateway/static/site/.

@@ -35,3 +35,27 @@ def account_ids():
     tells its own candidates from people trying the site beside it)."""
     return fields.List(Text(max_length=100), allow_none=True, load_default=None,
                        validate=validate.Length(max=100_000))
+
+
+# -- replies: values as a service sends them (already JSON: times and dates as text) --------
+
+
+class Instant(fields.String):
+    """A time with its zone as sent (ISO 8601)."""
+
+    json_schema = {"format": "date-time"}
+
+
+class Day(fields.String):
+    """A calendar date as sent (ISO 8601, ``YYYY-MM-DD``)."""
+
+    json_schema = {"format": "date"}
+
+
+def nullable(field_cls, *args, **kwargs):
+    """A reply's field that is always there and may be null."""
+    return field_cls(*args, required=True, allow_none=True, **kwargs)
+
+
+class LocalTime(fields.String):
+    """A time as Shanghai's clocks show it, for people to read (``2026-04-07 10:30:00``)."""

@@ -104,6 +104,22 @@ class EventsAfterSchema(Schema):
                         load_default=None, validate=validate.Length(max=200))
 
 
+class EventReply(Schema):
+    """An event of a service's log as ``events_after`` answers it (its public view: a
+    private event keeps its place, ``private`` true, without its payload)."""
+
+    position = fields.Integer(required=True)
+    stream_id = fields.String(required=True)
+    stream_version = fields.Integer(required=True)
+    type = fields.String(required=True)
+    schema_version = fields.Integer(required=True)
+    payload = fields.Dict(required=True)
+    metadata = fields.Dict(required=True)
+    service = fields.String(required=True)
+    log_id = fields.String(required=True, allow_none=True)
+    private = fields.Boolean()
+
+
 class DeadLetterSchema(Schema):
     upstream = fields.String(required=True, validate=validate.Length(min=1, max=100))
     position = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))

@@ -13,3 +13,100 @@ def wait_for(predicate, timeout: float = 15.0, interval: float = 0.05):
             return value
         time.sleep(interval)
     raise AssertionError("condition not met in time")
+
+
+# -- the services' answers against their reply schemas ----------------------------------------
+
+def _replies() -> dict:
+    """(service, RPC method) -> the reply schema the gateway dumps its answer through."""
+    from services.account import schemas as account
+    from services.admission import schemas as admission
+    from services.certificate import schemas as certificate
+    from services.notification import schemas as notification
+    from services.registration import schemas as registration
+    from services.scoring import schemas as scoring
+    from services.verification import schemas as verification
+
+    many = {"many": True}
+    return {
+        ("account", "register"): (account.AccountCreatedReply, {}),
+        ("account", "change_password"): (account.PasswordChangedReply, {}),
+        ("account", "start_password_reset"): (account.PasswordResetStartedReply, {}),
+        ("account", "finish_password_reset"): (account.PasswordResetReply, {}),
+        ("account", "get_profile"): (account.ProfileReply, {}),
+        ("account", "update_profile_section"): (account.ProfileSectionSavedReply, {}),
+        ("registration", "list_sessions"): (registration.SessionListReply, many),
+        ("registration", "get_session"): (registration.SessionReply, {}),
+        ("registration", "load_session"): (registration.SessionReply, {}),
+        ("registration", "amend_timetable"): (registration.SessionReply, {}),
+        ("registration", "submit_application"): (registration.ApplicationReply, {}),
+        ("registration", "get_application"): (registration.ApplicationReply, {}),
+        ("registration", "withdraw_commitment"): (registration.ApplicationReply, {}),
+        ("registration", "submit_proof"): (registration.ApplicationReply, {}),
+        ("registration", "confirm_application"): (registration.ApplicationReply, {}),
+        ("registration", "void_registration"): (registration.ApplicationReply, {}),
+        ("registration", "candidate_file"): (registration.CandidateFileReply, {}),
+        ("registration", "audit_trail"): (registration.AuditRowReply, many),
+        ("verification", "raise_enquiry"): (verification.EnquiryReply, {}),
+        ("verification", "answer_enquiry"): (verification.EnquiryReply, {}),
+        ("verification", "get_enquiries"): (verification.EnquiryReply, many),
+        ("verification", "enquiry_queue"): (verification.QueuedEnquiryReply, many),
+        ("verification", "manual_queue"): (verification.QueuedCaseReply, many),
+        ("verification", "get_case"): (verification.CaseReply, {}),
+        ("verification", "decide_manual"): (verification.CaseReply, {}),
+        ("verification", "decide_spot_check"): (verification.CaseReply, {}),
+        ("verification", "draw_spot_check"): (verification.SpotCheckDrawReply, {}),
+        ("verification", "spot_check"): (verification.SpotCheckReply, {}),
+        ("verification", "audit_trail"): (verification.AuditRowReply, many),
+        ("verification", "list_rules"): (verification.RulesYearReply, many),
+        ("verification", "get_rules"): (verification.RulesReply, {}),
+        ("verification", "load_rules"): (verification.RulesLoadedReply, {}),
+        ("admission", "get_ticket"): (admission.TicketReply, {}),
+        ("admission", "check_in"): (admission.CheckInReply, {}),
+        ("admission", "room_list"): (admission.RoomListReply, {}),
+        ("scoring", "import_scores"): (scoring.ImportedReply, {}),
+        ("scoring", "publish_scores"): (scoring.PublishedReply, {}),
+        ("scoring", "session_results"): (scoring.SessionResultsReply, {}),
+        ("scoring", "candidate_results"): (scoring.CandidateResultsReply, {}),
+        ("scoring", "void_scores"): (scoring.ScoresVoidedReply, {}),
+        ("certificate", "verify"): (certificate.VerdictReply, {}),
+        ("certificate", "revoke"): (certificate.VerdictReply, {}),
+        ("certificate", "issuer"): (certificate.IssuerReply, {}),
+        ("certificate", "status_list"): (certificate.StatusListReply, {}),
+        ("certificate", "my_certificates"): (certificate.MyCertificateReply, many),
+        ("certificate", "pickup_notices"): (certificate.PickupNoticeReply, many),
+        ("certificate", "notice_paper_pickup"): (certificate.PickupNoticeReply, {}),
+        ("certificate", "record_collection"): (certificate.CollectionReply, {}),
+        ("notification", "messages"): (notification.MessageReply, many),
+        ("notification", "mark_read"): (notification.MessageReply, {}),
+    }
+
+
+REPLIES = None
+CHECKED: set = set()  # (service, method) whose real answers were checked in this run
+
+
+def check_reply(service: str, method: str, value):
+    """``value`` (a service's answer) as it crosses the broker (JSON), checked against the
+    reply schema the gateway dumps it through and the JSON Schema the OpenAPI document says
+    for it: every answer of the flows that call the services directly is checked so."""
+    global REPLIES
+    if REPLIES is None:
+        REPLIES = _replies()
+    found = REPLIES.get((service, method))
+    if found is None:
+        return value
+    import json
+
+    import jsonschema
+
+    from services.gateway.from_marshmallow import schema_of
+
+    cls, kw = found
+    sent = json.loads(json.dumps(value, default=lambda o: o.isoformat()))
+    schema = cls(**kw)
+    problems = schema.validate(sent)
+    assert not problems, f"{service}.{method} answered outside {cls.__name__}: {problems}"
+    jsonschema.validate(sent, schema_of(schema, dump=True))
+    CHECKED.add((service, method))
+    return value

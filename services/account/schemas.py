@@ -32,7 +32,7 @@ from marshmallow import (
 from services.account import identity
 from shared.contracts import INTEGRATION, EventRegistry
 from shared.contracts.account import ID_TYPES
-from shared.fields import Text
+from shared.fields import Instant, Text, nullable
 
 EDUCATION_LEVELS = ("中专", "大专", "本科", "双学士", "研究生班", "硕士", "博士")
 DEGREES = ("学士", "硕士", "博士")
@@ -439,3 +439,54 @@ STAFF.register("StaffAccountCreated", StaffAccountCreated, public=False)
 
 #: every event type the account service stores or reads
 REGISTRY = EventRegistry().include(INTEGRATION).include(PRIVATE).include(STAFF)
+
+
+# -- replies: what the RPC methods answer, as the gateway dumps it (its OpenAPI document is
+# made from these; services/gateway/from_marshmallow.py) ---------------------------------
+
+S, Int, B, L, D = fields.String, fields.Integer, fields.Boolean, fields.List, fields.Dict
+
+
+class AccountCreatedReply(Schema):
+    """注册账号: the new account's id."""
+
+    account_id = S(required=True)
+
+
+class PasswordChangedReply(Schema):
+    account_id, changed = S(required=True), B(required=True, validate=validate.Equal(True))
+
+
+class PasswordResetStartedReply(Schema):
+    """The same answer whether or not the username and mobile name an account."""
+
+    accepted = B(required=True, validate=validate.Equal(True))
+    message = S(required=True)
+
+
+class PasswordResetReply(Schema):
+    account_id, reset = S(required=True), B(required=True, validate=validate.Equal(True))
+
+
+_SECTIONS = {"description": "the profile's sections (basic, education, work, contact, "
+                            "photo) as the candidate saved them (a draft may be partial)"}
+
+
+class ProfileReply(Schema):
+    """信息维护: the whole profile with its completeness (percent) and what is missing."""
+
+    account_id, username, name = S(required=True), S(required=True), S(required=True)
+    id_type, id_number, mobile = S(required=True), S(required=True), S(required=True)
+    completeness, complete = Int(required=True), B(required=True)
+    missing = L(S(), required=True)
+    sections = D(keys=S(), values=D(), required=True, metadata=_SECTIONS)
+    registered_at = Instant(required=True)
+
+
+class ProfileSectionSavedReply(Schema):
+    """A section just saved, and the profile's completeness now."""
+
+    account_id, section = S(required=True), S(required=True)
+    data = nullable(D, metadata={"description": "the section as saved"})
+    completeness, complete = Int(required=True), B(required=True)
+    missing = L(S(), required=True)

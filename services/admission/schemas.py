@@ -13,7 +13,7 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate
 from shared.contracts import INTEGRATION, EventRegistry
 from shared.contracts.account import ID_TYPES
 from shared.contracts.registration import LEVELS, Exemption
-from shared.fields import Text, account_ids
+from shared.fields import Instant, Text, account_ids, nullable
 
 
 def _id():
@@ -214,3 +214,96 @@ class CountsRefSchema(SessionRefSchema):
     """A session's counts, of every candidate or (``account_ids``) only of these."""
 
     account_ids = account_ids()
+
+
+# -- replies: what the RPC methods answer, as the gateway dumps it (its OpenAPI document is
+# made from these; services/gateway/from_marshmallow.py) ---------------------------------
+
+S, Int, B, L = fields.String, fields.Integer, fields.Boolean, fields.List
+
+
+class VenueReply(Schema):
+    code, name, address = S(required=True), S(required=True), S(required=True)
+
+
+class SittingReply(Schema):
+    code, name = S(required=True), S(required=True)
+    start, end = Instant(required=True), Instant(required=True)
+
+
+class PrintingWindowReply(Schema):
+    start, end = Instant(required=True), Instant(required=True)
+
+
+class TicketReply(Schema):
+    """准考证: the admission ticket's number, seat, subjects with their times, status."""
+
+    ticket_number, session_id, application_id = nullable(S), S(required=True), S(required=True)
+    level = S(required=True)
+    subjects = fields.Nested(SittingReply, many=True, required=True)
+    venue = fields.Nested(VenueReply, required=True, allow_none=True)
+    room, seat = nullable(S), nullable(Int)
+    status, status_label = S(required=True), S(required=True)
+    printed_count = Int(required=True)
+    printing_window = fields.Nested(PrintingWindowReply, required=True)
+
+
+class CheckInReply(Schema):
+    """身份核验: who was checked in, where they sit, for which subject, when."""
+
+    ticket_number, name = S(required=True), S(required=True)
+    venue = fields.Nested(VenueReply, required=True)
+    room, seat = S(required=True), Int(required=True)
+    subject, subject_name = S(required=True), S(required=True)
+    checked_in_at = Instant(required=True)
+    already_checked_in = B(required=True)
+
+
+class RoomCandidateReply(Schema):
+    seat, ticket_number, name = nullable(Int), nullable(S), S(required=True)
+    id_type = S(required=True)
+    id_number = S(required=True, metadata={"description": "masked: the last 4 characters"})
+    level = S(required=True)
+    subjects = L(S(), required=True)
+    status = S(required=True)
+    checked_in, absent = L(S(), required=True), L(S(), required=True)
+
+
+class CheckInSittingReply(Schema):
+    """A sitting with its check-in window (opens before the start, closes at the end)."""
+
+    subject, name = S(required=True), S(required=True)
+    start, end = Instant(required=True), Instant(required=True)
+    check_in_opens, check_in_closes = Instant(required=True), Instant(required=True)
+    open = B(required=True)
+
+
+class RosterCandidateReply(Schema):
+    ticket_number, name = S(required=True), S(required=True)
+    application_id, account_id = S(required=True), S(required=True)
+    id_type = S(required=True)
+    id_number = S(required=True, metadata={"description": "masked: the last 4 characters"})
+    venue = fields.Nested(VenueReply, required=True, allow_none=True)
+    room, seat = nullable(S), nullable(Int)
+    level = S(required=True)
+    subjects = L(S(), required=True)
+    status, status_label = S(required=True), S(required=True)
+    checked_in, absent = L(S(), required=True), L(S(), required=True)
+
+
+class RosterReply(Schema):
+    """考场签到: a session's ticket holders matching the query, and its sittings."""
+
+    session_id, session_name, now = S(required=True), S(required=True), Instant(required=True)
+    sittings = fields.Nested(CheckInSittingReply, many=True, required=True)
+    total = Int(required=True)
+    candidates = fields.Nested(RosterCandidateReply, many=True, required=True)
+
+
+class RoomListReply(Schema):
+    """考场座次表: one room's candidates by seat, with exam day's marks."""
+
+    session_id = S(required=True)
+    venue = fields.Nested(VenueReply, required=True)
+    room, seats, occupied = S(required=True), Int(required=True), Int(required=True)
+    candidates = fields.Nested(RoomCandidateReply, many=True, required=True)

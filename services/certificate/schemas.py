@@ -13,7 +13,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from shared.contracts import INTEGRATION, EventRegistry
 from shared.contracts.account import ID_TYPES
 from shared.contracts.registration import LEVELS
-from shared.fields import Text, account_ids
+from shared.fields import Instant, Text, account_ids, nullable
 
 # --- private events -------------------------------------------------------------------
 
@@ -179,3 +179,64 @@ class CountsRefSchema(SessionRefSchema):
     """A session's counts, of every candidate or (``account_ids``) only of these."""
 
     account_ids = account_ids()
+
+
+# -- replies: what the RPC methods answer, as the gateway dumps it (its OpenAPI document is
+# made from these; services/gateway/from_marshmallow.py) ---------------------------------
+
+S, Int, B = fields.String, fields.Integer, fields.Boolean
+
+
+class IssuerReply(Schema):
+    """The certificate issuer: its id, name and public keys (JWKS)."""
+
+    issuer, name = S(required=True), S(required=True)
+    jwks = fields.Dict(required=True, metadata={"description": "JSON Web Key Set"})
+
+
+class StatusListReply(Schema):
+    """A revocation status list, signed (a BitstringStatusListCredential as a VC-JWT)."""
+
+    id, list = S(required=True), Int(required=True)
+    content_type, credential = S(required=True), S(required=True)
+
+
+class VerdictReply(Schema):
+    """证书查询验证: the verdict (``result``) and, for a certificate issued here, what it
+    says (the holder's name masked)."""
+
+    result = S(required=True)
+    detail = S(metadata={"description": "why, in words (not_ours, invalid …)"})
+    why = S(metadata={"description": "invalid: the finer reason, e.g. tampered"})
+    certificate_number, name, level, level_name = S(), S(), S(), S()
+    qualification, exam_year, issued_at, issuer = S(), Int(), Instant(), S()
+    revoked_at, reason = Instant(allow_none=True), S(allow_none=True)
+
+
+class MyCertificateReply(Schema):
+    """A certificate of the candidate's, with when it can be downloaded."""
+
+    certificate_number, qualification_id = S(required=True), S(required=True)
+    session_id, exam_year = S(required=True), Int(required=True)
+    level, level_name, name = S(required=True), S(required=True), S(required=True)
+    issued_at, status = Instant(required=True), S(required=True)
+    revoked_at, revoke_reason = nullable(Instant), nullable(S)
+    paper_collected = nullable(B)
+    downloads_open_at = nullable(Instant)
+    downloadable = B(required=True)
+    verify_url = S(required=True)
+
+
+class PickupNoticeReply(Schema):
+    """领证通知: where and when paper certificates are collected."""
+
+    notice_id, session_id, place = S(required=True), S(required=True), S(required=True)
+    start, end = Instant(required=True), Instant(required=True)
+    text, noticed_at = S(required=True), nullable(Instant)
+
+
+class CollectionReply(Schema):
+    """领取纸质证书: who collected it (a proxy or the holder), recorded by whom, when."""
+
+    certificate_number, collected_by = S(required=True), S(required=True)
+    by_proxy, staff, collected_at = B(required=True), S(required=True), Instant(required=True)

@@ -15,6 +15,8 @@ no traceback, exception text or service internals ever reach a client.
 from __future__ import annotations
 
 import eventlet
+from marshmallow import Schema, validate
+from marshmallow import fields as f
 from nameko.exceptions import (
     ContainerBeingKilled,
     IncorrectSignature,
@@ -51,6 +53,27 @@ CODES = {
     "unavailable": 503,  # a service behind the gateway is down or did not answer in time
 }
 
+
+
+class ErrorDetail(Schema):
+    """What went wrong."""
+
+    code = f.String(required=True, validate=validate.OneOf(sorted(CODES)))
+    message = f.String(required=True)
+    reason = f.String(metadata={"description": "a service's finer code, e.g. locked"})
+    fields = f.Dict(keys=f.String(), values=f.String(),
+                    metadata={"description": "field -> what is wrong with it"})
+    correlation_id = f.String(required=True)
+
+
+class ErrorSchema(Schema):
+    """Every error answer (the OpenAPI document's ``Error``)."""
+
+    error = f.Nested(ErrorDetail, required=True)
+
+
+ERROR = ErrorSchema()
+
 INTERNAL_MESSAGE = ("Something went wrong on our side. It has been logged; quote the "
                     "correlation id if you contact support.")
 
@@ -79,7 +102,7 @@ class ApiError(Exception):
         if self.fields:
             error["fields"] = self.fields
         error["correlation_id"] = correlation_id
-        return {"error": error}
+        return ERROR.dump({"error": error})
 
 
 class ServiceUnavailable(ApiError):

@@ -1,5 +1,7 @@
 """JSON Schemas (2020-12, as OpenAPI 3.1 uses them) made from the marshmallow schemas the
-services load their input with, so the OpenAPI document says what the services enforce.
+services load their input with, so the OpenAPI document says what the services enforce,
+and from the reply schemas every answer is dumped through (``dump=True``: the fields a
+dump writes; ``required`` ones are always there), so it says what is sent.
 
 What marshmallow checks and JSON Schema can say is carried over: types, required fields,
 unknown fields refused (marshmallow's default), ``null`` where ``allow_none``, string
@@ -83,16 +85,18 @@ def _validators(field, schema: dict, is_array: bool = False) -> dict:
     return schema
 
 
-def field_schema(field) -> dict:
-    """The JSON Schema of one marshmallow field."""
+def field_schema(field, dump: bool = False) -> dict:
+    """The JSON Schema of one marshmallow field (``dump``: as a dump writes it)."""
     if isinstance(field, fields.Nested):
-        inner = schema_of(field.schema)
+        inner = schema_of(field.schema, dump=dump, as_item=True)
         out = {"type": "array", "items": inner} if field.many else inner
     elif isinstance(field, fields.List):
-        out = _validators(field, {"type": "array", "items": field_schema(field.inner)},
+        out = _validators(field, {"type": "array", "items": field_schema(field.inner, dump)},
                           is_array=True)
     elif isinstance(field, fields.Dict):
         out = {"type": "object"}
+        if field.value_field is not None:
+            out["additionalProperties"] = field_schema(field.value_field, dump)
     elif isinstance(field, fields.Boolean):
         out = {"type": "boolean"}
     elif isinstance(field, fields.Integer):
@@ -125,17 +129,21 @@ def field_schema(field) -> dict:
     return out
 
 
-def schema_of(schema: Schema | type[Schema], exclude=()) -> dict:
+def schema_of(schema: Schema | type[Schema], exclude=(), dump: bool = False,
+              as_item: bool = False) -> dict:
     """An object schema for a marshmallow schema's input (``data_key`` names), less the
-    ``exclude``d fields (those the gateway takes from the path or the token)."""
+    ``exclude``d fields (those the gateway takes from the path or the token); ``dump``: for
+    what it writes (a reply), an array of them for a ``many`` schema."""
     schema = schema() if isinstance(schema, type) else schema
-    blanks = getattr(schema, "blank_means_unset", False)
+    if dump and schema.many and not as_item:
+        return {"type": "array", "items": schema_of(type(schema)(), exclude, dump=True)}
+    blanks = getattr(schema, "blank_means_unset", False) and not dump
     properties, required = {}, []
-    for name, field in schema.load_fields.items():
+    for name, field in (schema.dump_fields if dump else schema.load_fields).items():
         if name in exclude:
             continue
         key = field.data_key or name
-        prop = field_schema(field)
+        prop = field_schema(field, dump)
         properties[key] = {"anyOf": [prop, _BLANK]} if blanks and not field.required else prop
         if field.required:
             required.append(key)

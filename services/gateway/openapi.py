@@ -2,19 +2,20 @@
 
 Each ``@route`` carries its access rule, summary, body and answer; the document is made
 from exactly the routes the service declares, so a route cannot exist without being in
-it. ``x-kaowu-access`` and ``x-kaowu-roles`` name who may call an operation (public
-operations have ``security: []``).
+it. Request bodies are made from the marshmallow schemas the services load them with,
+answers from the reply schemas the gateway dumps them through (``reply=``; each in
+``components.schemas`` by its class name) and every error from ``errors.ErrorSchema``.
+``x-kaowu-access`` and ``x-kaowu-roles`` name who may call an operation (public operations
+have ``security: []``).
 """
 
 from __future__ import annotations
 
-import copy
 import re
 
-from services.gateway import schemas
 from services.gateway.auth import ROLES
-from services.gateway.errors import CODES
-from services.gateway.from_marshmallow import TEXT_PATTERN
+from services.gateway.errors import ErrorSchema
+from services.gateway.from_marshmallow import TEXT_PATTERN, schema_of
 
 VERSION = "1.0.0"
 _PARAM = re.compile(r"<(?:(?P<conv>\w+)(?:\((?P<args>[^)]*)\))?:)?(?P<name>\w+)>")
@@ -71,7 +72,25 @@ def _error_statuses(route) -> list[int]:
     return sorted(statuses)
 
 
-def operation(name: str, route) -> dict:
+def reply_ref(reply, components: dict) -> dict:
+    """A reply schema as a ``$ref`` to ``components.schemas`` (added there by its class
+    name; two different schemas of one name are refused)."""
+    name = type(reply).__name__
+    generated = schema_of(reply, dump=True)
+    if reply.many:
+        generated, ref = generated["items"], {"type": "array", "items": None}
+    else:
+        ref = None
+    if components.setdefault(name, generated) != generated:
+        raise ValueError(f"two reply schemas are called {name}")
+    target = {"$ref": f"#/components/schemas/{name}"}
+    if ref is None:
+        return target
+    ref["items"] = target
+    return ref
+
+
+def operation(name: str, route, components: dict) -> dict:
     _, path_params = openapi_path(route.url)
     for p in path_params:
         if route.page:  # a page answers any text (a token it does not know: "not ours")
@@ -109,9 +128,10 @@ def operation(name: str, route) -> dict:
     if content:
         op["requestBody"] = {"required": route.body_required, "content": content}
     ok = {"description": route.ok_description}
-    if route.ok_content:
-        ok["content"] = {route.ok_content: {"schema": route.ok_schema or (
-            {"type": "string"} if not route.ok_content.endswith("json") else {})}}
+    if route.ok_content == "application/json":
+        ok["content"] = {route.ok_content: {"schema": reply_ref(route.reply, components)}}
+    elif route.ok_content:  # a file, a page, a script: as it is
+        ok["content"] = {route.ok_content: {"schema": {"type": "string"}}}
     responses = {str(route.ok): ok}
     for status in _error_statuses(route):
         content = ({"text/html": {"schema": {"type": "string"}}} if route.page else
@@ -125,15 +145,14 @@ def operation(name: str, route) -> dict:
 def document(routes) -> dict:
     """``routes``: ``(method name, route)`` pairs (``web.routes_of(GatewayService)``)."""
     paths: dict = {}
+    components = {"Error": schema_of(ErrorSchema, dump=True)}
     for name, route in routes:
         path, params = openapi_path(route.url)
         item = paths.setdefault(path, {})
         method = route.method.lower()
         if method in item:
             raise ValueError(f"{route.method} {path} is declared twice")
-        item[method] = operation(name, route)
-    error = copy.deepcopy(schemas.ERROR)
-    error["properties"]["error"]["properties"]["code"]["enum"] = sorted(CODES)
+        item[method] = operation(name, route, components)
     return {
         "openapi": "3.1.0",
         "jsonSchemaDialect": "https://spec.openapis.org/oas/3.1/dialect/base",
@@ -151,7 +170,7 @@ def document(routes) -> dict:
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                            "bearerFormat": "JWT"}},
-            "schemas": {"Error": error, "Token": schemas.TOKEN},
+            "schemas": dict(sorted(components.items())),
         },
         "paths": dict(sorted(paths.items())),
     }

@@ -1,5 +1,5 @@
-"""JSON Schemas (2020-12, as OpenAPI 3.1 uses them) of the gateway's request bodies and of
-its common answers.
+"""The gateway's request bodies (JSON Schemas, 2020-12, as OpenAPI 3.1 uses them) and the
+reply schemas of the answers it makes itself (marshmallow).
 
 The services validate every input themselves (marshmallow, ``shared.service.load``) and the
 gateway forwards what they refuse as ``validation_failed``. The request bodies here are
@@ -7,8 +7,14 @@ made from those very marshmallow schemas (``from_marshmallow.schema_of``), so th
 document (``GET /api/openapi.json``) can be neither looser nor stricter than what a
 service checks, as far as a JSON Schema can say it; what only code checks (an ID number's
 check digit, "exactly one of") the service answers with 400 and the field. Only the
-gateway's own shapes (uploads, the error, the token) are written here.
+uploads are written here as JSON Schemas.
+
+Every JSON answer is dumped through a marshmallow reply schema (``@route(reply=...)``): the
+services' own (each service's ``schemas.py``) or, for what the gateway puts together, those
+below; the document's answers are made from them.
 """
+
+from marshmallow import Schema, fields, validate
 
 from services.account import schemas as account
 from services.admission import schemas as admission
@@ -18,6 +24,7 @@ from services.registration import schemas as registration
 from services.scoring import schemas as scoring
 from services.verification import schemas as verification
 from shared.contracts.account import SECTIONS
+from shared.fields import Instant, nullable
 
 
 def obj(properties: dict, required=(), **kw) -> dict:
@@ -65,8 +72,6 @@ RULES_DOCUMENT = schema_of(verification.LoadRulesSchema, exclude={"exam_year"})
 
 RESET_START = schema_of(account.ResetStartSchema)
 RESET_FINISH = schema_of(account.ResetFinishSchema)
-RESET_STARTED = obj({"accepted": {"const": True}, "message": {"type": "string"}},
-                    ["accepted", "message"])
 
 # -- uploads (multipart/form-data or a raw body) -------------------------------------------
 
@@ -80,25 +85,104 @@ def upload(field: str, many: int = 0) -> dict:
                 if many else item}, [field])
 
 
-# -- answers -------------------------------------------------------------------------------
+# -- answers the gateway puts together ----------------------------------------------------
 
-ERROR = obj({"error": obj({
-    "code": {"type": "string", "enum": None},  # filled from errors.CODES by openapi.py
-    "message": {"type": "string"},
-    "reason": {"type": "string", "description": "a service's finer code, e.g. locked"},
-    "fields": {"type": "object", "additionalProperties": {"type": "string"}},
-    "correlation_id": {"type": "string"},
-}, ["code", "message", "correlation_id"])}, ["error"])
+S, Int, B, L, D = fields.String, fields.Integer, fields.Boolean, fields.List, fields.Dict
+ROLES = ("candidate", "staff", "authority", "operator")
 
-TOKEN = obj({
-    "token": {"type": "string"}, "token_type": {"const": "Bearer"},
-    "expires_at": {"type": "integer", "description": "seconds since the epoch"},
-    "expires_in": {"type": "integer"},
-    "account": obj({"account_id": {"type": "string"},
-                    "role": {"type": "string", "enum": ["candidate", "staff", "authority",
-                                                       "operator"]},
-                    "name": {"type": "string"}, "username": {"type": "string"},
-                    "registration_point": {"type": ["string", "null"]},
-                    "completeness": {"type": "integer"}},
-                   ["account_id", "role", "name", "username", "registration_point"]),
-}, ["token", "token_type", "expires_at", "expires_in", "account"])
+
+class SignedInAccountReply(Schema):
+    account_id, name, username = S(required=True), S(required=True), S(required=True)
+    role = S(required=True, validate=validate.OneOf(ROLES))
+    registration_point = nullable(S)
+    completeness = Int(metadata={"description": "candidates: the profile's completeness"})
+
+
+class TokenReply(Schema):
+    """A bearer token (15 minutes) and who it signs in."""
+
+    token = S(required=True)
+    token_type = S(required=True, validate=validate.Equal("Bearer"))
+    expires_at = Int(required=True, metadata={"description": "seconds since the epoch"})
+    expires_in = Int(required=True)
+    account = fields.Nested(SignedInAccountReply, required=True)
+
+
+class WhoamiReply(Schema):
+    """Who the token says you are, and when it expires (seconds since the epoch)."""
+
+    account_id, name, username = S(required=True), S(required=True), S(required=True)
+    role = S(required=True, validate=validate.OneOf(ROLES))
+    registration_point = nullable(S)
+    expires_at = Int(required=True)
+
+
+class ProfileSectionReply(Schema):
+    """One section of the profile (null before it is saved) and the completeness."""
+
+    section = S(required=True)
+    data = nullable(D, metadata={"description": "the section as saved"})
+    completeness = Int(required=True)
+    missing = L(S(), required=True)
+
+
+class SessionNowReply(registration.SessionReply):
+    """An exam session, with ``now``: the gateway's clock, so a page judges which windows
+    are open by the server's time."""
+
+    now = Instant(required=True)
+
+
+class RegistrationAuditReply(registration.AuditRowReply):
+    staff_name = nullable(S, metadata={"description": "null: no staff account has this id"})
+
+
+class VerificationAuditReply(verification.AuditRowReply):
+    staff_name = nullable(S, metadata={"description": "null: no staff account has this id"})
+
+
+class AuditReply(Schema):
+    """The audit trail of each service, newest first (null: the service did not answer)."""
+
+    registration = fields.Nested(RegistrationAuditReply, many=True, required=True,
+                                 allow_none=True)
+    verification = fields.Nested(VerificationAuditReply, many=True, required=True,
+                                 allow_none=True)
+
+
+class OpsStatusReply(Schema):
+    """Every service's status (up or down, log head, relay and consumer lags)."""
+
+    services = D(keys=S(), values=D(), required=True)
+
+
+class DashboardReply(Schema):
+    """The dashboard's figures (services/gateway/dashboard.py: shape)."""
+
+    now = Instant(required=True)
+    sessions = L(D(), required=True)
+    session = nullable(D, metadata={"description": "phase, next deadline, windows"})
+    funnel = L(D(), required=True)
+    applications, cases, enquiries = D(required=True), D(required=True), D(required=True)
+    admission, scoring, certificates = D(required=True), D(required=True), D(required=True)
+    notifications, accounts = D(required=True), D(required=True)
+    manual_queues = L(D(), required=True)
+    arrivals = nullable(D)
+    services = D(required=True)
+
+
+class ReadinessReply(Schema):
+    """ready, or which of its dependencies is down."""
+
+    service, status = S(required=True), S(required=True, validate=validate.OneOf(
+        ["ready", "unavailable"]))
+    down = L(S(), required=True)
+    checks = D(keys=S(), values=S(), required=True)
+
+
+class OpenApiReply(Schema):
+    """This document."""
+
+    openapi, jsonSchemaDialect = S(required=True), S(required=True)
+    info, components, paths = D(required=True), D(required=True), D(required=True)
+    servers = L(D(), required=True)

@@ -20,6 +20,9 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.exposition import generate_latest
 from werkzeug.wrappers import Response
 
+from services.account import schemas as account
+from services.admission import schemas as admission
+from services.certificate import schemas as certificate
 from services.gateway import dashboard, openapi, pages, rpc
 from services.gateway import schemas as s
 from services.gateway.auth import (
@@ -50,12 +53,17 @@ from services.gateway.uploads import (
     read_json,
     read_text_file,
 )
-from services.gateway.web import Gate, json_response, route, routes_of
+from services.gateway.web import Gate, route, routes_of
+from services.notification import schemas as notification
+from services.registration import schemas as registration
+from services.scoring import schemas as scoring
+from services.verification import schemas as verification
 from shared.contracts.account import SECTIONS
 from shared.errors import KaowuError, Unauthorized
 from shared.health import Health, liveness
 from shared.masking import mask
 from shared.metrics import Metrics
+from shared.service import EventReply
 
 SECTION_RULE = f"any({', '.join(SECTIONS)})"
 EDITABLE_RULE = f"any({', '.join(s.EDITABLE_SECTIONS)})"  # the photo: PUT /api/me/photo
@@ -65,7 +73,6 @@ DASHBOARD_TIMEOUT = 3.0  # seconds per source: a dead service must not stall the
 
 # OpenAPI response bits used again and again
 ERRORS = (400, 404, 409, 503)
-LIST = {"type": "array", "items": {"type": "object"}}
 SESSION_QUERY = {"session_id": {"schema": {"type": "string"},
                                 "description": "only this exam session"}}
 
@@ -156,13 +163,13 @@ class GatewayService:
     def health_live(self, request, caller):
         return Response(liveness(self.name)[2], mimetype="application/json")
 
-    @route("GET", "/health/ready", access=PUBLIC, tags=["operations"], errors=(503,),
+    @route("GET", "/health/ready", access=PUBLIC, reply=s.ReadinessReply, tags=["operations"], errors=(503,),
            summary="Readiness probe: the broker answers (the gateway has no database).")
     def health_ready(self, request, caller):
         broker = self.health.broker()  # cached a few seconds: probes do not churn connections
         body = {"service": self.name, "status": "unavailable" if broker else "ready",
                 "down": ["broker"] if broker else [], "checks": {"broker": broker or "ok"}}
-        return json_response(body, 503 if broker else 200)
+        return 503 if broker else 200, body
 
     @route("GET", "/metrics", access=PUBLIC, tags=["operations"], ok_content="text/plain",
            summary="Prometheus metrics of the gateway's requests (in-cluster only).")
@@ -170,14 +177,14 @@ class GatewayService:
         return Response(generate_latest(self.metrics.metrics.registry),
                         headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    @route("GET", "/api/openapi.json", access=PUBLIC, tags=["documents"],
+    @route("GET", "/api/openapi.json", access=PUBLIC, reply=s.OpenApiReply, tags=["documents"],
            summary="This API's OpenAPI 3.1 document.")
     def openapi_document(self, request, caller):
         return openapi.document(routes_of(type(self)))
 
     # ================================================================ accounts
 
-    @route("POST", "/api/accounts", access=PUBLIC, tags=["accounts"], body=s.REGISTER, ok=201,
+    @route("POST", "/api/accounts", access=PUBLIC, reply=account.AccountCreatedReply, tags=["accounts"], body=s.REGISTER, ok=201,
            errors=(*ERRORS, 429), summary="注册账号: register a candidate account.",
            description="Limited per client address and per ID number and mobile (every "
                        "attempt counts: each says whether they are registered): beyond the "
@@ -195,8 +202,8 @@ class GatewayService:
         gate.signup_limiter.hit(keys, now)
         return 201, self._call("account", "register", data)
 
-    @route("POST", "/api/login", access=PUBLIC, tags=["accounts"], body=s.LOGIN,
-           ok_schema={"$ref": "#/components/schemas/Token"}, errors=(400, 401, 429, 503),
+    @route("POST", "/api/login", access=PUBLIC, reply=s.TokenReply, tags=["accounts"], body=s.LOGIN,
+           errors=(400, 401, 429, 503),
            unauthorized="unauthorized",
            summary="登录: candidates and staff sign in; answers a 15-minute bearer token.",
            description="Failed logins are limited per (username, client address) pair (5 "
@@ -227,8 +234,8 @@ class GatewayService:
         return {"token": token, "token_type": "Bearer", "expires_at": expires_at,
                 "expires_in": expires_at - int(now.timestamp()), "account": account}
 
-    @route("POST", "/api/token/renew", access=SIGNED_IN, tags=["accounts"],
-           ok_schema={"$ref": "#/components/schemas/Token"}, errors=(503,),
+    @route("POST", "/api/token/renew", access=SIGNED_IN, reply=s.TokenReply, tags=["accounts"],
+           errors=(503,),
            summary="续期: a fresh token for a good one (same claims, a new expiry).",
            description="For pages that stay open (the operator dashboard). A token of a "
                        "sign-in before the account's last password change is refused (401), "
@@ -249,8 +256,8 @@ class GatewayService:
         return {"address": self.gate.client(request),
                 "account": identity_key(data.get("username"))}
 
-    @route("POST", "/api/password-reset/start", access=PUBLIC, tags=["accounts"],
-           body=s.RESET_START, ok=202, ok_schema=s.RESET_STARTED, errors=(400, 429, 503),
+    @route("POST", "/api/password-reset/start", access=PUBLIC, reply=account.PasswordResetStartedReply, tags=["accounts"],
+           body=s.RESET_START, ok=202, errors=(400, 429, 503),
            summary="找回密码 (1): send a six-digit code by SMS to the account's mobile.",
            description="Give the username and the account's mobile. The answer is the same "
                        "whether or not they name an account (no SMS then). The code is valid "
@@ -265,7 +272,7 @@ class GatewayService:
         gate.reset_limiter.hit(keys, now)
         return 202, self._call("account", "start_password_reset", data)
 
-    @route("POST", "/api/password-reset/finish", access=PUBLIC, tags=["accounts"],
+    @route("POST", "/api/password-reset/finish", access=PUBLIC, reply=account.PasswordResetReply, tags=["accounts"],
            body=s.RESET_FINISH, errors=(400, 429, 503), unauthorized="validation_failed",
            summary="找回密码 (2): set a new password with the code (ends every sign-in).",
            description="A wrong, expired or used code, or an unknown username, answers 400 "
@@ -287,12 +294,12 @@ class GatewayService:
         gate.limiter.succeeded(data.get("username"), keys["address"])
         return done
 
-    @route("GET", "/api/whoami", access=SIGNED_IN, tags=["accounts"],
+    @route("GET", "/api/whoami", access=SIGNED_IN, reply=s.WhoamiReply, tags=["accounts"],
            summary="Who the token says you are, and when it expires.")
     def whoami(self, request, caller):
         return caller.public()
 
-    @route("POST", "/api/password", access=SIGNED_IN, tags=["accounts"],
+    @route("POST", "/api/password", access=SIGNED_IN, reply=account.PasswordChangedReply, tags=["accounts"],
            body=s.CHANGE_PASSWORD, errors=ERRORS, unauthorized="validation_failed",
            summary="修改密码: change your own password (the current one is checked).",
            description="Every token of the account issued before, this one too, stops "
@@ -305,12 +312,11 @@ class GatewayService:
 
     # ================================================================ exam sessions (public)
 
-    @route("GET", "/api/sessions", access=PUBLIC, tags=["sessions"], ok_schema=LIST,
-           errors=(503,), summary="The exam sessions scheduled.")
+    @route("GET", "/api/sessions", access=PUBLIC, reply=registration.SessionListReply(many=True), tags=["sessions"], errors=(503,), summary="The exam sessions scheduled.")
     def list_sessions(self, request, caller):
         return self._call("registration", "list_sessions")
 
-    @route("GET", "/api/sessions/<session_id>", access=PUBLIC, tags=["sessions"],
+    @route("GET", "/api/sessions/<session_id>", access=PUBLIC, reply=s.SessionNowReply, tags=["sessions"],
            errors=ERRORS, summary="An exam session: timetable (windows), levels, subjects, "
                                   "registration points, the pledge text, the current phase.",
            description="`now`: the gateway's clock (ISO 8601), so a page judges which windows "
@@ -319,34 +325,34 @@ class GatewayService:
         session = self._call("registration", "get_session", session_id)
         return {**session, "now": self.gate.clock.now().isoformat()}
 
-    @route("GET", "/api/sessions/<session_id>/pickup-notices", access=PUBLIC,
-           tags=["sessions"], ok_schema=LIST, errors=ERRORS,
+    @route("GET", "/api/sessions/<session_id>/pickup-notices", access=PUBLIC, reply=certificate.PickupNoticeReply(many=True),
+           tags=["sessions"], errors=ERRORS,
            summary="领证通知: where and when paper certificates are collected.")
     def pickup_notices(self, request, caller, session_id):
         return self._call("certificate", "pickup_notices", session_id)
 
     # ================================================================ the candidate (考生)
 
-    @route("GET", "/api/me/profile", access=CANDIDATE, tags=["candidate"], errors=ERRORS,
+    @route("GET", "/api/me/profile", access=CANDIDATE, reply=account.ProfileReply, tags=["candidate"], errors=ERRORS,
            summary="信息维护: your whole profile with its completeness.")
     def my_profile(self, request, caller):
         return self._call("account", "get_profile", caller.account_id)
 
-    @route("GET", f"/api/me/profile/<{SECTION_RULE}:section>", access=CANDIDATE,
+    @route("GET", f"/api/me/profile/<{SECTION_RULE}:section>", access=CANDIDATE, reply=s.ProfileSectionReply,
            tags=["candidate"], errors=ERRORS, summary="One section of your profile.")
     def my_profile_section(self, request, caller, section):
         profile = self._call("account", "get_profile", caller.account_id)
         return {"section": section, "data": profile["sections"].get(section),
                 "completeness": profile["completeness"], "missing": profile["missing"]}
 
-    @route("PUT", f"/api/me/profile/<{EDITABLE_RULE}:section>", access=CANDIDATE,
+    @route("PUT", f"/api/me/profile/<{EDITABLE_RULE}:section>", access=CANDIDATE, reply=account.ProfileSectionSavedReply,
            tags=["candidate"], body=s.PROFILE_SECTION, errors=ERRORS,
            summary="Save one section of your profile (a draft may be partial).")
     def save_profile_section(self, request, caller, section):
         return self._call("account", "update_profile_section", caller.account_id, section,
                           read_json(request))
 
-    @route("PUT", "/api/me/photo", access=CANDIDATE, tags=["candidate"], errors=ERRORS,
+    @route("PUT", "/api/me/photo", access=CANDIDATE, reply=account.ProfileSectionSavedReply, tags=["candidate"], errors=ERRORS,
            uploads={"multipart/form-data": s.upload("photo"), JPEG: s.BINARY},
            summary="Upload your photo: JPEG, 295×413 px, white background, at most 200 KiB.",
            description="multipart/form-data with the file as field `photo`, or the JPEG as "
@@ -364,25 +370,25 @@ class GatewayService:
         return _document({"filename": "photo.jpg", "content_type": photo["content_type"],
                           "data": photo["jpeg_base64"]}, inline=True)
 
-    @route("POST", "/api/me/applications", access=CANDIDATE, tags=["candidate"],
+    @route("POST", "/api/me/applications", access=CANDIDATE, reply=registration.ApplicationReply, tags=["candidate"],
            body=s.APPLICATION, ok=201, errors=ERRORS,
            summary="网上报名: apply for an exam session (a 100% profile, in the window).")
     def apply(self, request, caller):
         return 201, self._call("registration", "submit_application", caller.account_id,
                                read_json(request))
 
-    @route("GET", "/api/me/applications/<session_id>", access=CANDIDATE, tags=["candidate"],
+    @route("GET", "/api/me/applications/<session_id>", access=CANDIDATE, reply=registration.ApplicationReply, tags=["candidate"],
            errors=ERRORS, summary="Your application: status, reasons and its whole history.")
     def my_application(self, request, caller, session_id):
         return self._call("registration", "get_application", caller.account_id, session_id)
 
-    @route("POST", "/api/me/applications/<session_id>/withdraw-commitment", access=CANDIDATE,
+    @route("POST", "/api/me/applications/<session_id>/withdraw-commitment", access=CANDIDATE, reply=registration.ApplicationReply,
            tags=["candidate"], errors=ERRORS,
            summary="撤回承诺: withdraw the pledge; the application then needs proof.")
     def withdraw_commitment(self, request, caller, session_id):
         return self._call("registration", "withdraw_commitment", caller.account_id, session_id)
 
-    @route("POST", "/api/me/applications/<session_id>/proof", access=CANDIDATE,
+    @route("POST", "/api/me/applications/<session_id>/proof", access=CANDIDATE, reply=registration.ApplicationReply,
            tags=["candidate"], errors=ERRORS,
            uploads={"multipart/form-data": s.upload("files", many=MAX_PROOF_FILES), PDF: s.BINARY,
                     JPEG: s.BINARY},
@@ -397,25 +403,25 @@ class GatewayService:
             "session_id": session_id,
             "files": [{"name": f.name, "content_base64": f.base64()} for f in files]})
 
-    @route("POST", "/api/me/applications/<session_id>/confirm", access=CANDIDATE,
+    @route("POST", "/api/me/applications/<session_id>/confirm", access=CANDIDATE, reply=registration.ApplicationReply,
            tags=["candidate"], errors=ERRORS, summary="核对确认: confirm, in its window.")
     def confirm(self, request, caller, session_id):
         return self._call("registration", "confirm_application", caller.account_id, session_id)
 
-    @route("POST", "/api/me/applications/<session_id>/enquiries", access=CANDIDATE,
+    @route("POST", "/api/me/applications/<session_id>/enquiries", access=CANDIDATE, reply=verification.EnquiryReply,
            tags=["candidate"], body=s.ENQUIRY, ok=201, errors=ERRORS,
            summary="疑问核实: question the rejection on your case.")
     def raise_enquiry(self, request, caller, session_id):
         return 201, self._call("verification", "raise_enquiry", caller.account_id,
                                _merged(read_json(request), session_id=session_id))
 
-    @route("GET", "/api/me/applications/<session_id>/enquiries", access=CANDIDATE,
-           tags=["candidate"], ok_schema=LIST, errors=ERRORS,
+    @route("GET", "/api/me/applications/<session_id>/enquiries", access=CANDIDATE, reply=verification.EnquiryReply(many=True),
+           tags=["candidate"], errors=ERRORS,
            summary="Your enquiries in a session, with their answers.")
     def my_enquiries(self, request, caller, session_id):
         return self._call("verification", "get_enquiries", caller.account_id, session_id)
 
-    @route("GET", "/api/me/tickets/<session_id>", access=CANDIDATE, tags=["candidate"],
+    @route("GET", "/api/me/tickets/<session_id>", access=CANDIDATE, reply=admission.TicketReply, tags=["candidate"],
            errors=ERRORS, summary="Your admission ticket: number, seat, subjects, status.")
     def my_ticket(self, request, caller, session_id):
         return self._call("admission", "get_ticket", caller.account_id, session_id)
@@ -427,13 +433,13 @@ class GatewayService:
         return _document(self._call("admission", "download_ticket", caller.account_id,
                                     session_id))
 
-    @route("GET", "/api/me/results/<session_id>", access=CANDIDATE, tags=["candidate"],
+    @route("GET", "/api/me/results/<session_id>", access=CANDIDATE, reply=scoring.CandidateResultsReply, tags=["candidate"],
            errors=ERRORS, summary="查询成绩: your results (after publication).")
     def my_results(self, request, caller, session_id):
         return self._call("scoring", "candidate_results", caller.account_id, session_id)
 
-    @route("GET", "/api/me/certificates", access=CANDIDATE, tags=["candidate"],
-           ok_schema=LIST, errors=(503,), summary="Your certificates.")
+    @route("GET", "/api/me/certificates", access=CANDIDATE, reply=certificate.MyCertificateReply(many=True), tags=["candidate"],
+           errors=(503,), summary="Your certificates.")
     def my_certificates(self, request, caller):
         return self._call("certificate", "my_certificates", caller.account_id)
 
@@ -444,28 +450,26 @@ class GatewayService:
         return _document(self._call("certificate", "download_certificate", caller.account_id,
                                     number, format))
 
-    @route("GET", "/api/me/messages", access=CANDIDATE, tags=["candidate"], ok_schema=LIST,
-           query={"limit": {"schema": {"type": "integer", "minimum": 1, "maximum": 500}}},
+    @route("GET", "/api/me/messages", access=CANDIDATE, reply=notification.MessageReply(many=True), tags=["candidate"], query={"limit": {"schema": {"type": "integer", "minimum": 1, "maximum": 500}}},
            errors=(400, 503), summary="站内消息: your messages, newest first.")
     def my_messages(self, request, caller):
         return self._call("notification", "messages", caller.account_id,
                           _int_arg(request, "limit", 100, 1, 500))
 
-    @route("POST", "/api/me/messages/<message_id>/read", access=CANDIDATE, tags=["candidate"],
+    @route("POST", "/api/me/messages/<message_id>/read", access=CANDIDATE, reply=notification.MessageReply, tags=["candidate"],
            errors=ERRORS, summary="Mark one of your messages read.")
     def read_message(self, request, caller, message_id):
         return self._call("notification", "mark_read", caller.account_id, message_id)
 
     # ================================================================ registration-point staff
 
-    @route("GET", "/api/staff/manual-queue", access=STAFF, tags=["staff"], ok_schema=LIST,
-           query=SESSION_QUERY, errors=ERRORS,
+    @route("GET", "/api/staff/manual-queue", access=STAFF, reply=verification.QueuedCaseReply(many=True), tags=["staff"], query=SESSION_QUERY, errors=ERRORS,
            summary="人工核查: the cases waiting for your point's manual check.")
     def manual_queue(self, request, caller):
         return self._call("verification", "manual_queue", caller.staff(),
                           request.args.get("session_id") or None)
 
-    @route("GET", "/api/staff/cases/<application_id>", access=STAFF, tags=["staff"],
+    @route("GET", "/api/staff/cases/<application_id>", access=STAFF, reply=verification.CaseReply, tags=["staff"],
            errors=ERRORS, summary="A case of your point, with its history.")
     def staff_case(self, request, caller, application_id):
         case = self._call("verification", "get_case", application_id)
@@ -473,7 +477,7 @@ class GatewayService:
             raise ApiError("forbidden", "This case belongs to another registration point.")
         return case
 
-    @route("POST", "/api/staff/cases/<application_id>/decision", access=STAFF, tags=["staff"],
+    @route("POST", "/api/staff/cases/<application_id>/decision", access=STAFF, reply=verification.CaseReply, tags=["staff"],
            body=s.MANUAL_DECISION, errors=ERRORS,
            summary="Decide a case of your point: pass, or reject with a reason (final: 报名终止).")
     def decide_manual(self, request, caller, application_id):
@@ -482,7 +486,7 @@ class GatewayService:
 
     # the case page: the candidate and their documents; every look is in the audit trail
 
-    @route("GET", "/api/staff/cases/<application_id>/candidate", access=STAFF, tags=["staff"],
+    @route("GET", "/api/staff/cases/<application_id>/candidate", access=STAFF, reply=registration.CandidateFileReply, tags=["staff"],
            errors=ERRORS, summary="A case of your point: the application, the candidate's "
                                   "profile and the proof files (recorded in the audit trail).")
     def staff_candidate(self, request, caller, application_id):
@@ -504,13 +508,12 @@ class GatewayService:
         return _document(self._call("registration", "get_proof", _viewer(caller),
                                     application_id, file_id), inline=True)
 
-    @route("GET", "/api/staff/enquiries", access=STAFF, tags=["staff"], ok_schema=LIST,
-           query=SESSION_QUERY, errors=ERRORS, summary="疑问核实: your point's open enquiries.")
+    @route("GET", "/api/staff/enquiries", access=STAFF, reply=verification.QueuedEnquiryReply(many=True), tags=["staff"], query=SESSION_QUERY, errors=ERRORS, summary="疑问核实: your point's open enquiries.")
     def enquiry_queue(self, request, caller):
         return self._call("verification", "enquiry_queue", caller.staff(),
                           session_id=request.args.get("session_id") or None)
 
-    @route("POST", "/api/staff/enquiries/<enquiry_id>/answer", access=STAFF, tags=["staff"],
+    @route("POST", "/api/staff/enquiries/<enquiry_id>/answer", access=STAFF, reply=verification.EnquiryReply, tags=["staff"],
            body=s.ENQUIRY_ANSWER, errors=ERRORS,
            summary="Answer an enquiry of your point (reopen: back to proof and manual check).")
     def answer_enquiry(self, request, caller, enquiry_id):
@@ -519,7 +522,7 @@ class GatewayService:
 
     # ================================================================ the exam authority
 
-    @route("POST", "/api/authority/sessions", access=AUTHORITY, tags=["authority"],
+    @route("POST", "/api/authority/sessions", access=AUTHORITY, reply=registration.SessionReply, tags=["authority"],
            body=s.SESSION_YAML, ok=201, errors=ERRORS,
            uploads={t: {"type": "string", "maxLength": MAX_YAML} for t in YAML_TYPES},
            summary="Schedule an exam session from its YAML document (checked whole).",
@@ -534,7 +537,7 @@ class GatewayService:
             data = read_json(request, MAX_JSON)
         return 201, self._call("registration", "load_session", data)
 
-    @route("POST", "/api/authority/sessions/<session_id>/amendments", access=AUTHORITY,
+    @route("POST", "/api/authority/sessions/<session_id>/amendments", access=AUTHORITY, reply=registration.SessionReply,
            tags=["authority"], body=s.AMENDMENT, errors=ERRORS,
            summary="Amend a window of the timetable (TimetableAmended), with a reason.",
            description="Only a window that has not closed (else `refused`, reason "
@@ -544,20 +547,20 @@ class GatewayService:
         return self._call("registration", "amend_timetable",
                           _merged(read_json(request), session_id=session_id))
 
-    @route("POST", "/api/authority/sessions/<session_id>/spot-check", access=AUTHORITY,
+    @route("POST", "/api/authority/sessions/<session_id>/spot-check", access=AUTHORITY, reply=verification.SpotCheckDrawReply,
            tags=["authority"], body=s.SPOT_CHECK_DRAW, errors=ERRORS,
            summary="抽查: draw the spot-check sample (reproducible from its seed), in its window.")
     def draw_spot_check(self, request, caller, session_id):
         return self._call("verification", "draw_spot_check", caller.authority(),
                           _merged(read_json(request), session_id=session_id))
 
-    @route("GET", "/api/authority/sessions/<session_id>/spot-check", access=AUTHORITY,
+    @route("GET", "/api/authority/sessions/<session_id>/spot-check", access=AUTHORITY, reply=verification.SpotCheckReply,
            tags=["authority"], errors=ERRORS,
            summary="抽查: the session's draw (rate, seed, sample) and the drawn cases' decisions.")
     def spot_check(self, request, caller, session_id):
         return self._call("verification", "spot_check", caller.authority(), session_id)
 
-    @route("GET", "/api/authority/cases/<application_id>", access=AUTHORITY,
+    @route("GET", "/api/authority/cases/<application_id>", access=AUTHORITY, reply=verification.CaseReply,
            tags=["authority"], errors=ERRORS, summary="Any verification case, with its history.")
     def authority_case(self, request, caller, application_id):
         return self._call("verification", "get_case", application_id)
@@ -569,28 +572,28 @@ class GatewayService:
         return _document(self._call("registration", "get_proof", _viewer(caller),
                                     application_id, file_id), inline=True)
 
-    @route("POST", "/api/authority/cases/<application_id>/spot-check", access=AUTHORITY,
+    @route("POST", "/api/authority/cases/<application_id>/spot-check", access=AUTHORITY, reply=verification.CaseReply,
            tags=["authority"], body=s.SPOT_CHECK_DECISION, errors=ERRORS,
            summary="抽查复核: decide a case drawn for the spot check.")
     def decide_spot_check(self, request, caller, application_id):
         return self._call("verification", "decide_spot_check", caller.authority(),
                           _merged(read_json(request), application_id=application_id))
 
-    @route("POST", "/api/authority/applications/<application_id>/void", access=AUTHORITY,
+    @route("POST", "/api/authority/applications/<application_id>/void", access=AUTHORITY, reply=registration.ApplicationReply,
            tags=["authority"], body=s.VOID_REGISTRATION, errors=ERRORS,
            summary="报名无效: void a registration, for a reason (integrity: 诚信档案 record).")
     def void_registration(self, request, caller, application_id):
         return self._call("registration", "void_registration", caller.authority(),
                           _merged(read_json(request), application_id=application_id))
 
-    @route("POST", "/api/authority/check-in", access=AUTHORITY, tags=["authority"],
+    @route("POST", "/api/authority/check-in", access=AUTHORITY, reply=admission.CheckInReply, tags=["authority"],
            body=s.CHECK_IN, errors=ERRORS,
            summary="身份核验: check a candidate in at the door (ticket and identity document).")
     def check_in(self, request, caller):
         return self._call("admission", "check_in", caller.authority(), read_json(request))
 
     @route("GET", "/api/authority/sessions/<session_id>/tickets", access=AUTHORITY,
-           tags=["authority"], errors=ERRORS,
+           reply=admission.RosterReply, tags=["authority"], errors=ERRORS,
            query={"q": {"schema": {"type": "string", "maxLength": 100},
                         "description": "part of a ticket number or of a name"},
                   "limit": {"schema": {"type": "integer", "minimum": 1, "maximum": 500,
@@ -603,12 +606,12 @@ class GatewayService:
                           request.args.get("q") or None, _int_arg(request, "limit", 200, 1, 500))
 
     @route("GET", "/api/authority/sessions/<session_id>/rooms/<venue>/<room>",
-           access=AUTHORITY, tags=["authority"], errors=ERRORS,
+           access=AUTHORITY, reply=admission.RoomListReply, tags=["authority"], errors=ERRORS,
            summary="考场座次表: one room's candidates by seat, with exam-day marks.")
     def room_list(self, request, caller, session_id, venue, room):
         return self._call("admission", "room_list", caller.authority(), session_id, venue, room)
 
-    @route("POST", "/api/authority/sessions/<session_id>/scores", access=AUTHORITY,
+    @route("POST", "/api/authority/sessions/<session_id>/scores", access=AUTHORITY, reply=scoring.ImportedReply,
            tags=["authority"], errors=ERRORS,
            uploads={"multipart/form-data": s.upload("file"),
                     "text/csv": {"type": "string", "contentMediaType": "text/csv"}},
@@ -622,13 +625,13 @@ class GatewayService:
         return self._call("scoring", "import_scores", caller.authority(),
                           {"session_id": session_id, "filename": name, "csv": text})
 
-    @route("POST", "/api/authority/sessions/<session_id>/scores/publish", access=AUTHORITY,
+    @route("POST", "/api/authority/sessions/<session_id>/scores/publish", access=AUTHORITY, reply=scoring.PublishedReply,
            tags=["authority"], errors=ERRORS,
            summary="Publish the scores (in the 查询成绩 window, once).")
     def publish_scores(self, request, caller, session_id):
         return self._call("scoring", "publish_scores", caller.authority(), session_id)
 
-    @route("GET", "/api/authority/sessions/<session_id>/results", access=AUTHORITY,
+    @route("GET", "/api/authority/sessions/<session_id>/results", access=AUTHORITY, reply=scoring.SessionResultsReply,
            tags=["authority"], errors=ERRORS,
            query={"ticket_number": {"schema": {"type": "string"},
                                     "description": "only this ticket"}},
@@ -637,34 +640,34 @@ class GatewayService:
         return self._call("scoring", "session_results", caller.authority(), session_id,
                           request.args.get("ticket_number") or None)
 
-    @route("POST", "/api/authority/scores/void", access=AUTHORITY, tags=["authority"],
+    @route("POST", "/api/authority/scores/void", access=AUTHORITY, reply=scoring.ScoresVoidedReply, tags=["authority"],
            body=s.VOID_SCORES, errors=ERRORS,
            summary="成绩无效: void a candidate's scores of a sitting.")
     def void_scores(self, request, caller):
         return self._call("scoring", "void_scores", caller.authority(), read_json(request))
 
-    @route("POST", "/api/authority/certificates/<number>/revoke", access=AUTHORITY,
+    @route("POST", "/api/authority/certificates/<number>/revoke", access=AUTHORITY, reply=certificate.VerdictReply,
            tags=["authority"], body=s.REVOKE, errors=ERRORS,
            summary="证书撤销: revoke a certificate (its status-list bit is set for good).")
     def revoke_certificate(self, request, caller, number):
         return self._call("certificate", "revoke", caller.authority(),
                           _merged(read_json(request), certificate_number=number))
 
-    @route("POST", "/api/authority/sessions/<session_id>/pickup-notices", access=AUTHORITY,
+    @route("POST", "/api/authority/sessions/<session_id>/pickup-notices", access=AUTHORITY, reply=certificate.PickupNoticeReply,
            tags=["authority"], body=s.PICKUP_NOTICE, ok=201, errors=ERRORS,
            summary="领证通知: announce where and when paper certificates are collected.")
     def notice_paper_pickup(self, request, caller, session_id):
         return 201, self._call("certificate", "notice_paper_pickup", caller.authority(),
                                _merged(read_json(request), session_id=session_id))
 
-    @route("POST", "/api/authority/certificates/<number>/collection", access=AUTHORITY,
+    @route("POST", "/api/authority/certificates/<number>/collection", access=AUTHORITY, reply=certificate.CollectionReply,
            tags=["authority"], body=s.COLLECTION, errors=ERRORS,
            summary="领取纸质证书: record a paper certificate handed out at the counter.")
     def record_collection(self, request, caller, number):
         return self._call("certificate", "record_collection", caller.authority(),
                           _merged(read_json(request), certificate_number=number))
 
-    @route("GET", "/api/authority/audit", access=AUTHORITY, tags=["authority"],
+    @route("GET", "/api/authority/audit", access=AUTHORITY, reply=s.AuditReply, tags=["authority"],
            query={**SESSION_QUERY,
                   "staff_id": {"schema": {"type": "string"}, "description": "only this person"},
                   "application_id": {"schema": {"type": "string"},
@@ -701,13 +704,12 @@ class GatewayService:
 
     # ---------------------------------------------------------------- 报考条件 (eligibility rules)
 
-    @route("GET", "/api/authority/rules", access=AUTHORITY, tags=["authority"], ok_schema=LIST,
-           errors=(503,),
+    @route("GET", "/api/authority/rules", access=AUTHORITY, reply=verification.RulesYearReply(many=True), tags=["authority"], errors=(503,),
            summary="报考条件: every exam year with eligibility rules and the version in force.")
     def list_rules(self, request, caller):
         return self._call("verification", "list_rules")
 
-    @route("GET", "/api/authority/rules/<int:exam_year>", access=AUTHORITY, tags=["authority"],
+    @route("GET", "/api/authority/rules/<int:exam_year>", access=AUTHORITY, reply=verification.RulesReply, tags=["authority"],
            errors=ERRORS,
            query={"version": {"schema": {"type": "integer", "minimum": 0},
                               "description": "this version (0: the shipped default); "
@@ -719,7 +721,7 @@ class GatewayService:
                    else _int_arg(request, "version", 0, 0, 1_000_000))
         return self._call("verification", "get_rules", exam_year, version)
 
-    @route("PUT", "/api/authority/rules/<int:exam_year>", access=AUTHORITY, tags=["authority"],
+    @route("PUT", "/api/authority/rules/<int:exam_year>", access=AUTHORITY, reply=verification.RulesLoadedReply, tags=["authority"],
            body=s.RULES_DOCUMENT, errors=ERRORS,
            uploads={t: {"type": "string", "maxLength": MAX_RULES_YAML} for t in YAML_TYPES},
            query={"reason": {"schema": {"type": "string", "maxLength": 500},
@@ -744,7 +746,7 @@ class GatewayService:
 
     # ================================================================ public verification
 
-    @route("GET", "/api/verify", access=PUBLIC, tags=["verification"], errors=ERRORS,
+    @route("GET", "/api/verify", access=PUBLIC, reply=certificate.VerdictReply, tags=["verification"], errors=ERRORS,
            query={"number": {"schema": {"type": "string"}, "description": "证书编号"},
                   "token": {"schema": {"type": "string"},
                             "description": "the token in a certificate's QR code link"}},
@@ -757,12 +759,12 @@ class GatewayService:
         data = {"certificate_number": number} if number else {"token": token}
         return self._call("certificate", "verify", data)
 
-    @route("POST", "/api/verify", access=PUBLIC, tags=["verification"], body=s.VERIFY,
+    @route("POST", "/api/verify", access=PUBLIC, reply=certificate.VerdictReply, tags=["verification"], body=s.VERIFY,
            errors=ERRORS, summary="Check a certificate's signed credential (VC-JWT).")
     def verify_post(self, request, caller):
         return self._call("certificate", "verify", read_json(request))
 
-    @route("GET", "/api/status-list", access=PUBLIC, tags=["verification"], errors=ERRORS,
+    @route("GET", "/api/status-list", access=PUBLIC, reply=certificate.StatusListReply, tags=["verification"], errors=ERRORS,
            query={"list": {"schema": {"type": "integer", "minimum": 0, "maximum": 10_000}}},
            summary="The revocation status list (a signed BitstringStatusListCredential).")
     def status_list(self, request, caller):
@@ -777,7 +779,7 @@ class GatewayService:
         return Response(got["credential"], mimetype=got.get("content_type")
                         or "application/vc+jwt")
 
-    @route("GET", "/issuer", access=PUBLIC, tags=["verification"], errors=(503,),
+    @route("GET", "/issuer", access=PUBLIC, reply=certificate.IssuerReply, tags=["verification"], errors=(503,),
            summary="The certificate issuer: its id, name and public keys (JWKS).")
     def issuer(self, request, caller):
         return self._call("certificate", "issuer")
@@ -802,7 +804,7 @@ class GatewayService:
 
     # ================================================================ operators
 
-    @route("GET", "/api/ops/status", access=OPERATOR, tags=["operations"], errors=(503,),
+    @route("GET", "/api/ops/status", access=OPERATOR, reply=s.OpsStatusReply, tags=["operations"], errors=(503,),
            summary="Every service's status(): up or down, log head, relay and consumer lag.")
     def ops_status(self, request, caller):
         statuses = rpc.gather({name: (getattr(self, f"{name}_rpc"), name, "status", ())
@@ -814,7 +816,7 @@ class GatewayService:
         return mask({"services": out})
 
     @route("GET", f"/api/ops/events/<any({', '.join(dashboard.SERVICES)}):service>",
-           access=OPERATOR, tags=["operations"], ok_schema=LIST, errors=ERRORS,
+           access=OPERATOR, reply=EventReply(many=True), tags=["operations"], errors=ERRORS,
            query={"after": {"schema": {"type": "integer", "minimum": 0, "maximum": 2**62},
                             "description": "log position to read after (default 0)"},
                   "limit": {"schema": {"type": "integer", "minimum": 1, "maximum": 5000}}},
@@ -824,7 +826,7 @@ class GatewayService:
         return mask(self._call(service, "events_after", _int_arg(request, "after", 0, 0, 2**62),
                                _int_arg(request, "limit", 100, 1, 5000)))
 
-    @route("GET", "/api/ops/dashboard", access=OVERSIGHT, tags=["operations"], errors=(400,),
+    @route("GET", "/api/ops/dashboard", access=OVERSIGHT, reply=s.DashboardReply, tags=["operations"], errors=(400,),
            query=SESSION_QUERY,
            summary="The dashboard's figures: phase and next deadline, the funnel, queues, lags.",
            description="Each source that does not answer within 3 s is shown as unavailable.")

@@ -154,7 +154,8 @@ class Gate(DependencyProvider):
     ``GATEWAY_REVOCATION_CACHE`` (seconds, 30), ``GATEWAY_SESSION_MAX`` (seconds a sign-in
     may be renewed for, 43200), ``GATEWAY_RPC_TIMEOUT`` (seconds, 10),
     ``GATEWAY_TRUSTED_PROXIES`` (the ingress: its ``X-Forwarded-For`` names the client;
-    none by default).
+    none by default), ``GATEWAY_CHECK_REPLIES`` (tests: an answer its route's reply schema
+    does not describe fails the request, 500, instead of being logged).
     """
 
     # RPC from the edge itself (the revocation check runs before any worker)
@@ -196,6 +197,7 @@ class Gate(DependencyProvider):
         self._changes: OrderedDict[str, tuple[float | None, float]] = OrderedDict()
         self.clock = clock_from_config(cfg)
         self.rpc_timeout = float(cfg.get("GATEWAY_RPC_TIMEOUT", DEFAULT_RPC_TIMEOUT))
+        self.check_replies = bool(cfg.get("GATEWAY_CHECK_REPLIES"))
         self.trusted = trusted_networks(cfg.get("GATEWAY_TRUSTED_PROXIES")
                                         or os.environ.get("GATEWAY_TRUSTED_PROXIES"))
 
@@ -265,7 +267,7 @@ class ApiRoute(HttpEndpoint):
                  description: str = "", body: dict | None = None, body_required: bool = True,
                  uploads: dict | None = None, query: dict | None = None,
                  path: dict | None = None, ok: int = 200, ok_description: str = "OK",
-                 ok_content: str = "application/json", ok_schema: dict | None = None,
+                 ok_content: str = "application/json", reply=None,
                  errors=(), unauthorized: str = "forbidden", page: bool = False,
                  expected_exceptions=(KaowuError, ApiError), **kwargs):
         super().__init__(method, url, expected_exceptions=expected_exceptions, **kwargs)
@@ -274,7 +276,10 @@ class ApiRoute(HttpEndpoint):
         self.body, self.body_required, self.uploads = body, body_required, uploads
         self.query, self.path_params = query or {}, path or {}
         self.ok, self.ok_description = ok, ok_description
-        self.ok_content, self.ok_schema = ok_content, ok_schema
+        self.ok_content = ok_content
+        # the marshmallow schema every JSON answer is dumped through (an instance; ``many``
+        # for a list): the document's answer is made from it, so it says what is sent
+        self.reply = reply() if isinstance(reply, type) else reply
         self.errors = tuple(errors)
         self.unauthorized = unauthorized
         self.page = page
@@ -318,7 +323,7 @@ class ApiRoute(HttpEndpoint):
             result, exc_info = event.wait()
             if exc_info is not None:
                 raise exc_info[1]
-            response = _to_response(result)
+            response = self._to_response(result, cid)
         except Exception as exc:
             error, unexpected = from_exception(exc, unauthorized=self.unauthorized)
             if unexpected:
@@ -334,18 +339,46 @@ class ApiRoute(HttpEndpoint):
             self.metrics.observe_request(self.url, self.method, response.status_code, seconds)
         return response
 
+    def _to_response(self, result, cid: str) -> Response:
+        if isinstance(result, Response):
+            return result
+        status, data = (result if isinstance(result, tuple) and len(result) == 2
+                        and isinstance(result[0], int) else (200, result))
+        return json_response(self._dump(data, cid), status)
+
+    def _dump(self, data, cid: str):
+        """``data`` through the route's reply schema: only what the document describes is
+        sent. A reply that does not fit it (a service added, renamed or dropped a field and
+        the schema was not changed with it) is logged by field; with
+        ``GATEWAY_CHECK_REPLIES`` (the tests) it fails the request instead."""
+        if self.reply is None:
+            raise ValueError(f"{self.method} {self.url} answers JSON without a reply schema")
+        problems = self.reply.validate(data)
+        if problems:
+            if self.gate.check_replies:
+                raise ReplyOffSchema(f"{self.method} {self.url}: {problems}")
+            log.warning("gateway.reply_off_schema", correlation_id=cid,
+                        route=f"{self.method} {self.url}", fields=sorted(_paths(problems)))
+        return self.reply.dump(data)
+
     @staticmethod
     def _result(event, worker_ctx, result, exc_info):
         event.send((result, exc_info))
         return result, exc_info
 
 
-def _to_response(result) -> Response:
-    if isinstance(result, Response):
-        return result
-    if isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], int):
-        return json_response(result[1], result[0])
-    return json_response(result)
+class ReplyOffSchema(Exception):
+    """An answer that its route's reply schema does not describe (GATEWAY_CHECK_REPLIES)."""
+
+
+def _paths(problems, prefix="") -> list[str]:
+    """Where a marshmallow error report points: ``a.b.0.c`` (names and positions only)."""
+    if not isinstance(problems, dict):
+        return [prefix or "_schema"]
+    out = []
+    for key, value in problems.items():
+        out += _paths(value, f"{prefix}.{key}" if prefix else str(key))
+    return out
 
 
 route = ApiRoute.decorator

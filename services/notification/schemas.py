@@ -11,7 +11,7 @@ from marshmallow import Schema, fields, validate
 
 from services.notification.domain import NOTICE_STATUSES, SMS_STATUSES, TICKET_STATUSES
 from shared.contracts import INTEGRATION, EventRegistry
-from shared.fields import Text
+from shared.fields import Instant, LocalTime, Text
 
 
 def _id():
@@ -206,3 +206,17 @@ class NoticesQuerySchema(Schema):
 
 class CountsQuerySchema(Schema):
     session_id = Text(max_length=100, load_default=None, allow_none=True)
+
+
+# -- replies: what the RPC methods answer, as the gateway dumps it (its OpenAPI document is
+# made from these; services/gateway/from_marshmallow.py) ---------------------------------
+
+
+class MessageReply(Schema):
+    """站内消息: an in-site message."""
+
+    message_id = fields.String(required=True)
+    template, title, body = (fields.String(required=True), fields.String(required=True),
+                             fields.String(required=True))
+    at, at_local = Instant(required=True), LocalTime(required=True)
+    read = fields.Boolean(required=True)

@@ -15,7 +15,7 @@ from marshmallow import (
 
 from shared.contracts import INTEGRATION, EventRegistry
 from shared.contracts.registration import LEVELS, MAX_SUBJECTS, WINDOWS
-from shared.fields import Text, account_ids
+from shared.fields import Instant, LocalTime, Text, account_ids, nullable
 
 MAX_PROOF_BYTES = 5 * 1024 * 1024
 MAX_PROOF_FILES = 5
@@ -252,3 +252,117 @@ class CountsRefSchema(SessionRefSchema):
     """A session's counts, of every candidate or (``account_ids``) only of these."""
 
     account_ids = account_ids()
+
+
+# -- replies: what the RPC methods answer, as the gateway dumps it (its OpenAPI document is
+# made from these; services/gateway/from_marshmallow.py) ---------------------------------
+
+S, Int, B, L, D = fields.String, fields.Integer, fields.Boolean, fields.List, fields.Dict
+
+
+class WindowReply(Schema):
+    label, start, end, description = S(required=True), Instant(required=True), \
+        Instant(required=True), S(required=True)
+
+
+class LevelReply(Schema):
+    name = S(required=True)
+    subjects = L(S(), required=True)
+    exemptions = D(keys=S(), values=S(), required=True,
+                   metadata={"description": "exemption ground -> what it takes"})
+    validity_years, validity_years_exempt = nullable(Int), nullable(Int)
+
+
+class SubjectReply(Schema):
+    name, level, full_marks = S(required=True), S(required=True), Int(required=True)
+
+
+class PointReply(Schema):
+    name, address, phone = S(required=True), nullable(S), nullable(S)
+
+
+class SessionReply(Schema):
+    """An exam session: its timetable (windows), levels, subjects, registration points, the
+    pledge text and the current phase."""
+
+    session_id, name, exam_year = S(required=True), S(required=True), Int(required=True)
+    pledge_version, pledge_text = S(required=True), S(required=True)
+    windows = D(keys=S(), values=fields.Nested(WindowReply), required=True)
+    levels = D(keys=S(), values=fields.Nested(LevelReply), required=True)
+    subjects = D(keys=S(), values=fields.Nested(SubjectReply), required=True)
+    registration_points = D(keys=S(), values=fields.Nested(PointReply), required=True)
+    phase = nullable(S, metadata={"description": "the window open now (null: none)"})
+
+
+class SessionListReply(Schema):
+    """An exam session scheduled."""
+
+    session_id, name, exam_year = S(required=True), S(required=True), Int(required=True)
+
+
+class CommitmentReply(Schema):
+    pledge_version, signed_name, signed_at = S(required=True), S(required=True), \
+        Instant(required=True)
+
+
+class VoidedReply(Schema):
+    reason, integrity, voided_at = S(required=True), B(required=True), Instant(required=True)
+
+
+class ProofFileReply(Schema):
+    file_id, name, content_type, size = S(required=True), S(required=True), \
+        S(required=True), Int(required=True)
+    uploaded_at, round = nullable(Instant), Int()
+
+
+class HistoryItemReply(Schema):
+    """One step of an application's history (the verification's outcomes, enquiries,
+    proof, confirmation, voiding …)."""
+
+    type, at, at_local = S(required=True), nullable(Instant), nullable(LocalTime)
+    reason, rule, cause = S(allow_none=True), S(allow_none=True), S()
+    enquiry_id, about, text = S(), S(allow_none=True), S()
+    answer, reopened = S(), B()
+    files = fields.Nested(Schema.from_dict({"name": S(required=True),
+                                            "size": Int(required=True)},
+                                           name="HistoryFileReply"), many=True)
+
+
+class ApplicationReply(Schema):
+    """An application (报名) with its status, reasons and whole history."""
+
+    application_id, session_id, account_id = S(required=True), S(required=True), S(required=True)
+    level = S(required=True)
+    subjects = L(S(), required=True)
+    exemption = nullable(D, metadata={"description": "the exemption claimed"})
+    registration_point = S(required=True)
+    commitment = fields.Nested(CommitmentReply, required=True, allow_none=True)
+    status, status_label, reason = S(required=True), S(required=True), nullable(S)
+    open_enquiry = nullable(S)
+    voided = fields.Nested(VoidedReply, required=True, allow_none=True)
+    history = fields.Nested(HistoryItemReply, many=True, required=True)
+
+
+class CandidateProfileReply(Schema):
+    name, id_type, id_number = S(required=True), S(required=True), S(required=True)
+    completeness = Int(required=True)
+    sections = D(keys=S(), values=D(), required=True,
+                 metadata={"description": "the profile's sections as the candidate saved them"})
+
+
+class CandidateFileReply(Schema):
+    """A case's candidate: the application, the profile now (null before registration has
+    heard of it) and as it was when they applied, and the proof files."""
+
+    application = fields.Nested(ApplicationReply, required=True)
+    profile = fields.Nested(CandidateProfileReply, required=True, allow_none=True)
+    at_application = nullable(D, metadata={"description": "the profile as applied with"})
+    proof_files = fields.Nested(ProofFileReply, many=True, required=True)
+
+
+class AuditRowReply(Schema):
+    """A decision or look in the audit trail: who, when, what, why."""
+
+    at, at_local = nullable(Instant), nullable(LocalTime)
+    session_id, staff_id, action = nullable(S), nullable(S), S(required=True)
+    application_id, what, why = nullable(S), nullable(S), nullable(S)

@@ -13,7 +13,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from shared.contracts import INTEGRATION, EventRegistry
 from shared.contracts.registration import LEVELS
-from shared.fields import Text, account_ids
+from shared.fields import Instant, Text, account_ids, nullable
 
 
 def _id():
@@ -191,3 +191,90 @@ class CountsRefSchema(SessionRefSchema):
     """A session's counts, of every candidate or (``account_ids``) only of these."""
 
     account_ids = account_ids()
+
+
+# -- replies: what the RPC methods answer, as the gateway dumps it (its OpenAPI document is
+# made from these; services/gateway/from_marshmallow.py) ---------------------------------
+
+S, Int, B, L, F = fields.String, fields.Integer, fields.Boolean, fields.List, fields.Float
+
+
+class ImportedReply(Schema):
+    """A score file taken in whole (it supersedes the earlier import, if any)."""
+
+    session_id, import_id, filename = S(required=True), S(required=True), S(required=True)
+    rows, candidates = Int(required=True), Int(required=True)
+    absent_rows, missing = Int(required=True), Int(required=True)
+    sha256, supersedes = S(required=True), nullable(S)
+
+
+class PublishedReply(Schema):
+    """The scores published: how many candidates, subjects passed, qualifications."""
+
+    session_id, published_at = S(required=True), Instant(required=True)
+    candidates, passed_subjects, qualified = Int(required=True), Int(required=True), \
+        Int(required=True)
+
+
+class ScoresVoidedReply(Schema):
+    """成绩无效: done, and the qualifications it withdrew."""
+
+    account_id, session_id, application_id = S(required=True), S(required=True), S(required=True)
+    voided = B(required=True, validate=validate.Equal(True))
+    reason, integrity = S(required=True), B(required=True)
+    withdrawn = L(S(), required=True)
+
+
+class SubjectScoreReply(Schema):
+    code, name = S(required=True), S(required=True)
+    score, full_marks, pass_mark = nullable(F), nullable(F), nullable(F)
+    passed, status = B(required=True), S(required=True)
+
+
+class ImportSummaryReply(Schema):
+    import_id, filename, sha256 = S(required=True), S(required=True), S(required=True)
+    rows, candidates, absent_rows, missing = Int(required=True), Int(required=True), \
+        Int(required=True), Int(required=True)
+    imported_by, imported_at = nullable(S), nullable(Instant)
+
+
+class SessionResultRowReply(Schema):
+    ticket_number, account_id, application_id = S(required=True), S(required=True), \
+        S(required=True)
+    name, level, ticket_status = nullable(S), nullable(S), nullable(S)
+    voided, void_reason = B(required=True), nullable(S)
+    subjects = fields.Nested(SubjectScoreReply, many=True, required=True)
+
+
+class SessionResultsReply(Schema):
+    """A session's results as imported, before and after publication."""
+
+    session_id, published, published_at = S(required=True), B(required=True), nullable(Instant)
+    import_ = fields.Nested(ImportSummaryReply, required=True, data_key="import",
+                            attribute="import")
+    candidates = fields.Nested(SessionResultRowReply, many=True, required=True)
+
+
+class CandidateSubjectReply(Schema):
+    code, name = S(required=True), S(required=True)
+    score, full_marks = nullable(F), nullable(F)
+    passed, status, status_label = B(required=True), S(required=True), S(required=True)
+
+
+class QualificationReply(Schema):
+    qualification_id, level, status = S(required=True), S(required=True), S(required=True)
+    session_id, exam_year = S(required=True), Int(required=True)
+    subjects = L(fields.Raw(), required=True)
+    withdrawn_reason = nullable(S)
+
+
+class CandidateResultsReply(Schema):
+    """查询成绩: a candidate's results of a published sitting, and the qualification."""
+
+    session_id, session_name, exam_year = S(required=True), S(required=True), Int(required=True)
+    published = B(required=True)
+    published_at = nullable(Instant)
+    level, ticket_number = nullable(S), nullable(S)
+    subjects = fields.Nested(CandidateSubjectReply, many=True, required=True)
+    voided, void_reason = B(required=True), nullable(S)
+    qualification = fields.Nested(QualificationReply, required=True, allow_none=True)

@@ -16,7 +16,7 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate, va
 
 from shared.contracts import INTEGRATION, EventRegistry
 from shared.contracts.registration import LEVELS, Candidate, Exemption, ProofFile
-from shared.fields import Text
+from shared.fields import Instant, LocalTime, Text, nullable
 
 MAX_RULES_DOCUMENT = 100_000  # characters of a rules document's YAML
 
@@ -285,3 +285,130 @@ class LoadRulesSchema(Schema):
     yaml = fields.String(required=True, validate=validate.Length(min=1, max=MAX_RULES_DOCUMENT))
     reason = Text(max_length=500, load_default=None, allow_none=True)
 
+
+
+# -- replies: what the RPC methods answer, as the gateway dumps it (its OpenAPI document is
+# made from these; services/gateway/from_marshmallow.py) ---------------------------------
+
+S, Int, B, L, D = fields.String, fields.Integer, fields.Boolean, fields.List, fields.Dict
+
+
+class EnquiryReply(Schema):
+    """An enquiry (疑问核实) on a case, with its answer once there is one."""
+
+    enquiry_id, application_id, session_id = S(required=True), S(required=True), S(required=True)
+    registration_point, about, text = S(required=True), S(required=True), S(required=True)
+    raised_at, status = Instant(required=True), S(required=True)
+    answer, staff, reopened = nullable(S), nullable(S), nullable(B)
+    answered_at, closed_reason = nullable(Instant), nullable(S)
+
+
+class QueuedEnquiryReply(EnquiryReply):
+    """An open enquiry of the staff member's point, with its case."""
+
+    candidate_name, case_status, case_reason = nullable(S), nullable(S), nullable(S)
+
+
+class CaseRowReply(Schema):
+    """A case in a list."""
+
+    application_id, session_id = S(required=True), S(required=True)
+    candidate_name, level, status = nullable(S), nullable(S), S(required=True)
+    proof_cause, reason, updated_at = nullable(S), nullable(S), nullable(Instant)
+
+
+class QueuedCaseReply(CaseRowReply):
+    """A case waiting for the manual check, and since when (seconds on the services' clock)."""
+
+    waiting_since, waiting_s = nullable(Instant), Int(required=True)
+
+
+class DrawnCaseReply(CaseRowReply):
+    registration_point, spot_checked = nullable(S), nullable(B)
+
+
+class RulesRefReply(Schema):
+    exam_year, version, digest = Int(required=True), Int(required=True), S(required=True)
+
+
+class CaseProofFileReply(Schema):
+    file_id, name, content_type = S(required=True), S(required=True), S(required=True)
+    size, uploaded_at, round = Int(required=True), nullable(Instant), Int(required=True)
+    decision = nullable(S)
+
+
+class ProofRequestReply(Schema):
+    cause, reason = S(required=True), nullable(S)
+
+
+class CaseReply(Schema):
+    """A verification case (资格审核) with its history."""
+
+    application_id, account_id, session_id = S(required=True), S(required=True), S(required=True)
+    registration_point, level, status = S(required=True), S(required=True), S(required=True)
+    commitment, spot_checked = nullable(B), nullable(B)
+    auto_check = nullable(D, metadata={"description": "the automatic check: rule, outcome, why"})
+    proof_cause = nullable(S)
+    enquiries = L(D(), required=True, metadata={"description": "the case's enquiries"})
+    rules = fields.Nested(RulesRefReply, required=True, allow_none=True)
+    voided = nullable(D)
+    proof_requests = fields.Nested(ProofRequestReply, many=True, required=True)
+    proof_files = fields.Nested(CaseProofFileReply, many=True, required=True)
+    history = L(D(), required=True, metadata={"description": "the case's events, oldest first"})
+
+
+class SpotCheckDrawReply(Schema):
+    """The spot-check draw just made (reproducible from its seed)."""
+
+    draw_id, population = S(required=True), Int(required=True)
+    selected = L(S(), required=True)
+    seed, rate = Int(required=True), fields.Float(required=True)
+
+
+class DrawReply(SpotCheckDrawReply):
+    by, at = S(required=True), nullable(Instant)
+
+
+class SpotCheckReply(Schema):
+    """抽查: the session's draw (null before it) and the drawn cases' decisions."""
+
+    session_id = S(required=True)
+    draw = fields.Nested(DrawReply, required=True, allow_none=True)
+    cases = fields.Nested(DrawnCaseReply, many=True, required=True)
+
+
+class AuditRowReply(Schema):
+    """A decision or look in the audit trail: who, when, what, why."""
+
+    at, at_local = nullable(Instant), nullable(LocalTime)
+    session_id, staff_id, action = nullable(S), nullable(S), S(required=True)
+    registration_point = nullable(S)
+    application_id, what, why = nullable(S), nullable(S), nullable(S)
+
+
+class RulesVersionReply(Schema):
+    version, source, digest = Int(required=True), S(required=True), S(required=True)
+    loaded_by, loaded_at = nullable(S), nullable(Instant)
+    reason = S(allow_none=True, metadata={"description": "why (in the versions list)"})
+
+
+class RulesYearReply(RulesVersionReply):
+    """An exam year with eligibility rules (报考条件) and the version in force."""
+
+    exam_year = Int(required=True)
+    levels = L(S(), required=True)
+
+
+class RulesReply(Schema):
+    """报考条件 of an exam year: a version with its YAML, and every version's who, when, why."""
+
+    exam_year, version, in_force = Int(required=True), Int(required=True), Int(required=True)
+    source, digest = S(required=True), S(required=True)
+    levels = L(S(), required=True)
+    document = D(required=True, metadata={"description": "the rules as checked"})
+    yaml = S(required=True)
+    versions = fields.Nested(RulesVersionReply, many=True, required=True)
+
+
+class RulesLoadedReply(RulesReply):
+    changed = B(required=True, metadata={"description": "false: the same as those in force"})

@@ -32,7 +32,7 @@ from shared.errors import NotFound, Refused, Unauthorized, ValidationFailed
 from shared.projection import snapshot
 from shared.session import REFERENCE_SESSION_PATH
 from tests.integration.test_account_flow import jpeg
-from tests.support import wait_for
+from tests.support import check_reply, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -75,7 +75,7 @@ class Season:
 
     def call(self, service, method, *args):
         with entrypoint_hook(self.container(service), method) as hook:
-            return hook(*args)
+            return check_reply(service, method, hook(*args))
 
     def wait(self, predicate, timeout=15):
         return wait_for(predicate, timeout)

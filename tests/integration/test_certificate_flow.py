@@ -31,7 +31,7 @@ from shared.pdf import read_pdf
 from shared.projection import snapshot
 from shared.service import EventSourcedService, command
 from shared.session import REFERENCE_SESSION_PATH, load_session_file
-from tests.support import wait_for
+from tests.support import check_reply, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -77,7 +77,7 @@ class World:
 
     def call(self, service, method, *args):
         with entrypoint_hook(self.container(service), method) as hook:
-            return hook(*args)
+            return check_reply(service, method, hook(*args))
 
     def cert(self, method, *args):
         return self.call("certificate", method, *args)

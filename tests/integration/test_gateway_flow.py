@@ -4,6 +4,8 @@ The services run in one ServiceRunner with a controlled clock; the gateway runs 
 container of its own on a free port (``WEB_SERVER_ADDRESS``), and the tests talk to it with
 ``requests`` only. ``Api`` checks every answer against the OpenAPI document the gateway
 serves: request bodies are validated against the operation's schema before they are sent,
+every JSON answer against its operation's documented reply (the gateway, with
+``GATEWAY_CHECK_REPLIES``, also refuses to send one its reply schema does not describe),
 and every error answer must be the one error shape, with the correlation id of its header.
 
 Here: a candidate's way from registering to seeing their application (and a staff member
@@ -37,7 +39,7 @@ from shared.errors import NotFound
 from shared.session import REFERENCE_SESSION_PATH
 from tests.integration.test_account_flow import jpeg
 from tests.integration.test_application_flow import SESSION, at
-from tests.support import wait_for
+from tests.support import check_reply, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -83,6 +85,18 @@ class Api:
         self.templates = [(_template_regex(p), p) for p in self.doc["paths"]]
         self.error_schema = self.doc["components"]["schemas"]["Error"]
         self.sent = []  # (method, template) of every call: for coverage checks
+        self.replied = []  # (method, template, status) of every JSON answer checked
+
+    def resolved(self, schema):
+        """``schema`` with its ``$ref``s to ``components.schemas`` replaced by their target."""
+        if isinstance(schema, dict):
+            ref = schema.get("$ref", "")
+            if ref.startswith("#/components/schemas/"):
+                return self.resolved(self.doc["components"]["schemas"][ref.rsplit("/", 1)[1]])
+            return {k: self.resolved(v) for k, v in schema.items()}
+        if isinstance(schema, list):
+            return [self.resolved(v) for v in schema]
+        return schema
 
     def operation(self, method, path):
         path = path.split("?", 1)[0]
@@ -108,6 +122,14 @@ class Api:
         self.sent.append((method, template, response.status_code, time.monotonic() - started))
         cid = response.headers.get("X-Correlation-Id")
         assert cid, f"{method} {path}: no X-Correlation-Id"
+        ok = op["responses"].get(str(response.status_code), {}).get("content", {})
+        if response.status_code < 400 and "application/json" in ok:
+            # the answer is what the document says (made from the reply schema it was
+            # dumped through): every JSON answer of every gateway test is checked here
+            body = response.json()
+            self.replied.append((method, template, response.status_code))
+            jsonschema.validate(body, self.resolved(ok["application/json"]["schema"]),
+                                format_checker=jsonschema.FormatChecker())
         if response.status_code >= 400:
             assert "Traceback" not in response.text
             documented = op["responses"]
@@ -155,7 +177,7 @@ class Stack:
 
     def rpc(self, service, method, *args, **kwargs):
         with entrypoint_hook(self.container(service), method) as hook:
-            return hook(*args, **kwargs)
+            return check_reply(service, method, hook(*args, **kwargs))
 
     def wait(self, predicate, timeout=15):
         return wait_for(predicate, timeout)
@@ -230,7 +252,7 @@ def start_stack(runner_factory, container_factory, config, services, gateway_con
     port = free_port()
     gateway = container_factory(GatewayService, {
         **config, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}", "GATEWAY_TOKEN_KEY": TOKEN_KEY,
-        "GATEWAY_RPC_TIMEOUT": 5, **(gateway_config or {})})
+        "GATEWAY_RPC_TIMEOUT": 5, "GATEWAY_CHECK_REPLIES": True, **(gateway_config or {})})
     gateway.start()
     return Stack(runner, gateway, config["CLOCK"], f"http://127.0.0.1:{port}")
 

@@ -292,7 +292,8 @@ def test_gateway_counts_requests_by_route_and_status(container_factory, amqp_uri
     port = free_port()
     gateway = container_factory(GatewayService, {
         "AMQP_URI": amqp_uri, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
-        "GATEWAY_TOKEN_KEY": TOKEN_KEY, "GATEWAY_RPC_TIMEOUT": 2, "CLOCK": ControlledClock()})
+        "GATEWAY_TOKEN_KEY": TOKEN_KEY, "GATEWAY_RPC_TIMEOUT": 2, "CLOCK": ControlledClock(),
+        "GATEWAY_CHECK_REPLIES": True})
     gateway.start()
     assert get(port, "/health/live")[0] == 200
     assert get(port, "/health/live")[0] == 200

@@ -134,6 +134,11 @@ def env_configmap(docs) -> dict:
                 if d["metadata"]["name"].startswith("kaowu-env"))["data"]
 
 
+def env_configmap_name(docs) -> str:
+    return next(d for d in of_kind(docs, "ConfigMap")
+                if d["metadata"]["name"].startswith("kaowu-env"))["metadata"]["name"]
+
+
 def database_services() -> set[str]:
     return {name for name in discover_services() if has_database(name)}
 
@@ -747,6 +752,36 @@ def test_network_policies(rendered):
     assert not pods["gateway"].get("kaowu/database")
 
 
+def test_the_gateway_tells_clients_apart_behind_the_ingress(rendered):
+    """GATEWAY_TRUSTED_PROXIES reaches the gateway's pods and names where the ingress
+    controller comes from (a pod network or a node), not the internet: behind it each
+    client has its own address for the per-address limits and the login lockout, and a
+    client cannot name another address by sending X-Forwarded-For itself."""
+    from services.gateway.auth import client_address, trusted_networks
+
+    overlay, docs = rendered
+    gateway = named(docs, "Deployment", "kaowu-gateway")
+    setting = pod_env(gateway, docs, fake_secrets(overlay))["GATEWAY_TRUSTED_PROXIES"]
+    trusted = trusted_networks(setting)
+    assert trusted and all(n.is_private and n.prefixlen >= 8 for n in trusted), setting
+    client = "203.0.113.9"
+    # ingress-nginx pods on the usual pod networks, and on a node's address (hostNetwork)
+    for controller in ("10.244.1.7", "10.42.0.5", "192.168.3.4", "172.16.5.6", "10.0.12.3"):
+        assert client_address(controller, client, trusted) == client, controller
+        # what a client claims further left is not believed
+        assert client_address(controller, f"198.51.100.1, {client}", trusted) == client
+    # from outside the private networks nothing is believed
+    assert client_address(client, "198.51.100.1", trusted) == client
+    # the trust stands on the network policy: only the ingress controller (and Prometheus)
+    # may reach the gateway at all
+    sources = {peer.get("namespaceSelector", {}).get("matchLabels", {})
+               .get("kubernetes.io/metadata.name")
+               for p in of_kind(docs, "NetworkPolicy")
+               if selects(p, gateway["spec"]["template"]["metadata"]["labels"])
+               for r in p["spec"].get("ingress", []) for peer in r["from"]}
+    assert sources == {"ingress-nginx", "monitoring"}
+
+
 def test_ingress_exposes_the_public_routes_only(rendered):
     """The Ingress sends the gateway what the public needs (the API, the certificate
     verification pages, issuer and status lists, the dashboard's page) and never the
@@ -783,14 +818,11 @@ def test_ingress_exposes_the_public_routes_only(rendered):
     for path in ("/verify/abc", "/issuer", "/credentials/status/0"):
         assert exposed(path), path
 
-    # every request comes from the ingress controller's address: a per-address login limit
-    # at the gateway would throttle all candidates together
+    # the per-address limits are the code's own: the gateway tells clients apart (below)
     setup_yaml_parser()
     config = yaml.safe_load((K8S / "base" / "nameko-config.yml").read_text("utf-8"))
     for limit in ("GATEWAY_LOGIN_LIMIT", "GATEWAY_SIGNUP_LIMIT", "GATEWAY_RESET_LIMIT"):
-        assert config[limit]["per_address"] >= 100_000, limit
-    assert config["GATEWAY_LOGIN_LIMIT"]["per_pair"] == 5
-    assert config["GATEWAY_SIGNUP_LIMIT"]["per_identity"] == 5
+        assert limit not in config or config[limit]["per_address"] <= 100, limit
 
     # the largest request body the gateway takes passes the ingress and, base64 in one RPC,
     # the broker
@@ -968,9 +1000,9 @@ def test_dead_letter_alerts(prod):
         runbook = alert["annotations"]["runbook"]
         for command in ("list", "replay"):
             assert f"`kaowu dlq {command}`" in runbook and command in commands
-        for deployment in re.findall(r"exec deploy/(\S+)", runbook):
-            if "{{" not in deployment:  # a Deployment by name, not one made from a label
-                named(prod, "Deployment", deployment)
+        # in the cluster: the command line's own image, in a pod (deploy/k8s/kaowu-cli)
+        assert "deploy/k8s/kaowu-cli -n {{ $labels.namespace }} dlq list" in runbook
+        assert (ROOT / "deploy" / "k8s" / "kaowu-cli").stat().st_mode & 0o111
 
     # the queue's depth is scraped: RabbitMQ's Service, the vhost's per-queue figures
     sm = named(prod, "ServiceMonitor", "kaowu-rabbitmq")
@@ -1034,23 +1066,38 @@ def dockerfile_stages():
         instruction, _, rest = line.partition(" ")
         instruction = instruction.upper()
         if instruction == "FROM":
-            current = {"from": rest.split()[0], "lines": []}
+            words = rest.split()
+            current = {"from": words[0], "lines": [],
+                       "name": words[2] if len(words) > 2 and words[1].upper() == "AS" else None}
             stages.append(current)
         else:
             current["lines"].append((instruction, rest.strip()))
     return stages
 
 
+def _stage_chain(stages, stage) -> list[dict]:
+    """A stage and the stages it is built FROM, nearest first."""
+    by_name = {st["name"]: st for st in stages if st["name"]}
+    chain = [stage]
+    while chain[-1]["from"] in by_name:
+        chain.append(by_name[chain[-1]["from"]])
+    return chain
+
+
 def test_dockerfile(prod):
     stages = dockerfile_stages()
     assert len(stages) >= 2, "multi-stage: a builder and a slim runtime"
     builder, runtime = stages[0], stages[-1]
+    # the service image is the default target (the last stage); its lines with its bases'
+    assert runtime["name"] == "runtime"
+    chain = _stage_chain(stages, runtime)
+    lines = [line for stage in reversed(chain) for line in stage["lines"]]
     runs = " ".join(rest for ins, rest in builder["lines"] if ins == "RUN")
     assert "-c constraints.txt" in runs, "installs pinned by constraints.txt"
-    assert runtime["from"].startswith("python:3.11-slim")
-    users = [rest for ins, rest in runtime["lines"] if ins == "USER"]
+    assert chain[-1]["from"].startswith("python:3.11-slim")
+    users = [rest for ins, rest in lines if ins == "USER"]
     assert users and users[-1].split(":")[0] not in {"root", "0"}
-    expose = {int(rest.split("/")[0]) for ins, rest in runtime["lines"] if ins == "EXPOSE"}
+    expose = {int(rest.split("/")[0]) for ins, rest in lines if ins == "EXPOSE"}
     ports = {p["containerPort"] for d in of_kind(prod, "Deployment")
              for p in pod_spec(d)["containers"][0]["ports"]}
     assert expose == ports
@@ -1062,6 +1109,10 @@ def test_dockerfile(prod):
     (cmd,) = json.loads(next(rest for ins, rest in runtime["lines"] if ins == "CMD"))
     module, _, cls = cmd.partition(":")
     assert module.startswith("services.") and service_class(module.split(".")[1]).__name__ == cls
+    # the service image's virtualenv is the builder's: the dependencies, no extra
+    venvs = [rest for ins, rest in lines if ins == "COPY" and "/opt/venv" in rest]
+    assert venvs == [f"--from={builder['name']} /opt/venv /opt/venv"]
+    assert "optional-dependencies" not in runs
 
     # what the image copies exists and is not kept out of the build by .dockerignore
     ignored = [line.strip() for line in (ROOT / ".dockerignore").read_text("utf-8").splitlines()
@@ -1072,13 +1123,29 @@ def test_dockerfile(prod):
     for src in sources:
         assert (ROOT / src).exists(), src
         assert not any(src == pat or src.startswith(pat.rstrip("/") + "/") for pat in ignored), src
-    # the files services read at run time are in the image, and the operator command line
-    for needed in ("pyproject.toml", "constraints.txt", "config.yml", "shared", "services",
-                   "cli", "deploy/sessions", "deploy/reference"):
-        assert needed in sources, f"the image lacks {needed}"
-    runtime_runs = " ".join(rest for ins, rest in runtime["lines"] if ins == "RUN")
+    # the files services read at run time are in the service image; the command line not
+    runtime_sources = [src for ins, rest in lines if ins == "COPY" and "--from" not in rest
+                       for src in rest.split()[:-1] if not src.startswith("--")]
+    for needed in ("config.yml", "shared", "services", "deploy/sessions", "deploy/reference"):
+        assert needed in runtime_sources, f"the image lacks {needed}"
+    assert "cli" not in runtime_sources
+    for needed in ("pyproject.toml", "constraints.txt"):
+        assert needed in sources
+    runtime_runs = " ".join(rest for ins, rest in lines if ins == "RUN")
+    # the command line: a target of its own, the same base plus the cli extra and cli/;
     # `kaowu` (the runbooks' `kaowu dlq list`) runs the command line package
-    assert re.search(r"exec python -m cli \"\$@\"\\n' > /usr/local/bin/kaowu", runtime_runs)
+    cli = next(stage for stage in stages if stage["name"] == "cli")
+    cli_chain = _stage_chain(stages, cli)
+    assert cli_chain[-1] is chain[-1] and len(cli_chain) == 2
+    cli_builder = next(stage for stage in stages if stage["name"] == "cli-builder")
+    assert cli_builder["from"] == builder["name"]
+    cli_runs = " ".join(rest for ins, rest in cli_builder["lines"] if ins == "RUN")
+    assert "['optional-dependencies']['cli']" in cli_runs and "-c constraints.txt" in cli_runs
+    assert ("COPY", "--from=cli-builder /opt/venv /opt/venv") in cli["lines"]
+    assert ("COPY", "cli ./cli") in cli["lines"]
+    assert re.search(r"exec python -m cli \"\$@\"\\n' > /usr/local/bin/kaowu",
+                     " ".join(rest for ins, rest in cli["lines"] if ins == "RUN"))
+    assert json.loads(next(rest for ins, rest in cli["lines"] if ins == "ENTRYPOINT")) == ["kaowu"]
     assert (ROOT / "cli" / "__main__.py").is_file()
     # the PDFs' CJK font (shared/pdf.py), the package the Makefile pins, on the Debian
     # release that pin is for
@@ -1087,13 +1154,58 @@ def test_dockerfile(prod):
     from shared.pdf import FONT_CANDIDATES
 
     assert FONT_CANDIDATES[0].endswith("/wqy/wqy-zenhei.ttc")
-    assert all("-bookworm" in stage["from"] for stage in stages)
+    assert all("-bookworm" in stage["from"] for stage in stages
+               if stage["from"] not in {st["name"] for st in stages})
     # the web site: built from web/ by its lockfile in a node stage, copied into the runtime
     site = next(stage for stage in stages if stage["from"].startswith("node:"))
     site_runs = " ".join(rest for ins, rest in site["lines"] if ins == "RUN")
     assert "npm ci" in site_runs and "npm run build" in site_runs
     assert any(ins == "COPY" and "--from=site" in rest and "services/gateway/static/site" in rest
                for ins, rest in runtime["lines"])
+
+
+def test_the_command_line_runs_in_the_cluster_as_a_pod_of_its_image(tmp_path, prod):
+    """deploy/k8s/kaowu-cli (what the runbooks run) starts a pod of the CLI image with a
+    valid Pod spec, the service pods' broker settings and labels the network policies let
+    reach RabbitMQ, and no Service selects it."""
+    fake = tmp_path / "kubectl"
+    fake.write_text("#!/bin/sh\ncase \"$*\" in *\"get deployment\"*) "
+                    "echo registry.example.org/kaowu/kaowu:0.1.0 kaowu-env-9cbcbd5995; exit 0;; esac\n"
+                    "python3 -c 'import json,sys; print(json.dumps(sys.argv[1:]))' \"$@\"\n")
+    fake.chmod(0o755)
+    import os
+
+    out = subprocess.run([str(K8S / "kaowu-cli"), "-n", "kaowu", "dlq", "show", "a b"],
+                         capture_output=True, text=True, timeout=30,
+                         env={**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"})
+    assert out.returncode == 0, out.stderr
+    argv = json.loads(out.stdout)
+    assert argv[:3] == ["-n", "kaowu", "run"] and "--rm" in argv
+    assert "--image=registry.example.org/kaowu/kaowu:0.1.0-cli" in argv
+    labels = dict(kv.split("=") for kv in next(
+        a for a in argv if a.startswith("--labels="))[len("--labels="):].split(","))
+    spec = json.loads(next(a for a in argv if a.startswith("--overrides="))[len("--overrides="):])
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "kaowu-cli", "labels": labels},
+           **spec}
+    (container,) = pod["spec"]["containers"]
+    container.setdefault("image", "x")
+    kubernetes_validate.validate(pod, KUBERNETES_VERSION, strict=True)
+    assert container["args"] == ["dlq", "show", "a b"]
+    gateway = named(prod, "Deployment", "kaowu-gateway")
+    (service,) = pod_spec(gateway)["containers"]
+    broker = {k: v for k, v in env_of(service).items() if k.startswith("AMQP")}
+    assert env_of(container) == broker
+    assert container["envFrom"] == [{"configMapRef": {"name": "kaowu-env-9cbcbd5995"}}]
+    assert service["envFrom"][0]["configMapRef"]["name"] == env_configmap_name(prod)
+    assert pod["spec"]["securityContext"]["runAsUser"] == pod_spec(gateway)["securityContext"]["runAsUser"]
+    policies = of_kind(prod, "NetworkPolicy")
+    assert any(selects(p, labels) and any(
+        peer.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/name")
+        == "kaowu-rabbitmq" for r in p["spec"].get("egress", []) for peer in r.get("to", []))
+        for p in policies)
+    for svc in of_kind(prod, "Service"):
+        selector = svc["spec"].get("selector") or {}
+        assert not (selector and selector.items() <= labels.items()), svc["metadata"]["name"]
 
 
 def test_every_base_image_is_pinned_by_digest():
@@ -1119,8 +1231,8 @@ def test_every_base_image_is_pinned_by_digest():
 DEV_ONLY = {"pytest", "hypothesis", "testcontainers", "ruff", "eventsourcing", "psycopg",
             "hdrhistogram", "kubernetes-validate", "pypdf", "zxing-cpp", "selenium",
             "schemathesis", "jsonschema", "docker", "trio", "iniconfig", "pluggy"}
-# what the operator command line (cli/, `kaowu` in a service's pod: the alerts' runbooks
-# run it there) needs and the services do not: carried by the image for that reason
+# what the operator command line (cli/, its own image: deploy/k8s/kaowu-cli) needs and the
+# services do not: never in the service image
 CLI_ONLY = {"typer", "rich", "pydantic", "pydantic-core", "annotated-types",
             "typing-inspection", "shellingham", "annotated-doc", "markdown-it-py", "mdurl",
             "pygments"}
@@ -1152,17 +1264,15 @@ def image_distributions() -> set[str]:
 def test_the_service_image_carries_no_test_tooling():
     installed = image_distributions()
     assert not installed & DEV_ONLY, installed & DEV_ONLY
-    assert installed >= CLI_ONLY  # the operator command line, and what it alone needs
-    # the services themselves import none of the CLI's libraries
-    for package in ("services", "shared"):
-        for path in (ROOT / package).rglob("*.py"):
-            tree = ast.parse(path.read_text("utf-8"))
-            for node in ast.walk(tree):
-                names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
-                         [node.module] if isinstance(node, ast.ImportFrom) and node.module
-                         else [])
-                for name in names:
-                    assert name.split(".")[0] not in {"typer", "rich", "pydantic"}, path
+    assert not installed & CLI_ONLY, installed & CLI_ONLY  # the command line: its own image
+    # the `cli` extra brings them
+    import tomllib
+
+    from tests.unit.test_service_imports import closure
+
+    cli = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))[
+        "project"]["optional-dependencies"]["cli"]
+    assert closure(cli) >= {"typer", "rich"}
     # the image copies no tests, benchmarks or fault drills
     ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text("utf-8").splitlines()}
     assert {"tests", "bench"} <= ignored

@@ -143,7 +143,7 @@ def names_of(projections) -> Histories:
     out = Histories(_names(p.history for p in projections if p.history))
     out.projections = {}
     for p in projections:
-        if p.history:
+        if p.history and getattr(p, "name", None):  # (a model-only stand-in has no name)
             out.projections[p.history] = (*out.projections.get(p.history, ()), p.name)
     return out
 

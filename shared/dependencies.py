@@ -1,8 +1,9 @@
 """nameko dependency providers: how a service gets its log, its clock and its context.
 
 - ``EventStoreProvider`` opens the service's own database, runs migrations (and a rebuild
-  an earlier upgrade left owed), and runs the outbox relay in a managed green thread. A worker gets a ``BoundStore``: the store plus
-  the worker's context (correlation id, actor), so events carry who and why.
+  an earlier upgrade left owed), and runs the outbox relay in a managed green thread. A
+  worker gets a ``BoundStore``: the store plus the worker's context (correlation id,
+  actor), so events carry who and why.
 - ``TrackingProvider`` holds one ``TrackingConsumer`` per upstream service.
 - ``ClockProvider`` gives the clock (``CLOCK`` in the config: the system's, or a test's).
 - ``RpcProxy`` calls another service, and gives up after ``RPC_TIMEOUT`` seconds, or at

@@ -501,3 +501,52 @@ def test_a_fresh_database_owes_no_rebuild(tmp_path):
         assert owed_now(engine) == set()
     finally:
         engine.dispose()
+
+
+# a replica starting on a database owed a rebuild
+STARTS_OWING = """
+import sys
+from shared import migrations
+from shared.eventstore import EventStore, make_engine
+from shared.migrate import store_provider
+service, url = sys.argv[1:]
+provider = store_provider(service)
+store = EventStore(make_engine(url), provider.registry, projections=provider.projections)
+print(sorted(migrations.rebuild_owed(store)))
+"""
+
+
+def test_a_replica_that_waited_for_another_s_rebuild_does_not_do_it_again(pg_url):
+    """PostgreSQL: the owed rebuild is taken one replica at a time; the one that waited
+    finds the mark gone (the other's rebuild committed) and starts without rebuilding."""
+    import time
+
+    engine = database_before(pg_url, "scoring", "scoring_0001")
+    (projection,) = store_provider("scoring").projections
+    migrations.upgrade(engine, names("scoring"))  # a process that died before rebuilding
+    key = {"k": f"kaowu-owed-rebuild:{projection.name}"}
+    try:
+        assert owed_now(engine) == {projection.name}
+        with engine.connect() as other:  # another replica, rebuilding
+            other.execute(text("SELECT pg_advisory_lock(hashtext(:k))"), key)
+            other.commit()
+            waiting = subprocess.Popen([sys.executable, "-c", STARTS_OWING, "scoring", pg_url],
+                                       stdout=subprocess.PIPE, text=True)
+            while True:  # until the starting replica waits for the lock
+                with engine.connect() as conn:
+                    if conn.execute(text(
+                            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT "
+                            "granted AND database = (SELECT oid FROM pg_database "
+                            "WHERE datname = current_database())")).scalar():
+                        break
+                assert waiting.poll() is None, "it did not wait"
+                time.sleep(0.1)
+            other.execute(text("UPDATE projection_state SET position = 2 WHERE name = :n"),
+                          {"n": projection.name})  # the other's rebuild commits
+            other.commit()
+            other.execute(text("SELECT pg_advisory_unlock(hashtext(:k))"), key)
+            other.commit()
+            out, _ = waiting.communicate(timeout=120)
+        assert out.strip().splitlines()[-1] == "[]"
+    finally:
+        engine.dispose()

@@ -58,9 +58,10 @@ def _checked(value, where: str) -> bytes:
     return key
 
 
-def reset_key(config) -> tuple[bytes, bool]:
+def reset_key(config, announce: bool = True) -> tuple[bytes, bool]:
     """``(key, configured)``: ``PASSWORD_RESET_KEY``, else the development key file
-    (``configured`` False), else :class:`KeyRequired` where one is required."""
+    (``configured`` False; a warning says so unless not ``announce``), else
+    :class:`KeyRequired` where one is required."""
     value = _setting(config, "PASSWORD_RESET_KEY")
     if value is not None:
         return _checked(value, "PASSWORD_RESET_KEY"), True
@@ -69,10 +70,10 @@ def reset_key(config) -> tuple[bytes, bool]:
             "PASSWORD_RESET_KEY is not set, and PASSWORD_RESET_KEY_REQUIRED says this is no "
             "place for a development key: give it the Secret kaowu-password-reset-key "
             "(deploy/k8s/README.md), the same for the account and notification services")
-    return dev_key(dev_key_path(config)), False
+    return dev_key(dev_key_path(config), announce), False
 
 
-def dev_key(path: Path) -> bytes:
+def dev_key(path: Path, announce: bool = True) -> bytes:
     """The development key at ``path``: made at random (0600) if there is none, else read.
     Processes starting together agree: the file appears whole or not at all."""
     path = Path(path)
@@ -90,10 +91,11 @@ def dev_key(path: Path) -> bytes:
         except FileExistsError:
             pass
         else:
-            log.warning("reset_key.dev_key_generated", path=str(path),
-                        warning="PASSWORD_RESET_KEY is not set: password-reset codes are "
-                                "derived from a DEVELOPMENT key generated here; set "
-                                "PASSWORD_RESET_KEY in production")
+            if announce:
+                log.warning("reset_key.dev_key_generated", path=str(path),
+                            warning="PASSWORD_RESET_KEY is not set: password-reset codes "
+                                    "are derived from a DEVELOPMENT key generated here; set "
+                                    "PASSWORD_RESET_KEY in production")
             return made.encode()
         finally:
             tmp.unlink(missing_ok=True)
@@ -102,9 +104,10 @@ def dev_key(path: Path) -> bytes:
         log.warning("reset_key.dev_key_permissions", path=str(path), mode=oct(mode),
                     warning="the development password-reset key is readable by others; "
                             "chmod 600 it")
-    log.warning("reset_key.dev_key", path=str(path),
-                warning="PASSWORD_RESET_KEY is not set: password-reset codes are derived "
-                        "from the DEVELOPMENT key at this path; set PASSWORD_RESET_KEY in "
-                        "production")
+    if announce:
+        log.warning("reset_key.dev_key", path=str(path),
+                    warning="PASSWORD_RESET_KEY is not set: password-reset codes are derived "
+                            "from the DEVELOPMENT key at this path; set PASSWORD_RESET_KEY "
+                            "in production")
     text = path.read_text(encoding="ascii").strip()
     return _checked(text, f"the development key {path} (delete it to have a new one made)")

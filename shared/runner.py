@@ -276,7 +276,7 @@ def check_reset_key(names: list[str]) -> list[str]:
     from shared.reset_key import KeyRequired, dev_key_path, reset_key
 
     try:
-        _key, configured = reset_key({})
+        _key, configured = reset_key({}, announce=False)  # the banner says it
     except KeyRequired as exc:
         raise StartupError(str(exc)) from None
     return [] if configured else [f"password-reset key: development key {dev_key_path({})}"]

@@ -1,8 +1,9 @@
 """nameko dependency providers: how a service gets its log, its clock and its context.
 
-- ``EventStoreProvider`` opens the service's own database, runs migrations, and runs the
-  outbox relay in a managed green thread. A worker gets a ``BoundStore``: the store plus
-  the worker's context (correlation id, actor), so events carry who and why.
+- ``EventStoreProvider`` opens the service's own database, runs migrations (and a rebuild
+  an earlier upgrade left owed), and runs the outbox relay in a managed green thread. A
+  worker gets a ``BoundStore``: the store plus the worker's context (correlation id,
+  actor), so events carry who and why.
 - ``TrackingProvider`` holds one ``TrackingConsumer`` per upstream service.
 - ``ClockProvider`` gives the clock (``CLOCK`` in the config: the system's, or a test's).
 - ``RpcProxy`` calls another service, and gives up after ``RPC_TIMEOUT`` seconds, or at
@@ -23,7 +24,7 @@ from nameko.rpc import MethodProxy, ServiceProxy
 from nameko.rpc import RpcProxy as NamekoRpcProxy
 
 from shared import config as kconfig
-from shared import deadletter
+from shared import deadletter, migrations
 from shared import logging as klogging
 from shared.clock import clock_from_config
 from shared.errors import KaowuError, Unavailable
@@ -92,10 +93,25 @@ class EventStoreProvider(DependencyProvider):
                if cfg.get("DATABASE_URL") else kconfig.database_url(service))
         clock = clock_from_config(cfg)
         self.store = open_store(url, self.registry, clock=clock, projections=self.projections)
+        self._finish_owed_rebuilds(service)
         if self.relay_enabled and cfg.get("RELAY", True):
             publisher = KombuPublisher(cfg.get("AMQP_URI") or kconfig.amqp_uri(), service)
             self.relay = Relay(self.store, service, publisher)
         log.info("store.ready", database=kconfig.mask_url(url), head=self.store.head())
+
+    def _finish_owed_rebuilds(self, service):
+        """Before serving: rebuild a read model an upgrade made anew whose rebuild did not
+        commit (the process that upgraded died), with progress in the log."""
+        from shared.rebuild import Progress
+
+        done = migrations.rebuild_owed(
+            self.store,
+            progress=lambda projection: Progress(projection, every=5.0, log=log),
+            on_start=lambda projection, head: log.warning(
+                "projection.rebuild_owed", projection=projection, head=head,
+                reason="an upgrade made its tables anew and its rebuild did not finish"))
+        for projection, position in done.items():
+            log.info("projection.rebuilt", projection=projection, position=position)
 
     def start(self):
         if self.relay is not None:

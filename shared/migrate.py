@@ -11,7 +11,8 @@ the services; see ``shared.config``). The service module is imported for its eve
 registry and projections (``store``, an ``EventStoreProvider``, on the service class),
 whose Alembic histories (``shared/alembic/``, see ``shared.migrations``) are applied: the
 same a service applies when it starts, under the same PostgreSQL advisory lock, so running
-this Job while replicas start is safe. ``--check`` upgrades a scratch SQLite database and
+this Job while replicas start is safe. A read model an upgrade made anew and whose rebuild
+did not finish (the process died) is rebuilt here too, with progress. ``--check`` upgrades a scratch SQLite database and
 compares it with the models (Alembic's autogenerate comparison, as ``alembic check``),
 printing the operations a new revision would need.
 Exit status: 0 when every service is migrated (or agrees), 1 otherwise.
@@ -74,11 +75,29 @@ def migrate_service(service: str, *, create_database: bool = True, out=None) -> 
         applied = store.migrate()
         for migration_id in applied:
             print(f"{service}:   applied {migration_id}", file=out, flush=True)
+        finish_owed_rebuilds(service, store, out)
         print(f"{service}: {len(applied)} applied, at {', '.join(sorted(store.schema_heads()))}; "
               f"log head {store.head()}", file=out, flush=True)
         return applied
     finally:
         store.engine.dispose()
+
+
+def finish_owed_rebuilds(service: str, store, out=None) -> dict[str, int]:
+    """Rebuild what an earlier upgrade left owed (it died before its rebuild committed)."""
+    from shared import migrations
+    from shared.rebuild import Progress
+
+    def started(projection, head):
+        print(f"{service}/{projection}: rebuilding from the log (log head {head}): an "
+              "upgrade made its tables anew and its rebuild did not finish", file=out, flush=True)
+
+    done = migrations.rebuild_owed(
+        store, progress=lambda projection: Progress(f"{service}/{projection}", out),
+        on_start=started)
+    for projection, position in done.items():
+        print(f"{service}/{projection}: rebuilt from {position} events", file=out, flush=True)
+    return done
 
 
 def check_service(service: str, out=None) -> list:

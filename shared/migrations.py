@@ -12,7 +12,12 @@ one).
 
 A revision that makes a read model's tables anew (a changed primary key) says ``rebuild =
 True``: once it is applied, the service's projection is rebuilt from the log
-(``EventStore.migrate``, so at start and by ``shared.migrate`` alike).
+(``EventStore.migrate``, so at start and by ``shared.migrate`` alike). The upgrade marks
+the projection owed a rebuild in its own transaction (``projection_state`` at
+:data:`REBUILD_OWED`); the rebuild's last transaction overwrites the mark with the
+position it reached. A process that dies between the two leaves the mark, and the next
+start (a service's, ``shared.migrate``'s) rebuilds before anything else
+(:func:`rebuild_owed`): the read model is never left empty or stale.
 
 Programmatic: no ``alembic.ini`` and no ``env.py``; :func:`upgrade` configures Alembic on
 the service's own connection, in one transaction, under a PostgreSQL advisory lock (two
@@ -35,7 +40,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from sqlalchemy import BigInteger, MetaData, inspect, text
+from sqlalchemy import BigInteger, MetaData, inspect, select, text
 from sqlalchemy import types as sqltypes
 
 from shared.logging import get_logger
@@ -51,6 +56,10 @@ CORE = "core"
 VERSION_TABLE = "alembic_version"
 LEGACY_TABLE = "schema_migrations"  # the scheme before Alembic: ids of applied steps
 _ADVISORY_KEY = 0x4B414F5755  # "KAOWU", as before Alembic: old and new starters exclude each other
+#: ``projection_state.position`` of a projection owed a rebuild: an upgrade made its tables
+#: anew. The rebuild's last transaction writes the position it reached over it
+#: (``Projection.rebuild``), so the mark goes exactly when the new read model commits.
+REBUILD_OWED = -1
 
 
 class SchemaRefused(RuntimeError):
@@ -121,9 +130,22 @@ def _names(names: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys([CORE, *names]))
 
 
-def names_of(projections) -> tuple[str, ...]:
+class Histories(tuple):
+    """The histories of a database (a tuple of names) that also knows which projections
+    hold each one's tables (``projections``: history -> projection names), so that an
+    upgrade applying a ``rebuild`` revision can mark them owed a rebuild."""
+
+    projections: dict[str, tuple[str, ...]]
+
+
+def names_of(projections) -> Histories:
     """The histories of a database holding these projections: ``core`` and theirs."""
-    return _names(p.history for p in projections if p.history)
+    out = Histories(_names(p.history for p in projections if p.history))
+    out.projections = {}
+    for p in projections:
+        if p.history and getattr(p, "name", None):  # (a model-only stand-in has no name)
+            out.projections[p.history] = (*out.projections.get(p.history, ()), p.name)
+    return out
 
 
 def upgrade(engine, names: Iterable[str], *, extra: Sequence[MetaData] = (),
@@ -133,7 +155,12 @@ def upgrade(engine, names: Iterable[str], *, extra: Sequence[MetaData] = (),
     ``extra``: tables of throwaway projections (tests, benchmarks) that have no history,
     created as declared after the upgrade. A service's projection always has a history.
     ``to``: a revision to stop at instead (tests upgrading one revision at a time).
+
+    When ``names`` comes from :func:`names_of` (it knows the projections), a projection
+    whose history has a ``rebuild`` revision applied now is marked owed a rebuild in the
+    same transaction (:data:`REBUILD_OWED`; :func:`rebuild_owed` does it).
     """
+    owners = getattr(names, "projections", {})
     names = _names(names)
     target = heads(names) if to == "heads" else None
     if not extra and target is not None:
@@ -151,9 +178,83 @@ def upgrade(engine, names: Iterable[str], *, extra: Sequence[MetaData] = (),
             now = _adopt_or_check_empty(conn, names)
         if now != target:
             _run(conn, names, "upgrade", applied, destination=to)
+            _mark_owed(conn, [name for history in sorted(rebuilds(names, applied))
+                              for name in owners.get(history, ())])
         for meta in extra:
             meta.create_all(conn, checkfirst=True)
     return applied
+
+
+# -- rebuilds owed by an upgrade ------------------------------------------------------------
+
+def _mark_owed(conn, projections: Sequence[str]):
+    """Mark ``projections`` owed a rebuild, in the upgrade's transaction. Not on an empty
+    log: tables made anew are what a replay of nothing makes."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from shared.eventstore import log_head, projection_state
+
+    if not projections or not conn.execute(select(log_head.c.position)).scalar():
+        return
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    for name in projections:
+        stmt = insert(projection_state).values(name=name, position=REBUILD_OWED)
+        conn.execute(stmt.on_conflict_do_update(index_elements=["name"],
+                                                set_={"position": REBUILD_OWED}))
+    log.info("schema.rebuild_owed", projections=list(projections))
+
+
+def owed(conn) -> set[str]:
+    """The projections marked owed a rebuild whose rebuild has not committed yet."""
+    from shared.eventstore import projection_state
+
+    return set(conn.execute(select(projection_state.c.name)
+                            .where(projection_state.c.position == REBUILD_OWED)).scalars())
+
+
+def rebuild_owed(store, progress=None, on_start=None) -> dict[str, int]:
+    """Rebuild every projection of ``store`` an upgrade left owed a rebuild (the process
+    that upgraded died before the rebuild committed); ``{projection: position reached}``.
+
+    Run at start, after ``store.migrate()`` and before serving (the services'
+    ``EventStoreProvider``, ``shared.migrate``). Nothing owed: one query. ``progress``:
+    ``progress(projection name)`` gives the ``(position, head)`` callback of its rebuild;
+    ``on_start(projection name, log head)`` is told before each begins. On PostgreSQL
+    replicas starting together take turns, and a replica that waited finds the work done.
+    """
+    with store.engine.connect() as conn:
+        todo = owed(conn) & {p.name for p in store.projections}
+    done = {}
+    for p in store.projections:
+        if p.name not in todo:
+            continue
+        with _one_at_a_time(store.engine, p.name) as conn:
+            still = p.name in owed(conn)
+            conn.commit()  # nothing held open while the rebuild runs
+            if not still:
+                continue  # another process rebuilt it while this one waited
+            if on_start is not None:
+                on_start(p.name, store.head())
+            done[p.name] = p.rebuild(store, progress=progress(p.name) if progress else None)
+    return done
+
+
+@contextlib.contextmanager
+def _one_at_a_time(engine, projection: str):
+    """A connection holding, on PostgreSQL, a session lock on ``projection``'s owed rebuild."""
+    with engine.connect() as conn:
+        if conn.dialect.name != "postgresql":
+            yield conn
+            return
+        key = {"k": f"kaowu-owed-rebuild:{projection}"}
+        conn.execute(text("SELECT pg_advisory_lock(hashtext(:k))"), key)
+        conn.commit()  # the lock is the session's: no transaction left open meanwhile
+        try:
+            yield conn
+        finally:
+            conn.rollback()
+            conn.execute(text("SELECT pg_advisory_unlock(hashtext(:k))"), key)
+            conn.commit()
 
 
 # Alembic's ``op`` and ``context`` are module-level proxies, bound to one migration at a

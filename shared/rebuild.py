@@ -26,10 +26,11 @@ from shared.migrate import open_service_store
 
 
 class Progress:
-    """Prints ``position/head (percent)`` at most every ``every`` seconds, and the end."""
+    """Prints ``position/head (percent)`` at most every ``every`` seconds, and the end; or,
+    given a structlog ``log``, logs it (``projection.rebuild_progress``)."""
 
-    def __init__(self, label: str, out=None, every: float = 2.0):
-        self.label, self.out, self.every = label, out, every
+    def __init__(self, label: str, out=None, every: float = 2.0, log=None):
+        self.label, self.out, self.every, self.log = label, out, every, log
         self.started = time.monotonic()
         self._last = 0.0
 
@@ -38,6 +39,11 @@ class Progress:
         if now - self._last >= self.every or position >= head:
             self._last = now
             pct = 100.0 * position / head if head else 100.0
+            if self.log is not None:
+                self.log.info("projection.rebuild_progress", projection=self.label,
+                              position=position, head=head, percent=round(pct, 1),
+                              seconds=round(now - self.started, 1))
+                return
             print(f"{self.label}: {position}/{head} ({pct:.1f} %) in {now - self.started:.1f} s",
                   file=self.out, flush=True)
 

@@ -2,38 +2,23 @@
 
 The account service decides a reset and keeps only a keyed hash of its code; the
 notification service sends the SMS. Neither stores the code itself: it is derived from
-the reset's random id under ``PASSWORD_RESET_KEY``, a secret both services hold (config
-or environment). The account service's log has the reset id and the hash; the
+the reset's random id under ``PASSWORD_RESET_KEY``, a secret both services hold
+(``shared.reset_key`` loads it). The account service's log has the reset id and the hash; the
 notification service's log has the SMS text with a placeholder naming the reset id
 (``placeholder``), which is replaced by the code only on its way to the SMS gateway
 (``reveal``). Without the key, neither log gives the code away.
 
-Pure: no I/O. ``reset_key`` reads a config mapping and the environment.
+Pure: no I/O.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 
 CODE_DIGITS = 6
-MIN_KEY_BYTES = 32
-#: used only where PASSWORD_RESET_KEY is not configured (``make run``, tests); logged at start
-DEVELOPMENT_KEY = b"kaowu development password-reset key: set PASSWORD_RESET_KEY"
 _MARK = re.compile(r"\[\[reset-code:([0-9a-f]{32})\]\]")
-
-
-def reset_key(config) -> tuple[bytes, bool]:
-    """``(key, configured)`` from ``PASSWORD_RESET_KEY`` (config, else environment)."""
-    value = (config or {}).get("PASSWORD_RESET_KEY") or os.environ.get("PASSWORD_RESET_KEY")
-    if not value:
-        return DEVELOPMENT_KEY, False
-    key = value.encode() if isinstance(value, str) else bytes(value)
-    if len(key) < MIN_KEY_BYTES:
-        raise ValueError(f"PASSWORD_RESET_KEY must be at least {MIN_KEY_BYTES} bytes long")
-    return key, True
 
 
 def _mac(key: bytes, *parts: str) -> bytes:
@@ -65,6 +50,8 @@ def placeholder(reset_id: str) -> str:
     return f"[[reset-code:{reset_id}]]"
 
 
-def reveal(text: str, key: bytes) -> str:
+def reveal(text: str, key: bytes | None) -> str:
     """The text as it goes to the SMS gateway: every placeholder replaced by its code."""
+    if key is None and _MARK.search(text):
+        raise ValueError("a password-reset code cannot be sent without PASSWORD_RESET_KEY")
     return _MARK.sub(lambda m: code_for(key, m.group(1)), text)

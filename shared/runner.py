@@ -267,6 +267,21 @@ def check_reference_data(names: list[str]) -> None:
                            "or point it at an existing CSV file.") from None
 
 
+def check_reset_key(names: list[str]) -> list[str]:
+    """The password-reset key the account and notification services share: without
+    PASSWORD_RESET_KEY, the development key in var/ (made here before they start, so both
+    read the one file; see shared.reset_key); refused where one is required."""
+    if not {"account", "notification"} & set(names):
+        return []
+    from shared.reset_key import KeyRequired, dev_key_path, reset_key
+
+    try:
+        _key, configured = reset_key({}, announce=False)  # the banner says it
+    except KeyRequired as exc:
+        raise StartupError(str(exc)) from None
+    return [] if configured else [f"password-reset key: development key {dev_key_path({})}"]
+
+
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
@@ -449,6 +464,7 @@ def run(selected: list[str] | None = None) -> int:
 
     check_broker(broker)
     notes = check_postgres(databases)
+    notes += check_reset_key(names)
 
     output = Output(names)
     banner = [

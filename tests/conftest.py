@@ -44,6 +44,19 @@ def pytest_collection_finish(session):
                                 "make a Timeout inside the test, not at import")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _password_reset_dev_key(tmp_path_factory):
+    """Services started without PASSWORD_RESET_KEY make their development key in the run's
+    own directory, not in the repository's var/ (shared.reset_key)."""
+    if os.environ.get("PASSWORD_RESET_DEV_KEY_PATH"):
+        yield
+        return
+    os.environ["PASSWORD_RESET_DEV_KEY_PATH"] = str(
+        tmp_path_factory.mktemp("reset-key") / "password-reset.key")
+    yield
+    os.environ.pop("PASSWORD_RESET_DEV_KEY_PATH", None)
+
+
 def _docker_answers() -> bool:
     try:
         import docker

@@ -36,7 +36,8 @@ from shared.dependencies import EventStoreProvider
 from shared.errors import Conflict, NotFound, Refused, Unauthorized, ValidationFailed
 from shared.logging import get_logger
 from shared.passwords import ThreadedHasher
-from shared.reset_codes import code_for, code_hash, matches, reset_key
+from shared.reset_codes import code_for, code_hash, matches
+from shared.reset_key import reset_key
 from shared.service import EventSourcedService, command, load
 
 log = get_logger(__name__)
@@ -68,10 +69,7 @@ class ResetKey(DependencyProvider):
     notification service, which sends them)."""
 
     def setup(self):
-        self.key, configured = reset_key(self.container.config)
-        if not configured:
-            log.warning("account.reset_key_development",
-                        action="using the development key; set PASSWORD_RESET_KEY in production")
+        self.key, _configured = reset_key(self.container.config)
 
     def get_dependency(self, worker_ctx):
         return self.key

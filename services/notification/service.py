@@ -32,7 +32,8 @@ from services.notification.templates import load_catalogue
 from shared.clock import clock_from_config, shanghai
 from shared.dependencies import EventStoreProvider, RpcProxy, StopSignal, TrackingProvider
 from shared.logging import get_logger
-from shared.reset_codes import DEVELOPMENT_KEY, reset_key, reveal
+from shared.reset_codes import reveal
+from shared.reset_key import reset_key
 from shared.service import EventSourcedService, command, config_timer, load, upstream_events
 from shared.session import SessionDocument
 
@@ -51,7 +52,9 @@ class Sender:
     policy: RetryPolicy
     bucket: TokenBucket
     batch: int = 200
-    reset_key: bytes = DEVELOPMENT_KEY  # PASSWORD_RESET_KEY: reset codes are derived under it
+    # PASSWORD_RESET_KEY (shared.reset_key): reset codes are derived under it; without one
+    # a text naming a code is not sent
+    reset_key: bytes | None = None
 
     @classmethod
     def from_config(cls, cfg) -> "Sender":
@@ -66,9 +69,6 @@ class Sender:
 class SmsSender(DependencyProvider):
     def setup(self):
         self.sender = Sender.from_config(self.container.config)
-        if not reset_key(self.container.config)[1]:
-            log.warning("notification.reset_key_development",
-                        action="using the development key; set PASSWORD_RESET_KEY in production")
 
     def get_dependency(self, worker_ctx):
         return self.sender

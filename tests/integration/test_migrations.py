@@ -213,6 +213,21 @@ def old_scheme_at(url, service, last: str):
     return engine
 
 
+def recorded_before_rekeying(service):
+    """Events of a ticket as the code before the re-keying revisions wrote them."""
+    from shared.events import NewEvent
+
+    ticket = {"ticket_number": "20262916L1000001", "application_id": "s1.wang",
+              "account_id": "wang", "session_id": "s1"}
+    return {"notification": [NewEvent("ticket-20262916L1000001", "TicketRecorded",
+                                      {**ticket, "status": "issued", "upstream_position": 7})],
+            "scoring": [NewEvent("ticket-20262916L1000001", "TicketRecorded", {
+                **ticket, "level": "L1", "subjects": ["L1-LAW"], "exemption": None,
+                "candidate": {"name": "王建国"}, "exam_year": 2026}),
+                NewEvent("ticket-20262916L1000001", "CheckInRecorded",
+                         {**ticket, "subject": "L1-LAW"})]}.get(service, [])
+
+
 # the table changes made in the scheme before Alembic after its first steps: (the service,
 # the revision its database stood at, the one that changes a table, whether it re-keys)
 LATER_STEPS = [("admission", "admission_0001", "admission_0002", False),
@@ -228,7 +243,6 @@ def test_an_old_database_before_a_later_step_is_adopted_then_upgraded(
     """A release changes a table: a database the old scheme made before that step is
     stamped where it stood, upgraded by the new revision, and ends up as a fresh one; a
     revision that re-keys a read model (``rebuild = True``) has it rebuilt from the log."""
-    from shared.events import NewEvent
     from shared.eventstore import EventStore
     from shared.projection import snapshot
 
@@ -236,16 +250,7 @@ def test_an_old_database_before_a_later_step_is_adopted_then_upgraded(
     old = old_scheme_at(url, service, before)
     provider = store_provider(service)
     (projection,) = provider.projections
-    ticket = {"ticket_number": "20262916L1000001", "application_id": "s1.wang",
-              "account_id": "wang", "session_id": "s1"}
-    recorded = {"notification": [NewEvent("ticket-20262916L1000001", "TicketRecorded",
-                                          {**ticket, "status": "issued",
-                                           "upstream_position": 7})],
-                "scoring": [NewEvent("ticket-20262916L1000001", "TicketRecorded", {
-                    **ticket, "level": "L1", "subjects": ["L1-LAW"], "exemption": None,
-                    "candidate": {"name": "王建国"}, "exam_year": 2026}),
-                    NewEvent("ticket-20262916L1000001", "CheckInRecorded",
-                             {**ticket, "subject": "L1-LAW"})]}.get(service, [])
+    recorded = recorded_before_rekeying(service)
     if recorded:  # the log as the old code wrote it (its read model's key cannot take them)
         EventStore(old, provider.registry).append(recorded)
     fresh = engine_of(new_url())
@@ -349,3 +354,204 @@ def test_services_starting_together_in_one_process(databases):
     finally:
         for e in engines:
             e.dispose()
+
+
+# -- a rebuild owed by an upgrade survives the process ---------------------------------------
+
+REKEYING = [("notification", "notification_0001", "notification_0002"),
+            ("scoring", "scoring_0001", "scoring_0002")]
+
+# an upgrade in a process that dies (SIGKILL: no clean-up runs) once the upgrade has
+# committed, as its projection's rebuild begins
+DIES_BEFORE_THE_REBUILD = """
+import os, signal, sys
+from shared.eventstore import EventStore, make_engine
+from shared.migrate import store_provider
+service, url = sys.argv[1:]
+provider = store_provider(service)
+(projection,) = provider.projections
+projection.rebuild = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
+EventStore(make_engine(url), provider.registry, projections=provider.projections).migrate()
+"""
+
+
+def database_before(url, service, before):
+    """A database at ``before`` (core's heads, the service's branch up to it) whose log
+    holds a ticket its read model had under the old key."""
+    from shared.eventstore import EventStore
+
+    engine = engine_of(url)
+    order = migrations.revisions(names(service))
+    for revision in order[:order.index(before) + 1]:
+        migrations.upgrade(engine, names(service), to=revision)
+    EventStore(engine, store_provider(service).registry).append(recorded_before_rekeying(service))
+    return engine
+
+
+def tickets(engine, service):
+    from shared.projection import snapshot
+
+    (projection,) = store_provider(service).projections
+    return [r["application_id"] for r in snapshot(engine, projection)["tickets"]]
+
+
+def owed_now(engine):
+    with engine.connect() as conn:
+        return migrations.owed(conn)
+
+
+@pytest.mark.parametrize(("service", "before", "change"), REKEYING, ids=[s[0] for s in REKEYING])
+def test_a_process_killed_between_upgrade_and_rebuild_leaves_the_rebuild_to_the_next_start(
+        service, before, change, new_url, monkeypatch, capsys):
+    """kill -9 after the re-keying upgrade committed: the mark committed with it, so the
+    migration Job's command (``shared.migrate``) finds it and rebuilds, with progress."""
+    import shared.migrate
+
+    url = new_url()
+    engine = database_before(url, service, before)
+    try:
+        died = subprocess.run([sys.executable, "-c", DIES_BEFORE_THE_REBUILD, service, url],
+                              capture_output=True, text=True, timeout=120)
+        assert died.returncode == -9, died.stderr
+        with engine.connect() as conn:  # upgraded, read model made anew and empty, mark kept
+            assert migrations.current(conn) == set(migrations.heads(names(service)))
+        assert tickets(engine, service) == []
+        (projection,) = store_provider(service).projections
+        assert owed_now(engine) == {projection.name}
+
+        monkeypatch.setattr(shared.migrate, "database_url", lambda _service: url)
+        assert shared.migrate.main([service]) == 0
+        out = capsys.readouterr().out
+        assert f"{service}: 0 applied" in out
+        assert f"{service}/{projection.name}: rebuilding from the log" in out
+        events = len(recorded_before_rekeying(service))
+        assert f"{service}/{projection.name}: {events}/{events} (100.0 %)" in out  # progress
+        assert f"{service}/{projection.name}: rebuilt from {events} events" in out
+        assert tickets(engine, service) == ["s1.wang"]
+        assert owed_now(engine) == set()
+
+        assert shared.migrate.main([service]) == 0  # owed no more: nothing rebuilt again
+        assert "rebuilding" not in capsys.readouterr().out
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(("service", "before", "change"), REKEYING, ids=[s[0] for s in REKEYING])
+def test_a_service_finding_a_rebuild_owed_rebuilds_before_it_serves(
+        service, before, change, new_url, monkeypatch):
+    """The upgrade at a service's start fails between upgrade and rebuild (the rebuild
+    raises): the next start of the service (its ``EventStoreProvider``) rebuilds first."""
+    from types import SimpleNamespace
+
+    from shared import dependencies
+    from shared.dependencies import EventStoreProvider
+    from shared.eventstore import EventStore
+
+    url = new_url()
+    engine = database_before(url, service, before)
+    provider = store_provider(service)
+    (projection,) = provider.projections
+    try:
+        def dies(*_a, **_k):
+            raise SystemExit("the pod is evicted")
+
+        monkeypatch.setattr(projection, "rebuild", dies)
+        with pytest.raises(SystemExit):
+            EventStore(make_engine(url), provider.registry,
+                       projections=provider.projections).migrate()
+        monkeypatch.undo()
+        assert tickets(engine, service) == [] and owed_now(engine) == {projection.name}
+
+        monkeypatch.setattr(dependencies.kconfig, "resolve_database_url", lambda u, _s: u)
+        started = EventStoreProvider(provider.registry, projections=provider.projections,
+                                     relay=False)
+        started.container = SimpleNamespace(config={"DATABASE_URL": url}, service_name=service)
+        started.setup()
+        try:
+            assert tickets(engine, service) == ["s1.wang"]
+            assert owed_now(engine) == set()
+            with engine.connect() as conn:  # the mark became the position the rebuild reached
+                assert conn.execute(text("SELECT position FROM projection_state WHERE name = :n"),
+                                    {"n": projection.name}).scalar_one() == \
+                    len(recorded_before_rekeying(service))
+        finally:
+            started.store.engine.dispose()
+    finally:
+        engine.dispose()
+
+
+def test_an_upgrade_that_rebuilds_at_once_leaves_nothing_owed(tmp_path):
+    """The usual case: the rebuild right after the upgrade clears the mark itself."""
+    from shared.eventstore import EventStore
+
+    url = f"sqlite:///{tmp_path}/scoring.db"
+    engine = database_before(url, "scoring", "scoring_0001")
+    provider = store_provider("scoring")
+    store = EventStore(make_engine(url), provider.registry, projections=provider.projections)
+    try:
+        assert store.migrate() == ["scoring_0002"]
+        assert tickets(engine, "scoring") == ["s1.wang"]
+        assert owed_now(engine) == set()
+        assert migrations.rebuild_owed(store) == {}
+    finally:
+        store.engine.dispose()
+        engine.dispose()
+
+
+def test_a_fresh_database_owes_no_rebuild(tmp_path):
+    """An empty log: the tables made anew are already what a replay of it makes."""
+    engine = engine_of(f"sqlite:///{tmp_path}/fresh.db")
+    try:
+        assert "scoring_0002" in migrations.upgrade(engine, names("scoring"))
+        assert owed_now(engine) == set()
+    finally:
+        engine.dispose()
+
+
+# a replica starting on a database owed a rebuild
+STARTS_OWING = """
+import sys
+from shared import migrations
+from shared.eventstore import EventStore, make_engine
+from shared.migrate import store_provider
+service, url = sys.argv[1:]
+provider = store_provider(service)
+store = EventStore(make_engine(url), provider.registry, projections=provider.projections)
+print(sorted(migrations.rebuild_owed(store)))
+"""
+
+
+def test_a_replica_that_waited_for_another_s_rebuild_does_not_do_it_again(pg_url):
+    """PostgreSQL: the owed rebuild is taken one replica at a time; the one that waited
+    finds the mark gone (the other's rebuild committed) and starts without rebuilding."""
+    import time
+
+    engine = database_before(pg_url, "scoring", "scoring_0001")
+    (projection,) = store_provider("scoring").projections
+    migrations.upgrade(engine, names("scoring"))  # a process that died before rebuilding
+    key = {"k": f"kaowu-owed-rebuild:{projection.name}"}
+    try:
+        assert owed_now(engine) == {projection.name}
+        with engine.connect() as other:  # another replica, rebuilding
+            other.execute(text("SELECT pg_advisory_lock(hashtext(:k))"), key)
+            other.commit()
+            waiting = subprocess.Popen([sys.executable, "-c", STARTS_OWING, "scoring", pg_url],
+                                       stdout=subprocess.PIPE, text=True)
+            while True:  # until the starting replica waits for the lock
+                with engine.connect() as conn:
+                    if conn.execute(text(
+                            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT "
+                            "granted AND database = (SELECT oid FROM pg_database "
+                            "WHERE datname = current_database())")).scalar():
+                        break
+                assert waiting.poll() is None, "it did not wait"
+                time.sleep(0.1)
+            other.execute(text("UPDATE projection_state SET position = 2 WHERE name = :n"),
+                          {"n": projection.name})  # the other's rebuild commits
+            other.commit()
+            other.execute(text("SELECT pg_advisory_unlock(hashtext(:k))"), key)
+            other.commit()
+            out, _ = waiting.communicate(timeout=120)
+        assert out.strip().splitlines()[-1] == "[]"
+    finally:
+        engine.dispose()

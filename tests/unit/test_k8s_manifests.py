@@ -576,12 +576,23 @@ def test_secrets_reach_the_code_that_reads_them(rendered, monkeypatch, tmp_path)
     other_replica = Tokens.from_settings(secrets["kaowu-gateway-token-key"]["token-key"])
     assert other_replica.verify(token, now).account_id == "a" * 32
 
-    # account and notification: the one password-reset key (codes derived under it)
-    from shared.reset_codes import reset_key
+    # account and notification: the one password-reset key (codes derived under it); a
+    # pod without it refuses to start rather than make a development key of its own
+    from services.account.service import ResetKey
+    from shared.reset_key import KeyRequired, reset_key
 
+    monkeypatch.setenv("PASSWORD_RESET_DEV_KEY_PATH", str(tmp_path / "reset.key"))
     for name in ("account", "notification"):
         config = pod_config(docs, name, secrets, monkeypatch)
         assert reset_key(config) == (b"r" * 64, True), name
+        monkeypatch.delenv("PASSWORD_RESET_KEY")
+        with pytest.raises(KeyRequired, match="kaowu-password-reset-key"):
+            reset_key(config)
+    provider = ResetKey()
+    provider.container = SimpleNamespace(config=config)
+    with pytest.raises(KeyRequired):
+        provider.setup()
+    assert not (tmp_path / "reset.key").exists(), "a development key was made"
 
     # notification: the provider's URL and token (prod), the local sink (dev)
     from services.notification.service import Sender

@@ -151,7 +151,7 @@ def serve() -> int:
                             args[-1].split(".")[1] if args else "service")
     pool = os.environ.get("BENCH_SEASON_POOL")  # "size,overflow": see ``pool_budget``
     if pool:
-        import shared.eventstore as eventstore
+        import shared.eventstore.store as eventstore  # open_store's make_engine
 
         size, overflow = (int(x) for x in pool.split(","))
         plain_engine = eventstore.make_engine
@@ -207,7 +207,7 @@ def _signal_profiles(pids, signum, phase: str | None = None):
     return True
 
 
-PRODUCTION_POOL = (10, 10)  # shared.eventstore.make_engine's PostgreSQL pool
+PRODUCTION_POOL = (10, 10)  # shared.eventstore.engine.make_engine's PostgreSQL pool
 
 
 def pool_budget() -> tuple[int, int]:

@@ -272,7 +272,7 @@ class DeadLetterTally:
         self._open: set[str] = set()
 
     def count(self, store, head: int) -> int:
-        from shared.eventstore import events_table, log_identity
+        from shared.eventstore.tables import events_table, log_identity
 
         with self._lock:
             with store.engine.connect() as c:

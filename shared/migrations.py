@@ -254,7 +254,7 @@ def legacy_revisions(names: Sequence[str], done: set[str]) -> list[str]:
 
 def schema_at(names: Sequence[str], revisions: Sequence[str]) -> dict:
     """The :func:`signature` of the tables ``revisions`` make (built in a scratch SQLite)."""
-    from shared.eventstore import make_engine
+    from shared.eventstore.engine import make_engine
 
     engine = make_engine("sqlite://")
     try:
@@ -320,7 +320,7 @@ def differences(expected: dict, found: dict) -> list[str]:
 
 def models(projections) -> list[MetaData]:
     """The tables a database with these projections should have: the core's and theirs."""
-    from shared.eventstore import meta
+    from shared.eventstore.tables import meta
 
     return [meta, *(p.metadata for p in projections if p.history)]
 
@@ -332,7 +332,7 @@ def drift(projections, conn=None) -> list:
     from alembic.migration import MigrationContext
 
     if conn is None:
-        from shared.eventstore import make_engine
+        from shared.eventstore.engine import make_engine
 
         engine = make_engine("sqlite://")
         try:

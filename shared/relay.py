@@ -26,7 +26,8 @@ import eventlet
 from kombu import Connection, Exchange, Producer
 from sqlalchemy import select, update
 
-from shared.eventstore import EventStore, relay_table
+from shared.eventstore.store import EventStore
+from shared.eventstore.tables import relay_table
 from shared.logging import get_logger
 
 log = get_logger(__name__)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from sqlalchemy import select
 
-from shared.eventstore import events_table
+from shared.eventstore.tables import events_table
 from shared.session import SessionDocument
 
 

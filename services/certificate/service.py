@@ -43,7 +43,7 @@ from shared.clock import clock_from_config, iso
 from shared.dependencies import EventStoreProvider, RpcProxy, TrackingProvider
 from shared.errors import Conflict, NotFound
 from shared.events import NewEvent
-from shared.eventstore import ConcurrencyConflict
+from shared.eventstore.unit_of_work import ConcurrencyConflict
 from shared.service import EventSourcedService, command, config_timer, load, upstream_events
 from shared.session import SessionDocument
 from shared.tracking import handles

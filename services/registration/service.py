@@ -39,7 +39,7 @@ from shared.clock import count_by_hour, shanghai
 from shared.deadlines import Deadlines, Due
 from shared.dependencies import EventStoreProvider, RpcProxy, TrackingProvider
 from shared.errors import NotFound, ValidationFailed
-from shared.eventstore import events_table
+from shared.eventstore.tables import events_table
 from shared.service import EventSourcedService, command, config_timer, load, upstream_events
 from shared.session import WINDOW_LABELS, parse_session
 from shared.session_cache import SessionCache

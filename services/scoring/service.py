@@ -39,7 +39,7 @@ from shared.deadlines import Deadlines, Due
 from shared.dependencies import EventStoreProvider, RpcProxy, TrackingProvider
 from shared.errors import NotFound, Refused
 from shared.events import StoredEvent
-from shared.eventstore import events_table
+from shared.eventstore.tables import events_table
 from shared.logging import get_logger
 from shared.service import EventSourcedService, command, config_timer, load, upstream_events
 from shared.session import SessionDocument

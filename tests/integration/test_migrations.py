@@ -10,7 +10,9 @@ import pytest
 from sqlalchemy import Column, DateTime, MetaData, String, Table, event, inspect, text
 
 from shared import migrations
-from shared.eventstore import ensure_database, make_engine, meta, open_store
+from shared.eventstore.engine import ensure_database, make_engine
+from shared.eventstore.store import open_store
+from shared.eventstore.tables import meta
 from shared.migrate import has_log, store_provider
 from shared.runner import discover_services
 
@@ -224,7 +226,7 @@ def test_an_old_database_before_a_later_step_is_adopted_then_upgraded(
     stamped where it stood, upgraded by the new revision, and ends up as a fresh one; a
     revision that re-keys a read model (``rebuild = True``) has it rebuilt from the log."""
     from shared.events import NewEvent
-    from shared.eventstore import EventStore
+    from shared.eventstore.store import EventStore
     from shared.projection import snapshot
 
     url = new_url()
@@ -320,7 +322,7 @@ def test_a_database_at_its_heads_costs_two_reads(new_url):
 def test_replicas_starting_together_migrate_once(pg_url):
     """Two processes starting at once on a fresh PostgreSQL database: one migrates, the
     other waits on the advisory lock and finds the work done."""
-    code = ("import sys; from shared import migrations; from shared.eventstore import "
+    code = ("import sys; from shared import migrations; from shared.eventstore.engine import "
             "make_engine; print(len(migrations.upgrade(make_engine(sys.argv[1]), ['account'])))")
     ensure_database(pg_url)
     starts = [subprocess.Popen([sys.executable, "-c", code, pg_url], stdout=subprocess.PIPE,

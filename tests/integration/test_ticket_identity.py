@@ -236,7 +236,7 @@ def test_a_scoring_log_keyed_by_ticket_number_is_rekeyed_and_goes_on(db_url):
     from services.scoring.projection import ScoringProjection, attendance, tickets
     from services.scoring.schemas import REGISTRY
     from services.scoring.service import on_admission_event
-    from shared.eventstore import open_store
+    from shared.eventstore.store import open_store
     from shared.projection import snapshot
 
     store = open_store(db_url, REGISTRY, projections=[ScoringProjection()])
@@ -310,7 +310,7 @@ def test_a_notification_log_keyed_by_ticket_number_is_rekeyed_and_goes_on(db_url
     from services.notification.consumers import on_admission
     from services.notification.projection import NotificationProjection, notices
     from services.notification.schemas import REGISTRY
-    from shared.eventstore import open_store
+    from shared.eventstore.store import open_store
 
     store = open_store(db_url, REGISTRY, projections=[NotificationProjection()])
     number = "20262916L1000001"

@@ -2,6 +2,7 @@
 PostgreSQL (psycopg2, a pool, batched ``executemany``); creating the database in dev."""
 
 import json
+from collections.abc import Callable
 
 import orjson
 from sqlalchemy import create_engine, event, text
@@ -87,3 +88,41 @@ def ensure_database(url: str):
                         raise
     finally:
         admin.dispose()
+
+
+def count_round_trips(engine, count: Callable[[str], None]):
+    """Call ``count(kind)`` for each round trip ``engine``'s connections make to the
+    database, counted client-side (no ``pg_stat_statements`` needed): ``statement`` (one per
+    execute, an ``executemany`` batch included), and on PostgreSQL the ``begin`` psycopg2
+    sends before a transaction's first statement, the ``commit`` and the ``rollback`` it
+    sends when a transaction is open (none in autocommit, none for an idle connection).
+    SQLite has no round trips; there it counts each statement, begin, commit and rollback."""
+    if engine.dialect.name == "postgresql":
+        from psycopg2.extensions import TRANSACTION_STATUS_IDLE as idle
+
+        def before_execute(conn, cursor, statement, parameters, context, executemany):
+            dbapi = cursor.connection
+            if not dbapi.autocommit and dbapi.info.transaction_status == idle:
+                count("begin")
+            count("statement")
+
+        def ending(kind):
+            def end(conn):
+                if conn.connection.dbapi_connection.info.transaction_status != idle:
+                    count(kind)
+            return end
+
+        event.listen(engine, "before_cursor_execute", before_execute)
+        event.listen(engine, "commit", ending("commit"))
+        event.listen(engine, "rollback", ending("rollback"))
+        return
+    event.listen(engine, "before_cursor_execute", lambda *args: count("statement"))
+    for kind in ("begin", "commit", "rollback"):
+        event.listen(engine, kind, lambda conn, kind=kind: count(kind))
+
+
+def driver_executed(conn, cursor, statement: str, parameters, executemany: bool = False):
+    """Tell ``conn``'s ``before_cursor_execute`` listeners (``count_round_trips``) of a
+    statement run on the driver's own cursor, past SQLAlchemy."""
+    for listener in conn.dispatch.before_cursor_execute:
+        listener(conn, cursor, statement, parameters, None, executemany)

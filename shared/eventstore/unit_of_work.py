@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from shared.clock import iso
 from shared.events import NewEvent, StoredEvent, stored_event
+from shared.eventstore.engine import driver_executed
 from shared.eventstore.tables import blobs_table, events_table, tracking_table
 
 if TYPE_CHECKING:
@@ -163,13 +164,19 @@ class Transaction:
                 # at once: +128 MiB when scoring published 10,000 candidates)
                 # (the first statement's positions are offsets from the advanced head)
                 rows, params = _pg_rows(pending[:FLUSH_ROWS], 1 - n)
-                cur.execute(_PG_FLUSH.format(rows=rows), [n, *params])
+                sql, params = _PG_FLUSH.format(rows=rows), [n, *params]
+                driver_executed(self.conn, cur, sql, params)
+                cur.execute(sql, params)
                 first = cur.fetchone()[0] if n == 1 else min(r[0] for r in cur.fetchall())
                 for k in range(FLUSH_ROWS, n, FLUSH_ROWS):
                     rows, params = _pg_rows(pending[k:k + FLUSH_ROWS], first + k)
-                    cur.execute(_PG_INSERT.format(rows=rows), params)
+                    sql = _PG_INSERT.format(rows=rows)
+                    driver_executed(self.conn, cur, sql, params)
+                    cur.execute(sql, params)
             else:
+                driver_executed(self.conn, cur, _SQLITE_ADVANCE_HEAD, (n,))
                 cur.execute(_SQLITE_ADVANCE_HEAD, (n,))
+                driver_executed(self.conn, cur, _SQLITE_INSERT, (), executemany=True)
                 first = cur.fetchone()[0] - n + 1
                 cur.executemany(_SQLITE_INSERT, [
                     (first + i, se.stream_id, se.stream_version, se.type, se.schema_version,

@@ -108,6 +108,8 @@ def count_round_trips(engine, count: Callable[[str], None]):
 
         def ending(kind):
             def end(conn):
+                if conn.invalidated:  # the connection is gone: nothing is sent
+                    return
                 if conn.connection.dbapi_connection.info.transaction_status != idle:
                     count(kind)
             return end

@@ -285,7 +285,7 @@ class DeadLetterTally:
         from shared.eventstore.tables import events_table, log_identity
 
         with self._lock:
-            with store.engine.connect() as c:
+            with store.read_engine.connect() as c:
                 log_id = c.execute(select(log_identity.c.log_id)).scalar()
                 if log_id != self._log_id or head < self._position:
                     self._log_id, self._position, self._open = log_id, 0, set()

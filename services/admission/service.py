@@ -151,7 +151,7 @@ class AdmissionService(EventSourcedService):
         self.deadline_effects.run_due(self.store, self.clock.now(), self.deadline_plan())
 
     def deadline_plan(self):
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             docs = [SessionDocument.from_dict(d) for d in c.execute(select(sessions.c.document)).scalars()]
         return [Due(doc.session_id, name, at,
                     lambda tx, sid=doc.session_id, name=name: self._deadline(tx, sid, name),
@@ -320,7 +320,7 @@ class AdmissionService(EventSourcedService):
             rooms = [f"{v['code']}/{r['code']}" for v in doc.venues for r in v["rooms"]]
             raise NotFound(f"No room {ref['venue']}/{ref['room']} in session {doc.session_id}; "
                            f"its rooms are {', '.join(rooms)}.", {"room": "unknown"})
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             rows = c.execute(select(tickets).where(
                 tickets.c.session_id == doc.session_id, tickets.c.venue == v["code"],
                 tickets.c.room == r["code"]).order_by(tickets.c.seat)).all()
@@ -347,7 +347,7 @@ class AdmissionService(EventSourcedService):
         """The admission funnel of one session (dashboard): seats, tickets, printing,
         forfeiture, exam day (check-ins and absences count candidate-subjects)."""
         sid = load(SessionRefSchema(), {"session_id": session_id})["session_id"]
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             status = dict(c.execute(select(tickets.c.status, func.count()).where(
                 tickets.c.session_id == sid).group_by(tickets.c.status)).all())
             seated = c.execute(select(func.count()).where(
@@ -365,7 +365,7 @@ class AdmissionService(EventSourcedService):
                 "unseated": status.get("unseated", 0)}
 
     def business_counts(self):
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             return {"tickets": dict(c.execute(select(tickets.c.status, func.count())
                                               .group_by(tickets.c.status)).all()),
                     "attendance": dict(c.execute(select(attendance.c.status, func.count())
@@ -374,11 +374,11 @@ class AdmissionService(EventSourcedService):
     # -- helpers -------------------------------------------------------------------------
 
     def _session(self, session_id) -> SessionDocument:
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             return _session_in(c, session_id)
 
     def _ticket_row(self, ref, issued_only=True):
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             row = c.execute(select(tickets).where(tickets.c.account_id == ref["account_id"],
                                                   tickets.c.session_id == ref["session_id"])).first()
         if row is None:
@@ -394,7 +394,7 @@ class AdmissionService(EventSourcedService):
         q = select(tickets.c.application_id, tickets.c.session_id).where(tickets.c.ticket_number == number)
         if session_id:
             q = q.where(tickets.c.session_id == session_id)
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             rows = c.execute(q).all()
         if not rows:
             raise NotFound("No admission ticket has this number. Check the number on the ticket.",

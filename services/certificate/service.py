@@ -175,7 +175,7 @@ class CertificateService(EventSourcedService):
     def status_list(self, list_no=0):
         """Revocation status list ``list_no`` as a signed BitstringStatusListCredential."""
         n = load(StatusListSchema(), {"list_no": list_no})["list_no"]
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             top = c.execute(select(func.max(certificates.c.status_index))).scalar()
         if n > (top or 0) // statuslist.LIST_SIZE:
             raise NotFound(f"No status list {n}.", {"list_no": "unknown"})
@@ -191,7 +191,7 @@ class CertificateService(EventSourcedService):
         if cmd.get("credential"):
             return self._verify_credential(cmd["credential"])
         col = certificates.c.certificate_number if cmd.get("certificate_number") else certificates.c.token
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             row = c.execute(select(certificates).where(
                 col == (cmd.get("certificate_number") or cmd.get("token")))).first()
         if row is None:
@@ -205,7 +205,7 @@ class CertificateService(EventSourcedService):
             return {"result": ins.result, "why": ins.why, "detail": ins.detail} \
                 if ins.result == "invalid" else {"result": ins.result, "detail": ins.detail}
         number = ins.claims["credentialSubject"]["certificateNumber"]
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             row = c.execute(select(certificates).where(
                 certificates.c.certificate_number == number)).first()
         stored = None
@@ -235,7 +235,7 @@ class CertificateService(EventSourcedService):
 
     def _bits(self, list_no: int) -> bytes:
         lo = list_no * statuslist.LIST_SIZE
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             revoked = c.execute(select(certificates.c.status_index).where(
                 certificates.c.status == "revoked", certificates.c.status_index >= lo,
                 certificates.c.status_index < lo + statuslist.LIST_SIZE)).scalars().all()
@@ -246,7 +246,7 @@ class CertificateService(EventSourcedService):
     @command
     def my_certificates(self, account_id):
         who = load(AccountSchema(), {"account_id": account_id})
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             rows = c.execute(select(certificates).where(
                 certificates.c.account_id == who["account_id"]).order_by(
                 certificates.c.issued_at)).all()
@@ -339,7 +339,7 @@ class CertificateService(EventSourcedService):
     @command
     def pickup_notices(self, session_id):
         ref = load(SessionRefSchema(), {"session_id": session_id})
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             rows = c.execute(select(notices_table).where(
                 notices_table.c.session_id == ref["session_id"]).order_by(
                 notices_table.c.start, notices_table.c.notice_id)).all()
@@ -372,7 +372,7 @@ class CertificateService(EventSourcedService):
     def collections(self, authority, session_id):
         self._authority(authority)
         ref = load(SessionRefSchema(), {"session_id": session_id})
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             rows = c.execute(select(collections_table, certificates.c.name, certificates.c.level).join(
                 certificates, certificates.c.certificate_number == collections_table.c.certificate_number
             ).where(certificates.c.session_id == ref["session_id"]).order_by(
@@ -387,7 +387,7 @@ class CertificateService(EventSourcedService):
     def certificate_counts(self, session_id):
         ref = load(SessionRefSchema(), {"session_id": session_id})
         in_session = certificates.c.session_id == ref["session_id"]
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             issued = c.execute(select(func.count()).where(in_session)).scalar()
             revoked = c.execute(select(func.count()).where(
                 in_session, certificates.c.status == "revoked")).scalar()
@@ -401,7 +401,7 @@ class CertificateService(EventSourcedService):
                 "revoked": revoked}
 
     def business_counts(self):
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             return {
                 "certificates": dict(c.execute(select(certificates.c.status, func.count())
                                                .group_by(certificates.c.status)).all()),
@@ -420,7 +420,7 @@ class CertificateService(EventSourcedService):
         return who
 
     def _row(self, number):
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             row = c.execute(select(certificates).where(
                 certificates.c.certificate_number == number)).first()
         if row is None:
@@ -436,6 +436,6 @@ class CertificateService(EventSourcedService):
                 sessions.c.session_id.in_(sorted(session_ids))))}
 
     def _window(self, session_id):
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             docs = self._documents(c, {session_id})
         return docs[session_id].window("certificates") if session_id in docs else None

@@ -173,7 +173,7 @@ class RegistrationService(EventSourcedService):
         load(AuthoritySchema(), authority)
         cmd = load(AuditQuerySchema(), data or {})
         q = audit.search(select(audit_trail), audit_trail, cmd)
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             return [{"at": r.at, "at_local": shanghai(datetime.fromisoformat(r.at)),
                      "session_id": r.session_id, "staff_id": r.staff_id, "action": r.action,
                      "application_id": r.application_id, "what": r.what, "why": r.why}
@@ -200,7 +200,7 @@ class RegistrationService(EventSourcedService):
 
     @command
     def list_sessions(self):
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             return [{"session_id": r.session_id, "name": r.name, "exam_year": r.exam_year}
                     for r in c.execute(select(sessions).order_by(sessions.c.session_id))]
 
@@ -289,7 +289,7 @@ class RegistrationService(EventSourcedService):
     @command
     def get_candidate(self, account_id):
         account_id = _account_id(account_id)
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             row = c.execute(select(candidates).where(candidates.c.account_id == account_id)).first()
         if row is None:
             raise NotFound("Registration has not heard of this account yet.", {"account_id": account_id})
@@ -300,7 +300,7 @@ class RegistrationService(EventSourcedService):
     def application_counts(self, session_id):
         """Applications by status (for operators and the dashboard)."""
         session_id = load(SessionRefSchema(), {"session_id": session_id})["session_id"]
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             rows = c.execute(select(applications.c.status, func.count()).where(
                 applications.c.session_id == session_id).group_by(applications.c.status)).all()
         return dict(rows)
@@ -314,7 +314,7 @@ class RegistrationService(EventSourcedService):
         times = {"ApplicationSubmitted": ("applications", "submitted_at"),
                  "ApplicationConfirmed": ("confirmations", "confirmed_at")}
         found = {"applications": [], "confirmations": []}
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             rows = c.execute(select(events_table.c.type, events_table.c.payload).where(
                 events_table.c.type.in_(list(times))))
             for type_, payload in rows:
@@ -325,7 +325,7 @@ class RegistrationService(EventSourcedService):
         return {series: count_by_hour(ts) for series, ts in found.items()}
 
     def business_counts(self):
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             return {"applications": dict(c.execute(select(applications.c.status, func.count())
                                                    .group_by(applications.c.status)).all())}
 
@@ -409,7 +409,7 @@ class RegistrationService(EventSourcedService):
         return doc
 
     def _session_ids(self):
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             return list(c.execute(select(sessions.c.session_id)).scalars())
 
 

@@ -18,6 +18,8 @@ One module per job:
   ``open_store``;
 - ``unit_of_work``: ``Transaction`` (read streams, decide, append, track, commit once),
   ``Context``, ``ConcurrencyConflict``;
+- ``statements``: the statements every command, consumer, relay cycle and read runs,
+  built once;
 - ``reading``: streams and the log read back and decoded (``read_stream``,
   ``events_after``, ``replay`` for rebuilds);
 - ``positions``: where the log, the relay, the consumers and the read models stand;

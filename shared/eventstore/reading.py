@@ -5,10 +5,9 @@ older schema version)."""
 from collections.abc import Iterable, Iterator
 
 import orjson
-from sqlalchemy import select
 
 from shared.events import STORED_EVENT_SLOTS, StoredEvent, stored_event
-from shared.eventstore.tables import events_table
+from shared.eventstore.statements import EVENTS_AFTER, STREAM
 from shared.eventstore.threads import DatabaseWorker, gc_paused
 
 
@@ -42,25 +41,21 @@ class LogReader:
                             payload, loads(metadata)))
 
     def read_stream(self, stream_id: str, conn=None) -> list[StoredEvent]:
-        q = select(events_table).where(events_table.c.stream_id == stream_id).order_by(
-            events_table.c.stream_version)
+        params = {"stream_id": stream_id}
         if conn is not None:
-            return self._decode_all(conn.execute(q))
-        with self.engine.connect() as c:
-            return self._decode_all(c.execute(q))
+            return self._decode_all(conn.execute(STREAM, params))
+        with self.read_engine.connect() as c:
+            return self._decode_all(c.execute(STREAM, params))
 
     def events_after(self, position: int, limit: int = 1000, *, types: Iterable[str] | None = None,
                      stream_id: str | None = None, conn=None) -> list[StoredEvent]:
-        q = select(events_table).where(events_table.c.position > position)
-        if types:
-            q = q.where(events_table.c.type.in_(list(types)))
-        if stream_id:
-            q = q.where(events_table.c.stream_id == stream_id)
-        q = q.order_by(events_table.c.position).limit(limit)
+        types = list(types) if types else None
+        q = EVENTS_AFTER[(types is not None, bool(stream_id))]
+        params = {"after": position, "limit": limit, "types": types, "stream_id": stream_id}
         if conn is not None:
-            return self._decode_all(conn.execute(q))
-        with self.engine.connect() as c:
-            return self._decode_all(c.execute(q))
+            return self._decode_all(conn.execute(q, params))
+        with self.read_engine.connect() as c:
+            return self._decode_all(c.execute(q, params))
 
     def iter_after(self, position: int = 0, batch: int = 5000, conn=None) -> Iterator[StoredEvent]:
         """Every event after ``position``, read in batches (``replay``; without ``conn``, on

@@ -27,6 +27,10 @@ class EventStore(LogReader, LogPositions):
     def __init__(self, engine, registry: EventRegistry, *, clock=None, projections=()):
         self.engine = engine
         self.write_engine = engine.execution_options(kaowu_write=True)
+        # reads outside a unit of work: on PostgreSQL in autocommit, one round trip each
+        # (no BEGIN before, no ROLLBACK when the connection goes back to the pool)
+        self.read_engine = (engine.execution_options(isolation_level="AUTOCOMMIT")
+                            if engine.dialect.name == "postgresql" else engine)
         self.dialect = engine.dialect.name
         self.registry = registry
         self.clock = clock or SystemClock()
@@ -96,7 +100,7 @@ class EventStore(LogReader, LogPositions):
                 time.sleep(random.uniform(0, 0.005 * (attempt + 1)))
 
     def get_blob(self, sha256: str):
-        with self.engine.connect() as c:
+        with self.read_engine.connect() as c:
             row = c.execute(select(blobs_table).where(blobs_table.c.sha256 == sha256)).first()
         return None if row is None else {"content_type": row.content_type, "data": row.data}
 

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import orjson
-from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -18,7 +17,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from shared.clock import iso
 from shared.events import NewEvent, StoredEvent, stored_event
 from shared.eventstore.engine import driver_executed
-from shared.eventstore.tables import blobs_table, events_table, tracking_table
+from shared.eventstore.statements import STREAM_HEAD, TRACK, TRACKED, TRACKED_LOCKED
+from shared.eventstore.tables import blobs_table, tracking_table
 
 if TYPE_CHECKING:
     from shared.eventstore.store import EventStore
@@ -103,9 +103,8 @@ class Transaction:
     def stream_version(self, stream_id: str) -> int:
         if stream_id in self._versions:
             return self._versions[stream_id]
-        q = select(events_table.c.stream_version).where(
-            events_table.c.stream_id == stream_id).order_by(events_table.c.stream_version.desc()).limit(1)
-        return self.conn.execute(q).scalar() or 0
+        row = self.conn.execute(STREAM_HEAD, {"stream_id": stream_id}).first()
+        return row[0] if row else 0
 
     def append(self, new_events: Sequence[NewEvent],
                expected: dict[str, int | None] | None = None) -> list[StoredEvent]:
@@ -196,11 +195,9 @@ class Transaction:
 
     def tracked(self, upstream: str, lock: bool = False) -> tuple[int, str | None]:
         """(position, log id) of ``upstream`` applied so far; ``lock`` holds the row."""
-        q = select(tracking_table.c.position, tracking_table.c.log_id).where(
-            tracking_table.c.upstream == upstream)
-        if lock and self.store.dialect == "postgresql":
-            q = q.with_for_update()
-        row = self.conn.execute(q).first()
+        q = TRACKED_LOCKED if lock and self.store.dialect == "postgresql" else TRACKED
+        params = {"upstream": upstream}
+        row = self.conn.execute(q, params).first()
         if row is None:
             # first contact with this upstream: create the row, then lock it
             try:
@@ -208,15 +205,13 @@ class Transaction:
                     self.conn.execute(tracking_table.insert().values(upstream=upstream, position=0))
             except IntegrityError:
                 pass
-            row = self.conn.execute(q).one()
+            row = self.conn.execute(q, params).one()
         return row.position, row.log_id
 
     def track(self, upstream: str, position: int, previous: int, log_id: str | None = None):
         """Record that ``upstream`` is applied up to ``position``, in this transaction."""
-        res = self.conn.execute(
-            update(tracking_table)
-            .where(tracking_table.c.upstream == upstream, tracking_table.c.position == previous)
-            .values(position=position, log_id=log_id))
+        res = self.conn.execute(TRACK, {"of": upstream, "previous": previous,
+                                        "to": position, "to_log": log_id})
         if res.rowcount != 1:
             raise ConcurrencyConflict([f"tracking:{upstream}"])
 

@@ -61,7 +61,17 @@ def make_engine(url: str, **kwargs):
     kwargs.setdefault("pool_recycle", 1800)
     # batch executemany of upserts and updates (read models) into few round trips
     kwargs.setdefault("executemany_mode", "values_plus_batch")
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):
+        # reads outside a unit of work (``EventStore.read_engine``, option ``kaowu_read``)
+        # in autocommit: psycopg2 sends no BEGIN before them and nothing to end them. Set on
+        # the driver per transaction, which sends nothing (SQLAlchemy's isolation_level
+        # option would: a SET when the connection goes back to the pool)
+        conn.connection.dbapi_connection.autocommit = bool(
+            conn.get_execution_options().get("kaowu_read"))
+    return engine
 
 
 def ensure_database(url: str):

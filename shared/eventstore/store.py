@@ -27,9 +27,9 @@ class EventStore(LogReader, LogPositions):
     def __init__(self, engine, registry: EventRegistry, *, clock=None, projections=()):
         self.engine = engine
         self.write_engine = engine.execution_options(kaowu_write=True)
-        # reads outside a unit of work: on PostgreSQL in autocommit, one round trip each
-        # (no BEGIN before, no ROLLBACK when the connection goes back to the pool)
-        self.read_engine = (engine.execution_options(isolation_level="AUTOCOMMIT")
+        # reads outside a unit of work: on PostgreSQL in autocommit (``make_engine``), one
+        # round trip each (no BEGIN before, no ROLLBACK when the connection goes back)
+        self.read_engine = (engine.execution_options(kaowu_read=True)
                             if engine.dialect.name == "postgresql" else engine)
         self.dialect = engine.dialect.name
         self.registry = registry

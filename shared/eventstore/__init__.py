@@ -23,5 +23,5 @@ One module per job:
 - ``reading``: streams and the log read back and decoded (``read_stream``,
   ``events_after``, ``replay`` for rebuilds);
 - ``positions``: where the log, the relay, the consumers and the read models stand;
-- ``threads``: the rebuild's database thread (a real-thread executor), pausing the GC.
+- ``threads``: the rebuild's database calls on ``eventlet.tpool`` threads, pausing the GC.
 """

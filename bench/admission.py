@@ -97,8 +97,8 @@ def allocation(ctx: Context, n: int) -> tuple[float, float, dict]:
     from shared.clock import SHANGHAI, ControlledClock
     from shared.deadlines import DeadlineRunner
     from shared.dependencies import BoundStore
-    from shared.eventstore import Context as StoreContext
-    from shared.eventstore import open_store
+    from shared.eventstore.store import open_store
+    from shared.eventstore.unit_of_work import Context as StoreContext
     from shared.session import SessionDocument
 
     doc = _session(-(-n // 30))

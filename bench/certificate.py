@@ -87,7 +87,7 @@ def _issue(ctx: Context) -> Iterator[Figure]:
     from services.certificate.projection import CertificateProjection, certificates
     from services.certificate.schemas import REGISTRY
     from services.certificate.service import make_prepare, on_scoring_event
-    from shared.eventstore import open_store
+    from shared.eventstore.store import open_store
     from shared.tracking import TrackingConsumer
 
     n = ctx.n(QUALIFIED, 100)

@@ -140,7 +140,7 @@ def _seed(url: str, exam: Exam, log) -> int:
     from services.scoring import domain
     from services.scoring.projection import ScoringProjection
     from services.scoring.schemas import REGISTRY
-    from shared.eventstore import open_store
+    from shared.eventstore.store import open_store
 
     store = open_store(url, REGISTRY, projections=[ScoringProjection()])
     try:

@@ -112,7 +112,7 @@ def build_log(url: str, events: int, log=print) -> dict:
 
     from services.account.projection import AccountProjection
     from services.account.schemas import REGISTRY
-    from shared.eventstore import open_store
+    from shared.eventstore.store import open_store
 
     store = open_store(url, REGISTRY, projections=[AccountProjection()], create_database=False)
     store.engine.dispose()
@@ -203,7 +203,7 @@ def rebuild_once(url: str) -> tuple[float, int, float]:
     """Seconds, events replayed, and CPU seconds of this process (all its threads)."""
     from services.account.projection import AccountProjection
     from services.account.schemas import REGISTRY
-    from shared.eventstore import open_store
+    from shared.eventstore.store import open_store
 
     projection = AccountProjection()
     store = open_store(url, REGISTRY, projections=[projection], create_database=False)
@@ -234,7 +234,7 @@ def run(ctx: Context):
             cpu.append(round(cpu_s, 1))
         from services.account.projection import AccountProjection
         from services.account.schemas import REGISTRY
-        from shared.eventstore import open_store
+        from shared.eventstore.store import open_store
 
         store = open_store(url, REGISTRY, projections=[AccountProjection()], create_database=False)
         try:

@@ -17,7 +17,7 @@ import time
 from kombu import Connection, Queue
 
 from shared.events import NewEvent
-from shared.eventstore import open_store
+from shared.eventstore.store import open_store
 from shared.relay import KombuPublisher, Relay, events_exchange
 from shared.tracking import TrackingConsumer, handles
 from tests.integration.test_eventstore import registry

@@ -62,7 +62,7 @@ def _seed(url, doc, n, log):
     from services.scoring.projection import ScoringProjection
     from services.scoring.schemas import REGISTRY
     from shared.events import NewEvent
-    from shared.eventstore import open_store
+    from shared.eventstore.store import open_store
 
     store = open_store(url, REGISTRY, projections=[ScoringProjection()], create_database=False)
     store.append([domain.session_recorded(doc)])
@@ -94,7 +94,7 @@ def _import(url, doc, text, trace: bool):
     from services.scoring.schemas import REGISTRY
     from services.scoring.service import run_import
     from shared.clock import SHANGHAI
-    from shared.eventstore import open_store
+    from shared.eventstore.store import open_store
 
     store = open_store(url, REGISTRY, projections=[ScoringProjection()], create_database=False)
     head = store.head()

@@ -16,8 +16,9 @@ their ``/metrics``; the bench reads no service's tables.
   password hashing's own CPU (hashing RPCs counted by the account service's metrics ×
   one production hash's CPU measured here): target <= 0.2 core-s;
 - ``per_candidate_counts``: transactions (``pg_stat_database.xact_commit`` of the
-  season's databases), publishes, deliveries, deliveries passed over and RPCs (the
-  services' ``/metrics``) per candidate (report; the value is deliveries passed over);
+  season's databases), database round trips and statements, publishes, deliveries,
+  deliveries passed over and RPCs (the services' ``/metrics``) per candidate (report; the
+  value is deliveries passed over);
 - ``peak_rss_mb``: the largest resident set of any service process during the season
   (``VmHWM``), target <= 300 MiB.
 
@@ -151,7 +152,7 @@ def serve() -> int:
                             args[-1].split(".")[1] if args else "service")
     pool = os.environ.get("BENCH_SEASON_POOL")  # "size,overflow": see ``pool_budget``
     if pool:
-        import shared.eventstore as eventstore
+        import shared.eventstore.store as eventstore  # open_store's make_engine
 
         size, overflow = (int(x) for x in pool.split(","))
         plain_engine = eventstore.make_engine
@@ -207,7 +208,7 @@ def _signal_profiles(pids, signum, phase: str | None = None):
     return True
 
 
-PRODUCTION_POOL = (10, 10)  # shared.eventstore.make_engine's PostgreSQL pool
+PRODUCTION_POOL = (10, 10)  # shared.eventstore.engine.make_engine's PostgreSQL pool
 
 
 def pool_budget() -> tuple[int, int]:
@@ -633,6 +634,9 @@ def metric_totals(pages: dict[str, str]) -> dict[str, float]:
     applied = total("kaowu_consumer_applied_total")
     duplicates = total("kaowu_consumer_duplicates_total")
     return {
+        "round_trips": total("kaowu_db_round_trips_total"),
+        "statements": total("kaowu_db_round_trips_total", kind="statement"),
+        "commits": total("kaowu_db_round_trips_total", kind="commit"),
         "publishes": total("kaowu_relay_published_total"),
         "events_appended": total("kaowu_events_appended_total"),
         "deliveries": applied + duplicates + passed,
@@ -754,15 +758,16 @@ def run(ctx: Context):
                          "driver_cpu_s (not counted)": round(cpu.driver_cpu_s, 1),
                          "note": "RabbitMQ's beam.smp is shared with other users of the broker; "
                                  "PostgreSQL: the backends of the season's databases only"})
-    totals = {"transactions": counts["transactions"], "round_trips": None,
+    totals = {"transactions": counts["transactions"], "round_trips": counts["round_trips"],
+              "statements": counts["statements"],
               "publishes": counts["publishes"], "deliveries": counts["deliveries"],
               "deliveries_passed_over": counts["deliveries_passed_over"], "rpcs": counts["rpcs"]}
     each = per_candidate(totals, n)
     yield Figure("per_candidate_counts", each["deliveries_passed_over"], "passed over/candidate",
                  detail={**common, "per_candidate": each,
                          "totals": {k: v for k, v in counts.items()},
-                         "round_trips": "not measured: no per-statement counter without "
-                                        "pg_stat_statements (not preloaded on this server)"})
+                         "round_trips": "the services' kaowu_db_round_trips_total (counted "
+                                        "client-side: statements, begins, commits, rollbacks)"})
     if rss.hwm_kb:
         name = max(rss.hwm_kb, key=rss.hwm_kb.get)
         yield Figure("peak_rss_mb", rss.hwm_kb[name] / 1024, "MiB", ceiling=RSS_CEILING_MB,

@@ -95,7 +95,7 @@ SET_POSITION = {
 
 def kaowu_store(url: str, projections=()):
     from shared.contracts import INTEGRATION
-    from shared.eventstore import open_store
+    from shared.eventstore.store import open_store
 
     return open_store(url, INTEGRATION, projections=projections, create_database=False)
 

@@ -8,7 +8,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from shared.eventstore import open_store
+from shared.eventstore.store import open_store
 from shared.projection import snapshot
 from shared.runner import service_targets
 

@@ -28,7 +28,8 @@ from shared import deadletter, migrations
 from shared import logging as klogging
 from shared.clock import clock_from_config
 from shared.errors import KaowuError, Unavailable
-from shared.eventstore import Context, open_store
+from shared.eventstore.store import open_store
+from shared.eventstore.unit_of_work import Context
 from shared.logging import get_logger
 from shared.relay import KombuPublisher, Relay
 from shared.tracking import TrackingConsumer

@@ -12,6 +12,9 @@ Two kinds of figures, one exposition:
       (a ``KaowuError``: a clear answer to the caller), error (anything else)
   ``kaowu_entrypoint_errors_total{service,entrypoint,kind,error_type}``  the "error" ones
   ``kaowu_events_appended_total{service,type}``  events this process committed to its log
+  ``kaowu_db_round_trips_total{service,kind}``  round trips to the service's database, counted
+      client-side (``shared.eventstore.engine.count_round_trips``): ``statement``, ``begin``,
+      ``commit`` (a committed transaction), ``rollback``
 
 - **Read at scrape time** from the log and the process (never stale, same on every replica
   where it is read from the database):
@@ -95,6 +98,7 @@ from prometheus_client.exposition import generate_latest
 from sqlalchemy import select
 
 from shared.errors import KaowuError
+from shared.eventstore.engine import count_round_trips
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -107,7 +111,7 @@ DEAD_LETTERS = "kaowu_dead_letters"  # unreplayed dead letters in a service's lo
 # histogram's ``_bucket``, ``_sum`` and ``_count``); alerts and the dashboard use these
 EXPORTED = (
     "kaowu_entrypoint_duration_seconds", "kaowu_entrypoint_calls", "kaowu_entrypoint_errors",
-    "kaowu_events_appended", "kaowu_relay_published", "kaowu_consumer_applied",
+    "kaowu_events_appended", "kaowu_db_round_trips", "kaowu_relay_published", "kaowu_consumer_applied",
     "kaowu_consumer_duplicates", "kaowu_consumer_pulled", "kaowu_consumer_passed_over",
     "kaowu_consumer_deferred", "kaowu_store_up",
     "kaowu_log_head_position", "kaowu_relay_position", "kaowu_relay_lag_events",
@@ -173,6 +177,9 @@ class ServiceMetrics:
         self.appended = Counter(
             "kaowu_events_appended", "Events committed to this service's log by this process.",
             ["service", "type"], registry=self.registry)
+        self.round_trips = Counter(
+            "kaowu_db_round_trips", "Round trips to this service's database by this process "
+            "(statement, begin, commit, rollback).", ["service", "kind"], registry=self.registry)
         self.requests = Counter(
             "kaowu_http_requests", "HTTP requests answered, by route template and status code.",
             ["service", "route", "method", "status"], registry=self.registry)
@@ -204,10 +211,13 @@ class ServiceMetrics:
 
     def instrument(self, store):
         """Count what ``store`` commits, by type (its commit hook runs after the commit: a
-        rolled-back transaction counts nothing). Idempotent."""
+        rolled-back transaction counts nothing), and its engine's round trips. Idempotent."""
         if getattr(store, "_kaowu_metrics", None) is self:
             return
         store.on_commit(self.count_appended)
+        kinds = {kind: self.round_trips.labels(self.service, kind).inc
+                 for kind in ("statement", "begin", "commit", "rollback")}
+        count_round_trips(store.engine, lambda kind: kinds[kind]())
         store._kaowu_metrics = self
 
 
@@ -272,10 +282,10 @@ class DeadLetterTally:
         self._open: set[str] = set()
 
     def count(self, store, head: int) -> int:
-        from shared.eventstore import events_table, log_identity
+        from shared.eventstore.tables import events_table, log_identity
 
         with self._lock:
-            with store.engine.connect() as c:
+            with store.read_engine.connect() as c:
                 log_id = c.execute(select(log_identity.c.log_id)).scalar()
                 if log_id != self._log_id or head < self._position:
                     self._log_id, self._position, self._open = log_id, 0, set()

@@ -56,7 +56,8 @@ def store_provider(service: str):
 
 def open_service_store(service: str, *, create_database: bool = True, migrate: bool = False):
     """(store, url) of ``service``'s own database; migrations run only if ``migrate``."""
-    from shared.eventstore import EventStore, ensure_database, make_engine
+    from shared.eventstore.engine import ensure_database, make_engine
+    from shared.eventstore.store import EventStore
 
     provider = store_provider(service)
     url = database_url(service)

@@ -192,7 +192,7 @@ def _mark_owed(conn, projections: Sequence[str]):
     log: tables made anew are what a replay of nothing makes."""
     from sqlalchemy.dialects import postgresql, sqlite
 
-    from shared.eventstore import log_head, projection_state
+    from shared.eventstore.tables import log_head, projection_state
 
     if not projections or not conn.execute(select(log_head.c.position)).scalar():
         return
@@ -206,7 +206,7 @@ def _mark_owed(conn, projections: Sequence[str]):
 
 def owed(conn) -> set[str]:
     """The projections marked owed a rebuild whose rebuild has not committed yet."""
-    from shared.eventstore import projection_state
+    from shared.eventstore.tables import projection_state
 
     return set(conn.execute(select(projection_state.c.name)
                             .where(projection_state.c.position == REBUILD_OWED)).scalars())
@@ -355,7 +355,7 @@ def legacy_revisions(names: Sequence[str], done: set[str]) -> list[str]:
 
 def schema_at(names: Sequence[str], revisions: Sequence[str]) -> dict:
     """The :func:`signature` of the tables ``revisions`` make (built in a scratch SQLite)."""
-    from shared.eventstore import make_engine
+    from shared.eventstore.engine import make_engine
 
     engine = make_engine("sqlite://")
     try:
@@ -421,7 +421,7 @@ def differences(expected: dict, found: dict) -> list[str]:
 
 def models(projections) -> list[MetaData]:
     """The tables a database with these projections should have: the core's and theirs."""
-    from shared.eventstore import meta
+    from shared.eventstore.tables import meta
 
     return [meta, *(p.metadata for p in projections if p.history)]
 
@@ -433,7 +433,7 @@ def drift(projections, conn=None) -> list:
     from alembic.migration import MigrationContext
 
     if conn is None:
-        from shared.eventstore import make_engine
+        from shared.eventstore.engine import make_engine
 
         engine = make_engine("sqlite://")
         try:

@@ -140,7 +140,7 @@ class Projection:
         after it was written gets its later changes as batched upserts, updates and
         deletes (``_Fold``).
         """
-        from shared.eventstore import gc_paused
+        from shared.eventstore.threads import gc_paused
 
         # millions of objects that live on (rows held, events of a batch) and no cycles:
         # collections would scan them over and over (half the CPU of a rebuild)
@@ -152,7 +152,7 @@ class Projection:
             return self._rebuild_in_place(store, batch, progress, window)
 
     def _rebuild_in_place(self, store, batch, progress, window) -> int:
-        from shared.eventstore import log_head
+        from shared.eventstore.tables import log_head
 
         with store.write_engine.begin() as conn:
             head = conn.execute(update(log_head).where(log_head.c.id == 1)
@@ -168,7 +168,7 @@ class Projection:
     def _replay_into(self, store, conn, fold: "_Fold", after: int, head: int, batch: int,
                      progress=None, background: bool = True):
         """Events after ``after`` up to ``head`` into ``fold``, written by the time it returns."""
-        from shared.eventstore import DatabaseWorker
+        from shared.eventstore.threads import DatabaseWorker
 
         background = background and conn.dialect.name == "postgresql"
         fold.writer.use(DatabaseWorker() if background else None)
@@ -285,7 +285,7 @@ class _ShadowTables:
             head, f"INDEX {q(ix['temp'])} ON {ix['schema']}.{q(t['shadow'])} ", 1).replace("%", "%%"))
 
     def rebuild(self, store, projection, batch, progress, window) -> int:
-        from shared.eventstore import log_head
+        from shared.eventstore.tables import log_head
 
         shadow_tables = {}
         meta = MetaData()
@@ -749,7 +749,7 @@ def insert_for(dialect):
 
 
 def _set_position(conn, name: str, position: int):
-    from shared.eventstore import projection_state
+    from shared.eventstore.tables import projection_state
 
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     stmt = insert(projection_state).values(name=name, position=position)

@@ -24,9 +24,9 @@ import threading
 
 import eventlet
 from kombu import Connection, Exchange, Producer
-from sqlalchemy import select, update
 
-from shared.eventstore import EventStore, relay_table
+from shared.eventstore.statements import RELAY_ADVANCE, RELAY_LOCK
+from shared.eventstore.store import EventStore
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -96,8 +96,7 @@ class Relay:
         another replica holds the relay)."""
         if self.store.dialect == "postgresql":
             with self.store.engine.begin() as conn:
-                pos = conn.execute(select(relay_table.c.position).where(relay_table.c.id == 1)
-                                   .with_for_update(skip_locked=True)).scalar()
+                pos = conn.execute(RELAY_LOCK).scalar()
                 if pos is None:
                     return 0
                 return self._publish_from(conn, pos)
@@ -117,12 +116,12 @@ class Relay:
                                 "after": pos, "last": evs[-1].position,
                                 "log_id": self.store.log_id})
         self.published += len(evs)  # published (confirmed), whether or not the record below lands
-        stmt = update(relay_table).where(relay_table.c.id == 1).values(position=evs[-1].position)
+        advance = {"to": evs[-1].position}
         if conn is not None:
-            conn.execute(stmt)
+            conn.execute(RELAY_ADVANCE, advance)
         else:
             with self.store.write_engine.begin() as c:
-                c.execute(stmt)
+                c.execute(RELAY_ADVANCE, advance)
         return len(evs)
 
     def run_forever(self):
@@ -130,7 +129,10 @@ class Relay:
         while not self._stopped:
             self._wake = eventlet.event.Event()  # a commit from here on wakes the wait below
             try:
-                while self.run_once() and not self._stopped:
+                # a cycle that published less than a batch read up to the head: whatever
+                # commits after its read wakes the wait below (this process's commits) or
+                # is found at the next poll (another replica's); no empty cycle to be sure
+                while self.run_once() == self.batch and not self._stopped:
                     pass
                 backoff = 0.5
             except Exception as exc:  # broker or database down: keep the position, retry

@@ -170,7 +170,7 @@ class EventSourcedService:
 
     @http("GET", "/health/ready")
     def health_ready(self, request):
-        return self.health.ready(self.store.engine)
+        return self.health.ready(self.store.read_engine)
 
     @http("GET", "/metrics")
     def prometheus_metrics(self, request):

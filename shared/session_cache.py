@@ -15,18 +15,13 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 
-from sqlalchemy import select
-
-from shared.eventstore import events_table
+from shared.eventstore.statements import STREAM_HEAD
 from shared.session import SessionDocument
 
 
 def stream_head(conn, stream_id: str) -> tuple[int, int] | None:
     """(version, position) of the stream's last committed event, or None: cheap."""
-    row = conn.execute(
-        select(events_table.c.stream_version, events_table.c.position)
-        .where(events_table.c.stream_id == stream_id)
-        .order_by(events_table.c.stream_version.desc()).limit(1)).first()
+    row = conn.execute(STREAM_HEAD, {"stream_id": stream_id}).first()
     return (row.stream_version, row.position) if row else None
 
 
@@ -75,7 +70,7 @@ class SessionCache:
         cache = self.held_by(store)
         stream = self.stream_of(session_id)
         if conn is None:
-            with store.engine.connect() as c:
+            with store.read_engine.connect() as c:
                 head = stream_head(c, stream)
         else:
             head = stream_head(conn, stream)

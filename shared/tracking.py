@@ -50,7 +50,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from shared.errors import Conflict, KaowuError, NotFound
 from shared.events import NewEvent, StoredEvent
-from shared.eventstore import ConcurrencyConflict, Context, EventStore
+from shared.eventstore.store import EventStore
+from shared.eventstore.unit_of_work import ConcurrencyConflict, Context
 from shared.logging import get_logger
 
 log = get_logger(__name__)

@@ -129,7 +129,7 @@ class AccountService(EventSourcedService):
     @command
     def list_staff(self):
         """Every staff account (no credentials), for operators."""
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             rows = c.execute(select(staff_accounts).order_by(staff_accounts.c.username_key)).all()
         return [{"account_id": r.account_id, "username": r.username, "name": r.name,
                  "role": r.role, "registration_point": r.registration_point,
@@ -303,7 +303,7 @@ class AccountService(EventSourcedService):
         row = self._row(accounts.c.account_id == account_id)
         if row is None:
             raise NotFound("No such account.", {"account_id": account_id})
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             sections = {r.section: r.data for r in c.execute(
                 select(profile_sections).where(profile_sections.c.account_id == account_id))}
         return {
@@ -328,7 +328,7 @@ class AccountService(EventSourcedService):
         """For the dashboard's funnel: candidate accounts, complete profiles, staff by role.
         (Accounts belong to no exam session.)"""
         counts = self.business_counts()
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             staff = dict(c.execute(select(staff_accounts.c.role, func.count()).group_by(
                 staff_accounts.c.role)).all())
         return {"accounts": counts["accounts"],
@@ -340,12 +340,12 @@ class AccountService(EventSourcedService):
     def arrivals_per_hour(self):
         """For the dashboard's arrivals chart: candidate accounts registered per hour
         (Asia/Shanghai), ``{"registrations": {hour start: count}}``."""
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             times = c.execute(select(accounts.c.registered_at)).scalars().all()
         return {"registrations": count_by_hour(times)}
 
     def business_counts(self):
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             rows = dict(c.execute(select(accounts.c.complete, func.count()).group_by(
                 accounts.c.complete)).all())
         return {"accounts": sum(rows.values()),
@@ -354,7 +354,7 @@ class AccountService(EventSourcedService):
     # -- helpers -------------------------------------------------------------------------
 
     def _row(self, where, table=accounts):
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             return c.execute(select(table).where(where)).first()
 
     def _refuse_taken_username(self, username):
@@ -370,7 +370,7 @@ class AccountService(EventSourcedService):
         return account_id
 
     def _refuse_duplicates(self, cmd):
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             taken = c.execute(select(accounts.c.id_type, accounts.c.id_number, accounts.c.mobile,
                                      accounts.c.username_key).where(
                 (accounts.c.username_key == username_key(cmd["username"]))

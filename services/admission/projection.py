@@ -1,5 +1,5 @@
-"""Admission's read model: sessions, tickets (seat, number, status), attendance per
-subject, and the deadlines that ran. A pure fold of admission's own log."""
+"""Admission's read model: sessions, tickets (seat, number, status) and attendance per
+subject. A pure fold of admission's own log."""
 
 from sqlalchemy import JSON, Boolean, Column, Index, Integer, MetaData, String, Table
 
@@ -62,14 +62,6 @@ ticket_sequence = Table(
     Column("next_seq", Integer, nullable=False),
 )
 
-deadlines = Table(
-    "deadlines", metadata,
-    Column("session_id", String(100), primary_key=True),
-    Column("name", String(120), primary_key=True),
-    Column("at", String(40)),
-)
-
-
 class AdmissionProjection(Projection):
     name = "admission"
     metadata = metadata
@@ -83,10 +75,6 @@ class AdmissionProjection(Projection):
         if t == "TicketNumbersReserved":
             yield Upsert("ticket_sequence", {"name": "tickets"},
                          {"next_seq": p["first"] + p["count"]})
-            return
-        if t == "DeadlineReached":
-            yield Upsert("deadlines", {"session_id": p["session_id"], "name": p["window"]},
-                         {"at": at})
             return
         if not event.stream_id.startswith("ticket-"):
             return

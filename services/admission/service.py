@@ -152,7 +152,7 @@ class AdmissionService(EventSourcedService):
         self.deadline_effects.run_due(self.store, self.clock.now(), self.deadline_plan())
 
     def deadline_plan(self):
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             docs = [SessionDocument.from_dict(d) for d in c.execute(select(sessions.c.document)).scalars()]
         return [Due(doc.session_id, name, at,
                     lambda tx, sid=doc.session_id, name=name: self._deadline(tx, sid, name),
@@ -321,7 +321,7 @@ class AdmissionService(EventSourcedService):
             rooms = [f"{v['code']}/{r['code']}" for v in doc.venues for r in v["rooms"]]
             raise NotFound(f"No room {ref['venue']}/{ref['room']} in session {doc.session_id}; "
                            f"its rooms are {', '.join(rooms)}.", {"room": "unknown"})
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             rows = c.execute(select(tickets).where(
                 tickets.c.session_id == doc.session_id, tickets.c.venue == v["code"],
                 tickets.c.room == r["code"]).order_by(tickets.c.seat)).all()
@@ -351,7 +351,7 @@ class AdmissionService(EventSourcedService):
         args = load(RosterRefSchema(), {"session_id": session_id, "query": query,
                                         "limit": limit})
         doc = self._session(args["session_id"])
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             rows = [r for r in c.execute(select(tickets).where(
                 tickets.c.session_id == doc.session_id, tickets.c.ticket_number.is_not(None))
                 .order_by(tickets.c.ticket_number))
@@ -390,7 +390,7 @@ class AdmissionService(EventSourcedService):
         of = tickets.c.session_id == sid
         if ref["account_ids"] is not None:
             of = of & tickets.c.account_id.in_(ref["account_ids"])
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             status = dict(c.execute(select(tickets.c.status, func.count()).where(of)
                                     .group_by(tickets.c.status)).all())
             seated = c.execute(select(func.count()).where(
@@ -412,7 +412,7 @@ class AdmissionService(EventSourcedService):
                 "unseated": status.get("unseated", 0)}
 
     def business_counts(self):
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             return {"tickets": dict(c.execute(select(tickets.c.status, func.count())
                                               .group_by(tickets.c.status)).all()),
                     "attendance": dict(c.execute(select(attendance.c.status, func.count())
@@ -421,11 +421,11 @@ class AdmissionService(EventSourcedService):
     # -- helpers -------------------------------------------------------------------------
 
     def _session(self, session_id) -> SessionDocument:
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             return _session_in(c, session_id)
 
     def _ticket_row(self, ref, issued_only=True):
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             row = c.execute(select(tickets).where(tickets.c.account_id == ref["account_id"],
                                                   tickets.c.session_id == ref["session_id"])).first()
         if row is None:
@@ -441,7 +441,7 @@ class AdmissionService(EventSourcedService):
         q = select(tickets.c.application_id, tickets.c.session_id).where(tickets.c.ticket_number == number)
         if session_id:
             q = q.where(tickets.c.session_id == session_id)
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             rows = c.execute(q).all()
         if not rows:
             raise NotFound("No admission ticket has this number. Check the number on the ticket.",

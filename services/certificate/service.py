@@ -44,7 +44,7 @@ from shared.clock import clock_from_config, iso
 from shared.dependencies import EventStoreProvider, RpcProxy, TrackingProvider
 from shared.errors import Conflict, NotFound
 from shared.events import NewEvent
-from shared.eventstore import ConcurrencyConflict
+from shared.eventstore.unit_of_work import ConcurrencyConflict
 from shared.service import EventSourcedService, command, config_timer, load, upstream_events
 from shared.session import SessionDocument
 from shared.tracking import handles
@@ -176,7 +176,7 @@ class CertificateService(EventSourcedService):
     def status_list(self, list_no=0):
         """Revocation status list ``list_no`` as a signed BitstringStatusListCredential."""
         n = load(StatusListSchema(), {"list_no": list_no})["list_no"]
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             top = c.execute(select(func.max(certificates.c.status_index))).scalar()
         if n > (top or 0) // statuslist.LIST_SIZE:
             raise NotFound(f"No status list {n}.", {"list_no": "unknown"})
@@ -192,7 +192,7 @@ class CertificateService(EventSourcedService):
         if cmd.get("credential"):
             return self._verify_credential(cmd["credential"])
         col = certificates.c.certificate_number if cmd.get("certificate_number") else certificates.c.token
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             row = c.execute(select(certificates).where(
                 col == (cmd.get("certificate_number") or cmd.get("token")))).first()
         if row is None:
@@ -206,7 +206,7 @@ class CertificateService(EventSourcedService):
             return {"result": ins.result, "why": ins.why, "detail": ins.detail} \
                 if ins.result == "invalid" else {"result": ins.result, "detail": ins.detail}
         number = ins.claims["credentialSubject"]["certificateNumber"]
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             row = c.execute(select(certificates).where(
                 certificates.c.certificate_number == number)).first()
         stored = None
@@ -236,7 +236,7 @@ class CertificateService(EventSourcedService):
 
     def _bits(self, list_no: int) -> bytes:
         lo = list_no * statuslist.LIST_SIZE
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             revoked = c.execute(select(certificates.c.status_index).where(
                 certificates.c.status == "revoked", certificates.c.status_index >= lo,
                 certificates.c.status_index < lo + statuslist.LIST_SIZE)).scalars().all()
@@ -247,7 +247,7 @@ class CertificateService(EventSourcedService):
     @command
     def my_certificates(self, account_id):
         who = load(AccountSchema(), {"account_id": account_id})
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             rows = c.execute(select(certificates).where(
                 certificates.c.account_id == who["account_id"]).order_by(
                 certificates.c.issued_at)).all()
@@ -340,7 +340,7 @@ class CertificateService(EventSourcedService):
     @command
     def pickup_notices(self, session_id):
         ref = load(SessionRefSchema(), {"session_id": session_id})
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             rows = c.execute(select(notices_table).where(
                 notices_table.c.session_id == ref["session_id"]).order_by(
                 notices_table.c.start, notices_table.c.notice_id)).all()
@@ -373,7 +373,7 @@ class CertificateService(EventSourcedService):
     def collections(self, authority, session_id):
         self._authority(authority)
         ref = load(SessionRefSchema(), {"session_id": session_id})
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             rows = c.execute(select(collections_table, certificates.c.name, certificates.c.level).join(
                 certificates, certificates.c.certificate_number == collections_table.c.certificate_number
             ).where(certificates.c.session_id == ref["session_id"]).order_by(
@@ -392,7 +392,7 @@ class CertificateService(EventSourcedService):
         in_session = certificates.c.session_id == ref["session_id"]
         if ref["account_ids"] is not None:
             in_session = in_session & certificates.c.account_id.in_(ref["account_ids"])
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             issued = c.execute(select(func.count()).where(in_session)).scalar()
             revoked = c.execute(select(func.count()).where(
                 in_session, certificates.c.status == "revoked")).scalar()
@@ -406,7 +406,7 @@ class CertificateService(EventSourcedService):
                 "revoked": revoked}
 
     def business_counts(self):
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             return {
                 "certificates": dict(c.execute(select(certificates.c.status, func.count())
                                                .group_by(certificates.c.status)).all()),
@@ -425,7 +425,7 @@ class CertificateService(EventSourcedService):
         return who
 
     def _row(self, number):
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             row = c.execute(select(certificates).where(
                 certificates.c.certificate_number == number)).first()
         if row is None:
@@ -441,6 +441,6 @@ class CertificateService(EventSourcedService):
                 sessions.c.session_id.in_(sorted(session_ids))))}
 
     def _window(self, session_id):
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             docs = self._documents(c, {session_id})
         return docs[session_id].window("certificates") if session_id in docs else None

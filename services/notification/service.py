@@ -139,7 +139,7 @@ class NotificationService(EventSourcedService):
     def messages(self, account_id, limit=100):
         """The candidate's in-site messages, newest first."""
         q = load(AccountRefSchema(), {"account_id": account_id, "limit": limit})
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             rows = c.execute(select(rm.messages).where(rm.messages.c.account_id == q["account_id"])
                              .order_by(rm.messages.c.created_at.desc(), rm.messages.c.message_id.desc())
                              .limit(q["limit"])).all()
@@ -158,7 +158,7 @@ class NotificationService(EventSourcedService):
                 tx.append(events, {stream: msg.version})
 
         self.store.execute(decide)
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             return _message(c.execute(select(rm.messages).where(
                 rm.messages.c.message_id == cmd["message_id"])).one())
 
@@ -173,7 +173,7 @@ class NotificationService(EventSourcedService):
                                                  isouter=True)
         if q["status"]:
             stmt = stmt.where(d.c.status == q["status"])
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             rows = c.execute(stmt.order_by(d.c.updated_at.desc(), d.c.message_id)
                              .limit(q["limit"])).all()
         return [{"message_id": r.message_id, "account_id": r.account_id,
@@ -192,7 +192,7 @@ class NotificationService(EventSourcedService):
         for col in ("session_id", "account_id", "status"):
             if q[col]:
                 stmt = stmt.where(rm.notices.c[col] == q[col])
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             rows = c.execute(stmt.order_by(rm.notices.c.due_at, rm.notices.c.notice_id)
                              .limit(q["limit"])).all()
         return [{"notice_id": r.notice_id, "kind": r.kind, "account_id": r.account_id,
@@ -211,13 +211,13 @@ class NotificationService(EventSourcedService):
         if q["session_id"]:
             sms_q = sms_q.where(rm.deliveries.c.session_id == q["session_id"])
             in_site_q = in_site_q.where(rm.messages.c.session_id == q["session_id"])
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             sms = dict(c.execute(sms_q).all())
             in_site = c.execute(in_site_q).scalar()
         return {**{s: sms.get(s, 0) for s in domain.SMS_STATUSES}, "in_site": in_site}
 
     def business_counts(self):
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             sms = dict(c.execute(select(rm.deliveries.c.status, func.count())
                                  .group_by(rm.deliveries.c.status)).all())
             read = dict(c.execute(select(rm.messages.c.read, func.count())
@@ -238,7 +238,7 @@ def fire_due_notices(store, now, stopping=lambda: False) -> int:
     Stops early once ``stopping()`` (the service is stopping: the rest fire at the next
     start)."""
     n = rm.notices
-    with store.engine.connect() as c:
+    with store.read_engine.connect() as c:
         due = c.execute(select(n.c.notice_id).where(
             n.c.status == "scheduled", n.c.due_at.is_not(None),
             n.c.due_at <= domain.stamp(now)).order_by(n.c.due_at, n.c.notice_id)
@@ -281,7 +281,7 @@ def send_due(store, sender, clock, stopping=lambda: False) -> int:
     default): those left stay queued for the next start."""
     now = clock.now()
     d, r = rm.deliveries, rm.recipients
-    with store.engine.connect() as c:
+    with store.read_engine.connect() as c:
         due = c.execute(
             select(d.c.message_id, d.c.account_id, d.c.text, r.c.mobile)
             .join_from(d, r, r.c.account_id == d.c.account_id, isouter=True)

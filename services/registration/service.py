@@ -40,7 +40,7 @@ from shared.clock import count_by_hour, shanghai
 from shared.deadlines import Deadlines, Due
 from shared.dependencies import EventStoreProvider, RpcProxy, TrackingProvider
 from shared.errors import NotFound, ValidationFailed
-from shared.eventstore import events_table
+from shared.eventstore.tables import events_table
 from shared.service import EventSourcedService, command, config_timer, load, upstream_events
 from shared.session import WINDOW_LABELS, parse_session
 from shared.session_cache import SessionCache
@@ -178,7 +178,7 @@ class RegistrationService(EventSourcedService):
         load(AuthoritySchema(), authority)
         cmd = load(AuditQuerySchema(), data or {})
         q = audit.search(select(audit_trail), audit_trail, cmd)
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             return [{"at": r.at, "at_local": shanghai(datetime.fromisoformat(r.at)),
                      "session_id": r.session_id, "staff_id": r.staff_id, "action": r.action,
                      "application_id": r.application_id, "what": r.what, "why": r.why}
@@ -205,7 +205,7 @@ class RegistrationService(EventSourcedService):
 
     @command
     def list_sessions(self):
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             return [{"session_id": r.session_id, "name": r.name, "exam_year": r.exam_year}
                     for r in c.execute(select(sessions).order_by(sessions.c.session_id))]
 
@@ -293,7 +293,7 @@ class RegistrationService(EventSourcedService):
     @command
     def get_candidate(self, account_id):
         account_id = _account_id(account_id)
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             row = c.execute(select(candidates).where(candidates.c.account_id == account_id)).first()
         if row is None:
             raise NotFound("Registration has not heard of this account yet.", {"account_id": account_id})
@@ -308,7 +308,7 @@ class RegistrationService(EventSourcedService):
         of = applications.c.session_id == ref["session_id"]
         if ref["account_ids"] is not None:
             of = of & applications.c.account_id.in_(ref["account_ids"])
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             rows = c.execute(select(applications.c.status, func.count()).where(of)
                              .group_by(applications.c.status)).all()
         return dict(rows)
@@ -322,7 +322,7 @@ class RegistrationService(EventSourcedService):
         times = {"ApplicationSubmitted": ("applications", "submitted_at"),
                  "ApplicationConfirmed": ("confirmations", "confirmed_at")}
         found = {"applications": [], "confirmations": []}
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             rows = c.execute(select(events_table.c.type, events_table.c.payload).where(
                 events_table.c.type.in_(list(times))))
             for type_, payload in rows:
@@ -333,7 +333,7 @@ class RegistrationService(EventSourcedService):
         return {series: count_by_hour(ts) for series, ts in found.items()}
 
     def business_counts(self):
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             return {"applications": dict(c.execute(select(applications.c.status, func.count())
                                                    .group_by(applications.c.status)).all())}
 
@@ -417,7 +417,7 @@ class RegistrationService(EventSourcedService):
         return doc
 
     def _session_ids(self):
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             return list(c.execute(select(sessions.c.session_id)).scalars())
 
 

@@ -22,7 +22,6 @@ sessions = Table(
     Column("imported_rows", Integer),
     Column("import_candidates", Integer),
     Column("published_at", String(40)),
-    Column("deadline_reached", Boolean),  # the scores window's start has been handled
 )
 
 # Keyed by the application (``<session>.<account>``): two sessions never share one, where
@@ -147,8 +146,6 @@ class ScoringProjection(Projection):
         elif t == "ScoresPublished":
             yield Update("sessions", {"session_id": p["session_id"]},
                          {"published_at": p["published_at"]})
-        elif t == "DeadlineReached":
-            yield Update("sessions", {"session_id": p["session_id"]}, {"deadline_reached": True})
         elif t == "SittingResulted":
             yield Upsert("results", {"account_id": p["account_id"], "session_id": p["session_id"]}, {
                 "application_id": p["application_id"], "ticket_number": p["ticket_number"],

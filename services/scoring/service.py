@@ -40,7 +40,7 @@ from shared.deadlines import Deadlines, Due
 from shared.dependencies import EventStoreProvider, RpcProxy, TrackingProvider
 from shared.errors import NotFound, Refused
 from shared.events import StoredEvent
-from shared.eventstore import events_table
+from shared.eventstore.tables import events_table
 from shared.logging import get_logger
 from shared.service import EventSourcedService, command, config_timer, load, upstream_events
 from shared.session import SessionDocument
@@ -233,7 +233,7 @@ class ScoringService(EventSourcedService):
         self.deadline_effects.run_due(self.store, self.clock.now(), self.deadline_plan())
 
     def deadline_plan(self):
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             docs = [SessionDocument.from_dict(d) for d in c.execute(select(sessions.c.document)).scalars()]
         return [Due(doc.session_id, "scores", doc.window("scores").start,
                     lambda tx, doc=doc: self._scores_deadline(tx, doc)) for doc in docs]
@@ -323,7 +323,7 @@ class ScoringService(EventSourcedService):
             raise Refused(f"No scores have been imported for {sid} yet.",
                           {"session_id": "nothing imported"})
         marks = current_rows(self.store, sheet)
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             views = ticket_views(c, sid, args["ticket_number"])
             rq = select(results.c.account_id, results.c.void_reason).where(
                 results.c.session_id == sid, results.c.voided.is_(True))
@@ -353,7 +353,7 @@ class ScoringService(EventSourcedService):
         """查询成绩: a candidate's own results, after publication only."""
         args = load(CandidateRefSchema(), {"account_id": account_id, "session_id": session_id})
         doc = session_doc(self.store, args["session_id"])
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             published_at = c.execute(select(sessions.c.published_at).where(
                 sessions.c.session_id == doc.session_id)).scalar()
             domain.require_published(doc, published_at, self.clock.now())
@@ -390,7 +390,7 @@ class ScoringService(EventSourcedService):
         if only is not None:
             mine = mine & results.c.account_id.in_(only)
             qual = qual & qualifications.c.account_id.in_(only)
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             s = c.execute(select(sessions).where(sessions.c.session_id == sid)).first()
             resulted, passed = c.execute(select(
                 func.count(results.c.published_at), func.coalesce(func.sum(results.c.passed_count), 0))
@@ -405,7 +405,7 @@ class ScoringService(EventSourcedService):
                 "passed_subjects": int(passed), "qualified": qualified}
 
     def business_counts(self):
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             return {
                 "score_imports": dict(c.execute(select(imports.c.status, func.count())
                                                 .group_by(imports.c.status)).all()),

@@ -228,7 +228,7 @@ class VerificationService(EventSourcedService):
         """With the overdue deadlines: each point's manual-check queue (人工核查) and the
         windows' ends, for the alert on a queue not empty as verification closes."""
         gauges = super().scrape_gauges()
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             gauges["kaowu_manual_check_queue"] = [
                 ((sid, point), n) for sid, point, n in c.execute(
                     select(cases.c.session_id, cases.c.registration_point, func.count())
@@ -280,7 +280,7 @@ class VerificationService(EventSourcedService):
         if session_id:
             q = q.where(cases.c.session_id == session_id)
         now = self.clock.now()
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             # how long each has waited: since it last changed (its proof arrived)
             return [{**_case_row(r), "waiting_since": r.updated_at,
                      "waiting_s": max(0, int((now - datetime.fromisoformat(r.updated_at))
@@ -375,7 +375,7 @@ class VerificationService(EventSourcedService):
                     "population": len(p["population"]), "selected": list(p["selected"])}
         rows = []
         if draw and draw["selected"]:
-            with self.store.engine.connect() as c:
+            with self.store.read_engine.connect() as c:
                 found = {r.application_id: r for r in c.execute(select(cases).where(
                     cases.c.application_id.in_(draw["selected"])))}
             rows = [{**_case_row(found[a]), "registration_point": found[a].registration_point,
@@ -391,7 +391,7 @@ class VerificationService(EventSourcedService):
         account_id = _account_id(account_id)
         cmd = load(RaiseEnquirySchema(), data)
         now = self.clock.now()
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             app_id = c.execute(select(cases.c.application_id).where(
                 cases.c.account_id == account_id,
                 cases.c.session_id == cmd["session_id"])).scalar()
@@ -417,7 +417,7 @@ class VerificationService(EventSourcedService):
         who = load(StaffSchema(), staff)
         cmd = load(AnswerEnquirySchema(), data)
         now = self.clock.now()
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             app_id = c.execute(select(enquiries.c.application_id).where(
                 enquiries.c.enquiry_id == cmd["enquiry_id"])).scalar()
         if app_id is None:
@@ -448,7 +448,7 @@ class VerificationService(EventSourcedService):
              .order_by(enquiries.c.raised_at, enquiries.c.enquiry_id))
         if session_id:
             q = q.where(enquiries.c.session_id == session_id)
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             return [{**_enquiry_row(r), "candidate_name": r.candidate_name,
                      "case_status": r.case_status, "case_reason": r.case_reason}
                     for r in c.execute(q)]
@@ -458,14 +458,14 @@ class VerificationService(EventSourcedService):
         """The candidate's own enquiries in a session, with their answers, oldest first."""
         account_id = _account_id(account_id)
         session_id = _session_ref(session_id)
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             rows = c.execute(select(enquiries).where(
                 enquiries.c.account_id == account_id, enquiries.c.session_id == session_id)
                 .order_by(enquiries.c.raised_at, enquiries.c.enquiry_id)).all()
         return [_enquiry_row(r) for r in rows]
 
     def _enquiry(self, enquiry_id):
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             return _enquiry_row(c.execute(select(enquiries).where(
                 enquiries.c.enquiry_id == enquiry_id)).one())
 
@@ -477,7 +477,7 @@ class VerificationService(EventSourcedService):
         spot-check decisions, draws, enquiry answers, voidings recorded on cases."""
         load(AuthoritySchema(), authority)
         cmd = load(AuditQuerySchema(), data or {})
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             return [_audit_row(r) for r in c.execute(
                 audit.search(select(audit_trail), audit_trail, cmd))]
 
@@ -536,7 +536,7 @@ class VerificationService(EventSourcedService):
     @command
     def list_rules(self):
         """Every exam year with rules: the version in force of each, newest year first."""
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             loaded = {r.exam_year: r for r in c.execute(
                 select(eligibility_rules).order_by(eligibility_rules.c.version))}
         years = sorted(set(loaded) | set(available_years()), reverse=True)
@@ -582,19 +582,19 @@ class VerificationService(EventSourcedService):
     @command
     def case_counts(self, session_id):
         session_id = _session_ref(session_id)
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             return dict(c.execute(select(cases.c.status, func.count()).where(
                 cases.c.session_id == session_id).group_by(cases.c.status)).all())
 
     @command
     def enquiry_counts(self, session_id):
         session_id = _session_ref(session_id)
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             return dict(c.execute(select(enquiries.c.status, func.count()).where(
                 enquiries.c.session_id == session_id).group_by(enquiries.c.status)).all())
 
     def business_counts(self):
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             return {"cases": dict(c.execute(select(cases.c.status, func.count())
                                             .group_by(cases.c.status)).all()),
                     "enquiries": dict(c.execute(select(enquiries.c.status, func.count())
@@ -611,7 +611,7 @@ class VerificationService(EventSourcedService):
         return case
 
     def _session_ids(self):
-        with self.store.engine.connect() as c:
+        with self.store.read_engine.connect() as c:
             return list(c.execute(select(sessions.c.session_id)).scalars())
 
 

@@ -22,7 +22,8 @@ from shared.deadlines import DeadlineRunner
 from shared.dependencies import BoundStore
 from shared.errors import NotFound
 from shared.events import NewEvent
-from shared.eventstore import Context, open_store
+from shared.eventstore.store import open_store
+from shared.eventstore.unit_of_work import Context
 from shared.projection import snapshot
 from shared.session import reference_session
 from shared.tracking import TrackingConsumer, events_answer

@@ -19,7 +19,7 @@ from shared.clock import ControlledClock
 from shared.contracts import EventRegistry
 from shared.errors import Unavailable
 from shared.events import NewEvent
-from shared.eventstore import open_store
+from shared.eventstore.store import open_store
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from shared.clock import ControlledClock
 from shared.contracts import EventRegistry
 from shared.deadlines import DEADLINE_REACHED, MORE, DeadlineRunner, Due, deadline_stream
 from shared.events import NewEvent
-from shared.eventstore import open_store
+from shared.eventstore.store import open_store
 from shared.session import reference_session
 
 

@@ -11,11 +11,12 @@ from hypothesis import strategies as st
 from marshmallow import Schema, fields
 from sqlalchemy import Column, Integer, MetaData, String, Table
 
-from shared import eventstore
 from shared.contracts import EventRegistry
 from shared.errors import Conflict, ValidationFailed
 from shared.events import NewEvent
-from shared.eventstore import ConcurrencyConflict, Context, open_store
+from shared.eventstore import unit_of_work
+from shared.eventstore.store import open_store
+from shared.eventstore.unit_of_work import ConcurrencyConflict, Context
 from shared.projection import Delete, Projection, Update, Upsert, snapshot
 
 pytestmark = pytest.mark.integration
@@ -77,7 +78,7 @@ def test_a_large_unit_is_flushed_in_slices_with_the_same_positions(db_url, monke
     """A transaction of many events goes into the log FLUSH_ROWS at a time (PostgreSQL):
     positions still gapless, in append order, after what was there; a conflict in a later
     slice still undoes the whole unit."""
-    monkeypatch.setattr(eventstore, "FLUSH_ROWS", 3)
+    monkeypatch.setattr(unit_of_work, "FLUSH_ROWS", 3)
     store = open_store(db_url, registry())
     store.append([NewEvent("s-0", "Counted", {"n": 0})])
     got = store.append([NewEvent(f"s-{i % 4}", "Counted", {"n": i}) for i in range(1, 11)])
@@ -116,7 +117,7 @@ def test_upcasting_on_read(db_url):
     store = open_store(db_url, registry())
     store.append([NewEvent("s", "Renamed", {"title": "new"})])
     # an event written by an older version of the code, as it lies in the log
-    from shared.eventstore import events_table
+    from shared.eventstore.tables import events_table
     with store.write_engine.begin() as c:
         c.execute(events_table.insert().values(position=2, stream_id="s", stream_version=2,
                                                type="Renamed", schema_version=1,

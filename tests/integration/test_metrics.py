@@ -23,7 +23,7 @@ from shared.clock import ControlledClock
 from shared.dependencies import EventStoreProvider
 from shared.errors import KaowuError
 from shared.events import NewEvent
-from shared.eventstore import open_store
+from shared.eventstore.store import open_store
 from shared.health import BrokerCheck, check_database, listening_port, readiness
 from shared.metrics import DEAD_LETTERS, EXPORTED, DeadLetterTally
 from shared.tracking import dead_letter_stream

@@ -10,7 +10,9 @@ import pytest
 from sqlalchemy import Column, DateTime, MetaData, String, Table, event, inspect, text
 
 from shared import migrations
-from shared.eventstore import ensure_database, make_engine, meta, open_store
+from shared.eventstore.engine import ensure_database, make_engine
+from shared.eventstore.store import open_store
+from shared.eventstore.tables import meta
 from shared.migrate import has_log, store_provider
 from shared.runner import discover_services
 
@@ -123,18 +125,30 @@ def test_drift_is_found():
 # -- the scheme before Alembic -------------------------------------------------------------
 
 def old_scheme(url, service, *, ids=None, drop=()):
-    """A database as shared/migrations.py made it before Alembic: today's tables made from
-    the models (those its steps made: not the tables of revisions since, which have no
-    ``legacy_id``), the counters seeded, and the ids it applied in ``schema_migrations``."""
+    """A database as shared/migrations.py made it before Alembic, with the ids it applied in
+    ``schema_migrations`` and the counters seeded. Every step it had (``ids`` None): the
+    tables the revisions with a ``legacy_id`` make; else today's tables from the models that
+    the steps ``ids`` made (not the tables of revisions since, which have no ``legacy_id``)."""
     engine = engine_of(url)
     projection = store_provider(service).projections[0]
     legacy = MetaData()
     record = Table("schema_migrations", legacy, Column("id", String(200), primary_key=True),
                    Column("applied_at", DateTime(timezone=True), nullable=False))
     if ids is None:
-        ids = [i for r in migrations.revisions(names(service))
-               if (i := getattr(migrations.script(names(service)).get_revision(r).module,
-                                "legacy_id", None))]
+        scripts = migrations.script(names(service))
+        stepped = [(r, getattr(scripts.get_revision(r).module, "legacy_id", None))
+                   for r in migrations.revisions(names(service))]
+        ids = [i for _, i in stepped if i]
+        for revision, _ in (step for step in stepped if step[1]):
+            migrations.upgrade(engine, names(service), to=revision)
+        with engine.begin() as conn:
+            for name in ("alembic_version", *drop):
+                conn.exec_driver_sql(f"DROP TABLE {name}")
+            record.create(conn)
+            conn.execute(text("UPDATE log_identity SET log_id = :i"), {"i": "a" * 32})
+            for i in ids:
+                conn.execute(record.insert().values(id=i, applied_at=text("CURRENT_TIMESTAMP")))
+        return engine
     made = set(migrations.schema_at(names(service),
                                     migrations.legacy_revisions(names(service), set(ids))))
     with engine.begin() as conn:
@@ -243,7 +257,7 @@ def test_an_old_database_before_a_later_step_is_adopted_then_upgraded(
     """A release changes a table: a database the old scheme made before that step is
     stamped where it stood, upgraded by the new revision, and ends up as a fresh one; a
     revision that re-keys a read model (``rebuild = True``) has it rebuilt from the log."""
-    from shared.eventstore import EventStore
+    from shared.eventstore.store import EventStore
     from shared.projection import snapshot
 
     url = new_url()
@@ -256,7 +270,10 @@ def test_an_old_database_before_a_later_step_is_adopted_then_upgraded(
     fresh = engine_of(new_url())
     store = EventStore(make_engine(url), provider.registry, projections=provider.projections)
     try:
-        assert store.migrate() == [change]
+        revisions = migrations.revisions(names(service))
+        later = revisions[revisions.index(before) + 1:]  # the change, then any after it
+        assert later[0] == change
+        assert store.migrate() == later
         assert store.schema_heads() == set(migrations.heads(names(service)))
         migrations.upgrade(fresh, names(service))
         assert migrations.differences(schema(fresh), schema(
@@ -330,7 +347,7 @@ def test_a_database_at_its_heads_costs_two_reads(new_url):
 def test_replicas_starting_together_migrate_once(pg_url):
     """Two processes starting at once on a fresh PostgreSQL database: one migrates, the
     other waits on the advisory lock and finds the work done."""
-    code = ("import sys; from shared import migrations; from shared.eventstore import "
+    code = ("import sys; from shared import migrations; from shared.eventstore.engine import "
             "make_engine; print(len(migrations.upgrade(make_engine(sys.argv[1]), ['account'])))")
     ensure_database(pg_url)
     starts = [subprocess.Popen([sys.executable, "-c", code, pg_url], stdout=subprocess.PIPE,
@@ -365,7 +382,8 @@ REKEYING = [("notification", "notification_0001", "notification_0002"),
 # committed, as its projection's rebuild begins
 DIES_BEFORE_THE_REBUILD = """
 import os, signal, sys
-from shared.eventstore import EventStore, make_engine
+from shared.eventstore.engine import make_engine
+from shared.eventstore.store import EventStore
 from shared.migrate import store_provider
 service, url = sys.argv[1:]
 provider = store_provider(service)
@@ -378,7 +396,7 @@ EventStore(make_engine(url), provider.registry, projections=provider.projections
 def database_before(url, service, before):
     """A database at ``before`` (core's heads, the service's branch up to it) whose log
     holds a ticket its read model had under the old key."""
-    from shared.eventstore import EventStore
+    from shared.eventstore.store import EventStore
 
     engine = engine_of(url)
     order = migrations.revisions(names(service))
@@ -445,7 +463,7 @@ def test_a_service_finding_a_rebuild_owed_rebuilds_before_it_serves(
 
     from shared import dependencies
     from shared.dependencies import EventStoreProvider
-    from shared.eventstore import EventStore
+    from shared.eventstore.store import EventStore
 
     url = new_url()
     engine = database_before(url, service, before)
@@ -482,7 +500,7 @@ def test_a_service_finding_a_rebuild_owed_rebuilds_before_it_serves(
 
 def test_an_upgrade_that_rebuilds_at_once_leaves_nothing_owed(tmp_path):
     """The usual case: the rebuild right after the upgrade clears the mark itself."""
-    from shared.eventstore import EventStore
+    from shared.eventstore.store import EventStore
 
     url = f"sqlite:///{tmp_path}/scoring.db"
     engine = database_before(url, "scoring", "scoring_0001")
@@ -512,7 +530,8 @@ def test_a_fresh_database_owes_no_rebuild(tmp_path):
 STARTS_OWING = """
 import sys
 from shared import migrations
-from shared.eventstore import EventStore, make_engine
+from shared.eventstore.engine import make_engine
+from shared.eventstore.store import EventStore
 from shared.migrate import store_provider
 service, url = sys.argv[1:]
 provider = store_provider(service)

@@ -19,7 +19,7 @@ from services.notification.service import Sender, fire_due_notices, send_due
 from shared.clock import SHANGHAI, ControlledClock, iso
 from shared.contracts import INTEGRATION, EventRegistry
 from shared.events import NewEvent
-from shared.eventstore import open_store
+from shared.eventstore.store import open_store
 from shared.projection import snapshot
 from shared.session import reference_session
 from shared.tracking import TrackingConsumer, events_answer

@@ -27,7 +27,7 @@ from sqlalchemy import (
 from shared import projection
 from shared.contracts import EventRegistry
 from shared.events import NewEvent
-from shared.eventstore import open_store
+from shared.eventstore.store import open_store
 from shared.projection import Delete, Projection, Update, Upsert, snapshot
 
 pytestmark = pytest.mark.integration
@@ -179,7 +179,7 @@ def test_rebuild_equals_live(db_url, window):
 def test_rebuild_upcasts_old_events(db_url):
     proj = Items()
     store = open_store(db_url, registry(), projections=[proj])
-    from shared.eventstore import events_table
+    from shared.eventstore.tables import events_table
 
     with store.write_engine.begin() as c:  # a v1 event as an older version of the code wrote it
         c.execute(events_table.insert().values(position=1, stream_id="item-old", stream_version=1,
@@ -194,7 +194,7 @@ def test_rebuild_upcasts_old_events(db_url):
 def store_head_update(position):
     from sqlalchemy import update
 
-    from shared.eventstore import log_head
+    from shared.eventstore.tables import log_head
 
     return update(log_head).values(position=position)
 

@@ -10,7 +10,7 @@ import pytest
 from kombu import Connection, Queue
 
 from shared.events import NewEvent
-from shared.eventstore import open_store
+from shared.eventstore.store import open_store
 from shared.relay import KombuPublisher, Relay, events_exchange
 from tests.integration.test_eventstore import registry
 

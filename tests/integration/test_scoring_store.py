@@ -15,7 +15,7 @@ from shared.clock import SHANGHAI
 from shared.deadlines import DeadlineRunner, Due
 from shared.errors import Refused, ValidationFailed
 from shared.events import NewEvent
-from shared.eventstore import open_store
+from shared.eventstore.store import open_store
 from shared.projection import snapshot
 from shared.session import reference_session
 

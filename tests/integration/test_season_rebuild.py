@@ -65,7 +65,8 @@ from shared.deadlines import DeadlineRunner
 from shared.dependencies import BoundStore
 from shared.errors import KaowuError, Refused
 from shared.events import NewEvent
-from shared.eventstore import Context, open_store
+from shared.eventstore.store import open_store
+from shared.eventstore.unit_of_work import Context
 from shared.projection import snapshot
 from shared.session import REFERENCE_SESSION_PATH
 from shared.tracking import TrackingConsumer, events_answer

@@ -236,7 +236,7 @@ def test_a_scoring_log_keyed_by_ticket_number_is_rekeyed_and_goes_on(db_url):
     from services.scoring.projection import ScoringProjection, attendance, tickets
     from services.scoring.schemas import REGISTRY
     from services.scoring.service import on_admission_event
-    from shared.eventstore import open_store
+    from shared.eventstore.store import open_store
     from shared.projection import snapshot
 
     store = open_store(db_url, REGISTRY, projections=[ScoringProjection()])
@@ -257,9 +257,10 @@ def test_a_scoring_log_keyed_by_ticket_number_is_rekeyed_and_goes_on(db_url):
                        "session_id VARCHAR(100))"))
         c.execute(text("CREATE TABLE attendance (ticket_number VARCHAR(100), "
                        "subject VARCHAR(100), PRIMARY KEY (ticket_number, subject))"))
+        c.execute(text("ALTER TABLE sessions ADD COLUMN deadline_reached BOOLEAN"))
         # the release before: Alembic's record at the revision before the re-keying one
         c.execute(text("UPDATE alembic_version SET version_num = 'scoring_0001' "
-                       "WHERE version_num = 'scoring_0002'"))
+                       "WHERE version_num = 'scoring_0003'"))
     store.engine.dispose()
 
     store = open_store(db_url, REGISTRY, projections=[ScoringProjection()])
@@ -310,7 +311,7 @@ def test_a_notification_log_keyed_by_ticket_number_is_rekeyed_and_goes_on(db_url
     from services.notification.consumers import on_admission
     from services.notification.projection import NotificationProjection, notices
     from services.notification.schemas import REGISTRY
-    from shared.eventstore import open_store
+    from shared.eventstore.store import open_store
 
     store = open_store(db_url, REGISTRY, projections=[NotificationProjection()])
     number = "20262916L1000001"

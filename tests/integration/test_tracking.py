@@ -5,7 +5,7 @@ import pytest
 
 from shared.errors import Refused
 from shared.events import NewEvent
-from shared.eventstore import open_store
+from shared.eventstore.store import open_store
 from shared.tracking import TrackingConsumer, events_answer, handles
 from tests.integration.test_eventstore import registry
 

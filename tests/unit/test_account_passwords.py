@@ -68,7 +68,7 @@ def account_service(hasher):
     service = worker_factory(AccountService, passwords=hasher)
     service.clock.now.return_value = datetime(2026, 4, 7, 10, tzinfo=SHANGHAI)
     # the read model has nobody: no duplicate, no staff account of that name
-    conn = service.store.engine.connect.return_value.__enter__.return_value
+    conn = service.store.read_engine.connect.return_value.__enter__.return_value
     conn.execute.return_value.all.return_value = []
     conn.execute.return_value.first.return_value = None
     return service

@@ -22,7 +22,7 @@ def test_ticket_requests_need_an_account_and_a_session(account_id, session_id):
     for method in (w.get_ticket, w.download_ticket):
         with pytest.raises(ValidationFailed):
             method(account_id, session_id)
-    w.store.engine.connect.assert_not_called()
+    w.store.read_engine.connect.assert_not_called()
     w.account_rpc.get_photo.assert_not_called()
 
 
@@ -51,7 +51,7 @@ def test_a_forged_or_mismatched_code_is_refused_before_the_store():
     with pytest.raises(Refused) as exc:
         w.check_in({"staff_id": "s1"}, {**door, "qr": good, "ticket_number": "T-9"})
     assert exc.value.fields == {"qr": "another ticket"}
-    w.store.engine.connect.assert_not_called()
+    w.store.read_engine.connect.assert_not_called()
     w.store.execute.assert_not_called()
 
 
@@ -63,4 +63,4 @@ def test_room_list_and_counts_validate_their_arguments():
         w.room_list({}, "sess", "V1", "101")
     with pytest.raises(ValidationFailed):
         w.admission_counts("")
-    w.store.engine.connect.assert_not_called()
+    w.store.read_engine.connect.assert_not_called()

@@ -897,7 +897,7 @@ def label_matchers(selector: str) -> dict:
 @pytest.fixture(scope="module")
 def business_counts(tmp_path_factory):
     """``business_counts()`` of a service on an empty database: the names it exports."""
-    from shared.eventstore import open_store
+    from shared.eventstore.store import open_store
 
     cache = {}
 

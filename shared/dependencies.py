@@ -24,7 +24,7 @@ from nameko.rpc import MethodProxy, ServiceProxy
 from nameko.rpc import RpcProxy as NamekoRpcProxy
 
 from shared import config as kconfig
-from shared import deadletter, migrations
+from shared import deadletter
 from shared import logging as klogging
 from shared.clock import clock_from_config
 from shared.errors import KaowuError, Unavailable
@@ -93,26 +93,28 @@ class EventStoreProvider(DependencyProvider):
         url = (kconfig.resolve_database_url(cfg["DATABASE_URL"], service)
                if cfg.get("DATABASE_URL") else kconfig.database_url(service))
         clock = clock_from_config(cfg)
-        self.store = open_store(url, self.registry, clock=clock, projections=self.projections)
-        self._finish_owed_rebuilds(service)
+        self.store = self._open(url, clock)
         if self.relay_enabled and cfg.get("RELAY", True):
             publisher = KombuPublisher(cfg.get("AMQP_URI") or kconfig.amqp_uri(), service)
             self.relay = Relay(self.store, service, publisher)
         log.info("store.ready", database=kconfig.mask_url(url), head=self.store.head())
 
-    def _finish_owed_rebuilds(self, service):
-        """Before serving: rebuild a read model an upgrade made anew whose rebuild did not
-        commit (the process that upgraded died), with progress in the log."""
+    def _open(self, url, clock):
+        """The store, migrated; before serving, a read model an upgrade made anew (now, or
+        by a process that died before its rebuild committed) is rebuilt, with progress in
+        the log."""
         from shared.rebuild import Progress
 
-        done = migrations.rebuild_owed(
-            self.store,
-            progress=lambda projection: Progress(projection, every=5.0, log=log),
-            on_start=lambda projection, head: log.warning(
-                "projection.rebuild_owed", projection=projection, head=head,
-                reason="an upgrade made its tables anew and its rebuild did not finish"))
-        for projection, position in done.items():
-            log.info("projection.rebuilt", projection=projection, position=position)
+        def started(projection, head):
+            log.warning("projection.rebuild_owed", projection=projection, head=head,
+                        reason="an upgrade made its tables anew")
+
+        store = open_store(url, self.registry, clock=clock, projections=self.projections,
+                           progress=lambda projection: Progress(projection, every=5.0, log=log),
+                           on_start=started,
+                           on_done=lambda projection, position: log.info(
+                               "projection.rebuilt", projection=projection, position=position))
+        return store
 
     def start(self):
         if self.relay is not None:

@@ -73,10 +73,9 @@ def migrate_service(service: str, *, create_database: bool = True, out=None) -> 
     store, url = open_service_store(service, create_database=create_database)
     try:
         print(f"{service}: migrating {mask_url(url)}", file=out, flush=True)
-        applied = store.migrate()
+        applied = store.migrate(**rebuild_reports(service, out))
         for migration_id in applied:
             print(f"{service}:   applied {migration_id}", file=out, flush=True)
-        finish_owed_rebuilds(service, store, out)
         print(f"{service}: {len(applied)} applied, at {', '.join(sorted(store.schema_heads()))}; "
               f"log head {store.head()}", file=out, flush=True)
         return applied
@@ -84,21 +83,20 @@ def migrate_service(service: str, *, create_database: bool = True, out=None) -> 
         store.engine.dispose()
 
 
-def finish_owed_rebuilds(service: str, store, out=None) -> dict[str, int]:
-    """Rebuild what an earlier upgrade left owed (it died before its rebuild committed)."""
-    from shared import migrations
+def rebuild_reports(service: str, out=None) -> dict:
+    """``progress`` and ``on_start`` for ``EventStore.migrate``: a read model an upgrade made
+    anew (now, or one whose rebuild died) is rebuilt with progress lines."""
     from shared.rebuild import Progress
 
     def started(projection, head):
         print(f"{service}/{projection}: rebuilding from the log (log head {head}): an "
-              "upgrade made its tables anew and its rebuild did not finish", file=out, flush=True)
+              "upgrade made its tables anew", file=out, flush=True)
 
-    done = migrations.rebuild_owed(
-        store, progress=lambda projection: Progress(f"{service}/{projection}", out),
-        on_start=started)
-    for projection, position in done.items():
+    def done(projection, position):
         print(f"{service}/{projection}: rebuilt from {position} events", file=out, flush=True)
-    return done
+
+    return {"progress": lambda projection: Progress(f"{service}/{projection}", out),
+            "on_start": started, "on_done": done}
 
 
 def check_service(service: str, out=None) -> list:

@@ -212,14 +212,15 @@ def owed(conn) -> set[str]:
                             .where(projection_state.c.position == REBUILD_OWED)).scalars())
 
 
-def rebuild_owed(store, progress=None, on_start=None) -> dict[str, int]:
+def rebuild_owed(store, progress=None, on_start=None, on_done=None) -> dict[str, int]:
     """Rebuild every projection of ``store`` an upgrade left owed a rebuild (the process
     that upgraded died before the rebuild committed); ``{projection: position reached}``.
 
     Run at start, after ``store.migrate()`` and before serving (the services'
     ``EventStoreProvider``, ``shared.migrate``). Nothing owed: one query. ``progress``:
     ``progress(projection name)`` gives the ``(position, head)`` callback of its rebuild;
-    ``on_start(projection name, log head)`` is told before each begins. On PostgreSQL
+    ``on_start(projection name, log head)`` is told before each begins, ``on_done(projection
+    name, position reached)`` after it commits. On PostgreSQL
     replicas starting together take turns, and a replica that waited finds the work done.
     """
     with store.engine.connect() as conn:
@@ -236,6 +237,8 @@ def rebuild_owed(store, progress=None, on_start=None) -> dict[str, int]:
             if on_start is not None:
                 on_start(p.name, store.head())
             done[p.name] = p.rebuild(store, progress=progress(p.name) if progress else None)
+            if on_done is not None:
+                on_done(p.name, done[p.name])
     return done
 
 

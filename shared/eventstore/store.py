@@ -41,15 +41,16 @@ class EventStore(LogReader, LogPositions):
         self._log_id: str | None = None
         self._versions: dict[str, int | None] = {}
 
-    def migrate(self) -> list[str]:
+    def migrate(self, progress=None, on_start=None, on_done=None) -> list[str]:
         """Upgrade the schema to the heads of its histories; the revisions applied now. A
         projection whose history had a ``rebuild`` revision applied (its tables made anew,
         empty: rows keyed differently) is marked owed a rebuild in the upgrade's own
         transaction and rebuilt from the log here; a process dying in between leaves the
-        mark for the next start (``migrations.rebuild_owed``)."""
+        mark for the next start, which rebuilds it here too (``migrations.rebuild_owed``:
+        ``progress``, ``on_start`` and ``on_done`` as there)."""
         applied = migrations.upgrade(self.engine, self.histories, extra=[
             p.metadata for p in self.projections if p.history is None])
-        migrations.rebuild_owed(self)
+        migrations.rebuild_owed(self, progress=progress, on_start=on_start, on_done=on_done)
         return applied
 
     def schema_heads(self) -> set[str]:
@@ -116,10 +117,12 @@ class EventStore(LogReader, LogPositions):
 
 
 def open_store(url: str, registry: EventRegistry, *, clock=None, projections=(),
-               create_database: bool = True) -> EventStore:
-    """Engine, store and migrations in one step (services, CLI, tests)."""
+               create_database: bool = True, **reports) -> EventStore:
+    """Engine, store and migrations in one step (services, CLI, tests); ``reports``
+    (``progress``, ``on_start``, ``on_done``) tell of a rebuild the migrations owe
+    (``EventStore.migrate``)."""
     if create_database:
         ensure_database(url)
     store = EventStore(make_engine(url), registry, clock=clock, projections=projections)
-    store.migrate()
+    store.migrate(**reports)
     return store

@@ -24,11 +24,11 @@ from sqlalchemy import (
     select,
 )
 
-from shared.projection import changes as projection_changes
 from shared.contracts import EventRegistry
 from shared.events import NewEvent
 from shared.eventstore import open_store
 from shared.projection import Delete, Projection, Update, Upsert, snapshot
+from shared.projection import changes as projection_changes
 
 pytestmark = pytest.mark.integration
 

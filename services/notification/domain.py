@@ -112,52 +112,72 @@ def _deadline(doc: SessionDocument | None, window: str):
     return doc.window(window).end if doc is not None else "规定时间"
 
 
+def _proof_requested(p, doc, proof_causes):
+    if p["cause"] in ("spot_check_rejected", "enquiry_reopened"):
+        return None
+    return "proof_requested", {
+        "reason": p["reason"], "cause": (proof_causes or {}).get(p["cause"], p["cause"]),
+        "deadline": _deadline(doc, "verification")}
+
+
+def _manual_check_rejected(p, doc, proof_causes):
+    key = "manual_check_rejected_final" if p["final"] else "manual_check_rejected"
+    return key, {"reason": p["reason"]}
+
+
+def _spot_check_rejected(p, doc, proof_causes):
+    # proof after a spot-check rejection is due until confirmation closes
+    return "spot_check_rejected", {"reason": p["reason"],
+                                   "deadline": _deadline(doc, "confirmation")}
+
+
+def _enquiry_answered(p, doc, proof_causes):
+    if p["reopened"]:
+        return "enquiry_answered_reopened", {
+            "answer": p["answer"], "point": p["registration_point"],
+            "deadline": _deadline(doc, "confirmation")}
+    return "enquiry_answered", {"answer": p["answer"], "point": p["registration_point"]}
+
+
+def _certificate_issued(p, doc, proof_causes):
+    level = doc.levels.get(p["level"]) if doc is not None else None
+    return "certificate_issued", {"certificate_number": p["certificate_number"],
+                                  "level_name": level.name if level else p["level"]}
+
+
+# upstream outcome about one candidate -> (payload, session document, proof causes) ->
+# (template, context beyond name and exam) or None
+OUTCOMES = {
+    "ProofRequested": _proof_requested,
+    "ManualCheckPassed": lambda p, doc, causes: ("manual_check_passed", {}),
+    "ManualCheckRejected": _manual_check_rejected,
+    "SpotCheckPassed": lambda p, doc, causes: ("spot_check_passed", {}),
+    "SpotCheckRejected": _spot_check_rejected,
+    "EnquiryAnswered": _enquiry_answered,
+    "RegistrationVoided": lambda p, doc, causes: ("registration_voided", {"reason": p["reason"]}),
+    "ScoresVoided": lambda p, doc, causes: ("scores_voided", {"reason": p["reason"]}),
+    "CertificateIssued": _certificate_issued,
+    "CertificateRevoked": lambda p, doc, causes: ("certificate_revoked", {
+        "certificate_number": p["certificate_number"], "reason": p["reason"]}),
+}
+# verification's outcomes a candidate hears of
+VERIFICATION_OUTCOMES = ("ProofRequested", "ManualCheckPassed", "ManualCheckRejected",
+                         "SpotCheckPassed", "SpotCheckRejected", "EnquiryAnswered")
+
+
 def outcome_message(event_type: str, p: dict, doc: SessionDocument | None,
                     proof_causes: dict[str, str] | None = None) -> tuple[str, dict] | None:
-    """The message an upstream outcome about one candidate calls for: (template, context
-    beyond name and exam), or None when it calls for none. ``proof_causes``: the
-    candidate's words for why proof is asked (``Catalogue.proof_causes``).
+    """The message an upstream outcome about one candidate calls for (``OUTCOMES``):
+    (template, context beyond name and exam), or None when it calls for none.
+    ``proof_causes``: the candidate's words for why proof is asked
+    (``Catalogue.proof_causes``).
 
     ProofRequested after a spot-check rejection or a reopened enquiry says nothing of its
     own: the SpotCheckRejected / EnquiryAnswered message already asks for the proof (one
     message per thing the candidate must do).
     """
-    match event_type:
-        case "ProofRequested":
-            if p["cause"] in ("spot_check_rejected", "enquiry_reopened"):
-                return None
-            return "proof_requested", {
-                "reason": p["reason"], "cause": (proof_causes or {}).get(p["cause"], p["cause"]),
-                "deadline": _deadline(doc, "verification")}
-        case "ManualCheckPassed":
-            return "manual_check_passed", {}
-        case "ManualCheckRejected":
-            key = "manual_check_rejected_final" if p["final"] else "manual_check_rejected"
-            return key, {"reason": p["reason"]}
-        case "SpotCheckPassed":
-            return "spot_check_passed", {}
-        case "SpotCheckRejected":
-            # proof after a spot-check rejection is due until confirmation closes
-            return "spot_check_rejected", {"reason": p["reason"],
-                                           "deadline": _deadline(doc, "confirmation")}
-        case "EnquiryAnswered":
-            if p["reopened"]:
-                return "enquiry_answered_reopened", {
-                    "answer": p["answer"], "point": p["registration_point"],
-                    "deadline": _deadline(doc, "confirmation")}
-            return "enquiry_answered", {"answer": p["answer"], "point": p["registration_point"]}
-        case "RegistrationVoided":
-            return "registration_voided", {"reason": p["reason"]}
-        case "ScoresVoided":
-            return "scores_voided", {"reason": p["reason"]}
-        case "CertificateIssued":
-            level = doc.levels.get(p["level"]) if doc is not None else None
-            return "certificate_issued", {"certificate_number": p["certificate_number"],
-                                          "level_name": level.name if level else p["level"]}
-        case "CertificateRevoked":
-            return "certificate_revoked", {"certificate_number": p["certificate_number"],
-                                           "reason": p["reason"]}
-    return None
+    outcome = OUTCOMES.get(event_type)
+    return None if outcome is None else outcome(p, doc, proof_causes)
 
 
 # --- messages -------------------------------------------------------------------------

@@ -52,9 +52,6 @@ STATUS_LABELS = {
 FINAL = {"confirmed", "lapsed", "terminated", "voided"}
 UNSUCCESSFUL = "报名不成功"  # how an application unresolved at the close of confirmation ends
 
-# verification's enquiry events (疑问核实), recorded on the application for its history
-ENQUIRY_EVENTS = ("EnquiryRaised", "EnquiryAnswered")
-
 # verification outcome -> application status
 OUTCOME_STATUS = {
     "AutoCheckPassed": "auto_passed",
@@ -159,16 +156,18 @@ class Candidate:
                 "work": list((self.sections.get("work") or {}).get("entries") or [])}
 
 
-def candidate_events(upstream) -> list[NewEvent]:
-    """What registration keeps of an account event (ignores the rest)."""
+def candidate_registered(upstream) -> list[NewEvent]:
+    """The account service's AccountRegistered, as registration keeps it."""
     p = upstream.payload
-    if upstream.type == "AccountRegistered":
-        return [NewEvent(candidate_stream(p["account_id"]), "CandidateRegistered",
-                         {k: p[k] for k in ("account_id", "name", "id_type", "id_number")})]
-    if upstream.type == "ProfileUpdated":
-        return [NewEvent(candidate_stream(p["account_id"]), "CandidateProfileUpdated",
-                         {k: p[k] for k in ("account_id", "section", "data", "completeness")})]
-    return []
+    return [NewEvent(candidate_stream(p["account_id"]), "CandidateRegistered",
+                     {k: p[k] for k in ("account_id", "name", "id_type", "id_number")})]
+
+
+def candidate_profile_updated(upstream) -> list[NewEvent]:
+    """The account service's ProfileUpdated, as registration keeps it."""
+    p = upstream.payload
+    return [NewEvent(candidate_stream(p["account_id"]), "CandidateProfileUpdated",
+                     {k: p[k] for k in ("account_id", "section", "data", "completeness")})]
 
 
 def fold_candidate(events) -> Candidate | None:
@@ -394,23 +393,28 @@ def reopens(app: Application, upstream, confirmation_closed: bool) -> bool:
             and app.status == "terminated" and not confirmation_closed)
 
 
+def record_enquiry(app: Application | None, upstream) -> list[NewEvent]:
+    """Verification's EnquiryRaised or EnquiryAnswered, recorded for the application's
+    history (a voided application never changes again)."""
+    if app is None or app.status == "voided":
+        return []
+    p = upstream.payload
+    raised = upstream.type == "EnquiryRaised"
+    return [NewEvent(application_stream(app.application_id), "EnquiryRecorded", {
+        "application_id": app.application_id, "enquiry_id": p["enquiry_id"],
+        "kind": "raised" if raised else "answered", "about": p.get("about"),
+        "text": p["text"] if raised else p["answer"], "reopened": p.get("reopened"),
+        "at": upstream.metadata.get("occurred_at")})]
+
+
 def record_outcome(app: Application | None, upstream,
                    confirmation_closed: bool = False) -> list[NewEvent]:
-    """A verification outcome, recorded on the application (and its consequences); an
-    enquiry raised or answered, recorded for the history. ``confirmation_closed``: the
-    close of 核对确认 has run for the session (nothing reopens after it)."""
+    """A verification outcome (``OUTCOME_STATUS``), recorded on the application with its
+    consequences. ``confirmation_closed``: the close of 核对确认 has run for the session
+    (nothing reopens after it)."""
     if app is None or app.status == "voided":
         return []  # a voided application never changes again
     p = upstream.payload
-    if upstream.type in ENQUIRY_EVENTS:
-        raised = upstream.type == "EnquiryRaised"
-        return [NewEvent(application_stream(app.application_id), "EnquiryRecorded", {
-            "application_id": app.application_id, "enquiry_id": p["enquiry_id"],
-            "kind": "raised" if raised else "answered", "about": p.get("about"),
-            "text": p["text"] if raised else p["answer"], "reopened": p.get("reopened"),
-            "at": upstream.metadata.get("occurred_at")})]
-    if upstream.type not in OUTCOME_STATUS:
-        return []
     if app.status in FINAL and not reopens(app, upstream, confirmation_closed):
         return []
     events = [NewEvent(application_stream(app.application_id), "VerificationRecorded", {

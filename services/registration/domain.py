@@ -29,6 +29,7 @@ from shared.clock import iso, shanghai
 from shared.deadlines import deadline_stream  # noqa: F401 (the one naming, re-exported)
 from shared.errors import NotFound, Refused, Unauthorized, ValidationFailed
 from shared.events import NewEvent
+from shared.evolve import Evolve, Step
 from shared.session import SessionDocument, Window, require_open
 
 STATUS_LABELS = {
@@ -209,39 +210,65 @@ class Application:
                 "session_id": self.session_id}
 
 
+def _submitted(ev) -> Application:
+    p = ev.payload
+    return Application(p["application_id"], p["account_id"], p["session_id"], level=p["level"],
+                       subjects=list(p["subjects"]), exemption=p["exemption"],
+                       registration_point=p["registration_point"], commitment=p["commitment"],
+                       candidate=p["candidate"])
+
+
+def _outcome(ev) -> dict:
+    p = ev.payload
+    out = {"status": OUTCOME_STATUS[p["outcome"]]}
+    if p.get("reason"):
+        out["reason"] = p["reason"]
+    if p["outcome"] == "ProofRequested":
+        out["proof_cause"] = p.get("cause")
+    return out
+
+
+def _outcome_edge(app: Application, ev) -> None:
+    """A final application records verification only when an enquiry's answer reopened a
+    terminated one (``reopens``)."""
+    if app.status in FINAL and not (app.status == "terminated"
+                                    and ev.payload["outcome"] == "ProofRequested"
+                                    and ev.payload.get("cause") == "enquiry_reopened"):
+        raise ValueError(f"VerificationRecorded {ev.payload['outcome']} cannot follow status "
+                         f"{app.status!r} (application {app.application_id})")
+
+
+def _proof_round(app: Application, ev) -> None:
+    app.proof_rounds += 1
+
+
+_LIVE = tuple(s for s in STATUS_LABELS if s not in FINAL)
+
+# the Application's evolve: event type -> its step; the fold and the read model both use it
+APPLICATION = Evolve("application", {
+    "ApplicationSubmitted": Step.opening(_submitted),
+    "CommitmentWithdrawn": Step(("submitted", "auto_passed"),
+                                lambda ev: {"status": "commitment_withdrawn", "commitment": None}),
+    "ProofSubmitted": Step(("proof_requested", "manual_rejected"),
+                           lambda ev: {"status": "proof_submitted"}, then=_proof_round),
+    "VerificationRecorded": Step((*_LIVE, "terminated"), _outcome, then=_outcome_edge),
+    "ApplicationConfirmed": Step(("eligible",), lambda ev: {"status": "confirmed"}),
+    "ApplicationLapsed": Step(_LIVE, lambda ev: {"status": "lapsed",
+                                                 "reason": ev.payload["reason"]}),
+    "RegistrationTerminated": Step(_LIVE, lambda ev: {"status": "terminated",
+                                                      "reason": ev.payload["reason"]}),
+    "RegistrationVoided": Step(tuple(s for s in STATUS_LABELS if s != "voided"), lambda ev: {
+        "status": "voided", "reason": ev.payload["reason"],
+        "voided": {k: ev.payload[k] for k in ("reason", "by", "integrity", "voided_at")}}),
+    "EnquiryRecorded": Step(tuple(s for s in STATUS_LABELS if s != "voided"), lambda ev: {
+        "open_enquiry": ev.payload["enquiry_id"] if ev.payload["kind"] == "raised" else None}),
+}, ident=lambda app: app.application_id)
+
+
 def fold_application(events) -> Application | None:
-    app = None
-    for ev in events:
-        p = ev.payload
-        if ev.type == "ApplicationSubmitted":
-            app = Application(p["application_id"], p["account_id"], p["session_id"],
-                              level=p["level"], subjects=list(p["subjects"]),
-                              exemption=p["exemption"], registration_point=p["registration_point"],
-                              commitment=p["commitment"], candidate=p["candidate"])
-        elif app is None:
-            continue
-        elif ev.type == "CommitmentWithdrawn":
-            app.commitment, app.status = None, "commitment_withdrawn"
-        elif ev.type == "ProofSubmitted":
-            app.status, app.proof_rounds = "proof_submitted", app.proof_rounds + 1
-        elif ev.type == "VerificationRecorded":
-            app.status = OUTCOME_STATUS[p["outcome"]]
-            app.reason = p.get("reason") or app.reason
-            if p["outcome"] == "ProofRequested":
-                app.proof_cause = p.get("cause")
-        elif ev.type == "ApplicationConfirmed":
-            app.status = "confirmed"
-        elif ev.type == "ApplicationLapsed":
-            app.status, app.reason = "lapsed", p["reason"]
-        elif ev.type == "RegistrationTerminated":
-            app.status, app.reason = "terminated", p["reason"]
-        elif ev.type == "RegistrationVoided":
-            app.status, app.reason = "voided", p["reason"]
-            app.voided = {k: p[k] for k in ("reason", "by", "integrity", "voided_at")}
-        elif ev.type == "EnquiryRecorded":
-            app.open_enquiry = p["enquiry_id"] if p["kind"] == "raised" else None
-        app.version = ev.stream_version
-    return app
+    """The application as its stream left it; ``ValueError`` on a move the chart does not
+    have."""
+    return APPLICATION.fold(events)
 
 
 def status_label(app: Application) -> str:

@@ -50,12 +50,15 @@ class Evolve(Mapping):
     """``{event type: Step}`` of one aggregate (read-only mapping), its fold and what a read
     model takes from each event. ``what`` names the aggregate in errors; ``ident(state)`` says
     which one; ``check(state, event)``, if given, runs before every known step (invariants
-    across steps, e.g. an event that must come next)."""
+    across steps, e.g. an event that must come next); ``each(state, event)`` after every
+    event of the stream, known or not, the version set (a history)."""
 
     def __init__(self, what: str, steps: dict[str, Step],
                  ident: Callable[[object], str] = lambda s: "",
-                 check: Callable[[object, object], None] | None = None):
-        self.what, self.steps, self.ident, self.check = what, dict(steps), ident, check
+                 check: Callable[[object, object], None] | None = None,
+                 each: Callable[[object, object], None] | None = None):
+        self.what, self.steps, self.ident = what, dict(steps), ident
+        self.check, self.each = check, each
         self.opens = frozenset(t for t, s in self.steps.items() if s.make is not None)
 
     def __getitem__(self, event_type: str) -> Step:
@@ -72,21 +75,28 @@ class Evolve(Mapping):
         step = self.steps.get(event.type)
         if step is None:
             if state is not None:
-                _versioned(state, event)
+                self._after(state, event)
             return state  # a type added later changes nothing this code knows about
         if step.make is not None:
             if state is not None:
                 raise ValueError(f"{event.type} twice in {self.what} {self.ident(state)}")
-            return _versioned(step(None, event), event, first=True)
+            return self._after(step(None, event), event, first=True)
         if state is None:
-            raise ValueError(f"{event.type} precedes the {self.what}'s opening "
-                             f"({', '.join(sorted(self.opens))})")
+            raise ValueError(f"{event.type} precedes {' or '.join(sorted(self.opens))} "
+                             f"(the {self.what}'s opening)")
         if state.status not in step.after:
             raise ValueError(f"{event.type} cannot follow status {state.status!r} "
                              f"({self.what} {self.ident(state)}, after version {state.version})")
         if self.check is not None:
             self.check(state, event)
-        return _versioned(step(state, event), event)
+        return self._after(step(state, event), event)
+
+    def _after(self, state, event, first: bool = False):
+        version = getattr(event, "stream_version", None)
+        state.version = version if version is not None else (1 if first else state.version + 1)
+        if self.each is not None:
+            self.each(state, event)
+        return state
 
     def fold(self, events: Iterable, state=None):
         """The state as ``events`` (``.type``, ``.payload``, optionally ``.stream_version``)
@@ -106,7 +116,16 @@ class Evolve(Mapping):
         return step.sets(event) if step.sets is not None else {}
 
 
-def _versioned(state, event, first: bool = False):
-    version = getattr(event, "stream_version", None)
-    state.version = version if version is not None else (1 if first else state.version + 1)
-    return state
+def row_values(fields: dict, columns: dict) -> dict:
+    """A read-model row's columns among ``fields`` (``Evolve.changes``): ``columns`` maps a
+    field to its column's name, or to ``(column, convert)`` where the row keeps it otherwise."""
+    out = {}
+    for name, value in fields.items():
+        column = columns.get(name)
+        if column is None:
+            continue
+        if isinstance(column, tuple):
+            column, convert = column
+            value = convert(value)
+        out[column] = value
+    return out

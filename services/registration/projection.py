@@ -14,6 +14,7 @@ from sqlalchemy import (
 )
 
 from services.registration.domain import APPLICATION
+from shared.evolve import row_values
 from shared.projection import Projection, Update, Upsert
 
 metadata = MetaData()
@@ -140,22 +141,20 @@ class RegistrationProjection(Projection):
             yield from application_row(event)
 
 
-# the columns of ``applications`` that hold an Application's field (as the row keeps it)
-_SHARED = {"account_id": None, "session_id": None, "level": None, "subjects": None,
-           "exemption": None, "registration_point": None, "status": None, "reason": None,
-           "proof_cause": None, "open_enquiry": None,
-           "commitment": lambda commitment: commitment is not None}
+# an Application's fields as the applications table keeps them (``domain.APPLICATION``)
+APPLICATION_COLUMNS = {
+    **{name: name for name in ("account_id", "session_id", "level", "subjects", "exemption",
+                               "registration_point", "status", "reason", "proof_cause",
+                               "open_enquiry")},
+    "commitment": ("commitment", lambda commitment: commitment is not None),
+}
 
 
 def application_row(event):
-    """The application's row change: what the Application's evolve (``domain.APPLICATION``)
-    takes from the event, in the row's columns; the version and the time with it."""
-    fields = APPLICATION.changes(event) or {}
-    values = {"version": event.stream_version, "updated_at": event.metadata.get("occurred_at")}
-    for name, value in fields.items():
-        if name in _SHARED:
-            convert = _SHARED[name]
-            values[name] = value if convert is None else convert(value)
+    """The application's row change: what the Application's evolve takes from the event, in
+    the row's columns; the version and the time with it."""
+    values = row_values(APPLICATION.changes(event) or {}, APPLICATION_COLUMNS)
+    values.update(version=event.stream_version, updated_at=event.metadata.get("occurred_at"))
     if event.type in APPLICATION.opens:
         values["submitted_at"] = event.payload["submitted_at"]
         yield Upsert("applications", {"application_id": event.payload["application_id"]}, values)

@@ -118,14 +118,16 @@ class Evolve(Mapping):
 
 def row_values(fields: dict, columns: dict) -> dict:
     """A read-model row's columns among ``fields`` (``Evolve.changes``): ``columns`` maps a
-    field to its column's name, or to ``(column, convert)`` where the row keeps it otherwise."""
+    field to its column's name, to ``(column, convert)`` where the row keeps it otherwise, or
+    to a list of these (a field the row keeps in more than one column)."""
     out = {}
     for name, value in fields.items():
-        column = columns.get(name)
-        if column is None:
+        spec = columns.get(name)
+        if spec is None:
             continue
-        if isinstance(column, tuple):
-            column, convert = column
-            value = convert(value)
-        out[column] = value
+        for column in spec if isinstance(spec, list) else (spec,):
+            if isinstance(column, tuple):
+                out[column[0]] = column[1](value)
+            else:
+                out[column] = value
     return out

@@ -3,7 +3,8 @@
 An aggregate's domain module declares an ``Evolve``: for each event type of the aggregate's
 stream a ``Step``, callable as ``step(state, event) -> state``, that says
 
-- ``after``: the statuses it may follow (the state chart's edges; the fold refuses others);
+- ``after``: the statuses it may follow (the state chart's edges; the fold refuses others;
+  None for an aggregate without a status);
 - ``sets(event)``: the fields it sets, from the event alone, the status among them;
 - ``then(state, event)``: what else it does that depends on the state before it (a count,
   a list that grows; the aggregate's own), or a check the edge table cannot say;
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    after: tuple[str, ...] = ()
+    after: tuple[str, ...] | None = None  # None: an aggregate without a status chart
     sets: Callable[[object], dict] | None = None
     then: Callable[[object, object], None] | None = None
     make: Callable[[object], object] | None = None  # the opening step's
@@ -84,7 +85,7 @@ class Evolve(Mapping):
         if state is None:
             raise ValueError(f"{event.type} precedes {' or '.join(sorted(self.opens))} "
                              f"(the {self.what}'s opening)")
-        if state.status not in step.after:
+        if step.after is not None and state.status not in step.after:
             raise ValueError(f"{event.type} cannot follow status {state.status!r} "
                              f"({self.what} {self.ident(state)}, after version {state.version})")
         if self.check is not None:
@@ -116,18 +117,39 @@ class Evolve(Mapping):
         return step.sets(event) if step.sets is not None else {}
 
 
-def row_values(fields: dict, columns: dict) -> dict:
-    """A read-model row's columns among ``fields`` (``Evolve.changes``): ``columns`` maps a
-    field to its column's name, to ``(column, convert)`` where the row keeps it otherwise, or
-    to a list of these (a field the row keeps in more than one column)."""
-    out = {}
-    for name, value in fields.items():
-        spec = columns.get(name)
-        if spec is None:
-            continue
-        for column in spec if isinstance(spec, list) else (spec,):
-            if isinstance(column, tuple):
-                out[column[0]] = column[1](value)
-            else:
+class Columns:
+    """How a read-model row keeps an aggregate's fields: ``spec`` maps a field to its
+    column's name, to ``(column, convert)`` where the row keeps it otherwise, or to a list of
+    these (a field the row keeps in more than one column). Called with the fields of
+    ``Evolve.changes``, it gives the row's values (compiled once: a rebuild calls it per
+    event)."""
+
+    __slots__ = ("spec", "names", "_targets", "_plain")
+
+    def __init__(self, spec: dict):
+        self.spec = spec
+        self.names = frozenset(spec)
+        self._targets = {
+            name: tuple((c, None) if isinstance(c, str) else c
+                        for c in (target if isinstance(target, list) else [target]))
+            for name, target in spec.items()}
+        # a field kept as it is in one column: the common case, taken first
+        self._plain = {name: target for name, target in spec.items() if isinstance(target, str)}
+
+    def __iter__(self):
+        return iter(self.spec)
+
+    def columns(self, name: str) -> tuple:
+        """``(column, convert or None)`` for each column that keeps field ``name``."""
+        return self._targets[name]
+
+    def __call__(self, fields: dict) -> dict:
+        out, plain, targets = {}, self._plain, self._targets
+        for name, value in fields.items():
+            column = plain.get(name)
+            if column is not None:
                 out[column] = value
-    return out
+            elif name in targets:
+                for column, convert in targets[name]:
+                    out[column] = value if convert is None else convert(value)
+        return out

@@ -4,7 +4,7 @@ subject, and the deadlines that ran. A pure fold of admission's own log."""
 from sqlalchemy import JSON, Boolean, Column, Index, Integer, MetaData, String, Table
 
 from services.admission.domain import TICKET
-from shared.evolve import row_values
+from shared.evolve import Columns
 from shared.projection import Projection, Update, Upsert
 
 metadata = MetaData()
@@ -73,13 +73,13 @@ deadlines = Table(
 
 
 # a Ticket's fields as the tickets table keeps them (what ``domain.TICKET`` says of each event)
-TICKET_COLUMNS = {
+TICKET_COLUMNS = Columns({
     **{name: name for name in (
         "account_id", "session_id", "level", "subjects", "exemption", "registration_point",
         "status", "reason", "ticket_number", "venue", "room", "seat", "printed_count",
         "forfeited", "cancelled", "confirmed_at")},
     "candidate": ["candidate", ("name", lambda candidate: candidate["name"])],
-}
+})
 
 
 class AdmissionProjection(Projection):
@@ -103,7 +103,7 @@ class AdmissionProjection(Projection):
         if not event.stream_id.startswith("ticket-"):
             return
         key = {"application_id": p["application_id"]}
-        values = row_values(TICKET.changes(event) or {}, TICKET_COLUMNS)
+        values = TICKET_COLUMNS(TICKET.changes(event) or {})
         values.update(version=event.stream_version, updated_at=at)
         if t in TICKET.opens:
             yield Upsert("tickets", key, values)

@@ -15,7 +15,7 @@ from sqlalchemy import (
 )
 
 from services.certificate.domain import CERTIFICATE
-from shared.evolve import row_values
+from shared.evolve import Columns
 from shared.projection import Projection, Update, Upsert
 
 _BigInt = BigInteger().with_variant(Integer, "sqlite")
@@ -85,13 +85,13 @@ collections = Table(
 
 
 # a Certificate's fields as the certificates table keeps them
-CERTIFICATE_COLUMNS = {
+CERTIFICATE_COLUMNS = Columns({
     **{name: name for name in ("qualification_id", "account_id", "session_id", "exam_year",
                                "level", "token", "status_index", "status", "issued_at",
                                "revoked_at", "revoke_reason")},
     "candidate": ("name", lambda candidate: candidate["name"]),
     "collection": ("collected", lambda collection: collection is not None),
-}
+})
 
 
 class CertificateProjection(Projection):
@@ -125,7 +125,7 @@ class CertificateProjection(Projection):
     @staticmethod
     def _certificate(event):
         """The certificate's row: what its evolve (``domain.CERTIFICATE``) takes from the event."""
-        values = row_values(CERTIFICATE.changes(event), CERTIFICATE_COLUMNS)
+        values = CERTIFICATE_COLUMNS(CERTIFICATE.changes(event))
         key = {"certificate_number": event.payload["certificate_number"]}
         if event.type in CERTIFICATE.opens:
             yield Upsert("certificates", key, values)

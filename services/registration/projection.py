@@ -14,7 +14,7 @@ from sqlalchemy import (
 )
 
 from services.registration.domain import APPLICATION
-from shared.evolve import row_values
+from shared.evolve import Columns
 from shared.projection import Projection, Update, Upsert
 
 metadata = MetaData()
@@ -142,18 +142,18 @@ class RegistrationProjection(Projection):
 
 
 # an Application's fields as the applications table keeps them (``domain.APPLICATION``)
-APPLICATION_COLUMNS = {
+APPLICATION_COLUMNS = Columns({
     **{name: name for name in ("account_id", "session_id", "level", "subjects", "exemption",
                                "registration_point", "status", "reason", "proof_cause",
                                "open_enquiry")},
     "commitment": ("commitment", lambda commitment: commitment is not None),
-}
+})
 
 
 def application_row(event):
     """The application's row change: what the Application's evolve takes from the event, in
     the row's columns; the version and the time with it."""
-    values = row_values(APPLICATION.changes(event) or {}, APPLICATION_COLUMNS)
+    values = APPLICATION_COLUMNS(APPLICATION.changes(event) or {})
     values.update(version=event.stream_version, updated_at=event.metadata.get("occurred_at"))
     if event.type in APPLICATION.opens:
         values["submitted_at"] = event.payload["submitted_at"]

@@ -6,7 +6,7 @@ what, why)."""
 from sqlalchemy import JSON, Boolean, Column, Index, Integer, MetaData, String, Table, Text
 
 from services.verification.domain import CASE, ENQUIRY_FIELDS, VOIDED_ENQUIRY
-from shared.evolve import row_values
+from shared.evolve import Columns
 from shared.projection import Projection, Update, Upsert
 
 metadata = MetaData()
@@ -101,13 +101,13 @@ eligibility_rules = Table(
 )
 
 # a Case's fields as the cases table keeps them (what ``domain.CASE`` says of each event)
-CASE_COLUMNS = {
+CASE_COLUMNS = Columns({
     "account_id": "account_id", "session_id": "session_id",
     "registration_point": "registration_point", "level": "level",
     "candidate": ("candidate_name", lambda candidate: candidate["name"]),
     "commitment": "commitment", "status": "status", "proof_cause": "proof_cause",
     "reason": "reason", "rule": "rule", "spot_checked": "spot_checked",
-}
+})
 
 
 def audit_entry(event) -> dict | None:
@@ -173,7 +173,7 @@ class VerificationProjection(Projection):
         if not event.stream_id.startswith("case-"):
             return
         yield from self._enquiry(event)
-        values = row_values(CASE.changes(event) or {}, CASE_COLUMNS)
+        values = CASE_COLUMNS(CASE.changes(event) or {})
         values.update(version=event.stream_version, updated_at=at)
         key = {"application_id": p["application_id"]}
         if t in CASE.opens:

@@ -33,8 +33,11 @@ class Step:
     make: Callable[[object], object] | None = None  # the opening step's
 
     @classmethod
-    def opening(cls, make: Callable[[object], object]) -> Step:
-        return cls(make=make)
+    def opening(cls, make: Callable[[object], object], again: tuple[str, ...] | None = None
+                ) -> Step:
+        """The step that opens the aggregate: ``make(event)``. ``again``: the statuses from
+        which it may open it anew (the new state replaces the old, the version goes on)."""
+        return cls(make=make, after=again)
 
     def __call__(self, state, event):
         if self.make is not None:
@@ -79,9 +82,12 @@ class Evolve(Mapping):
                 self._after(state, event)
             return state  # a type added later changes nothing this code knows about
         if step.make is not None:
-            if state is not None:
-                raise ValueError(f"{event.type} twice in {self.what} {self.ident(state)}")
-            return self._after(step(None, event), event, first=True)
+            if state is None:
+                return self._after(step(None, event), event, first=True)
+            if step.after is None or state.status not in step.after:
+                raise ValueError(f"{event.type} twice in {self.what} {self.ident(state)}"
+                                 + (f" (status {state.status!r})" if step.after else ""))
+            return self._after(step(None, event), event, previous=state)
         if state is None:
             raise ValueError(f"{event.type} precedes {' or '.join(sorted(self.opens))} "
                              f"(the {self.what}'s opening)")
@@ -92,9 +98,11 @@ class Evolve(Mapping):
             self.check(state, event)
         return self._after(step(state, event), event)
 
-    def _after(self, state, event, first: bool = False):
+    def _after(self, state, event, first: bool = False, previous=None):
         version = getattr(event, "stream_version", None)
-        state.version = version if version is not None else (1 if first else state.version + 1)
+        if version is None:
+            version = 1 if first else (previous or state).version + 1
+        state.version = version
         if self.each is not None:
             self.each(state, event)
         return state

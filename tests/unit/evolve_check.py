@@ -35,9 +35,8 @@ def history(data, evolve, stream: str, opening: tuple[str, dict], payloads: dict
     events = [stored(*opening)]
     state = evolve.fold(events)
     for _ in range(data.draw(st.integers(0, max_events), label="length")):
-        open_types = sorted(t for t, s in evolve.items()
-                            if s.make is None and t in payloads
-                            and (s.after is None or state.status in s.after))
+        open_types = sorted(t for t, s in evolve.items() if t in payloads and (
+            (s.make is None and s.after is None) or (s.after and state.status in s.after)))
         if all(t in rare for t in open_types):
             break  # ended: only what may come at any time is left
         weighted = [t for t in open_types for _ in range(1 if t in rare else 5)]

@@ -64,6 +64,9 @@ class Evolve(Mapping):
         self.what, self.steps, self.ident = what, dict(steps), ident
         self.check, self.each = check, each
         self.opens = frozenset(t for t, s in self.steps.items() if s.make is not None)
+        # event type -> what ``changes`` calls (a rebuild calls it per event)
+        self._changes = {t: (lambda ev, make=s.make: dict(vars(make(ev)))) if s.make is not None
+                         else s.sets or _nothing for t, s in self.steps.items()}
 
     def __getitem__(self, event_type: str) -> Step:
         return self.steps[event_type]
@@ -117,12 +120,12 @@ class Evolve(Mapping):
     def changes(self, event) -> dict | None:
         """What a read model takes from ``event``: the opened state's fields, or the fields
         the step sets (``{}``: nothing but the version); None for a type not of this table."""
-        step = self.steps.get(event.type)
-        if step is None:
-            return None
-        if step.make is not None:
-            return dict(vars(step.make(event)))
-        return step.sets(event) if step.sets is not None else {}
+        changes = self._changes.get(event.type)
+        return None if changes is None else changes(event)
+
+
+def _nothing(event) -> dict:
+    return {}
 
 
 class Columns:

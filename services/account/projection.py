@@ -108,7 +108,10 @@ class AccountProjection(Projection):
             yield Upsert("profile_sections", {**key, "section": p["section"]},
                          {"data": p["data"], "updated_at": at})
         # an account id is in one of the two tables: no row, no effect
-        for table in self._tables(t, fields):
+        tables = self._touched.get(t)
+        if tables is None:
+            tables = self._tables(t, fields)
+        for table in tables:
             values = COLUMNS[table](fields)
             values["updated_at"] = at
             if t == "ProfileUpdated":
@@ -118,8 +121,6 @@ class AccountProjection(Projection):
     def _tables(self, event_type: str, fields: dict) -> tuple[str, ...]:
         """The tables whose columns an event of ``event_type`` sets (a step sets the same
         fields every time; worked out once per type)."""
-        tables = self._touched.get(event_type)
-        if tables is None:
-            tables = self._touched[event_type] = tuple(
-                table for table, columns in COLUMNS.items() if columns.names & fields.keys())
+        tables = self._touched[event_type] = tuple(
+            table for table, columns in COLUMNS.items() if columns.names & fields.keys())
         return tables

@@ -135,7 +135,7 @@ class Columns:
     ``Evolve.changes``, it gives the row's values (compiled once: a rebuild calls it per
     event)."""
 
-    __slots__ = ("spec", "names", "_targets", "_plain")
+    __slots__ = ("spec", "names", "_targets", "_plain", "_same")
 
     def __init__(self, spec: dict):
         self.spec = spec
@@ -146,6 +146,7 @@ class Columns:
             for name, target in spec.items()}
         # a field kept as it is in one column: the common case, taken first
         self._plain = {name: target for name, target in spec.items() if isinstance(target, str)}
+        self._same = frozenset(name for name, target in self._plain.items() if name == target)
 
     def __iter__(self):
         return iter(self.spec)
@@ -155,7 +156,17 @@ class Columns:
         return self._targets[name]
 
     def __call__(self, fields: dict) -> dict:
-        out, plain, targets = {}, self._plain, self._targets
+        if fields.keys() <= self._same:  # every field its own column: most steps
+            return dict(fields)
+        out, targets = {}, self._targets
+        if len(fields) > len(targets):  # a whole state (an opening): walk the columns
+            for name, to in targets.items():
+                if name in fields:
+                    value = fields[name]
+                    for column, convert in to:
+                        out[column] = value if convert is None else convert(value)
+            return out
+        plain = self._plain
         for name, value in fields.items():
             column = plain.get(name)
             if column is not None:

@@ -12,9 +12,10 @@ stream a ``Step``, callable as ``step(state, event) -> state``, that says
 or, for the event that opens the aggregate, ``Step.opening(make)`` (``make(event)``: the new
 state). The domain's fold is ``evolve.fold(events)``: a reduce over the table. A projection
 takes the same facts from ``evolve.changes(event)`` (the opened state's fields, or the fields
-the step sets) and writes those its row shares: so a status is mapped from an event once, and
-a read model never needs the state before the event (no read per event, rebuilds stay a
-single pass). ``tests/property`` checks fold and row agree for random legal histories.
+the step sets) and writes those its row keeps (``Columns``): so a status is mapped from an
+event once, and a read model never needs the state before the event (no read per event,
+rebuilds stay a single pass). ``tests/unit/test_*_evolve.py`` check that fold and row agree
+for random legal histories of each aggregate.
 
 Event types the table does not have change nothing but the version (a type added later).
 """

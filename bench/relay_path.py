@@ -19,7 +19,7 @@ from kombu import Connection, Queue
 from shared.events import NewEvent
 from shared.eventstore.store import open_store
 from shared.relay import KombuPublisher, Relay, events_exchange
-from shared.tracking import TrackingConsumer, handles
+from shared.tracking import TrackingConsumer, dispatch
 from tests.integration.test_eventstore import registry
 
 AMQP = "amqp://guest:guest@127.0.0.1:5672/"
@@ -66,12 +66,10 @@ def main(events: int = 5000) -> dict:
     transactions = []
     me.on_commit(lambda appended: transactions.append(len(appended)))
 
-    @handles("Closed")
-    def handler(tx, ev):
-        if ev.type == "Closed":
-            tx.append([NewEvent(f"seen-{ev.position}", "Counted", {"n": ev.position})])
+    def closed(tx, ev):
+        tx.append([NewEvent(f"seen-{ev.position}", "Counted", {"n": ev.position})])
 
-    consumer = TrackingConsumer(me, "up", handler)
+    consumer = TrackingConsumer(me, "up", dispatch({"Closed": closed}))
     fetch = fetcher(upstream)
     consumer.catch_up(lambda position, limit, types=None: fetch(0, 1, types))  # first contact
     t0 = time.perf_counter()

@@ -24,15 +24,14 @@ I/O of its own (the transaction is open, and SQLite under eventlet must not yiel
 decision needs from outside (a registry lookup) comes from ``prepare(event)``, called
 before the transaction opens; then the handler is ``handler(tx, event, prepared)``.
 
-Passing over (略过). A handler declares the upstream event types it acts on
-(``@handles("ApplicationSubmitted", ...)``): only those reach it, a pull asks the upstream
-for only those (its answer says how far it read, ``upto``, so the types asked for tell the
+Passing over (略过). A handler is a dispatch table from the upstream event types it acts
+on to a step each (``dispatch({"ApplicationSubmitted": ..., ...})``): only those reach it,
+a pull asks the upstream for only those (its answer says how far it read, ``upto``, so the types asked for tell the
 gap), and a run with none of them is passed over without a transaction: the position moves
 on in memory, and is written with the next run it acts on or by the catch-up timer. Nothing
 is lost if the process stops first: the record is behind, so those events are passed over
-again. A declaration that leaves out a type the handler needs would drop that type's
-events, so every declaration is checked against its handler by a test
-(``tests/unit/test_consumer_declarations.py``).
+again. The types are declared once, where they are dispatched: a type the table lacks is a
+type no step would act on.
 
 Poison (死信). A handler that fails on one event with an error that is neither a domain
 refusal nor the database (a bug meeting data it did not expect) would hold the consumer
@@ -82,14 +81,26 @@ Handler = Callable[[object, StoredEvent], None]
 Fetch = Callable[..., list[dict] | dict]
 
 
-def handles(*types: str):
-    """Declare the upstream event types a handler acts on; the consumer receives and pulls
-    only those and passes over the others without a transaction (see the module's
-    docstring)."""
-    def declare(handler):
-        handler.handles = frozenset(types)
-        return handler
-    return declare
+def dispatch(table: dict[str, Callable], prepared: bool = False) -> Handler:
+    """A consumer's handler from its dispatch table ``{upstream event type: step}``: the
+    table's keys are the types it handles (``handler.handles``), so the consumer receives and
+    pulls only those and passes over the others without a transaction (see the module's
+    docstring). A step is ``step(tx, event)``, or with ``prepared`` (the consumer has a
+    ``prepare``) ``step(tx, event, prepared)``."""
+    table = dict(table)
+    if prepared:
+        def handler(tx, event, prepared):
+            step = table.get(event.type)
+            if step is not None:
+                step(tx, event, prepared)
+    else:
+        def handler(tx, event):
+            step = table.get(event.type)
+            if step is not None:
+                step(tx, event)
+    handler.table = table
+    handler.handles = frozenset(table)
+    return handler
 
 
 def events_answer(store: EventStore, service: str, position: int, limit: int,

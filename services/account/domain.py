@@ -23,6 +23,7 @@ from services.account.schemas import (
 from shared.contracts.account import PHOTO_KEYS, SECTIONS
 from shared.errors import Refused, Unauthorized, ValidationFailed
 from shared.events import NewEvent
+from shared.evolve import Evolve, Step
 
 SECTION_WEIGHT = 100 // len(SECTIONS)  # each of the five sections is worth 20%
 
@@ -66,7 +67,7 @@ class Account:
     password_hash: str = ""
     sections: dict[str, dict] = field(default_factory=dict)  # section -> its whole content
     completeness: int = 0  # 账号信息完整度, percent
-    complete: bool = False  # ProfileCompleted stands (not undone by ProfileBecameIncomplete)
+    complete: bool = False  # the last save left it 100 % complete (ProfileCompleted said so)
     failures: int = 0  # consecutive failed logins
     locked_until: datetime | None = None
     role: str = "candidate"  # or a staff role: staff (报名点), authority (考试机构), operator
@@ -143,72 +144,72 @@ def _datetime(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
 
+def _registered(event) -> Account:
+    p = event.payload
+    return Account(account_id=p["account_id"], username=p["username"], name=p["name"],
+                   id_type=p["id_type"], id_number=p["id_number"], mobile=p["mobile"],
+                   registered_at=_datetime(p["registered_at"]))
+
+
+def _staff_created(event) -> Account:
+    p = event.payload
+    return Account(account_id=p["account_id"], username=p["username"], name=p["name"],
+                   role=p["role"], registration_point=p["registration_point"],
+                   registered_at=_datetime(p["created_at"]))
+
+
+def _password_changed(event) -> dict:
+    p = event.payload
+    # events from before changed_at was recorded: their commit time
+    return {"password_hash": p["password_hash"], "reset": None,
+            "credentials_changed_at": _datetime(
+                p.get("changed_at") or (getattr(event, "metadata", None) or {}).get("occurred_at"))}
+
+
+def _reset_requested(account: Account, event) -> None:
+    p = event.payload
+    account.reset = PendingReset(p["reset_id"], p["code_hash"], _datetime(p["expires_at"]))
+    account.reset_requests = (*account.reset_requests[-19:], _datetime(p["requested_at"]))
+
+
+def _reset_code_rejected(account: Account, event) -> None:
+    p = event.payload
+    if account.reset is not None and account.reset.reset_id == p["reset_id"]:
+        account.reset.attempts = p["attempts"]
+
+
+def _section_saved(account: Account, event) -> None:
+    account.sections = {**account.sections, event.payload["section"]: event.payload["data"]}
+
+
+# the Account's evolve: event type -> its step (an account has no status chart); the fold
+# and the accounts / staff_accounts rows both use it
+ACCOUNT = Evolve("account", {
+    "AccountRegistered": Step.opening(_registered),
+    "StaffAccountCreated": Step.opening(_staff_created),
+    "CredentialsSet": Step(sets=lambda ev: {"password_hash": ev.payload["password_hash"]}),
+    "PasswordChanged": Step(sets=_password_changed),
+    "PasswordResetRequested": Step(then=_reset_requested),
+    "PasswordResetCodeRejected": Step(then=_reset_code_rejected),
+    # single use; a reset also unlocks
+    "PasswordReset": Step(sets=lambda ev: {
+        "password_hash": ev.payload["password_hash"],
+        "credentials_changed_at": _datetime(ev.payload["reset_at"]), "reset": None,
+        "failures": 0, "locked_until": None}),
+    # the last save's completeness says whether the profile is complete: ProfileCompleted and
+    # ProfileBecameIncomplete, which follow it, announce that to others and change nothing here
+    "ProfileUpdated": Step(sets=lambda ev: {
+        "completeness": ev.payload["completeness"],
+        "complete": ev.payload["completeness"] == 100}, then=_section_saved),
+    "LoginFailed": Step(sets=lambda ev: {"failures": ev.payload["failures"],
+                                         "locked_until": _datetime(ev.payload["locked_until"])}),
+    "LoginFailuresReset": Step(sets=lambda ev: {"failures": 0, "locked_until": None}),
+}, ident=lambda account: account.account_id)
+
+
 def fold(events) -> Account | None:
     """The account as its stream's events (``.type``, ``.payload``, ``.stream_version``) left it."""
-    account = None
-    for event in events:
-        p = event.payload
-        if event.type == "AccountRegistered":
-            account = Account(
-                account_id=p["account_id"],
-                username=p["username"],
-                name=p["name"],
-                id_type=p["id_type"],
-                id_number=p["id_number"],
-                mobile=p["mobile"],
-                registered_at=_datetime(p["registered_at"]),
-            )
-        elif event.type == "StaffAccountCreated":
-            account = Account(
-                account_id=p["account_id"],
-                username=p["username"],
-                name=p["name"],
-                role=p["role"],
-                registration_point=p["registration_point"],
-                registered_at=_datetime(p["created_at"]),
-            )
-        elif account is None:
-            raise ValueError(
-                f"{event.type} at version {event.stream_version} precedes AccountRegistered"
-            )
-        else:
-            match event.type:
-                case "CredentialsSet":
-                    account.password_hash = p["password_hash"]
-                case "PasswordChanged":
-                    account.password_hash = p["password_hash"]
-                    # events from before changed_at was recorded: their commit time
-                    account.credentials_changed_at = _datetime(
-                        p.get("changed_at") or event.metadata.get("occurred_at"))
-                    account.reset = None
-                case "PasswordResetRequested":
-                    requested = _datetime(p["requested_at"])
-                    account.reset = PendingReset(p["reset_id"], p["code_hash"],
-                                                 _datetime(p["expires_at"]))
-                    account.reset_requests = (*account.reset_requests[-19:], requested)
-                case "PasswordResetCodeRejected":
-                    if account.reset is not None and account.reset.reset_id == p["reset_id"]:
-                        account.reset.attempts = p["attempts"]
-                case "PasswordReset":
-                    account.password_hash = p["password_hash"]
-                    account.credentials_changed_at = _datetime(p["reset_at"])
-                    account.reset = None  # single use
-                    account.failures, account.locked_until = 0, None
-                case "ProfileUpdated":
-                    account.sections = {**account.sections, p["section"]: p["data"]}
-                    account.completeness = p["completeness"]
-                case "ProfileCompleted":
-                    account.complete = True
-                case "ProfileBecameIncomplete":
-                    account.complete = False
-                case "LoginFailed":
-                    account.failures = p["failures"]
-                    account.locked_until = _datetime(p["locked_until"])
-                case "LoginFailuresReset":
-                    account.failures, account.locked_until = 0, None
-                # other types (added later) change nothing this code knows about
-        account.version = event.stream_version
-    return account
+    return ACCOUNT.fold(events)
 
 
 # --- commands -------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from sqlalchemy import JSON, Boolean, Column, Index, Integer, MetaData, String, Table
 
+from services.account.domain import ACCOUNT
+from shared.evolve import Columns
 from shared.projection import Projection, Update, Upsert
 
 metadata = MetaData()
@@ -55,49 +57,70 @@ staff_accounts = Table(
 ALL_SECTIONS = ["photo", "basic", "education", "work", "contact"]
 
 
+def _iso(value):
+    return None if value is None else value.isoformat()
+
+
+# an Account's fields as each table keeps them (what ``domain.ACCOUNT`` says of each event)
+_PERSON = {"username": ["username", ("username_key", str.lower)], "name": "name",
+           "failures": "failures", "locked_until": ("locked_until", _iso)}
+COLUMNS = {
+    "accounts": Columns({**_PERSON, "id_type": "id_type", "id_number": "id_number", "mobile": "mobile",
+                 "password_hash": "password_hash", "completeness": "completeness",
+                 "complete": "complete", "registered_at": ("registered_at", _iso)}),
+    # the hash stays in the log for staff: their table does not copy it
+    "staff_accounts": Columns({**_PERSON, "role": "role",
+                               "registration_point": "registration_point",
+                               "registered_at": ("created_at", _iso)}),
+}
+OPENS = {"AccountRegistered": "accounts", "StaffAccountCreated": "staff_accounts"}
+
+
 class AccountProjection(Projection):
     name = "accounts"
     metadata = metadata
     history = "account"  # shared/alembic/account/
     # not the claims (uniqueness is the log's business) nor ProfileCompleted (the last
-    # ProfileUpdated carries the completeness): a third of the log a rebuild need not read
+    # ProfileUpdated carries the completeness), nor the reset codes: a third of the log a
+    # rebuild need not read
     event_types = frozenset({"AccountRegistered", "StaffAccountCreated", "CredentialsSet",
-                             "PasswordChanged", "ProfileUpdated", "LoginFailed",
-                             "LoginFailuresReset"})
+                             "PasswordChanged", "PasswordReset", "ProfileUpdated",
+                             "LoginFailed", "LoginFailuresReset"})
+
+    def __init__(self):
+        self._touched: dict[str, tuple[str, ...]] = {}
 
     def handle(self, event):
-        p, at = event.payload, event.metadata.get("occurred_at")
-        match event.type:
-            case "AccountRegistered":
-                yield Upsert("accounts", {"account_id": p["account_id"]}, {
-                    "username": p["username"], "username_key": p["username"].lower(),
-                    "name": p["name"], "id_type": p["id_type"], "id_number": p["id_number"],
-                    "mobile": p["mobile"], "completeness": 0, "complete": False,
-                    "missing": ALL_SECTIONS, "failures": 0, "locked_until": None,
-                    "registered_at": p["registered_at"], "updated_at": at})
-            case "StaffAccountCreated":
-                yield Upsert("staff_accounts", {"account_id": p["account_id"]}, {
-                    "username": p["username"], "username_key": p["username"].lower(),
-                    "name": p["name"], "role": p["role"],
-                    "registration_point": p["registration_point"], "failures": 0,
-                    "locked_until": None, "created_at": p["created_at"], "updated_at": at})
-            case "CredentialsSet" | "PasswordChanged":
-                # the hash stays in the log for staff: their table does not copy it
-                yield Update("accounts", {"account_id": p["account_id"]},
-                             {"password_hash": p["password_hash"], "updated_at": at})
-                yield Update("staff_accounts", {"account_id": p["account_id"]}, {"updated_at": at})
-            case "ProfileUpdated":
-                yield Upsert("profile_sections",
-                             {"account_id": p["account_id"], "section": p["section"]},
-                             {"data": p["data"], "updated_at": at})
-                yield Update("accounts", {"account_id": p["account_id"]}, {
-                    "completeness": p["completeness"], "complete": p["completeness"] == 100,
-                    "missing": p["missing"], "updated_at": at})
-            case "LoginFailed":  # an account id is in one of the two tables: no row, no effect
-                for table in ("accounts", "staff_accounts"):
-                    yield Update(table, {"account_id": p["account_id"]},
-                                 {"failures": p["failures"], "locked_until": p["locked_until"]})
-            case "LoginFailuresReset":
-                for table in ("accounts", "staff_accounts"):
-                    yield Update(table, {"account_id": p["account_id"]},
-                                 {"failures": 0, "locked_until": None})
+        fields = ACCOUNT.changes(event)
+        if fields is None:
+            return
+        p, t, at = event.payload, event.type, event.metadata.get("occurred_at")
+        key = {"account_id": p["account_id"]}
+        table = OPENS.get(t)
+        if table is not None:
+            values = COLUMNS[table](fields)
+            values["updated_at"] = at
+            if table == "accounts":
+                values["missing"] = ALL_SECTIONS
+            yield Upsert(table, key, values)
+            return
+        if t == "ProfileUpdated":
+            yield Upsert("profile_sections", {**key, "section": p["section"]},
+                         {"data": p["data"], "updated_at": at})
+        # an account id is in one of the two tables: no row, no effect
+        tables = self._touched.get(t)
+        if tables is None:
+            tables = self._tables(t, fields)
+        for table in tables:
+            values = COLUMNS[table](fields)
+            values["updated_at"] = at
+            if t == "ProfileUpdated":
+                values["missing"] = p["missing"]
+            yield Update(table, key, values)
+
+    def _tables(self, event_type: str, fields: dict) -> tuple[str, ...]:
+        """The tables whose columns an event of ``event_type`` sets (a step sets the same
+        fields every time; worked out once per type)."""
+        tables = self._touched[event_type] = tuple(
+            table for table, columns in COLUMNS.items() if columns.names & fields.keys())
+        return tables

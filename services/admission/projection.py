@@ -3,6 +3,8 @@ subject. A pure fold of admission's own log."""
 
 from sqlalchemy import JSON, Boolean, Column, Index, Integer, MetaData, String, Table
 
+from services.admission.domain import TICKET
+from shared.evolve import Columns
 from shared.projection import Projection, Update, Upsert
 
 metadata = MetaData()
@@ -62,6 +64,16 @@ ticket_sequence = Table(
     Column("next_seq", Integer, nullable=False),
 )
 
+# a Ticket's fields as the tickets table keeps them (what ``domain.TICKET`` says of each event)
+TICKET_COLUMNS = Columns({
+    **{name: name for name in (
+        "account_id", "session_id", "level", "subjects", "exemption", "registration_point",
+        "status", "reason", "ticket_number", "venue", "room", "seat", "printed_count",
+        "forfeited", "cancelled", "confirmed_at")},
+    "candidate": ["candidate", ("name", lambda candidate: candidate["name"])],
+})
+
+
 class AdmissionProjection(Projection):
     name = "admission"
     metadata = metadata
@@ -79,35 +91,12 @@ class AdmissionProjection(Projection):
         if not event.stream_id.startswith("ticket-"):
             return
         key = {"application_id": p["application_id"]}
-        if t == "ConfirmationRecorded":
-            yield Upsert("tickets", key, {
-                "account_id": p["account_id"], "session_id": p["session_id"], "level": p["level"],
-                "subjects": p["subjects"], "exemption": p["exemption"],
-                "registration_point": p["registration_point"], "candidate": p["candidate"],
-                "name": p["candidate"]["name"], "status": "awaiting_seat", "reason": None,
-                "ticket_number": None, "venue": None, "room": None, "seat": None,
-                "printed_count": 0, "forfeited": False, "cancelled": False,
-                "version": event.stream_version, "confirmed_at": p["confirmed_at"],
-                "updated_at": at})
+        values = TICKET_COLUMNS(TICKET.changes(event) or {})
+        values.update(version=event.stream_version, updated_at=at)
+        if t in TICKET.opens:
+            yield Upsert("tickets", key, values)
             return
-        values = {"version": event.stream_version, "updated_at": at}
-        if t == "SeatAllocated":
-            values.update(ticket_number=p["ticket_number"], venue=p["venue"], room=p["room"],
-                          seat=p["seat"])
-        elif t == "AdmissionTicketIssued":
-            values["status"] = "issued"
-        elif t == "AdmissionTicketPrinted":
-            # a download is only possible while the ticket is issued or printed
-            values.update(printed_count=p["download"], status="printed")
-        elif t == "ExamForfeited":
-            values.update(forfeited=True, status="forfeited", reason=p["reason"])
-        elif t == "AdmissionTicketCancelled":
-            values.update(cancelled=True, status="cancelled", reason=p["reason"])
-        elif t == "ConfirmationVoided":
-            values.update(status="voided", reason=p["reason"])
-        elif t == "SeatUnavailable":
-            values.update(status="unseated", reason=p["reason"])
-        elif t in ("CandidateCheckedIn", "CandidateAbsent"):
+        if t in ("CandidateCheckedIn", "CandidateAbsent"):
             checked = t == "CandidateCheckedIn"
             yield Upsert("attendance", {"application_id": p["application_id"], "subject": p["subject"]}, {
                 "session_id": p["session_id"], "ticket_number": p["ticket_number"],

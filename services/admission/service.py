@@ -41,7 +41,7 @@ from shared.logging import get_logger
 from shared.masking import mask_id_number
 from shared.service import EventSourcedService, command, config_timer, load, upstream_events
 from shared.session import SessionDocument
-from shared.tracking import handles
+from shared.tracking import dispatch
 
 log = get_logger(__name__)
 
@@ -55,49 +55,62 @@ DEVELOPMENT_QR_KEY = "kaowu-admission-development-key-not-for-production"
 
 # -- consuming registration's events -----------------------------------------------------
 
-@handles("ExamSessionScheduled", "TimetableAmended", "ApplicationConfirmed", "RegistrationVoided")
-def on_registration_event(tx, event):
-    """Sessions, confirmations and voided registrations, as registration publishes them."""
-    p, t = event.payload, event.type
-    if t == "ExamSessionScheduled":
-        tx.append(domain.record_session(p["session_id"], p["document"]))
-    elif t == "TimetableAmended":
-        doc = domain.fold_session(tx.read_stream(domain.session_stream(p["session_id"])))
-        if doc is not None:
-            tx.append(domain.amend_session(doc, p["window"], datetime.fromisoformat(p["start"]),
-                                           datetime.fromisoformat(p["end"])))
-    elif t == "ApplicationConfirmed":
-        stream = domain.ticket_stream(p["application_id"])
-        if tx.stream_version(stream):
-            return  # recorded before
-        events, expected = domain.record_confirmation(p), {stream: 0}
-        sid = p["session_id"]
-        if tx.stream_version(domain.deadline_stream(sid, "confirmation")):
-            # confirmed in time, delivered after the plan: the next free seat, now
-            doc = domain.fold_session(tx.read_stream(domain.session_stream(sid)))
-            seating = domain.seating_stream(sid)
-            plan = domain.fold_seating(tx.read_stream(seating))
-            done = {name for name in ["ticket_printing"] + [domain.sitting_deadline(e["subject"])
-                                                            for e in doc.exam_schedule]
-                    if tx.stream_version(domain.deadline_stream(sid, name))}
-            ticket = domain.pending_ticket(p)
-            seq, numbers = next_ticket_seq(tx)
-            late = domain.seat_late(doc, ticket, plan, "ticket_printing" in done,
-                                    [n.removeprefix("sitting-") for n in done if n.startswith("sitting-")],
-                                    seq)
-            events += late
-            expected[seating] = plan.version
-            expected[domain.NUMBERS_STREAM] = numbers
-            if late[0].type == "SeatUnavailable":
-                log.error("admission.capacity_short", session_id=sid, unseated=1,
-                          application_id=p["application_id"], reason=domain.NO_SEAT_REASON)
-        tx.append(events, expected)
-    elif t == "RegistrationVoided":
-        stream = domain.ticket_stream(p["application_id"])
-        ticket = domain.fold_ticket(tx.read_stream(stream))
-        events = domain.void(ticket, p)
-        if events:
-            tx.append(events, {stream: ticket.version})
+def _session_scheduled(tx, event):
+    tx.append(domain.record_session(event.payload["session_id"], event.payload["document"]))
+
+
+def _timetable_amended(tx, event):
+    p = event.payload
+    doc = domain.fold_session(tx.read_stream(domain.session_stream(p["session_id"])))
+    if doc is not None:
+        tx.append(domain.amend_session(doc, p["window"], datetime.fromisoformat(p["start"]),
+                                       datetime.fromisoformat(p["end"])))
+
+
+def _application_confirmed(tx, event):
+    p = event.payload
+    stream = domain.ticket_stream(p["application_id"])
+    if tx.stream_version(stream):
+        return  # recorded before
+    events, expected = domain.record_confirmation(p), {stream: 0}
+    sid = p["session_id"]
+    if tx.stream_version(domain.deadline_stream(sid, "confirmation")):
+        # confirmed in time, delivered after the plan: the next free seat, now
+        doc = domain.fold_session(tx.read_stream(domain.session_stream(sid)))
+        seating = domain.seating_stream(sid)
+        plan = domain.fold_seating(tx.read_stream(seating))
+        done = {name for name in ["ticket_printing"] + [domain.sitting_deadline(e["subject"])
+                                                        for e in doc.exam_schedule]
+                if tx.stream_version(domain.deadline_stream(sid, name))}
+        ticket = domain.pending_ticket(p)
+        seq, numbers = next_ticket_seq(tx)
+        late = domain.seat_late(doc, ticket, plan, "ticket_printing" in done,
+                                [n.removeprefix("sitting-") for n in done if n.startswith("sitting-")],
+                                seq)
+        events += late
+        expected[seating] = plan.version
+        expected[domain.NUMBERS_STREAM] = numbers
+        if late[0].type == "SeatUnavailable":
+            log.error("admission.capacity_short", session_id=sid, unseated=1,
+                      application_id=p["application_id"], reason=domain.NO_SEAT_REASON)
+    tx.append(events, expected)
+
+
+def _registration_voided(tx, event):
+    stream = domain.ticket_stream(event.payload["application_id"])
+    ticket = domain.fold_ticket(tx.read_stream(stream))
+    events = domain.void(ticket, event.payload)
+    if events:
+        tx.append(events, {stream: ticket.version})
+
+
+# sessions, confirmations and voided registrations, as registration publishes them
+on_registration_event = dispatch({
+    "ExamSessionScheduled": _session_scheduled,
+    "TimetableAmended": _timetable_amended,
+    "ApplicationConfirmed": _application_confirmed,
+    "RegistrationVoided": _registration_voided,
+})
 
 
 def next_ticket_seq(tx) -> tuple[int, int]:

@@ -39,6 +39,7 @@ from datetime import datetime
 from shared.clock import SHANGHAI, iso, parse_iso
 from shared.errors import NotFound, Refused, Unauthorized, ValidationFailed
 from shared.events import NewEvent
+from shared.evolve import Evolve, Step
 from shared.session import Window
 
 QUALIFICATION_NAME = "注册计量师"
@@ -124,6 +125,8 @@ class Certificate:
     kid: str
     status_index: int
     issued_at: str
+    status: str = "valid"  # valid | revoked
+    version: int = 0  # the stream version of the last event about it
     revoked_at: str | None = None
     revoke_reason: str | None = None
     downloads: list[dict] = field(default_factory=list)  # {"format", "at"}
@@ -131,7 +134,7 @@ class Certificate:
 
     @property
     def revoked(self) -> bool:
-        return self.revoked_at is not None
+        return self.status == "revoked"
 
     @property
     def name(self) -> str:
@@ -153,32 +156,55 @@ class Qualification:
         return next((c for c in self.certificates if c.certificate_number == number), None)
 
 
+def _recorded(event) -> Certificate:
+    p = event.payload
+    return Certificate(
+        certificate_number=p["certificate_number"], qualification_id=p["qualification_id"],
+        account_id=p["account_id"], session_id=p["session_id"], exam_year=p["exam_year"],
+        level=p["level"], candidate=dict(p["candidate"]), token=p["token"],
+        credential=p["credential"], kid=p["kid"], status_index=p["status_index"],
+        issued_at=p["issued_at"])
+
+
+def _downloaded(cert: Certificate, event) -> None:
+    cert.downloads.append({"format": event.payload["format"],
+                           "at": event.payload["downloaded_at"]})
+
+
+def _collected_once(cert: Certificate, event) -> None:
+    if cert.collection is not None:
+        raise ValueError(f"certificate {cert.certificate_number} collected twice")
+
+
+# a Certificate's evolve (within its qualification's stream): event type -> its step; the
+# fold and the certificates row both use it
+CERTIFICATE = Evolve("certificate", {
+    "CertificateRecorded": Step.opening(_recorded),
+    "CertificateRevoked": Step(("valid",), lambda ev: {
+        "status": "revoked", "revoked_at": ev.payload["revoked_at"],
+        "revoke_reason": ev.payload["reason"]}),
+    "CertificateDownloaded": Step(("valid",), then=_downloaded),
+    "PaperCertificateCollected": Step(("valid",), lambda ev: {"collection": {
+        "collected_by": ev.payload["collected_by"], "by_proxy": ev.payload["by_proxy"],
+        "staff": ev.payload["staff"], "at": ev.payload["collected_at"]}}, then=_collected_once),
+}, ident=lambda cert: cert.certificate_number)
+
+
 def fold(events) -> Qualification | None:
-    """The qualification's certificates as its stream left them."""
+    """The qualification's certificates as its stream left them; ``ValueError`` on a move a
+    certificate's chart does not have."""
     q = None
     for event in events:
         p, t = event.payload, event.type
         if q is None:
             q = Qualification(p.get("qualification_id") or event.stream_id.split("-", 1)[1])
         q.version = getattr(event, "stream_version", q.version + 1)
-        if t == "CertificateRecorded":
-            q.certificates.append(Certificate(
-                certificate_number=p["certificate_number"], qualification_id=p["qualification_id"],
-                account_id=p["account_id"], session_id=p["session_id"], exam_year=p["exam_year"],
-                level=p["level"], candidate=dict(p["candidate"]), token=p["token"],
-                credential=p["credential"], kid=p["kid"], status_index=p["status_index"],
-                issued_at=p["issued_at"]))
-            continue
-        cert = q.certificate(p.get("certificate_number", ""))
-        if cert is None:
-            continue
-        if t == "CertificateRevoked":
-            cert.revoked_at, cert.revoke_reason = p["revoked_at"], p["reason"]
-        elif t == "CertificateDownloaded":
-            cert.downloads.append({"format": p["format"], "at": p["downloaded_at"]})
-        elif t == "PaperCertificateCollected":
-            cert.collection = {"collected_by": p["collected_by"], "by_proxy": p["by_proxy"],
-                               "staff": p["staff"], "at": p["collected_at"]}
+        if t in CERTIFICATE.opens:
+            q.certificates.append(CERTIFICATE(None, event))
+        elif t in CERTIFICATE:
+            cert = q.certificate(p.get("certificate_number", ""))
+            if cert is not None:
+                CERTIFICATE(cert, event)
     return q
 
 

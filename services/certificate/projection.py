@@ -14,6 +14,8 @@ from sqlalchemy import (
     Text,
 )
 
+from services.certificate.domain import CERTIFICATE
+from shared.evolve import Columns
 from shared.projection import Projection, Update, Upsert
 
 _BigInt = BigInteger().with_variant(Integer, "sqlite")
@@ -82,6 +84,16 @@ collections = Table(
 )
 
 
+# a Certificate's fields as the certificates table keeps them
+CERTIFICATE_COLUMNS = Columns({
+    **{name: name for name in ("qualification_id", "account_id", "session_id", "exam_year",
+                               "level", "token", "status_index", "status", "issued_at",
+                               "revoked_at", "revoke_reason")},
+    "candidate": ("name", lambda candidate: candidate["name"]),
+    "collection": ("collected", lambda collection: collection is not None),
+})
+
+
 class CertificateProjection(Projection):
     name = "certificate"
     metadata = metadata
@@ -91,18 +103,9 @@ class CertificateProjection(Projection):
         p, t = event.payload, event.type
         if t == "SessionRecorded":
             yield Upsert("sessions", {"session_id": p["session_id"]}, {"document": p["document"]})
-        elif t == "CertificateRecorded":
-            yield Upsert("certificates", {"certificate_number": p["certificate_number"]}, {
-                "qualification_id": p["qualification_id"], "account_id": p["account_id"],
-                "session_id": p["session_id"], "exam_year": p["exam_year"], "level": p["level"],
-                "name": p["candidate"]["name"], "token": p["token"],
-                "status_index": p["status_index"], "status": "valid",
-                "issued_at": p["issued_at"], "revoked_at": None, "revoke_reason": None,
-                "collected": False})
-        elif t == "CertificateRevoked":
-            yield Update("certificates", {"certificate_number": p["certificate_number"]}, {
-                "status": "revoked", "revoked_at": p["revoked_at"], "revoke_reason": p["reason"]})
-        elif t == "CertificateDownloaded":
+        elif t in CERTIFICATE:
+            yield from self._certificate(event)
+        if t == "CertificateDownloaded":
             yield Upsert("downloads", {"stream_id": event.stream_id,
                                        "stream_version": event.stream_version}, {
                 "certificate_number": p["certificate_number"], "format": p["format"],
@@ -114,9 +117,17 @@ class CertificateProjection(Projection):
                 "noticed_at": event.metadata.get("occurred_at") or p["start"],
                 "noticed_by": event.metadata.get("actor")})
         elif t == "PaperCertificateCollected":
-            yield Update("certificates", {"certificate_number": p["certificate_number"]},
-                         {"collected": True})
             yield Upsert("collections", {"certificate_number": p["certificate_number"]}, {
                 "account_id": p["account_id"],
                 "collected_by": p["collected_by"], "by_proxy": p["by_proxy"],
                 "staff": p["staff"], "collected_at": p["collected_at"]})
+
+    @staticmethod
+    def _certificate(event):
+        """The certificate's row: what its evolve (``domain.CERTIFICATE``) takes from the event."""
+        values = CERTIFICATE_COLUMNS(CERTIFICATE.changes(event))
+        key = {"certificate_number": event.payload["certificate_number"]}
+        if event.type in CERTIFICATE.opens:
+            yield Upsert("certificates", key, values)
+        elif values:
+            yield Update("certificates", key, values)

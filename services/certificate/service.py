@@ -47,7 +47,7 @@ from shared.events import NewEvent
 from shared.eventstore.unit_of_work import ConcurrencyConflict
 from shared.service import EventSourcedService, command, config_timer, load, upstream_events
 from shared.session import SessionDocument
-from shared.tracking import handles
+from shared.tracking import dispatch
 
 PDF = "application/pdf"
 
@@ -62,20 +62,25 @@ def fold_session(events) -> SessionDocument | None:
 
 # -- consuming registration's events: the exam sessions ------------------------------------
 
-@handles("ExamSessionScheduled", "TimetableAmended")
-def on_registration_event(tx, event):
+def _session_scheduled(tx, event):
     p = event.payload
-    if event.type == "ExamSessionScheduled":
-        tx.append([NewEvent(session_stream(p["session_id"]), "SessionRecorded",
-                            {"session_id": p["session_id"], "document": p["document"]})])
-    elif event.type == "TimetableAmended":
-        stream = session_stream(p["session_id"])
-        doc = fold_session(tx.read_stream(stream))
-        if doc is not None:
-            amended = doc.amended(p["window"], datetime.fromisoformat(p["start"]),
-                                  datetime.fromisoformat(p["end"]))
-            tx.append([NewEvent(stream, "SessionRecorded", {"session_id": p["session_id"],
-                                                            "document": amended.to_dict()})])
+    tx.append([NewEvent(session_stream(p["session_id"]), "SessionRecorded",
+                        {"session_id": p["session_id"], "document": p["document"]})])
+
+
+def _timetable_amended(tx, event):
+    p = event.payload
+    stream = session_stream(p["session_id"])
+    doc = fold_session(tx.read_stream(stream))
+    if doc is not None:
+        amended = doc.amended(p["window"], datetime.fromisoformat(p["start"]),
+                              datetime.fromisoformat(p["end"]))
+        tx.append([NewEvent(stream, "SessionRecorded", {"session_id": p["session_id"],
+                                                        "document": amended.to_dict()})])
+
+
+on_registration_event = dispatch({"ExamSessionScheduled": _session_scheduled,
+                                  "TimetableAmended": _timetable_amended})
 
 
 # -- consuming scoring's events: qualifications ----------------------------------------------
@@ -115,17 +120,20 @@ def issue_certificate(tx, attained: dict, prepared: dict):
         tx.append(events, {stream: q.version if q else 0, domain.NUMBERS_STREAM: last_seq})
 
 
-@handles("QualificationAttained", "QualificationWithdrawn")
-def on_scoring_event(tx, event, prepared):
+def _qualification_withdrawn(tx, event, prepared):
     p = event.payload
-    if event.type == "QualificationAttained":
-        issue_certificate(tx, p, prepared)
-    elif event.type == "QualificationWithdrawn":
-        stream = domain.qualification_stream(p["qualification_id"])
-        q = domain.fold(tx.read_stream(stream))
-        events = domain.withdraw(q, p["reason"], prepared["now"])
-        if events:
-            tx.append(events, {stream: q.version})
+    stream = domain.qualification_stream(p["qualification_id"])
+    q = domain.fold(tx.read_stream(stream))
+    events = domain.withdraw(q, p["reason"], prepared["now"])
+    if events:
+        tx.append(events, {stream: q.version})
+
+
+on_scoring_event = dispatch({
+    "QualificationAttained": lambda tx, event, prepared: issue_certificate(tx, event.payload,
+                                                                           prepared),
+    "QualificationWithdrawn": _qualification_withdrawn,
+}, prepared=True)
 
 
 class IssuerProvider(DependencyProvider):

@@ -47,11 +47,10 @@ from services.notification.projection import notices, recipients, sessions, tick
 from services.notification.templates import load_catalogue
 from shared import reset_codes
 from shared.clock import clock_from_config
-from shared.contracts import INTEGRATION
 from shared.events import NewEvent
 from shared.logging import get_logger
 from shared.session import SessionDocument
-from shared.tracking import handles
+from shared.tracking import dispatch
 
 log = get_logger(__name__)
 
@@ -170,24 +169,16 @@ class Step:
 
 # --- the handlers, one per upstream ---------------------------------------------------
 
-#: event types whose payload names a candidate's application in a session (account_id and
-#: session_id): the only ones verification's handler may tell anyone about
-_ABOUT_AN_APPLICATION = tuple(
-    name for name in INTEGRATION.names()
-    if {"account_id", "session_id"} <= set(INTEGRATION.get(name).schema.fields))
-
-
-@handles("AccountRegistered", "PasswordResetCodeIssued")
-def on_account(tx, event, prepared):
+def _password_reset_code(tx, event, prepared):
     p = event.payload
-    if event.type == "PasswordResetCodeIssued":
-        step = Step(tx, "account", event, prepared["now"])
-        step.tell(p["account_id"], None, "password_reset_code",
-                  {"code": reset_codes.placeholder(p["reset_id"]),
-                   "expires": datetime.fromisoformat(p["expires_at"])}, None)
-        return
-    if event.type != "AccountRegistered":
-        return
+    Step(tx, "account", event, prepared["now"]).tell(
+        p["account_id"], None, "password_reset_code",
+        {"code": reset_codes.placeholder(p["reset_id"]),
+         "expires": datetime.fromisoformat(p["expires_at"])}, None)
+
+
+def _account_registered(tx, event, prepared):
+    p = event.payload
     step = Step(tx, "account", event, prepared["now"])
     stream = domain.recipient_stream(p["account_id"])
     if tx.stream_version(stream):
@@ -198,51 +189,71 @@ def on_account(tx, event, prepared):
     step.tell(p["account_id"], None, "account_registered", {}, None)
 
 
-@handles("ExamSessionScheduled", "TimetableAmended", "ApplicationConfirmed", "ApplicationLapsed",
-         "RegistrationTerminated", "RegistrationVoided")
-def on_registration(tx, event, prepared):
+on_account = dispatch({"AccountRegistered": _account_registered,
+                       "PasswordResetCodeIssued": _password_reset_code}, prepared=True)
+
+
+def _session_event(tx, event, prepared):
     p, t = event.payload, event.type
     step = Step(tx, "registration", event, prepared["now"])
-    if t in ("ExamSessionScheduled", "TimetableAmended"):
-        row = step.session_row(p["session_id"])
-        if row is not None and row.upstream_position >= event.position:
-            return  # this or a later state of the session is recorded already
-        if t == "ExamSessionScheduled":
-            step.record_session(SessionDocument.from_dict(p["document"]), "the session was scheduled")
-        elif row is None:
-            log.warning("notification.amendment_before_session", session_id=p["session_id"])
-        else:
-            doc = SessionDocument.from_dict(row.document).amended(
-                p["window"], datetime.fromisoformat(p["start"]), datetime.fromisoformat(p["end"]))
-            step.record_session(doc, f"the {p['window']} window was amended: {p['reason']}")
-        return
-    if t == "ApplicationConfirmed":
-        step.cancel(CONFIRMATION_NOTICES, p["session_id"], p["account_id"],
-                    "the application is confirmed (核对确认)")
-    elif t in ("ApplicationLapsed", "RegistrationTerminated"):
-        step.cancel(ALL_NOTICES, p["session_id"], p["account_id"], f"{t}: {p['reason']}")
-    elif t == "RegistrationVoided":
-        doc = step.session(p["session_id"])
-        template, extra = domain.outcome_message(t, p, doc)
-        step.tell(p["account_id"], p["session_id"], template, extra, doc)
-        step.cancel(ALL_NOTICES, p["session_id"], p["account_id"], f"报名无效: {p['reason']}")
-        for row in tx.conn.execute(select(tickets).where(
-                tickets.c.account_id == p["account_id"],
-                tickets.c.session_id == p["session_id"])).all():
-            step.record_ticket(row._asdict(), "cancelled", position=row.upstream_position)
+    row = step.session_row(p["session_id"])
+    if row is not None and row.upstream_position >= event.position:
+        return  # this or a later state of the session is recorded already
+    if t == "ExamSessionScheduled":
+        step.record_session(SessionDocument.from_dict(p["document"]), "the session was scheduled")
+    elif row is None:
+        log.warning("notification.amendment_before_session", session_id=p["session_id"])
+    else:
+        doc = SessionDocument.from_dict(row.document).amended(
+            p["window"], datetime.fromisoformat(p["start"]), datetime.fromisoformat(p["end"]))
+        step.record_session(doc, f"the {p['window']} window was amended: {p['reason']}")
 
 
-@handles(*_ABOUT_AN_APPLICATION)
-def on_verification(tx, event, prepared):
+def _application_confirmed(tx, event, prepared):
+    p = event.payload
+    Step(tx, "registration", event, prepared["now"]).cancel(
+        CONFIRMATION_NOTICES, p["session_id"], p["account_id"],
+        "the application is confirmed (核对确认)")
+
+
+def _application_ended(tx, event, prepared):
+    p = event.payload
+    Step(tx, "registration", event, prepared["now"]).cancel(
+        ALL_NOTICES, p["session_id"], p["account_id"], f"{event.type}: {p['reason']}")
+
+
+def _registration_voided(tx, event, prepared):
     p, t = event.payload, event.type
-    if "account_id" not in p or "session_id" not in p:
-        return  # IntegrityRecordWritten and private events: nothing to tell
+    step = Step(tx, "registration", event, prepared["now"])
+    doc = step.session(p["session_id"])
+    template, extra = domain.outcome_message(t, p, doc)
+    step.tell(p["account_id"], p["session_id"], template, extra, doc)
+    step.cancel(ALL_NOTICES, p["session_id"], p["account_id"], f"报名无效: {p['reason']}")
+    for row in tx.conn.execute(select(tickets).where(
+            tickets.c.account_id == p["account_id"],
+            tickets.c.session_id == p["session_id"])).all():
+        step.record_ticket(row._asdict(), "cancelled", position=row.upstream_position)
+
+
+on_registration = dispatch({
+    "ExamSessionScheduled": _session_event, "TimetableAmended": _session_event,
+    "ApplicationConfirmed": _application_confirmed,
+    "ApplicationLapsed": _application_ended, "RegistrationTerminated": _application_ended,
+    "RegistrationVoided": _registration_voided,
+}, prepared=True)
+
+
+def _eligibility_confirmed(tx, event, prepared):
+    p = event.payload
+    step = Step(tx, "verification", event, prepared["now"])
+    step.schedule(CONFIRMATION_NOTICES, step.session(p["session_id"]), p["account_id"],
+                  p["session_id"], p["application_id"])
+
+
+def _verification_outcome(tx, event, prepared):
+    p, t = event.payload, event.type
     step = Step(tx, "verification", event, prepared["now"])
     doc = step.session(p["session_id"])
-    if t == "EligibilityConfirmed":
-        step.schedule(CONFIRMATION_NOTICES, doc, p["account_id"], p["session_id"],
-                      p["application_id"])
-        return
     if t == "EnquiryAnswered" and p["reopened"]:
         step.cancel(CONFIRMATION_NOTICES, p["session_id"], p["account_id"],
                     "the enquiry reopened the verification")
@@ -251,38 +262,58 @@ def on_verification(tx, event, prepared):
         step.tell(p["account_id"], p["session_id"], message[0], message[1], doc)
 
 
-@handles("AdmissionTicketIssued", "AdmissionTicketPrinted", "ExamForfeited",
-         "AdmissionTicketCancelled")
-def on_admission(tx, event, prepared):
-    p, t = event.payload, event.type
-    if "ticket_number" not in p:
-        return
+on_verification = dispatch({
+    **dict.fromkeys(domain.VERIFICATION_OUTCOMES, _verification_outcome),
+    "EligibilityConfirmed": _eligibility_confirmed,
+}, prepared=True)
+
+
+def _ticket_issued(tx, event, prepared):
+    p = event.payload
     step = Step(tx, "admission", event, prepared["now"])
-    if t == "AdmissionTicketIssued":
-        if step.ticket(p["application_id"]) is not None:
-            return  # seen before
-        step.record_ticket(p, "issued")
-        step.schedule(PRINTING_NOTICES, step.session(p["session_id"]), p["account_id"],
-                      p["session_id"], p["application_id"], {"ticket_number": p["ticket_number"]})
-    elif t == "AdmissionTicketPrinted":
-        step.record_ticket(p, "printed")
-        step.cancel(PRINTING_NOTICES, p["session_id"], p["account_id"], "the ticket was printed")
-    elif t in ("ExamForfeited", "AdmissionTicketCancelled"):
-        step.record_ticket(p, "forfeited" if t == "ExamForfeited" else "cancelled")
-        step.cancel(PRINTING_NOTICES, p["session_id"], p["account_id"], f"{t}: {p['reason']}")
+    if step.ticket(p["application_id"]) is not None:
+        return  # seen before
+    step.record_ticket(p, "issued")
+    step.schedule(PRINTING_NOTICES, step.session(p["session_id"]), p["account_id"],
+                  p["session_id"], p["application_id"], {"ticket_number": p["ticket_number"]})
 
 
-@handles("ScoresPublished", "ScoresVoided")
-def on_scoring(tx, event, prepared):
-    if event.type not in ("ScoresPublished", "ScoresVoided"):
-        return
+def _ticket_printed(tx, event, prepared):
+    p = event.payload
+    step = Step(tx, "admission", event, prepared["now"])
+    step.record_ticket(p, "printed")
+    step.cancel(PRINTING_NOTICES, p["session_id"], p["account_id"], "the ticket was printed")
+
+
+def _ticket_ended(tx, event, prepared):
+    p, t = event.payload, event.type
+    step = Step(tx, "admission", event, prepared["now"])
+    step.record_ticket(p, "forfeited" if t == "ExamForfeited" else "cancelled")
+    step.cancel(PRINTING_NOTICES, p["session_id"], p["account_id"], f"{t}: {p['reason']}")
+
+
+on_admission = dispatch({
+    "AdmissionTicketIssued": _ticket_issued, "AdmissionTicketPrinted": _ticket_printed,
+    "ExamForfeited": _ticket_ended, "AdmissionTicketCancelled": _ticket_ended,
+}, prepared=True)
+
+
+def _tell(source: str):
+    """A step that tells the candidate the event names what ``domain.outcome_message`` says."""
+    def step(tx, event, prepared):
+        p = event.payload
+        at = Step(tx, source, event, prepared["now"])
+        session_id = p.get("session_id")
+        doc = at.session(session_id)
+        template, extra = domain.outcome_message(event.type, p, doc)
+        at.tell(p["account_id"], session_id, template, extra, doc)
+    return step
+
+
+def _scores_published(tx, event, prepared):
     p = event.payload
     step = Step(tx, "scoring", event, prepared["now"])
     doc = step.session(p["session_id"])
-    if event.type == "ScoresVoided":
-        template, extra = domain.outcome_message(event.type, p, doc)
-        step.tell(p["account_id"], p["session_id"], template, extra, doc)
-        return
     holders = tx.conn.execute(select(tickets.c.account_id).where(
         tickets.c.session_id == p["session_id"],
         tickets.c.status.in_(SCORE_RECIPIENT_TICKETS)).distinct()).scalars().all()
@@ -290,16 +321,10 @@ def on_scoring(tx, event, prepared):
         step.tell(account_id, p["session_id"], "scores_published", {}, doc)
 
 
-@handles("CertificateIssued", "CertificateRevoked")
-def on_certificate(tx, event, prepared):
-    p, t = event.payload, event.type
-    if t not in ("CertificateIssued", "CertificateRevoked"):
-        return
-    step = Step(tx, "certificate", event, prepared["now"])
-    session_id = p.get("session_id")
-    doc = step.session(session_id)
-    template, extra = domain.outcome_message(t, p, doc)
-    step.tell(p["account_id"], session_id, template, extra, doc)
+on_scoring = dispatch({"ScoresPublished": _scores_published, "ScoresVoided": _tell("scoring")},
+                      prepared=True)
+on_certificate = dispatch(dict.fromkeys(("CertificateIssued", "CertificateRevoked"),
+                                        _tell("certificate")), prepared=True)
 
 
 HANDLERS = {"account": on_account, "registration": on_registration,

@@ -24,6 +24,7 @@ from services.notification.delivery import RetryPolicy, SendResult
 from services.notification.templates import Catalogue, NoticeRule
 from shared.errors import NotFound
 from shared.events import NewEvent
+from shared.evolve import Evolve, Step
 from shared.logging import mask_text
 from shared.session import SessionDocument
 
@@ -112,52 +113,72 @@ def _deadline(doc: SessionDocument | None, window: str):
     return doc.window(window).end if doc is not None else "规定时间"
 
 
+def _proof_requested(p, doc, proof_causes):
+    if p["cause"] in ("spot_check_rejected", "enquiry_reopened"):
+        return None
+    return "proof_requested", {
+        "reason": p["reason"], "cause": (proof_causes or {}).get(p["cause"], p["cause"]),
+        "deadline": _deadline(doc, "verification")}
+
+
+def _manual_check_rejected(p, doc, proof_causes):
+    key = "manual_check_rejected_final" if p["final"] else "manual_check_rejected"
+    return key, {"reason": p["reason"]}
+
+
+def _spot_check_rejected(p, doc, proof_causes):
+    # proof after a spot-check rejection is due until confirmation closes
+    return "spot_check_rejected", {"reason": p["reason"],
+                                   "deadline": _deadline(doc, "confirmation")}
+
+
+def _enquiry_answered(p, doc, proof_causes):
+    if p["reopened"]:
+        return "enquiry_answered_reopened", {
+            "answer": p["answer"], "point": p["registration_point"],
+            "deadline": _deadline(doc, "confirmation")}
+    return "enquiry_answered", {"answer": p["answer"], "point": p["registration_point"]}
+
+
+def _certificate_issued(p, doc, proof_causes):
+    level = doc.levels.get(p["level"]) if doc is not None else None
+    return "certificate_issued", {"certificate_number": p["certificate_number"],
+                                  "level_name": level.name if level else p["level"]}
+
+
+# upstream outcome about one candidate -> (payload, session document, proof causes) ->
+# (template, context beyond name and exam) or None
+OUTCOMES = {
+    "ProofRequested": _proof_requested,
+    "ManualCheckPassed": lambda p, doc, causes: ("manual_check_passed", {}),
+    "ManualCheckRejected": _manual_check_rejected,
+    "SpotCheckPassed": lambda p, doc, causes: ("spot_check_passed", {}),
+    "SpotCheckRejected": _spot_check_rejected,
+    "EnquiryAnswered": _enquiry_answered,
+    "RegistrationVoided": lambda p, doc, causes: ("registration_voided", {"reason": p["reason"]}),
+    "ScoresVoided": lambda p, doc, causes: ("scores_voided", {"reason": p["reason"]}),
+    "CertificateIssued": _certificate_issued,
+    "CertificateRevoked": lambda p, doc, causes: ("certificate_revoked", {
+        "certificate_number": p["certificate_number"], "reason": p["reason"]}),
+}
+# verification's outcomes a candidate hears of
+VERIFICATION_OUTCOMES = ("ProofRequested", "ManualCheckPassed", "ManualCheckRejected",
+                         "SpotCheckPassed", "SpotCheckRejected", "EnquiryAnswered")
+
+
 def outcome_message(event_type: str, p: dict, doc: SessionDocument | None,
                     proof_causes: dict[str, str] | None = None) -> tuple[str, dict] | None:
-    """The message an upstream outcome about one candidate calls for: (template, context
-    beyond name and exam), or None when it calls for none. ``proof_causes``: the
-    candidate's words for why proof is asked (``Catalogue.proof_causes``).
+    """The message an upstream outcome about one candidate calls for (``OUTCOMES``):
+    (template, context beyond name and exam), or None when it calls for none.
+    ``proof_causes``: the candidate's words for why proof is asked
+    (``Catalogue.proof_causes``).
 
     ProofRequested after a spot-check rejection or a reopened enquiry says nothing of its
     own: the SpotCheckRejected / EnquiryAnswered message already asks for the proof (one
     message per thing the candidate must do).
     """
-    match event_type:
-        case "ProofRequested":
-            if p["cause"] in ("spot_check_rejected", "enquiry_reopened"):
-                return None
-            return "proof_requested", {
-                "reason": p["reason"], "cause": (proof_causes or {}).get(p["cause"], p["cause"]),
-                "deadline": _deadline(doc, "verification")}
-        case "ManualCheckPassed":
-            return "manual_check_passed", {}
-        case "ManualCheckRejected":
-            key = "manual_check_rejected_final" if p["final"] else "manual_check_rejected"
-            return key, {"reason": p["reason"]}
-        case "SpotCheckPassed":
-            return "spot_check_passed", {}
-        case "SpotCheckRejected":
-            # proof after a spot-check rejection is due until confirmation closes
-            return "spot_check_rejected", {"reason": p["reason"],
-                                           "deadline": _deadline(doc, "confirmation")}
-        case "EnquiryAnswered":
-            if p["reopened"]:
-                return "enquiry_answered_reopened", {
-                    "answer": p["answer"], "point": p["registration_point"],
-                    "deadline": _deadline(doc, "confirmation")}
-            return "enquiry_answered", {"answer": p["answer"], "point": p["registration_point"]}
-        case "RegistrationVoided":
-            return "registration_voided", {"reason": p["reason"]}
-        case "ScoresVoided":
-            return "scores_voided", {"reason": p["reason"]}
-        case "CertificateIssued":
-            level = doc.levels.get(p["level"]) if doc is not None else None
-            return "certificate_issued", {"certificate_number": p["certificate_number"],
-                                          "level_name": level.name if level else p["level"]}
-        case "CertificateRevoked":
-            return "certificate_revoked", {"certificate_number": p["certificate_number"],
-                                           "reason": p["reason"]}
-    return None
+    outcome = OUTCOMES.get(event_type)
+    return None if outcome is None else outcome(p, doc, proof_causes)
 
 
 # --- messages -------------------------------------------------------------------------
@@ -182,20 +203,31 @@ def compose(mid: str, account_id: str, session_id: str | None, template: str, re
 class Message:
     message_id: str
     account_id: str
+    session_id: str | None = None
+    template: str = ""
+    title: str = ""
+    body: str = ""
+    created_at: str = ""
     read: bool = False
+    read_at: str | None = None
     version: int = 0
 
 
+def _message_created(event) -> Message:
+    p = event.payload
+    return Message(p["message_id"], p["account_id"], p["session_id"], p["template"],
+                   p["title"], p["body"], p["created_at"])
+
+
+# a Message's evolve (no status chart; reading twice is not recorded)
+MESSAGE = Evolve("message", {
+    "MessageCreated": Step.opening(_message_created),
+    "MessageRead": Step(sets=lambda ev: {"read": True, "read_at": ev.payload["read_at"]}),
+}, ident=lambda msg: msg.message_id)
+
+
 def fold_message(events) -> Message | None:
-    msg = None
-    for e in events:
-        if e.type == "MessageCreated":
-            msg = Message(e.payload["message_id"], e.payload["account_id"])
-        elif e.type == "MessageRead" and msg is not None:
-            msg.read = True
-        if msg is not None:
-            msg.version += 1
-    return msg
+    return MESSAGE.fold(events)
 
 
 def mark_read(msg: Message | None, account_id: str, mid: str, now: datetime) -> list[NewEvent]:
@@ -216,29 +248,41 @@ class Delivery:
     message_id: str
     account_id: str
     text: str
+    session_id: str | None = None
+    template: str = ""
+    queued_at: str = ""
     status: str = "queued"
     attempts: int = 0
     next_attempt_at: str | None = None
     last_error: str | None = None
+    sent_at: str | None = None
+    provider_id: str | None = None
     version: int = 0
 
 
+def _sms_queued(event) -> Delivery:
+    p = event.payload
+    return Delivery(p["message_id"], p["account_id"], p["text"], p["session_id"], p["template"],
+                    p["queued_at"], next_attempt_at=p["queued_at"])
+
+
+# an SMS delivery's evolve: queued until sent or failed for good
+DELIVERY = Evolve("delivery", {
+    "SmsQueued": Step.opening(_sms_queued),
+    "SmsSent": Step(("queued",), lambda ev: {
+        "status": "sent", "attempts": ev.payload["attempt"], "next_attempt_at": None,
+        "sent_at": ev.payload["sent_at"], "provider_id": ev.payload["provider_id"]}),
+    "SmsAttemptFailed": Step(("queued",), lambda ev: {
+        "attempts": ev.payload["attempt"], "last_error": ev.payload["error"],
+        "next_attempt_at": ev.payload["retry_at"]}),
+    "SmsFailed": Step(("queued",), lambda ev: {
+        "status": "failed", "attempts": ev.payload["attempt"],
+        "last_error": ev.payload["error"], "next_attempt_at": None}),
+}, ident=lambda d: d.message_id)
+
+
 def fold_delivery(events) -> Delivery | None:
-    d = None
-    for e in events:
-        p = e.payload
-        if e.type == "SmsQueued":
-            d = Delivery(p["message_id"], p["account_id"], p["text"], next_attempt_at=p["queued_at"])
-        elif d is None:
-            raise ValueError(f"{e.type} precedes SmsQueued")
-        elif e.type == "SmsSent":
-            d.status, d.attempts, d.next_attempt_at = "sent", p["attempt"], None
-        elif e.type == "SmsAttemptFailed":
-            d.attempts, d.last_error, d.next_attempt_at = p["attempt"], p["error"], p["retry_at"]
-        elif e.type == "SmsFailed":
-            d.status, d.attempts, d.last_error, d.next_attempt_at = "failed", p["attempt"], p["error"], None
-        d.version += 1
-    return d
+    return DELIVERY.fold(events)
 
 
 def record_attempt(d: Delivery | None, result: SendResult, now: datetime,
@@ -276,30 +320,38 @@ class Notice:
     due_at: str | None = None
     context: dict = field(default_factory=dict)
     cause: dict = field(default_factory=dict)  # {upstream, position, event_id} of the scheduling
+    template: str = ""
+    application_id: str | None = None
+    window: str = ""
+    message_id: str | None = None  # once fired
+    reason: str | None = None  # why it was last moved, cancelled or expired
     version: int = 0
 
 
+def _notice_scheduled(event) -> Notice:
+    p = event.payload
+    return Notice(p["notice_id"], p["kind"], p["account_id"], p["session_id"],
+                  due_at=p["due_at"], context=dict(p["context"]), cause=dict(p["cause"]),
+                  template=p["template"], application_id=p["application_id"], window=p["window"])
+
+
+# a Notice's evolve: scheduled until fired, cancelled or expired; a cancelled or expired one
+# may be scheduled again (for a later upstream event)
+NOTICE = Evolve("notice", {
+    "NoticeScheduled": Step.opening(_notice_scheduled, again=("cancelled", "expired")),
+    "NoticeRescheduled": Step(("scheduled",), lambda ev: {
+        "due_at": ev.payload["due_at"], "reason": ev.payload["reason"]}),
+    "NoticeCancelled": Step(("scheduled",), lambda ev: {
+        "status": "cancelled", "reason": ev.payload["reason"]}),
+    "NoticeExpired": Step(("scheduled",), lambda ev: {
+        "status": "expired", "reason": ev.payload["reason"]}),
+    "NoticeFired": Step(("scheduled",), lambda ev: {
+        "status": "fired", "message_id": ev.payload["message_id"]}),
+}, ident=lambda n: n.notice_id)
+
+
 def fold_notice(events) -> Notice | None:
-    n = None
-    for e in events:
-        p = e.payload
-        if e.type == "NoticeScheduled":
-            version = n.version if n else 0
-            n = Notice(p["notice_id"], p["kind"], p["account_id"], p["session_id"],
-                       due_at=p["due_at"], context=dict(p["context"]), cause=dict(p["cause"]),
-                       version=version)
-        elif n is None:
-            raise ValueError(f"{e.type} precedes NoticeScheduled")
-        elif e.type == "NoticeRescheduled":
-            n.due_at = p["due_at"]
-        elif e.type == "NoticeCancelled":
-            n.status = "cancelled"
-        elif e.type == "NoticeExpired":
-            n.status = "expired"
-        elif e.type == "NoticeFired":
-            n.status = "fired"
-        n.version += 1
-    return n
+    return NOTICE.fold(events)
 
 
 def due_at(rule: NoticeRule, doc: SessionDocument) -> datetime | None:

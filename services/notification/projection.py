@@ -14,6 +14,8 @@ from sqlalchemy import (
     Text,
 )
 
+from services.notification.domain import DELIVERY, MESSAGE, NOTICE
+from shared.evolve import Columns
 from shared.projection import Projection, Update, Upsert
 
 metadata = MetaData()
@@ -99,6 +101,40 @@ deliveries = Table(
 )
 
 
+def _columns(*names: str) -> Columns:
+    return Columns({name: name for name in names})
+
+
+# per event type of an aggregate with a row here: its evolve, table, key and the fields the
+# table keeps (what the evolve says of each event)
+_AGGREGATES = (
+    (NOTICE, "notices", "notice_id", _columns(
+        "kind", "template", "account_id", "session_id", "application_id", "window", "due_at",
+        "status", "message_id", "reason")),
+    (MESSAGE, "messages", "message_id", _columns(
+        "account_id", "session_id", "template", "title", "body", "created_at", "read",
+        "read_at")),
+    (DELIVERY, "deliveries", "message_id", _columns(
+        "account_id", "session_id", "template", "text", "status", "attempts", "last_error",
+        "next_attempt_at", "queued_at", "sent_at", "provider_id")),
+)
+ROWS = {event_type: aggregate for aggregate in _AGGREGATES for event_type in aggregate[0]}
+
+
+def _row(event, at: str):
+    """The row of the notice, message or delivery the event is about, from its evolve. A
+    delivery's row is as new as its last send or queueing; the others as their last event."""
+    evolve, table, key, columns = ROWS[event.type]
+    fields = evolve.changes(event)
+    values = columns(fields)
+    if table == "deliveries":
+        at = fields.get("sent_at") or fields.get("queued_at") or at
+    if table != "messages":
+        values["updated_at"] = at
+    key = {key: event.payload[key]}
+    yield (Upsert if event.type in evolve.opens else Update)(table, key, values)
+
+
 class NotificationProjection(Projection):
     name = "notification"
     metadata = metadata
@@ -122,47 +158,5 @@ class NotificationProjection(Projection):
                     "ticket_number": p["ticket_number"], "account_id": p["account_id"],
                     "session_id": p["session_id"], "status": p["status"],
                     "upstream_position": p["upstream_position"]})
-            case "NoticeScheduled":
-                yield Upsert("notices", {"notice_id": p["notice_id"]}, {
-                    "kind": p["kind"], "template": p["template"], "account_id": p["account_id"],
-                    "session_id": p["session_id"], "application_id": p["application_id"],
-                    "window": p["window"], "due_at": p["due_at"], "status": "scheduled",
-                    "message_id": None, "reason": None, "updated_at": at})
-            case "NoticeRescheduled":
-                yield Update("notices", {"notice_id": p["notice_id"]},
-                             {"due_at": p["due_at"], "reason": p["reason"], "updated_at": at})
-            case "NoticeCancelled" | "NoticeExpired":
-                yield Update("notices", {"notice_id": p["notice_id"]}, {
-                    "status": "cancelled" if t == "NoticeCancelled" else "expired",
-                    "reason": p["reason"], "updated_at": at})
-            case "NoticeFired":
-                yield Update("notices", {"notice_id": p["notice_id"]},
-                             {"status": "fired", "message_id": p["message_id"], "updated_at": at})
-            case "MessageCreated":
-                yield Upsert("messages", {"message_id": p["message_id"]}, {
-                    "account_id": p["account_id"], "session_id": p["session_id"],
-                    "template": p["template"], "title": p["title"], "body": p["body"],
-                    "created_at": p["created_at"], "read": False, "read_at": None})
-            case "MessageRead":
-                yield Update("messages", {"message_id": p["message_id"]},
-                             {"read": True, "read_at": p["read_at"]})
-            case "SmsQueued":
-                yield Upsert("deliveries", {"message_id": p["message_id"]}, {
-                    "account_id": p["account_id"], "session_id": p["session_id"],
-                    "template": p["template"], "text": p["text"], "status": "queued",
-                    "attempts": 0, "last_error": None, "next_attempt_at": p["queued_at"],
-                    "queued_at": p["queued_at"], "updated_at": p["queued_at"], "sent_at": None,
-                    "provider_id": None})
-            case "SmsSent":
-                yield Update("deliveries", {"message_id": p["message_id"]}, {
-                    "status": "sent", "attempts": p["attempt"], "next_attempt_at": None,
-                    "sent_at": p["sent_at"], "provider_id": p["provider_id"],
-                    "updated_at": p["sent_at"]})
-            case "SmsAttemptFailed":
-                yield Update("deliveries", {"message_id": p["message_id"]}, {
-                    "attempts": p["attempt"], "last_error": p["error"],
-                    "next_attempt_at": p["retry_at"], "updated_at": at})
-            case "SmsFailed":
-                yield Update("deliveries", {"message_id": p["message_id"]}, {
-                    "status": "failed", "attempts": p["attempt"], "last_error": p["error"],
-                    "next_attempt_at": None, "updated_at": at})
+            case _ if t in ROWS:
+                yield from _row(event, at)

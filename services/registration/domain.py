@@ -29,6 +29,7 @@ from shared.clock import iso, shanghai
 from shared.deadlines import deadline_stream  # noqa: F401 (the one naming, re-exported)
 from shared.errors import NotFound, Refused, Unauthorized, ValidationFailed
 from shared.events import NewEvent
+from shared.evolve import Evolve, Step
 from shared.session import WINDOW_LABELS, SessionDocument, Window, require_open
 
 STATUS_LABELS = {
@@ -51,9 +52,6 @@ STATUS_LABELS = {
 }
 FINAL = {"confirmed", "lapsed", "terminated", "voided"}
 UNSUCCESSFUL = "报名不成功"  # how an application unresolved at the close of confirmation ends
-
-# verification's enquiry events (疑问核实), recorded on the application for its history
-ENQUIRY_EVENTS = ("EnquiryRaised", "EnquiryAnswered")
 
 # verification outcome -> application status
 OUTCOME_STATUS = {
@@ -181,16 +179,18 @@ class Candidate:
                 "work": list((self.sections.get("work") or {}).get("entries") or [])}
 
 
-def candidate_events(upstream) -> list[NewEvent]:
-    """What registration keeps of an account event (ignores the rest)."""
+def candidate_registered(upstream) -> list[NewEvent]:
+    """The account service's AccountRegistered, as registration keeps it."""
     p = upstream.payload
-    if upstream.type == "AccountRegistered":
-        return [NewEvent(candidate_stream(p["account_id"]), "CandidateRegistered",
-                         {k: p[k] for k in ("account_id", "name", "id_type", "id_number")})]
-    if upstream.type == "ProfileUpdated":
-        return [NewEvent(candidate_stream(p["account_id"]), "CandidateProfileUpdated",
-                         {k: p[k] for k in ("account_id", "section", "data", "completeness")})]
-    return []
+    return [NewEvent(candidate_stream(p["account_id"]), "CandidateRegistered",
+                     {k: p[k] for k in ("account_id", "name", "id_type", "id_number")})]
+
+
+def candidate_profile_updated(upstream) -> list[NewEvent]:
+    """The account service's ProfileUpdated, as registration keeps it."""
+    p = upstream.payload
+    return [NewEvent(candidate_stream(p["account_id"]), "CandidateProfileUpdated",
+                     {k: p[k] for k in ("account_id", "section", "data", "completeness")})]
 
 
 def fold_candidate(events) -> Candidate | None:
@@ -232,39 +232,65 @@ class Application:
                 "session_id": self.session_id}
 
 
+def _submitted(ev) -> Application:
+    p = ev.payload
+    return Application(p["application_id"], p["account_id"], p["session_id"], level=p["level"],
+                       subjects=list(p["subjects"]), exemption=p["exemption"],
+                       registration_point=p["registration_point"], commitment=p["commitment"],
+                       candidate=p["candidate"])
+
+
+def _outcome(ev) -> dict:
+    p = ev.payload
+    out = {"status": OUTCOME_STATUS[p["outcome"]]}
+    if p.get("reason"):
+        out["reason"] = p["reason"]
+    if p["outcome"] == "ProofRequested":
+        out["proof_cause"] = p.get("cause")
+    return out
+
+
+def _outcome_edge(app: Application, ev) -> None:
+    """A final application records verification only when an enquiry's answer reopened a
+    terminated one (``reopens``)."""
+    if app.status in FINAL and not (app.status == "terminated"
+                                    and ev.payload["outcome"] == "ProofRequested"
+                                    and ev.payload.get("cause") == "enquiry_reopened"):
+        raise ValueError(f"VerificationRecorded {ev.payload['outcome']} cannot follow status "
+                         f"{app.status!r} (application {app.application_id})")
+
+
+def _proof_round(app: Application, ev) -> None:
+    app.proof_rounds += 1
+
+
+_LIVE = tuple(s for s in STATUS_LABELS if s not in FINAL)
+
+# the Application's evolve: event type -> its step; the fold and the read model both use it
+APPLICATION = Evolve("application", {
+    "ApplicationSubmitted": Step.opening(_submitted),
+    "CommitmentWithdrawn": Step(("submitted", "auto_passed"),
+                                lambda ev: {"status": "commitment_withdrawn", "commitment": None}),
+    "ProofSubmitted": Step(("proof_requested", "manual_rejected"),
+                           lambda ev: {"status": "proof_submitted"}, then=_proof_round),
+    "VerificationRecorded": Step((*_LIVE, "terminated"), _outcome, then=_outcome_edge),
+    "ApplicationConfirmed": Step(("eligible",), lambda ev: {"status": "confirmed"}),
+    "ApplicationLapsed": Step(_LIVE, lambda ev: {"status": "lapsed",
+                                                 "reason": ev.payload["reason"]}),
+    "RegistrationTerminated": Step(_LIVE, lambda ev: {"status": "terminated",
+                                                      "reason": ev.payload["reason"]}),
+    "RegistrationVoided": Step(tuple(s for s in STATUS_LABELS if s != "voided"), lambda ev: {
+        "status": "voided", "reason": ev.payload["reason"],
+        "voided": {k: ev.payload[k] for k in ("reason", "by", "integrity", "voided_at")}}),
+    "EnquiryRecorded": Step(tuple(s for s in STATUS_LABELS if s != "voided"), lambda ev: {
+        "open_enquiry": ev.payload["enquiry_id"] if ev.payload["kind"] == "raised" else None}),
+}, ident=lambda app: app.application_id)
+
+
 def fold_application(events) -> Application | None:
-    app = None
-    for ev in events:
-        p = ev.payload
-        if ev.type == "ApplicationSubmitted":
-            app = Application(p["application_id"], p["account_id"], p["session_id"],
-                              level=p["level"], subjects=list(p["subjects"]),
-                              exemption=p["exemption"], registration_point=p["registration_point"],
-                              commitment=p["commitment"], candidate=p["candidate"])
-        elif app is None:
-            continue
-        elif ev.type == "CommitmentWithdrawn":
-            app.commitment, app.status = None, "commitment_withdrawn"
-        elif ev.type == "ProofSubmitted":
-            app.status, app.proof_rounds = "proof_submitted", app.proof_rounds + 1
-        elif ev.type == "VerificationRecorded":
-            app.status = OUTCOME_STATUS[p["outcome"]]
-            app.reason = p.get("reason") or app.reason
-            if p["outcome"] == "ProofRequested":
-                app.proof_cause = p.get("cause")
-        elif ev.type == "ApplicationConfirmed":
-            app.status = "confirmed"
-        elif ev.type == "ApplicationLapsed":
-            app.status, app.reason = "lapsed", p["reason"]
-        elif ev.type == "RegistrationTerminated":
-            app.status, app.reason = "terminated", p["reason"]
-        elif ev.type == "RegistrationVoided":
-            app.status, app.reason = "voided", p["reason"]
-            app.voided = {k: p[k] for k in ("reason", "by", "integrity", "voided_at")}
-        elif ev.type == "EnquiryRecorded":
-            app.open_enquiry = p["enquiry_id"] if p["kind"] == "raised" else None
-        app.version = ev.stream_version
-    return app
+    """The application as its stream left it; ``ValueError`` on a move the chart does not
+    have."""
+    return APPLICATION.fold(events)
 
 
 def status_label(app: Application) -> str:
@@ -416,23 +442,28 @@ def reopens(app: Application, upstream, confirmation_closed: bool) -> bool:
             and app.status == "terminated" and not confirmation_closed)
 
 
+def record_enquiry(app: Application | None, upstream) -> list[NewEvent]:
+    """Verification's EnquiryRaised or EnquiryAnswered, recorded for the application's
+    history (a voided application never changes again)."""
+    if app is None or app.status == "voided":
+        return []
+    p = upstream.payload
+    raised = upstream.type == "EnquiryRaised"
+    return [NewEvent(application_stream(app.application_id), "EnquiryRecorded", {
+        "application_id": app.application_id, "enquiry_id": p["enquiry_id"],
+        "kind": "raised" if raised else "answered", "about": p.get("about"),
+        "text": p["text"] if raised else p["answer"], "reopened": p.get("reopened"),
+        "at": upstream.metadata.get("occurred_at")})]
+
+
 def record_outcome(app: Application | None, upstream,
                    confirmation_closed: bool = False) -> list[NewEvent]:
-    """A verification outcome, recorded on the application (and its consequences); an
-    enquiry raised or answered, recorded for the history. ``confirmation_closed``: the
-    close of 核对确认 has run for the session (nothing reopens after it)."""
+    """A verification outcome (``OUTCOME_STATUS``), recorded on the application with its
+    consequences. ``confirmation_closed``: the close of 核对确认 has run for the session
+    (nothing reopens after it)."""
     if app is None or app.status == "voided":
         return []  # a voided application never changes again
     p = upstream.payload
-    if upstream.type in ENQUIRY_EVENTS:
-        raised = upstream.type == "EnquiryRaised"
-        return [NewEvent(application_stream(app.application_id), "EnquiryRecorded", {
-            "application_id": app.application_id, "enquiry_id": p["enquiry_id"],
-            "kind": "raised" if raised else "answered", "about": p.get("about"),
-            "text": p["text"] if raised else p["answer"], "reopened": p.get("reopened"),
-            "at": upstream.metadata.get("occurred_at")})]
-    if upstream.type not in OUTCOME_STATUS:
-        return []
     if app.status in FINAL and not reopens(app, upstream, confirmation_closed):
         return []
     events = [NewEvent(application_stream(app.application_id), "VerificationRecorded", {

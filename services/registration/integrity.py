@@ -25,7 +25,7 @@ from sqlalchemy import bindparam, or_, select
 from services.registration.projection import integrity_records as t
 from shared.events import NewEvent
 
-#: verification's events this read model is fed by (declared in the consumer's @handles)
+#: verification's events this read model is fed by (keys of the consumer's dispatch table)
 UPSTREAM_TYPES = ("IntegrityRecordListed", "IntegrityRecordDelisted", "IntegrityRecordWritten")
 
 

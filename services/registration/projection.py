@@ -14,7 +14,8 @@ from sqlalchemy import (
     Text,
 )
 
-from services.registration.domain import OUTCOME_STATUS
+from services.registration.domain import APPLICATION
+from shared.evolve import Columns
 from shared.projection import Delete, Projection, Update, Upsert
 
 metadata = MetaData()
@@ -163,34 +164,27 @@ class RegistrationProjection(Projection):
         elif t == "CandidateProfileUpdated":
             yield Update("candidates", {"account_id": p["account_id"]},
                          {"completeness": p["completeness"], "complete": p["completeness"] == 100})
-        elif t == "ApplicationSubmitted":
-            yield Upsert("applications", {"application_id": p["application_id"]}, {
-                "account_id": p["account_id"], "session_id": p["session_id"],
-                "version": event.stream_version, "level": p["level"], "subjects": p["subjects"],
-                "exemption": p["exemption"], "registration_point": p["registration_point"],
-                "commitment": p["commitment"] is not None, "status": "submitted", "reason": "",
-                "proof_cause": None, "open_enquiry": None, "submitted_at": p["submitted_at"],
-                "updated_at": at})
         elif event.stream_id.startswith("application-"):
-            key = {"application_id": event.stream_id.removeprefix("application-")}
-            values = {"version": event.stream_version, "updated_at": at}
-            if t == "CommitmentWithdrawn":
-                values.update(status="commitment_withdrawn", commitment=False)
-            elif t == "ProofSubmitted":
-                values.update(status="proof_submitted")
-            elif t == "VerificationRecorded":
-                values.update(status=OUTCOME_STATUS[p["outcome"]])
-                if p.get("reason"):
-                    values["reason"] = p["reason"]
-                if p["outcome"] == "ProofRequested":
-                    values["proof_cause"] = p.get("cause")
-            elif t == "ApplicationConfirmed":
-                values.update(status="confirmed")
-            elif t in ("ApplicationLapsed", "RegistrationTerminated"):
-                values.update(status="lapsed" if t == "ApplicationLapsed" else "terminated",
-                              reason=p["reason"])
-            elif t == "RegistrationVoided":
-                values.update(status="voided", reason=p["reason"])
-            elif t == "EnquiryRecorded":
-                values.update(open_enquiry=p["enquiry_id"] if p["kind"] == "raised" else None)
-            yield Update("applications", key, values)
+            yield from application_row(event)
+
+
+# an Application's fields as the applications table keeps them (``domain.APPLICATION``)
+APPLICATION_COLUMNS = Columns({
+    **{name: name for name in ("account_id", "session_id", "level", "subjects", "exemption",
+                               "registration_point", "status", "reason", "proof_cause",
+                               "open_enquiry")},
+    "commitment": ("commitment", lambda commitment: commitment is not None),
+})
+
+
+def application_row(event):
+    """The application's row change: what the Application's evolve takes from the event, in
+    the row's columns; the version and the time with it."""
+    values = APPLICATION_COLUMNS(APPLICATION.changes(event) or {})
+    values.update(version=event.stream_version, updated_at=event.metadata.get("occurred_at"))
+    if event.type in APPLICATION.opens:
+        values["submitted_at"] = event.payload["submitted_at"]
+        yield Upsert("applications", {"application_id": event.payload["application_id"]}, values)
+    else:
+        yield Update("applications",
+                     {"application_id": event.stream_id.removeprefix("application-")}, values)

@@ -44,32 +44,39 @@ from shared.eventstore.tables import events_table
 from shared.service import EventSourcedService, command, config_timer, load, upstream_events
 from shared.session import WINDOW_LABELS, parse_session
 from shared.session_cache import SessionCache
-from shared.tracking import handles
+from shared.tracking import dispatch
 
 #: folded session documents, re-folded only when a session's stream changes
 SESSIONS = SessionCache(domain.fold_session, domain.session_stream)
 
 
-@handles("AccountRegistered", "ProfileUpdated")
-def on_account_event(tx, event):
-    events = domain.candidate_events(event)
-    if events:
-        tx.append(events)
-
-
-@handles(*domain.OUTCOME_STATUS, *domain.ENQUIRY_EVENTS, *integrity.UPSTREAM_TYPES)
-def on_verification_event(tx, event):
-    if event.type in integrity.UPSTREAM_TYPES:
-        tx.append(integrity.record_events(event))
-        return
-    if event.type not in domain.OUTCOME_STATUS and event.type not in domain.ENQUIRY_EVENTS:
-        return
+def _verification_outcome(tx, event):
     stream = domain.application_stream(event.payload["application_id"])
     app = domain.fold_application(tx.read_stream(stream))
     closed = False
     if app is not None and event.payload.get("cause") == "enquiry_reopened":
         closed = bool(tx.stream_version(domain.deadline_stream(app.session_id, "confirmation")))
     tx.append(domain.record_outcome(app, event, closed), {stream: app.version if app else 0})
+
+
+def _enquiry(tx, event):
+    stream = domain.application_stream(event.payload["application_id"])
+    app = domain.fold_application(tx.read_stream(stream))
+    tx.append(domain.record_enquiry(app, event), {stream: app.version if app else 0})
+
+
+on_account_event = dispatch({
+    "AccountRegistered": lambda tx, event: tx.append(domain.candidate_registered(event)),
+    "ProfileUpdated": lambda tx, event: tx.append(domain.candidate_profile_updated(event)),
+})
+# verification's outcomes, its enquiries (疑问核实) for the application's history, and its
+# integrity archive (诚信档案) for who may pledge
+on_verification_event = dispatch({
+    **dict.fromkeys(domain.OUTCOME_STATUS, _verification_outcome),
+    "EnquiryRaised": _enquiry, "EnquiryAnswered": _enquiry,
+    **dict.fromkeys(integrity.UPSTREAM_TYPES,
+                    lambda tx, event: tx.append(integrity.record_events(event))),
+})
 
 
 class RegistrationService(EventSourcedService):

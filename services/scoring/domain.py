@@ -38,6 +38,7 @@ from typing import NamedTuple
 from shared.clock import iso
 from shared.errors import Refused, ValidationFailed
 from shared.events import NewEvent, StoredEvent
+from shared.evolve import Evolve, Step
 from shared.session import WINDOW_LABELS, Level, SessionDocument, Subject, require_open
 
 MAX_FILE_BYTES = 50 * 1024 * 1024  # 50 MiB of UTF-8
@@ -498,16 +499,46 @@ class Sitting:
 
 
 @dataclass
+class Qualification:
+    """A level attained (资格), until scores it rested on are voided (withdrawn)."""
+
+    qualification_id: str
+    account_id: str
+    level: str
+    session_id: str
+    exam_year: int
+    subjects: list  # the qualifying passes: {subject, exam_year, session_id, score}
+    status: str = "attained"  # attained | withdrawn
+    withdrawn_reason: str | None = None
+    version: int = 0  # the candidate stream's version of its last event
+
+
+def _attained(event) -> Qualification:
+    p = event.payload
+    return Qualification(p["qualification_id"], p["account_id"], p["level"], p["session_id"],
+                         p["exam_year"], p["subjects"])
+
+
+# a Qualification's evolve (within the candidate's stream): the fold and the qualifications
+# row both use it
+QUALIFICATION = Evolve("qualification", {
+    "QualificationAttained": Step.opening(_attained),
+    "QualificationWithdrawn": Step(("attained",), lambda ev: {
+        "status": "withdrawn", "withdrawn_reason": ev.payload["reason"]}),
+}, ident=lambda q: q.qualification_id)
+
+
+@dataclass
 class CandidateRecord:
     account_id: str
     version: int = 0
     sittings: dict[str, Sitting] = field(default_factory=dict)  # by session
     voided: dict[str, str] = field(default_factory=dict)  # session -> reason (成绩无效)
-    qualifications: dict[str, dict] = field(default_factory=dict)  # by qualification id
+    qualifications: dict[str, Qualification] = field(default_factory=dict)  # by id
 
-    def live_qualification(self, level: str) -> dict | None:
+    def live_qualification(self, level: str) -> Qualification | None:
         return next((q for q in self.qualifications.values()
-                     if q["level"] == level and q["status"] == "attained"), None)
+                     if q.level == level and q.status == "attained"), None)
 
 
 def fold_candidate(account_id: str, events: Iterable[StoredEvent]) -> CandidateRecord:
@@ -521,13 +552,9 @@ def fold_candidate(account_id: str, events: Iterable[StoredEvent]) -> CandidateR
                 p["level"], p["exemption"], tuple(p["subjects"]))
         elif e.type == "ScoresVoided":
             rec.voided[p["session_id"]] = p["reason"]
-        elif e.type == "QualificationAttained":
-            rec.qualifications[p["qualification_id"]] = {
-                "qualification_id": p["qualification_id"], "level": p["level"],
-                "session_id": p["session_id"], "exam_year": p["exam_year"],
-                "subjects": p["subjects"], "status": "attained"}
-        elif e.type == "QualificationWithdrawn":
-            rec.qualifications[p["qualification_id"]]["status"] = "withdrawn"
+        elif e.type in QUALIFICATION:
+            qid = p["qualification_id"]
+            rec.qualifications[qid] = QUALIFICATION(rec.qualifications.get(qid), e)
     return rec
 
 
@@ -568,7 +595,7 @@ def qualification_id(record: CandidateRecord, level: str) -> str:
     """``<account>-<level>``; a qualification attained again after one was withdrawn gets
     ``-2``, ``-3``…: an id is attained once, never twice."""
     base = f"{record.account_id}-{level}"
-    taken = sum(1 for q in record.qualifications.values() if q["level"] == level)
+    taken = sum(1 for q in record.qualifications.values() if q.level == level)
     return base if not taken else f"{base}-{taken + 1}"
 
 
@@ -693,10 +720,10 @@ def void_events(record: CandidateRecord, *, session_id: str, application_id: str
         "account_id": record.account_id, "application_id": application_id,
         "session_id": session_id, "reason": reason, "by": by, "integrity": integrity})]
     for q in record.qualifications.values():
-        if q["status"] == "attained" and any(p["session_id"] == session_id for p in q["subjects"]):
+        if q.status == "attained" and any(p["session_id"] == session_id for p in q.subjects):
             events.append(NewEvent(stream, "QualificationWithdrawn", {
-                "qualification_id": q["qualification_id"], "account_id": record.account_id,
-                "level": q["level"],
+                "qualification_id": q.qualification_id, "account_id": record.account_id,
+                "level": q.level,
                 # the candidate reads it (certificate revoked): Chinese; the code is the type
                 "reason": f"考试（{session_id}）成绩无效：{reason}"}))
     return events

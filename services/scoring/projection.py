@@ -9,6 +9,8 @@ candidate. Published results are kept per candidate and sitting (``results``).
 
 from sqlalchemy import JSON, Boolean, Column, Index, Integer, MetaData, String, Table
 
+from services.scoring.domain import QUALIFICATION
+from shared.evolve import Columns
 from shared.projection import Projection, Update, Upsert
 
 metadata = MetaData()
@@ -101,6 +103,11 @@ qualifications = Table(
 )
 
 
+# a Qualification's fields as the qualifications table keeps them (``domain.QUALIFICATION``)
+QUALIFICATION_COLUMNS = Columns({name: name for name in (
+    "account_id", "level", "session_id", "exam_year", "subjects", "status", "withdrawn_reason")})
+
+
 def _ticket_key(p):
     return {"application_id": p["application_id"]}
 
@@ -157,12 +164,10 @@ class ScoringProjection(Projection):
             yield Upsert("results", {"account_id": p["account_id"], "session_id": p["session_id"]},
                          {"application_id": p["application_id"], "voided": True,
                           "void_reason": p["reason"]})
-        elif t == "QualificationAttained":
-            yield Upsert("qualifications", {"qualification_id": p["qualification_id"]}, {
-                "account_id": p["account_id"], "level": p["level"],
-                "session_id": p["session_id"], "exam_year": p["exam_year"],
-                "subjects": p["subjects"], "status": "attained", "attained_at": at,
-                "withdrawn_reason": None})
-        elif t == "QualificationWithdrawn":
-            yield Update("qualifications", {"qualification_id": p["qualification_id"]},
-                         {"status": "withdrawn", "withdrawn_reason": p["reason"]})
+        elif t in QUALIFICATION:
+            values = QUALIFICATION_COLUMNS(QUALIFICATION.changes(event))
+            key = {"qualification_id": p["qualification_id"]}
+            if t in QUALIFICATION.opens:
+                yield Upsert("qualifications", key, {**values, "attained_at": at})
+            else:
+                yield Update("qualifications", key, values)

@@ -44,7 +44,7 @@ from shared.eventstore.tables import events_table
 from shared.logging import get_logger
 from shared.service import EventSourcedService, command, config_timer, load, upstream_events
 from shared.session import SessionDocument
-from shared.tracking import handles
+from shared.tracking import dispatch
 
 log = get_logger(__name__)
 
@@ -53,39 +53,46 @@ STREAMS_PER_QUERY = 1000
 
 # -- consuming registration's and admission's events -----------------------------------
 
-@handles("ExamSessionScheduled", "TimetableAmended", "RegistrationVoided")
-def on_registration_event(tx, event):
+def _session_scheduled(tx, event):
+    tx.append([domain.session_recorded(SessionDocument.from_dict(event.payload["document"]))])
+
+
+def _timetable_amended(tx, event):
     p = event.payload
-    if event.type == "ExamSessionScheduled":
-        tx.append([domain.session_recorded(SessionDocument.from_dict(p["document"]))])
-    elif event.type == "TimetableAmended":
-        doc = domain.fold_session(tx.read_stream(domain.session_stream(p["session_id"])))
-        if doc is not None:
-            tx.append([domain.session_recorded(doc.amended(
-                p["window"], parse_iso(p["start"]), parse_iso(p["end"])))])
-    elif event.type == "RegistrationVoided":
-        # 报名无效 voids the scores of that application too. The integrity record, if asked
-        # for, is written from RegistrationVoided itself: ScoresVoided does not ask again.
-        row = tx.conn.execute(select(tickets.c.account_id, tickets.c.session_id).where(
-            tickets.c.application_id == p["application_id"])).first()
-        if row is None:
-            return  # no ticket here: no scores to void (admission cancels a later one)
-        stream = domain.candidate_stream(row.account_id)
-        record = domain.fold_candidate(row.account_id, tx.read_stream(stream))
-        if row.session_id in record.voided:
-            return
-        tx.append(domain.void_events(
-            record, session_id=row.session_id, application_id=p["application_id"],
-            reason=f"报名无效 (registration voided): {p['reason']}", by=p["by"],
-            integrity=False), {stream: record.version})
+    doc = domain.fold_session(tx.read_stream(domain.session_stream(p["session_id"])))
+    if doc is not None:
+        tx.append([domain.session_recorded(doc.amended(
+            p["window"], parse_iso(p["start"]), parse_iso(p["end"])))])
 
 
-@handles(*domain.TICKET_EVENTS)
-def on_admission_event(tx, event):
-    if event.type not in domain.TICKET_EVENTS:
-        return  # seats, printing, admission's private events
+def _registration_voided(tx, event):
+    """报名无效 voids the scores of that application too. The integrity record, if asked
+    for, is written from RegistrationVoided itself: ScoresVoided does not ask again."""
+    p = event.payload
+    row = tx.conn.execute(select(tickets.c.account_id, tickets.c.session_id).where(
+        tickets.c.application_id == p["application_id"])).first()
+    if row is None:
+        return  # no ticket here: no scores to void (admission cancels a later one)
+    stream = domain.candidate_stream(row.account_id)
+    record = domain.fold_candidate(row.account_id, tx.read_stream(stream))
+    if row.session_id in record.voided:
+        return
+    tx.append(domain.void_events(
+        record, session_id=row.session_id, application_id=p["application_id"],
+        reason=f"报名无效 (registration voided): {p['reason']}", by=p["by"],
+        integrity=False), {stream: record.version})
+
+
+def _ticket_event(tx, event):
     stream, version = domain.ticket_stream_of(event.payload, tx.stream_version, tx.read_stream)
     tx.append(domain.ticket_events(event, version, stream), {stream: version})
+
+
+on_registration_event = dispatch({"ExamSessionScheduled": _session_scheduled,
+                                  "TimetableAmended": _timetable_amended,
+                                  "RegistrationVoided": _registration_voided})
+# admission's ticket events (not its seats, printing or private events)
+on_admission_event = dispatch(dict.fromkeys(domain.TICKET_EVENTS, _ticket_event))
 
 
 # -- reading what a decision needs (inside its transaction) ----------------------------

@@ -66,6 +66,7 @@ from services.verification.rules import (
 from shared.clock import iso, shanghai
 from shared.errors import Refused, Unauthorized, ValidationFailed
 from shared.events import NewEvent
+from shared.evolve import Evolve, Step
 from shared.session import WINDOW_LABELS, RegistrationPoint, SessionDocument, Window
 
 STATUSES = (
@@ -116,8 +117,11 @@ class Case:
     rules: dict | None = None  # {"exam_year", "version", "digest"} in force at opening
     version: int = 0  # stream version of the last folded event
     status: str = "auto_check"
+    reason: str = ""  # the latest reason given on the case (what a queue shows)
+    rule: str | None = None  # the latest rule that decided
     auto_check: dict | None = None  # {"passed", "rule", "reason"} if the auto check ran
     proof_requests: list[dict] = field(default_factory=list)  # {"cause", "reason"}
+    proof_cause: str | None = None  # why proof was last requested
     proof_rounds: list[ProofRound] = field(default_factory=list)
     passed_via: str | None = None  # auto | manual: how the case last reached `passed`
     draw: dict | None = None  # {"draw_id", "seed", "rate"} once drawn for the spot check
@@ -131,11 +135,6 @@ class Case:
     voided: dict | None = None  # {"reason", "by", "integrity"} once voided (报名无效)
     history: list[dict] = field(default_factory=list)  # {"version", "type", "at", ...detail}
     _pending: str | None = field(default=None, repr=False)  # the event type that must follow
-
-    @property
-    def proof_cause(self) -> str | None:
-        """Why proof was last requested."""
-        return self.proof_requests[-1]["cause"] if self.proof_requests else None
 
     @property
     def done(self) -> bool:
@@ -178,28 +177,7 @@ def integrity_record_id(source: str) -> str:
 _IDS = ("application_id", "account_id", "session_id")
 _NOT_IN_HISTORY = (*_IDS, "candidate")
 
-# event type -> statuses it may follow; the fold refuses any other edge
 _LIVE = tuple(s for s in STATUSES if s != "voided")
-_FROM = {
-    "AutoCheckPassed": ("auto_check",),
-    "AutoCheckFailed": ("auto_check",),
-    "CommitmentWithdrawnRecorded": ("auto_check", "passed"),
-    # from a rejection only when an enquiry's answer reopened the case (pending)
-    "ProofRequested": ("auto_check", "passed", "spot_check", "manual_rejected", "terminated",
-                       "awaiting_proof"),
-    "ProofReceived": ("awaiting_proof", "manual_rejected"),
-    "ManualCheckPassed": ("awaiting_manual",),
-    "ManualCheckRejected": ("awaiting_manual",),
-    "SpotCheckSelected": ("passed",),
-    "SpotCheckPassed": ("spot_check",),
-    "SpotCheckRejected": ("spot_check",),
-    "EligibilityConfirmed": ("passed", "spot_check"),
-    "EnquiryRaised": ("manual_rejected", "terminated", "awaiting_proof"),
-    "EnquiryAnswered": _LIVE,
-    "EnquiryClosed": STATUSES,
-    "CaseVoided": _LIVE,
-    "ScoresVoidedRecorded": STATUSES,
-}
 
 
 def _edge_error(case: Case, event) -> ValueError:
@@ -209,20 +187,20 @@ def _edge_error(case: Case, event) -> ValueError:
     )
 
 
-def _apply(case: Case, event) -> None:
-    p, t = event.payload, event.type
-    if t not in _FROM:
-        return  # a type added later changes nothing this code knows about
-    if case.status not in _FROM[t]:
-        raise _edge_error(case, event)
+def _check(case: Case, event) -> None:
+    """What the edge table cannot say: an event that must come next, edges out of
+    ``passed`` / ``spot_check`` / a rejection that only the event before opens, one open
+    enquiry at a time."""
+    t, p = event.type, event.payload
     pending, case._pending = case._pending, None
     if pending is not None and t != pending:
         raise ValueError(
             f"{t} in case {case.application_id} at version {case.version + 1}: "
             f"the previous event must be followed by {pending}"
         )
-    # edges out of `passed` / `spot_check` / a rejection that only the event before opens
     if t == "ProofRequested" and case.status != "auto_check" and pending is None:
+        raise _edge_error(case, event)
+    if t == "EligibilityConfirmed" and case.status == "spot_check" and pending is None:
         raise _edge_error(case, event)
     if t == "EnquiryRaised" and case.open_enquiry is not None:
         raise ValueError(f"EnquiryRaised in case {case.application_id} while enquiry "
@@ -232,69 +210,137 @@ def _apply(case: Case, event) -> None:
         if asked is None or asked["status"] != "open":
             raise ValueError(f"{t} in case {case.application_id}: enquiry {p['enquiry_id']} "
                              f"is not open")
-    if t == "EligibilityConfirmed" and case.status == "spot_check" and pending is None:
-        raise _edge_error(case, event)
-    match t:
-        case "AutoCheckPassed":
-            case.auto_check = {"passed": True, "rule": p["rule"], "reason": p["reason"]}
-            case.status, case.passed_via = "passed", "auto"
-        case "AutoCheckFailed":
-            case.auto_check = {"passed": False, "rule": p["rule"], "reason": p["reason"]}
-            case._pending = "ProofRequested"
-        case "CommitmentWithdrawnRecorded":
-            case.commitment = False
-            case._pending = "ProofRequested"
-        case "ProofRequested":
-            case.proof_requests.append({"cause": p["cause"], "reason": p["reason"]})
-            case.status, case.passed_via = "awaiting_proof", None
-        case "ProofReceived":
-            case.proof_rounds.append(ProofRound(files=list(p["files"])))
-            case.status = "awaiting_manual"
-        case "ManualCheckPassed" | "ManualCheckRejected":
-            passed = t == "ManualCheckPassed"
-            round_ = case.proof_rounds[-1]
-            round_.decision = "passed" if passed else "rejected"
-            round_.reason, round_.staff = p["reason"], p["staff"]
-            round_.final = bool(p.get("final"))
-            if passed:
-                case.status, case.passed_via = "passed", "manual"
-            elif round_.final:
-                case.status, case.final_rejection = "terminated", True
-            else:
-                case.status = "manual_rejected"
-        case "SpotCheckSelected":
-            case.draw = {"draw_id": p["draw_id"], "seed": p["seed"], "rate": p["rate"]}
-            case.status = "spot_check"
-        case "SpotCheckPassed":
-            case.spot_checked = True
-            case._pending = "EligibilityConfirmed"
-        case "SpotCheckRejected":
-            case.spot_checked = case.spot_check_rejected = True
-            case._pending = "ProofRequested"
-        case "EligibilityConfirmed":
-            case.status, case.confirmed_via = "confirmed", p["via"]
-        case "EnquiryRaised":
-            case.enquiries.append({
-                "enquiry_id": p["enquiry_id"], "about": p["about"], "text": p["text"],
-                "raised_at": p["raised_at"], "status": "open", "answer": None, "staff": None,
-                "reopened": None, "answered_at": None, "closed_reason": None})
-        case "EnquiryAnswered":
-            case.enquiry(p["enquiry_id"]).update(
-                status="answered", answer=p["answer"], staff=p["staff"],
-                reopened=p["reopened"], answered_at=p["answered_at"])
-            if p["reopened"]:
-                case.final_rejection = False
-                case._pending = "ProofRequested"
-        case "EnquiryClosed":
-            case.enquiry(p["enquiry_id"]).update(status="closed", closed_reason=p["reason"])
-        case "CaseVoided":
-            case.voided = {"reason": p["reason"], "by": p["by"], "integrity": p["integrity"]}
-            open_ = case.open_enquiry
-            if open_ is not None:
-                open_.update(status="closed", closed_reason="the registration was voided")
-            case.status = "voided"
-        case "ScoresVoidedRecorded":
-            pass  # the case's verification is over; the entry is for its history and audit
+
+
+def _history(case: Case, event) -> None:
+    metadata = getattr(event, "metadata", None) or {}
+    detail = {k: v for k, v in event.payload.items() if k not in _NOT_IN_HISTORY}
+    case.history.append({"version": case.version, "type": event.type,
+                         "at": metadata.get("occurred_at"), **detail})
+
+
+def _opened(event) -> Case:
+    p = event.payload
+    return Case(application_id=p["application_id"], account_id=p["account_id"],
+                session_id=p["session_id"], registration_point=p["registration_point"],
+                level=p["level"], commitment=bool(p["commitment"]),
+                exemption=p.get("exemption"), candidate=p["candidate"], rules=p.get("rules"))
+
+
+def _auto_check(passed: bool):
+    def sets(event):
+        p = event.payload
+        out = {"auto_check": {"passed": passed, "rule": p["rule"], "reason": p["reason"]},
+               "reason": p["reason"] or None, "rule": p["rule"] or None}
+        out = {k: v for k, v in out.items() if v is not None}
+        if passed:
+            out.update(status="passed", passed_via="auto")
+        else:
+            out["_pending"] = "ProofRequested"
+        return out
+    return sets
+
+
+def _latest_reason(event) -> dict:
+    """The event's reason, if it gives one, as the case's latest."""
+    return {"reason": event.payload["reason"]} if event.payload.get("reason") else {}
+
+
+def _proof_requested(case: Case, event) -> None:
+    case.proof_requests.append({"cause": event.payload["cause"],
+                                "reason": event.payload["reason"]})
+
+
+def _proof_received(case: Case, event) -> None:
+    case.proof_rounds.append(ProofRound(files=list(event.payload["files"])))
+
+
+def _manual_decision(case: Case, event) -> None:
+    p = event.payload
+    round_ = case.proof_rounds[-1]
+    round_.decision = "passed" if event.type == "ManualCheckPassed" else "rejected"
+    round_.reason, round_.staff = p["reason"], p["staff"]
+    round_.final = bool(p.get("final"))
+
+
+def _manual_rejected(event) -> dict:
+    if event.payload.get("final"):
+        return {"status": "terminated", "final_rejection": True, **_latest_reason(event)}
+    return {"status": "manual_rejected", **_latest_reason(event)}
+
+
+VOIDED_ENQUIRY = {"status": "closed", "closed_reason": "the registration was voided"}
+
+# 疑问核实: event type -> the fields it sets on the enquiry it names (the case's list and the
+# read model's enquiries row alike)
+ENQUIRY_FIELDS = {
+    "EnquiryRaised": lambda p: {
+        "about": p["about"], "text": p["text"], "raised_at": p["raised_at"], "status": "open",
+        "answer": None, "staff": None, "reopened": None, "answered_at": None,
+        "closed_reason": None},
+    "EnquiryAnswered": lambda p: {
+        "status": "answered", "answer": p["answer"], "staff": p["staff"],
+        "reopened": p["reopened"], "answered_at": p["answered_at"]},
+    "EnquiryClosed": lambda p: {"status": "closed", "closed_reason": p["reason"]},
+}
+
+
+def _enquiry(case: Case, event) -> None:
+    p = event.payload
+    fields_ = ENQUIRY_FIELDS[event.type](p)
+    if event.type == "EnquiryRaised":
+        case.enquiries.append({"enquiry_id": p["enquiry_id"], **fields_})
+    else:
+        case.enquiry(p["enquiry_id"]).update(fields_)
+
+
+def _case_voided(case: Case, event) -> None:
+    open_ = case.open_enquiry
+    if open_ is not None:
+        open_.update(VOIDED_ENQUIRY)
+
+
+# the Case's evolve: event type -> its step (the statuses it may follow, the fields it sets,
+# what else it does); the fold and the read model's case row both use it
+CASE = Evolve("case", {
+    "CaseOpened": Step.opening(_opened),
+    "AutoCheckPassed": Step(("auto_check",), _auto_check(True)),
+    "AutoCheckFailed": Step(("auto_check",), _auto_check(False)),
+    "CommitmentWithdrawnRecorded": Step(("auto_check", "passed"), lambda ev: {
+        "commitment": False, "_pending": "ProofRequested"}),
+    # from a rejection only when an enquiry's answer reopened the case (pending)
+    "ProofRequested": Step(
+        ("auto_check", "passed", "spot_check", "manual_rejected", "terminated", "awaiting_proof"),
+        lambda ev: {"status": "awaiting_proof", "passed_via": None,
+                    "proof_cause": ev.payload["cause"], **_latest_reason(ev)},
+        then=_proof_requested),
+    "ProofReceived": Step(("awaiting_proof", "manual_rejected"),
+                          lambda ev: {"status": "awaiting_manual"}, then=_proof_received),
+    "ManualCheckPassed": Step(("awaiting_manual",), lambda ev: {
+        "status": "passed", "passed_via": "manual", **_latest_reason(ev)}, then=_manual_decision),
+    "ManualCheckRejected": Step(("awaiting_manual",), _manual_rejected, then=_manual_decision),
+    "SpotCheckSelected": Step(("passed",), lambda ev: {
+        "status": "spot_check",
+        "draw": {k: ev.payload[k] for k in ("draw_id", "seed", "rate")}}),
+    "SpotCheckPassed": Step(("spot_check",), lambda ev: {
+        "spot_checked": True, "_pending": "EligibilityConfirmed", **_latest_reason(ev)}),
+    "SpotCheckRejected": Step(("spot_check",), lambda ev: {
+        "spot_checked": True, "spot_check_rejected": True, "_pending": "ProofRequested",
+        **_latest_reason(ev)}),
+    "EligibilityConfirmed": Step(("passed", "spot_check"), lambda ev: {
+        "status": "confirmed", "confirmed_via": ev.payload["via"]}),
+    "EnquiryRaised": Step(("manual_rejected", "terminated", "awaiting_proof"), then=_enquiry),
+    "EnquiryAnswered": Step(_LIVE, lambda ev: (
+        {"final_rejection": False, "_pending": "ProofRequested"} if ev.payload["reopened"]
+        else {}), then=_enquiry),
+    "EnquiryClosed": Step(STATUSES, then=_enquiry),
+    "CaseVoided": Step(_LIVE, lambda ev: {
+        "status": "voided", **_latest_reason(ev),
+        "voided": {k: ev.payload[k] for k in ("reason", "by", "integrity")}},
+        then=_case_voided),
+    # the case's verification is over; the entry is for its history and audit
+    "ScoresVoidedRecorded": Step(STATUSES),
+}, ident=lambda case: case.application_id, check=_check, each=_history)
 
 
 def proof_files(case: Case) -> list[dict]:
@@ -315,36 +361,7 @@ def fold(events) -> Case | None:
     """The case as its stream's events (``.type``, ``.payload``, optionally
     ``.stream_version`` and ``.metadata``) left it. ``ValueError`` on an edge the chart
     does not have: a stream that says so is corrupt, not something to paper over."""
-    case = None
-    for event in events:
-        p = event.payload
-        if event.type == "CaseOpened":
-            if case is not None:
-                raise ValueError(f"CaseOpened twice in case {case.application_id}")
-            case = Case(
-                application_id=p["application_id"],
-                account_id=p["account_id"],
-                session_id=p["session_id"],
-                registration_point=p["registration_point"],
-                level=p["level"],
-                commitment=bool(p["commitment"]),
-                exemption=p.get("exemption"),
-                candidate=p["candidate"],
-                rules=p.get("rules"),
-            )
-        elif case is None:
-            raise ValueError(f"{event.type} precedes CaseOpened")
-        else:
-            _apply(case, event)
-        version = getattr(event, "stream_version", None)
-        case.version = version if version is not None else case.version + 1
-        metadata = getattr(event, "metadata", None) or {}
-        detail = {k: v for k, v in p.items() if k not in _NOT_IN_HISTORY}
-        case.history.append(
-            {"version": case.version, "type": event.type, "at": metadata.get("occurred_at"),
-             **detail}
-        )
-    return case
+    return CASE.fold(events)
 
 
 # --- helpers --------------------------------------------------------------------------

@@ -5,6 +5,8 @@ what, why)."""
 
 from sqlalchemy import JSON, Boolean, Column, Index, Integer, MetaData, String, Table, Text
 
+from services.verification.domain import CASE, ENQUIRY_FIELDS, VOIDED_ENQUIRY
+from shared.evolve import Columns
 from shared.projection import Projection, Update, Upsert
 
 metadata = MetaData()
@@ -98,17 +100,14 @@ eligibility_rules = Table(
     Column("reason", String(500)),
 )
 
-# event type -> the case status it leads to (the others leave it as it is)
-STATUS_AFTER = {
-    "CaseOpened": "auto_check",
-    "AutoCheckPassed": "passed",
-    "ProofRequested": "awaiting_proof",
-    "ProofReceived": "awaiting_manual",
-    "ManualCheckPassed": "passed",
-    "SpotCheckSelected": "spot_check",
-    "EligibilityConfirmed": "confirmed",
-    "CaseVoided": "voided",
-}
+# a Case's fields as the cases table keeps them (what ``domain.CASE`` says of each event)
+CASE_COLUMNS = Columns({
+    "account_id": "account_id", "session_id": "session_id",
+    "registration_point": "registration_point", "level": "level",
+    "candidate": ("candidate_name", lambda candidate: candidate["name"]),
+    "commitment": "commitment", "status": "status", "proof_cause": "proof_cause",
+    "reason": "reason", "rule": "rule", "spot_checked": "spot_checked",
+})
 
 
 def audit_entry(event) -> dict | None:
@@ -174,50 +173,25 @@ class VerificationProjection(Projection):
         if not event.stream_id.startswith("case-"):
             return
         yield from self._enquiry(event)
+        values = CASE_COLUMNS(CASE.changes(event) or {})
+        values.update(version=event.stream_version, updated_at=at)
         key = {"application_id": p["application_id"]}
-        if t == "CaseOpened":
-            yield Upsert("cases", key, {
-                "account_id": p["account_id"], "session_id": p["session_id"],
-                "registration_point": p["registration_point"], "level": p["level"],
-                "candidate_name": p["candidate"]["name"], "commitment": p["commitment"],
-                "status": "auto_check", "proof_cause": None, "reason": "", "rule": None,
-                "spot_checked": False, "version": event.stream_version, "opened_at": at,
-                "updated_at": at})
-            return
-        values = {"version": event.stream_version, "updated_at": at}
-        if t in STATUS_AFTER:
-            values["status"] = STATUS_AFTER[t]
-        if t == "ManualCheckRejected":
-            values["status"] = "terminated" if p["final"] else "manual_rejected"
-        if t == "ProofRequested":
-            values["proof_cause"] = p["cause"]
-        if t in ("SpotCheckPassed", "SpotCheckRejected"):
-            values["spot_checked"] = True
-        if t == "CommitmentWithdrawnRecorded":
-            values["commitment"] = False
-        if p.get("reason") and t not in ("EnquiryClosed", "ScoresVoidedRecorded"):
-            values["reason"] = p["reason"]
-        if p.get("rule"):
-            values["rule"] = p["rule"]
-        yield Update("cases", key, values)
+        if t in CASE.opens:
+            yield Upsert("cases", key, {**values, "opened_at": at})
+        else:
+            yield Update("cases", key, values)
 
     @staticmethod
     def _enquiry(event):
+        """The enquiry row an event changes, with the fields ``domain.ENQUIRY_FIELDS`` says
+        (the case's own list is folded from the same table)."""
         p, t = event.payload, event.type
+        key = {"enquiry_id": p.get("enquiry_id")}
         if t == "EnquiryRaised":
-            yield Upsert("enquiries", {"enquiry_id": p["enquiry_id"]}, {
-                "application_id": p["application_id"], "account_id": p["account_id"],
-                "session_id": p["session_id"], "registration_point": p["registration_point"],
-                "about": p["about"], "text": p["text"], "raised_at": p["raised_at"],
-                "status": "open", "answer": None, "staff": None, "reopened": None,
-                "answered_at": None, "closed_reason": None})
-        elif t == "EnquiryAnswered":
-            yield Update("enquiries", {"enquiry_id": p["enquiry_id"]}, {
-                "status": "answered", "answer": p["answer"], "staff": p["staff"],
-                "reopened": p["reopened"], "answered_at": p["answered_at"]})
-        elif t == "EnquiryClosed":
-            yield Update("enquiries", {"enquiry_id": p["enquiry_id"]},
-                         {"status": "closed", "closed_reason": p["reason"]})
+            yield Upsert("enquiries", key, {
+                k: p[k] for k in ("application_id", "account_id", "session_id",
+                                  "registration_point")} | ENQUIRY_FIELDS[t](p))
+        elif t in ENQUIRY_FIELDS:
+            yield Update("enquiries", key, ENQUIRY_FIELDS[t](p))
         elif t == "CaseVoided" and p.get("enquiry_id"):
-            yield Update("enquiries", {"enquiry_id": p["enquiry_id"]},
-                         {"status": "closed", "closed_reason": "the registration was voided"})
+            yield Update("enquiries", key, VOIDED_ENQUIRY)

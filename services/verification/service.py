@@ -56,7 +56,7 @@ from shared.events import NewEvent
 from shared.service import EventSourcedService, command, config_timer, load, upstream_events
 from shared.session import SessionDocument, require_open
 from shared.session_cache import SessionCache
-from shared.tracking import handles
+from shared.tracking import dispatch
 
 
 def session_stream(session_id):
@@ -108,50 +108,69 @@ def _draw_done(tx, doc, now) -> bool:
         now > doc.window("spot_check").end
 
 
-@handles("ExamSessionScheduled", "TimetableAmended", "ApplicationSubmitted", "RegistrationVoided",
-         "CommitmentWithdrawn", "ProofSubmitted")
-def on_registration_event(tx, event, prepared):
+def _session_scheduled(tx, event, prepared):
+    p = event.payload
+    tx.append([NewEvent(session_stream(p["session_id"]), "SessionRecorded",
+                        {"session_id": p["session_id"], "document": p["document"]})])
+
+
+def _timetable_amended(tx, event, prepared):
+    p = event.payload
+    doc = SESSIONS.get_in(tx, p["session_id"])
+    if doc is not None:
+        amended = doc.amended(p["window"], datetime.fromisoformat(p["start"]),
+                              datetime.fromisoformat(p["end"]))
+        tx.append([NewEvent(session_stream(p["session_id"]), "SessionRecorded",
+                            {"session_id": p["session_id"], "document": amended.to_dict()})])
+
+
+def _application_submitted(tx, event, prepared):
     p, now = event.payload, prepared["now"]
-    if event.type == "ExamSessionScheduled":
-        stream = session_stream(p["session_id"])
-        tx.append([NewEvent(stream, "SessionRecorded", {"session_id": p["session_id"],
-                                                        "document": p["document"]})])
-    elif event.type == "TimetableAmended":
-        stream = session_stream(p["session_id"])
-        doc = SESSIONS.get_in(tx, p["session_id"])
-        if doc is not None:
-            amended = doc.amended(p["window"], datetime.fromisoformat(p["start"]),
-                                  datetime.fromisoformat(p["end"]))
-            tx.append([NewEvent(stream, "SessionRecorded", {"session_id": p["session_id"],
-                                                            "document": amended.to_dict()})])
-    elif event.type == "ApplicationSubmitted":
-        stream = domain.case_stream(p["application_id"])
-        if tx.stream_version(stream):
-            return
-        doc = SESSIONS.get_in(tx, p["session_id"])
-        rules = rules_in_force_in(tx, doc.exam_year)  # None: the case goes to manual check
-        facts = prepared["facts"]
-        if not facts.get("integrity"):  # records this service wrote count as much
-            who = p["candidate"]
-            facts = {**facts, "integrity": archive.written_record(tx.conn, who["id_type"],
-                                                                  who["id_number"])}
-        tx.append(domain.open_case(p, rules, facts, doc.eligibility_cutoff, now, doc.exam_year,
-                                   _draw_done(tx, doc, now)), {stream: 0})
-    elif event.type == "RegistrationVoided":
-        stream = domain.case_stream(p["application_id"])
+    stream = domain.case_stream(p["application_id"])
+    if tx.stream_version(stream):
+        return
+    doc = SESSIONS.get_in(tx, p["session_id"])
+    rules = rules_in_force_in(tx, doc.exam_year)  # None: the case goes to manual check
+    facts = prepared["facts"]
+    if not facts.get("integrity"):  # records this service wrote count as much
+        who = p["candidate"]
+        facts = {**facts, "integrity": archive.written_record(tx.conn, who["id_type"],
+                                                              who["id_number"])}
+    tx.append(domain.open_case(p, rules, facts, doc.eligibility_cutoff, now, doc.exam_year,
+                               _draw_done(tx, doc, now)), {stream: 0})
+
+
+def _registration_voided(tx, event, prepared):
+    p = event.payload
+    stream = domain.case_stream(p["application_id"])
+    case = domain.fold(tx.read_stream(stream))
+    record = domain.integrity_stream(domain.integrity_record_id(
+        f"RegistrationVoided {p['application_id']}"))
+    events = domain.registration_voided(case, p, prepared["now"], bool(tx.stream_version(record)))
+    tx.append(events, {stream: case.version if case else 0, record: 0})
+
+
+def _on_case(decide):
+    """A step that folds the application's case (if it has one) and appends ``decide``'s
+    events: ``decide(case, event, now)``."""
+    def step(tx, event, prepared):
+        stream = domain.case_stream(event.payload["application_id"])
         case = domain.fold(tx.read_stream(stream))
-        record = domain.integrity_stream(domain.integrity_record_id(
-            f"RegistrationVoided {p['application_id']}"))
-        events = domain.registration_voided(case, p, now, bool(tx.stream_version(record)))
-        tx.append(events, {stream: case.version if case else 0, record: 0})
-    elif event.type in ("CommitmentWithdrawn", "ProofSubmitted"):
-        stream = domain.case_stream(p["application_id"])
-        case = domain.fold(tx.read_stream(stream))
-        if case is None:
-            return
-        events = (domain.commitment_withdrawn(case, now) if event.type == "CommitmentWithdrawn"
-                  else domain.proof_received(case, p["files"], now))
-        tx.append(events, {stream: case.version})
+        if case is not None:
+            tx.append(decide(case, event, prepared["now"]), {stream: case.version})
+    return step
+
+
+on_registration_event = dispatch({
+    "ExamSessionScheduled": _session_scheduled,
+    "TimetableAmended": _timetable_amended,
+    "ApplicationSubmitted": _application_submitted,
+    "RegistrationVoided": _registration_voided,
+    "CommitmentWithdrawn": _on_case(lambda case, event, now:
+                                    domain.commitment_withdrawn(case, now)),
+    "ProofSubmitted": _on_case(lambda case, event, now:
+                               domain.proof_received(case, event.payload["files"], now)),
+}, prepared=True)
 
 
 # -- consuming scoring's events ------------------------------------------------------------
@@ -161,11 +180,8 @@ def make_scoring_prepare(config):
     return lambda event: {"now": clock.now()}
 
 
-@handles("ScoresVoided")
-def on_scoring_event(tx, event, prepared):
+def _scores_voided(tx, event, prepared):
     """成绩无效 with an integrity record: written from the candidate on the case."""
-    if event.type != "ScoresVoided":
-        return
     p = event.payload
     stream = domain.case_stream(p["application_id"])
     case = domain.fold(tx.read_stream(stream))
@@ -173,6 +189,9 @@ def on_scoring_event(tx, event, prepared):
         f"ScoresVoided {p['application_id']}"))
     events = domain.scores_voided(case, p, prepared["now"], bool(tx.stream_version(record)))
     tx.append(events, {stream: case.version if case else 0, record: 0})
+
+
+on_scoring_event = dispatch({"ScoresVoided": _scores_voided}, prepared=True)
 
 
 class Reference(DependencyProvider):

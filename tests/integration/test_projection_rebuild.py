@@ -24,11 +24,11 @@ from sqlalchemy import (
     select,
 )
 
-from shared import projection
 from shared.contracts import EventRegistry
 from shared.events import NewEvent
 from shared.eventstore.store import open_store
 from shared.projection import Delete, Projection, Update, Upsert, snapshot
+from shared.projection import changes as projection_changes
 
 pytestmark = pytest.mark.integration
 
@@ -146,12 +146,12 @@ def test_a_large_append_is_written_in_slices_to_the_same_effect(tmp_path_factory
     append_all(one_by_one, plan)
     at_once = open_store(f"sqlite:///{tmp_path_factory.mktemp('once')}/e.db", registry(),
                          projections=[Items()])
-    was, projection.APPLY_CHANGES = projection.APPLY_CHANGES, changes
+    was, projection_changes.APPLY_CHANGES = projection_changes.APPLY_CHANGES, changes
     try:
         at_once.append([NewEvent(f"item-{item}", "Step", {"op": op, "n": n, "doc": doc})
                         for op, item, n, doc in plan])
     finally:
-        projection.APPLY_CHANGES = was
+        projection_changes.APPLY_CHANGES = was
     assert snapshot(at_once.engine, Items()) == snapshot(one_by_one.engine, Items())
     assert null_counts(at_once) == null_counts(one_by_one)
     for store in (one_by_one, at_once):
@@ -387,13 +387,13 @@ class WithForeignKey(Projection):
 
 
 def test_postgresql_rebuild_in_place_where_tables_cannot_be_swapped(pg_url):
-    from shared.projection import _ShadowTables
+    from shared.projection.rebuild import ShadowTables
 
     proj = WithForeignKey()
     store = open_store(pg_url, registry(), projections=[proj])
     for i in range(30):
         store.append([NewEvent(f"o{i % 6}", "Step", {"op": "x", "n": i, "doc": None})])
-    assert _ShadowTables.plan(store, proj) is None  # a foreign key: dropping would cascade
+    assert ShadowTables.plan(store, proj) is None  # a foreign key: dropping would cascade
     live = snapshot(store.engine, proj)
     proj.rebuild(store, window=3)
     assert snapshot(store.engine, proj) == live

@@ -6,7 +6,7 @@ import pytest
 from shared.errors import Refused
 from shared.events import NewEvent
 from shared.eventstore.store import open_store
-from shared.tracking import TrackingConsumer, events_answer, handles
+from shared.tracking import TrackingConsumer, dispatch, events_answer
 from tests.integration.test_eventstore import registry
 
 pytestmark = pytest.mark.integration
@@ -205,14 +205,12 @@ def _declared_consumer(me):
     """A consumer whose handler acts on ``Closed`` only (and says so)."""
     seen = []
 
-    @handles("Closed")
-    def handler(tx, ev):
-        if ev.type == "Closed":
-            seen.append(ev.position)
-            tx.append([NewEvent(f"seen-{ev.position}", "Counted", {"n": ev.position})],
-                      {f"seen-{ev.position}": 0})
+    def closed(tx, ev):
+        seen.append(ev.position)
+        tx.append([NewEvent(f"seen-{ev.position}", "Counted", {"n": ev.position})],
+                  {f"seen-{ev.position}": 0})
 
-    return TrackingConsumer(me, "up", handler), seen
+    return TrackingConsumer(me, "up", dispatch({"Closed": closed})), seen
 
 
 def _messages(upstream, after=0):

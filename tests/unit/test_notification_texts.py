@@ -116,9 +116,8 @@ def _commitment_withdrawn():
 def _certificate_revoked_for_voided_scores():
     """成绩无效 → scoring withdraws the qualification → certificate revokes: the reason
     travels through two services into the candidate's certificate_revoked message."""
-    record = scoring.CandidateRecord("acc-1", qualifications={"q-1": {
-        "qualification_id": "q-1", "level": "L1", "status": "attained",
-        "subjects": [{"session_id": DOC.session_id}]}})
+    record = scoring.CandidateRecord("acc-1", qualifications={"q-1": scoring.Qualification(
+        "q-1", "acc-1", "L1", DOC.session_id, 2026, [{"session_id": DOC.session_id}])})
     withdrawn = [e for e in scoring.void_events(
         record, session_id=DOC.session_id, application_id="app-1", reason="考试作弊",
         by="authority-1", integrity=True) if e.type == "QualificationWithdrawn"]

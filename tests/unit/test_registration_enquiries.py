@@ -32,12 +32,12 @@ def terminated():
 
 
 def raised(h, enquiry_id="enq-1"):
-    return h.add(domain.record_outcome(h.app, upstream(
+    return h.add(domain.record_enquiry(h.app, upstream(
         h, "EnquiryRaised", enquiry_id=enquiry_id, about="ManualCheckRejected", text="请再核实")))
 
 
 def answered(h, reopened, enquiry_id="enq-1"):
-    return h.add(domain.record_outcome(h.app, upstream(
+    return h.add(domain.record_enquiry(h.app, upstream(
         h, "EnquiryAnswered", enquiry_id=enquiry_id, staff="s", answer="已核实", reopened=reopened)))
 
 

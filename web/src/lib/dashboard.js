@@ -172,3 +172,26 @@ export function countRows(counts) {
       return { key, label: COUNT_LABELS[key] ? `${COUNT_LABELS[key]} ${key}` : key, value }
     })
 }
+
+// A wall screen has no one to scroll it: what lies below the first screen (the counts, the
+// services) comes into view by itself, a screen at a time, then back to the top.
+export const WALL_PAGE_MS = 15000 // how long each screenful stays
+export const WALL_OVERLAP = 0.1 // of a screen kept from the last, so a row cut at the edge is seen whole
+
+/** The scroll offsets (px) a wall screen shows in turn: the top, a screen further each
+ * time, the last one ending at the bottom; only the top when everything fits. */
+export function wallStops(contentHeight, viewportHeight, overlap = WALL_OVERLAP) {
+  const bottom = Math.max(0, Math.round(contentHeight - viewportHeight))
+  if (bottom <= 2 || viewportHeight <= 0) return [0]
+  const step = Math.max(1, Math.floor(viewportHeight * (1 - overlap)))
+  const stops = []
+  for (let y = 0; y < bottom; y += step) stops.push(y)
+  stops.push(bottom)
+  return stops
+}
+
+/** Where to scroll next from ``current``: the first stop below it, or the top after the last
+ * (from the page's present position, so a page that grew or shrank meanwhile still pages right). */
+export function nextWallStop(stops, current) {
+  return stops.find((y) => y > current + 1) ?? 0
+}

@@ -259,6 +259,12 @@ function caseRefusal(action, state) {
   return `${where ? where[1] : '报名当前的核查状态'}，不能${CASE_ACTIONS[action] || '办理此项业务'}。`
 }
 
+// a time in a message as people read it: Beijing time, without the zone's English name
+function localTime(part) {
+  if (/^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)$/.test(part)) return shanghaiTime(part)
+  return part.replace(/\s*\(?Asia\/Shanghai\)?$/, '')
+}
+
 /** A message from the API in Chinese (null when it is not one we know). */
 export function knownMessage(english) {
   if (!english) return null
@@ -271,7 +277,9 @@ export function knownMessage(english) {
   if (both) return both[1]
   for (const [pattern, zh] of KNOWN) {
     const m = pattern.exec(text)
-    if (m) return typeof zh === 'function' ? zh(m) : zh.replace(/\$(\d)/g, (_, i) => m[Number(i)] ?? '')
+    if (!m) continue
+    const parts = m.map((part) => (part === undefined ? part : localTime(part)))
+    return typeof zh === 'function' ? zh(parts) : zh.replace(/\$(\d)/g, (_, i) => parts[Number(i)] ?? '')
   }
   return null
 }

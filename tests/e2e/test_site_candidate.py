@@ -301,6 +301,15 @@ def test_a_candidate_walks_the_whole_season(site_stack, page, browser, shot, axe
     page.wait_text("home-status", "已核对确认")
     shot("home")
     axe_check("home")
+    phone(browser)  # the timetable on a phone: each time whole, the break between the two
+    page.driver.refresh()
+    page.find("timetable")
+    times = browser.execute_script(
+        "return [...document.querySelectorAll('[data-test=timetable] .when')]"
+        ".map(e => e.getClientRects().length)")
+    assert times and set(times) == {1}, times
+    shot("home-phone")
+    desktop(browser)
 
     # ---- 证书: PDF and credential, the pickup notice
     certs = stack.wait(lambda: api.get("/api/me/certificates", token).json(), 30)

@@ -158,3 +158,14 @@ describe('the dashboard on a wall: pages below the first screen come into view b
     expect(nextWallStop(stops, 3000)).toBe(0) // the page shrank below where it was
   })
 })
+
+describe('the dashboard\'s counts: every application status has its Chinese', () => {
+  // registration's statuses (services/registration/domain.py STATUS_LABELS)
+  const STATUSES = ['submitted', 'auto_passed', 'auto_failed', 'commitment_withdrawn', 'proof_requested',
+    'proof_submitted', 'manual_passed', 'manual_rejected', 'spot_check', 'spot_passed', 'spot_rejected',
+    'eligible', 'confirmed', 'lapsed', 'terminated', 'voided']
+  it.each(STATUSES)('%s', (status) => {
+    const [row] = countRows({ [status]: 1 })
+    expect(row.label).toMatch(new RegExp(`^[\\u4e00-\\u9fff]+ ${status}$`))
+  })
+})

@@ -159,6 +159,9 @@ const COUNT_LABELS = {
   candidates: '考生', passed_subjects: '通过科目', qualified: '合格', issued: '已发证书', downloaded: '已下载',
   collected: '已领取', revoked: '已撤销', queued: '排队中', sent: '已发送', failed: '发送失败',
   in_site: '站内信', accounts: '账号', complete_profiles: '信息完整', incomplete_profiles: '信息不完整',
+  auto_passed: '自动核查通过', auto_failed: '自动核查不通过', commitment_withdrawn: '已撤回承诺',
+  manual_passed: '人工核查通过', spot_passed: '抽查通过', spot_rejected: '抽查不通过', eligible: '资格核查通过',
+  lapsed: '逾期未确认',
 }
 
 /** A section's counts as rows {key, label, value} (nested objects and the session's id left

@@ -75,7 +75,8 @@ def test_the_authority_imports_a_refused_then_a_good_score_file(site_stack, page
     page.wait(lambda d: "/authority" in d.execute_script("return location.hash"))
     page.open("/authority/scores")
     page.wait_text("session", SESSION)  # the latest session, chosen at first
-    page.field("score-file").send_keys(str(bad))
+    page.attach("score-file", bad)
+    page.wait(lambda d: bad.name in page.text(), what="the chosen file's name beside the button")
     page.click("import")
     report = page.wait_text("row-report", "第 2 行")
     assert "分数 130 超出范围（L1-LAW 满分 120）" in report
@@ -87,7 +88,7 @@ def test_the_authority_imports_a_refused_then_a_good_score_file(site_stack, page
     shot("refused-file")
     axe_check("refused-file")
 
-    page.field("score-file").send_keys(str(good))
+    page.attach("score-file", good)
     page.click("import")
     said = page.wait_text("imported", "已导入")
     assert "3 行" in said and "1 名考生" in said

@@ -6,6 +6,7 @@ import hashlib
 
 import pytest
 
+from tests.e2e.conftest import PHONE, desktop, phone
 from tests.integration.test_application_flow import SESSION
 from tests.integration.test_gateway_flow import PDF, STAFF_PEOPLE
 
@@ -65,3 +66,11 @@ def test_timetable_amendment_spot_check_and_audit(site_stack, page, shot, axe_ch
     assert "调整时间" not in trail  # the amendment concerns no candidate
     shot("audit")
     axe_check("audit")
+
+    # on a phone: the session picker and the page fit the screen (no sideways scrolling)
+    phone(page.driver)
+    page.open("/authority/sessions")
+    page.wait_text("timetable", "2026-04-14 16:00:00")
+    shot("timetable-phone")
+    assert page.driver.execute_script("return document.documentElement.scrollWidth") <= PHONE[0]
+    desktop(page.driver)

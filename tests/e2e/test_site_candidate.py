@@ -16,7 +16,7 @@ import base64
 import pytest
 
 from shared.pdf import read_pdf
-from tests.e2e.conftest import desktop, downloaded, phone
+from tests.e2e.conftest import PHONE, desktop, downloaded, phone
 from tests.integration.test_account_flow import jpeg
 from tests.integration.test_application_flow import SESSION, at
 from tests.integration.test_gateway_flow import PDF
@@ -147,6 +147,11 @@ def test_a_candidate_walks_the_whole_season(site_stack, page, browser, shot, axe
     assert pledge.startswith("本人已认真阅读") and "记入诚信档案" in pledge
     shot("apply")
     axe_check("apply")
+    phone(browser)  # on a phone the long choices (免试, 告知承诺制) wrap within the screen
+    page.wait(lambda d: d.execute_script("return document.documentElement.scrollWidth") <= PHONE[0],
+              what="the application form within the phone's width")
+    shot("apply-phone")
+    desktop(browser)
     page.type("signed-name", "王建民")
     page.click("agreed")
     page.click("apply-submit")
@@ -301,6 +306,15 @@ def test_a_candidate_walks_the_whole_season(site_stack, page, browser, shot, axe
     page.wait_text("home-status", "已核对确认")
     shot("home")
     axe_check("home")
+    phone(browser)  # the timetable on a phone: each time whole, the break between the two
+    page.driver.refresh()
+    page.find("timetable")
+    times = browser.execute_script(
+        "return [...document.querySelectorAll('[data-test=timetable] .when')]"
+        ".map(e => e.getClientRects().length)")
+    assert times and set(times) == {1}, times
+    shot("home-phone")
+    desktop(browser)
 
     # ---- 证书: PDF and credential, the pickup notice
     certs = stack.wait(lambda: api.get("/api/me/certificates", token).json(), 30)

@@ -10,6 +10,7 @@ import hashlib
 import pytest
 from selenium.webdriver.common.by import By
 
+from tests.e2e.conftest import PHONE, desktop, phone
 from tests.integration.test_account_flow import jpeg
 from tests.integration.test_application_flow import SESSION, at
 from tests.integration.test_gateway_flow import PDF, STAFF_PEOPLE
@@ -61,6 +62,8 @@ def test_staff_decide_a_case_while_looking_at_its_proof(site_stack, page, browse
     page.click("open-case")
     page.wait_route("/staff/cases/")
     page.wait_text("candidate-name", "王建国")
+    page.wait_text("subjects", "计量法律法规及综合知识")  # subjects by name, not code
+    assert "L1-" not in page.text("subjects")
     page.wait_text("reasons", "未选择告知承诺制")
     # the latest file first: the JPEG, as an image drawn from a blob: URL
     img = page.find("proof-image")
@@ -69,6 +72,11 @@ def test_staff_decide_a_case_while_looking_at_its_proof(site_stack, page, browse
               what="the proof image drawn")
     assert img.get_attribute("src").startswith("blob:")
     assert img.get_attribute("data-type") == "image/jpeg"
+    phone(browser)  # a point's staff on a phone: the case fits the screen
+    page.wait(lambda d: d.execute_script("return document.documentElement.scrollWidth") <= PHONE[0],
+              what="the case page within the phone's width")
+    shot("case-phone")
+    desktop(browser)
     page.wait(lambda d: d.execute_script(
         "const p = document.querySelector('[data-test=photo]'); "
         "return p && p.complete && p.naturalWidth"), what="the candidate's photo")

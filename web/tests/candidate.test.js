@@ -97,6 +97,16 @@ describe('token renewal', () => {
   })
 })
 
+describe('proof sent, the manual check still to come', () => {
+  it('gives the verification close while it is ahead, then the confirmation close', () => {
+    const at = (now) => nextStep({ ...SESSION, now }, { status: 'proof_submitted' })
+    expect(at('2026-04-10T10:00:00+08:00')).toMatchObject({ deadline: SESSION.windows.verification.end, deadlineLabel: '资格核查截止' })
+    const late = at('2026-04-15T10:00:00+08:00')
+    expect(late).toMatchObject({ deadline: SESSION.windows.confirmation.end, deadlineLabel: '核对确认截止' })
+    expect(late.text).toContain('资格核查时段已结束')
+  })
+})
+
 describe('after confirmation', () => {
   const windows = { ...SESSION.windows, scores: { start: '2026-08-15T09:00:00+08:00', end: '2026-12-31T23:59:59+08:00' } }
   it('points to the ticket, then the scores', () => {

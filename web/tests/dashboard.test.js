@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import {
   STALE_MS, arrivalsLayout, arrivalsRange, barPercent, conversion, countRows, duration,
-  niceCeiling, pct, renewDue, serverOffset, staleness, ticks, windowCountdown, windowTimes,
+  niceCeiling, pct, renewDue, serverOffset, staleness, ticks, wallStops, nextWallStop, windowCountdown, windowTimes,
 } from '../src/lib/dashboard.js'
 
 describe('the dashboard: conversions', () => {
@@ -134,5 +134,38 @@ describe('the dashboard: counts', () => {
         { key: 'proof_submitted', label: '材料已提交 proof_submitted', value: 1 },
         { key: 'published', label: '已发布 published', value: '否 no' },
       ].sort((a, b) => a.key.localeCompare(b.key)))
+  })
+})
+
+describe('the dashboard on a wall: pages below the first screen come into view by themselves', () => {
+  it('stays at the top when everything fits', () => {
+    expect(wallStops(1000, 1080)).toEqual([0])
+    expect(wallStops(1081, 1080)).toEqual([0])
+    expect(nextWallStop([0], 0)).toBe(0)
+  })
+
+  it('pages a screen at a time (keeping a tenth of the last), the last page ending at the bottom', () => {
+    expect(wallStops(2500, 1000)).toEqual([0, 900, 1500])
+    expect(wallStops(1900, 1000)).toEqual([0, 900])
+  })
+
+  it('goes on from where the page is, then back to the top', () => {
+    const stops = [0, 900, 1500]
+    expect(nextWallStop(stops, 0)).toBe(900)
+    expect(nextWallStop(stops, 900)).toBe(1500)
+    expect(nextWallStop(stops, 1500)).toBe(0)
+    expect(nextWallStop(stops, 400)).toBe(900) // someone scrolled by hand
+    expect(nextWallStop(stops, 3000)).toBe(0) // the page shrank below where it was
+  })
+})
+
+describe('the dashboard\'s counts: every application status has its Chinese', () => {
+  // registration's statuses (services/registration/domain.py STATUS_LABELS)
+  const STATUSES = ['submitted', 'auto_passed', 'auto_failed', 'commitment_withdrawn', 'proof_requested',
+    'proof_submitted', 'manual_passed', 'manual_rejected', 'spot_check', 'spot_passed', 'spot_rejected',
+    'eligible', 'confirmed', 'lapsed', 'terminated', 'voided']
+  it.each(STATUSES)('%s', (status) => {
+    const [row] = countRows({ [status]: 1 })
+    expect(row.label).toMatch(new RegExp(`^[\\u4e00-\\u9fff]+ ${status}$`))
   })
 })

@@ -31,6 +31,8 @@ describe('the staff screens in Chinese', () => {
     expect(ruleZh('2026.L1.本科.science_engineering')).toBe('2026年一级报考条件：本科（理工类专业）')
     expect(ruleZh('2026.L2.no-qualifying-education')).toBe('2026年二级：无符合报考条件的学历')
     expect(ruleZh('integrity.live-record')).toBe('诚信档案中有有效记录')
+    expect(ruleZh('2026.L2.中专.any')).toBe('2026年二级报考条件：中专（不限专业）')
+    expect(ruleZh('2027.no-eligibility-rules')).toBe('2027年度没有报考条件')
     expect(size(41)).toBe('41 B')
     expect(size(6 * 1024)).toBe('6 KB')
   })

@@ -159,6 +159,9 @@ const COUNT_LABELS = {
   candidates: '考生', passed_subjects: '通过科目', qualified: '合格', issued: '已发证书', downloaded: '已下载',
   collected: '已领取', revoked: '已撤销', queued: '排队中', sent: '已发送', failed: '发送失败',
   in_site: '站内信', accounts: '账号', complete_profiles: '信息完整', incomplete_profiles: '信息不完整',
+  auto_passed: '自动核查通过', auto_failed: '自动核查不通过', commitment_withdrawn: '已撤回承诺',
+  manual_passed: '人工核查通过', spot_passed: '抽查通过', spot_rejected: '抽查不通过', eligible: '资格核查通过',
+  lapsed: '逾期未确认',
 }
 
 /** A section's counts as rows {key, label, value} (nested objects and the session's id left
@@ -171,4 +174,27 @@ export function countRows(counts) {
       const value = typeof v === 'boolean' ? (v ? '是 yes' : '否 no') : v
       return { key, label: COUNT_LABELS[key] ? `${COUNT_LABELS[key]} ${key}` : key, value }
     })
+}
+
+// A wall screen has no one to scroll it: what lies below the first screen (the counts, the
+// services) comes into view by itself, a screen at a time, then back to the top.
+export const WALL_PAGE_MS = 15000 // how long each screenful stays
+export const WALL_OVERLAP = 0.1 // of a screen kept from the last, so a row cut at the edge is seen whole
+
+/** The scroll offsets (px) a wall screen shows in turn: the top, a screen further each
+ * time, the last one ending at the bottom; only the top when everything fits. */
+export function wallStops(contentHeight, viewportHeight, overlap = WALL_OVERLAP) {
+  const bottom = Math.max(0, Math.round(contentHeight - viewportHeight))
+  if (bottom <= 2 || viewportHeight <= 0) return [0]
+  const step = Math.max(1, Math.floor(viewportHeight * (1 - overlap)))
+  const stops = []
+  for (let y = 0; y < bottom; y += step) stops.push(y)
+  stops.push(bottom)
+  return stops
+}
+
+/** Where to scroll next from ``current``: the first stop below it, or the top after the last
+ * (from the page's present position, so a page that grew or shrank meanwhile still pages right). */
+export function nextWallStop(stops, current) {
+  return stops.find((y) => y > current + 1) ?? 0
 }

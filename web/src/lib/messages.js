@@ -54,8 +54,117 @@ export const FIELD_LABELS = {
   number: '证书编号', certificate_number: '证书编号', code: '验证码',
 }
 
-// (pattern on the English message, Chinese; $1.. from the pattern's groups)
+// (pattern on the English message, Chinese; $1.. from the pattern's groups, or a function of
+// the match). The services' specific refusals first: later entries are broader.
 const KNOWN = [
+  // 账号 (account)
+  [/A staff account has no candidate profile/i, '工作人员账号没有考生个人信息。'],
+  [/unknown profile section/i, '没有这一部分个人信息。'],
+  [/^some fields are not valid/i, CODE_MESSAGES.validation_failed],
+  [/^No such account/i, '没有找到该账号。'],
+  [/^No photo uploaded yet/i, '尚未上传照片。'],
+  [/These details are already registered to another account/i,
+    '这些信息已被其他账号注册：每人只能注册一个账号，请直接登录或找回密码。'],
+  [/^Not an account id|^Expected an application id/i, '编号有误，请从列表中重新打开。'],
+  // 准考证与签到 (admission)
+  [/ticket sequence is used up/i, '准考证号的序号已用完，不能再编排准考证，请联系系统管理员。'],
+  [/ticket number format .* gives .* to two candidates/i,
+    '准考证号格式会使两名考生得到同一号码，请修改考试计划中的准考证号格式。'],
+  [/^Admission has no exam session/i, '考场编排尚未收到这次考试的计划，请稍后再试。'],
+  [/^No room (\S+) in session \S+; its rooms are (.+?)\.?$/i, '本次考试没有考场 $1（现有考场：$2）。'],
+  [/ticket number is used in more than one exam session/i,
+    '该准考证号在多次考试中使用，请先选择考试（或扫描准考证上的二维码）。'],
+  [/scanned QR code belongs to another ticket/i, '扫描的二维码与输入的准考证号不属于同一张准考证。'],
+  [/QR code is not a Kaowu admission ticket code/i, '这不是本系统准考证的二维码，请输入准考证号。'],
+  [/QR code's check value does not match/i,
+    '二维码校验不符，准考证可能被伪造或涂改：请核验考生的身份证件并报告主考。'],
+  // 证书 (certificate)
+  [/names no candidate .*a certificate needs the holder/i, '缺少持证人的姓名和证件信息，不能制作证书。'],
+  [/^Certificate (\S+) was already revoked on (.+?) \(/i, '证书 $1 已于 $2 撤销，无需重复操作。'],
+  [/^Certificate (\S+) was revoked on (.+?) \(.*it is not handed out/i,
+    '证书 $1 已于 $2 撤销，不发放纸质证书。'],
+  [/^Unknown format/i, '不支持这种下载格式。'],
+  [/certificate belongs to another candidate/i, '该证书属于其他考生，只有持证人本人可以下载。'],
+  [/certificates window .* is not known yet/i, '证书发放时段尚未确定：电子证书在证书发放开始后才能下载。'],
+  [/a pickup notice names a scheduled session/i, '没有这次考试的计划：领证通知须针对已安排的考试。'],
+  [/pickup period must start before it ends/i, '领证开始时间须早于结束时间。'],
+  [/No paper-certificate pickup notice .* has been published/i,
+    '本次考试尚未发布领证通知，纸质证书在通知发布后才能领取。'],
+  [/^Paper certificates of session \S+ can be collected from (.+?) \(/i,
+    '纸质证书自 $1 起领取（见领证通知），现在还不能领取。'],
+  [/^The paper certificate (\S+) was already collected on (.+?) by (.+?)( \(proxy\))?\.?$/i,
+    (m) => `纸质证书 ${m[1]} 已于 ${m[2]} 由 ${m[3]}${m[4] ? '（代领）' : ''}领取。`],
+  [/That is the holder's own document/i,
+    '这是持证人本人的证件：本人领取请不要选择“代领”；代领须登记代领人自己的证件。'],
+  [/document shown does not match the certificate holder's/i,
+    '出示的证件与持证人不符：本人领取须出示报名时使用的证件；他人代领请选择“代领”并登记代领人的证件。'],
+  [/certificate changed while it was being prepared/i, '证书刚刚发生变化，请重试。'],
+  [/^No status list/i, '没有找到该证书状态列表。'],
+  // 报名 (registration)
+  [/^Session \S+ is already scheduled; amend its timetable/i,
+    '这次考试的计划已经加载；如需改动时间，请调整时间安排。'],
+  [/application cannot be accepted as it stands/i, '报名信息有误，请按提示修改。'],
+  [/^No such application/i, '没有找到该报名记录。'],
+  [/^This registration was already voided at (.+?) by (.+?): (.*)$/i,
+    '该报名已于 $1 被认定无效（$2：$3），无需重复操作。'],
+  [/^Voiding a registration needs a reason/i, '认定报名无效须填写原因。'],
+  [/is shown to the staff of their registration point only/i, '考生的资料只向其报名点的工作人员显示。'],
+  [/^This application belongs to registration point (\S+), not yours \((\S+)\)/i,
+    '该报名属于报名点 $1，不是您所在的报名点（$2）。'],
+  [/Registration has not heard of this account yet/i, '报名系统尚未收到该账号的信息，请稍后再试。'],
+  [/no such proof file/i, '该报名没有这份证明材料。'],
+  [/^No exam session \S+ has been scheduled|^No such exam session/i, '没有找到这次考试。'],
+  // 成绩 (scoring)
+  [/score file is larger than (\S+) MiB/i,
+    '成绩文件超过 $1 MiB，未导入任何成绩：请向阅卷中心索取不含多余列或填充内容的文件。'],
+  [/score file has a header but no score rows/i, '成绩文件只有表头、没有成绩行，未导入任何成绩。'],
+  [/score file has more than (\d+) rows/i, '成绩文件超过 $1 行，未导入任何成绩。'],
+  [/(\d+) problem\(s\) in (\d+) row\(s\); nothing was imported/i,
+    '成绩文件中 $2 行共有 $1 处问题，未导入任何成绩：请改正下列各行后重新导入整个文件。'],
+  [/^The scores of \S+ were published at (.+?); imports are refused/i,
+    '成绩已于 $1 公布，公布后不能再导入（个别考生的成绩可认定无效）。'],
+  [/^Scores can be imported only after the .* window has ended/i, '考试结束后才能导入成绩。'],
+  [/scores of this session can no longer be imported/i, '成绩查询时段已结束，不能再导入本次考试的成绩。'],
+  [/^The scores of \S+ were already published at (.+?)\.?$/i, '成绩已于 $1 公布，无需重复公布。'],
+  [/^No scores have been imported for/i, '尚未导入成绩，请先导入阅卷中心的成绩文件。'],
+  [/^Nothing to publish for/i, '没有可以公布的成绩。'],
+  [/^These scores were already voided: (.*)$/i, '这些成绩已被认定无效（$1），无需重复操作。'],
+  [/^No exam session \S+ is known to scoring/i, '成绩系统中还没有这次考试。'],
+  [/^No ticket (\S+) in \S+\.?$/i, '本次考试没有准考证 $1。'],
+  [/holds no admission ticket for this session: there are no scores to void/i,
+    '该考生没有本次考试的准考证，没有可认定无效的成绩。'],
+  // 资格核查 (verification)
+  [/cannot withdraw the commitment: .* already passed the manual check/i,
+    '证明材料已通过人工核查，不能再撤回告知承诺。'],
+  [/cannot accept proof: .* finally rejected/i, '报名已终止（人工核查最终不通过），不能再提交证明材料。'],
+  [/^case \S+ has no commitment to withdraw/i, '本次报名未采用告知承诺制，无需撤回承诺。'],
+  [/^cannot reopen: /i, '原核查结果已不再有效，不能重新核查；请直接答复。'],
+  [/^cannot ([a-z -]+): case \S+ (.+)$/i, (m) => caseRefusal(m[1], m[2])],
+  [/needs a reason$/i, '请填写原因。'],
+  [/the reason is too long/i, '原因太长，最多 500 字。'],
+  [/^proof needs at least one file/i, '请至少选择一个文件。'],
+  [/^staff of point (\S+) cannot decide cases of point (\S+)/i,
+    '您是报名点 $1 的工作人员，不能处理报名点 $2 的核查。'],
+  [/^staff of point (\S+) cannot answer enquiries about cases of point (\S+)/i,
+    '您是报名点 $1 的工作人员，不能答复报名点 $2 的疑问。'],
+  [/^outside the registration point's service hours: point (\S+) (decides manual checks|answers enquiries)[^(]*(?:\((.+)\))?/i,
+    (m) => `现在不在报名点 ${m[1]} 的服务时间内，${/enquir/i.test(m[2]) ? '疑问' : '人工核查'}只能在服务时间内办理${m[3] ? `（${m[3]}）` : ''}。`],
+  [/spot-check rate must be between 0 and 1/i, '抽查比例须在 0 到 1 之间。'],
+  [/spot check for session \S+ has already been drawn/i, '本次考试已经抽查，抽取的样本不再改变。'],
+  [/^a draw needs an id/i, '抽查缺少编号，请重试。'],
+  [/spot-check decision needs who took it/i, '抽查复核决定须记录办理人。'],
+  [/ must not be blank$/i, '内容不能为空。'],
+  [/ is too long$/i, '内容太长。'],
+  [/only raise enquiries about your own application/i, '您只能就本人的报名提出疑问。'],
+  [/is still waiting for an answer from registration point/i, REASON_MESSAGES.enquiry_open],
+  [/no manual-check or spot-check rejection to question/i, REASON_MESSAGES.nothing_to_question],
+  [/^case \S+ has no enquiry|^No such enquiry/i, '没有找到该疑问。'],
+  [/^enquiry \S+ is already /i, '该疑问已经答复，无需重复操作。'],
+  [/cannot tell whose integrity record to write/i, '该报名没有资格核查记录，不能写入诚信档案。'],
+  [/no eligibility rules \(报考条件\) for exam year (\d+)/i, '$1 年度没有报考条件，请先加载。'],
+  [/You have no verification case in this exam session/i, '您在本次考试中没有资格核查记录。'],
+  [/^No verification case for this application/i, '该报名还没有资格核查记录，请稍后再试。'],
+  // 通用 (broader ones)
   [/invalid username or password|wrong username or password|username or password is wrong/i,
     '用户名或密码不正确。'],
   [/locked/i, REASON_MESSAGES.locked],
@@ -132,6 +241,30 @@ const KNOWN = [
   [/not a valid email/i, '请填写有效的电子邮箱地址。'],
 ]
 
+// a verification case's state, for "cannot <action>: case <id> <state>"
+const CASE_ACTIONS = {
+  'accept proof': '提交证明材料', 'answer an enquiry': '答复疑问', 'decide a manual check': '作出人工核查决定',
+  'decide a spot check': '作出抽查复核决定', 'raise an enquiry': '提出疑问', 'void the case': '认定报名无效',
+  'withdraw the commitment': '撤回告知承诺',
+}
+const CASE_STATES = [
+  [/checked automatically/, '报名正在自动核查'], [/waiting for the candidate's proof/, '报名正在等待考生提交证明材料'],
+  [/waiting for a manual check/, '报名正在等待人工核查'], [/rejected by the manual check/, '报名人工核查未通过'],
+  [/passed and waits for the spot-check/, '报名已通过核查，正在等待抽查'], [/drawn for the spot check/, '报名已被抽中复核'],
+  [/already confirmed/, '报名已核对确认'], [/terminated/, '报名已终止'], [/voided/, '报名已被认定无效'],
+]
+
+function caseRefusal(action, state) {
+  const where = CASE_STATES.find(([p]) => p.test(state))
+  return `${where ? where[1] : '报名当前的核查状态'}，不能${CASE_ACTIONS[action] || '办理此项业务'}。`
+}
+
+// a time in a message as people read it: Beijing time, without the zone's English name
+function localTime(part) {
+  if (/^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)$/.test(part)) return shanghaiTime(part)
+  return part.replace(/\s*\(?Asia\/Shanghai\)?$/, '')
+}
+
 /** A message from the API in Chinese (null when it is not one we know). */
 export function knownMessage(english) {
   if (!english) return null
@@ -139,9 +272,14 @@ export function knownMessage(english) {
   if (/[\u4e00-\u9fff]/.test(text) && !/[a-z]{4,}/i.test(text.replace(/\([^)]*\)/g, ''))) {
     return text // already Chinese
   }
+  // Chinese first, the same in English after it for the logs: the Chinese part
+  const both = /^([^A-Za-z]{0,12}[\u4e00-\u9fff][\s\S]*?。)\s*[A-Z][^\u4e00-\u9fff]*$/.exec(text)
+  if (both) return both[1]
   for (const [pattern, zh] of KNOWN) {
     const m = pattern.exec(text)
-    if (m) return zh.replace(/\$(\d)/g, (_, i) => m[Number(i)] ?? '')
+    if (!m) continue
+    const parts = m.map((part) => (part === undefined ? part : localTime(part)))
+    return typeof zh === 'function' ? zh(parts) : zh.replace(/\$(\d)/g, (_, i) => parts[Number(i)] ?? '')
   }
   return null
 }

@@ -52,8 +52,16 @@ export function nextStep(session, app) {
       return { text: '抽查复核不通过。请按原因提交证明材料，或提出疑问。', deadline: w('confirmation').end, deadlineLabel: '核对确认截止' }
     case 'commitment_withdrawn':
       return { text: '您已撤回承诺，请等待系统要求提交证明材料。', deadline: proofDeadline(session, app), deadlineLabel: '证明材料提交截止' }
-    case 'proof_submitted':
-      return { text: '证明材料已提交，等待报名点人工核查。', deadline: w('verification').end, deadlineLabel: '资格核查截止' }
+    case 'proof_submitted': {
+      // past the verification window the point may still decide: what counts then is confirmation
+      const now = session?.now ? new Date(session.now).getTime() : null
+      const end = w('verification').end
+      if (now !== null && end && now > new Date(end).getTime() + 999) {
+        return { text: '资格核查时段已结束，报名点仍在审核您的证明材料；审核通过后，请在核对确认截止前核对确认，如有疑问请联系报名点。',
+          deadline: w('confirmation').end, deadlineLabel: '核对确认截止' }
+      }
+      return { text: '证明材料已提交，等待报名点人工核查。', deadline: end, deadlineLabel: '资格核查截止' }
+    }
     case 'eligible':
       return { text: '资格核查通过。请核对报名信息并确认，逾期未确认视为放弃报名。', deadline: w('confirmation').end,
         deadlineLabel: '核对确认截止', action: '/confirm' }

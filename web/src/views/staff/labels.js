@@ -25,7 +25,7 @@ export const PROOF_CAUSE = {
 
 export const LEVELS = { L1: '一级', L2: '二级' }
 
-const EDUCATION = { science_engineering: '理工类专业', other: '其他专业' }
+const EDUCATION = { science_engineering: '理工类专业', other: '其他专业', any: '不限专业' }
 
 /** "2小时5分" for a number of seconds (at least "不到1分钟"). */
 export function waited(seconds) {
@@ -55,6 +55,8 @@ export function ruleZh(rule) {
   if (!rule) return ''
   if (rule === 'integrity.live-record') return '诚信档案中有有效记录'
   if (rule === 'education.unverified') return '学历未能通过学历登记库核验'
+  const noRules = /^(\d{4})\.no-eligibility-rules$/.exec(rule)
+  if (noRules) return `${noRules[1]}年度没有报考条件`
   const parts = rule.split('.')
   if (parts.length >= 3 && LEVELS[parts[1]]) {
     const [year, level, education, category] = parts

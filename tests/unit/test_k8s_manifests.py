@@ -594,6 +594,11 @@ def test_secrets_reach_the_code_that_reads_them(rendered, monkeypatch, tmp_path)
         provider.setup()
 
     # every pod: no secret key falls back to a development one (kaowu-env requires them)
+    config = pod_config(docs, "certificate", secrets, monkeypatch)
+    monkeypatch.delenv("CERTIFICATE_SIGNING_KEY")
+    with pytest.raises(keys.ConfigError, match="kaowu-certificate-signing-key"):
+        keys.issuer_from_config({**config, "CERTIFICATE_SIGNING_KEY": None})
+    assert not (tmp_path / "dev-key.pem").exists(), "a development key was made"
     for name, provider in (("admission", TicketKey()), ("gateway", Gate())):
         config = pod_config(docs, name, secrets, monkeypatch)
         for variable in (v for wanted in SECRETS[name].values() for v in wanted.values()):

@@ -431,7 +431,7 @@ def _configs(amqp: str, template: str, registry: Path, workdir: Path) -> dict[st
     return {
         "account": base, "registration": base, "scoring": base,
         "verification": {**base, "REFERENCE_EDUCATION_CSV": str(registry)},  # SIMULATED registry
-        "admission": {**base, "ADMISSION_QR_KEY": "season-bench-" + os.urandom(8).hex()},
+        "admission": {**base, "ADMISSION_QR_KEY": "season-bench-" + os.urandom(16).hex()},
         "certificate": {**base, "CERTIFICATE_SIGNING_KEY": key},
         # SMS to a file (the sink gateway: SIMULATED delivery)
         "notification": {**base, "SMS_GATEWAY": "sink",

@@ -3,7 +3,7 @@
 The account service decides a reset and keeps only a keyed hash of its code; the
 notification service sends the SMS. Neither stores the code itself: it is derived from
 the reset's random id under ``PASSWORD_RESET_KEY``, a secret both services hold
-(``shared.reset_key`` loads it). The account service's log has the reset id and the hash; the
+(``shared.dev_secrets`` loads it). The account service's log has the reset id and the hash; the
 notification service's log has the SMS text with a placeholder naming the reset id
 (``placeholder``), which is replaced by the code only on its way to the SMS gateway
 (``reveal``). Without the key, neither log gives the code away.

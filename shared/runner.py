@@ -267,19 +267,23 @@ def check_reference_data(names: list[str]) -> None:
                            "or point it at an existing CSV file.") from None
 
 
-def check_reset_key(names: list[str]) -> list[str]:
-    """The password-reset key the account and notification services share: without
-    PASSWORD_RESET_KEY, the development key in var/ (made here before they start, so both
-    read the one file; see shared.reset_key); refused where one is required."""
-    if not {"account", "notification"} & set(names):
-        return []
-    from shared.reset_key import KeyRequired, dev_key_path, reset_key
+def check_secrets(names: list[str]) -> list[str]:
+    """The secret keys the services to start hold (shared.dev_secrets): each not set is
+    the development key in var/, made here before they start so that every process reads
+    the one file; refused where keys are required (KAOWU_SECRETS_REQUIRED)."""
+    from shared.dev_secrets import ALL, USED_BY, KeyRequired, dev_path, secret
 
-    try:
-        _key, configured = reset_key({}, announce=False)  # the banner says it
-    except KeyRequired as exc:
-        raise StartupError(str(exc)) from None
-    return [] if configured else [f"password-reset key: development key {dev_key_path({})}"]
+    notes = []
+    for spec in ALL:
+        if not USED_BY[spec] & set(names):
+            continue
+        try:
+            _key, configured = secret(spec, {}, announce=False)  # the banner says it
+        except KeyRequired as exc:
+            raise StartupError(str(exc)) from None
+        if not configured:
+            notes.append(f"{spec.setting}: development key {dev_path(spec)}")
+    return notes
 
 
 def _reason(exc: BaseException) -> str:
@@ -464,7 +468,7 @@ def run(selected: list[str] | None = None) -> int:
 
     check_broker(broker)
     notes = check_postgres(databases)
-    notes += check_reset_key(names)
+    notes += check_secrets(names)
 
     output = Output(names)
     banner = [

@@ -45,16 +45,15 @@ def pytest_collection_finish(session):
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _password_reset_dev_key(tmp_path_factory):
-    """Services started without PASSWORD_RESET_KEY make their development key in the run's
-    own directory, not in the repository's var/ (shared.reset_key)."""
-    if os.environ.get("PASSWORD_RESET_DEV_KEY_PATH"):
+def _dev_secrets_dir(tmp_path_factory):
+    """Services started without their secret keys make the development keys in the run's
+    own directory, not in the repository's var/ (shared.dev_secrets)."""
+    if os.environ.get("KAOWU_DEV_SECRETS_DIR"):
         yield
         return
-    os.environ["PASSWORD_RESET_DEV_KEY_PATH"] = str(
-        tmp_path_factory.mktemp("reset-key") / "password-reset.key")
+    os.environ["KAOWU_DEV_SECRETS_DIR"] = str(tmp_path_factory.mktemp("dev-secrets"))
     yield
-    os.environ.pop("PASSWORD_RESET_DEV_KEY_PATH", None)
+    os.environ.pop("KAOWU_DEV_SECRETS_DIR", None)
 
 
 def _docker_answers() -> bool:

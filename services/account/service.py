@@ -33,11 +33,11 @@ from services.account.schemas import (
 )
 from shared.clock import SHANGHAI, count_by_hour
 from shared.dependencies import EventStoreProvider
+from shared.dev_secrets import PASSWORD_RESET, secret
 from shared.errors import Conflict, NotFound, Refused, Unauthorized, ValidationFailed
 from shared.logging import get_logger
 from shared.passwords import ThreadedHasher
 from shared.reset_codes import code_for, code_hash, matches
-from shared.reset_key import reset_key
 from shared.service import EventSourcedService, command, load
 
 log = get_logger(__name__)
@@ -66,10 +66,10 @@ class Passwords(DependencyProvider):
 
 class ResetKey(DependencyProvider):
     """``PASSWORD_RESET_KEY``: the secret reset codes are derived from (shared with the
-    notification service, which sends them)."""
+    notification service, which sends them; ``shared.dev_secrets``)."""
 
     def setup(self):
-        self.key, _configured = reset_key(self.container.config)
+        self.key, _configured = secret(PASSWORD_RESET, self.container.config)
 
     def get_dependency(self, worker_ctx):
         return self.key

@@ -36,6 +36,7 @@ from services.admission.schemas import (
 )
 from shared.deadlines import MORE, Deadlines, Due
 from shared.dependencies import EventStoreProvider, RpcProxy, TrackingProvider
+from shared.dev_secrets import ADMISSION_QR, secret
 from shared.errors import NotFound, Refused, Unavailable, ValidationFailed
 from shared.logging import get_logger
 from shared.masking import mask_id_number
@@ -48,10 +49,6 @@ log = get_logger(__name__)
 #: candidates whose tickets one transaction issues (bounds a plan's memory per transaction)
 ISSUE_BATCH = 5000
 CATCH_UP_BEFORE_PLAN_S = 60.0  # at most this long waiting for registration before the plan
-
-#: used only where ``ADMISSION_QR_KEY`` is not configured (development); says so at start
-DEVELOPMENT_QR_KEY = "kaowu-admission-development-key-not-for-production"
-
 
 # -- consuming registration's events -----------------------------------------------------
 
@@ -126,14 +123,11 @@ def next_ticket_seq(tx) -> tuple[int, int]:
 
 
 class TicketKey(DependencyProvider):
-    """The secret the QR codes' check values are made with (``ADMISSION_QR_KEY``)."""
+    """The secret the QR codes' check values are made with (``ADMISSION_QR_KEY``; unset, a
+    development key in var/, ``shared.dev_secrets``)."""
 
     def setup(self):
-        configured = self.container.config.get("ADMISSION_QR_KEY")
-        if not configured:
-            log.warning("admission.qr_key_missing",
-                        action="using the development key; set ADMISSION_QR_KEY in production")
-        self.key = (configured or DEVELOPMENT_QR_KEY).encode()
+        self.key, _configured = secret(ADMISSION_QR, self.container.config)
 
     def get_dependency(self, worker_ctx):
         return self.key

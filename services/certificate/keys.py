@@ -8,7 +8,9 @@ repository.
 With nothing configured (``make run`` on a developer's machine) a development key is made
 on first start at ``var/certificate-signing-key.pem`` (mode 0600, gitignored;
 ``CERTIFICATE_DEV_KEY_PATH`` moves it), a warning says so, and later starts reuse it.
-Certificates signed with a development key verify only against that key.
+Certificates signed with a development key verify only against that key. Where
+``KAOWU_SECRETS_REQUIRED`` is set (the Kubernetes manifests; ``shared.dev_secrets``) no
+development key is made: the service refuses to start without its key.
 
 Further settings: ``CERTIFICATE_ISSUER`` (the issuer id in every credential, default
 ``{PUBLIC_BASE_URL}/issuer``), ``CERTIFICATE_ISSUER_NAME`` (default 上海市职业能力考试院),
@@ -31,6 +33,7 @@ from joserfc.jwk import OKPKey
 
 from services.certificate import domain
 from services.certificate.credential import Issuer
+from shared.dev_secrets import required as secrets_required
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -75,8 +78,9 @@ def parse_key(text: str, where: str) -> OKPKey:
     return key
 
 
-def load_key(value: str | None, dev_path: Path) -> tuple[OKPKey, str]:
-    """The signing key and where it came from (for the start-up log line)."""
+def load_key(value: str | None, dev_path: Path, required: bool = False) -> tuple[OKPKey, str]:
+    """The signing key and where it came from (for the start-up log line); no development
+    key where keys are ``required`` (``KAOWU_SECRETS_REQUIRED``, shared.dev_secrets)."""
     if value:
         text = str(value).strip()
         if text.startswith("{") or "-----BEGIN" in text:
@@ -86,6 +90,10 @@ def load_key(value: str | None, dev_path: Path) -> tuple[OKPKey, str]:
             raise ConfigError(f"CERTIFICATE_SIGNING_KEY names {path}, which is not a readable "
                                  "file (give a JWK, a PEM, or the path of one)")
         return parse_key(path.read_text(encoding="utf-8"), f"key file {path}"), f"file {path}"
+    if required:
+        raise ConfigError("CERTIFICATE_SIGNING_KEY is not set, and KAOWU_SECRETS_REQUIRED says "
+                          "this is no place for a development key: give it the Secret "
+                          "kaowu-certificate-signing-key (deploy/k8s/README.md)")
     return dev_key(dev_path), f"development key {dev_path}"
 
 
@@ -129,10 +137,11 @@ def issuer_from_config(config) -> Issuer:
     base_url = str(_setting(config, "PUBLIC_BASE_URL", DEFAULT_PUBLIC_BASE_URL)).rstrip("/")
     issuer_id = str(_setting(config, "CERTIFICATE_ISSUER", f"{base_url}/issuer"))
     name = str(_setting(config, "CERTIFICATE_ISSUER_NAME", DEFAULT_ISSUER_NAME))
-    cache_key = (raw, str(dev_path), base_url, issuer_id, name)
+    required = secrets_required(config)
+    cache_key = (raw, str(dev_path), required, base_url, issuer_id, name)
     with _lock:
         if cache_key not in _cache:
-            key, source = load_key(raw, dev_path)
+            key, source = load_key(raw, dev_path, required)
             issuer = Issuer(issuer_id=issuer_id, name=name, key=key, base_url=base_url)
             log.info("certificate.issuer", issuer=issuer_id, kid=issuer.kid, key_source=source)
             _cache[cache_key] = (issuer, source)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import ipaddress
 import math
-import secrets
 import uuid
 from collections import OrderedDict, deque
 from dataclasses import dataclass
@@ -88,23 +87,21 @@ class TokenError(Exception):
 class Tokens:
     """Issues and checks the gateway's tokens."""
 
-    def __init__(self, key: bytes, ttl: int = DEFAULT_TTL, generated: bool = False):
+    def __init__(self, key: bytes, ttl: int = DEFAULT_TTL, development: bool = False):
         if len(key) < MIN_KEY_BYTES:
             raise ValueError(f"GATEWAY_TOKEN_KEY must be at least {MIN_KEY_BYTES} bytes long")
         if ttl <= 0:
             raise ValueError("GATEWAY_TOKEN_TTL must be a positive number of seconds")
         self._key = OctKey.import_key(key)
         self.ttl = int(ttl)
-        self.generated = generated  # a random key made at start: tokens die with the process
+        self.development = development  # the development key of shared.dev_secrets
 
     @classmethod
-    def from_settings(cls, key: str | bytes | None, ttl=None) -> Tokens:
-        """From ``GATEWAY_TOKEN_KEY`` (a secret string of at least 32 bytes); with none, a
-        random key for this process (``make run`` with nothing set)."""
+    def from_settings(cls, key: str | bytes, ttl=None, development: bool = False) -> Tokens:
+        """From ``GATEWAY_TOKEN_KEY`` (a secret string of at least 32 bytes; the gateway
+        loads it, or its development key, with ``shared.dev_secrets``)."""
         ttl = int(ttl) if ttl not in (None, "") else DEFAULT_TTL
-        if not key:
-            return cls(secrets.token_bytes(MIN_KEY_BYTES), ttl, generated=True)
-        return cls(key.encode() if isinstance(key, str) else key, ttl)
+        return cls(key.encode() if isinstance(key, str) else key, ttl, development)
 
     def issue(self, login: dict, now: datetime,
               signed_in_at: float | None = None) -> tuple[str, int]:

@@ -811,8 +811,8 @@ class GatewayService:
                                for name in dashboard.SERVICES}, DASHBOARD_TIMEOUT)
         out = {name: ({"up": True, **body} if state == "ok" else {"up": False, "error": body})
                for name, (state, body) in statuses.items()}
-        out["gateway"] = {"up": True, "token_key": "generated at start"
-                          if self.gate.tokens.generated else "configured"}
+        out["gateway"] = {"up": True, "token_key": "development key"
+                          if self.gate.tokens.development else "configured"}
         return mask({"services": out})
 
     @route("GET", f"/api/ops/events/<any({', '.join(dashboard.SERVICES)}):service>",

@@ -51,6 +51,7 @@ from services.gateway.auth import (
 from services.gateway.errors import ApiError, ServiceUnavailable, from_exception
 from shared.clock import clock_from_config
 from shared.dependencies import StopWatch
+from shared.dev_secrets import GATEWAY_TOKEN, secret
 from shared.errors import KaowuError
 from shared.health import HttpEndpoint
 from shared.health import WebServer as SharedWebServer
@@ -146,8 +147,8 @@ class Gate(DependencyProvider):
     """What the edge needs per process: the token keys, the rate limiters, the clock and
     the cache of accounts' password changes (to end earlier sign-ins).
 
-    Config (or environment): ``GATEWAY_TOKEN_KEY`` (secret, ≥ 32 bytes; with none a random
-    key is made at start and tokens die with the process), ``GATEWAY_TOKEN_TTL`` (seconds,
+    Config (or environment): ``GATEWAY_TOKEN_KEY`` (secret, ≥ 32 bytes; unset, the
+    development key in var/ of ``shared.dev_secrets``), ``GATEWAY_TOKEN_TTL`` (seconds,
     900), ``GATEWAY_LOGIN_LIMIT`` ({per_pair: 5, pair_window: 900, per_address: 20,
     window: 60}), ``GATEWAY_SIGNUP_LIMIT`` ({per_address: 20, per_identity: 5, window:
     600}), ``GATEWAY_RESET_LIMIT`` ({per_address: 10, per_account: 5, window: 900}),
@@ -165,14 +166,9 @@ class Gate(DependencyProvider):
     def setup(self):
         cfg = self.container.config
         StopWatch.of(self.container)  # the edge's RPC waits end when a stop begins
-        key = cfg.get("GATEWAY_TOKEN_KEY") or os.environ.get("GATEWAY_TOKEN_KEY")
+        key, configured = secret(GATEWAY_TOKEN, cfg)
         ttl = cfg.get("GATEWAY_TOKEN_TTL") or os.environ.get("GATEWAY_TOKEN_TTL")
-        self.tokens = Tokens.from_settings(key, ttl)
-        if self.tokens.generated:
-            log.warning("gateway.token_key_generated",
-                        detail="GATEWAY_TOKEN_KEY is not set: tokens are signed with a random "
-                               "key made at start and die with this process (fine for make "
-                               "run; set the key for replicas and restarts)")
+        self.tokens = Tokens.from_settings(key, ttl, development=not configured)
         limits = cfg.get("GATEWAY_LOGIN_LIMIT") or {}
         self.limiter = LoginLimiter(
             per_pair=int(limits.get("per_pair", limits.get("per_username", 5))),

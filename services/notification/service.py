@@ -31,9 +31,9 @@ from services.notification.schemas import (
 from services.notification.templates import load_catalogue
 from shared.clock import clock_from_config, shanghai
 from shared.dependencies import EventStoreProvider, RpcProxy, StopSignal, TrackingProvider
+from shared.dev_secrets import PASSWORD_RESET, secret
 from shared.logging import get_logger
 from shared.reset_codes import reveal
-from shared.reset_key import reset_key
 from shared.service import EventSourcedService, command, config_timer, load, upstream_events
 from shared.session import SessionDocument
 
@@ -52,7 +52,7 @@ class Sender:
     policy: RetryPolicy
     bucket: TokenBucket
     batch: int = 200
-    # PASSWORD_RESET_KEY (shared.reset_key): reset codes are derived under it; without one
+    # PASSWORD_RESET_KEY (shared.dev_secrets): reset codes are derived under it; without one
     # a text naming a code is not sent
     reset_key: bytes | None = None
 
@@ -63,7 +63,7 @@ class Sender:
                    RetryPolicy.from_config(lambda key, default: setting(cfg, key, default)),
                    TokenBucket(float(setting(cfg, "SMS_RATE_PER_S", 10)),
                                float(burst) if burst is not None else None),
-                   int(setting(cfg, "SMS_BATCH", 200)), reset_key(cfg)[0])
+                   int(setting(cfg, "SMS_BATCH", 200)), secret(PASSWORD_RESET, cfg)[0])
 
 
 class SmsSender(DependencyProvider):

@@ -30,7 +30,7 @@ from tests.integration.test_application_flow import PEOPLE, SESSION, Season, at
 pytestmark = pytest.mark.integration
 
 AUTHORITY = {"staff_id": "door-07"}
-QR_KEY = "integration-test-key"
+QR_KEY = "integration-test-qr-key-0123456789abcdef"
 
 
 @pytest.fixture

@@ -45,7 +45,8 @@ def start(runner_factory, amqp_uri, databases, **extra):
     config = {"AMQP_URI": amqp_uri, "DATABASE_URL": databases.new("demo") + "_{service}",
               "CATCH_UP_INTERVAL": 0.5, "DEADLINE_INTERVAL": 0.2, "max_workers": 10,
               "PASSWORD_HASH": {"time_cost": 1, "memory_cost": 1024},
-              "ADMISSION_QR_KEY": "test-qr-key", "PUBLIC_BASE_URL": "https://kaowu.test",
+              "ADMISSION_QR_KEY": "test-qr-key-0123456789abcdef0123456789",
+              "PUBLIC_BASE_URL": "https://kaowu.test",
               "CERTIFICATE_SIGNING_KEY": json.dumps(key.as_dict(private=True)), **extra}
     runner = runner_factory(config, AccountService, RegistrationService, VerificationService,
                             AdmissionService, ScoringService, CertificateService)

@@ -243,7 +243,7 @@ def make_config(amqp_uri, databases, clock, name):
     return {"AMQP_URI": amqp_uri, "DATABASE_URL": databases.new(name) + "_{service}",
             "CLOCK": clock, "CATCH_UP_INTERVAL": 0.3, "DEADLINE_INTERVAL": 0.2,
             "max_workers": 10, "PASSWORD_HASH": {"time_cost": 1, "memory_cost": 1024},
-            "ADMISSION_QR_KEY": "gateway-test-qr-key"}
+            "ADMISSION_QR_KEY": "gateway-test-qr-key-0123456789abcdef0123"}
 
 
 def start_stack(runner_factory, container_factory, config, services, gateway_config=None):

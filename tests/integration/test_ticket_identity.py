@@ -110,7 +110,7 @@ def sessions(runner_factory, amqp_uri, databases, tmp_path):
               "CLOCK": clock, "CATCH_UP_INTERVAL": 0.3, "DEADLINE_INTERVAL": 0.1,
               "DELIVERY_INTERVAL": 0.1, "SMS_GATEWAY": "sink",
               "SMS_SINK_PATH": str(tmp_path / "sms-sink.jsonl"), "SMS_RATE_PER_S": 50,
-              "ADMISSION_QR_KEY": "test-qr-key", "max_workers": 10}
+              "ADMISSION_QR_KEY": "test-qr-key-0123456789abcdef0123456789", "max_workers": 10}
     stand_ins = runner_factory({**config, "DATABASE_URL": f"sqlite:///{tmp_path}/{{service}}.db"},
                                RegistrationStandIn, AccountStandIn, VerificationStandIn,
                                CertificateStandIn)

@@ -54,6 +54,15 @@ def test_the_development_key_is_made_once_private_and_reused(tmp_path):
     assert again.thumbprint() == first.thumbprint()
 
 
+def test_where_keys_are_required_no_development_key_is_made(tmp_path, monkeypatch):
+    monkeypatch.delenv("CERTIFICATE_SIGNING_KEY", raising=False)
+    monkeypatch.setenv("KAOWU_SECRETS_REQUIRED", "1")
+    path = tmp_path / "dev.pem"
+    with pytest.raises(ConfigError, match="kaowu-certificate-signing-key"):
+        issuer_from_config({"CERTIFICATE_DEV_KEY_PATH": str(path)})
+    assert not path.exists()
+
+
 def test_issuer_from_config(tmp_path):
     key = OKPKey.generate_key("Ed25519")
     iss = issuer_from_config({"CERTIFICATE_SIGNING_KEY": json.dumps(key.as_dict(private=True)),

@@ -123,9 +123,9 @@ def test_a_role_no_one_has_is_refused_even_when_signed(tokens):
 def test_keys_and_settings():
     with pytest.raises(ValueError):
         Tokens(b"short")
-    made = Tokens.from_settings(None)
-    assert made.generated and made.ttl == 900
-    assert not Tokens.from_settings("k" * 40, "60").generated
+    made = Tokens.from_settings("k" * 40, None, development=True)
+    assert made.development and made.ttl == 900
+    assert not Tokens.from_settings("k" * 40, "60").development
     assert Tokens.from_settings("k" * 40, "60").ttl == 60
     with pytest.raises(ValueError):
         Tokens(KEY).issue({**CANDIDATE_LOGIN, "role": "root"}, NOW)

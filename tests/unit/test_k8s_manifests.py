@@ -538,7 +538,7 @@ def test_secrets_reach_the_code_that_reads_them(rendered, monkeypatch, tmp_path)
         pod_env(named(docs, "Deployment", "kaowu-gateway"), docs,
                 {k: v for k, v in secrets.items() if k != "kaowu-gateway-token-key"})
 
-    # admission: the QR key, from the nameko config only (services/admission/service.py)
+    # admission: the QR key, from the nameko config (services/admission/service.py)
     from services.admission.service import TicketKey
 
     config = pod_config(docs, "admission", secrets, monkeypatch)
@@ -568,7 +568,7 @@ def test_secrets_reach_the_code_that_reads_them(rendered, monkeypatch, tmp_path)
     gate = Gate()
     gate.container = SimpleNamespace(config={})
     gate.setup()
-    assert gate.tokens.generated is False
+    assert gate.tokens.development is False
     from datetime import UTC, datetime
 
     now = datetime(2026, 4, 1, tzinfo=UTC)
@@ -579,20 +579,35 @@ def test_secrets_reach_the_code_that_reads_them(rendered, monkeypatch, tmp_path)
     # account and notification: the one password-reset key (codes derived under it); a
     # pod without it refuses to start rather than make a development key of its own
     from services.account.service import ResetKey
-    from shared.reset_key import KeyRequired, reset_key
+    from shared.dev_secrets import PASSWORD_RESET, KeyRequired, secret
 
-    monkeypatch.setenv("PASSWORD_RESET_DEV_KEY_PATH", str(tmp_path / "reset.key"))
+    monkeypatch.setenv("KAOWU_DEV_SECRETS_DIR", str(tmp_path / "dev-secrets"))
     for name in ("account", "notification"):
         config = pod_config(docs, name, secrets, monkeypatch)
-        assert reset_key(config) == (b"r" * 64, True), name
+        assert secret(PASSWORD_RESET, config) == (b"r" * 64, True), name
         monkeypatch.delenv("PASSWORD_RESET_KEY")
         with pytest.raises(KeyRequired, match="kaowu-password-reset-key"):
-            reset_key(config)
+            secret(PASSWORD_RESET, config)
     provider = ResetKey()
     provider.container = SimpleNamespace(config=config)
     with pytest.raises(KeyRequired):
         provider.setup()
-    assert not (tmp_path / "reset.key").exists(), "a development key was made"
+
+    # every pod: no secret key falls back to a development one (kaowu-env requires them)
+    config = pod_config(docs, "certificate", secrets, monkeypatch)
+    monkeypatch.delenv("CERTIFICATE_SIGNING_KEY")
+    with pytest.raises(keys.ConfigError, match="kaowu-certificate-signing-key"):
+        keys.issuer_from_config({**config, "CERTIFICATE_SIGNING_KEY": None})
+    assert not (tmp_path / "dev-key.pem").exists(), "a development key was made"
+    for name, provider in (("admission", TicketKey()), ("gateway", Gate())):
+        config = pod_config(docs, name, secrets, monkeypatch)
+        for variable in (v for wanted in SECRETS[name].values() for v in wanted.values()):
+            monkeypatch.delenv(variable)
+        config = {**config, "ADMISSION_QR_KEY": ""}  # as the pod's config renders it unset
+        provider.container = SimpleNamespace(config=config)
+        with pytest.raises(KeyRequired, match=f"kaowu-{name}-"):
+            provider.setup()
+    assert not (tmp_path / "dev-secrets").exists(), "a development key was made"
 
     # notification: the provider's URL and token (prod), the local sink (dev)
     from services.notification.service import Sender

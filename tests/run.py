@@ -43,7 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = ROOT / "tests"
 DURATIONS = TESTS / "durations.json"
-OUT = ROOT / "var" / "test-runs"
+OUT = ROOT / "var" / "test-runs"  # logs, JUnit reports and timings of the last run
 DEFAULT_SHARDS = 4
 DEFAULT_SECONDS = 5.0
 GRACE = 20.0
@@ -61,7 +61,8 @@ def test_files(paths: list[str]) -> list[str]:
             found.append(path)
         else:
             found.extend(sorted(path.rglob("test_*.py")))
-    return sorted({str(f.relative_to(ROOT)) for f in found})
+    return sorted({str(f.relative_to(ROOT)) if f.is_relative_to(ROOT) else str(f)
+                   for f in found})
 
 
 def durations() -> dict[str, float]:
@@ -82,10 +83,12 @@ def shards(files: list[str], n: int, known: dict[str, float]) -> list[list[str]]
 
 
 class Shard:
-    def __init__(self, name: str, run_id: str, files: list[str], mark: str, extra: list[str]):
+    def __init__(self, name: str, run_id: str, files: list[str], mark: str, extra: list[str],
+                 out: Path = OUT):
         self.name, self.run_id, self.files = name, run_id, files
-        self.xml = OUT / f"{name}.xml"
-        self.log = OUT / f"{name}.log"
+        self.xml = out / f"{name}.xml"
+        self.log = out / f"{name}.log"
+        self.times = out / f"{name}.times.json"
         self.cmd = [sys.executable, "-m", "pytest", "-q", "-m", mark, "--tb=short",
                     f"--junitxml={self.xml}", "-o", "junit_family=xunit2", *extra, *files]
         self.proc: subprocess.Popen | None = None
@@ -95,7 +98,9 @@ class Shard:
 
     def start(self):
         self.xml.unlink(missing_ok=True)
-        env = {**os.environ, "KAOWU_TEST_RUN_ID": self.run_id, "PYTHONUNBUFFERED": "1"}
+        self.times.unlink(missing_ok=True)
+        env = {**os.environ, "KAOWU_TEST_RUN_ID": self.run_id, "KAOWU_TEST_TIMES": str(self.times),
+               "PYTHONUNBUFFERED": "1"}
         with open(self.log, "wb") as log:
             # a session (process group) of its own: Ctrl-C reaches the shard only through
             # stop(), and stop() reaches its browsers too
@@ -136,16 +141,11 @@ class Shard:
         return counts, failures
 
     def file_seconds(self) -> dict[str, float]:
-        """Seconds per test file (set-up, call and tear-down of its tests)."""
-        seconds: dict[str, float] = {}
+        """Seconds per test file, as the shard's conftest measured them."""
         try:
-            root = ET.parse(self.xml).getroot()
-        except (FileNotFoundError, ET.ParseError):
-            return seconds
-        for case in root.iter("testcase"):
-            f = _file_of(case.get("classname", ""))
-            seconds[f] = seconds.get(f, 0.0) + float(case.get("time") or 0)
-        return seconds
+            return json.loads(self.times.read_text())
+        except (FileNotFoundError, ValueError):
+            return {}
 
 
 class PgSampler(threading.Thread):
@@ -177,7 +177,7 @@ def run_all(group: list[Shard]) -> bool:
     """Start every shard of ``group``, wait for all; False when interrupted."""
     for s in group:
         s.start()
-        print(f"  {s.name}: {len(s.files)} file(s), log {s.log.relative_to(ROOT)}", flush=True)
+        print(f"  {s.name}: {len(s.files)} file(s), log {_rel(s.log)}", flush=True)
     running = list(group)
     try:
         while running:
@@ -194,7 +194,7 @@ def run_all(group: list[Shard]) -> bool:
                     print(f"  {s.name} done in {s.ended - s.started:.0f} s: "
                           f"{said or 'no results'} (exit {s.status})", flush=True)
     except KeyboardInterrupt:
-        stop(list(running.values()))
+        stop(running)
         return False
     return True
 
@@ -223,6 +223,8 @@ def main(argv=None) -> int:
     parser.add_argument("--record", action="store_true",
                         help="write the files' durations measured now to tests/durations.json")
     parser.add_argument("--list", action="store_true", help="print the shards and stop")
+    parser.add_argument("--out", type=Path, default=OUT,
+                        help="where the logs and reports go (default var/test-runs)")
     parser.add_argument("paths", nargs="*", help="test files or folders (default: tests)")
     argv = sys.argv[1:] if argv is None else argv
     extra = []
@@ -242,19 +244,20 @@ def main(argv=None) -> int:
         print(f"serial, after: {' '.join(serial) or '-'}")
         return 0
 
-    OUT.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
     base = uuid.uuid4().hex[:6]  # the shards' run ids: base + two digits, all of one length
     parallel = [Shard(f"shard-{i}", f"{base}{i:02d}", members, f"({args.mark}) and not serial",
-                      extra) for i, members in enumerate(plan)]
-    alone = [Shard("serial", f"{base}99", serial, f"({args.mark}) and serial", extra)] \
+                      extra, args.out) for i, members in enumerate(plan)]
+    alone = [Shard("serial", f"{base}99", serial, f"({args.mark}) and serial", extra, args.out)] \
         if serial else []
     sampler = PgSampler(base)
     began = time.monotonic()
     print(f"pytest in {len(parallel)} shard(s), then {len(serial)} serial file(s); "
           f"-m \"{args.mark}\"", flush=True)
 
-    previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     sampler.start()
+    finished = False
     try:
         finished = run_all(parallel)
         sampler.done.set()
@@ -264,9 +267,15 @@ def main(argv=None) -> int:
     finally:
         sampler.done.set()
         signal.signal(signal.SIGTERM, previous)
-        leftovers(base)
+        # a shard that ended by itself dropped its own; one stopped or crashed may not have
+        if not finished or any(s.status not in (0, 1, 5) for s in parallel + alone if s.proc):
+            leftovers(base)
     wall = time.monotonic() - began
     return summary(parallel + alone, wall, sampler, finished, args.record, known)
+
+
+def _interrupt(*_):
+    raise KeyboardInterrupt  # SIGTERM: as Ctrl-C
 
 
 def leftovers(base: str):
@@ -310,7 +319,7 @@ def summary(group: list[Shard], wall: float, sampler: PgSampler, finished: bool,
         counts, fails = s.results()
         if counts is None:  # no report: the process died or was stopped before its end
             failed = True
-            lines.append(f"  {s.name}: NO RESULTS (exit {s.status}); see {s.log.relative_to(ROOT)}")
+            lines.append(f"  {s.name}: NO RESULTS (exit {s.status}); see {_rel(s.log)}")
             failures.append((s.name, _tail(s.log)))
             continue
         for k, v in counts.items():
@@ -321,7 +330,7 @@ def summary(group: list[Shard], wall: float, sampler: PgSampler, finished: bool,
         lines.append(f"  {s.name}: {counts['passed']} passed, {counts['failed']} failed, "
                      f"{counts['error']} errors, {counts['skipped']} skipped in "
                      f"{s.ended - s.started:.0f} s (CPU {s.cpu:.0f} s)"
-                     + (f"  FAILED, exit {s.status}: {s.log.relative_to(ROOT)}" if bad else ""))
+                     + (f"  FAILED, exit {s.status}: {_rel(s.log)}" if bad else ""))
         if bad and not fails:
             failures.append((s.name, _tail(s.log)))
         failures.extend(fails)
@@ -357,6 +366,10 @@ def _file_of(classname: str) -> str:
         if (ROOT / path).is_file():
             return path
     return classname
+
+
+def _rel(path: Path) -> Path:
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
 
 
 def _tail(path: Path, lines: int = 60) -> str:

@@ -49,7 +49,8 @@ DEFAULT_SECONDS = 5.0
 GRACE = 20.0
 MARK = "not slow"
 # a file that marks tests serial says so in its text (no collection needed to find them)
-SERIAL_TEXT = re.compile(r"pytest\.mark\.serial\b")
+SERIAL_TEXT = re.compile(r"^\s*(@pytest\.mark\.serial\b|pytestmark\b.*\bpytest\.mark\.serial\b)",
+                         re.MULTILINE)
 
 
 def test_files(paths: list[str]) -> list[str]:

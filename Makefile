@@ -21,7 +21,7 @@ PIP_VERSION := 25.3
 help:
 	@echo "make run    set up .venv, start every service (SQLite under var/, local RabbitMQ)"
 	@echo "make site   build the web site (web/ -> services/gateway/static/site/; npm ci + vite)"
-	@echo "make test   set up .venv, build the site, run the tests (Vitest, then pytest; not the slow ones)"
+	@echo "make test   set up .venv, build the site, run the tests (Vitest, then pytest in parallel; not the slow ones)"
 	@echo "make lint   ruff check"
 	@echo "make bench  run the benchmarks"
 	@echo "make faults inject faults under load; prove nothing is lost (restarts local RabbitMQ and PostgreSQL)"
@@ -76,10 +76,11 @@ site: $(SITE_OUT)/.built
 run: venv site
 	$(BIN)/python -m shared.runner
 
-# the front end's unit tests (Vitest) first; pytest stays the last runner
+# the front end's unit tests (Vitest) first; then pytest in parallel shards (tests/run.py:
+# TEST_SHARDS=n to change their number), the tests that restart the servers alone after
 test: venv $(VENV)/.system-test site
 	cd web && npm test
-	$(BIN)/python -m pytest -m "not slow" -q
+	$(BIN)/python -m tests.run
 
 lint: venv
 	$(BIN)/ruff check .

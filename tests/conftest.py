@@ -10,6 +10,7 @@ import eventlet
 
 eventlet.monkey_patch()  # first, before anything imports socket or threading
 
+import contextlib  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import queue  # noqa: E402
@@ -24,8 +25,13 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.pool import NullPool  # noqa: E402
 
 from shared import logging as klogging  # noqa: E402
+from shared.config import resolve_database_url  # noqa: E402
+from shared.dependencies import EventStoreProvider  # noqa: E402
+from shared.eventstore import open_store  # noqa: E402
 
-RUN_ID = uuid.uuid4().hex[:8]
+# tests/run.py gives each shard its own (eight characters, as here: ``LIKE 'kaowu_t<id>_%'``
+# below must not match another run's names)
+RUN_ID = os.environ.get("KAOWU_TEST_RUN_ID") or uuid.uuid4().hex[:8]
 LOCAL_AMQP = "amqp://guest:guest@127.0.0.1:5672/"
 LOCAL_PG = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 
@@ -42,6 +48,26 @@ def pytest_collection_finish(session):
     if pending:
         raise pytest.UsageError(f"{len(pending)} eventlet timer(s) started at collection: "
                                 "make a Timeout inside the test, not at import")
+    _TIMES["last"] = session.items[-1].nodeid if session.items else None
+
+
+# Seconds per test file (set-up, call, tear-down), written to $KAOWU_TEST_TIMES at the end
+# for tests/run.py to balance its shards with; not the session's own tear-down (dropping
+# every database), which pytest counts in the last test's.
+_TIMES: dict = {"last": None, "files": {}}
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "teardown" and report.nodeid == _TIMES["last"]:
+        return
+    f = report.nodeid.split("::")[0]
+    _TIMES["files"][f] = _TIMES["files"].get(f, 0.0) + report.duration
+
+
+def pytest_sessionfinish(session):
+    if os.environ.get("KAOWU_TEST_TIMES"):
+        with open(os.environ["KAOWU_TEST_TIMES"], "w") as out:
+            json.dump(_TIMES["files"], out)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -221,10 +247,48 @@ class Databases:
         with admin.connect() as c:
             # with them, the per-service databases services made from "<db>_{service}"
             made = c.execute(text("SELECT datname FROM pg_database WHERE datname LIKE :p"),
-                             {"p": f"kaowu_t{RUN_ID}_%"}).scalars().all()
-            for db in sorted(set(self.created) | set(made)):
-                c.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+                             {"p": f"kaowu\\_t{RUN_ID}\\_%"}).scalars().all()
         admin.dispose()
+        drop_databases(self.base, sorted(set(self.created) | set(made)))
+
+
+DROPPERS = 8
+
+
+def drop_databases(base, names):
+    """Drop ``names`` over ``DROPPERS`` connections at once. Each DROP DATABASE waits for a
+    checkpoint of the whole server (PostgreSQL 15), which takes seconds on a busy machine;
+    drops waiting together share one, so hundreds of them take a few dozen checkpoints.
+    OS threads (the driver blocks in C) and the driver itself, not SQLAlchemy's
+    (green-patched) locks."""
+    import psycopg2
+
+    threading_ = eventlet.patcher.original("threading")
+    todo = list(names)
+    lock = threading_.Lock()
+    dsn = base.set(drivername="postgresql", database="postgres").render_as_string(
+        hide_password=False)
+
+    def dropper():
+        conn = psycopg2.connect(dsn)
+        conn.autocommit = True
+        try:
+            while True:
+                with lock:
+                    if not todo:
+                        return
+                    db = todo.pop()
+                with conn.cursor() as cur:
+                    cur.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        finally:
+            conn.close()
+
+    threads = [threading_.Thread(target=dropper, daemon=True)
+               for _ in range(min(DROPPERS, len(todo)))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
 
 
 @pytest.fixture(scope="session")
@@ -240,6 +304,145 @@ def databases(pg_base):
                     "Start it (pg_ctlcluster ... main start) or set DATABASE_URL.")
     yield dbs
     dbs.drop_all()
+
+
+class ServiceTemplates:
+    """A migrated database per service class, made once per run and copied for every test
+    that starts the service: ``CREATE DATABASE … TEMPLATE`` on PostgreSQL (a fifth of the
+    time of running the revisions), a file copy on SQLite. The template is made by the same
+    ``open_store`` the service calls at start, so the copy is what the service would have
+    made itself; it then finds its database at its heads (one query). Each test still gets
+    databases of its own. Only databases named for this run, and only where they do not
+    exist yet: a test that prepared a database itself (an old schema, say) keeps it."""
+
+    def __init__(self, databases: "Databases | None", folder):
+        self.databases, self.folder = databases, folder
+        self.made: dict = {}
+
+    def prepare(self, config, classes):
+        template = config.get("DATABASE_URL") if isinstance(config, dict) else None
+        if not isinstance(template, str):
+            return
+        for cls in classes:
+            provider = _store_provider(cls)
+            if provider is None:
+                continue
+            url = make_url(resolve_database_url(template, cls.name))
+            backend = url.get_backend_name()
+            if backend == "postgresql" and self.databases is not None \
+                    and (url.database or "").startswith(f"kaowu_t{RUN_ID}_"):
+                self._postgresql(url, cls, provider)
+            elif backend == "sqlite" and url.database and url.database != ":memory:" \
+                    and not url.query and not os.path.exists(url.database):
+                self._sqlite(url, cls, provider)
+
+    def _made(self, key, url, provider):
+        if key not in self.made:
+            store = open_store(url.render_as_string(hide_password=False), provider.registry,
+                               projections=provider.projections)
+            store.engine.dispose()  # a template must have no connections to be copied
+            self.made[key] = url
+        return self.made[key]
+
+    def _postgresql(self, url, cls, provider):
+        name = f"kaowu_t{RUN_ID}_tpl{len(self.made)}_{cls.name}"[:63]
+        template = self._made(("pg", cls), url.set(database=name), provider).database
+        admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT",
+                              poolclass=NullPool)
+        try:
+            with admin.connect() as c:
+                if not c.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"),
+                                 {"n": url.database}).scalar():
+                    c.exec_driver_sql(f'CREATE DATABASE "{url.database}" TEMPLATE "{template}"')
+        finally:
+            admin.dispose()
+
+    def _sqlite(self, url, cls, provider):
+        path = self.folder / f"tpl{len(self.made)}_{cls.name}.db"
+        template = self._made(("sqlite", cls), url.set(database=str(path)), provider).database
+        os.makedirs(os.path.dirname(os.path.abspath(url.database)), exist_ok=True)
+        shutil.copyfile(template, url.database)
+
+
+def _store_provider(cls):
+    for klass in getattr(cls, "__mro__", ()):
+        for value in vars(klass).values():
+            if isinstance(value, EventStoreProvider):
+                return value
+    return None
+
+
+@pytest.fixture(scope="session")
+def _templates(request, tmp_path_factory):
+    try:
+        databases = request.getfixturevalue("databases")
+    except pytest.fail.Exception:
+        databases = None  # no PostgreSQL: SQLite templates still help
+    return ServiceTemplates(databases, tmp_path_factory.mktemp("templates"))
+
+
+@pytest.fixture
+def runner_factory(runner_factory, _templates):
+    """nameko's, with each service's database copied from its template first, and its
+    connections closed when the test ends (not whenever the garbage collector gets to it:
+    parallel shards must stay well under PostgreSQL's 100 connections)."""
+    made = []
+
+    def make_runner(config, *service_classes):
+        _templates.prepare(config, service_classes)
+        runner = runner_factory(config, *service_classes)
+        made.append(runner)
+        return runner
+
+    yield make_runner
+    _kill_and_close(made, [c for r in made for c in r.containers])
+
+
+@pytest.fixture
+def container_factory(container_factory, _templates):
+    """nameko's, as ``runner_factory`` above."""
+    made = []
+
+    def make_container(service_cls, config):
+        _templates.prepare(config, [service_cls])
+        container = container_factory(service_cls, config)
+        made.append(container)
+        return container
+
+    yield make_container
+    _kill_and_close(made, made)
+
+
+def _kill_and_close(killable, containers):
+    for it in killable:  # nameko's fixture kills them again after: a no-op then
+        with contextlib.suppress(Exception):
+            it.kill()
+    for container in containers:
+        for dep in container.dependencies:
+            if isinstance(dep, EventStoreProvider) and dep.store is not None:
+                dep.store.engine.dispose()
+
+
+# Services' PostgreSQL pools in the tests: the same ceiling of 20 connections at once as
+# shared.eventstore.make_engine gives them (10 + 10 overflow), but only 2 kept open while
+# idle. Eight services idle at 10 each, in four shards, would pass 100 connections.
+TEST_POOL = {"pool_size": 2, "max_overflow": 18}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _small_idle_pools():
+    from shared import eventstore
+
+    made = eventstore.make_engine
+
+    def make_engine(url, **kwargs):
+        if not str(url).startswith("sqlite"):
+            kwargs = {**TEST_POOL, **kwargs}
+        return made(url, **kwargs)
+
+    eventstore.make_engine = make_engine
+    yield
+    eventstore.make_engine = made
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -5,8 +5,8 @@ whose relay has published a batch it has not recorded);
 nothing lost, nothing twice, every read model equal to its rebuild, poison kept.
 
 It restarts the machine's RabbitMQ (``stop_app``/``start_app``) and PostgreSQL
-(``pg_ctlcluster restart``), as ``make faults`` does; pytest runs one test at a time, so
-no other test is using them then."""
+(``pg_ctlcluster restart``), as ``make faults`` does: marked ``serial``, so ``make test``
+(``tests/run.py``) runs it alone, after every other test has finished."""
 
 import logging
 import shutil
@@ -15,7 +15,7 @@ import pytest
 
 from faults.__main__ import run
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.serial]
 
 
 @pytest.mark.skipif(not (shutil.which("rabbitmqctl") and shutil.which("pg_ctlcluster")),

@@ -127,6 +127,7 @@ def test_uncommitted_events_are_never_published(amqp_uri, pg_url):
     relay.stop()
 
 
+@pytest.mark.serial  # restarts the machine's broker: alone, after the others (tests/run.py)
 @pytest.mark.skipif(not shutil.which("rabbitmqctl"), reason="needs the local broker's rabbitmqctl")
 def test_broker_restart_loses_and_reorders_nothing(amqp_uri, pg_url):
     store = open_store(pg_url, registry())

@@ -1,0 +1,114 @@
+"""tests/run.py, make test's parallel runner: shards balanced by recorded durations, the
+serial tests after the others, one summary whose exit status says whether anything failed,
+and Ctrl-C stopping every shard with its children."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests import run
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_shards_are_balanced_by_recorded_seconds_and_new_files_count_the_default():
+    known = {"a": 60.0, "b": 40.0, "c": 30.0, "d": 20.0, "e": 10.0}
+    plan = run.shards([*known, "new"], 2, known)
+    assert sorted(f for shard in plan for f in shard) == sorted([*known, "new"])  # each once
+    totals = sorted(sum(known.get(f, run.DEFAULT_SECONDS) for f in shard) for shard in plan)
+    assert totals == [80.0, 85.0]  # a+d, then b+c+e+new (5 s by default)
+
+
+def test_no_empty_shards_when_there_are_fewer_files_than_shards():
+    assert run.shards(["x", "y"], 4, {}) == [["x"], ["y"]]
+
+
+def test_the_tests_that_restart_the_servers_are_found_serial():
+    files = run.test_files([])
+    serial = {f for f in files if run.SERIAL_TEXT.search((ROOT / f).read_text("utf-8"))}
+    assert {"tests/integration/test_faults.py", "tests/integration/test_relay.py"} <= serial
+    assert "tests/integration/test_gateway_flow.py" not in serial
+    assert "tests/unit/test_test_runner.py" not in serial  # the mark in a string is no mark
+
+
+def test_every_test_file_has_a_recorded_duration():
+    """Balancing needs them: a new file counts DEFAULT_SECONDS until `python -m tests.run
+    --record` measures it (then commit tests/durations.json)."""
+    recorded = run.durations()
+    missing = [f for f in run.test_files([]) if f not in recorded]
+    assert len(missing) <= 5, f"record the durations of {missing}"
+
+
+def _runner(tmp_path, *args):
+    return [sys.executable, "-m", "tests.run", "--out", str(tmp_path / "out"), *args]
+
+
+def test_a_run_sums_up_the_shards_and_fails_when_a_test_fails(tmp_path):
+    order = tmp_path / "order"
+    (tmp_path / "test_good.py").write_text(
+        "def test_one():\n    pass\n\ndef test_two():\n    pass\n")
+    (tmp_path / "test_bad.py").write_text(
+        "def test_breaks():\n    assert 1 + 1 == 3, 'arithmetic is off'\n")
+    (tmp_path / "test_alone.py").write_text(
+        "import pathlib, pytest\n"
+        "def test_parallel():\n"
+        f"    pathlib.Path({str(order)!r}).open('a').write('parallel\\n')\n"
+        "@pytest.mark.serial\n"
+        "def test_last():\n"
+        f"    pathlib.Path({str(order)!r}).open('a').write('serial\\n')\n")
+    done = subprocess.run(_runner(tmp_path, "-n", "2", str(tmp_path)), cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    out = done.stdout
+    assert done.returncode == 1, out + done.stderr
+    assert "arithmetic is off" in out  # the failure's own text, in the summary
+    assert "test_breaks" in out
+    assert "total: 4 passed, 1 failed, 0 errors" in out
+    assert "serial: 1 passed" in out
+    assert out.rstrip().endswith("FAILED")
+    assert order.read_text().splitlines()[-1] == "serial"  # after every parallel test
+
+
+def test_a_run_that_passes_exits_0(tmp_path):
+    (tmp_path / "test_good.py").write_text("def test_one():\n    pass\n")
+    done = subprocess.run(_runner(tmp_path, str(tmp_path)), cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.rstrip().endswith("OK")
+
+
+def test_ctrl_c_stops_every_shard_and_what_it_started(tmp_path):
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    for i in range(2):
+        (tmp_path / f"test_waits_{i}.py").write_text(
+            "import os, pathlib, subprocess, time\n"
+            "def test_waits():\n"
+            "    child = subprocess.Popen(['sleep', '300'])  # a browser, say\n"
+            f"    pathlib.Path({str(pids)!r}, str(os.getpid())).write_text(str(child.pid))\n"
+            "    time.sleep(300)\n")
+    runner = subprocess.Popen(_runner(tmp_path, "-n", "2", str(tmp_path)), cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 90
+    while len(list(pids.iterdir())) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    started = [int(p.name) for p in pids.iterdir()] + [int(p.read_text()) for p in pids.iterdir()]
+    assert len(started) == 4, "the shards did not start their tests"
+    runner.send_signal(signal.SIGINT)
+    out, _ = runner.communicate(timeout=run.GRACE + 60)
+    assert runner.returncode == 130, out
+    assert "INTERRUPTED" in out
+    for pid in started:  # the shards and the processes their tests started
+        assert not _alive(pid), f"{pid} still runs"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie no one has reaped yet is gone too
+    status = Path(f"/proc/{pid}/status")
+    return status.exists() and "State:\tZ" not in status.read_text()

@@ -27,7 +27,7 @@ from sqlalchemy.pool import NullPool  # noqa: E402
 from shared import logging as klogging  # noqa: E402
 from shared.config import resolve_database_url  # noqa: E402
 from shared.dependencies import EventStoreProvider  # noqa: E402
-from shared.eventstore import open_store  # noqa: E402
+from shared.eventstore.store import open_store  # noqa: E402
 
 # tests/run.py gives each shard its own (eight characters, as here: ``LIKE 'kaowu_t<id>_%'``
 # below must not match another run's names)
@@ -424,25 +424,25 @@ def _kill_and_close(killable, containers):
 
 
 # Services' PostgreSQL pools in the tests: the same ceiling of 20 connections at once as
-# shared.eventstore.make_engine gives them (10 + 10 overflow), but only 2 kept open while
+# shared.eventstore.engine.make_engine gives them (10 + 10 overflow), but only 2 kept open while
 # idle. Eight services idle at 10 each, in four shards, would pass 100 connections.
 TEST_POOL = {"pool_size": 2, "max_overflow": 18}
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _small_idle_pools():
-    from shared import eventstore
+    from shared.eventstore import store  # open_store's engines: every service's
 
-    made = eventstore.make_engine
+    made = store.make_engine
 
     def make_engine(url, **kwargs):
         if not str(url).startswith("sqlite"):
             kwargs = {**TEST_POOL, **kwargs}
         return made(url, **kwargs)
 
-    eventstore.make_engine = make_engine
+    store.make_engine = make_engine
     yield
-    eventstore.make_engine = made
+    store.make_engine = made
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -1217,17 +1217,16 @@ class SeasonDriver:
         return actual
 
     def _read_funnel(self, accounts: list[str] | None) -> dict:
-        """The services' counts of the session: of ``accounts`` only, or (None) of everyone
-        (then without the plan's own accounts and profiles)."""
+        """The services' counts of the session: of ``accounts`` only, or (None) of everyone;
+        the accounts and profiles are always the plan's own."""
         session = self.doc.session_id
         of = () if accounts is None else (accounts,)
         apps = self.call("registration", "application_counts", session, *of)
-        out: dict[str, int | None] = {}
-        if accounts is not None:
-            profiles = [p for p in self._map(self._profile,
-                                             [c for c in self.plan if c.account_id]) if p]
-            out.update({"accounts": len(profiles),
-                        "complete profiles": sum(bool(p.get("complete")) for p in profiles)})
+        profiles = [p for p in self._map(self._profile,
+                                         [c for c in self.plan if c.account_id]) if p]
+        out: dict[str, int | None] = {
+            "accounts": len(profiles),
+            "complete profiles": sum(bool(p.get("complete")) for p in profiles)}
         out.update({
             "applications": sum(apps.values()),
             "applications: confirmed": apps.get("confirmed", 0),

@@ -246,3 +246,36 @@ def test_the_demo_screen_shows_who_was_served_beside_the_plan_apart():
     assert "Beside the plan" in text and "manual checks approved" in text
     assert "services say: applications: confirmed" in text
     assert "the services' funnel agrees with the plan" in text
+
+
+class CountingRpc:
+    """The counts a funnel reads: every account of the plan complete, no applications."""
+
+    def __init__(self):
+        self.asked = []
+
+    def call(self, service, method, *args):
+        self.asked.append((service, method, args))
+        if method == "get_profile":
+            return {"complete": True}
+        return {}
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize("serve_outside", [True, False])
+def test_the_funnel_always_counts_the_plans_own_accounts_and_profiles(serve_outside):
+    from types import SimpleNamespace
+
+    driver = s.SeasonDriver(lambda timeout=None: None, serve_outside=serve_outside)
+    driver.rpc = CountingRpc()
+    driver.doc = SimpleNamespace(session_id="demo-1")
+    driver.plan = s.make_plan(3, 40, identity_base=1)
+    for n, c in enumerate(driver.plan):
+        c.account_id = f"acc-{n}"
+    got = driver._read_funnel([c.account_id for c in driver.plan] if serve_outside else None)
+    assert got["accounts"] == 3 and got["complete profiles"] == 3
+    counts = [a for _, m, a in driver.rpc.asked if m == "application_counts"]
+    assert counts == [("demo-1", ["acc-0", "acc-1", "acc-2"])] if serve_outside \
+        else counts == [("demo-1",)]

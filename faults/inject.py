@@ -197,8 +197,10 @@ class _Traffic:
     of account's that registration applies (``ProfileUpdated``)."""
 
     def __init__(self, system, rng):
-        registered = [e["payload"]["account_id"] for e in _recent(system, "account", 200)
-                      if e["type"] == "AccountRegistered"]
+        # asked by type: an earlier fault's traffic may fill the log's recent stretch with
+        # profile updates alone
+        registered = [e["payload"]["account_id"] for e in system.call(
+            "account", "events_after", 0, 200, ["AccountRegistered"])["events"]]
         if not registered:
             raise RuntimeError("no accounts yet to update")
         self.system, self.accounts, self.rng = system, registered, rng

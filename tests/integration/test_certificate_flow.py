@@ -120,7 +120,9 @@ def test_certificates_from_qualification_to_pickup(world):
     w.attained("q-wang-L1", "acc-wang", "L1", WANG)
     w.attained("q-li-L2", "acc-li", "L2", LI)
     w.attained("q-wang-L1", "acc-wang", "L1", WANG)  # scoring says it again: nothing new
-    wang = w.wait(lambda: w.mine("acc-wang"))[0]
+    # the session comes from registration, the qualifications from scoring: two consumers,
+    # either may be first; wait for both
+    wang = w.wait(lambda: [c for c in w.mine("acc-wang") if c["downloads_open_at"]])[0]
     li = w.wait(lambda: w.mine("acc-li"))[0]
     w.wait(lambda: w.store().tracked_position("scoring") == 3)
     assert len(w.mine("acc-wang")) == 1

@@ -140,14 +140,18 @@ def _application_submitted(tx, event, prepared):
                                _draw_done(tx, doc, now)), {stream: 0})
 
 
-def _registration_voided(tx, event, prepared):
-    p = event.payload
-    stream = domain.case_stream(p["application_id"])
-    case = domain.fold(tx.read_stream(stream))
-    record = domain.integrity_stream(domain.integrity_record_id(
-        f"RegistrationVoided {p['application_id']}"))
-    events = domain.registration_voided(case, p, prepared["now"], bool(tx.stream_version(record)))
-    tx.append(events, {stream: case.version if case else 0, record: 0})
+def _voided(decide):
+    """报名无效 / 成绩无效: ``decide(case, payload, now, recorded)`` on the application's case,
+    with the integrity record (诚信档案) written from it at most once, keyed by the event."""
+    def step(tx, event, prepared):
+        p = event.payload
+        stream = domain.case_stream(p["application_id"])
+        case = domain.fold(tx.read_stream(stream))
+        record = domain.integrity_stream(domain.integrity_record_id(
+            f"{event.type} {p['application_id']}"))
+        events = decide(case, p, prepared["now"], bool(tx.stream_version(record)))
+        tx.append(events, {stream: case.version if case else 0, record: 0})
+    return step
 
 
 def _on_case(decide):
@@ -165,7 +169,7 @@ on_registration_event = dispatch({
     "ExamSessionScheduled": _session_scheduled,
     "TimetableAmended": _timetable_amended,
     "ApplicationSubmitted": _application_submitted,
-    "RegistrationVoided": _registration_voided,
+    "RegistrationVoided": _voided(domain.registration_voided),
     "CommitmentWithdrawn": _on_case(lambda case, event, now:
                                     domain.commitment_withdrawn(case, now)),
     "ProofSubmitted": _on_case(lambda case, event, now:
@@ -180,18 +184,8 @@ def make_scoring_prepare(config):
     return lambda event: {"now": clock.now()}
 
 
-def _scores_voided(tx, event, prepared):
-    """成绩无效 with an integrity record: written from the candidate on the case."""
-    p = event.payload
-    stream = domain.case_stream(p["application_id"])
-    case = domain.fold(tx.read_stream(stream))
-    record = domain.integrity_stream(domain.integrity_record_id(
-        f"ScoresVoided {p['application_id']}"))
-    events = domain.scores_voided(case, p, prepared["now"], bool(tx.stream_version(record)))
-    tx.append(events, {stream: case.version if case else 0, record: 0})
-
-
-on_scoring_event = dispatch({"ScoresVoided": _scores_voided}, prepared=True)
+# 成绩无效 with an integrity record: written from the candidate on the case
+on_scoring_event = dispatch({"ScoresVoided": _voided(domain.scores_voided)}, prepared=True)
 
 
 class Reference(DependencyProvider):

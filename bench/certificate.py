@@ -24,6 +24,7 @@ import resource
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 from bench.common import Context, Figure, fresh_pg, pg_url, resident_id
 
@@ -110,8 +111,9 @@ def _issue(ctx: Context) -> Iterator[Figure]:
     with fresh_pg(ctx, "certificate") as db:
         store = open_store(pg_url(db), REGISTRY, projections=[CertificateProjection()],
                            create_database=False)
+        signer = SimpleNamespace(issuer=issuer, number_format=keys.number_format_from_config(config))
         consumer = TrackingConsumer(store, "scoring", on_scoring_event,
-                                    prepare=make_prepare(config))
+                                    prepare=make_prepare(config, SimpleNamespace(signer=signer)))
         rss_before = _peak_mb()
         reset = _reset_peak()
         ctx.log(f"issuing {n} certificates (PostgreSQL {db})")

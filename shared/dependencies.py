@@ -15,6 +15,7 @@
 
 import time
 import uuid
+from types import SimpleNamespace
 
 import eventlet
 import structlog
@@ -133,8 +134,11 @@ class EventStoreProvider(DependencyProvider):
 
 class TrackingProvider(DependencyProvider):
     """``handlers``: upstream service name -> ``handler(tx, event)``, or a pair
-    ``(prepare, handler)`` where ``prepare(config)`` returns the ``prepare(event)`` step that
-    runs before the transaction (see ``shared.tracking``)."""
+    ``(make_prepare, handler)`` where ``make_prepare(config, providers)`` returns the
+    ``prepare(event)`` step that runs before the transaction (see ``shared.tracking``).
+    ``providers`` are the container's dependency providers by attribute name: what the
+    steps need of the container's own state (its folds, its issuer) they get through
+    ``prepare``, never from a module."""
 
     def __init__(self, handlers: dict):
         self.handlers = dict(handlers)
@@ -149,11 +153,12 @@ class TrackingProvider(DependencyProvider):
 
     def start(self):
         store = self.store_provider.store
+        providers = SimpleNamespace(**{d.attr_name: d for d in self.container.dependencies})
         for up, h in self.handlers.items():
             prepare = None
             if isinstance(h, tuple):
                 make_prepare, h = h
-                prepare = make_prepare(self.container.config)
+                prepare = make_prepare(self.container.config, providers)
             self.consumers[up] = TrackingConsumer(store, up, h, prepare=prepare,
                                                   on_dead_letter=self._dead_letter)
 

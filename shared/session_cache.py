@@ -1,22 +1,27 @@
-"""A small cache of folded exam-session documents (考试计划), so that commands and the
-deadline timer do not read and re-validate a session's stream on every call.
+"""A small cache of folded exam-session documents (考试计划) and rule books, so that
+commands, consumers and the deadline timer do not read and re-validate a stream on every
+call.
 
-A folded ``SessionDocument`` is a pure function of its stream's events; the log only
-grows, so (log id, session id, last version and position of the stream) names one fold.
-Each use asks the database for the stream's last version (one indexed lookup on the
-``(stream_id, stream_version)`` key) and folds again only when it changed.
+A folded document is a pure function of its stream's events; the log only grows, so (log
+id, stream key, last version and position of the stream) names one fold. Each use asks
+the database for the stream's last version (one indexed lookup on the
+``(stream_id, stream_version)`` key) and folds again only when it changed: an amendment
+appended here, or by another replica, is seen at the next use.
 
-A service declares its caches at module level (what to fold), but ``get`` and ``get_in``
-keep the folds with the store they were read from, which the service's
-``EventStoreProvider`` owns: one cache per container, none shared through the module.
+``SessionCache`` is a nameko dependency provider: a service declares what it folds
+(``sessions = SessionCache(fold, stream_of)``) and each container gets an empty cache at
+``setup``, so two containers in one process never share folds. Workers reach it as
+``self.sessions``; consumer steps through their ``prepare`` (``TrackingProvider`` hands a
+prepare factory the container's providers).
 """
 
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
 
+from nameko.extensions import DependencyProvider
+
 from shared.eventstore.statements import STREAM_HEAD
-from shared.session import SessionDocument
 
 
 def stream_head(conn, stream_id: str) -> tuple[int, int] | None:
@@ -25,18 +30,29 @@ def stream_head(conn, stream_id: str) -> tuple[int, int] | None:
     return (row.stream_version, row.position) if row else None
 
 
-class SessionCache:
-    """Folded session documents keyed by (log id, session id), valid for one stream head."""
+class SessionCache(DependencyProvider):
+    """Folds keyed by (log id, key), each valid for one stream head; the ``maxsize`` most
+    recently used are kept. The cache is made by ``setup`` (one per container); ``fresh``
+    gives an unbound one with its own cache, for steps run outside a container."""
 
-    def __init__(self, fold: Callable[[list], SessionDocument | None],
-                 stream_of: Callable[[str], str], maxsize: int = 64):
+    def __init__(self, fold: Callable[[list], object], stream_of: Callable[[str], str],
+                 maxsize: int = 64):
         self.fold, self.stream_of, self.maxsize = fold, stream_of, maxsize
+
+    def setup(self):
         self._docs: OrderedDict[tuple, tuple] = OrderedDict()
         self._lock = threading.Lock()
         self.folds = 0  # how often a stream was read and folded (tests, metrics)
 
-    def lookup(self, key: tuple, head: tuple | None,
-               load: Callable[[], list]) -> SessionDocument | None:
+    def fresh(self) -> "SessionCache":
+        cache = SessionCache(self.fold, self.stream_of, self.maxsize)
+        cache.setup()
+        return cache
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+    def lookup(self, key: tuple, head: tuple | None, load: Callable[[], list]):
         """The fold for ``key`` at ``head``; ``load()`` reads the stream when it is not cached."""
         if head is None:
             return None
@@ -57,32 +73,23 @@ class SessionCache:
                     self._docs.popitem(last=False)
         return doc
 
-    def held_by(self, store) -> "SessionCache":
-        """This cache's folds as ``store`` (an EventStore, or a worker's BoundStore of one)
-        holds them: created with the store's first use, gone with the store."""
-        target = getattr(store, "_store", store)
-        held = target.__dict__.setdefault("_kaowu_folds", {})
-        return held.get(self) or held.setdefault(
-            self, SessionCache(self.fold, self.stream_of, self.maxsize))
-
-    def get(self, store, session_id: str, conn=None) -> SessionDocument | None:
-        """The session as committed in ``store`` (an EventStore or a worker's BoundStore)."""
-        cache = self.held_by(store)
-        stream = self.stream_of(session_id)
+    def get(self, store, key, conn=None):
+        """The fold as committed in ``store`` (an EventStore or a worker's BoundStore)."""
+        stream = self.stream_of(key)
         if conn is None:
             with store.read_engine.connect() as c:
                 head = stream_head(c, stream)
         else:
             head = stream_head(conn, stream)
-        return cache.lookup((store.log_id, session_id), head,
-                            lambda: store.read_stream(stream, conn=conn))
+        return self.lookup((store.log_id, key), head,
+                           lambda: store.read_stream(stream, conn=conn))
 
-    def get_in(self, tx, session_id: str) -> SessionDocument | None:
-        """The session as transaction ``tx`` sees it: the cached fold, unless ``tx`` has
-        appended to the session's stream itself (then its own events are folded in)."""
-        stream = self.stream_of(session_id)
+    def get_in(self, tx, key):
+        """The fold as transaction ``tx`` sees it: the cached one, unless ``tx`` has appended
+        to the stream itself (then its own events are folded in, and not cached)."""
+        stream = self.stream_of(key)
         head = stream_head(tx.conn, stream)
         if (head[0] if head else 0) != tx.stream_version(stream):
             return self.fold(tx.read_stream(stream))
-        return self.held_by(tx.store).lookup((tx.store.log_id, session_id), head,
-                                             lambda: tx.store.read_stream(stream, conn=tx.conn))
+        return self.lookup((tx.store.log_id, key), head,
+                           lambda: tx.store.read_stream(stream, conn=tx.conn))

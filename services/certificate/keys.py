@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-import threading
 from pathlib import Path
 
 from joserfc.errors import JoseError
@@ -126,26 +125,18 @@ def dev_key(path: Path) -> OKPKey:
     return parse_key(path.read_text(encoding="utf-8"), f"development key {path}")
 
 
-_cache: dict[tuple, tuple[Issuer, str]] = {}
-_lock = threading.Lock()
-
-
 def issuer_from_config(config) -> Issuer:
-    """The issuer the service signs as, from its config (one per process and settings)."""
+    """The issuer the service signs as, from its config (read once per container, by the
+    service's ``IssuerProvider``)."""
     raw = _setting(config, "CERTIFICATE_SIGNING_KEY")
     dev_path = Path(_setting(config, "CERTIFICATE_DEV_KEY_PATH", DEV_KEY_PATH))
     base_url = str(_setting(config, "PUBLIC_BASE_URL", DEFAULT_PUBLIC_BASE_URL)).rstrip("/")
     issuer_id = str(_setting(config, "CERTIFICATE_ISSUER", f"{base_url}/issuer"))
     name = str(_setting(config, "CERTIFICATE_ISSUER_NAME", DEFAULT_ISSUER_NAME))
-    required = secrets_required(config)
-    cache_key = (raw, str(dev_path), required, base_url, issuer_id, name)
-    with _lock:
-        if cache_key not in _cache:
-            key, source = load_key(raw, dev_path, required)
-            issuer = Issuer(issuer_id=issuer_id, name=name, key=key, base_url=base_url)
-            log.info("certificate.issuer", issuer=issuer_id, kid=issuer.kid, key_source=source)
-            _cache[cache_key] = (issuer, source)
-        return _cache[cache_key][0]
+    key, source = load_key(raw, dev_path, secrets_required(config))
+    issuer = Issuer(issuer_id=issuer_id, name=name, key=key, base_url=base_url)
+    log.info("certificate.issuer", issuer=issuer_id, kid=issuer.kid, key_source=source)
+    return issuer
 
 
 def number_format_from_config(config) -> str:

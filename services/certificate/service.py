@@ -85,11 +85,10 @@ on_registration_event = dispatch({"ExamSessionScheduled": _session_scheduled,
 
 # -- consuming scoring's events: qualifications ----------------------------------------------
 
-def make_prepare(config):
-    """The issuer (its key is configuration), the clock and a fresh token, before the
-    consumer's transaction opens."""
-    issuer = keys.issuer_from_config(config)
-    number_format = keys.number_format_from_config(config)
+def make_prepare(config, providers):
+    """The issuer and number format (the container's, ``IssuerProvider``), the clock and a
+    fresh token, before the consumer's transaction opens."""
+    issuer, number_format = providers.signer.issuer, providers.signer.number_format
     clock = clock_from_config(config)
 
     def prepare(event):

@@ -60,7 +60,7 @@ ALL_NOTICES = CONFIRMATION_NOTICES + PRINTING_NOTICES
 SCORE_RECIPIENT_TICKETS = ("issued", "printed")
 
 
-def make_prepare(config):
+def make_prepare(config, providers):
     clock = clock_from_config(config)
 
     def prepare(event):

@@ -46,9 +46,6 @@ from shared.session import WINDOW_LABELS, parse_session
 from shared.session_cache import SessionCache
 from shared.tracking import dispatch
 
-#: folded session documents, re-folded only when a session's stream changes
-SESSIONS = SessionCache(domain.fold_session, domain.session_stream)
-
 
 def _verification_outcome(tx, event):
     stream = domain.application_stream(event.payload["application_id"])
@@ -82,6 +79,8 @@ on_verification_event = dispatch({
 class RegistrationService(EventSourcedService):
     name = "registration"
     store = EventStoreProvider(REGISTRY, projections=[RegistrationProjection()])
+    #: folded session documents, re-folded only when a session's stream changes
+    session_docs = SessionCache(domain.fold_session, domain.session_stream)
     tracking = TrackingProvider({"account": on_account_event, "verification": on_verification_event})
     account_rpc = RpcProxy("account")
     verification_rpc = RpcProxy("verification")
@@ -418,7 +417,7 @@ class RegistrationService(EventSourcedService):
         return self.get_application(account_id, doc.session_id)
 
     def _session(self, session_id):
-        doc = SESSIONS.get(self.store, session_id)
+        doc = self.session_docs.get(self.store, session_id)
         if doc is None:
             raise NotFound(f"No exam session {session_id!r} has been scheduled.", {"session_id": session_id})
         return doc

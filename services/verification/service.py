@@ -71,31 +71,27 @@ def fold_session(events) -> SessionDocument | None:
     return SessionDocument.from_dict(events[-1].payload["document"]) if events else None
 
 
-#: folded session documents, re-folded only when a session's stream changes
-SESSIONS = SessionCache(fold_session, session_stream)
-#: folded rule books (报考条件) per exam year, re-folded only when a year's stream changes
-RULEBOOKS = SessionCache(domain.fold_rule_book, domain.rules_stream)
-
-
-def rules_in_force_in(tx, exam_year) -> Rules | None:
+def rules_in_force_in(tx, rule_books, exam_year) -> Rules | None:
     """The rules of ``exam_year`` an application is checked against, as ``tx`` sees them:
     the latest version loaded, else the shipped file, else None."""
-    return domain.rules_in_force(RULEBOOKS.get_in(tx, exam_year), shipped_rules(exam_year))
+    return domain.rules_in_force(rule_books.get_in(tx, exam_year), shipped_rules(exam_year))
 
 
 # -- consuming registration's events -----------------------------------------------------
 
-def make_prepare(config):
+def make_prepare(config, providers):
     """Reference lookups (the registry, the integrity archive) happen here, before the
-    consumer's transaction opens: a real registry is a network call."""
+    consumer's transaction opens: a real registry is a network call. The steps get the
+    container's folded sessions and rule books with them."""
     ref = reference.from_config(config)
     clock = clock_from_config(config)
+    folds = {"session_docs": providers.session_docs, "rule_books": providers.rule_books}
 
     def prepare(event):
         now = clock.now()
         if event.type != "ApplicationSubmitted":
-            return {"now": now}
-        return {"now": now, "facts": reference.gather_facts(
+            return {"now": now, **folds}
+        return {"now": now, **folds, "facts": reference.gather_facts(
             ref, event.payload["candidate"], now.date())}
 
     return prepare
@@ -116,7 +112,7 @@ def _session_scheduled(tx, event, prepared):
 
 def _timetable_amended(tx, event, prepared):
     p = event.payload
-    doc = SESSIONS.get_in(tx, p["session_id"])
+    doc = prepared["session_docs"].get_in(tx, p["session_id"])
     if doc is not None:
         amended = doc.amended(p["window"], datetime.fromisoformat(p["start"]),
                               datetime.fromisoformat(p["end"]))
@@ -129,8 +125,8 @@ def _application_submitted(tx, event, prepared):
     stream = domain.case_stream(p["application_id"])
     if tx.stream_version(stream):
         return
-    doc = SESSIONS.get_in(tx, p["session_id"])
-    rules = rules_in_force_in(tx, doc.exam_year)  # None: the case goes to manual check
+    doc = prepared["session_docs"].get_in(tx, p["session_id"])
+    rules = rules_in_force_in(tx, prepared["rule_books"], doc.exam_year)  # None: manual check
     facts = prepared["facts"]
     if not facts.get("integrity"):  # records this service wrote count as much
         who = p["candidate"]
@@ -179,7 +175,7 @@ on_registration_event = dispatch({
 
 # -- consuming scoring's events ------------------------------------------------------------
 
-def make_scoring_prepare(config):
+def make_scoring_prepare(config, providers):
     clock = clock_from_config(config)
     return lambda event: {"now": clock.now()}
 
@@ -201,6 +197,10 @@ class Reference(DependencyProvider):
 class VerificationService(EventSourcedService):
     name = "verification"
     store = EventStoreProvider(REGISTRY, projections=[VerificationProjection()])
+    #: folded session documents, re-folded only when a session's stream changes
+    session_docs = SessionCache(fold_session, session_stream)
+    #: folded rule books (报考条件) per exam year, re-folded only when a year's stream changes
+    rule_books = SessionCache(domain.fold_rule_book, domain.rules_stream)
     tracking = TrackingProvider({"registration": (make_prepare, on_registration_event),
                                  "scoring": (make_scoring_prepare, on_scoring_event)})
     registration_rpc = RpcProxy("registration")
@@ -230,7 +230,7 @@ class VerificationService(EventSourcedService):
         self.deadline_effects.run_due(self.store, self.clock.now(), self.deadline_plan())
 
     def deadline_plan(self):
-        docs = [doc for doc in (SESSIONS.get(self.store, sid) for sid in self._session_ids())
+        docs = [doc for doc in (self.session_docs.get(self.store, sid) for sid in self._session_ids())
                 if doc is not None]
         return [Due(doc.session_id, window, doc.window(window).end_exclusive,
                     lambda tx, doc=doc, effect=effect: effect(tx, doc))
@@ -250,7 +250,7 @@ class VerificationService(EventSourcedService):
         gauges["kaowu_window_end_timestamp_seconds"] = [
             ((sid, name), window.end_exclusive.timestamp())
             for sid in self._session_ids()
-            for name, window in SESSIONS.get(self.store, sid).windows.items()]
+            for name, window in self.session_docs.get(self.store, sid).windows.items()]
         return gauges
 
     @staticmethod
@@ -309,7 +309,7 @@ class VerificationService(EventSourcedService):
 
         def decide(tx):
             case = self._case(tx, stream, cmd["application_id"])
-            doc = SESSIONS.get_in(tx, case.session_id)
+            doc = self.session_docs.get_in(tx, case.session_id)
             in_service, hours = _service(doc, case.registration_point, now)
             draw_done = _draw_done(tx, doc, now)
             tx.append(domain.manual_decision(
@@ -331,7 +331,7 @@ class VerificationService(EventSourcedService):
         stream = draw_stream(cmd["session_id"])
 
         def decide(tx):
-            doc = SESSIONS.get_in(tx, cmd["session_id"])
+            doc = self.session_docs.get_in(tx, cmd["session_id"])
             if doc is None:
                 raise NotFound("No such exam session.", {"session_id": cmd["session_id"]})
             require_open(doc, "spot_check", now, "Drawing the spot check")
@@ -364,7 +364,7 @@ class VerificationService(EventSourcedService):
 
         def decide(tx):
             case = self._case(tx, stream, cmd["application_id"])
-            doc = SESSIONS.get_in(tx, case.session_id)
+            doc = self.session_docs.get_in(tx, case.session_id)
             require_open(doc, "spot_check", now, "Deciding a spot check")
             tx.append(domain.spot_check_decision(case, cmd["decision"] == "pass", cmd["reason"],
                                                  who["staff_id"], now), {stream: case.version})
@@ -416,7 +416,7 @@ class VerificationService(EventSourcedService):
 
         def decide(tx):
             case = self._case(tx, stream, app_id)
-            doc = SESSIONS.get_in(tx, case.session_id)
+            doc = self.session_docs.get_in(tx, case.session_id)
             tx.append(domain.raise_enquiry(case, account_id, enquiry_id, cmd["text"], now,
                                            doc.window("confirmation")), {stream: case.version})
 
@@ -439,7 +439,7 @@ class VerificationService(EventSourcedService):
 
         def decide(tx):
             case = self._case(tx, stream, app_id)
-            doc = SESSIONS.get_in(tx, case.session_id)
+            doc = self.session_docs.get_in(tx, case.session_id)
             in_service, hours = _service(doc, case.registration_point, now)
             tx.append(domain.answer_enquiry(case, cmd["enquiry_id"], cmd["answer"], cmd["reopen"],
                                             who["staff_id"], who["registration_point"], now,
@@ -525,7 +525,7 @@ class VerificationService(EventSourcedService):
         with every version's who, when and why. ``NotFound`` if the year has none."""
         q = load(ExamYearSchema(), {"exam_year": exam_year, "version": version})
         year = q["exam_year"]
-        book = RULEBOOKS.get(self.store, year)
+        book = self.rule_books.get(self.store, year)
         shipped = shipped_rules(year)
         versions = ([_shipped_version(shipped)] if shipped else []) + [
             _loaded_version(v) for v in (book.versions if book else [])]

@@ -368,7 +368,8 @@ def test_manual_check_queue_window_ends_and_deadlines(runner_factory, amqp_uri, 
 
     container = next(c for c in s.runner.containers if c.service_name == "verification")
     store = next(d for d in container.dependencies if isinstance(d, EventStoreProvider)).store
-    service = worker_factory(VerificationService, store=store, clock=s.clock)
+    service = worker_factory(VerificationService, store=store, clock=s.clock,
+                             session_docs=VerificationService.session_docs.fresh())
     gauges = service.scrape_gauges()
     assert gauges["kaowu_manual_check_queue"] == [((SESSION, STAFF["registration_point"]), 2)]
     ends = dict(gauges["kaowu_window_end_timestamp_seconds"])
@@ -381,7 +382,8 @@ def test_manual_check_queue_window_ends_and_deadlines(runner_factory, amqp_uri, 
 
     reg = next(c for c in s.runner.containers if c.service_name == "registration")
     registration = worker_factory(RegistrationService, clock=s.clock, store=next(
-        d for d in reg.dependencies if isinstance(d, EventStoreProvider)).store)
+        d for d in reg.dependencies if isinstance(d, EventStoreProvider)).store,
+        session_docs=RegistrationService.session_docs.fresh())
     assert list(registration.deadline_schedule()) == [
         (SESSION, "confirmation", at(2026, 4, 18, 16, 0, 1), False)]
 

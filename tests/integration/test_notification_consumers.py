@@ -6,6 +6,7 @@ and PostgreSQL. The timers' work (``fire_due_notices``, ``send_due``) is driven 
 
 import time
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 
@@ -54,7 +55,7 @@ class World:
 
     def start_consumers(self):
         """The consumers of a starting process (they read their tracking records afresh)."""
-        prepare = make_prepare({"CLOCK": self.clock})
+        prepare = make_prepare({"CLOCK": self.clock}, SimpleNamespace())
         self.consumers = {name: TrackingConsumer(self.me, name, h, prepare=prepare)
                           for name, h in HANDLERS.items()}
 

@@ -31,6 +31,7 @@ import os
 import tempfile
 from collections import Counter
 from datetime import datetime
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
@@ -199,8 +200,13 @@ class Season:
                               clock=self.clock, projections=[RegistrationProjection()])
         self.ver = open_store(f"sqlite:///{root}/verification.db", VERIFICATION_REGISTRY,
                               clock=self.clock, projections=[VerificationProjection()])
+        # the folds each service's container would hold: its workers and consumer share them
+        self.reg_docs = RegistrationService.session_docs.fresh()
+        self.ver_folds = {"session_docs": VerificationService.session_docs.fresh(),
+                          "rule_books": VerificationService.rule_books.fresh()}
         self.ver_consumer = TrackingConsumer(self.ver, "registration", on_registration_event,
-                                             prepare=make_prepare({"CLOCK": self.clock}))
+                                             prepare=make_prepare({"CLOCK": self.clock},
+                                                                  SimpleNamespace(**self.ver_folds)))
         self.reg_consumer = TrackingConsumer(self.reg, "verification", on_verification_event)
         self.deadlines = {"registration": DeadlineRunner("registration"),
                           "verification": DeadlineRunner("verification")}
@@ -254,13 +260,14 @@ class Season:
         return worker_factory(RegistrationService,
                               store=BoundStore(self.reg, self._context("test:registration")),
                               clock=self.clock, verification_rpc=_VerificationRpc(self),
-                              deadline_effects=self.deadlines["registration"])
+                              deadline_effects=self.deadlines["registration"],
+                              session_docs=self.reg_docs)
 
     def verification(self):
         return worker_factory(VerificationService,
                               store=BoundStore(self.ver, self._context("test:verification")),
                               clock=self.clock, reference=self.reference,
-                              deadline_effects=self.deadlines["verification"])
+                              deadline_effects=self.deadlines["verification"], **self.ver_folds)
 
     def call(self, service, method, *args):
         worker = self.registration() if service == "registration" else self.verification()

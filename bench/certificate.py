@@ -94,8 +94,14 @@ def _issue(ctx: Context) -> Iterator[Figure]:
     n = ctx.n(QUALIFIED, 100)
     upstream = [_attained(i) for i in range(n)]
 
-    def fetch(position, limit):
-        return upstream[position:position + limit]
+    def fetch(position, limit, types=None):
+        # scoring's events_after with a type filter: every event here is QualificationAttained
+        found = [e for e in upstream[position:position + limit]
+                 if types is None or e["type"] in types]
+        if types is None:
+            return found
+        upto = found[-1]["position"] if len(found) == limit else len(upstream)
+        return {"events": found, "upto": max(upto, position), "log_id": "bench-scoring-log"}
 
     config = _config()
     issuer = keys.issuer_from_config(config)

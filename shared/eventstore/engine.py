@@ -141,13 +141,16 @@ def driver_executed(conn, cursor, statement: str, parameters, executemany: bool 
 
 
 def wrapped(conn, cursor, exc):
-    """A driver error as SQLAlchemy would have raised it, the connection invalidated if it
-    is gone (``EventStore.execute`` then runs the command again on a fresh one)."""
+    """A driver error as SQLAlchemy would have raised it, and handled as it would: if the
+    connection is gone, it and every pooled connection as old are invalidated (a server
+    restart dropped them all; ``EventStore.execute`` then runs the command again on a
+    fresh one, the next call finds a renewed pool)."""
     from sqlalchemy.exc import DBAPIError
 
     dialect = conn.dialect
     gone = dialect.is_disconnect(exc, conn.connection.dbapi_connection, cursor)
     if gone:
+        conn.engine.pool._invalidate(conn.connection, exc)  # as Connection does on a disconnect
         conn.invalidate(exc)
     return DBAPIError.instance(None, None, exc, dialect.dbapi.Error,
                                connection_invalidated=gone, dialect=dialect)

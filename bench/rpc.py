@@ -127,7 +127,9 @@ class Profiling:
 
     - ``BENCH_PROFILE=DIR``: cProfile in each service process (``bench.profiled``, told by
       SIGUSR1 / SIGUSR2), ``DIR/<name>-<i>.prof``. Under eventlet it counts time spent
-      waiting in the hub against whatever frame switched to it: cumulative times mislead;
+      waiting in the hub against whatever frame switched to it: cumulative times mislead.
+      With ``BENCH_PROFILE_MODE=sample`` the same files hold CPU-time stack samples instead
+      (collapsed stacks; see ``bench.profiled``);
     - ``BENCH_PYSPY=DIR``: ``py-spy record`` (if on ``PATH`` or named by ``PYSPY``) of each
       service process, ``DIR/<name>-<pid>.txt`` in py-spy's raw (collapsed stacks) format.
       It counts a process waiting for a CPU as busy: on a saturated machine its shares

@@ -233,11 +233,12 @@ class RegistrationService(EventSourcedService):
             integrity_live = bool(cmd["commitment"] and candidate is not None and integrity.live(
                 tx.conn, candidate.id_type, candidate.id_number, now.date()))
             existing = domain.fold_application(tx.read_stream(stream))
-            tx.append(domain.submit(doc, candidate, account_id, cmd, now, integrity_live, existing),
-                      {stream: 0})
+            # a first application (``submit`` refuses another): its history is what this
+            # appends, committed as returned (no read back)
+            return tx.append(domain.submit(doc, candidate, account_id, cmd, now, integrity_live,
+                                           existing), {stream: 0})
 
-        self.store.execute(decide)
-        return self.get_application(account_id, doc.session_id)
+        return self._application(self.store.execute(decide))
 
     @command
     def withdraw_commitment(self, account_id, session_id):

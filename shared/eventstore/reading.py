@@ -7,7 +7,8 @@ from collections.abc import Iterable, Iterator
 import orjson
 
 from shared.events import STORED_EVENT_SLOTS, StoredEvent, stored_event
-from shared.eventstore.statements import EVENTS_AFTER, STREAM
+from shared.eventstore.engine import driver_rows
+from shared.eventstore.statements import EVENTS_AFTER, PG_STREAM, STREAM
 from shared.eventstore.threads import DatabaseWorker, gc_paused
 
 
@@ -25,10 +26,12 @@ class LogReader:
             return v
 
     def _decode_all(self, result) -> list[StoredEvent]:
-        loads, make, versions = orjson.loads, stored_event, self._versions
+        return self._decoded(result.tuples().all())
+
+    def _decoded(self, rows) -> list[StoredEvent]:
         out = []
         with gc_paused():
-            self._decode_rows(result.tuples().all(), out, loads, make, versions)
+            self._decode_rows(rows, out, orjson.loads, stored_event, self._versions)
         return out
 
     def _decode_rows(self, rows, out, loads, make, versions):
@@ -41,6 +44,11 @@ class LogReader:
                             payload, loads(metadata)))
 
     def read_stream(self, stream_id: str, conn=None) -> list[StoredEvent]:
+        if self.dialect == "postgresql":  # on the driver's cursor
+            if conn is not None:
+                return self._decoded(driver_rows(conn, PG_STREAM, (stream_id,)))
+            with self.read_engine.begin() as c:  # autocommit (``make_engine``): sends no BEGIN
+                return self._decoded(driver_rows(c, PG_STREAM, (stream_id,)))
         params = {"stream_id": stream_id}
         if conn is not None:
             return self._decode_all(conn.execute(STREAM, params))

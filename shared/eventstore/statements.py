@@ -26,6 +26,14 @@ STREAM_HEAD = (select(events_table.c.stream_version, events_table.c.position).wh
                .order_by(events_table.c.stream_version.desc()).limit(1))
 
 
+# the same two on the driver's cursor (``engine.driver_rows``, PostgreSQL): the columns and
+# order of the two above
+PG_STREAM = ("SELECT position, stream_id, stream_version, type, schema_version, payload, "
+             "metadata FROM events WHERE stream_id = %s ORDER BY stream_version")
+PG_STREAM_HEAD = ("SELECT stream_version, position FROM events WHERE stream_id = %s "
+                  "ORDER BY stream_version DESC LIMIT 1")
+
+
 def _events_after(types: bool, stream: bool):
     q = select(events_table).where(events_table.c.position > bindparam("after"))
     if types:

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING
 import orjson
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 
 from shared.clock import iso
 from shared.events import NewEvent, StoredEvent, stored_event
-from shared.eventstore.engine import driver_executed
-from shared.eventstore.statements import STREAM_HEAD, TRACK, TRACKED, TRACKED_LOCKED
+from shared.eventstore.engine import driver_executed, driver_rows, wrapped
+from shared.eventstore.statements import PG_STREAM_HEAD, STREAM_HEAD, TRACK, TRACKED, TRACKED_LOCKED
 from shared.eventstore.tables import blobs_table, tracking_table
 
 if TYPE_CHECKING:
@@ -68,17 +68,6 @@ def _pg_rows(pending, start: int) -> tuple[str, list]:
     return ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(pending)), params
 
 
-def _wrapped(conn, cursor, exc) -> DBAPIError:
-    """A driver error as SQLAlchemy would have raised it, the connection invalidated if it
-    is gone (``EventStore.execute`` then runs the command again on a fresh one)."""
-    dialect = conn.dialect
-    gone = dialect.is_disconnect(exc, conn.connection.dbapi_connection, cursor)
-    if gone:
-        conn.invalidate(exc)
-    return DBAPIError.instance(None, None, exc, dialect.dbapi.Error,
-                               connection_invalidated=gone, dialect=dialect)
-
-
 @dataclass
 class Transaction:
     """The unit of work. ``append`` validates and versions events and writes the read
@@ -103,6 +92,9 @@ class Transaction:
     def stream_version(self, stream_id: str) -> int:
         if stream_id in self._versions:
             return self._versions[stream_id]
+        if self.store.dialect == "postgresql":
+            rows = driver_rows(self.conn, PG_STREAM_HEAD, (stream_id,))
+            return rows[0][0] if rows else 0
         row = self.conn.execute(STREAM_HEAD, {"stream_id": stream_id}).first()
         return row[0] if row else 0
 
@@ -184,7 +176,7 @@ class Transaction:
             if isinstance(exc, self.store.engine.dialect.dbapi.IntegrityError):
                 # (stream_id, stream_version) taken: the whole unit rolls back
                 raise ConcurrencyConflict({se.stream_id for se, _, _ in pending}) from None
-            raise _wrapped(self.conn, cur, exc) from exc
+            raise wrapped(self.conn, cur, exc) from exc
         finally:
             cur.close()
         self.appended.extend(

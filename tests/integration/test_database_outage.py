@@ -12,6 +12,7 @@ from marshmallow import Schema, fields
 from nameko.standalone.rpc import ServiceRpcProxy
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from services.account.service import AccountService
@@ -57,6 +58,28 @@ def test_a_command_runs_again_on_a_fresh_connection(databases):
         assert terminate_connections(url) >= 1
         store.execute(lambda tx: tx.append([NewEvent("b", "Noted", {"n": 2})]))
         assert [e.stream_id for e in store.events_after(0)] == ["a", "b"]
+    finally:
+        store.engine.dispose()
+
+
+def test_a_read_on_a_dead_connection_renews_the_whole_pool(databases):
+    """A stream read (on the driver's cursor) that meets a dropped connection fails as a
+    disconnect, and the pool's other connections, as old, are not handed out again."""
+    url = databases.new("outage_read")
+    store = open_store(url, REGISTRY)
+    try:
+        store.execute(lambda tx: tx.append([NewEvent("a", "Noted", {"n": 1})]))
+        held = [store.engine.connect() for _ in range(2)]  # the tests' pools keep two
+        for c in held:
+            c.exec_driver_sql("SELECT 1")
+        for c in held:
+            c.close()
+        assert terminate_connections(url) >= 2
+        with pytest.raises(DBAPIError) as exc:
+            store.read_stream("a")
+        assert exc.value.connection_invalidated
+        assert [e.stream_id for e in store.read_stream("a")] == ["a"]
+        assert store.execute(lambda tx: tx.stream_version("a")) == 1
     finally:
         store.engine.dispose()
 

@@ -71,7 +71,12 @@ class Tx:
     def append(self, events, expected=None):
         for e in events:
             REGISTRY.validate(e.type, e.payload)  # what the real store does first
+        first = len(self.appended)
         self.appended += events
+        # as the real one: the events versioned, with their metadata
+        return [SimpleNamespace(type=e.type, payload=e.payload, stream_id=e.stream_id,
+                                stream_version=first + i + 1, metadata={})
+                for i, e in enumerate(events)]
 
 
 def worker(model: ReadModel):

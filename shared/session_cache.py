@@ -88,8 +88,7 @@ class SessionCache(DependencyProvider):
         """The fold as transaction ``tx`` sees it: the cached one, unless ``tx`` has appended
         to the stream itself (then its own events are folded in, and not cached)."""
         stream = self.stream_of(key)
-        head = stream_head(tx.conn, stream)
-        if (head[0] if head else 0) != tx.stream_version(stream):
+        if tx.appended_to(stream):
             return self.fold(tx.read_stream(stream))
-        return self.lookup((tx.store.log_id, key), head,
+        return self.lookup((tx.store.log_id, key), stream_head(tx.conn, stream),
                            lambda: tx.store.read_stream(stream, conn=tx.conn))

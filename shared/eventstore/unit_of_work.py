@@ -89,6 +89,10 @@ class Transaction:
         mine = [se for se, _, _ in self._pending if se.stream_id == stream_id]
         return self.store.read_stream(stream_id, conn=self.conn) + mine
 
+    def appended_to(self, stream_id: str) -> bool:
+        """Has this transaction appended to the stream (no database read)?"""
+        return stream_id in self._versions
+
     def stream_version(self, stream_id: str) -> int:
         if stream_id in self._versions:
             return self._versions[stream_id]

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import orjson
 from sqlalchemy import create_engine, event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool, QueuePool
 
 
@@ -138,3 +139,14 @@ def driver_executed(conn, cursor, statement: str, parameters, executemany: bool 
     statement run on the driver's own cursor, past SQLAlchemy."""
     for listener in conn.dispatch.before_cursor_execute:
         listener(conn, cursor, statement, parameters, None, executemany)
+
+
+def driver_error(conn, cursor, exc) -> DBAPIError:
+    """A driver error as SQLAlchemy would have raised it, the connection invalidated if it
+    is gone (``EventStore.execute`` then runs the command again on a fresh one)."""
+    dialect = conn.dialect
+    gone = dialect.is_disconnect(exc, conn.connection.dbapi_connection, cursor)
+    if gone:
+        conn.invalidate(exc)
+    return DBAPIError.instance(None, None, exc, dialect.dbapi.Error,
+                               connection_invalidated=gone, dialect=dialect)

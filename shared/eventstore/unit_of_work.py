@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 import orjson
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 
 from shared.clock import iso
 from shared.events import NewEvent, StoredEvent, stored_event
-from shared.eventstore.engine import driver_executed
+from shared.eventstore.engine import driver_error, driver_executed
 from shared.eventstore.statements import STREAM_HEAD, TRACK, TRACKED, TRACKED_LOCKED
 from shared.eventstore.tables import blobs_table, tracking_table
 
@@ -66,17 +66,6 @@ def _pg_rows(pending, start: int) -> tuple[str, list]:
     for i, (se, payload, md) in enumerate(pending, start=start):
         params += (i, se.stream_id, se.stream_version, se.type, se.schema_version, payload, md)
     return ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(pending)), params
-
-
-def _wrapped(conn, cursor, exc) -> DBAPIError:
-    """A driver error as SQLAlchemy would have raised it, the connection invalidated if it
-    is gone (``EventStore.execute`` then runs the command again on a fresh one)."""
-    dialect = conn.dialect
-    gone = dialect.is_disconnect(exc, conn.connection.dbapi_connection, cursor)
-    if gone:
-        conn.invalidate(exc)
-    return DBAPIError.instance(None, None, exc, dialect.dbapi.Error,
-                               connection_invalidated=gone, dialect=dialect)
 
 
 @dataclass
@@ -184,7 +173,7 @@ class Transaction:
             if isinstance(exc, self.store.engine.dialect.dbapi.IntegrityError):
                 # (stream_id, stream_version) taken: the whole unit rolls back
                 raise ConcurrencyConflict({se.stream_id for se, _, _ in pending}) from None
-            raise _wrapped(self.conn, cur, exc) from exc
+            raise driver_error(self.conn, cur, exc) from exc
         finally:
             cur.close()
         self.appended.extend(

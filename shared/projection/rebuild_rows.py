@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterable
 from sqlalchemy import Table
 
 from shared.events import StoredEvent
-from shared.projection.bulk_writer import BulkWriter, Steps
-from shared.projection.changes import Change, Delete, Upsert
+from shared.projection.bulk_writer import BulkWriter
+from shared.projection.changes import Change, Delete, Steps, Upsert
 
 
 class Fold:

@@ -56,8 +56,7 @@ class Fold:
                 if row is None:
                     if hash(rid) not in written:  # fresh and absent
                         if kind is upsert:
-                            row = rows[rid] = dict(key)
-                            row.update(ch.values)
+                            rows[rid] = {**key, **ch.values}
                         continue
                     row = rows[rid] = Steps()
                 if row.__class__ is dict:
@@ -82,9 +81,13 @@ class Fold:
 
     def _write(self, n: int):
         rows = self.rows
-        taken = list(itertools.islice(rows.items(), n))
-        for rid, _ in taken:
-            del rows[rid]
+        if n >= len(rows):
+            taken = list(rows.items())
+            rows.clear()
+        else:
+            taken = list(itertools.islice(rows.items(), n))
+            for rid, _ in taken:
+                del rows[rid]
         inserts: dict[tuple, list[dict]] = {}
         steps: list[tuple[str, Steps]] = []
         written = self.written

@@ -65,8 +65,9 @@ class Evolve(Mapping):
         self.what, self.steps, self.ident = what, dict(steps), ident
         self.check, self.each = check, each
         self.opens = frozenset(t for t, s in self.steps.items() if s.make is not None)
-        # event type -> what ``changes`` calls (a rebuild calls it per event)
-        self._changes = {t: (lambda ev, make=s.make: dict(vars(make(ev)))) if s.make is not None
+        # event type -> what ``changes`` calls (a rebuild calls it per event); the state an
+        # opening makes is new and dropped: its fields are handed over without a copy
+        self._changes = {t: (lambda ev, make=s.make: vars(make(ev))) if s.make is not None
                          else s.sets or _nothing for t, s in self.steps.items()}
 
     def __getitem__(self, event_type: str) -> Step:
@@ -136,7 +137,7 @@ class Columns:
     ``Evolve.changes``, it gives the row's values (compiled once: a rebuild calls it per
     event)."""
 
-    __slots__ = ("spec", "names", "_targets", "_plain", "_same")
+    __slots__ = ("spec", "names", "_targets", "_plain", "_same", "_converted")
 
     def __init__(self, spec: dict):
         self.spec = spec
@@ -148,6 +149,9 @@ class Columns:
         # a field kept as it is in one column: the common case, taken first
         self._plain = {name: target for name, target in spec.items() if isinstance(target, str)}
         self._same = frozenset(name for name, target in self._plain.items() if name == target)
+        # the fields kept otherwise, a (field, column, convert or None) each column
+        self._converted = tuple((name, column, convert) for name, to in self._targets.items()
+                                if name not in self._plain for column, convert in to)
 
     def __iter__(self):
         return iter(self.spec)
@@ -160,14 +164,14 @@ class Columns:
         if fields.keys() <= self._same:  # every field its own column: most steps
             return dict(fields)
         out, targets = {}, self._targets
+        plain = self._plain
         if len(fields) > len(targets):  # a whole state (an opening): walk the columns
-            for name, to in targets.items():
+            out = {column: fields[name] for name, column in plain.items() if name in fields}
+            for name, column, convert in self._converted:
                 if name in fields:
                     value = fields[name]
-                    for column, convert in to:
-                        out[column] = value if convert is None else convert(value)
+                    out[column] = value if convert is None else convert(value)
             return out
-        plain = self._plain
         for name, value in fields.items():
             column = plain.get(name)
             if column is not None:

@@ -91,9 +91,10 @@ class AccountProjection(Projection):
         self._touched: dict[str, tuple[str, ...]] = {}
 
     def handle(self, event):
+        # a list, not a generator: a rebuild calls this per event
         fields = ACCOUNT.changes(event)
         if fields is None:
-            return
+            return ()
         p, t, at = event.payload, event.type, event.metadata.get("occurred_at")
         key = {"account_id": p["account_id"]}
         table = OPENS.get(t)
@@ -102,11 +103,11 @@ class AccountProjection(Projection):
             values["updated_at"] = at
             if table == "accounts":
                 values["missing"] = ALL_SECTIONS
-            yield Upsert(table, key, values)
-            return
+            return (Upsert(table, key, values),)
+        out = []
         if t == "ProfileUpdated":
-            yield Upsert("profile_sections", {**key, "section": p["section"]},
-                         {"data": p["data"], "updated_at": at})
+            out.append(Upsert("profile_sections", {**key, "section": p["section"]},
+                              {"data": p["data"], "updated_at": at}))
         # an account id is in one of the two tables: no row, no effect
         tables = self._touched.get(t)
         if tables is None:
@@ -116,7 +117,8 @@ class AccountProjection(Projection):
             values["updated_at"] = at
             if t == "ProfileUpdated":
                 values["missing"] = p["missing"]
-            yield Update(table, key, values)
+            out.append(Update(table, key, values))
+        return out
 
     def _tables(self, event_type: str, fields: dict) -> tuple[str, ...]:
         """The tables whose columns an event of ``event_type`` sets (a step sets the same

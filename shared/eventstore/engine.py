@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import orjson
 from sqlalchemy import create_engine, event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool, QueuePool
 
 
@@ -140,13 +141,11 @@ def driver_executed(conn, cursor, statement: str, parameters, executemany: bool 
         listener(conn, cursor, statement, parameters, None, executemany)
 
 
-def wrapped(conn, cursor, exc):
+def driver_error(conn, cursor, exc) -> DBAPIError:
     """A driver error as SQLAlchemy would have raised it, and handled as it would: if the
     connection is gone, it and every pooled connection as old are invalidated (a server
     restart dropped them all; ``EventStore.execute`` then runs the command again on a
     fresh one, the next call finds a renewed pool)."""
-    from sqlalchemy.exc import DBAPIError
-
     dialect = conn.dialect
     gone = dialect.is_disconnect(exc, conn.connection.dbapi_connection, cursor)
     if gone:
@@ -160,13 +159,13 @@ def driver_rows(conn, statement: str, parameters) -> list[tuple]:
     """The rows of one statement run on ``conn``'s driver cursor, past SQLAlchemy: for the
     short indexed reads every command and consumer makes, whose Python cost is mostly
     SQLAlchemy's statement machinery. Counted as SQLAlchemy's statements are
-    (``driver_executed``); a driver error raised as SQLAlchemy would (``wrapped``)."""
+    (``driver_executed``); a driver error raised as SQLAlchemy would (``driver_error``)."""
     cur = conn.connection.dbapi_connection.cursor()
     try:
         driver_executed(conn, cur, statement, parameters)
         cur.execute(statement, parameters)
         return cur.fetchall()
     except conn.dialect.dbapi.Error as exc:
-        raise wrapped(conn, cur, exc) from exc
+        raise driver_error(conn, cur, exc) from exc
     finally:
         cur.close()

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from shared.clock import iso
 from shared.events import NewEvent, StoredEvent, stored_event
-from shared.eventstore.engine import driver_executed, driver_rows, wrapped
+from shared.eventstore.engine import driver_error, driver_executed, driver_rows
 from shared.eventstore.statements import PG_STREAM_HEAD, STREAM_HEAD, TRACK, TRACKED, TRACKED_LOCKED
 from shared.eventstore.tables import blobs_table, tracking_table
 
@@ -180,7 +180,7 @@ class Transaction:
             if isinstance(exc, self.store.engine.dialect.dbapi.IntegrityError):
                 # (stream_id, stream_version) taken: the whole unit rolls back
                 raise ConcurrencyConflict({se.stream_id for se, _, _ in pending}) from None
-            raise wrapped(self.conn, cur, exc) from exc
+            raise driver_error(self.conn, cur, exc) from exc
         finally:
             cur.close()
         self.appended.extend(

@@ -5,7 +5,8 @@ A projection's ``handle(event)`` is pure: it maps one stored event to row change
 
 - ``read_model``: ``Projection``, what a service declares, and ``snapshot``;
 - ``changes``: the row changes, and writing them in the transaction that appended the
-  events (so a read model is never behind its own log);
+  events (so a read model is never behind its own log); ``statements``: the driver SQL
+  that writes them, built once per table, kind and columns;
 - ``rebuild``: the whole log replayed into emptied (PostgreSQL: twin, then swapped) tables;
   ``rebuild_rows`` folds a rebuild's rows in memory, ``bulk_writer`` writes them.
 """

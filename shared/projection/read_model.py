@@ -9,6 +9,7 @@ from sqlalchemy import MetaData, Table, select
 from shared.events import StoredEvent
 from shared.projection.changes import Change, apply_changes
 from shared.projection.rebuild import rebuild_read_model
+from shared.projection.statements import RowStatements
 
 
 class Projection:
@@ -36,6 +37,15 @@ class Projection:
         return dict(self.metadata.tables)
 
     # -- applying (adapter side) ---------------------------------------------------------
+
+    def statements(self, dialect) -> RowStatements:
+        """The statements that write this projection's rows on ``dialect`` (an engine's: its
+        JSON serializer is the columns'), built as they are first needed and kept."""
+        built = self.__dict__.setdefault("_statements", {})
+        statements = built.get(dialect)
+        if statements is None:
+            statements = built[dialect] = RowStatements(self.tables, dialect)
+        return statements
 
     def apply(self, conn, events: Sequence[StoredEvent]):
         """Write ``handle``'s changes for ``events`` in the appending transaction

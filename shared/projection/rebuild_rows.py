@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterable
 from sqlalchemy import Table
 
 from shared.events import StoredEvent
-from shared.projection.bulk_writer import BulkWriter, Steps
-from shared.projection.changes import Change, Delete, Upsert
+from shared.projection.bulk_writer import BulkWriter
+from shared.projection.changes import Change, Delete, Steps, Upsert
 
 
 class Fold:
@@ -56,8 +56,7 @@ class Fold:
                 if row is None:
                     if hash(rid) not in written:  # fresh and absent
                         if kind is upsert:
-                            row = rows[rid] = dict(key)
-                            row.update(ch.values)
+                            rows[rid] = {**key, **ch.values}
                         continue
                     row = rows[rid] = Steps()
                 if row.__class__ is dict:
@@ -82,9 +81,13 @@ class Fold:
 
     def _write(self, n: int):
         rows = self.rows
-        taken = list(itertools.islice(rows.items(), n))
-        for rid, _ in taken:
-            del rows[rid]
+        if n >= len(rows):
+            taken = list(rows.items())
+            rows.clear()
+        else:
+            taken = list(itertools.islice(rows.items(), n))
+            for rid, _ in taken:
+                del rows[rid]
         inserts: dict[tuple, list[dict]] = {}
         steps: list[tuple[str, Steps]] = []
         written = self.written

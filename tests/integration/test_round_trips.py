@@ -9,7 +9,7 @@ import pytest
 from shared.events import NewEvent
 from shared.eventstore.engine import count_round_trips
 from shared.eventstore.store import open_store
-from tests.integration.test_eventstore import registry
+from tests.integration.test_eventstore import Things, registry
 
 pytestmark = pytest.mark.integration
 
@@ -45,6 +45,38 @@ def test_a_command_is_one_transaction_and_its_appends_one_statement(store):
     # BEGIN, the stream read, the head and both events in one statement, COMMIT
     assert cost(counts, lambda: store.execute(command)) == {"begin": 1, "statement": 2, "commit": 1}
 
+
+
+
+def test_a_read_models_rows_are_a_statement_per_table_and_kind_built_once(pg_url, monkeypatch):
+    """Many rows of one kind in one statement; the statement's text built on first use only
+    (``RowStatements``), not per append."""
+    from shared.projection.statements import RowStatements
+
+    built = []
+    build = RowStatements._build
+    monkeypatch.setattr(RowStatements, "_build", lambda self, *a: built.append(a) or build(self, *a))
+    store = open_store(pg_url, registry(), projections=[Things()])
+    counts = counting(store)
+
+    def cost_of(events, expected):
+        return cost(counts, lambda: store.append(events, expected))
+
+    # three upserts in one statement, the events in another
+    counted = [NewEvent(f"s-{i}", "Counted", {"n": i}) for i in range(6)]
+    assert cost_of(counted[:3], {f"s-{i}": 0 for i in range(3)}) == {
+        "begin": 1, "statement": 2, "commit": 1}
+    renamed = [NewEvent(f"s-{i}", "Renamed", {"title": f"t{i}"}) for i in range(2)]
+    assert cost_of(renamed, {"s-0": 1, "s-1": 1}) == {"begin": 1, "statement": 2, "commit": 1}
+    assert len(built) == 2  # the upsert's, the update's
+    assert cost_of(counted[3:], {f"s-{i}": 0 for i in range(3, 6)}) == {
+        "begin": 1, "statement": 2, "commit": 1}
+    assert len(built) == 2
+    with store.engine.connect() as c:
+        assert c.exec_driver_sql("SELECT id, n, title FROM things ORDER BY id").all() == [
+            ("s-0", 0, "t0"), ("s-1", 1, "t1"), ("s-2", 2, None), ("s-3", 3, None),
+            ("s-4", 4, None), ("s-5", 5, None)]
+    store.engine.dispose()
 
 
 def test_a_read_outside_a_unit_of_work_is_one_round_trip(store):

@@ -48,26 +48,6 @@ def pytest_collection_finish(session):
     if pending:
         raise pytest.UsageError(f"{len(pending)} eventlet timer(s) started at collection: "
                                 "make a Timeout inside the test, not at import")
-    _TIMES["last"] = session.items[-1].nodeid if session.items else None
-
-
-# Seconds per test file (set-up, call, tear-down), written to $KAOWU_TEST_TIMES at the end
-# for tests/run.py to balance its shards with; not the session's own tear-down (dropping
-# every database), which pytest counts in the last test's.
-_TIMES: dict = {"last": None, "files": {}}
-
-
-def pytest_runtest_logreport(report):
-    if report.when == "teardown" and report.nodeid == _TIMES["last"]:
-        return
-    f = report.nodeid.split("::")[0]
-    _TIMES["files"][f] = _TIMES["files"].get(f, 0.0) + report.duration
-
-
-def pytest_sessionfinish(session):
-    if os.environ.get("KAOWU_TEST_TIMES"):
-        with open(os.environ["KAOWU_TEST_TIMES"], "w") as out:
-            json.dump(_TIMES["files"], out)
 
 
 @pytest.fixture(scope="session", autouse=True)

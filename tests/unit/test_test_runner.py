@@ -71,12 +71,26 @@ def test_a_run_sums_up_the_shards_and_fails_when_a_test_fails(tmp_path):
     assert order.read_text().splitlines()[-1] == "serial"  # after every parallel test
 
 
-def test_a_run_that_passes_exits_0(tmp_path):
+def test_a_run_that_passes_exits_0_and_says_which_files_took_the_cpu(tmp_path):
     (tmp_path / "test_good.py").write_text("def test_one():\n    pass\n")
-    done = subprocess.run(_runner(tmp_path, str(tmp_path)), cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
+    (tmp_path / "test_busy.py").write_text(
+        "import subprocess, sys, time\n"
+        "def test_spins():\n"
+        "    end = time.process_time() + 0.5\n"
+        "    while time.process_time() < end:\n"
+        "        pass\n"
+        "def test_its_child_spins():  # a CLI run, a browser: counted once waited for\n"
+        "    subprocess.run([sys.executable, '-c', 'import time\\n'\n"
+        "                    'end = time.process_time() + 0.5\\n'\n"
+        "                    'while time.process_time() < end: pass'], check=True)\n")
+    done = subprocess.run(_runner(tmp_path, "-n", "1", str(tmp_path)), cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.rstrip().endswith("OK")
+    listed = done.stdout.split("most CPU")[1].splitlines()[1:3]
+    busy, good = (line.split() for line in listed)
+    assert busy[0].endswith("test_busy.py") and float(busy[1]) >= 1.0, listed
+    assert good[0].endswith("test_good.py") and float(good[1]) < 0.5, listed
 
 
 def test_ctrl_c_stops_every_shard_and_what_it_started(tmp_path):

@@ -52,6 +52,8 @@ MARK = "not slow"
 # a file that marks tests serial says so in its text (no collection needed to find them)
 SERIAL_TEXT = re.compile(r"^\s*(@pytest\.mark\.serial\b|pytestmark\b.*\bpytest\.mark\.serial\b)",
                          re.MULTILINE)
+# ... and one whose every test is serial, by its module's mark, has no part in the shards
+ALL_SERIAL = re.compile(r"^pytestmark\b.*\bpytest\.mark\.serial\b", re.MULTILINE)
 
 
 def test_files(paths: list[str]) -> list[str]:
@@ -65,6 +67,13 @@ def test_files(paths: list[str]) -> list[str]:
             found.extend(sorted(path.rglob("test_*.py")))
     return sorted({str(f.relative_to(ROOT)) if f.is_relative_to(ROOT) else str(f)
                    for f in found})
+
+
+def split(files: list[str]) -> tuple[list[str], list[str]]:
+    """(the files with tests for the shards, the files with serial tests)."""
+    text = {f: (ROOT / f).read_text(encoding="utf-8") for f in files}
+    return ([f for f in files if not ALL_SERIAL.search(text[f])],
+            [f for f in files if SERIAL_TEXT.search(text[f])])
 
 
 def durations() -> dict[str, float]:
@@ -241,9 +250,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     files = test_files(args.paths)
-    serial = [f for f in files if SERIAL_TEXT.search((ROOT / f).read_text(encoding="utf-8"))]
+    sharded, serial = split(files)
     known = durations()
-    plan = shards(files, args.shards, known)
+    plan = shards(sharded, args.shards, known)
     if args.list:
         for i, members in enumerate(plan):
             print(f"shard {i}: {sum(known.get(f, DEFAULT_SECONDS) for f in members):.0f} s "
@@ -357,9 +366,12 @@ def summary(group: list[Shard], wall: float, sampler: PgSampler, finished: bool,
         print("  INTERRUPTED")
         return 130
     if record and not failed:
-        measured = {**known}
+        # a file with serial tests and others has its time in two shards
+        seconds: dict[str, float] = {}
         for s in group:
-            measured.update({f: round(v, 1) for f, v in s.file_seconds().items()})
+            for f, v in s.file_seconds().items():
+                seconds[f] = seconds.get(f, 0.0) + v
+        measured = {**known, **{f: round(v, 1) for f, v in seconds.items()}}
         DURATIONS.write_text(json.dumps(dict(sorted(measured.items())), indent=1) + "\n")
         print(f"  durations written to {DURATIONS.relative_to(ROOT)}")
     print("FAILED" if failed else "OK")

@@ -27,11 +27,14 @@ def test_no_empty_shards_when_there_are_fewer_files_than_shards():
 
 
 def test_the_tests_that_restart_the_servers_are_found_serial():
-    files = run.test_files([])
-    serial = {f for f in files if run.SERIAL_TEXT.search((ROOT / f).read_text("utf-8"))}
-    assert {"tests/integration/test_faults.py", "tests/integration/test_relay.py"} <= serial
+    sharded, serial = run.split(run.test_files([]))
+    assert {"tests/integration/test_faults.py", "tests/integration/test_relay.py"} <= set(serial)
     assert "tests/integration/test_gateway_flow.py" not in serial
     assert "tests/unit/test_test_runner.py" not in serial  # the mark in a string is no mark
+    # a file whose every test is serial takes no shard's time; one with others too does
+    assert "tests/integration/test_faults.py" not in sharded
+    assert {"tests/integration/test_relay.py", "tests/integration/test_gateway_flow.py"} <= \
+        set(sharded)
 
 
 def test_every_test_file_has_a_recorded_duration():

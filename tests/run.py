@@ -391,7 +391,10 @@ def top_cpu(group: list[Shard], n: int = TOP) -> str:
         return "  CPU per file: not measured"
     top = sorted(cpu.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
     width = max(len(f) for f, _ in top)
-    return "\n".join([f"  most CPU (of {sum(cpu.values()):.0f} s in {len(cpu)} files; "
+    outside = sum(s.cpu for s in group) - sum(cpu.values())
+    return "\n".join([f"  CPU outside the tests (start-up, collection, the session's tear-down): "
+                      f"{outside:.0f} s",
+                      f"  most CPU (of {sum(cpu.values()):.0f} s in {len(cpu)} files; "
                       "CPU s, wall s):"]
                      + [f"    {f:<{width}}  {c:6.1f}  {wall.get(f, 0.0):6.1f}" for f, c in top])
 

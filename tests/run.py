@@ -12,8 +12,9 @@ pytest-xdist: the tests monkey-patch with eventlet first, which execnet's thread
 survive), with a run id of its own, so its vhosts and databases (``tests/conftest.py``)
 never meet another shard's. The tests marked ``serial`` (they restart the broker or the
 database) run after the shards, alone. Then one summary: per shard the counts and the
-time, the failures' tracebacks, where the whole logs are (``var/test-runs/``); exit status
-1 if any test failed or a shard broke.
+time, the failures' tracebacks, the files that took the most CPU (each shard measures it
+per file beside the wall seconds: tests/filetimes.py), where the whole logs are
+(``var/test-runs/``); exit status 1 if any test failed or a shard broke.
 
 Ctrl-C (or SIGTERM) stops every shard (each in a process group of its own, with its
 browsers) by SIGINT, so its fixtures still drop its databases and vhosts; SIGKILL after
@@ -51,6 +52,8 @@ MARK = "not slow"
 # a file that marks tests serial says so in its text (no collection needed to find them)
 SERIAL_TEXT = re.compile(r"^\s*(@pytest\.mark\.serial\b|pytestmark\b.*\bpytest\.mark\.serial\b)",
                          re.MULTILINE)
+# ... and one whose every test is serial, by its module's mark, has no part in the shards
+ALL_SERIAL = re.compile(r"^pytestmark\b.*\bpytest\.mark\.serial\b", re.MULTILINE)
 
 
 def test_files(paths: list[str]) -> list[str]:
@@ -64,6 +67,13 @@ def test_files(paths: list[str]) -> list[str]:
             found.extend(sorted(path.rglob("test_*.py")))
     return sorted({str(f.relative_to(ROOT)) if f.is_relative_to(ROOT) else str(f)
                    for f in found})
+
+
+def split(files: list[str]) -> tuple[list[str], list[str]]:
+    """(the files with tests for the shards, the files with serial tests)."""
+    text = {f: (ROOT / f).read_text(encoding="utf-8") for f in files}
+    return ([f for f in files if not ALL_SERIAL.search(text[f])],
+            [f for f in files if SERIAL_TEXT.search(text[f])])
 
 
 def durations() -> dict[str, float]:
@@ -90,8 +100,12 @@ class Shard:
         self.xml = out / f"{name}.xml"
         self.log = out / f"{name}.log"
         self.times = out / f"{name}.times.json"
-        self.cmd = [sys.executable, "-m", "pytest", "-q", "-m", mark, "--tb=short",
-                    f"--junitxml={self.xml}", "-o", "junit_family=xunit2", *extra, *files]
+        # schemathesis is a library here (test_gateway_openapi), not a pytest plugin: its
+        # plugin costs every shard a second of CPU to import
+        self.cmd = [sys.executable, "-m", "pytest", "-q", "-p", "tests.filetimes",
+                    "-p", "no:schemathesis", "-m", mark,
+                    "--tb=short", f"--junitxml={self.xml}", "-o", "junit_family=xunit2",
+                    *extra, *files]
         self.proc: subprocess.Popen | None = None
         self.started = self.ended = 0.0
         self.status: int | None = None
@@ -141,11 +155,12 @@ class Shard:
                                      outcome.text or outcome.get("message", "")))
         return counts, failures
 
-    def file_seconds(self) -> dict[str, float]:
-        """Seconds per test file, as the shard's conftest measured them."""
+    def file_seconds(self, kind: str = "wall") -> dict[str, float]:
+        """Seconds per test file as the shard measured them (tests/filetimes.py): ``wall``,
+        or ``cpu`` (the shard's process with the children it waited for)."""
         try:
-            return json.loads(self.times.read_text())
-        except (FileNotFoundError, ValueError):
+            return json.loads(self.times.read_text()).get(kind, {})
+        except (FileNotFoundError, ValueError, AttributeError):
             return {}
 
 
@@ -235,9 +250,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     files = test_files(args.paths)
-    serial = [f for f in files if SERIAL_TEXT.search((ROOT / f).read_text(encoding="utf-8"))]
+    sharded, serial = split(files)
     known = durations()
-    plan = shards(files, args.shards, known)
+    plan = shards(sharded, args.shards, known)
     if args.list:
         for i, members in enumerate(plan):
             print(f"shard {i}: {sum(known.get(f, DEFAULT_SECONDS) for f in members):.0f} s "
@@ -343,6 +358,7 @@ def summary(group: list[Shard], wall: float, sampler: PgSampler, finished: bool,
     cpu = sum(s.cpu for s in group)
     print(f"  total: {totals['passed']} passed, {totals['failed']} failed, {totals['error']} "
           f"errors, {totals['skipped']} skipped in {wall:.0f} s; CPU of the shards {cpu:.0f} s")
+    print(top_cpu(group))
     if sampler.peak_all:
         print(f"  PostgreSQL connections at most: {sampler.peak} to this run's databases, "
               f"{sampler.peak_all} on the whole server")
@@ -350,13 +366,37 @@ def summary(group: list[Shard], wall: float, sampler: PgSampler, finished: bool,
         print("  INTERRUPTED")
         return 130
     if record and not failed:
-        measured = {**known}
+        # a file with serial tests and others has its time in two shards
+        seconds: dict[str, float] = {}
         for s in group:
-            measured.update({f: round(v, 1) for f, v in s.file_seconds().items()})
+            for f, v in s.file_seconds().items():
+                seconds[f] = seconds.get(f, 0.0) + v
+        measured = {**known, **{f: round(v, 1) for f, v in seconds.items()}}
         DURATIONS.write_text(json.dumps(dict(sorted(measured.items())), indent=1) + "\n")
         print(f"  durations written to {DURATIONS.relative_to(ROOT)}")
     print("FAILED" if failed else "OK")
     return 1 if failed else 0
+
+
+TOP = 10
+
+
+def top_cpu(group: list[Shard], n: int = TOP) -> str:
+    """The files that took the most CPU, with their wall seconds beside."""
+    cpu, wall = {}, {}
+    for s in group:
+        cpu.update(s.file_seconds("cpu"))
+        wall.update(s.file_seconds("wall"))
+    if not cpu:
+        return "  CPU per file: not measured"
+    top = sorted(cpu.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+    width = max(len(f) for f, _ in top)
+    outside = sum(s.cpu for s in group) - sum(cpu.values())
+    return "\n".join([f"  CPU outside the tests (start-up, collection, the session's tear-down): "
+                      f"{outside:.0f} s",
+                      f"  most CPU (of {sum(cpu.values()):.0f} s in {len(cpu)} files; "
+                      "CPU s, wall s):"]
+                     + [f"    {f:<{width}}  {c:6.1f}  {wall.get(f, 0.0):6.1f}" for f, c in top])
 
 
 def _file_of(classname: str) -> str:

@@ -23,6 +23,7 @@ from cli.season import Reporter, SeasonDriver, SteppedClock, resident_id
 from services.account.service import AccountService
 from services.admission.service import AdmissionService
 from services.certificate.service import CertificateService
+from services.registration.domain import FINAL
 from services.registration.service import RegistrationService
 from services.scoring.service import ScoringService
 from services.verification.service import VerificationService
@@ -73,13 +74,20 @@ class PersonOnTheSite(Reporter):
         self.driver: SeasonDriver | None = None
         self.notes: list[str] = []
         self.stalled: list[str] = []  # the steps the person could not take
+        self.app_id: str | None = None
+        self._signed_in = (None, None)  # (the clock's time then, the token)
 
     @property
     def sid(self):
         return self.driver.doc.session_id
 
-    def token(self):  # signed in afresh: the stepped clock outruns a token's 15 minutes
-        return self.stack.api.login(self.username)
+    def token(self):
+        """Signed in afresh whenever the stepped clock has moved (it outruns a token's 15
+        minutes); while it stands (the person's step in a window) one sign-in serves."""
+        now = self.stack.clock.now()
+        if self._signed_in[0] != now:
+            self._signed_in = (now, self.stack.api.login(self.username))
+        return self._signed_in[1]
 
     def status(self):
         r = self.stack.api.get(f"/api/me/applications/{self.sid}", self.token())
@@ -107,18 +115,29 @@ class PersonOnTheSite(Reporter):
         r = api.post(f"/api/me/applications/{sid}/proof?filename=工作证明.pdf", self.token(),
                      data=PDF, headers={"Content-Type": "application/pdf"})
         assert r.status_code == 200, r.text
-        app_id = r.json()["application_id"]
+        self.app_id = r.json()["application_id"]
         # the demo's staff may decide it before this looks: at the manual check, or past it
-        self.stack.wait(lambda: self.stack.rpc("verification", "get_case", app_id)["status"]
-                        in ("awaiting_manual", "passed", "spot_check", "confirmed"), timeout=30)
+        self.stack.wait(lambda: self.case() in ("awaiting_manual", "passed", "spot_check",
+                                                "confirmed"), timeout=30)
+
+    def case(self):
+        return self.stack.rpc("verification", "get_case", self.app_id)["status"]
 
     def on_confirmation(self):
+        # the demo's staff take up proof while verification is open (the driver sweeps the
+        # points' queues when application ends): a case still waiting now waits for good
+        case = self.case()
+        assert case != "awaiting_manual", f"no one made the manual check (case {case})"
         self.stack.wait(lambda: self.status() == "eligible", timeout=20)
         r = self.stack.api.post(f"/api/me/applications/{self.sid}/confirm", self.token())
         assert r.status_code == 200, r.text
 
     def on_ticket_printing(self):
         api = self.stack.api
+        # confirmation has closed: its deadline ends every application; only a confirmed one
+        # gets a seat
+        status = self.stack.wait(lambda: (s := self.status()) in FINAL and s, timeout=30)
+        assert status == "confirmed", f"application {status}"
         self.stack.wait(lambda: (api.get(f"/api/me/tickets/{self.sid}", self.token()).json()
                                  .get("seat")), timeout=30)
         r = api.get(f"/api/me/tickets/{self.sid}/pdf", self.token())
@@ -179,6 +198,8 @@ def test_with_only_the_plan_served_the_person_stalls(stack, amqp_uri):
     result = season(stack, amqp_uri, person, serve_outside=False)
 
     assert [s.split(":")[0] for s in person.stalled] == ["confirmation", "ticket_printing"]
+    assert "no one made the manual check (case awaiting_manual)" in person.stalled[0]
+    assert "application lapsed" in person.stalled[1]
     assert person.status() != "confirmed"
     assert person.certificates() == []
     assert result.outside_actions == {} and result.outside == {}

@@ -36,6 +36,29 @@ def new_url(request, tmp_path):
     return new
 
 
+@pytest.fixture(scope="module")
+def _upgraded():
+    return {}
+
+
+@pytest.fixture
+def upgraded(_upgraded, new_url, request):
+    """``upgraded(service)``: the URL of a fresh database of this backend upgraded to the
+    service's heads, and the revisions that upgrade applied. Made once per module for each
+    backend and service: the tests that only read it share it."""
+    def get(service):
+        key = (request.node.callspec.params["new_url"], service)
+        if key not in _upgraded:
+            url = new_url()
+            engine = engine_of(url)
+            try:
+                _upgraded[key] = (url, migrations.upgrade(engine, names(service)))
+            finally:
+                engine.dispose()
+        return _upgraded[key]
+    return get
+
+
 def engine_of(url):
     ensure_database(url)
     return make_engine(url)
@@ -70,11 +93,11 @@ def test_revisions_are_frozen():
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_fresh_equals_upgraded_step_by_step_equals_models(service, new_url):
-    fresh, stepped, modelled = (engine_of(new_url()) for _ in range(3))
+def test_fresh_equals_upgraded_step_by_step_equals_models(service, new_url, upgraded):
+    url, applied = upgraded(service)
+    fresh, stepped, modelled = engine_of(url), engine_of(new_url()), engine_of(new_url())
     try:
-        assert sorted(migrations.upgrade(fresh, names(service))) == sorted(
-            migrations.revisions(names(service)))
+        assert sorted(applied) == sorted(migrations.revisions(names(service)))
         for revision in migrations.revisions(names(service)):  # a release at a time
             assert migrations.upgrade(stepped, names(service), to=revision) == [revision]
         assert migrations.upgrade(stepped, names(service)) == []
@@ -96,11 +119,10 @@ def test_fresh_equals_upgraded_step_by_step_equals_models(service, new_url):
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_models_do_not_drift_from_the_heads(service, new_url):
+def test_models_do_not_drift_from_the_heads(service, upgraded):
     """What ``alembic check`` does: autogenerate finds nothing to add, drop or change."""
-    engine = engine_of(new_url())
+    engine = engine_of(upgraded(service)[0])
     try:
-        migrations.upgrade(engine, names(service))
         with engine.connect() as conn:
             assert migrations.drift(store_provider(service).projections, conn) == []
     finally:
@@ -166,17 +188,16 @@ def old_scheme(url, service, *, ids=None, drop=()):
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_an_old_scheme_database_is_adopted(service, new_url):
+def test_an_old_scheme_database_is_adopted(service, new_url, upgraded):
     url = new_url()
     old = old_scheme(url, service)
-    fresh = engine_of(new_url())
+    fresh = engine_of(upgraded(service)[0])
     provider = store_provider(service)
     store = open_store(url, provider.registry, projections=provider.projections)
     try:
         assert store.schema_heads() == set(migrations.heads(names(service)))
         with store.engine.connect() as conn:  # stamped, not re-made: the old log is kept
             assert conn.execute(text("SELECT log_id FROM log_identity")).scalar_one() == "a" * 32
-        migrations.upgrade(fresh, names(service))
         assert migrations.differences(schema(fresh),
                                       schema(store.engine, ("alembic_version",
                                                             "schema_migrations"))) == []
@@ -253,7 +274,7 @@ LATER_STEPS = [("admission", "admission_0001", "admission_0002", False),
 @pytest.mark.parametrize(("service", "before", "change", "rekeys"), LATER_STEPS,
                          ids=[s[2] for s in LATER_STEPS])
 def test_an_old_database_before_a_later_step_is_adopted_then_upgraded(
-        service, before, change, rekeys, new_url):
+        service, before, change, rekeys, new_url, upgraded):
     """A release changes a table: a database the old scheme made before that step is
     stamped where it stood, upgraded by the new revision, and ends up as a fresh one; a
     revision that re-keys a read model (``rebuild = True``) has it rebuilt from the log."""
@@ -267,7 +288,7 @@ def test_an_old_database_before_a_later_step_is_adopted_then_upgraded(
     recorded = recorded_before_rekeying(service)
     if recorded:  # the log as the old code wrote it (its read model's key cannot take them)
         EventStore(old, provider.registry).append(recorded)
-    fresh = engine_of(new_url())
+    fresh = engine_of(upgraded(service)[0])
     store = EventStore(make_engine(url), provider.registry, projections=provider.projections)
     try:
         revisions = migrations.revisions(names(service))
@@ -275,7 +296,6 @@ def test_an_old_database_before_a_later_step_is_adopted_then_upgraded(
         assert later[0] == change
         assert store.migrate() == later
         assert store.schema_heads() == set(migrations.heads(names(service)))
-        migrations.upgrade(fresh, names(service))
         assert migrations.differences(schema(fresh), schema(
             store.engine, ("alembic_version", "schema_migrations"))) == []
         assert migrations.rebuilds(names(service), [change]) == ({service} if rekeys else set())
@@ -328,12 +348,11 @@ def test_tables_without_any_record_are_refused(tmp_path):
 
 # -- start-up ------------------------------------------------------------------------------
 
-def test_a_database_at_its_heads_costs_two_reads(new_url):
+def test_a_database_at_its_heads_costs_two_reads(upgraded):
     """Services start often (tests start hundreds): at the heads nothing is locked, no
     DDL runs, Alembic's environment is not set up."""
-    engine = engine_of(new_url())
+    engine = engine_of(upgraded("scoring")[0])
     try:
-        migrations.upgrade(engine, names("scoring"))
         statements = []
         event.listen(engine, "before_cursor_execute",
                      lambda _c, _cur, stmt, *_a: statements.append(stmt))

@@ -27,11 +27,14 @@ def test_no_empty_shards_when_there_are_fewer_files_than_shards():
 
 
 def test_the_tests_that_restart_the_servers_are_found_serial():
-    files = run.test_files([])
-    serial = {f for f in files if run.SERIAL_TEXT.search((ROOT / f).read_text("utf-8"))}
-    assert {"tests/integration/test_faults.py", "tests/integration/test_relay.py"} <= serial
+    sharded, serial = run.split(run.test_files([]))
+    assert {"tests/integration/test_faults.py", "tests/integration/test_relay.py"} <= set(serial)
     assert "tests/integration/test_gateway_flow.py" not in serial
     assert "tests/unit/test_test_runner.py" not in serial  # the mark in a string is no mark
+    # a file whose every test is serial takes no shard's time; one with others too does
+    assert "tests/integration/test_faults.py" not in sharded
+    assert {"tests/integration/test_relay.py", "tests/integration/test_gateway_flow.py"} <= \
+        set(sharded)
 
 
 def test_every_test_file_has_a_recorded_duration():
@@ -42,8 +45,18 @@ def test_every_test_file_has_a_recorded_duration():
     assert len(missing) <= 5, f"record the durations of {missing}"
 
 
+# the shards of these runs need none of the plugins the real tests use: without them a
+# pytest starts in a tenth of the CPU (nameko's imports eventlet, hypothesis's itself)
+BARE = ["-p", "no:pytest_nameko", "-p", "no:anyio", "-p", "no:hypothesispytest"]
+
+
 def _runner(tmp_path, *args):
-    return [sys.executable, "-m", "tests.run", "--out", str(tmp_path / "out"), *args]
+    return [sys.executable, "-m", "tests.run", "--out", str(tmp_path / "out"), *args, "--", *BARE]
+
+
+# the runner's tests make no vhosts: a broker of their "own" spares the clean-up after an
+# interrupted run a rabbitmqctl (an Erlang VM, a second of CPU)
+ENV = {**os.environ, "AMQP_URI": "amqp://guest:guest@127.0.0.1:5672/"}
 
 
 def test_a_run_sums_up_the_shards_and_fails_when_a_test_fails(tmp_path):
@@ -59,16 +72,30 @@ def test_a_run_sums_up_the_shards_and_fails_when_a_test_fails(tmp_path):
         "@pytest.mark.serial\n"
         "def test_last():\n"
         f"    pathlib.Path({str(order)!r}).open('a').write('serial\\n')\n")
+    (tmp_path / "test_busy.py").write_text(
+        "import subprocess, sys, time\n"
+        "def test_spins():\n"
+        "    end = time.process_time() + 0.5\n"
+        "    while time.process_time() < end:\n"
+        "        pass\n"
+        "def test_its_child_spins():  # a CLI run, a browser: counted once waited for\n"
+        "    subprocess.run([sys.executable, '-c', 'import time\\n'\n"
+        "                    'end = time.process_time() + 0.5\\n'\n"
+        "                    'while time.process_time() < end: pass'], check=True)\n")
     done = subprocess.run(_runner(tmp_path, "-n", "2", str(tmp_path)), cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     out = done.stdout
     assert done.returncode == 1, out + done.stderr
     assert "arithmetic is off" in out  # the failure's own text, in the summary
     assert "test_breaks" in out
-    assert "total: 4 passed, 1 failed, 0 errors" in out
+    assert "total: 6 passed, 1 failed, 0 errors" in out
     assert "serial: 1 passed" in out
     assert out.rstrip().endswith("FAILED")
     assert order.read_text().splitlines()[-1] == "serial"  # after every parallel test
+    # where the CPU went, per file: the busy one first, with what its child spun
+    listed = [line.split() for line in out.split("most CPU")[1].splitlines()[1:5]]
+    assert listed[0][0].endswith("test_busy.py") and float(listed[0][1]) >= 1.0, listed
+    assert all(float(cpu) < 0.5 for _, cpu, _ in listed[1:]), listed
 
 
 def test_a_run_that_passes_exits_0(tmp_path):
@@ -89,7 +116,7 @@ def test_ctrl_c_stops_every_shard_and_what_it_started(tmp_path):
             "    child = subprocess.Popen(['sleep', '300'])  # a browser, say\n"
             f"    pathlib.Path({str(pids)!r}, str(os.getpid())).write_text(str(child.pid))\n"
             "    time.sleep(300)\n")
-    runner = subprocess.Popen(_runner(tmp_path, "-n", "2", str(tmp_path)), cwd=ROOT,
+    runner = subprocess.Popen(_runner(tmp_path, "-n", "2", str(tmp_path)), cwd=ROOT, env=ENV,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 90
     while len(list(pids.iterdir())) < 2 and time.monotonic() < deadline:

@@ -31,7 +31,8 @@ gap), and a run with none of them is passed over without a transaction: the posi
 on in memory, and is written with the next run it acts on or by the catch-up timer. Nothing
 is lost if the process stops first: the record is behind, so those events are passed over
 again. The types are declared once, where they are dispatched: a type the table lacks is a
-type no step would act on.
+type no step would act on. ``passed_over`` counts the positions moved over without
+applying; ``deliveries_passed_over`` the messages delivered with none of the types.
 
 Poison (死信). A handler that fails on one event with an error that is neither a domain
 refusal nor the database (a bug meeting data it did not expect) would hold the consumer
@@ -136,6 +137,9 @@ class _Run:
         ev = StoredEvent.from_dict(message)  # one event, from an older relay
         return cls([ev], ev.position - 1, ev.position, message.get("log_id"))
 
+    def holds_any(self, handles: frozenset[str] | None) -> bool:
+        return handles is None or any(ev.type in handles for ev in self.events)
+
 
 class TrackingConsumer:
     def __init__(self, store: EventStore, upstream: str, handler: Handler, batch: int = 500,
@@ -156,6 +160,8 @@ class TrackingConsumer:
         self.skipped = 0
         self.pulled = 0
         self.passed_over = 0
+        self.deliveries = 0  # messages received
+        self.deliveries_passed_over = 0  # of them, those with none of the handler's types
         self.highest_seen = 0  # highest upstream position seen in a message or a pull (metrics)
         self.log_changed: str | None = None  # set when the upstream answers from another log
         # the event types the handler acts on (None: undeclared, every event is applied)
@@ -176,6 +182,9 @@ class TrackingConsumer:
         while the holder waits on an RPC to a service whose own workers wait on this one,
         is a deadlock)."""
         run = _Run.of(message)
+        self.deliveries += 1
+        if not run.holds_any(self.handles):
+            self.deliveries_passed_over += 1
         self.highest_seen = max(self.highest_seen, run.last)
         return self._work(fetch, run, pull=False)
 

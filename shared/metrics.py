@@ -34,7 +34,7 @@ Two kinds of figures, one exposition:
       that came while another worker applied, taken as a prompt to pull)
   ``kaowu_consumer_deliveries_total{service,upstream}``, ``…_deliveries_passed_over_total``
       upstream messages delivered to this process, and those holding none of the types its
-      handler acts on
+      handler acts on (routing by type keeps these near 0)
   ``kaowu_projection_position{service,projection}``, ``kaowu_projection_lag_events``
   ``kaowu_business_count{service,name,status}``  the service's ``business_counts()``
 

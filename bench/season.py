@@ -16,9 +16,11 @@ their ``/metrics``; the bench reads no service's tables.
   password hashing's own CPU (hashing RPCs counted by the account service's metrics ×
   one production hash's CPU measured here): target <= 0.2 core-s;
 - ``per_candidate_counts``: transactions (``pg_stat_database.xact_commit`` of the
-  season's databases), database round trips and statements, publishes, deliveries,
-  deliveries passed over and RPCs (the services' ``/metrics``) per candidate (report; the
-  value is deliveries passed over);
+  season's databases), database round trips and statements, publishes, deliveries
+  (messages delivered to consumers), deliveries passed over (of those, messages with none
+  of the consumer's types), events passed over (positions a consumer moved over without
+  applying: its upstream's log less what it applied, whatever the routing) and RPCs (the
+  services' ``/metrics``) per candidate (report; the value is deliveries passed over);
 - ``peak_rss_mb``: the largest resident set of any service process during the season
   (``VmHWM``), target <= 300 MiB.
 
@@ -630,17 +632,17 @@ def metric_totals(pages: dict[str, str]) -> dict[str, float]:
     def total(name, **where):
         return sum(prometheus_sum(t, name, where) for t in pages.values())
 
-    passed = total("kaowu_consumer_passed_over_total")
-    applied = total("kaowu_consumer_applied_total")
-    duplicates = total("kaowu_consumer_duplicates_total")
     return {
         "round_trips": total("kaowu_db_round_trips_total"),
         "statements": total("kaowu_db_round_trips_total", kind="statement"),
         "commits": total("kaowu_db_round_trips_total", kind="commit"),
         "publishes": total("kaowu_relay_published_total"),
         "events_appended": total("kaowu_events_appended_total"),
-        "deliveries": applied + duplicates + passed,
-        "deliveries_passed_over": passed,
+        "deliveries": total("kaowu_consumer_deliveries_total"),
+        "deliveries_passed_over": total("kaowu_consumer_deliveries_passed_over_total"),
+        "events_applied": total("kaowu_consumer_applied_total"),
+        "events_duplicates": total("kaowu_consumer_duplicates_total"),
+        "events_passed_over": total("kaowu_consumer_passed_over_total"),
         "pulled": total("kaowu_consumer_pulled_total"),
         "rpcs": total("kaowu_entrypoint_calls_total", kind="rpc"),
         "hashing_rpcs": sum(prometheus_sum(pages.get("account", ""), "kaowu_entrypoint_calls_total",
@@ -761,7 +763,8 @@ def run(ctx: Context):
     totals = {"transactions": counts["transactions"], "round_trips": counts["round_trips"],
               "statements": counts["statements"],
               "publishes": counts["publishes"], "deliveries": counts["deliveries"],
-              "deliveries_passed_over": counts["deliveries_passed_over"], "rpcs": counts["rpcs"]}
+              "deliveries_passed_over": counts["deliveries_passed_over"],
+              "events_passed_over": counts["events_passed_over"], "rpcs": counts["rpcs"]}
     each = per_candidate(totals, n)
     yield Figure("per_candidate_counts", each["deliveries_passed_over"], "passed over/candidate",
                  detail={**common, "per_candidate": each,

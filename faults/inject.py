@@ -81,7 +81,8 @@ def reordered(system, rng) -> str:
 
 def poison(system, rng) -> str:
     """A message no consumer can decode, on the registration exchange: every consumer of
-    registration's events gets a copy, and each must dead-letter it and go on."""
+    registration's ``ApplicationSubmitted`` gets a copy (its routing key, ``shared.routing``),
+    and each must dead-letter it and go on."""
     with Connection(system.amqp) as conn:
         ex = Exchange("registration.events", type="topic", durable=True)
         conn.Producer().publish(b"\x00\xffnot json{", exchange=ex, routing_key="ApplicationSubmitted",

@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable
 
 from kombu import Connection, Exchange, Producer, Queue
-from nameko.events import EventHandler
 from nameko.messaging import QueueConsumer
 
 from shared.logging import get_logger
@@ -81,13 +80,6 @@ class DeadLetteringQueueConsumer(QueueConsumer):
 
 def _safe(headers):
     return {k.removeprefix("x-kaowu-").replace("-", "_"): v for k, v in headers.items()}
-
-
-class TrackedEventHandler(EventHandler):
-    """The event handler of tracking consumers: a shared queue per consuming service, reliable
-    delivery, undecodable messages dead-lettered."""
-
-    queue_consumer = DeadLetteringQueueConsumer()
 
 
 # -- operators: kaowu dlq ----------------------------------------------------------------

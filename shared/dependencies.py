@@ -162,6 +162,14 @@ class TrackingProvider(DependencyProvider):
             self.consumers[up] = TrackingConsumer(store, up, h, prepare=prepare,
                                                   on_dead_letter=self._dead_letter)
 
+    def handles(self, upstream: str) -> frozenset[str] | None:
+        """The event types of ``upstream`` its handler acts on (its dispatch table's keys);
+        None: not declared, every type."""
+        h = self.handlers.get(upstream)
+        if isinstance(h, tuple):
+            h = h[1]
+        return getattr(h, "handles", None)
+
     def _dead_letter(self, upstream, event, error):
         """The broker's copy of a poison event, for operators (the log has the original)."""
         deadletter.publish(self.container.config.get("AMQP_URI") or kconfig.amqp_uri(), event.to_dict(),

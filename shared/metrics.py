@@ -32,6 +32,9 @@ Two kinds of figures, one exposition:
       by this process (passed over: types the handler does not act on, no transaction; the
       tracking record catches up with them within a catch-up interval; deferred: messages
       that came while another worker applied, taken as a prompt to pull)
+  ``kaowu_consumer_deliveries_total{service,upstream}``, ``…_deliveries_passed_over_total``
+      upstream messages delivered to this process, and those holding none of the types its
+      handler acts on (routing by type keeps these near 0)
   ``kaowu_projection_position{service,projection}``, ``kaowu_projection_lag_events``
   ``kaowu_business_count{service,name,status}``  the service's ``business_counts()``
 
@@ -113,7 +116,8 @@ EXPORTED = (
     "kaowu_entrypoint_duration_seconds", "kaowu_entrypoint_calls", "kaowu_entrypoint_errors",
     "kaowu_events_appended", "kaowu_db_round_trips", "kaowu_relay_published", "kaowu_consumer_applied",
     "kaowu_consumer_duplicates", "kaowu_consumer_pulled", "kaowu_consumer_passed_over",
-    "kaowu_consumer_deferred", "kaowu_store_up",
+    "kaowu_consumer_deferred", "kaowu_consumer_deliveries",
+    "kaowu_consumer_deliveries_passed_over", "kaowu_store_up",
     "kaowu_log_head_position", "kaowu_relay_position", "kaowu_relay_lag_events",
     "kaowu_consumer_position", "kaowu_consumer_highest_seen_position",
     "kaowu_consumer_lag_events", "kaowu_consumer_upstream_log_changed",
@@ -366,9 +370,13 @@ class _StateCollector:
                         ("passed_over", "Upstream events of types the handler does not act "
                                         "on, passed over without a transaction."),
                         ("deferred", "Upstream messages that came while another worker "
-                                     "applied: their events pulled by that worker.")]
+                                     "applied: their events pulled by that worker."),
+                        ("deliveries", "Upstream messages delivered to this process."),
+                        ("deliveries_passed_over", "Upstream messages delivered holding "
+                                                   "none of the types the handler acts on.")]
         attr = {"applied": "applied", "duplicates": "skipped", "pulled": "pulled",
-                "passed_over": "passed_over", "deferred": "deferred"}
+                "passed_over": "passed_over", "deferred": "deferred",
+                "deliveries": "deliveries", "deliveries_passed_over": "deliveries_passed_over"}
         for metric, doc in per_upstream:
             fam = CounterMetricFamily(f"kaowu_consumer_{metric}", doc, labels=["service", "upstream"])
             for up, consumer in sorted(consumers.items()):

@@ -6,9 +6,19 @@ position, so a crash or a broker restart between the two publishes again (at-lea
 consumers deduplicate) and never skips. Events are only read once committed, so nothing is
 published early.
 
-One message per relay cycle: ``{"events": [...], "after": p, "last": q, "log_id": ...}``,
-the events after position ``p`` up to ``q`` in log order (``shared.tracking`` reads it);
-one confirm per cycle, not per event.
+One message per relay cycle: ``{"events": [...], "after": p, "last": q, "log_id": ...,
+"types_at": {type: position}}``, the events after position ``p`` up to ``q`` in log order,
+and for every event type of the log the position of its last event at or before ``p``
+(absent: none yet). One confirm per cycle, not per event.
+
+A message reaches only the consumers that handle one of its types (``shared.routing``), so
+a consumer no longer sees every message; ``types_at`` is what lets it tell a gap from a
+stretch of types it does not handle: nothing it handles lies between its position and
+``p`` iff each of its types was last seen at or before its position (``shared.tracking``).
+The relay keeps the map in memory, moved by what it publishes. It reads it from the log
+(one ``GROUP BY`` on the type) when the position it finds recorded is not the one it
+published up to itself: at its start, after a failure, and after another replica
+published (then only the stretch that replica published).
 
 On PostgreSQL the relay holds ``relay_state``'s row lock (``FOR UPDATE SKIP LOCKED``) while
 it publishes: with several replicas exactly one publishes at a time, the others skip.
@@ -16,7 +26,8 @@ On SQLite (one process) an in-process lock does that job: under eventlet a SQLit
 lock must never be held across a network wait.
 
 Messages follow nameko's event conventions (exchange ``<service>.events``, topic), so
-``@event_handler`` consumes them; the routing key is ``batch`` (bind ``#``).
+``@event_handler`` consumes them; the routing key is an event type of the message, the
+other types are in the ``CC`` header (``shared.routing``).
 """
 
 import contextlib
@@ -28,6 +39,7 @@ from kombu import Connection, Exchange, Producer
 from shared.eventstore.statements import RELAY_ADVANCE, RELAY_LOCK
 from shared.eventstore.store import EventStore
 from shared.logging import get_logger
+from shared.routing import message_keys
 
 log = get_logger(__name__)
 
@@ -58,9 +70,12 @@ class KombuPublisher:
 
     def publish(self, message: dict):
         md = message["events"][0].get("metadata") or {}
+        key, cc = message_keys(e["type"] for e in message["events"])
         headers = {"nameko.correlation_id": md.get("correlation_id") or "",
                    "nameko.causation_id": md.get("event_id") or ""}
-        self._producer_ready().publish(message, routing_key="batch", delivery_mode=2,
+        if cc:
+            headers["CC"] = cc
+        self._producer_ready().publish(message, routing_key=key, delivery_mode=2,
                                        headers=headers)
 
     def close(self):
@@ -85,6 +100,9 @@ class Relay:
         self._local = threading.Lock()
         self._stopped = False
         self.published = 0
+        # the last position of each type at or before ``_types_upto`` (None: not read yet)
+        self._types_at: dict[str, int] = {}
+        self._types_upto: int | None = None
         store.on_commit(self.wake)
 
     def wake(self, _appended=None):
@@ -114,8 +132,12 @@ class Relay:
             return 0
         self.publisher.publish({"events": [self.store.public_view(e, self.service) for e in evs],
                                 "after": pos, "last": evs[-1].position,
-                                "log_id": self.store.log_id})
+                                "log_id": self.store.log_id,
+                                "types_at": dict(self._types_at_position(conn, pos))})
         self.published += len(evs)  # published (confirmed), whether or not the record below lands
+        for e in evs:
+            self._types_at[e.type] = e.position
+        self._types_upto = evs[-1].position
         advance = {"to": evs[-1].position}
         if conn is not None:
             conn.execute(RELAY_ADVANCE, advance)
@@ -123,6 +145,19 @@ class Relay:
             with self.store.write_engine.begin() as c:
                 c.execute(RELAY_ADVANCE, advance)
         return len(evs)
+
+    def _types_at_position(self, conn, pos: int) -> dict[str, int]:
+        """The last position of each type at or before ``pos``: the map in memory, read
+        from the log where the recorded position is not where this relay left it (the
+        stretch another replica published; all of it at the start or after a failure)."""
+        upto = self._types_upto
+        if upto != pos:
+            if upto is None or upto > pos:
+                self._types_at = self.store.last_of_types(0, pos, conn=conn)
+            else:
+                self._types_at.update(self.store.last_of_types(upto, pos, conn=conn))
+            self._types_upto = pos
+        return self._types_at
 
     def run_forever(self):
         backoff = 0.5

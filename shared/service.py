@@ -21,16 +21,17 @@ and, over HTTP on ``WEB_SERVER_ADDRESS`` (``shared.health``, ``shared.metrics``)
 
 from marshmallow import Schema, fields, validate
 from marshmallow import ValidationError as SchemaError
-from nameko.events import SERVICE_POOL
+from nameko.events import SERVICE_POOL, EventHandler
 from nameko.rpc import Rpc
 from nameko.timer import Timer
 
-from shared.deadletter import TrackedEventHandler
+from shared.deadletter import DeadLetteringQueueConsumer
 from shared.deadlines import DeadlineRunner, has_run
-from shared.dependencies import ClockProvider, WorkerLog
+from shared.dependencies import ClockProvider, TrackingProvider, WorkerLog
 from shared.errors import EXPECTED, NotFound, Unavailable, ValidationFailed, flat_fields
 from shared.health import Health, http
 from shared.metrics import Metrics
+from shared.routing import consumer_queue
 from shared.tracking import events_answer
 
 
@@ -63,10 +64,29 @@ def database_unavailable(exc: BaseException) -> bool:
 command = Command.decorator(expected_exceptions=EXPECTED)
 
 
+class TrackedEventHandler(EventHandler):
+    """The event handler of tracking consumers: a shared durable queue per consuming
+    service, bound to the upstream's event types its consumer handles (``shared.routing``;
+    the types are its dispatch table's, in the service's ``TrackingProvider``), reliable
+    delivery, undecodable messages dead-lettered (``shared.deadletter``)."""
+
+    queue_consumer = DeadLetteringQueueConsumer()
+
+    def setup(self):
+        super().setup()  # nameko's queue, bound to everything: its name is kept (and its messages)
+        q = self.queue
+        tracking = next((d for d in self.container.dependencies
+                         if isinstance(d, TrackingProvider)), None)
+        handles = tracking.handles(self.source_service) if tracking is not None else None
+        self.queue = consumer_queue(q.name, q.exchange, handles, durable=q.durable,
+                                    auto_delete=q.auto_delete, exclusive=q.exclusive)
+
+
 def upstream_events(upstream: str):
-    """Subscribe to every event of ``upstream`` (one durable queue per consuming service):
-    a tracking consumer needs the whole sequence to see duplicates and gaps. A message that
-    cannot be decoded goes to the dead-letter queue (``shared.deadletter``)."""
+    """Subscribe to the events of ``upstream`` its consumer handles (one durable queue per
+    consuming service). The consumer tells duplicates and gaps from the positions and
+    ``types_at`` its messages carry (``shared.tracking``). A message that cannot be decoded
+    goes to the dead-letter queue (``shared.deadletter``)."""
     return TrackedEventHandler.decorator(upstream, "#", handler_type=SERVICE_POOL,
                                          reliable_delivery=True)
 

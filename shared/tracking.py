@@ -1,18 +1,28 @@
 """Tracking consumers: apply an upstream service's events exactly once, in order.
 
 A message from the upstream's relay carries the events of one relay cycle (``events``,
-in log order, after position ``after`` up to ``last``); a message from an older relay is
-one event. Each run of events is applied in one transaction: this service's own appended
-events (hence its projections) and the tracking record (upstream, position) commit
-together. So:
+in log order, after position ``after`` up to ``last``) and ``types_at``, the position of
+the last event of each type at or before ``after`` (``shared.relay``); a message from an
+older relay has no ``types_at``, or is one event. A message reaches only the consumers
+that handle one of its types (``shared.routing``), so a consumer does not see every
+message, and positions between its own and a message's ``after`` may hold only types it
+does not handle. Each run of events is applied in one transaction: this service's own
+appended events (hence its projections) and the tracking record (upstream, position)
+commit together. So:
 
 - a duplicate delivery (``last`` <= the position) is skipped;
-- a message that follows the position (``after`` <= position) is applied from itself;
-- a gap (``after`` > position: a message overtaken or lost) is filled by pulling the
+- a message that follows the position is applied from itself: its ``after`` <= position,
+  or each type the handler declares was last seen at or before the position
+  (``types_at``), so nothing it handles lies between: the message's events of its types
+  after the position are applied and it moves to ``last``;
+- a gap (anything else: a message overtaken or lost) is filled by pulling the
   upstream's ``events_after(position, limit, types)`` over RPC, outside any transaction,
   and a periodic ``catch_up`` pulls what a lost last message would have said. A message
   that arrives while another worker applies (no worker ever waits for it) is a prompt:
   the holder pulls before it lets go.
+
+So whatever the broker delivers, drops, duplicates or reorders, the events of the types a
+consumer handles are applied each once, in log order, and none is passed over.
 
 Where it stands is held in memory (read from the record once, then moved by its own
 commits): the record is written by compare-and-set from the position last known, so a
@@ -26,12 +36,15 @@ before the transaction opens; then the handler is ``handler(tx, event, prepared)
 
 Passing over (略过). A handler is a dispatch table from the upstream event types it acts
 on to a step each (``dispatch({"ApplicationSubmitted": ..., ...})``): only those reach it,
-a pull asks the upstream for only those (its answer says how far it read, ``upto``, so the types asked for tell the
-gap), and a run with none of them is passed over without a transaction: the position moves
+its queue is bound to only those (``shared.routing``: a message with none of them is not
+delivered), a pull asks the upstream for only those (its answer says how far it read,
+``upto``, so the types asked for tell the gap), and a run with none of them (a pull's
+answer, an older relay's message) is passed over without a transaction: the position moves
 on in memory, and is written with the next run it acts on or by the catch-up timer. Nothing
 is lost if the process stops first: the record is behind, so those events are passed over
 again. The types are declared once, where they are dispatched: a type the table lacks is a
-type no step would act on.
+type no step would act on. ``passed_over`` counts the positions moved over without
+applying; ``deliveries_passed_over`` the messages delivered with none of the types.
 
 Poison (死信). A handler that fails on one event with an error that is neither a domain
 refusal nor the database (a bug meeting data it did not expect) would hold the consumer
@@ -122,19 +135,33 @@ def events_answer(store: EventStore, service: str, position: int, limit: int,
 @dataclass(frozen=True)
 class _Run:
     """Events after ``after`` up to ``last`` of one log, in order: every event of that
-    stretch, or (a filtered pull) every event of the types asked for."""
+    stretch, or (a filtered pull) every event of the types asked for. ``types_at``: the
+    last position of each type of the log at or before ``after`` (None: not known)."""
     events: list[StoredEvent]
     after: int
     last: int
     log_id: str | None
+    types_at: dict[str, int] | None = None
 
     @classmethod
     def of(cls, message: dict) -> "_Run":
         if "events" in message:  # one relay cycle
             return cls([StoredEvent.from_dict(d) for d in message["events"]], message["after"],
-                       message["last"], message.get("log_id"))
+                       message["last"], message.get("log_id"), message.get("types_at"))
         ev = StoredEvent.from_dict(message)  # one event, from an older relay
         return cls([ev], ev.position - 1, ev.position, message.get("log_id"))
+
+    def follows(self, position: int, handles: frozenset[str] | None) -> bool:
+        """Nothing of ``handles`` lies after ``position`` up to ``after`` (every type if
+        None): the run can be applied at ``position``, else what is missing is pulled."""
+        if self.after <= position:
+            return True
+        if self.types_at is None or handles is None:
+            return False
+        return all(self.types_at.get(t, 0) <= position for t in handles)
+
+    def holds_any(self, handles: frozenset[str] | None) -> bool:
+        return handles is None or any(ev.type in handles for ev in self.events)
 
 
 class TrackingConsumer:
@@ -156,6 +183,8 @@ class TrackingConsumer:
         self.skipped = 0
         self.pulled = 0
         self.passed_over = 0
+        self.deliveries = 0  # messages received
+        self.deliveries_passed_over = 0  # of them, those with none of the handler's types
         self.highest_seen = 0  # highest upstream position seen in a message or a pull (metrics)
         self.log_changed: str | None = None  # set when the upstream answers from another log
         # the event types the handler acts on (None: undeclared, every event is applied)
@@ -176,6 +205,9 @@ class TrackingConsumer:
         while the holder waits on an RPC to a service whose own workers wait on this one,
         is a deadlock)."""
         run = _Run.of(message)
+        self.deliveries += 1
+        if not run.holds_any(self.handles):
+            self.deliveries_passed_over += 1
         self.highest_seen = max(self.highest_seen, run.last)
         return self._work(fetch, run, pull=False)
 
@@ -242,13 +274,13 @@ class TrackingConsumer:
         if run.last <= position:
             self.skipped += len(run.events)
             return 0
-        if run.after > position:
+        if not run.follows(position, self.handles):
             self._read_record()  # another replica may have applied what is missing
             position = self._at[0]
             if run.last <= position:
                 self.skipped += len(run.events)
                 return 0
-            if run.after > position:
+            if not run.follows(position, self.handles):
                 # a gap: pull what is missing (no worker waits on us meanwhile, so the RPC
                 # cannot close a circle of waits between two services)
                 log.info("consumer.gap", upstream=self.upstream, tracked=position,
@@ -337,7 +369,7 @@ class TrackingConsumer:
                 return 0  # another replica saw the upstream change first
             if run.last <= position:
                 return 0  # another replica applied it
-            if run.after > position:
+            if not run.follows(position, self.handles):
                 return 0  # behind the record this process had passed over: pulled next
             mine = [ev for ev in run.events if ev.position > position
                     and (self.handles is None or ev.type in self.handles)]

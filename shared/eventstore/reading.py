@@ -8,7 +8,7 @@ import orjson
 
 from shared.events import STORED_EVENT_SLOTS, StoredEvent, stored_event
 from shared.eventstore.engine import driver_rows
-from shared.eventstore.statements import EVENTS_AFTER, PG_STREAM, STREAM
+from shared.eventstore.statements import EVENTS_AFTER, LAST_OF_TYPES, PG_STREAM, STREAM
 from shared.eventstore.threads import DatabaseWorker, gc_paused
 
 
@@ -64,6 +64,14 @@ class LogReader:
             return self._decode_all(conn.execute(q, params))
         with self.read_engine.connect() as c:
             return self._decode_all(c.execute(q, params))
+
+    def last_of_types(self, after: int, upto: int, conn=None) -> dict[str, int]:
+        """``{type: position}``: the last event of each type after ``after`` up to ``upto``."""
+        params = {"after": after, "upto": upto}
+        if conn is not None:
+            return dict(conn.execute(LAST_OF_TYPES, params).tuples().all())
+        with self.read_engine.connect() as c:
+            return dict(c.execute(LAST_OF_TYPES, params).tuples().all())
 
     def iter_after(self, position: int = 0, batch: int = 5000, conn=None) -> Iterator[StoredEvent]:
         """Every event after ``position``, read in batches (``replay``; without ``conn``, on

@@ -6,7 +6,7 @@ here once, each has its cache key memoized and its compiled form in the engine's
 call only binds its parameters (``bindparam`` names, given at execution).
 """
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from shared.eventstore.tables import (
     events_table,
@@ -46,6 +46,13 @@ def _events_after(types: bool, stream: bool):
 #: the events after ``after``, at most ``limit``; keyed by (filtered by ``types``, by ``stream_id``)
 EVENTS_AFTER = {(types, stream): _events_after(types, stream)
                 for types in (False, True) for stream in (False, True)}
+
+#: the last position of each event type after ``after`` up to ``upto`` (the relay's map of
+#: where each type was last seen, ``shared.relay``)
+LAST_OF_TYPES = (select(events_table.c.type, func.max(events_table.c.position))
+                 .where(events_table.c.position > bindparam("after"),
+                        events_table.c.position <= bindparam("upto"))
+                 .group_by(events_table.c.type))
 
 HEAD = select(log_head.c.position).where(log_head.c.id == 1)
 LOG_ID = select(log_identity.c.log_id)

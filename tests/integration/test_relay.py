@@ -162,3 +162,98 @@ def test_broker_restart_loses_and_reorders_nothing(amqp_uri, pg_url):
     assert first_seen == list(range(1, total + 1))  # every one, in order (re-sends allowed)
 
 
+
+
+class Captured:
+    """The publisher, in hand: the messages it would have published (confirmed)."""
+
+    def __init__(self):
+        self.messages = []
+
+    def publish(self, message):
+        self.messages.append(message)
+
+    def close(self):
+        pass
+
+
+def last_seen(store, after):
+    """``types_at`` worked out from the whole log: each type's last position up to ``after``."""
+    return {e.type: e.position for e in store.events_after(0, 10_000) if e.position <= after}
+
+
+def reads_of(store):
+    """The relay's reads of the map from the log, as (after, upto)."""
+    reads = []
+    read = store.last_of_types
+
+    def counted(after, upto, conn=None):
+        reads.append((after, upto))
+        return read(after, upto, conn=conn)
+
+    store.last_of_types = counted
+    return reads
+
+
+KINDS = [("Counted", {"n": 1}), ("Closed", {}), ("Renamed", {"title": "t"})]
+
+
+def commit(store, n, offset=0):
+    for i in range(n):
+        kind, payload = KINDS[(i + offset) * 7 % 5 % 3]
+        store.append([NewEvent(f"s-{i % 4}", kind, payload)])
+
+
+def test_each_message_says_where_each_type_was_last_seen(db_url):
+    """``types_at``: for every type of the log, its last position at or before the
+    message's ``after``; kept in memory, read from the log once at the start."""
+    store = open_store(db_url, registry())
+    reads = reads_of(store)
+    relay = Relay(store, "relaytest5", Captured(), batch=4)
+    commit(store, 3)
+    while relay.run_once():
+        pass
+    commit(store, 11, offset=3)
+    while relay.run_once():
+        pass
+    messages = relay.publisher.messages
+    assert [(m["after"], m["last"]) for m in messages] == [(0, 3), (3, 7), (7, 11), (11, 14)]
+    assert [m["types_at"] for m in messages] == [last_seen(store, m["after"]) for m in messages]
+    assert set(messages[-1]["types_at"]) == {"Counted", "Closed", "Renamed"}
+    assert reads == [(0, 0)]  # at the start only: then it follows what it publishes
+
+
+def test_the_map_is_read_again_after_another_replica_a_restart_or_a_failure(db_url, monkeypatch):
+    """Where the recorded position is not where this relay left it, it reads the map from
+    the log: the stretch another replica published, or all of it (a new process; a cycle
+    published whose position was not recorded)."""
+    from sqlalchemy import text
+
+    import shared.relay
+
+    store = open_store(db_url, registry())
+    reads = reads_of(store)
+    a = Relay(store, "relaytest6", Captured(), batch=3)
+    b = Relay(store, "relaytest6", Captured(), batch=3)
+    commit(store, 5)
+    assert a.run_once() == 3 and b.run_once() == 2  # b takes over from 3: reads all to 3
+    commit(store, 4, offset=5)
+    assert a.run_once() == 3  # a left it at 3, b at 5: a reads 4..5 only
+    assert reads == [(0, 0), (0, 3), (3, 5)]
+    assert b.run_once() == 1 and reads[-1] == (5, 8)
+
+    reads.clear()
+    restarted = Relay(store, "relaytest6", Captured(), batch=3)
+    commit(store, 2, offset=9)
+    assert restarted.run_once() == 2 and reads == [(0, 9)]
+
+    commit(store, 3, offset=11)  # published, then recording the position fails
+    monkeypatch.setattr(shared.relay, "RELAY_ADVANCE", text("UPDATE relay_state SET nowhere = 1"))
+    with pytest.raises(Exception, match="nowhere"):
+        restarted.run_once()
+    monkeypatch.undo()
+    reads.clear()
+    assert restarted.run_once() == 3 and reads == [(0, 11)]  # its map was ahead: read anew
+    published = a.publisher.messages + b.publisher.messages + restarted.publisher.messages
+    assert all(m["types_at"] == last_seen(store, m["after"]) for m in published)
+    assert store.relay_position() == 14

@@ -333,6 +333,9 @@ def test_a_batch_is_applied_in_one_transaction_with_only_its_declared_types(db_u
     assert consumer.receive(_batch(upstream, 5, 7), fetch) == 2
     assert transactions == [2] and consumer.passed_position == 7
     assert consumer.pulled == 1  # the first contact's pull only
+    # three messages delivered, one of them with none of its types
+    assert (consumer.deliveries, consumer.deliveries_passed_over) == (3, 1)
+    assert consumer.passed_over == 2 + 2  # positions: 2 and 4 in the first, then 6 and 7
 
 
 def test_a_gap_is_pulled_for_the_declared_types_only(db_url, tmp_path):

@@ -19,7 +19,8 @@ their ``/metrics``; the bench reads no service's tables.
   season's databases), database round trips and statements, publishes, deliveries
   (messages delivered to consumers), deliveries passed over (of those, messages with none
   of the consumer's types), events passed over (positions a consumer moved over without
-  applying: its upstream's log less what it applied, whatever the routing) and RPCs (the
+  applying: its upstream's log less what it applied, whatever the routing), delivered
+  unhandled (events of other types inside the delivered messages) and RPCs (the
   services' ``/metrics``) per candidate (report; the value is deliveries passed over);
 - ``peak_rss_mb``: the largest resident set of any service process during the season
   (``VmHWM``), target <= 300 MiB.
@@ -643,6 +644,7 @@ def metric_totals(pages: dict[str, str]) -> dict[str, float]:
         "events_applied": total("kaowu_consumer_applied_total"),
         "events_duplicates": total("kaowu_consumer_duplicates_total"),
         "events_passed_over": total("kaowu_consumer_passed_over_total"),
+        "delivered_unhandled": total("kaowu_consumer_delivered_unhandled_total"),
         "pulled": total("kaowu_consumer_pulled_total"),
         "rpcs": total("kaowu_entrypoint_calls_total", kind="rpc"),
         "hashing_rpcs": sum(prometheus_sum(pages.get("account", ""), "kaowu_entrypoint_calls_total",
@@ -764,7 +766,8 @@ def run(ctx: Context):
               "statements": counts["statements"],
               "publishes": counts["publishes"], "deliveries": counts["deliveries"],
               "deliveries_passed_over": counts["deliveries_passed_over"],
-              "events_passed_over": counts["events_passed_over"], "rpcs": counts["rpcs"]}
+              "events_passed_over": counts["events_passed_over"],
+              "delivered_unhandled": counts["delivered_unhandled"], "rpcs": counts["rpcs"]}
     each = per_candidate(totals, n)
     yield Figure("per_candidate_counts", each["deliveries_passed_over"], "passed over/candidate",
                  detail={**common, "per_candidate": each,

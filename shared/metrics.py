@@ -35,6 +35,8 @@ Two kinds of figures, one exposition:
   ``kaowu_consumer_deliveries_total{service,upstream}``, ``…_deliveries_passed_over_total``
       upstream messages delivered to this process, and those holding none of the types its
       handler acts on (routing by type keeps these near 0)
+  ``kaowu_consumer_delivered_unhandled_total{service,upstream}``  events of other types
+      carried by the messages delivered (a relay cycle mixes types)
   ``kaowu_projection_position{service,projection}``, ``kaowu_projection_lag_events``
   ``kaowu_business_count{service,name,status}``  the service's ``business_counts()``
 
@@ -117,7 +119,7 @@ EXPORTED = (
     "kaowu_events_appended", "kaowu_db_round_trips", "kaowu_relay_published", "kaowu_consumer_applied",
     "kaowu_consumer_duplicates", "kaowu_consumer_pulled", "kaowu_consumer_passed_over",
     "kaowu_consumer_deferred", "kaowu_consumer_deliveries",
-    "kaowu_consumer_deliveries_passed_over", "kaowu_store_up",
+    "kaowu_consumer_deliveries_passed_over", "kaowu_consumer_delivered_unhandled", "kaowu_store_up",
     "kaowu_log_head_position", "kaowu_relay_position", "kaowu_relay_lag_events",
     "kaowu_consumer_position", "kaowu_consumer_highest_seen_position",
     "kaowu_consumer_lag_events", "kaowu_consumer_upstream_log_changed",
@@ -373,10 +375,13 @@ class _StateCollector:
                                      "applied: their events pulled by that worker."),
                         ("deliveries", "Upstream messages delivered to this process."),
                         ("deliveries_passed_over", "Upstream messages delivered holding "
-                                                   "none of the types the handler acts on.")]
+                                                   "none of the types the handler acts on."),
+                        ("delivered_unhandled", "Upstream events of types the handler does "
+                                                "not act on, carried by delivered messages.")]
         attr = {"applied": "applied", "duplicates": "skipped", "pulled": "pulled",
                 "passed_over": "passed_over", "deferred": "deferred",
-                "deliveries": "deliveries", "deliveries_passed_over": "deliveries_passed_over"}
+                "deliveries": "deliveries", "deliveries_passed_over": "deliveries_passed_over",
+                "delivered_unhandled": "delivered_unhandled"}
         for metric, doc in per_upstream:
             fam = CounterMetricFamily(f"kaowu_consumer_{metric}", doc, labels=["service", "upstream"])
             for up, consumer in sorted(consumers.items()):

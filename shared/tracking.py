@@ -44,7 +44,9 @@ on in memory, and is written with the next run it acts on or by the catch-up tim
 is lost if the process stops first: the record is behind, so those events are passed over
 again. The types are declared once, where they are dispatched: a type the table lacks is a
 type no step would act on. ``passed_over`` counts the positions moved over without
-applying; ``deliveries_passed_over`` the messages delivered with none of the types.
+applying; ``deliveries_passed_over`` the messages delivered with none of the types;
+``delivered_unhandled`` the events of other types that came in delivered messages (a
+batch mixes types: what routing by type cannot spare a consumer).
 
 Poison (死信). A handler that fails on one event with an error that is neither a domain
 refusal nor the database (a bug meeting data it did not expect) would hold the consumer
@@ -185,6 +187,7 @@ class TrackingConsumer:
         self.passed_over = 0
         self.deliveries = 0  # messages received
         self.deliveries_passed_over = 0  # of them, those with none of the handler's types
+        self.delivered_unhandled = 0  # events carried by deliveries, of types it does not handle
         self.highest_seen = 0  # highest upstream position seen in a message or a pull (metrics)
         self.log_changed: str | None = None  # set when the upstream answers from another log
         # the event types the handler acts on (None: undeclared, every event is applied)
@@ -208,6 +211,8 @@ class TrackingConsumer:
         self.deliveries += 1
         if not run.holds_any(self.handles):
             self.deliveries_passed_over += 1
+        if self.handles is not None:
+            self.delivered_unhandled += sum(ev.type not in self.handles for ev in run.events)
         self.highest_seen = max(self.highest_seen, run.last)
         return self._work(fetch, run, pull=False)
 

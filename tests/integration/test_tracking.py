@@ -335,6 +335,8 @@ def test_a_batch_is_applied_in_one_transaction_with_only_its_declared_types(db_u
     assert consumer.pulled == 1  # the first contact's pull only
     # three messages delivered, one of them with none of its types
     assert (consumer.deliveries, consumer.deliveries_passed_over) == (3, 1)
+    # the Counted events inside them: 2 and 4 in the first (twice: it came again), 6 and 7
+    assert consumer.delivered_unhandled == 2 + 2 + 2
     assert consumer.passed_over == 2 + 2  # positions: 2 and 4 in the first, then 6 and 7
 
 

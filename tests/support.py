@@ -15,6 +15,33 @@ def wait_for(predicate, timeout: float = 15.0, interval: float = 0.05):
     raise AssertionError("condition not met in time")
 
 
+def call_entrypoint(container, method_name: str, *args, **kwargs):
+    """What this call of ``method_name`` answers, run as a worker of ``container``.
+
+    nameko's ``entrypoint_hook`` answers with the first worker of that entrypoint to finish,
+    which may be another caller's: a consumer's catch-up timer calling ``events_after`` over
+    RPC at the same moment made the test read that call's ``[]``. Here the result comes from
+    this worker's own ``handle_result``."""
+    from eventlet.event import Event
+    from nameko.extensions import Entrypoint
+    from nameko.testing.utils import get_extension
+
+    entrypoint = get_extension(container, Entrypoint, method_name=method_name)
+    if entrypoint is None:
+        raise LookupError(f"no entrypoint {method_name!r} on {container.service_name}")
+    done = Event()
+
+    def handle_result(worker_ctx, result, exc_info):
+        done.send((result, exc_info))
+        return result, exc_info
+
+    container.spawn_worker(entrypoint, args, kwargs, handle_result=handle_result)
+    result, exc_info = done.wait()
+    if exc_info is not None:
+        raise exc_info[1].with_traceback(exc_info[2])
+    return result
+
+
 # -- the services' answers against their reply schemas ----------------------------------------
 
 def _replies() -> dict:

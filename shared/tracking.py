@@ -18,8 +18,11 @@ commit together. So:
 - a gap (anything else: a message overtaken or lost) is filled by pulling the
   upstream's ``events_after(position, limit, types)`` over RPC, outside any transaction,
   and a periodic ``catch_up`` pulls what a lost last message would have said. A message
-  that arrives while another worker applies (no worker ever waits for it) is a prompt:
-  the holder pulls before it lets go.
+  that arrives while another worker applies (no worker ever waits for it) is handed to
+  the holder, which takes it (by the rules above) before it lets go; past ``stash`` such
+  messages they are dropped for a prompt: the holder pulls instead. Either way the
+  message was acknowledged and nothing was recorded for it, so a process that stops
+  first pulls it again at its next catch-up.
 
 So whatever the broker delivers, drops, duplicates or reorders, the events of the types a
 consumer handles are applied each once, in log order, and none is passed over.
@@ -169,7 +172,8 @@ class _Run:
 class TrackingConsumer:
     def __init__(self, store: EventStore, upstream: str, handler: Handler, batch: int = 500,
                  prepare: Callable[[StoredEvent], object] | None = None,
-                 on_dead_letter: Callable[[str, StoredEvent, str], None] | None = None):
+                 on_dead_letter: Callable[[str, StoredEvent, str], None] | None = None,
+                 stash: int = 64):
         self.store = store
         self.on_dead_letter = on_dead_letter
         self._failures: dict[int, int] = {}  # position -> handler failures so far
@@ -179,7 +183,9 @@ class TrackingConsumer:
         self.prepare = prepare
         self.batch = batch  # events asked for per pull
         self._lock = threading.Lock()  # one applier per upstream per process; never waited for
-        self._prompted = False  # a message came while the lock was held: the holder pulls
+        self._prompted = False  # messages came past the stash while the lock was held: pull
+        self._stash: list[_Run] = []  # messages that came while the lock was held
+        self.stash = stash  # at most so many; beyond, a prompt (a burst is pulled batch-wise)
         self.deferred = 0  # such messages
         self.applied = 0
         self.skipped = 0
@@ -202,7 +208,9 @@ class TrackingConsumer:
         of (applied or passed over).
 
         The worker never waits for another one: if another worker is applying, the message
-        is left as a prompt and that worker pulls before it lets go. So a burst of messages
+        is handed to that worker (or, past the stash, left as a prompt to pull), which takes
+        it before it lets go. A pull is an RPC and a read of the upstream's log; a handed
+        message costs neither. So a burst of messages
         keeps one worker busy, not the whole pool, and the pool stays free for the RPC
         calls other services make of this one (a pool full of workers queued on this lock,
         while the holder waits on an RPC to a service whose own workers wait on this one,
@@ -233,21 +241,31 @@ class TrackingConsumer:
             if not self._lock.acquire(blocking=False):
                 if run is not None:
                     self.deferred += 1
-                    self._prompted = True  # the holder pulls it before it lets go
+                    if self._prompted or len(self._stash) >= self.stash:
+                        self._stash.clear()  # the pull takes these too, batch by batch
+                        self._prompted = True
+                    else:
+                        self._stash.append(run)  # the holder takes it before it lets go
                 return total
             try:
                 if run is not None:
                     total += self._take(run, fetch)
                     run = None
-                while pull or self._prompted:
+                while self._stash or pull or self._prompted:
+                    if self._stash and not self._prompted:
+                        handed, self._stash = self._stash, []
+                        for r in sorted(handed, key=lambda r: r.after):
+                            total += self._take(r, fetch)
+                        continue
                     self._prompted = False
+                    self._stash.clear()  # what the pull below reads
                     total += self._pull(fetch)
                     if pull:
                         self._write_passed()
                         pull = False
             finally:
                 self._lock.release()
-            if not self._prompted:  # else one came between the check and the release
+            if not (self._prompted or self._stash):  # else one came before the release
                 return total
 
     @property

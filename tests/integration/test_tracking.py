@@ -102,10 +102,9 @@ def test_a_worker_never_waits_for_the_consumer(tmp_path):
     assert me.tracked_position("up") == 5
 
 
-def test_a_burst_is_applied_in_bounded_transactions(tmp_path):
-    """Messages that arrived while another worker applied are prompts: the next holder
-    pulls their events ``batch`` at a time, in order: a burst (the ~50,000 events of a
-    publication of scores) must not become one transaction holding all of it."""
+def _burst(tmp_path, **options):
+    """A consumer that followed an upstream of one event, 7 more events since, and each
+    of their messages delivered while another worker held the consumer."""
     upstream = open_store(f"sqlite:///{tmp_path}/up.db", registry())
     upstream.append([NewEvent("s-0", "Counted", {"n": 0})])
     me = open_store(f"sqlite:///{tmp_path}/me.db", registry())
@@ -115,7 +114,7 @@ def test_a_burst_is_applied_in_bounded_transactions(tmp_path):
     def handler(tx, ev):
         tx.append([NewEvent(f"seen-{ev.position}", "Counted", {"n": ev.position})])
 
-    consumer = TrackingConsumer(me, "up", handler, batch=3)
+    consumer = TrackingConsumer(me, "up", handler, batch=3, **options)
     fetch = fetcher(upstream)
     consumer.catch_up(fetch)  # first contact: follow the upstream's log
     for i in range(1, 8):
@@ -127,6 +126,25 @@ def test_a_burst_is_applied_in_bounded_transactions(tmp_path):
     finally:
         consumer._lock.release()
     transactions.clear()
+    return me, consumer, fetch, messages, transactions
+
+
+def test_messages_that_came_while_another_worker_applied_are_handed_to_it(tmp_path):
+    """The holder takes them itself before it lets go, in order: no pull (an RPC and a read
+    of the upstream's log) for what the broker has already brought."""
+    me, consumer, fetch, messages, transactions = _burst(tmp_path)
+    pulled = consumer.pulled
+    assert consumer.receive(messages[0], fetch) == 7  # its own event, then the handed ones
+    assert transactions == [[2], [3], [4], [5], [6], [7], [8]]
+    assert consumer.pulled == pulled and consumer.deferred == 7
+    assert me.tracked_position("up") == 8
+
+
+def test_a_burst_past_the_stash_is_pulled_in_bounded_transactions(tmp_path):
+    """Past ``stash`` messages, they are prompts: the next holder pulls their events
+    ``batch`` at a time, in order: a burst (the ~50,000 events of a publication of scores)
+    must not become one transaction holding all of it."""
+    me, consumer, fetch, messages, transactions = _burst(tmp_path, stash=4)
     assert consumer.receive(messages[0], fetch) == 7  # its own event, then the prompts' pulls
     assert transactions == [[2], [3, 4, 5], [6, 7, 8]]
     assert me.tracked_position("up") == 8

@@ -6,9 +6,10 @@ test`` does it first): a missing build fails the tests with that advice.
 
 Fixtures and helpers for the tests here (candidate, staff, authority, operator pages):
 
-- ``browser``: a headless Chromium (1280×900; ``phone(browser)`` turns it into a 390×844
-  phone and ``desktop(browser)`` back) whose console is collected: any Content-Security-
-  Policy violation or uncaught script error fails the test at its next ``shot``.
+- ``browser``: a fresh tab (1280×900; ``phone(browser)`` turns it into a 390×844 phone and
+  ``desktop(browser)`` back) of the one headless Chromium the pytest process shares
+  (``chromium``), whose console is collected: any Content-Security-Policy violation or
+  uncaught script error fails the test at its next ``shot``.
 - ``shot(name)``: a full-page PNG, ``var/screenshots/<test name>/NN-name.png`` (NN counts
   up per test), after checking the console as above.
 - ``axe_check(name)``: runs axe-core (web/node_modules/axe-core/axe.min.js, the npm
@@ -21,6 +22,7 @@ Fixtures and helpers for the tests here (candidate, staff, authority, operator p
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
@@ -75,26 +77,91 @@ def _need(condition: bool, why: str):
         (pytest.fail if os.environ.get("CI") else pytest.skip)(why)
 
 
-@pytest.fixture
-def browser():
+class Chromium:
+    """One headless Chromium for the whole pytest process (starting one costs more CPU than
+    most tests' pages): each test gets a fresh tab of it (``tab``), and at its end
+    (``tidy``) the storage of every origin it visited is cleared and its tabs closed, so
+    nothing of one test's sign-ins reaches the next. Started again if it died."""
+
+    def __init__(self):
+        self.driver = None
+
+    def _start(self):
+        options = Options()
+        options.binary_location = CHROMIUM
+        for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                    f"--window-size={DESKTOP[0]},{DESKTOP[1]}", "--lang=zh-CN",
+                    "--force-device-scale-factor=1"):
+            options.add_argument(arg)
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        try:
+            self.driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+        except WebDriverException as exc:
+            _need(False, f"Chromium does not start here: {exc.msg}")
+
+    def _alive(self) -> bool:
+        try:
+            return bool(self.driver and self.driver.window_handles)
+        except WebDriverException:
+            return False
+
+    def tab(self):
+        """The browser on a new tab, its other tabs closed, its console read."""
+        if not self._alive():
+            self.quit()
+            self._start()
+            self.driver.console = []
+            return self.driver  # its one tab is fresh
+        driver = self.driver
+        old = driver.window_handles
+        driver.switch_to.new_window("tab")
+        fresh = driver.current_window_handle
+        for handle in old:
+            driver.switch_to.window(handle)
+            driver.close()
+        driver.switch_to.window(fresh)
+        driver.get_log("browser")  # lines of earlier tests
+        driver.console = []  # every console line seen so far
+        return driver
+
+    def tidy(self):
+        """Clear what the test's pages stored (localStorage, sessionStorage, cookies, ...)."""
+        if not self._alive():
+            return
+        origins = set()
+        for handle in self.driver.window_handles:
+            with contextlib.suppress(WebDriverException):
+                self.driver.switch_to.window(handle)
+                origins.add(self.driver.execute_script("return location.origin"))
+        for origin in origins - {"null", None}:
+            with contextlib.suppress(WebDriverException):
+                self.driver.execute_cdp_cmd("Storage.clearDataForOrigin",
+                                            {"origin": origin, "storageTypes": "all"})
+
+    def quit(self):
+        if self.driver is not None:
+            with contextlib.suppress(WebDriverException):
+                self.driver.quit()
+            self.driver = None
+
+
+@pytest.fixture(scope="session")
+def chromium():
     _need(bool(shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)),
           "needs Debian's chromium and chromium-driver (make test installs them)")
     if not SITE_INDEX.exists():
         pytest.fail("the web site is not built: run `make site` (make test builds it)")
-    options = Options()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                f"--window-size={DESKTOP[0]},{DESKTOP[1]}", "--lang=zh-CN",
-                "--force-device-scale-factor=1"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    try:
-        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    except WebDriverException as exc:
-        _need(False, f"Chromium does not start here: {exc.msg}")
-    driver.console = []  # every console line seen so far
+    browser = Chromium()
+    yield browser
+    browser.quit()
+
+
+@pytest.fixture
+def browser(chromium):
+    """A fresh tab of the process's Chromium, 1280×900, its console collected."""
+    driver = chromium.tab()
     yield driver
-    driver.quit()
+    chromium.tidy()
 
 
 def console_problems(driver) -> list[str]:
@@ -175,10 +242,18 @@ class Page:
 
     def open(self, path: str = "/"):
         """Open a hash route (``/login`` → base/#/login) as a fresh page load, as typing the
-        address does (a change of the hash alone would not reload the page), and wait for
-        the app. The tab's sessionStorage (its sign-in) stays."""
-        self.driver.get("about:blank")
-        self.driver.get(f"{self.base}/#{path}")
+        address does, and wait for the app. The tab's sessionStorage (its sign-in) stays.
+        On the site's page already, the address is changed without telling the app (a
+        change of the hash alone would only route within the page) and the page reloaded:
+        the same renderer loads it again from the cache, where a detour by about:blank
+        would start a new renderer process and load everything anew (several times the
+        CPU)."""
+        url = f"{self.base}/#{path}"
+        if self.driver.execute_script("return location.href.split('#')[0]") == f"{self.base}/":
+            self.driver.execute_script("history.replaceState(null, '', arguments[0])", url)
+            self.driver.refresh()
+        else:
+            self.driver.get(url)
         self.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#main"))
 
     def wait(self, condition, timeout: float = 20, what: str = ""):
@@ -238,14 +313,21 @@ class Page:
         return self.text(test)
 
     def choose(self, test: str, option: str):
-        """Pick ``option`` (its visible text) in an Element Plus select."""
-        self.click(test)
+        """Pick ``option`` (its visible text) in an Element Plus select, once its list has
+        stopped moving: a click while the list still opens lands on whichever option is
+        under the pointer then (a person would look again and pick once more)."""
         xpath = ("//li[contains(@class, 'el-select-dropdown__item')]"
                  f"[normalize-space(.)={_xpath_literal(option)}]")
-        item = self.wait(lambda d: next((e for e in d.find_elements(By.XPATH, xpath)
-                                         if e.is_displayed()), None), what=f"option {option!r}")
-        item.click()
-        self.wait(lambda d: not item.is_displayed(), what="the options to close")
+        for _ in range(3):
+            self.click(test)
+            item = self.wait(lambda d: next((e for e in d.find_elements(By.XPATH, xpath)
+                                             if e.is_displayed()), None), what=f"option {option!r}")
+            self.wait(_settled(item), what=f"option {option!r} to stop moving")
+            item.click()
+            self.wait(lambda d, item=item: not item.is_displayed(), what="the options to close")
+            if self.find(test).text.strip() == option:
+                return
+        raise AssertionError(f"{test} shows {self.find(test).text!r}, not {option!r}")
 
     def attach(self, test: str, *paths):
         """Choose files in a file input (several at once where it allows)."""
@@ -260,8 +342,16 @@ class Page:
         self.wait(lambda d: d.execute_script("return location.hash").startswith("#" + prefix),
                   timeout, f"the route {prefix}")
 
-    def sleep(self, seconds: float):
-        time.sleep(seconds)
+
+def _settled(element):
+    """A wait condition: the element is where it was at the last poll."""
+    last = [None]
+
+    def check(_driver):
+        rect, last[0] = last[0], element.rect
+        return rect == last[0]
+
+    return check
 
 
 def _xpath_literal(text: str) -> str:
@@ -294,8 +384,11 @@ def downloaded(folder: Path, suffix: str, timeout: float = 20) -> Path:
 @pytest.fixture
 def site_config(amqp_uri, databases, tmp_path):
     clock = ControlledClock(at(2026, 4, 7, 10, 30))
+    # the services' timers at their production defaults or slower (SMS every 2 s): an idle
+    # stack of seven polled at 1 / 0.5 s costs a tenth of a core, for the whole of every
+    # test, and the pages wait on events, which messages deliver at once
     return {**make_config(amqp_uri, databases, clock, "site"),
-            "CATCH_UP_INTERVAL": 1, "DEADLINE_INTERVAL": 0.5,
+            "CATCH_UP_INTERVAL": 3, "DEADLINE_INTERVAL": 1, "DELIVERY_INTERVAL": 2,
             "CERTIFICATE_SIGNING_KEY": json.dumps(
                 OKPKey.generate_key("Ed25519").as_dict(private=True)),
             "PUBLIC_BASE_URL": "https://kaowu.example.org",

@@ -35,18 +35,14 @@ def sign_in(page):
     page.wait_text("signed-in-as", NAME)
 
 
-def until_status(page, label, timeout=60):
-    """Reload the status page until it shows ``label`` (the services move on by events)."""
+def until_status(stack, page, label, timeout=60):
+    """Open the status page once the application says ``label`` (the services move on by
+    events): waited for over the API with the page's own sign-in, as reloading the page
+    every second until then would cost a page load each time."""
+    token = page.driver.execute_script("return JSON.parse(sessionStorage['kaowu.session']).token")
+    stack.wait(lambda: label in api_app(stack, token)["status_label"], timeout)
     page.open("/status")
-    page.wait(lambda d: _shows(page, label), timeout, f"the status {label!r}")
-
-
-def _shows(page, label):
-    if label in page.text("status-label"):
-        return True
-    page.sleep(1)
-    page.driver.refresh()
-    return False
+    page.wait_text("status-label", label)
 
 
 def api_app(stack, token):
@@ -159,7 +155,7 @@ def test_a_candidate_walks_the_whole_season(site_stack, page, browser, shot, axe
     page.type("signed-name", NAME)
     page.click("apply-submit")
     page.wait_route("/status")
-    until_status(page, "自动核查通过")
+    until_status(stack, page, "自动核查通过")
     reason = page.text("status-reason")
     # the eligibility rules write their reason in Chinese, years counted to the cut-off inclusive
     assert "报考一级需从事计量技术工作满3年（截至2026年12月31日，含当日）" in reason
@@ -181,7 +177,7 @@ def test_a_candidate_walks_the_whole_season(site_stack, page, browser, shot, axe
     page.driver.refresh()
     page.click("withdraw-sure")
     page.click("withdraw")
-    until_status(page, "请提交证明材料")  # verification asks for proof: an event away
+    until_status(stack, page, "请提交证明材料")  # verification asks for proof: an event away
     assert "已撤回告知承诺" in page.text("status-reason")  # verification writes it in Chinese
     assert "2026-04-14 16:00:00" in page.text("deadline")  # proof until verification closes
     proof_jpeg = tmp_path / "工作证明.jpg"
@@ -204,7 +200,7 @@ def test_a_candidate_walks_the_whole_season(site_stack, page, browser, shot, axe
     r = api.post(f"/api/staff/cases/{app_id}/decision", staff,
                  {"decision": "reject", "reason": "工作证明未加盖单位公章"})
     assert r.status_code == 200, r.text
-    until_status(page, "人工核查不通过")
+    until_status(stack, page, "人工核查不通过")
     assert "工作证明未加盖单位公章" in page.text("status-reason")
     page.type("enquiry-text", "我的工作证明已加盖公章，请再次核实。")
     page.click("enquiry-submit")
@@ -214,7 +210,7 @@ def test_a_candidate_walks_the_whole_season(site_stack, page, browser, shot, axe
     r = api.post(f"/api/staff/enquiries/{enquiry['enquiry_id']}/answer", staff,
                  {"answer": "请上传加盖公章的工作证明原件扫描件。", "reopen": True})
     assert r.status_code == 200, r.text
-    until_status(page, "请提交证明材料")
+    until_status(stack, page, "请提交证明材料")
     page.wait_text("enquiries", "请上传加盖公章的工作证明原件扫描件")
     assert "2026-04-18 16:00:00" in page.text("deadline")  # reopened: until confirmation closes
     page.attach("proof-files", proof_pdf)
@@ -223,7 +219,7 @@ def test_a_candidate_walks_the_whole_season(site_stack, page, browser, shot, axe
     staff_case(stack, staff)
     r = api.post(f"/api/staff/cases/{app_id}/decision", staff, {"decision": "pass"})
     assert r.status_code == 200, r.text
-    until_status(page, "人工核查通过")
+    until_status(stack, page, "人工核查通过")
     shot("manual-passed")
 
     # ---- 核对确认 before its window: the API's refusal, in Chinese, next to the button
@@ -237,7 +233,7 @@ def test_a_candidate_walks_the_whole_season(site_stack, page, browser, shot, axe
     stack.clock.set(at(2026, 4, 17, 10, 0))
     stack.wait(lambda: api_app(stack, api.login(USERNAME, PASSWORD))["status"] == "eligible", 30)
     sign_in(page)  # the old sign-in ended with the clock's jump
-    until_status(page, "资格核查通过")
+    until_status(stack, page, "资格核查通过")
     page.click("next-action")
     page.wait_route("/confirm")
     summary = page.wait_text("confirm-summary", NAME)

@@ -168,6 +168,28 @@ class _Run:
     def holds_any(self, handles: frozenset[str] | None) -> bool:
         return handles is None or any(ev.type in handles for ev in self.events)
 
+    def then(self, other: "_Run", handles: frozenset[str] | None) -> "_Run | None":
+        """This run and ``other`` as one (applied in one transaction), if ``other``
+        follows on from this one's ``last`` in the same log; else None. Between the two lie
+        no events of ``handles``, so the joined run holds every one of those up to its end."""
+        if other.log_id != self.log_id or not other.follows(self.last, handles):
+            return None
+        return _Run(self.events + [ev for ev in other.events if ev.position > self.last],
+                    self.after, max(self.last, other.last), self.log_id, self.types_at)
+
+
+def _joined(runs: list[_Run], handles: frozenset[str] | None, most: int) -> list[_Run]:
+    """``runs`` in log order, those that follow on from each other joined (``most``
+    events at most each): messages handed to one worker cost a transaction together."""
+    out: list[_Run] = []
+    for run in sorted(runs, key=lambda r: r.after):
+        joined = out[-1].then(run, handles) if out else None
+        if joined is not None and len(joined.events) <= most:
+            out[-1] = joined
+        else:
+            out.append(run)
+    return out
+
 
 class TrackingConsumer:
     def __init__(self, store: EventStore, upstream: str, handler: Handler, batch: int = 500,
@@ -254,7 +276,13 @@ class TrackingConsumer:
                 while self._stash or pull or self._prompted:
                     if self._stash and not self._prompted:
                         handed, self._stash = self._stash, []
-                        for r in sorted(handed, key=lambda r: r.after):
+                        position, log_id = self._position()
+                        for r in handed:
+                            if r.last <= position and r.log_id == log_id:
+                                self.skipped += len(r.events)  # applied meanwhile
+                        handed = [r for r in handed
+                                  if r.last > position or r.log_id != log_id]
+                        for r in _joined(handed, self.handles, self.batch):
                             total += self._take(r, fetch)
                         continue
                     self._prompted = False

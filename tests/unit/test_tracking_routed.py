@@ -150,3 +150,36 @@ def test_a_message_after_a_lost_one_of_its_types_is_a_gap(tmp_path):
     assert up.messages[-1]["types_at"] == {"Closed": 3, "Counted": 4}
     consumer.receive(up.messages[-1], up.fetch)
     assert applied(me, "a") == [1, 3, 5] and consumer.pulled == 1 + 2
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cycles=cycles, handles=type_sets, batch=st.integers(1, 6), data=st.data())
+def test_messages_handed_to_the_holder_are_applied_once_in_order(cycles, handles, batch, data):
+    """Messages that come while another worker holds the consumer (dropped, repeated,
+    reordered) are handed to it and joined where they follow on: once it lets go, every
+    event of its types delivered is applied once, in order, none skipped; a stretch it was
+    not handed is pulled then, not guessed."""
+    with tempfile.TemporaryDirectory() as directory:
+        up = Upstream(directory)
+        up.cycle(["Closed"])
+        me = open_store(f"sqlite:///{directory}/me.db", registry())
+        consumer = consumer_of(me, "a", handles)
+        consumer.batch = batch
+        consumer.catch_up(up.fetch)
+        pulled_at_contact = consumer.pulled
+        for types in cycles:
+            up.cycle(types)
+        mine = [m for m in up.messages if routed(m, handles)]
+        wanted = up.positions_of(handles)
+        handed = data.draw(st.lists(st.sampled_from(mine), max_size=2 * len(mine) + 2)
+                           if mine else st.just([]))
+        assert consumer._lock.acquire(blocking=False)  # another worker is applying
+        try:
+            for m in handed:
+                assert consumer.receive(m, up.fetch) == 0
+        finally:
+            consumer._lock.release()
+        consumer.catch_up(up.fetch)  # the holder lets go: what was handed, then a pull
+        assert applied(me, "a") == wanted and where(me, consumer) == up.store.head()
+        if handed == mine:  # all of them, in order: nothing had to be pulled
+            assert consumer.pulled == pulled_at_contact

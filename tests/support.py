@@ -15,6 +15,19 @@ def wait_for(predicate, timeout: float = 15.0, interval: float = 0.05):
     raise AssertionError("condition not met in time")
 
 
+class CapturedPublisher:
+    """The relay's publisher, in hand: the messages it would have published (confirmed)."""
+
+    def __init__(self):
+        self.messages = []
+
+    def publish(self, message):
+        self.messages.append(message)
+
+    def close(self):
+        pass
+
+
 def call_entrypoint(container, method_name: str, *args, **kwargs):
     """What this call of ``method_name`` answers, run as a worker of ``container``.
 

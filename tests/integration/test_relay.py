@@ -12,6 +12,7 @@ from kombu import Connection, Queue
 from shared.events import NewEvent
 from shared.eventstore.store import open_store
 from shared.relay import KombuPublisher, Relay, events_exchange
+from tests import support
 from tests.integration.test_eventstore import registry
 
 pytestmark = pytest.mark.integration
@@ -162,21 +163,6 @@ def test_broker_restart_loses_and_reorders_nothing(amqp_uri, pg_url):
     assert first_seen == list(range(1, total + 1))  # every one, in order (re-sends allowed)
 
 
-
-
-class Captured:
-    """The publisher, in hand: the messages it would have published (confirmed)."""
-
-    def __init__(self):
-        self.messages = []
-
-    def publish(self, message):
-        self.messages.append(message)
-
-    def close(self):
-        pass
-
-
 def last_seen(store, after):
     """``types_at`` worked out from the whole log: each type's last position up to ``after``."""
     return {e.type: e.position for e in store.events_after(0, 10_000) if e.position <= after}
@@ -209,7 +195,7 @@ def test_each_message_says_where_each_type_was_last_seen(db_url):
     message's ``after``; kept in memory, read from the log once at the start."""
     store = open_store(db_url, registry())
     reads = reads_of(store)
-    relay = Relay(store, "relaytest5", Captured(), batch=4)
+    relay = Relay(store, "relaytest5", support.CapturedPublisher(), batch=4)
     commit(store, 3)
     while relay.run_once():
         pass
@@ -233,8 +219,8 @@ def test_the_map_is_read_again_after_another_replica_a_restart_or_a_failure(db_u
 
     store = open_store(db_url, registry())
     reads = reads_of(store)
-    a = Relay(store, "relaytest6", Captured(), batch=3)
-    b = Relay(store, "relaytest6", Captured(), batch=3)
+    a = Relay(store, "relaytest6", support.CapturedPublisher(), batch=3)
+    b = Relay(store, "relaytest6", support.CapturedPublisher(), batch=3)
     commit(store, 5)
     assert a.run_once() == 3 and b.run_once() == 2  # b takes over from 3: reads all to 3
     commit(store, 4, offset=5)
@@ -243,7 +229,7 @@ def test_the_map_is_read_again_after_another_replica_a_restart_or_a_failure(db_u
     assert b.run_once() == 1 and reads[-1] == (5, 8)
 
     reads.clear()
-    restarted = Relay(store, "relaytest6", Captured(), batch=3)
+    restarted = Relay(store, "relaytest6", support.CapturedPublisher(), batch=3)
     commit(store, 2, offset=9)
     assert restarted.run_once() == 2 and reads == [(0, 9)]
 

@@ -9,6 +9,7 @@ import pytest
 from shared.events import NewEvent
 from shared.eventstore.engine import count_round_trips
 from shared.eventstore.store import open_store
+from tests import support
 from tests.integration.test_eventstore import Things, registry
 
 pytestmark = pytest.mark.integration
@@ -44,8 +45,6 @@ def test_a_command_is_one_transaction_and_its_appends_one_statement(store):
 
     # BEGIN, the stream read, the head and both events in one statement, COMMIT
     assert cost(counts, lambda: store.execute(command)) == {"begin": 1, "statement": 2, "commit": 1}
-
-
 
 
 def test_a_read_models_rows_are_a_statement_per_table_and_kind_built_once(pg_url, monkeypatch):
@@ -91,17 +90,6 @@ def test_a_read_outside_a_unit_of_work_is_one_round_trip(store):
     assert cost(counts, store.relay_position) == one
 
 
-class Published:
-    def __init__(self):
-        self.messages = []
-
-    def publish(self, message):
-        self.messages.append(message)
-
-    def close(self):
-        pass
-
-
 def test_the_relay_runs_no_empty_cycle_after_publishing(store):
     """A cycle that published less than a batch reached the head: the next commit wakes
     the relay, so it does not look again at once (an empty cycle: a transaction, two
@@ -111,7 +99,7 @@ def test_the_relay_runs_no_empty_cycle_after_publishing(store):
     from shared.relay import Relay
     from tests.support import wait_for
 
-    publisher = Published()
+    publisher = support.CapturedPublisher()
     relay = Relay(store, "rt", publisher, poll_interval=60)
     cycles = []
     run_once = relay.run_once

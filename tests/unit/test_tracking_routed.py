@@ -14,22 +14,10 @@ from shared.relay import Relay
 from shared.routing import message_keys
 from shared.tracking import TrackingConsumer, dispatch, events_answer
 from tests.integration.test_eventstore import registry
+from tests.support import CapturedPublisher
 
 TYPES = ("Counted", "Closed", "Renamed")
 PAYLOADS = {"Counted": {"n": 0}, "Closed": {}, "Renamed": {"title": "t"}}
-
-
-class Captured:
-    """The relay's publisher, in hand: the messages it would have published (confirmed)."""
-
-    def __init__(self):
-        self.messages = []
-
-    def publish(self, message):
-        self.messages.append(message)
-
-    def close(self):
-        pass
 
 
 def routed(message, handles) -> bool:
@@ -44,7 +32,7 @@ class Upstream:
 
     def __init__(self, directory):
         self.store = open_store(f"sqlite:///{directory}/up.db", registry())
-        self.relay = Relay(self.store, "up", Captured())
+        self.relay = Relay(self.store, "up", CapturedPublisher())
 
     def cycle(self, types):
         """Commit events of ``types`` and run the relay: one message."""

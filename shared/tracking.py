@@ -276,14 +276,7 @@ class TrackingConsumer:
                 while self._stash or pull or self._prompted:
                     if self._stash and not self._prompted:
                         handed, self._stash = self._stash, []
-                        position, log_id = self._position()
-                        for r in handed:
-                            if r.last <= position and r.log_id == log_id:
-                                self.skipped += len(r.events)  # applied meanwhile
-                        handed = [r for r in handed
-                                  if r.last > position or r.log_id != log_id]
-                        for r in _joined(handed, self.handles, self.batch):
-                            total += self._take(r, fetch)
+                        total += self._take_handed(handed, fetch)
                         continue
                     self._prompted = False
                     self._stash.clear()  # what the pull below reads
@@ -338,6 +331,18 @@ class TrackingConsumer:
                          received=run.after + 1)
                 return self._pull(fetch)
         return self._apply(run)
+
+    def _take_handed(self, handed: list["_Run"], fetch: Fetch) -> int:
+        """The messages handed to this worker (lock held): those not yet applied, joined
+        where each follows on from the one before, each taken as a message is."""
+        position, log_id = self._position()
+        fresh = []
+        for r in handed:
+            if r.last <= position and r.log_id == log_id:
+                self.skipped += len(r.events)  # applied meanwhile: not joined to the others
+            else:
+                fresh.append(r)
+        return sum(self._take(r, fetch) for r in _joined(fresh, self.handles, self.batch))
 
     def _fetch(self, fetch: Fetch, position: int) -> "_Run | None":
         """Ask the upstream for what follows ``position``: only the declared types (an

@@ -81,13 +81,9 @@ class Fold:
 
     def _write(self, n: int):
         rows = self.rows
-        if n >= len(rows):
-            taken = list(rows.items())
-            rows.clear()
-        else:
-            taken = list(itertools.islice(rows.items(), n))
-            for rid, _ in taken:
-                del rows[rid]
+        taken = list(itertools.islice(rows.items(), n))
+        for rid, _ in taken:
+            del rows[rid]
         inserts: dict[tuple, list[dict]] = {}
         steps: list[tuple[str, Steps]] = []
         written = self.written

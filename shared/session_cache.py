@@ -9,9 +9,9 @@ the database for the stream's last version (one indexed lookup on the
 appended here, or by another replica, is seen at the next use.
 
 ``SessionCache`` is a nameko dependency provider: a service declares what it folds
-(``sessions = SessionCache(fold, stream_of)``) and each container gets an empty cache at
+(``session_docs = SessionCache(fold, stream_of)``) and each container gets an empty cache at
 ``setup``, so two containers in one process never share folds. Workers reach it as
-``self.sessions``; consumer steps through their ``prepare`` (``TrackingProvider`` hands a
+``self.session_docs``; consumer steps through their ``prepare`` (``TrackingProvider`` hands a
 prepare factory the container's providers).
 """
 

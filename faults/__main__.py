@@ -22,7 +22,8 @@ Ends with one line, and exits 1 if anything was lost, duplicated or mismatched:
 ``faults: N injected, commands: C accepted, events: E, lost: 0, duplicated: 0, mismatched projections: 0``
 
 Bounded (``--timeout``), on loopback only. It restarts the machine's RabbitMQ and
-PostgreSQL: run it where nothing else depends on them at that moment.
+PostgreSQL: run it where nothing else depends on them at that moment. (``run(servers=...)``
+takes other servers instead: the tests give it their own, ``tests/servers.py``.)
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ import yaml
 from faults.check import check, wait_quiet
 from faults.inject import FAULTS
 from faults.load import Load
+from faults.servers import Servers
 from faults.system import System
 from shared import deadletter
 from shared.session import demo_session
@@ -51,11 +53,13 @@ def say(msg):
 
 
 def run(candidates: int = 60, seed: int = 7, workdir: Path | None = None,
-        faults: list[str] | None = None, threads: int = 4, keep: bool = False) -> dict:
+        faults: list[str] | None = None, threads: int = 4, keep: bool = False,
+        servers: Servers | None = None) -> dict:
+    """The run on ``servers`` (default: the machine's own, ``faults.servers.machine``)."""
     rng = random.Random(seed)
     names = faults or list(FAULTS)
     workdir = Path(workdir or tempfile.mkdtemp(prefix="kaowu-faults-"))
-    system = System(workdir)
+    system = System(workdir, servers=servers)
     injected = []
     say(f"work dir {workdir}; creating databases and vhost {system.vhost}")
     system.create()

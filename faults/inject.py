@@ -1,19 +1,16 @@
 """The faults, each a function of the running ``System``; each returns what it did.
 
-All on this machine only: the broker and PostgreSQL are the local ones (restarted through
-their own tools), the services are this run's processes.
+All on this machine only: the broker and PostgreSQL are the system's ``Servers`` (restarted
+as those say: ``faults.servers``), the services are this run's processes.
 """
 
 from __future__ import annotations
 
 import contextlib
 import random
-import shutil
-import subprocess
 import threading
 import time
 import uuid
-from pathlib import Path
 
 from kombu import Connection, Exchange, Queue
 
@@ -26,20 +23,12 @@ def kill9(system, rng: random.Random) -> str:
 
 
 def rabbitmq_restart(system, rng) -> str:
-    ctl = shutil.which("rabbitmqctl")
-    subprocess.run([ctl, "-q", "stop_app"], check=True, timeout=120)
-    time.sleep(1.0)
-    subprocess.run([ctl, "-q", "start_app"], check=True, timeout=120)
-    subprocess.run([ctl, "-q", "await_startup"], check=False, timeout=120)
+    system.servers.restart_broker()
     return "RabbitMQ restarted (stop_app/start_app)"
 
 
 def postgres_restart(system, rng) -> str:
-    versions = sorted(p.name for p in Path("/etc/postgresql").iterdir())
-    cmd = ["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main", "restart"]
-    if shutil.which("pg_ctlcluster") is None:
-        raise RuntimeError("pg_ctlcluster not found: cannot restart PostgreSQL here")
-    subprocess.run(cmd, check=True, timeout=120)
+    system.servers.restart_database()
     return "PostgreSQL restarted"
 
 

@@ -2,14 +2,14 @@
 loopback, with databases and a broker vhost of this run's own (created here, dropped after).
 
 Processes are what a fault can kill (``kill -9``) and restart; the broker and PostgreSQL are
-the machine's own (their restarts are faults too, see ``faults.inject``).
+the ``Servers`` given (the machine's own by default: ``faults.servers``), whose restarts are
+faults too (``faults.inject``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import threading
@@ -20,25 +20,23 @@ from pathlib import Path
 from nameko.standalone.rpc import ClusterRpcProxy
 from sqlalchemy import create_engine, text
 
+from faults.servers import Servers, machine
 from shared.runner import CONFIG_FILE, ROOT, nameko_command, service_environment, service_targets
 
-LOCAL_AMQP = "amqp://guest:guest@127.0.0.1:5672/"
-LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 # the services the load reaches; the others need the later phases of a season
 SERVICES = ("account", "registration", "verification")
 RPC_TIMEOUT = 20.0
 
 
 class System:
-    def __init__(self, workdir: Path, services=SERVICES, amqp=None, pg_admin=None):
+    def __init__(self, workdir: Path, services=SERVICES, servers: Servers | None = None):
         self.run_id = uuid.uuid4().hex[:8]
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.services = list(services)
-        self.amqp_base = amqp or os.environ.get("AMQP_URI") or LOCAL_AMQP
-        self.pg_admin = pg_admin or LOCAL_PG
+        self.servers = servers or machine()
         self.vhost = f"kaowu_faults_{self.run_id}"
-        self.amqp = self.amqp_base.rstrip("/") + "/" + self.vhost
+        self.amqp = self.servers.amqp.rstrip("/") + "/" + self.vhost
         self.databases = {s: f"kaowu_faults_{self.run_id}_{s}" for s in self.services}
         self.procs: dict[str, subprocess.Popen] = {}
         self._local = threading.local()
@@ -50,15 +48,14 @@ class System:
     # -- resources ---------------------------------------------------------------------
 
     def db_url(self, service: str) -> str:
-        base = self.pg_admin.rsplit("/", 1)[0]
+        base = self.servers.pg_admin.rsplit("/", 1)[0]
         return f"{base}/{self.databases[service]}"
 
     def create(self):
-        ctl = shutil.which("rabbitmqctl")
-        subprocess.run([ctl, "-q", "add_vhost", self.vhost], check=True)
-        subprocess.run([ctl, "-q", "set_permissions", "-p", self.vhost, "guest", ".*", ".*", ".*"],
-                       check=True)
-        engine = create_engine(self.pg_admin, isolation_level="AUTOCOMMIT")
+        ctl = self.servers.rabbitmqctl
+        ctl("-q", "add_vhost", self.vhost, check=True)
+        ctl("-q", "set_permissions", "-p", self.vhost, "guest", ".*", ".*", ".*", check=True)
+        engine = create_engine(self.servers.pg_admin, isolation_level="AUTOCOMMIT")
         with engine.connect() as c:
             for name in self.databases.values():
                 c.execute(text(f'CREATE DATABASE "{name}"'))
@@ -66,8 +63,8 @@ class System:
 
     def destroy(self):
         self.stop()
-        subprocess.run([shutil.which("rabbitmqctl"), "-q", "delete_vhost", self.vhost], check=False)
-        engine = create_engine(self.pg_admin, isolation_level="AUTOCOMMIT")
+        self.servers.rabbitmqctl("-q", "delete_vhost", self.vhost, check=False)
+        engine = create_engine(self.servers.pg_admin, isolation_level="AUTOCOMMIT")
         with engine.connect() as c:
             for name in self.databases.values():
                 c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

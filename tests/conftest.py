@@ -28,6 +28,7 @@ from shared import logging as klogging  # noqa: E402
 from shared.config import resolve_database_url  # noqa: E402
 from shared.dependencies import EventStoreProvider  # noqa: E402
 from shared.eventstore.store import open_store  # noqa: E402
+from tests import servers  # noqa: E402
 
 # tests/run.py gives each shard its own (eight characters, as here: ``LIKE 'kaowu_t<id>_%'``
 # below must not match another run's names)
@@ -453,3 +454,28 @@ def db_url(request, tmp_path):
 def pg_url(databases, request):
     return databases.new(request.node.name[:20].replace("[", "_").replace("]", "")
                          .replace("-", "_").lower())
+
+
+@pytest.fixture
+def private_broker():
+    """A RabbitMQ node of this test's own, for a test that restarts it (``tests/servers.py``)."""
+    yield from _private(servers.Broker)
+
+
+@pytest.fixture
+def private_postgres():
+    """A PostgreSQL server of this test's own, for a test that restarts it."""
+    yield from _private(servers.Postgres)
+
+
+def _private(kind):
+    with servers.private_folder() as folder:
+        try:
+            server = kind(folder)
+        except servers.Unavailable as exc:
+            pytest.skip(f"no server of the test's own to restart: {exc}")
+        try:
+            server.start()
+            yield server
+        finally:
+            server.stop()

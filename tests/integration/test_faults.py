@@ -4,25 +4,27 @@ relay cycles split mid-way, kill -9 of a consumer while it applies a batch and o
 whose relay has published a batch it has not recorded);
 nothing lost, nothing twice, every read model equal to its rebuild, poison kept.
 
-It restarts the machine's RabbitMQ (``stop_app``/``start_app``) and PostgreSQL
-(``pg_ctlcluster restart``), as ``make faults`` does: marked ``serial``, so ``make test``
-(``tests/run.py``) runs it alone, after every other test has finished."""
+Where ``make faults`` restarts the machine's RabbitMQ and PostgreSQL, this one restarts a
+RabbitMQ node and a PostgreSQL server of its own (``tests/servers.py``: started for it in a
+temporary folder, on free ports, and removed after), so it runs in a shard beside the
+other tests."""
 
 import logging
-import shutil
 
 import pytest
 
 from faults.__main__ import run
+from faults.servers import Servers
 
-pytestmark = [pytest.mark.integration, pytest.mark.serial]
+pytestmark = pytest.mark.integration
 
 
-@pytest.mark.skipif(not (shutil.which("rabbitmqctl") and shutil.which("pg_ctlcluster")),
-                    reason="makes a vhost and restarts the servers with their own tools")
-def test_nothing_is_lost_under_faults(tmp_path):
+def test_nothing_is_lost_under_faults(tmp_path, private_broker, private_postgres):
     logging.getLogger("amqp").setLevel(logging.ERROR)
-    summary = run(candidates=8, workdir=tmp_path, threads=2)
+    servers = Servers(amqp=private_broker.amqp, pg_admin=private_postgres.url,
+                      rabbitmqctl=private_broker.rabbitmqctl,
+                      restart_database=private_postgres.restart)
+    summary = run(candidates=8, workdir=tmp_path, threads=2, servers=servers)
     assert summary["injected"] == 18  # nine faults one at a time, then nine together
     assert summary["accepted"] > 8 * 5  # registrations, profile sections, submissions
     assert summary["report"].lost == []

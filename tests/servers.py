@@ -148,28 +148,27 @@ class Postgres:
             shutil.chown(folder, self.user, self.user)
         self.proc: subprocess.Popen | None = None
 
-    def _run(self, *cmd):
-        with open(self.log, "ab") as log:
-            subprocess.run(cmd, check=True, user=self.user, group=self.user, extra_groups=[]
-                           if self.user else None, stdin=subprocess.DEVNULL, stdout=log,
-                           stderr=subprocess.STDOUT, cwd=self.folder, timeout=START_TIMEOUT)
+    def _as_owner(self) -> dict:
+        return {"user": self.user, "group": self.user, "extra_groups": []} if self.user else {}
 
     def start(self):
         if self.proc is None:
-            try:
-                self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres",
-                          "-A", "trust", "-E", "UTF8", "--no-locale", "--no-sync")
-            except subprocess.CalledProcessError:
-                raise RuntimeError(f"initdb failed:\n{_tail(self.log)}") from None
+            with open(self.log, "ab") as log:
+                initdb = subprocess.run(
+                    [str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "-A",
+                     "trust", "-E", "UTF8", "--no-locale", "--no-sync"], **self._as_owner(),
+                    cwd=self.folder, stdin=subprocess.DEVNULL, stdout=log,
+                    stderr=subprocess.STDOUT, timeout=START_TIMEOUT)
+            if initdb.returncode != 0:
+                raise RuntimeError(f"initdb failed:\n{_tail(self.log)}")
             with open(self.data / "postgresql.conf", "a") as conf:
                 conf.writelines(f"{k} = {v}\n" for k, v in {
                     **PG_SETTINGS, "port": str(self.port),
                     "unix_socket_directories": f"'{self.folder}'"}.items())
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [str(self.bin / "postgres"), "-D", str(self.data)], user=self.user,
-                group=self.user, extra_groups=[] if self.user else None, cwd=self.folder,
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                [str(self.bin / "postgres"), "-D", str(self.data)], **self._as_owner(),
+                cwd=self.folder, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True)
         _wait_until(self._accepting, self.proc, self.log, "PostgreSQL")
 

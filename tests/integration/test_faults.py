@@ -21,10 +21,19 @@ pytestmark = pytest.mark.integration
 
 def test_nothing_is_lost_under_faults(tmp_path, private_broker, private_postgres):
     logging.getLogger("amqp").setLevel(logging.ERROR)
+    asked = []  # what the harness asked of the broker's rabbitmqctl
+
+    def rabbitmqctl(*args, **kwargs):
+        asked.append(next(a for a in args if not a.startswith("-")))
+        return private_broker.rabbitmqctl(*args, **kwargs)
+
     servers = Servers(amqp=private_broker.amqp, pg_admin=private_postgres.url,
-                      rabbitmqctl=private_broker.rabbitmqctl,
-                      restart_database=private_postgres.restart)
+                      rabbitmqctl=rabbitmqctl, restart_database=private_postgres.restart)
+    postmaster = private_postgres.proc.pid
     summary = run(candidates=8, workdir=tmp_path, threads=2, servers=servers)
+    # the restarts were of the servers given: the broker's alone and with the others
+    assert asked.count("stop_app") >= 2 and asked.count("start_app") >= 2
+    assert private_postgres.proc.pid != postmaster
     assert summary["injected"] == 18  # nine faults one at a time, then nine together
     assert summary["accepted"] > 8 * 5  # registrations, profile sections, submissions
     assert summary["report"].lost == []

@@ -469,7 +469,7 @@ def private_postgres():
 
 
 def _private(kind):
-    with servers.private_folder() as folder:
+    with servers.private_folder(RUN_ID) as folder:
         try:
             server = kind(folder)
         except servers.Unavailable as exc:

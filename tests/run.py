@@ -334,6 +334,9 @@ def leftovers(base: str):
             admin.dispose()
         except Exception as exc:
             print(f"  could not drop this run's databases: {exc}", file=sys.stderr)
+    from tests.servers import stop_leftovers  # a killed shard's servers of its own
+
+    stop_leftovers(base)
     ctl = shutil.which("rabbitmqctl")
     if ctl and not os.environ.get("AMQP_URI"):
         listed = subprocess.run([ctl, "-q", "list_vhosts", "name"], capture_output=True,

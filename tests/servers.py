@@ -191,13 +191,38 @@ class Postgres:
             _stop(self.proc, signal.SIGINT)  # PostgreSQL's fast shutdown
 
 
+FOLDER_PREFIX = "kaowu-servers-"
+
+
 @contextlib.contextmanager
-def private_folder():
+def private_folder(run_id: str = ""):
     """A temporary folder others may enter (the PostgreSQL server runs as another user),
-    removed after."""
-    folder = Path(tempfile.mkdtemp(prefix="kaowu-servers-"))
+    removed after. Named for the test run, so that the runner can stop a killed shard's
+    servers (``stop_leftovers``)."""
+    folder = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{run_id}-"))
     try:
         folder.chmod(0o755)
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def stop_leftovers(run_prefix: str) -> int:
+    """SIGKILL to the servers left running from folders named for runs starting with
+    ``run_prefix`` (a shard killed before its fixtures stopped them), and the folders
+    removed; how many processes were killed."""
+    marker = f"/{FOLDER_PREFIX}{run_prefix}"
+    killed = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read().decode(errors="replace")
+        except OSError:
+            continue
+        if marker in cmdline:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(pid), signal.SIGKILL)
+                killed += 1
+    for folder in Path(tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}{run_prefix}*"):
+        shutil.rmtree(folder, ignore_errors=True)
+    return killed

@@ -40,16 +40,16 @@ class DatabaseWorker:
     (rebuilds: the next batch of the log is fetched and the last one's rows written while
     Python folds).
 
-    The thread takes each call as soon as the one before ends: it does not wait for the
-    handing green thread to yield to the hub, which a fold does once a batch (a writer run
-    from the hub wrote one call per batch and the fold then waited for its backlog). Waits
-    on it are green (``tpool``): other green threads run meanwhile.
+    The thread takes each call as soon as the one before ends, not when the handing green
+    thread next yields to the hub (a fold yields once a batch: the database would idle
+    between statements). Waits on it are green (``tpool``): other green threads run
+    meanwhile.
 
     A driver connection is never used by two threads at once (psycopg2 interleaves a COPY
     with another thread's query): every call on the rebuild's connection goes through here
     until ``close``. What a call raises skips the rest and comes back from the next
-    ``submit``, ``call(...)()``, ``wait`` or ``close``. At most ``depth`` calls wait their
-    turn (a writer faster than the database is held back, not its rows queued).
+    ``submit``, ``call(...)()``, ``wait`` or ``close``. At most ``depth`` calls are handed
+    over and not done (a writer faster than the database is held back, not its rows queued).
     """
 
     def __init__(self, depth: int = 4):

@@ -171,6 +171,25 @@ class Services:
                 self.ctx, f"app_{svc}", module, svc, self.configs[svc], self.amqp))
             self.stacks[svc] = stack
 
+    def pages(self) -> dict[str, str]:
+        """Each service's ``GET /metrics`` (its address from the config ``bench.rpc.service``
+        wrote for it)."""
+        import urllib.request
+
+        out = {}
+        for svc in self.parts:
+            cfg = yaml.safe_load((self.ctx.workdir / f"app_{svc}-0.yml").read_text())
+            with contextlib.suppress(OSError), urllib.request.urlopen(
+                    f"http://{cfg['WEB_SERVER_ADDRESS']}/metrics", timeout=30) as r:
+                out[svc] = r.read().decode()
+        return out
+
+    def counts(self, databases: list[str]) -> dict[str, float]:
+        """The services' counters (``bench.season.metric_totals``) and PostgreSQL's commits."""
+        from bench.season import metric_totals, xact_commits
+
+        return {**metric_totals(self.pages()), "transactions": xact_commits(databases)}
+
     @property
     def pids(self) -> list[int]:
         return [p for pids in self.parts.values() for p in pids]
@@ -324,7 +343,11 @@ class DecisionListener:
 
 def open_loop(ctx: Context, amqp: str, pipeline: Pipeline, services: Services,
               candidates: list, session_ids: list[str], rate: float, duration: float) -> dict:
+    from bench.accounting import delta
+
     submissions = round(rate * duration)
+    databases = [f"kaowu_bench_{ctx.run_id}_app_{svc}" for svc, _ in SERVICES]
+    counted = services.counts(databases)
     procs, listener = [], None
     try:
         procs = _clients([{"mode": "open", "amqp": amqp, "proc": proc, "procs": CLIENTS,
@@ -340,7 +363,7 @@ def open_loop(ctx: Context, amqp: str, pipeline: Pipeline, services: Services,
         since = pipeline.heads()
         listener = DecisionListener(amqp, f"bench-decisions-{ctx.run_id}")
         meter = rpc.CpuMeter(services.pids, [p.pid for p in procs] + [os.getpid()],
-                             services.parts)
+                             services.parts, databases=f"kaowu_bench_{ctx.run_id}_app_")
         profiles = rpc.Profiling(services.parts)
         profiles.start()
         meter.start()
@@ -367,6 +390,8 @@ def open_loop(ctx: Context, amqp: str, pipeline: Pipeline, services: Services,
                 services.stuck = True
                 break
             time.sleep(0.05)
+        spent = meter.seconds()  # up to the last decision: all the work of this step
+        counted = delta(counted, services.counts(databases))
         if listener.error:
             raise RuntimeError(f"the bench's queue on registration.events stopped: {listener.error} "
                                "(did the broker restart? the test suite's relay test restarts it)")
@@ -438,6 +463,16 @@ def open_loop(ctx: Context, amqp: str, pipeline: Pipeline, services: Services,
         "legs_p99_ms": {k: ms(h, 99) for k, h in legs.items()},
         "sessions": len(session_ids), "candidates": len(candidates),
         "listener_messages": listener.messages, **cpu,
+        # CPU per decision by process group, robust to a shared machine where the wall-clock
+        # rates are not (``rabbitmq`` and ``postgres`` count everyone's; ``postgres_own``
+        # this run's databases' backends only)
+        "cpu_ms_per_decision": {k: round(v * 1000 / len(decided), 2)
+                                for k, v in sorted(spent.items()) if k != "machine"}
+        if decided else None,
+        # what a decision cost in round trips, transactions, messages (the services' own
+        # counters, and PostgreSQL's commits in the three databases): counts, not times
+        "per_decision_counts": {k: round(v / len(decided), 2) for k, v in counted.items()
+                                if k != "hashing_rpcs"} if decided else None,
     }
 
 
@@ -572,7 +607,8 @@ def _decisions(ctx: Context, amqp: str, pipeline: Pipeline, services: Services,
 
     best, steps = sustained_rate(measure, DECISION_STEP, DECISION_STEP, DECISION_HIGHEST)
     keys = ("offered_per_s", "decided_per_s", "decided", "lost", "errors", "abandoned",
-            "p50_ms", "p99_ms", "max_ms", "legs_p99_ms", "cpu_machine", "cpu_other")
+            "p50_ms", "p99_ms", "max_ms", "legs_p99_ms", "cpu_machine", "cpu_other",
+            "cpu_ms_per_decision", "per_decision_counts")
     yield Figure("decisions_sustained_per_s", best, "decisions/s", floor=200.0,
                  detail={"step": DECISION_STEP, "seconds_per_step": duration,
                          "criterion": "every submission decided, none lost, p99 <= 1000 ms",

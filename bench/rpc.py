@@ -179,14 +179,19 @@ class CpuMeter:
     TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
     def __init__(self, service_pids: list[int], client_pids: list[int],
-                 parts: dict[str, list[int]] | None = None):
+                 parts: dict[str, list[int]] | None = None, databases: str | None = None):
         self.groups = {"service": set(service_pids), "clients": set(client_pids)}
         # several services: each one's share of "service" too (cpu_service_<name>)
         self.parts = {name: set(pids) for name, pids in (parts or {}).items()}
+        # the backends serving databases whose names start so (cpu_postgres_own): on a
+        # shared machine "postgres" also counts everyone else's
+        self.databases = databases
 
     def _sample(self) -> dict:
         out = {"service": 0.0, "clients": 0.0, "postgres": 0.0, "rabbitmq": 0.0,
                **{f"service_{name}": 0.0 for name in self.parts}}
+        if self.databases:
+            out["postgres_own"] = 0.0
         try:
             pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
             for pid in pids:
@@ -207,6 +212,8 @@ class CpuMeter:
                     out["clients"] += cpu
                 elif comm.startswith("postgres"):
                     out["postgres"] += cpu
+                    if self.databases and self._serves(pid):
+                        out["postgres_own"] += cpu
                 elif comm.startswith("beam"):
                     out["rabbitmq"] += cpu
             with open("/proc/stat") as f:
@@ -216,8 +223,23 @@ class CpuMeter:
             return {}
         return out
 
+    def _serves(self, pid: int) -> bool:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                title = f.read().decode(errors="replace")
+        except OSError:
+            return False
+        return f" {self.databases}" in title  # "postgres: 15/main: user db host …"
+
     def start(self):
         self._t0, self._s0 = time.perf_counter(), self._sample()
+
+    def seconds(self) -> dict:
+        """CPU seconds of each group since ``start`` (``cpu_other`` left out)."""
+        s1 = self._sample()
+        if not s1 or not self._s0:
+            return {}
+        return {k: s1[k] - self._s0.get(k, 0.0) for k in s1}
 
     def stop(self) -> dict:
         """Each group's share of one core over the window (1.0 = one core busy)."""
@@ -227,7 +249,8 @@ class CpuMeter:
         out = {f"cpu_{k}": round((s1[k] - self._s0[k]) / elapsed, 2) for k in s1}
         # anything else busy meanwhile (the machine is shared): a warning sign for the figure
         out["cpu_other"] = round(max(0.0, out["cpu_machine"] - sum(
-            v for k, v in out.items() if k != "cpu_machine" and not k.startswith("cpu_service_"))), 2)
+            v for k, v in out.items() if k not in ("cpu_machine", "cpu_postgres_own")
+            and not k.startswith("cpu_service_"))), 2)
         return out
 
 

@@ -32,7 +32,7 @@ from shared.errors import KaowuError, Unavailable
 from shared.eventstore.store import open_store
 from shared.eventstore.unit_of_work import Context
 from shared.logging import get_logger
-from shared.relay import KombuPublisher, Relay
+from shared.relay import GATHER, KombuPublisher, Relay
 from shared.tracking import TrackingConsumer
 
 log = get_logger(__name__)
@@ -97,7 +97,8 @@ class EventStoreProvider(DependencyProvider):
         self.store = self._open(url, clock)
         if self.relay_enabled and cfg.get("RELAY", True):
             publisher = KombuPublisher(cfg.get("AMQP_URI") or kconfig.amqp_uri(), service)
-            self.relay = Relay(self.store, service, publisher)
+            self.relay = Relay(self.store, service, publisher,
+                               gather=float(cfg.get("RELAY_GATHER", GATHER)))
         log.info("store.ready", database=kconfig.mask_url(url), head=self.store.head())
 
     def _open(self, url, clock):

@@ -85,17 +85,22 @@ class KombuPublisher:
                 conn.release()
 
 
+#: seconds a relay waits after a commit wakes it before it publishes (config
+#: ``RELAY_GATHER``), so that one cycle serves the commits of many concurrent commands: each
+#: cycle costs a transaction, a confirmed publish, and a delivery and a transaction in every
+#: consumer it reaches, whether it carries one event or twenty
+GATHER = 0.01
+
+
 class Relay:
     def __init__(self, store: EventStore, service: str, publisher, batch: int = 500,
-                 poll_interval: float = 0.5, gather: float = 0.0):
+                 poll_interval: float = 0.5, gather: float = GATHER):
         self.store = store
         self.service = service
         self.publisher = publisher
         self.batch = batch
         self.poll_interval = poll_interval
-        # after a wake, wait this long so one publishing cycle serves the commits of many
-        # concurrent commands (a cycle is a transaction, a read and a confirmed publish)
-        self.gather = gather
+        self.gather = gather  # after a wake (``GATHER``)
         self._wake = eventlet.event.Event()
         self._local = threading.Lock()
         self._stopped = False

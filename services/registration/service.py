@@ -222,13 +222,13 @@ class RegistrationService(EventSourcedService):
         """网上报名."""
         account_id = _account_id(account_id)
         cmd = load(SubmitApplicationSchema(), data)
-        doc = self._session(cmd["session_id"])
         now = self.clock.now()
-        candidate = domain.fold_candidate(self.store.read_stream(domain.candidate_stream(account_id)))
-        app_id = domain.application_id(doc.session_id, account_id)
-        stream = domain.application_stream(app_id)
 
         def decide(tx):
+            # everything read on the transaction's connection (one checkout per submission)
+            doc = self._session(cmd["session_id"], tx)
+            candidate = domain.fold_candidate(tx.read_stream(domain.candidate_stream(account_id)))
+            stream = domain.application_stream(domain.application_id(doc.session_id, account_id))
             # 诚信档案 as far as registration has heard; verification checks again (integrity.py)
             integrity_live = bool(cmd["commitment"] and candidate is not None and integrity.live(
                 tx.conn, candidate.id_type, candidate.id_number, now.date()))
@@ -417,8 +417,10 @@ class RegistrationService(EventSourcedService):
         self.store.execute(decide)
         return self.get_application(account_id, doc.session_id)
 
-    def _session(self, session_id):
-        doc = self.session_docs.get(self.store, session_id)
+    def _session(self, session_id, tx=None):
+        """The session's document as committed, or as ``tx`` sees it."""
+        doc = (self.session_docs.get(self.store, session_id) if tx is None
+               else self.session_docs.get_in(tx, session_id))
         if doc is None:
             raise NotFound(f"No exam session {session_id!r} has been scheduled.", {"session_id": session_id})
         return doc

@@ -82,7 +82,7 @@ class Tx:
 def worker(model: ReadModel):
     w = worker_factory(RegistrationService)
     w.clock.now.return_value = NOW
-    w._session = lambda session_id: SESSION
+    w._session = lambda session_id, tx=None: SESSION
     tx = Tx(model.conn)
     w.store.execute.side_effect = lambda fn: fn(tx)
 

@@ -350,6 +350,7 @@ def test_a_candidate_walks_the_whole_season(site_stack, page, browser, shot, axe
 
     # ---- the public pages: the number check and the QR code's page, in the same look
     page.click("sign-out")
+    page.wait_route("/login")  # signed out: its own navigation done, not racing ours
     page.open("/verify")
     page.type("verify-number", number)
     page.click("verify-submit")

@@ -7,8 +7,9 @@
 
 The test files are split into shards balanced by their recorded durations
 (``tests/durations.json``: wall seconds per file as a run of the shards measured them,
-``--record``, under each other's load; a file not there counts as ``DEFAULT_SECONDS``). Each shard is a ``pytest`` process of its own (not
-pytest-xdist: the tests monkey-patch with eventlet first, which execnet's threads do not
+``--record``, under each other's load; a file not there counts as ``DEFAULT_SECONDS``).
+Each shard is a ``pytest`` process of its own (not pytest-xdist: the tests monkey-patch
+with eventlet first, which execnet's threads do not
 survive), with a run id of its own, so its vhosts and databases (``tests/conftest.py``)
 never meet another shard's. The tests marked ``serial`` (for a test that must restart the
 machine's broker or database; none is today: the ones that restart a server restart their

@@ -75,6 +75,12 @@ SHAPED = st.dictionaries(st.sampled_from(KEYS), VALUE, max_size=8)
 ARG = st.one_of(VALUE, SHAPED)
 
 
+def calls_since(store, head):
+    """Events appended after ``head`` by a call, not by the service's consumers (which go on
+    applying what earlier calls to other services caused; theirs name their cause)."""
+    return [e for e in store.events_after(head, 1000) if not e.metadata.get("causation_id")]
+
+
 @pytest.fixture(scope="module")
 def system(tmp_path_factory, module_amqp_uri):
     tmp = tmp_path_factory.mktemp("fuzz")
@@ -110,7 +116,7 @@ def test_junk_gets_a_clear_answer(system, klass, method, params):
                 hook(*args)
             except KaowuError as exc:
                 assert exc.message and isinstance(exc.message, str)
-                assert store.head() == head, f"{method} refused but wrote to the log"
+                assert not calls_since(store, head), f"{method} refused but wrote to the log"
             except TypeError as exc:
                 # a wrong number of arguments is nameko's own check of the call's shape
                 assert "argument" in str(exc), f"{method}: {exc!r}"

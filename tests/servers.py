@@ -24,6 +24,8 @@ import time
 import uuid
 from pathlib import Path
 
+from tests.support import free_port
+
 RABBITMQ_BIN = Path("/usr/lib/rabbitmq/bin")  # the scripts themselves, not /usr/sbin's su wrappers
 POSTGRESQL_LIB = Path("/usr/lib/postgresql")
 START_TIMEOUT = 60.0
@@ -36,12 +38,6 @@ PG_SETTINGS = {"listen_addresses": "'127.0.0.1'", "fsync": "off", "synchronous_c
 
 class Unavailable(Exception):
     """The server cannot be started here (its binaries are not installed)."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _tail(path: Path, lines: int = 30) -> str:

@@ -1,6 +1,14 @@
 """Helpers the integration tests share."""
 
+import socket
 import time
+
+
+def free_port() -> int:
+    """A loopback port free now (the kernel's pick)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def wait_for(predicate, timeout: float = 15.0, interval: float = 0.05):

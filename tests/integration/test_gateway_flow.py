@@ -39,7 +39,7 @@ from shared.errors import NotFound
 from shared.session import REFERENCE_SESSION_PATH
 from tests.integration.test_account_flow import jpeg
 from tests.integration.test_application_flow import SESSION, at
-from tests.support import check_reply, wait_for
+from tests.support import check_reply, free_port, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -60,12 +60,6 @@ CANDIDATES = {  # name, resident ID, mobile, username
     "candidate": ("王建国", "310104198805123455", "13900000001", "wang_2026"),
     "other_candidate": ("李敏", "31011519920315002X", "13900000002", "li_2026"),
 }
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --------------------------------------------------------------------------- the OpenAPI check

@@ -8,7 +8,8 @@ import requests
 from services.gateway.service import GatewayService
 from shared.clock import ControlledClock
 from tests.integration.test_application_flow import at
-from tests.integration.test_gateway_flow import TOKEN_KEY, free_port
+from tests.integration.test_gateway_flow import TOKEN_KEY
+from tests.support import free_port
 
 pytestmark = pytest.mark.integration
 

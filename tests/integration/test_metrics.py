@@ -8,7 +8,6 @@ back to 0.
 """
 
 import json
-import socket
 import urllib.error
 import urllib.request
 
@@ -31,12 +30,6 @@ from tests import support
 from tests.integration.test_account_flow import CANDIDATE, SECTIONS, jpeg
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get(port, path):
@@ -69,7 +62,7 @@ def wait_for(predicate, timeout=10.0):
 
 @pytest.fixture
 def account(container_factory, amqp_uri, databases):
-    port = free_port()
+    port = support.free_port()
     config = {"AMQP_URI": amqp_uri, "DATABASE_URL": databases.new("metrics") + "_{service}",
               "CLOCK": ControlledClock(), "max_workers": 10, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
               "PASSWORD_HASH": {"time_cost": 1, "memory_cost": 1024}}
@@ -207,7 +200,7 @@ def test_dead_letters_metric_follows_the_log(container_factory, amqp_uri, databa
     base = {"AMQP_URI": amqp_uri, "DATABASE_URL": url, "CATCH_UP_INTERVAL": 0.2,
             "max_workers": 10}
     speaker = container_factory(UpService, dict(base))
-    port = free_port()
+    port = support.free_port()
     listener = container_factory(DownService,
                                  {**base, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}"})
     speaker.start()
@@ -289,7 +282,7 @@ def test_gateway_counts_requests_by_route_and_status(container_factory, amqp_uri
     from services.gateway.service import GatewayService
     from tests.integration.test_gateway_flow import TOKEN_KEY
 
-    port = free_port()
+    port = support.free_port()
     gateway = container_factory(GatewayService, {
         "AMQP_URI": amqp_uri, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
         "GATEWAY_TOKEN_KEY": TOKEN_KEY, "GATEWAY_RPC_TIMEOUT": 2, "CLOCK": ControlledClock(),

@@ -9,14 +9,14 @@ The test files are split into shards balanced by their recorded durations
 (``tests/durations.json``: wall seconds per file as a run of the shards measured them,
 ``--record``, under each other's load; a file not there counts as ``DEFAULT_SECONDS``).
 Each shard is a ``pytest`` process of its own (not pytest-xdist: the tests monkey-patch
-with eventlet first, which execnet's threads do not
-survive), with a run id of its own, so its vhosts and databases (``tests/conftest.py``)
-never meet another shard's. The tests marked ``serial`` (for a test that must restart the
-machine's broker or database; none is today: the ones that restart a server restart their
-own, ``tests/servers.py``) run after the shards, alone. Then one summary: per shard the counts and the
-time, the failures' tracebacks, the files that took the most CPU (each shard measures it
-per file beside the wall seconds: tests/filetimes.py), where the whole logs are
-(``var/test-runs/``); exit status 1 if any test failed or a shard broke.
+with eventlet first, which execnet's threads do not survive), with a run id of its own, so
+its vhosts and databases (``tests/conftest.py``) never meet another shard's. The tests
+marked ``serial`` (for a test that must restart the machine's broker or database; none is
+today: the ones that restart a server restart their own, ``tests/servers.py``) run after
+the shards, alone. Then one summary: per shard the counts and the time, the failures'
+tracebacks, the files that took the most CPU (each shard measures it per file beside the
+wall seconds: tests/filetimes.py), where the whole logs are (``var/test-runs/``); exit
+status 1 if any test failed or a shard broke.
 
 Compiled once: the project's modules are compiled before the shards start, and the shards
 (with the services and tools the tests start as processes) read and write ``__pycache__``

@@ -341,12 +341,17 @@ class DecisionListener:
             self.conn.release()
 
 
+def app_database(ctx: Context) -> str:
+    """What the services' database names start with (``fresh_pg``'s ``app_<service>``)."""
+    return f"kaowu_bench_{ctx.run_id}_app_"
+
+
 def open_loop(ctx: Context, amqp: str, pipeline: Pipeline, services: Services,
               candidates: list, session_ids: list[str], rate: float, duration: float) -> dict:
     from bench.accounting import delta
 
     submissions = round(rate * duration)
-    databases = [f"kaowu_bench_{ctx.run_id}_app_{svc}" for svc, _ in SERVICES]
+    databases = [app_database(ctx) + svc for svc, _ in SERVICES]
     counted = services.counts(databases)
     procs, listener = [], None
     try:
@@ -363,7 +368,7 @@ def open_loop(ctx: Context, amqp: str, pipeline: Pipeline, services: Services,
         since = pipeline.heads()
         listener = DecisionListener(amqp, f"bench-decisions-{ctx.run_id}")
         meter = rpc.CpuMeter(services.pids, [p.pid for p in procs] + [os.getpid()],
-                             services.parts, databases=f"kaowu_bench_{ctx.run_id}_app_")
+                             services.parts, databases=app_database(ctx))
         profiles = rpc.Profiling(services.parts)
         profiles.start()
         meter.start()
@@ -514,8 +519,7 @@ def run(ctx: Context):
                                    for n in applicants.numbers(0, proc, t, per_thread)])
         dbs = {svc: stack.enter_context(fresh_pg(ctx, f"app_{svc}", create=False))
                for svc, _ in SERVICES}
-        template = pg_url(dbs["account"]).replace(dbs["account"],
-                                                  f"kaowu_bench_{ctx.run_id}_app_{{service}}")
+        template = pg_url(dbs["account"]).replace(dbs["account"], app_database(ctx) + "{service}")
         base = {"AMQP_URI": amqp, "DATABASE_URL": template, "max_workers": rpc.MAX_WORKERS,
                 "serializer": "json"}
         services = Services(ctx, amqp, {

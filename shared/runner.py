@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 from shared.config import amqp_uri, database_url, mask_url
@@ -68,6 +69,7 @@ def discover_services(services_dir: Path = SERVICES_DIR) -> list[str]:
     )
 
 
+@cache  # read once per process: the fault harness starts services again and again
 def service_targets(name: str, services_dir: Path = SERVICES_DIR) -> list[str]:
     """The ``nameko run`` arguments for one service package, found without importing it.
 

@@ -80,21 +80,23 @@ def payloads(schema, *, typed_only: bool, complete: bool = False) -> st.SearchSt
     """A payload: each field present (usually) with a typed value, or — when not
     ``typed_only`` — any JSON value, None, or left out; sometimes an unknown key.
     ``complete``: every required field present."""
-    @st.composite
-    def build(draw):
-        out = {}
-        for name, f in schema.load_fields.items():
-            key = f.data_key or name
-            choice = draw(st.integers(0, 9))
-            if choice == 0 and not (complete and f.required):
-                continue  # missing
-            if choice == 1 and (f.allow_none or not typed_only):
-                out[key] = None
-            elif choice == 2 and not typed_only:
-                out[key] = draw(JSON)
-            else:
-                out[key] = draw(typed(f))
-        if not typed_only and draw(st.integers(0, 9)) == 0:
-            out[draw(st.text(min_size=1, max_size=6))] = draw(JSON)
-        return out
-    return build()
+    return _payload(schema, typed_only, complete)
+
+
+@st.composite  # defined once: hypothesis reads a composite's source where it is defined
+def _payload(draw, schema, typed_only: bool, complete: bool):
+    out = {}
+    for name, f in schema.load_fields.items():
+        key = f.data_key or name
+        choice = draw(st.integers(0, 9))
+        if choice == 0 and not (complete and f.required):
+            continue  # missing
+        if choice == 1 and (f.allow_none or not typed_only):
+            out[key] = None
+        elif choice == 2 and not typed_only:
+            out[key] = draw(JSON)
+        else:
+            out[key] = draw(typed(f))
+    if not typed_only and draw(st.integers(0, 9)) == 0:
+        out[draw(st.text(min_size=1, max_size=6))] = draw(JSON)
+    return out

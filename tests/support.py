@@ -1,5 +1,6 @@
 """Helpers the integration tests share."""
 
+import json
 import socket
 import time
 
@@ -21,6 +22,27 @@ def wait_for(predicate, timeout: float = 15.0, interval: float = 0.05):
             return value
         time.sleep(interval)
     raise AssertionError("condition not met in time")
+
+
+_VALIDATORS: dict = {}
+
+
+def validate_json(instance, schema: dict, formats: bool = False) -> None:
+    """``jsonschema.validate`` with the validator made once per schema: ``validate`` checks
+    the schema against its meta-schema at every call, which cost the suite more CPU than the
+    checks themselves (every reply of every API test is checked)."""
+    import jsonschema
+
+    key = (json.dumps(schema, sort_keys=True), formats)
+    validator = _VALIDATORS.get(key)
+    if validator is None:
+        cls = jsonschema.validators.validator_for(schema)
+        cls.check_schema(schema)
+        validator = _VALIDATORS[key] = cls(
+            schema, format_checker=jsonschema.FormatChecker() if formats else None)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
+    if error is not None:
+        raise error
 
 
 class CapturedPublisher:
@@ -131,6 +153,7 @@ def _replies() -> dict:
 
 
 REPLIES = None
+_REPLY_SCHEMAS: dict = {}  # (service, method): the JSON Schema its reply schema makes
 CHECKED: set = set()  # (service, method) whose real answers were checked in this run
 
 
@@ -144,10 +167,6 @@ def check_reply(service: str, method: str, value):
     found = REPLIES.get((service, method))
     if found is None:
         return value
-    import json
-
-    import jsonschema
-
     from services.gateway.from_marshmallow import schema_of
 
     cls, kw = found
@@ -155,6 +174,9 @@ def check_reply(service: str, method: str, value):
     schema = cls(**kw)
     problems = schema.validate(sent)
     assert not problems, f"{service}.{method} answered outside {cls.__name__}: {problems}"
-    jsonschema.validate(sent, schema_of(schema, dump=True))
+    key = (service, method)
+    if key not in _REPLY_SCHEMAS:
+        _REPLY_SCHEMAS[key] = schema_of(schema, dump=True)
+    validate_json(sent, _REPLY_SCHEMAS[key])
     CHECKED.add((service, method))
     return value

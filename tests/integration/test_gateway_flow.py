@@ -20,7 +20,6 @@ import re
 import socket
 import time
 
-import jsonschema
 import pytest
 import requests
 from nameko.testing.services import entrypoint_hook
@@ -39,7 +38,7 @@ from shared.errors import NotFound
 from shared.session import REFERENCE_SESSION_PATH
 from tests.integration.test_account_flow import jpeg
 from tests.integration.test_application_flow import SESSION, at
-from tests.support import check_reply, free_port, wait_for
+from tests.support import check_reply, free_port, validate_json, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -106,7 +105,7 @@ class Api:
             kwargs["json"] = json_body
             if check_body:
                 schema = op["requestBody"]["content"]["application/json"]["schema"]
-                jsonschema.validate(json_body, schema, format_checker=jsonschema.FormatChecker())
+                validate_json(json_body, schema, formats=True)
         headers = dict(kwargs.pop("headers", {}) or {})
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -122,8 +121,7 @@ class Api:
             # dumped through): every JSON answer of every gateway test is checked here
             body = response.json()
             self.replied.append((method, template, response.status_code))
-            jsonschema.validate(body, self.resolved(ok["application/json"]["schema"]),
-                                format_checker=jsonschema.FormatChecker())
+            validate_json(body, self.resolved(ok["application/json"]["schema"]), formats=True)
         if response.status_code >= 400:
             assert "Traceback" not in response.text
             documented = op["responses"]
@@ -133,7 +131,7 @@ class Api:
             if "application/json" in documented[str(response.status_code)]["content"]:
                 assert response.headers["Content-Type"].startswith("application/json")
                 body = response.json()
-                jsonschema.validate(body, self.error_schema)
+                validate_json(body, self.error_schema)
                 assert body["error"]["correlation_id"] == cid
         return response
 

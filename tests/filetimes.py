@@ -1,9 +1,9 @@
 """A pytest plugin tests/run.py loads in every shard (``-p tests.filetimes``): per test file
 (set-up, call, tear-down), the wall seconds and the CPU seconds of the pytest process and of
 the children it waited for (a CLI run, a browser), written as JSON to ``$KAOWU_TEST_TIMES``
-at the end: ``{"wall": {file: s}, "cpu": {file: s}}``. The runner balances its shards by the
-wall seconds and says which files took the CPU. Not counted: the session's own tear-down
-(dropping every database), which pytest runs in the last test's."""
+at the end: ``{"wall": {file: s}, "cpu": {file: s}}``. The runner orders its queue of files
+by the wall seconds and says which files took the CPU. Not counted: the session's own
+tear-down (dropping every database), which pytest runs in the last test's or after it."""
 
 import json
 import os
@@ -11,7 +11,7 @@ import resource
 
 import pytest
 
-_TIMES: dict = {"last": None, "wall": {}, "cpu": {}}
+_TIMES: dict = {"final": None, "wall": {}, "cpu": {}}
 
 
 def _cpu_seconds() -> float:
@@ -20,13 +20,9 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def pytest_collection_finish(session):
-    _TIMES["last"] = session.items[-1].nodeid if session.items else None
-
-
 def _counted(nodeid: str, when: str) -> str | None:
     """The file a phase counts for; None for the last test's tear-down."""
-    if when == "teardown" and nodeid == _TIMES["last"]:
+    if when == "teardown" and nodeid == _TIMES["final"]:
         return None
     return nodeid.split("::")[0]
 
@@ -49,7 +45,9 @@ def pytest_runtest_call(item):
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_teardown(item):
+def pytest_runtest_teardown(item, nextitem):
+    if nextitem is None:  # the session's tear-down too
+        _TIMES["final"] = item.nodeid
     yield from _count_cpu(item, "teardown")
 
 

@@ -5,18 +5,19 @@
     python -m tests.run --record         # also write the files' durations to tests/durations.json
     python -m tests.run -- -x -k flow    # arguments after -- go to every pytest
 
-The test files are split into shards balanced by their recorded durations
+The shards share one queue of the test files, longest first by their recorded durations
 (``tests/durations.json``: wall seconds per file as a run of the shards measured them,
-``--record``, under each other's load; a file not there counts as ``DEFAULT_SECONDS``).
-Each shard is a ``pytest`` process of its own (not pytest-xdist: the tests monkey-patch
-with eventlet first, which execnet's threads do not survive), with a run id of its own, so
-its vhosts and databases (``tests/conftest.py``) never meet another shard's. The tests
-marked ``serial`` (for a test that must restart the machine's broker or database; none is
-today: the ones that restart a server restart their own, ``tests/servers.py``) run after
-the shards, alone. Then one summary: per shard the counts and the time, the failures'
-tracebacks, the files that took the most CPU (each shard measures it per file beside the
-wall seconds: tests/filetimes.py), where the whole logs are (``var/test-runs/``); exit
-status 1 if any test failed or a shard broke.
+``--record``, under each other's load; a file not there counts as ``DEFAULT_SECONDS``), and
+each shard takes the next file no other has taken (``tests/claim.py``), so they end within
+about a file of each other. Each shard is a ``pytest`` process of its own (not
+pytest-xdist: the tests monkey-patch with eventlet first, which execnet's threads do not
+survive), with a run id of its own, so its vhosts and databases (``tests/conftest.py``)
+never meet another shard's. The tests marked ``serial`` (for a test that must restart the
+machine's broker or database; none is today: the ones that restart a server restart their
+own, ``tests/servers.py``) run after the shards, alone. Then one summary: per shard the
+counts and the time, the failures' tracebacks, the files that took the most CPU (each shard
+measures it per file beside the wall seconds: tests/filetimes.py), where the whole logs are
+(``var/test-runs/``); exit status 1 if any test failed or a shard broke.
 
 Compiled once: the project's modules are compiled before the shards start, and the shards
 (with the services and tools the tests start as processes) read and write ``__pycache__``
@@ -91,27 +92,25 @@ def durations() -> dict[str, float]:
         return {}
 
 
-def shards(files: list[str], n: int, known: dict[str, float]) -> list[list[str]]:
-    """Longest first, each to the shard with the least so far."""
-    bins: list[tuple[float, list[str]]] = [(0.0, []) for _ in range(max(n, 1))]
-    for f in sorted(files, key=lambda f: (-known.get(f, DEFAULT_SECONDS), f)):
-        i = min(range(len(bins)), key=lambda i: bins[i][0])
-        total, members = bins[i]
-        bins[i] = (total + known.get(f, DEFAULT_SECONDS), members + [f])
-    return [sorted(members) for _, members in bins if members]
+def queue(files: list[str], known: dict[str, float]) -> list[str]:
+    """Longest first (a long file started last would keep its shard running alone)."""
+    return sorted(files, key=lambda f: (-known.get(f, DEFAULT_SECONDS), f))
 
 
 class Shard:
     def __init__(self, name: str, run_id: str, files: list[str], mark: str, extra: list[str],
-                 out: Path = OUT):
-        self.name, self.run_id, self.files = name, run_id, files
+                 out: Path = OUT, queued: bool = False):
+        """``queued``: ``files`` are the run's queue, shared with the other queued shards
+        (``out/queue.txt``, ``out/claims/``): this shard runs the files it claims."""
+        self.name, self.run_id, self.files, self.queued = name, run_id, files, queued
+        self.claims = out / "claims"
         self.xml = out / f"{name}.xml"
         self.log = out / f"{name}.log"
         self.times = out / f"{name}.times.json"
         # schemathesis is a library here (test_gateway_openapi), not a pytest plugin: its
         # plugin costs every shard a second of CPU to import
         self.cmd = [sys.executable, "-m", "pytest", "-q", "-p", "tests.filetimes",
-                    "-p", "no:schemathesis", "-m", mark,
+                    "-p", "tests.claim", "-p", "no:schemathesis", "-m", mark,
                     "--tb=short", f"--junitxml={self.xml}", "-o", "junit_family=xunit2",
                     *extra, *files]
         self.proc: subprocess.Popen | None = None
@@ -123,7 +122,11 @@ class Shard:
         self.xml.unlink(missing_ok=True)
         self.times.unlink(missing_ok=True)
         env = {**os.environ, "KAOWU_TEST_RUN_ID": self.run_id, "KAOWU_TEST_TIMES": str(self.times),
-               "PYTHONUNBUFFERED": "1"}
+               "KAOWU_TEST_SHARD": self.name, "PYTHONUNBUFFERED": "1"}
+        env.pop("KAOWU_TEST_QUEUE", None)  # a runner run by a test: not its shard's queue
+        if self.queued:
+            env.update(KAOWU_TEST_QUEUE=str(self.claims.parent / "queue.txt"),
+                       KAOWU_TEST_CLAIMS=str(self.claims))
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         with open(self.log, "wb") as log:
             # a session (process group) of its own: Ctrl-C reaches the shard only through
@@ -163,6 +166,12 @@ class Shard:
                     failures.append((f"{test} ({outcome.tag})",
                                      outcome.text or outcome.get("message", "")))
         return counts, failures
+
+    def ran(self) -> int:
+        """How many files the shard ran (those it claimed, when queued)."""
+        if not self.queued:
+            return len(self.files)
+        return sum(1 for claim in self.claims.glob(f"*/{self.name}"))
 
     def file_seconds(self, kind: str = "wall") -> dict[str, float]:
         """Seconds per test file as the shard measured them (tests/filetimes.py): ``wall``,
@@ -213,7 +222,7 @@ def run_all(group: list[Shard]) -> bool:
     """Start every shard of ``group``, wait for all; False when interrupted."""
     for s in group:
         s.start()
-        print(f"  {s.name}: {len(s.files)} file(s), log {_rel(s.log)}", flush=True)
+        print(f"  {s.name}: log {_rel(s.log)}", flush=True)
     running = list(group)
     try:
         while running:
@@ -227,7 +236,7 @@ def run_all(group: list[Shard]) -> bool:
                     s.reaped(status, usage)
                     counts, _ = s.results()
                     said = ", ".join(f"{v} {k}" for k, v in (counts or {}).items() if v)
-                    print(f"  {s.name} done in {s.ended - s.started:.0f} s: "
+                    print(f"  {s.name} done in {s.ended - s.started:.0f} s: {s.ran()} file(s), "
                           f"{said or 'no results'} (exit {s.status})", flush=True)
     except KeyboardInterrupt:
         stop(running)
@@ -272,18 +281,21 @@ def main(argv=None) -> int:
     files = test_files(args.paths)
     sharded, serial = split(files)
     known = durations()
-    plan = shards(sharded, args.shards, known)
+    order = queue(sharded, known)
     if args.list:
-        for i, members in enumerate(plan):
-            print(f"shard {i}: {sum(known.get(f, DEFAULT_SECONDS) for f in members):.0f} s "
-                  f"recorded: {' '.join(members)}")
+        for f in order:
+            print(f"{known.get(f, DEFAULT_SECONDS):7.1f} s recorded  {f}")
         print(f"serial, after: {' '.join(serial) or '-'}")
         return 0
 
     args.out.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(args.out / "claims", ignore_errors=True)
+    (args.out / "claims").mkdir()
+    (args.out / "queue.txt").write_text("".join(f"{f}\n" for f in order))
     base = uuid.uuid4().hex[:6]  # the shards' run ids: base + two digits, all of one length
-    parallel = [Shard(f"shard-{i}", f"{base}{i:02d}", members, f"({args.mark}) and not serial",
-                      extra, args.out) for i, members in enumerate(plan)]
+    n = max(1, min(args.shards, len(order)))
+    parallel = [Shard(f"shard-{i}", f"{base}{i:02d}", order, f"({args.mark}) and not serial",
+                      extra, args.out, queued=True) for i in range(n)] if order else []
     alone = [Shard("serial", f"{base}99", serial, f"({args.mark}) and serial", extra, args.out)] \
         if serial else []
     sampler = PgSampler(base)

@@ -1,5 +1,5 @@
-"""tests/run.py, make test's parallel runner: shards balanced by recorded durations, the
-serial tests after the others, one summary whose exit status says whether anything failed,
+"""tests/run.py, make test's parallel runner: shards that take the files of one queue as
+they go (longest first, by recorded durations), the serial tests after the others, one summary whose exit status says whether anything failed,
 and Ctrl-C stopping every shard with its children."""
 
 import os
@@ -14,16 +14,9 @@ from tests import run
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_shards_are_balanced_by_recorded_seconds_and_new_files_count_the_default():
-    known = {"a": 60.0, "b": 40.0, "c": 30.0, "d": 20.0, "e": 10.0}
-    plan = run.shards([*known, "new"], 2, known)
-    assert sorted(f for shard in plan for f in shard) == sorted([*known, "new"])  # each once
-    totals = sorted(sum(known.get(f, run.DEFAULT_SECONDS) for f in shard) for shard in plan)
-    assert totals == [80.0, 85.0]  # a+d, then b+c+e+new (5 s by default)
-
-
-def test_no_empty_shards_when_there_are_fewer_files_than_shards():
-    assert run.shards(["x", "y"], 4, {}) == [["x"], ["y"]]
+def test_the_queue_is_longest_first_and_new_files_count_the_default():
+    known = {"a": 60.0, "b": 4.0, "c": 30.0}
+    assert run.queue([*known, "new"], known) == ["a", "c", "new", "b"]  # new: 5 s
 
 
 def test_serial_tests_are_found_by_their_files_text(tmp_path):
@@ -99,6 +92,37 @@ def test_a_run_sums_up_the_shards_and_fails_when_a_test_fails(tmp_path):
     listed = [line.split() for line in out.split("most CPU")[1].splitlines()[1:5]]
     assert listed[0][0].endswith("test_busy.py") and float(listed[0][1]) >= 1.0, listed
     assert all(float(cpu) < 0.5 for _, cpu, _ in listed[1:]), listed
+
+
+def test_a_shard_takes_the_next_file_no_other_has_taken(tmp_path):
+    """A long file first in the queue: the other shard runs every other file meanwhile (the
+    long test waits for them all; split in advance, it would wait for its own shard's)."""
+    log = tmp_path / "log"
+    quick = [f"test_quick_{i}.py" for i in range(6)]
+    (tmp_path / "test_a_long.py").write_text(
+        "import os, pathlib, time\n"
+        "def test_long():\n"
+        f"    log = pathlib.Path({str(log)!r})\n"
+        "    deadline = time.monotonic() + 60\n"
+        "    while time.monotonic() < deadline and (not log.exists()\n"
+        "                                           or len(log.read_text().splitlines()) < 6):\n"
+        "        time.sleep(0.1)\n"
+        "    log.open('a').write(f'long {os.getpid()}\\n')\n")
+    for name in quick:
+        (tmp_path / name).write_text(
+            "import os, pathlib\n"
+            "def test_quick():\n"
+            f"    pathlib.Path({str(log)!r}).open('a').write(f'quick {{os.getpid()}}\\n')\n")
+    done = subprocess.run(_runner(tmp_path, "-n", "2", str(tmp_path)), cwd=ROOT, env=ENV,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "total: 7 passed" in done.stdout
+    ran = [line.split() for line in log.read_text().splitlines()]
+    assert [kind for kind, _ in ran] == ["quick"] * 6 + ["long"]  # each once, the long last
+    assert len({pid for kind, pid in ran if kind == "quick"}) == 1
+    assert ran[-1][1] != ran[0][1]  # the long one in the other shard
+    assert sorted(p.name for p in (tmp_path / "out" / "claims").iterdir()) == \
+        [f"{i:04d}" for i in range(7)]
 
 
 def test_a_run_that_passes_exits_0(tmp_path):

@@ -1,8 +1,8 @@
-import ElementPlus from 'element-plus'
 import zhCn from 'element-plus/es/locale/lang/zh-cn'
 import 'element-plus/dist/index.css'
 import { createApp } from 'vue'
 import App from './App.vue'
+import ElementPlus from './element.js'
 import { router } from './router.js'
 import './styles/site.css'
 

@@ -141,10 +141,19 @@ class TrackingProvider(DependencyProvider):
     steps need of the container's own state (its folds, its issuer) they get through
     ``prepare``, never from a module."""
 
+    #: The timer's pull only finds what was lost with nothing after it (a later message
+    #: shows a gap, and ``receive`` pulls at once). So an upstream heard from since the
+    #: last tick is passed over; one whose pulls find nothing is pulled at every 2nd tick,
+    #: then every ``QUIET_EVERY``th; a pull that finds events restores every tick.
+    QUIET_EVERY = 4
+
     def __init__(self, handlers: dict):
         self.handlers = dict(handlers)
         self.consumers: dict[str, TrackingConsumer] = {}
         self.watch = StopWatch()  # the container's, from setup on
+        self._heard: set[str] = set()  # upstreams heard from since the last tick
+        self._empty: dict[str, int] = {}  # upstream -> pulls in a row that found nothing
+        self._skip: dict[str, int] = {}  # upstream -> ticks to pass over before the next pull
 
     def setup(self):
         store_dep = next(d for d in self.container.dependencies
@@ -179,18 +188,31 @@ class TrackingProvider(DependencyProvider):
                  "x-kaowu-at": time.time()})
 
     def receive(self, upstream: str, message: dict, fetch) -> int:
+        self._heard.add(upstream)
         return self.consumers[upstream].receive(message, fetch)
 
     def catch_up(self, fetch_by_upstream: dict) -> int:
         """The catch-up timer's pull, upstream by upstream: one that is not deployed or not
         answering (restarting, its database down) must not hold up the others; the next
-        tick tries it again. Returns how many events were applied."""
+        tick tries it again. A quiet upstream is pulled less often (``QUIET_EVERY``).
+        Returns how many events were applied."""
         total = 0
         for up, fetch in fetch_by_upstream.items():
             if self.watch.stopping:  # the rest waits for the next start
                 break
+            if up in self._heard:  # in order so far: pulled at the second tick without one
+                self._heard.discard(up)
+                self._empty[up], self._skip[up] = 0, 1
+                continue
+            if self._skip.get(up):
+                self._skip[up] -= 1
+                continue
             try:
-                total += self.consumers[up].catch_up(fetch)
+                got = self.consumers[up].catch_up(fetch)
+                total += got
+                empty = 0 if got else self._empty.get(up, 0) + 1
+                self._empty[up] = empty
+                self._skip[up] = min(2 ** empty, self.QUIET_EVERY) - 1
             except UnknownService:  # not deployed (yet): its events come when it is
                 log.debug("catch_up.upstream_absent", upstream=up)
             except Exception as exc:  # noqa: BLE001 - logged; the next tick tries again

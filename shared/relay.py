@@ -90,6 +90,9 @@ class KombuPublisher:
 #: cycle costs a transaction, a confirmed publish, and a delivery and a transaction in every
 #: consumer it reaches, whether it carries one event or twenty
 GATHER = 0.01
+#: an idle relay's poll (it looks for another replica's commits; this process's wake it at
+#: once) slows to ``poll_interval`` × 1, 2, then 4: this many steps after the first empty cycle
+QUIET_POLLS = 3
 
 
 class Relay:
@@ -104,6 +107,7 @@ class Relay:
         self._wake = eventlet.event.Event()
         self._local = threading.Lock()
         self._stopped = False
+        self._quiet = 0  # cycles in a row that published nothing (``poll_wait``)
         self.published = 0
         # the last position of each type at or before ``_types_upto`` (None: not read yet)
         self._types_at: dict[str, int] = {}
@@ -164,6 +168,12 @@ class Relay:
             self._types_upto = pos
         return self._types_at
 
+    def poll_wait(self, published: int) -> float:
+        """How long to wait for a wake after a cycle that published ``published`` events
+        before polling again (``QUIET_POLLS``)."""
+        self._quiet = 0 if published else min(self._quiet + 1, QUIET_POLLS)
+        return self.poll_interval * 2 ** max(self._quiet - 1, 0)
+
     def run_forever(self):
         backoff = 0.5
         while not self._stopped:
@@ -172,7 +182,7 @@ class Relay:
                 # a cycle that published less than a batch read up to the head: whatever
                 # commits after its read wakes the wait below (this process's commits) or
                 # is found at the next poll (another replica's); no empty cycle to be sure
-                while self.run_once() == self.batch and not self._stopped:
+                while (published := self.run_once()) == self.batch and not self._stopped:
                     pass
                 backoff = 0.5
             except Exception as exc:  # broker or database down: keep the position, retry
@@ -182,7 +192,7 @@ class Relay:
                 eventlet.sleep(backoff)
                 backoff = min(backoff * 2, 10)
                 continue
-            with eventlet.Timeout(self.poll_interval, False):
+            with eventlet.Timeout(self.poll_wait(published), False):
                 self._wake.wait()
                 eventlet.sleep(self.gather)
 

@@ -441,6 +441,25 @@ def _small_idle_pools():
     store.make_engine = made
 
 
+#: how long a service's queue consumer waits on the broker before it looks whether it is to
+#: stop (kombu's ``ConsumerMixin.consume``, ``safety_interval``: 1 s): a container's stop or
+#: kill waits for that look, so with kombu's second every test that started services waited
+#: about a second at its end. Each consumer then wakes 10 times a second while idle.
+CONSUMER_WAKE = 0.1
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _consumers_stop_promptly():
+    from functools import partialmethod
+
+    from kombu.mixins import ConsumerMixin
+    from nameko.messaging import QueueConsumer
+
+    QueueConsumer.consume = partialmethod(ConsumerMixin.consume, safety_interval=CONSUMER_WAKE)
+    yield
+    del QueueConsumer.consume
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request, tmp_path):
     """One fresh database per test, on each backend."""

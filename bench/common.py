@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
+from shared.config import DEFAULT_AMQP_URI, LOCAL_POSTGRES
+
 ROOT = Path(__file__).resolve().parent.parent
-PG_BASE = os.environ.get("BENCH_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
-AMQP_BASE = os.environ.get("BENCH_AMQP", "amqp://guest:guest@127.0.0.1:5672/")
+PG_BASE = os.environ.get("BENCH_PG", LOCAL_POSTGRES)
+AMQP_BASE = os.environ.get("BENCH_AMQP", DEFAULT_AMQP_URI)
 
 
 @dataclass

@@ -16,13 +16,12 @@ import time
 
 from kombu import Connection, Queue
 
+from shared.config import DEFAULT_AMQP_URI as AMQP
 from shared.events import NewEvent
 from shared.eventstore.store import open_store
 from shared.relay import KombuPublisher, Relay, events_exchange
 from shared.tracking import TrackingConsumer, dispatch
 from tests.integration.test_eventstore import registry
-
-AMQP = "amqp://guest:guest@127.0.0.1:5672/"
 
 
 def fetcher(upstream):

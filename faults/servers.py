@@ -16,8 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-LOCAL_AMQP = "amqp://guest:guest@127.0.0.1:5672/"
-LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+from shared.config import DEFAULT_AMQP_URI, LOCAL_POSTGRES
 
 
 @dataclass(frozen=True)
@@ -39,7 +38,7 @@ class Servers:
 def machine() -> Servers:
     """The machine's RabbitMQ (or ``AMQP_URI``'s broker, with the machine's rabbitmqctl) and
     PostgreSQL."""
-    return Servers(amqp=os.environ.get("AMQP_URI") or LOCAL_AMQP, pg_admin=LOCAL_PG,
+    return Servers(amqp=os.environ.get("AMQP_URI") or DEFAULT_AMQP_URI, pg_admin=LOCAL_POSTGRES,
                    rabbitmqctl=_machine_rabbitmqctl, restart_database=_restart_machine_postgres)
 
 

@@ -15,6 +15,9 @@ from sqlalchemy.engine import make_url
 
 DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
 DEFAULT_DATABASE_URL = "sqlite:///var/{service}.db"
+#: this machine's PostgreSQL server (its ``postgres`` database): where the tests, the
+#: benchmarks and the fault harness make their own databases when not told otherwise
+LOCAL_POSTGRES = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 
 SERVICE_PLACEHOLDER = "{service}"
 MASK = "***"

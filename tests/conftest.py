@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.pool import NullPool  # noqa: E402
 
 from shared import logging as klogging  # noqa: E402
-from shared.config import resolve_database_url  # noqa: E402
+from shared.config import DEFAULT_AMQP_URI, LOCAL_POSTGRES, resolve_database_url  # noqa: E402
 from shared.dependencies import EventStoreProvider  # noqa: E402
 from shared.eventstore.store import open_store  # noqa: E402
 from tests import servers  # noqa: E402
@@ -33,8 +33,6 @@ from tests import servers  # noqa: E402
 # tests/run.py gives each shard its own (eight characters, as here: ``LIKE 'kaowu_t<id>_%'``
 # below must not match another run's names)
 RUN_ID = os.environ.get("KAOWU_TEST_RUN_ID") or uuid.uuid4().hex[:8]
-LOCAL_AMQP = "amqp://guest:guest@127.0.0.1:5672/"
-LOCAL_PG = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 
 klogging.configure(level=os.environ.get("LOG_LEVEL", "WARNING"))
 
@@ -99,7 +97,7 @@ def _containers():
 def amqp_base(_containers):
     if "amqp" in _containers:
         return _containers["amqp"][1], False
-    return os.environ.get("AMQP_URI") or LOCAL_AMQP, True
+    return os.environ.get("AMQP_URI") or DEFAULT_AMQP_URI, True
 
 
 class Vhosts:
@@ -220,7 +218,7 @@ def module_amqp_uri(amqp_base, _vhosts):
 def pg_base(_containers):
     if "pg" in _containers:
         return _containers["pg"][1]
-    return os.environ.get("DATABASE_URL") or LOCAL_PG
+    return os.environ.get("DATABASE_URL") or LOCAL_POSTGRES
 
 
 class Databases:

@@ -335,7 +335,9 @@ def leftovers(base: str):
     from sqlalchemy.engine import make_url
     from sqlalchemy.pool import NullPool
 
-    url = os.environ.get("DATABASE_URL") or "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+    from shared.config import LOCAL_POSTGRES
+
+    url = os.environ.get("DATABASE_URL") or LOCAL_POSTGRES
     if "{" not in url:
         try:
             admin = create_engine(make_url(url).set(database="postgres"),

@@ -25,6 +25,33 @@ import { ElTable, ElTableColumn } from 'element-plus/es/components/table/index.m
 import { ElTag } from 'element-plus/es/components/tag/index.mjs'
 import { makeInstaller } from 'element-plus/es/make-installer.mjs'
 
+// and their styles only (each with what it needs: the base variables, the popper, ...), not
+// the whole library's stylesheet
+import 'element-plus/es/components/alert/style/css.mjs'
+import 'element-plus/es/components/button/style/css.mjs'
+import 'element-plus/es/components/card/style/css.mjs'
+import 'element-plus/es/components/checkbox/style/css.mjs'
+import 'element-plus/es/components/checkbox-group/style/css.mjs'
+import 'element-plus/es/components/col/style/css.mjs'
+import 'element-plus/es/components/date-picker/style/css.mjs'
+import 'element-plus/es/components/drawer/style/css.mjs'
+import 'element-plus/es/components/empty/style/css.mjs'
+import 'element-plus/es/components/form/style/css.mjs'
+import 'element-plus/es/components/form-item/style/css.mjs'
+import 'element-plus/es/components/input/style/css.mjs'
+import 'element-plus/es/components/input-number/style/css.mjs'
+import 'element-plus/es/components/loading/style/css.mjs'
+import 'element-plus/es/components/message-box/style/css.mjs'
+import 'element-plus/es/components/progress/style/css.mjs'
+import 'element-plus/es/components/radio/style/css.mjs'
+import 'element-plus/es/components/radio-group/style/css.mjs'
+import 'element-plus/es/components/row/style/css.mjs'
+import 'element-plus/es/components/select/style/css.mjs'
+import 'element-plus/es/components/option/style/css.mjs'
+import 'element-plus/es/components/table/style/css.mjs'
+import 'element-plus/es/components/table-column/style/css.mjs'
+import 'element-plus/es/components/tag/style/css.mjs'
+
 export const components = {
   ElAlert, ElButton, ElCard, ElCheckbox, ElCheckboxGroup, ElCol, ElDatePicker, ElDrawer,
   ElEmpty, ElForm, ElFormItem, ElInput, ElInputNumber, ElOption, ElProgress, ElRadio,

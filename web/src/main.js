@@ -1,5 +1,4 @@
 import zhCn from 'element-plus/es/locale/lang/zh-cn'
-import 'element-plus/dist/index.css'
 import { createApp } from 'vue'
 import App from './App.vue'
 import ElementPlus from './element.js'

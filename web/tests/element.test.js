@@ -31,6 +31,18 @@ describe('the Element Plus components installed', () => {
     expect([...used].filter((c) => !have.has(c))).toEqual([])
   })
 
+  it('bring their own styles, and only theirs (not the whole library stylesheet)', () => {
+    const text = readFileSync(join(SRC, 'element.js'), 'utf8')
+    const plugins = text.match(/export const plugins = \{([^}]*)\}/)[1].split(',').map((s) => s.trim())
+    const kebab = (name) => name.slice(2).replace(/[A-Z]/g, (c, i) => (i ? '-' : '') + c.toLowerCase())
+    const styled = new Set([...text.matchAll(/components\/([a-z-]+)\/style\/css\.mjs'/g)].map((m) => m[1]))
+    const missing = [...installed(), ...plugins.filter(Boolean)].map(kebab).filter((c) => !styled.has(c))
+    expect(missing).toEqual([])
+    for (const file of [...vueFiles(SRC), join(SRC, 'main.js')]) {
+      expect(readFileSync(file, 'utf8')).not.toMatch(/element-plus\/dist\/index\.css/)
+    }
+  })
+
   it('are imported from their own modules, never from the library index', () => {
     for (const file of [...vueFiles(SRC), join(SRC, 'element.js'), join(SRC, 'main.js')]) {
       expect(readFileSync(file, 'utf8')).not.toMatch(/from 'element-plus'/)

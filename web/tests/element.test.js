@@ -14,11 +14,14 @@ function vueFiles(dir) {
 
 const pascal = (tag) => tag.split('-').map((w) => w[0].toUpperCase() + w.slice(1)).join('')
 
-function installed() {
+// the names in element.js's ``export const <name> = { ... }``
+function exported(name) {
   const text = readFileSync(join(SRC, 'element.js'), 'utf8')
-  const block = text.match(/export const components = \{([^}]*)\}/)[1]
+  const block = text.match(new RegExp(`export const ${name} = \\{([^}]*)\\}`))[1]
   return new Set(block.split(',').map((s) => s.trim()).filter(Boolean))
 }
+
+const installed = () => exported('components')
 
 describe('the Element Plus components installed', () => {
   it('include every <el-…> tag of every template', () => {
@@ -33,10 +36,9 @@ describe('the Element Plus components installed', () => {
 
   it('bring their own styles, and only theirs (not the whole library stylesheet)', () => {
     const text = readFileSync(join(SRC, 'element.js'), 'utf8')
-    const plugins = text.match(/export const plugins = \{([^}]*)\}/)[1].split(',').map((s) => s.trim())
     const kebab = (name) => name.slice(2).replace(/[A-Z]/g, (c, i) => (i ? '-' : '') + c.toLowerCase())
     const styled = new Set([...text.matchAll(/components\/([a-z-]+)\/style\/css\.mjs'/g)].map((m) => m[1]))
-    const missing = [...installed(), ...plugins.filter(Boolean)].map(kebab).filter((c) => !styled.has(c))
+    const missing = [...installed(), ...exported('plugins')].map(kebab).filter((c) => !styled.has(c))
     expect(missing).toEqual([])
     for (const file of [...vueFiles(SRC), join(SRC, 'main.js')]) {
       expect(readFileSync(file, 'utf8')).not.toMatch(/element-plus\/dist\/index\.css/)

@@ -47,7 +47,6 @@ from selenium.webdriver.support.ui import WebDriverWait
 from services.account.service import AccountService
 from services.admission.service import AdmissionService
 from services.certificate.service import CertificateService
-from services.gateway.web import DEFAULT_RPC_TIMEOUT
 from services.notification.service import NotificationService
 from services.registration.service import RegistrationService
 from services.scoring.service import ScoringService
@@ -397,11 +396,8 @@ def site_config(amqp_uri, databases, tmp_path):
 
 @pytest.fixture
 def site_stack(runner_factory, container_factory, site_config):
-    """All seven services and the gateway; tokens last 15 minutes of the ControlledClock.
-    The gateway waits for the services as long as in production (not the 5 s of the API
-    tests): a PDF made while other shards run beside it may take longer than 5 s."""
-    return start_stack(runner_factory, container_factory, site_config, ALL_SERVICES,
-                       {"GATEWAY_RPC_TIMEOUT": DEFAULT_RPC_TIMEOUT})
+    """All seven services and the gateway; tokens last 15 minutes of the ControlledClock."""
+    return start_stack(runner_factory, container_factory, site_config, ALL_SERVICES)
 
 
 @pytest.fixture

@@ -97,8 +97,9 @@ def test_a_stop_ends_a_worker_waiting_on_another_services_rpc(container_factory,
     caller.stop()
     took = time.monotonic() - started
 
-    assert took < 3, f"the stop took {took:.1f} s: it waited on the RPC"
+    # the calls wait 8 s and RPC_TIMEOUT is 20 s: under 6 s, the stop did not wait on them
+    assert took < 6, f"the stop took {took:.1f} s: it waited on the RPC"
     assert OUTCOMES, "the waiting worker was not woken"
     # the first call was given up at the stop; the calls after it at once, not 20 s each
-    assert all(s < 3 for *_, s in OUTCOMES), OUTCOMES
+    assert all(s < 6 for *_, s in OUTCOMES), OUTCOMES
     assert "stopping" in OUTCOMES[0][2] or "did not answer" in OUTCOMES[0][2]

@@ -54,7 +54,7 @@ def _chunks(data: bytes, size: int = 1000):
 def test_deeply_nested_json_is_400_without_a_token(stack):
     for depth in (1000, 40):
         body = '{"name": ' + "[" * depth + "]" * depth + "}"
-        r = requests.post(stack.base + "/api/accounts", data=body, timeout=10,
+        r = requests.post(stack.base + "/api/accounts", data=body, timeout=30,
                           headers={"Content-Type": "application/json"})
         error = _refused_400(r, "_body")
         assert "nested more than 32 levels" in error["fields"]["_body"]
@@ -64,16 +64,16 @@ def test_session_documents_unreadable_or_too_deep_are_400(stack):
     auth = _authority(stack)
     for text in ("session_id: x\x07\n", "a: " + "[" * 1000 + "]" * 1000,
                  "a: &x [1, *x]\n"):
-        r = requests.post(stack.base + "/api/authority/sessions", timeout=10,
+        r = requests.post(stack.base + "/api/authority/sessions", timeout=30,
                           data=text.encode(), headers={**auth, "Content-Type": "application/yaml"})
         _refused_400(r, "document")
         r = requests.post(stack.base + "/api/authority/sessions", json={"yaml": text},
-                          headers=auth, timeout=10)
+                          headers=auth, timeout=30)
         _refused_400(r, "document")
 
 
 def test_a_chunked_json_body_is_read(stack):
-    r = requests.post(stack.base + "/api/accounts", timeout=10,
+    r = requests.post(stack.base + "/api/accounts", timeout=30,
                       data=_chunks(json.dumps(REGISTRATION).encode(), 16),
                       headers={"Content-Type": "application/json"})
     assert r.request.headers.get("Transfer-Encoding") == "chunked"
@@ -83,7 +83,7 @@ def test_a_chunked_json_body_is_read(stack):
 
 
 def test_a_chunked_yaml_body_is_read(stack):
-    r = requests.post(stack.base + "/api/authority/sessions", timeout=10,
+    r = requests.post(stack.base + "/api/authority/sessions", timeout=30,
                       data=_chunks(b"session_id: x\nnot: [a, mapping\n"),
                       headers={**_authority(stack), "Content-Type": "application/yaml"})
     error = _refused_400(r, "document")  # read and parsed: the syntax error is named
@@ -101,7 +101,7 @@ def test_a_chunked_body_is_refused_before_it_ends(stack):
     """The limit is applied as the chunks arrive: the answer comes while the client is
     still sending (the rest is never read into memory)."""
     port = int(stack.base.rsplit(":", 1)[1])
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
         s.sendall(b"POST /api/accounts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                   b"Transfer-Encoding: chunked\r\n\r\n")
         chunk = b"x" * 65536

@@ -74,7 +74,7 @@ class Api:
     def __init__(self, base):
         self.base = base
         self.http = requests.Session()
-        self.doc = requests.get(base + "/api/openapi.json", timeout=10).json()
+        self.doc = requests.get(base + "/api/openapi.json", timeout=30).json()
         self.templates = [(_template_regex(p), p) for p in self.doc["paths"]]
         self.error_schema = self.doc["components"]["schemas"]["Error"]
         self.sent = []  # (method, template) of every call: for coverage checks
@@ -474,7 +474,7 @@ def test_a_bug_is_answered_500_with_a_correlation_id_and_logged(container_factor
     try:
         for path in ("/api/broken", "/api/leaky"):
             r = requests.get(f"http://127.0.0.1:{port}{path}",
-                             headers={"X-Correlation-Id": f"bug-hunt-{path[5:]}-0001"}, timeout=10)
+                             headers={"X-Correlation-Id": f"bug-hunt-{path[5:]}-0001"}, timeout=30)
             assert r.status_code == 500
             error = r.json()["error"]
             assert error["code"] == "internal"

@@ -35,18 +35,18 @@ def _bearer(stack, role, account_id):
 
 
 def test_operator_views_mask_personal_data(stack):
-    r = requests.post(stack.base + "/api/accounts", timeout=10, json={
+    r = requests.post(stack.base + "/api/accounts", timeout=30, json={
         "name": "张三", "id_type": "resident_id", "id_number": ID_NUMBER, "mobile": MOBILE,
         "username": "zhang_san", "password": "zhang2026pw"})
     assert r.status_code == 201, r.text
     candidate = _bearer(stack, "candidate", r.json()["account_id"])
-    r = requests.put(stack.base + "/api/me/profile/contact", headers=candidate, timeout=10,
+    r = requests.put(stack.base + "/api/me/profile/contact", headers=candidate, timeout=30,
                      json={"email": EMAIL, "address": ADDRESS, "postcode": "200030",
                            "phone": PHONE})
     assert r.status_code == 200, r.text
 
     operator = _bearer(stack, "operator", "op1")
-    r = requests.get(stack.base + "/api/ops/events/account", headers=operator, timeout=10)
+    r = requests.get(stack.base + "/api/ops/events/account", headers=operator, timeout=30)
     assert r.status_code == 200, r.text
     events = r.json()
     types = [e["type"] for e in events]

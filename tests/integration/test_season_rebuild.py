@@ -392,12 +392,15 @@ class Season:
             if status is not None and draw(rarely):
                 self.run(("void", i, draw(st.booleans())))
         if kind != SPOT or draw(sometimes):  # staff of 2916 work through their queues
-            for case in self.call("verification", "manual_queue", STAFF, SESSION) or ():
+            # in application order: a queue's order among items of the same second follows
+            # random ids (an enquiry's), and hypothesis must see the same choices the same
+            # way each time it replays them
+            for case in by_application(self.call("verification", "manual_queue", STAFF, SESSION)):
                 decision = draw(st.one_of(decisions, st.none()))
                 if decision:
                     self.run(("manual", self.accounts.index(case["application_id"].split(".")[-1]),
                               decision, True))
-            for enquiry in self.call("verification", "enquiry_queue", STAFF, SESSION) or ():
+            for enquiry in by_application(self.call("verification", "enquiry_queue", STAFF, SESSION)):
                 reopen = draw(st.one_of(st.booleans(), st.none()))
                 if reopen is not None:
                     self.run(("answer", self.accounts.index(enquiry["application_id"].split(".")[-1]),
@@ -416,6 +419,10 @@ class Season:
     def statuses(self):
         with self.reg.engine.connect() as c:
             return dict(c.execute(select(applications.c.account_id, applications.c.status)).all())
+
+
+def by_application(items) -> list[dict]:
+    return sorted(items or (), key=lambda item: item["application_id"])
 
 
 class _VerificationRpc:

@@ -21,8 +21,17 @@ and, over HTTP on ``WEB_SERVER_ADDRESS`` (``shared.health``, ``shared.metrics``)
 
 from marshmallow import Schema, fields, validate
 from marshmallow import ValidationError as SchemaError
+from nameko.amqp.publish import Publisher
+from nameko.constants import (
+    AMQP_SSL_CONFIG_KEY,
+    AMQP_URI_CONFIG_KEY,
+    DEFAULT_SERIALIZER,
+    DEFAULT_TRANSPORT_OPTIONS,
+    LOGIN_METHOD_CONFIG_KEY,
+    SERIALIZER_CONFIG_KEY,
+)
 from nameko.events import SERVICE_POOL, EventHandler
-from nameko.rpc import Rpc
+from nameko.rpc import Responder, Rpc, RpcConsumer, get_rpc_exchange
 from nameko.timer import Timer
 
 from shared.deadletter import DeadLetteringQueueConsumer
@@ -35,13 +44,44 @@ from shared.routing import consumer_queue
 from shared.tracking import events_answer
 
 
+class _ReplyPublisher(Publisher):
+    # a reply the broker loses is a reply the caller's deadline covers (RPC_TIMEOUT, the
+    # gateway's 503): waiting for its confirm would only add a round trip to every call
+    use_confirms = False
+    # publish() writes confirm_publish into this dict, and nameko's class-wide one is shared
+    # by every other publisher of the process (those confirm): replies keep a dict of their own
+    transport_options = {**DEFAULT_TRANSPORT_OPTIONS, "confirm_publish": False}
+
+
+class _Responder(Responder):
+    publisher_cls = _ReplyPublisher
+
+
+class CommandConsumer(RpcConsumer):
+    """nameko's RPC consumer, but replies go out without a publisher confirm. What a
+    command did is in its committed transaction (and its events in the outbox) before the
+    reply is sent; the reply itself is a message to one waiting caller."""
+
+    def handle_result(self, message, result, exc_info):
+        config = self.container.config
+        responder = _Responder(
+            config[AMQP_URI_CONFIG_KEY], get_rpc_exchange(config),
+            config.get(SERIALIZER_CONFIG_KEY, DEFAULT_SERIALIZER), message,
+            ssl=config.get(AMQP_SSL_CONFIG_KEY), login_method=config.get(LOGIN_METHOD_CONFIG_KEY))
+        result, exc_info = responder.send_response(result, exc_info)
+        self.queue_consumer.ack_message(message)
+        return result, exc_info
+
+
 class Command(Rpc):
     """nameko's RPC entrypoint, but a lost or unreachable database answers as
     ``Unavailable`` (try again shortly) instead of a driver exception with its text: after
     a PostgreSQL restart the first use of each pooled connection fails (SQLAlchemy then
     renews the whole pool), and a caller should hear "try again", not "internal error".
     Commands have already been retried by ``EventStore.execute``; nothing half-written
-    stays (the transaction rolled back)."""
+    stays (the transaction rolled back). Replies are not confirmed (``CommandConsumer``)."""
+
+    rpc_consumer = CommandConsumer()
 
     def handle_result(self, message, worker_ctx, result, exc_info):
         if exc_info is not None and database_unavailable(exc_info[1]):

@@ -1,7 +1,10 @@
 """Service-to-service RPC gives up after ``RPC_TIMEOUT``: a reply that never comes (lost
-to a broker restart, or a callee stuck) must not hang the caller's worker for ever."""
+to a broker restart, or a callee stuck) must not hang the caller's worker for ever. So a
+command's reply is sent without a publisher confirm (the caller's deadline covers its loss),
+while requests keep theirs."""
 
 import time
+from contextlib import contextmanager
 
 import eventlet
 import pytest
@@ -13,6 +16,7 @@ from services.gateway import rpc as gateway_rpc
 from services.gateway.errors import ServiceUnavailable
 from shared.dependencies import RpcProxy
 from shared.errors import Unavailable
+from shared.service import command
 
 pytestmark = pytest.mark.integration
 
@@ -88,3 +92,32 @@ def test_the_gateway_gives_up_the_same_way(container_factory, amqp_uri):
         assert late["slots"] == 0
         time.sleep(4.0)
         assert front.ask("c")["value"] == "c"
+
+
+class Commands:
+    name = "commands"
+
+    @command
+    def echo(self, value):
+        return value
+
+
+def test_command_replies_go_without_a_confirm_and_requests_with_one(container_factory,
+                                                                     amqp_uri, monkeypatch):
+    from nameko.amqp import publish
+
+    published = []  # (confirms asked, confirm mode of the connection that published)
+    real = publish.get_producer
+
+    @contextmanager
+    def spy(uri, confirms=True, *args, **kwargs):
+        with real(uri, confirms, *args, **kwargs) as producer:
+            yield producer
+            published.append((confirms, producer.connection.connection.confirm_publish))
+
+    monkeypatch.setattr(publish, "get_producer", spy)
+    container_factory(Commands, {"AMQP_URI": amqp_uri}).start()
+    with ServiceRpcProxy("commands", {"AMQP_URI": amqp_uri}, timeout=20) as proxy:
+        assert [proxy.echo(v) for v in "abc"] == list("abc")
+    # request, reply, in turn: a reply without confirms leaves the next request's alone
+    assert published == [(True, True), (False, False)] * 3

@@ -33,7 +33,7 @@ from services.registration.service import RegistrationService
 from services.verification.service import VerificationService
 from shared import logging as klogging
 from shared.clock import ControlledClock
-from shared.dependencies import EventStoreProvider
+from shared.dependencies import DEFAULT_RPC_TIMEOUT, EventStoreProvider
 from shared.errors import NotFound
 from shared.session import REFERENCE_SESSION_PATH
 from tests.integration.test_account_flow import jpeg
@@ -246,7 +246,8 @@ def start_stack(runner_factory, container_factory, config, services, gateway_con
     # call can wait seconds for a core, and a 503 then is the machine, not the code
     gateway = container_factory(GatewayService, {
         **config, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}", "GATEWAY_TOKEN_KEY": TOKEN_KEY,
-        "GATEWAY_RPC_TIMEOUT": 20, "GATEWAY_CHECK_REPLIES": True, **(gateway_config or {})})
+        "GATEWAY_RPC_TIMEOUT": DEFAULT_RPC_TIMEOUT, "GATEWAY_CHECK_REPLIES": True,
+        **(gateway_config or {})})
     gateway.start()
     return Stack(runner, gateway, config["CLOCK"], f"http://127.0.0.1:{port}")
 

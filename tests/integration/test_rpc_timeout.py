@@ -112,8 +112,10 @@ def test_command_replies_go_without_a_confirm_and_requests_with_one(container_fa
     @contextmanager
     def spy(uri, confirms=True, *args, **kwargs):
         with real(uri, confirms, *args, **kwargs) as producer:
-            yield producer
+            # noted before the publish: once a reply is out, the caller's next request
+            # can be published before this worker runs again
             published.append((confirms, producer.connection.connection.confirm_publish))
+            yield producer
 
     monkeypatch.setattr(publish, "get_producer", spy)
     container_factory(Commands, {"AMQP_URI": amqp_uri}).start()

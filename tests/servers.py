@@ -101,12 +101,23 @@ class Broker:
         self.proc: subprocess.Popen | None = None
 
     def start(self):
+        booted = self._booted()
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen([str(RABBITMQ_BIN / "rabbitmq-server")], cwd=self.folder,
                                          env=self.env, stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=subprocess.STDOUT, start_new_session=True)
-        # its AMQP listener opens last, when the node has booted (no rabbitmqctl: a VM each)
-        _wait_until(self._listening, self.proc, self.log, f"RabbitMQ node {self.node}")
+        # booted when this start's "Starting broker... completed" is in its own output (no
+        # rabbitmqctl: a VM each); a listener on the port alone may be another process's that
+        # took the free port first, while the node is still booting, unknown to rabbitmqctl
+        _wait_until(lambda: self._booted() > booted and self._listening(), self.proc, self.log,
+                    f"RabbitMQ node {self.node}")
+
+    def _booted(self) -> int:
+        """How many times the node's output says its boot completed."""
+        try:
+            return self.log.read_text(errors="replace").count("Starting broker... completed")
+        except FileNotFoundError:
+            return 0
 
     def _listening(self) -> bool:
         with socket.socket() as s:

@@ -2,6 +2,7 @@
 they go (longest first, by recorded durations), the serial tests after the others, one summary whose exit status says whether anything failed,
 and Ctrl-C stopping every shard with its children."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -143,15 +144,30 @@ def test_ctrl_c_stops_every_shard_and_what_it_started(tmp_path):
             "    child = subprocess.Popen(['sleep', '300'])  # a browser, say\n"
             f"    pathlib.Path({str(pids)!r}, str(os.getpid())).write_text(str(child.pid))\n"
             "    time.sleep(300)\n")
-    runner = subprocess.Popen(_runner(tmp_path, "-n", "2", str(tmp_path)), cwd=ROOT, env=ENV,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    said = tmp_path / "runner.out"  # a file, not a pipe: read after a wait with a deadline
+    with open(said, "w") as out:
+        runner = subprocess.Popen(_runner(tmp_path, "-n", "2", str(tmp_path)), cwd=ROOT,
+                                  env={**ENV, "PYTHONUNBUFFERED": "1"}, stdout=out,
+                                  stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 90
     while len(list(pids.iterdir())) < 2 and time.monotonic() < deadline:
         time.sleep(0.2)
     started = [int(p.name) for p in pids.iterdir()] + [int(p.read_text()) for p in pids.iterdir()]
     assert len(started) == 4, "the shards did not start their tests"
     runner.send_signal(signal.SIGINT)
-    out, _ = runner.communicate(timeout=run.GRACE + 60)
+    try:
+        runner.wait(run.GRACE + 60)
+    except subprocess.TimeoutExpired:
+        runner.kill()
+        for pid in started[:2]:  # the shards, each a process group with its test's child
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+        raise AssertionError(
+            f"the runner did not end {run.GRACE + 60:.0f} s after Ctrl-C; it said:\n"
+            f"{said.read_text()}\nits shards' logs:\n" + "\n".join(
+                f"{p.name}:\n{p.read_text(errors='replace')[-3000:]}"
+                for p in sorted((tmp_path / "out").glob("shard-*.log")))) from None
+    out = said.read_text()
     assert runner.returncode == 130, out
     assert "INTERRUPTED" in out
     for pid in started:  # the shards and the processes their tests started

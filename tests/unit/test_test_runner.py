@@ -146,9 +146,11 @@ def test_ctrl_c_stops_every_shard_and_what_it_started(tmp_path):
             "    time.sleep(300)\n")
     said = tmp_path / "runner.out"  # a file, not a pipe: read after a wait with a deadline
     with open(said, "w") as out:
+        # Ctrl-C as at a terminal: a run started in the background by a shell without job
+        # control inherits SIGINT ignored, and Python then keeps ignoring it
         runner = subprocess.Popen(_runner(tmp_path, "-n", "2", str(tmp_path)), cwd=ROOT,
                                   env={**ENV, "PYTHONUNBUFFERED": "1"}, stdout=out,
-                                  stderr=subprocess.STDOUT)
+                                  stderr=subprocess.STDOUT, preexec_fn=_sigint_default)
     deadline = time.monotonic() + 90
     while len(list(pids.iterdir())) < 2 and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -172,6 +174,10 @@ def test_ctrl_c_stops_every_shard_and_what_it_started(tmp_path):
     assert "INTERRUPTED" in out
     for pid in started:  # the shards and the processes their tests started
         assert not _alive(pid), f"{pid} still runs"
+
+
+def _sigint_default():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _alive(pid: int) -> bool:

@@ -210,8 +210,8 @@ class PgSampler(threading.Thread):
                     cur.execute(query)
                     ours, every = cur.fetchone()
             except Exception:
-                with contextlib.suppress(Exception):
-                    conn.close()
+                if conn is not None:
+                    conn.close()  # a broken one: the next poll connects anew
                 continue
             self.peak, self.peak_all = max(self.peak, ours), max(self.peak_all, every)
         if conn is not None:

@@ -242,7 +242,7 @@ def start_stack(runner_factory, container_factory, config, services, gateway_con
     runner = runner_factory(config, *services)
     runner.start()
     port = free_port()
-    # the services' own RPC deadline (20 s), not the edge's 10: on a loaded test machine a
+    # the services' own RPC deadline, not the edge's shorter one: on a loaded test machine a
     # call can wait seconds for a core, and a 503 then is the machine, not the code
     gateway = container_factory(GatewayService, {
         **config, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}", "GATEWAY_TOKEN_KEY": TOKEN_KEY,

@@ -275,23 +275,26 @@ class Page:
         return self.wait(lambda d: d.execute_script(_SHOWN + _FIELD, css), what=f"{css} input")
 
     def type(self, test: str, text: str, clear: bool = True):
+        """Enter ``text`` in a field as an input method or a paste does: the field focused
+        (its old text selected, to be replaced), then the text inserted by the browser's
+        input pipeline in one trusted ``input`` event (CDP ``Input.insertText``). Typed
+        key by key, a field cost Chromium ~117 ms of CPU, one frame per character."""
         el = self.field(test)
 
         def value():
             return self.driver.execute_script("return arguments[0].value", el)
 
         for _ in range(3):
-            if clear and value():
-                # as a person would (select all, delete): WebElement.clear() fires no input
-                # event, so Vue's v-model would keep the old text
-                el.send_keys(Keys.CONTROL, "a")
+            self.driver.execute_script(
+                "arguments[0].focus(); if (arguments[1]) arguments[0].select();", el, clear)
+            if text:
+                self.driver.execute_cdp_cmd("Input.insertText", {"text": text})
+            elif clear and value():
                 el.send_keys(Keys.BACKSPACE)
-            el.send_keys(text)
             if text in (value() or ""):
                 break
-            # the keys went elsewhere (a PDF frame still loading takes the focus): as a
-            # person would, click back into the field and type again
-            self.driver.execute_script("arguments[0].focus()", el)
+            # the text went elsewhere (a PDF frame still loading takes the focus): as a
+            # person would, click back into the field and enter it again
             clear = True
         return el
 

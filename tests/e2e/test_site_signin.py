@@ -8,24 +8,30 @@ from selenium.webdriver.common.keys import Keys
 
 from services.gateway.web import PAGE_CSP
 from tests.e2e.conftest import desktop, phone
-from tests.integration.test_gateway_flow import CANDIDATES, PASSWORD, STAFF_PEOPLE
+from tests.integration.test_gateway_flow import CANDIDATES, PASSWORD, STAFF_PEOPLE, start_stack
 
 pytestmark = pytest.mark.integration
 
 
-def test_the_gateway_serves_the_site(site_stack):
-    index = requests.get(site_stack.base + "/", timeout=10)
+@pytest.fixture
+def gateway_alone(runner_factory, container_factory, site_config):
+    """The gateway without the services: the site's files need none of them."""
+    return start_stack(runner_factory, container_factory, site_config, [])
+
+
+def test_the_gateway_serves_the_site(gateway_alone):
+    index = requests.get(gateway_alone.base + "/", timeout=10)
     assert index.status_code == 200 and '<div id="app">' in index.text
     assert index.headers["Content-Security-Policy"] == PAGE_CSP
     assert "'unsafe-inline'" not in PAGE_CSP and "'unsafe-eval'" not in PAGE_CSP
     assert index.headers["Cache-Control"] == "no-cache"
     script = index.text.split('src="', 1)[1].split('"', 1)[0]
-    asset = requests.get(site_stack.base + script, timeout=10)
+    asset = requests.get(gateway_alone.base + script, timeout=10)
     assert asset.status_code == 200
     assert asset.headers["Content-Type"].startswith("text/javascript")
     assert asset.headers["Cache-Control"] == "public, max-age=31536000, immutable"
     for bad in ("/assets/nothing.js", "/assets/..%2f..%2fservice.py", "/assets/../index.html"):
-        r = requests.get(site_stack.base + bad, timeout=10)
+        r = requests.get(gateway_alone.base + bad, timeout=10)
         assert r.status_code == 404 and r.json()["error"]["code"] == "not_found", bad
 
 

@@ -1,8 +1,10 @@
 # Kaowu: make run | test | lint | bench | clean   (make venv is implied)
-# Debian's own Python 3.11 where there is one: built with profile-guided and link-time
-# optimisation, it runs the tests on ~25 % less CPU than a default source build (pyenv's
-# shared, unoptimised libpython). Otherwise python3.11 on the PATH.
-PYTHON ?= $(shell [ -x /usr/bin/python3.11 ] && echo /usr/bin/python3.11 || echo python3.11)
+# Debian's own Python 3.11 where there is one: its interpreter (libpython linked in, built
+# as Debian optimises it) ran the tests on ~25 % less CPU than pyenv's default build
+# (libpython a shared library, no profile-guided optimisation). Else python3.11 on the PATH.
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(shell [ -x /usr/bin/python3.11 ] && echo /usr/bin/python3.11 || echo python3.11)
+endif
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed

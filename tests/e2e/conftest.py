@@ -255,9 +255,9 @@ class Page:
             self.driver.get(url)
         self.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#main"))
 
-    def wait(self, condition, timeout: float = 20, what: str = ""):
+    def wait(self, condition, timeout: float = 20, what: str = "", poll: float = 0.2):
         try:
-            return WebDriverWait(self.driver, timeout, poll_frequency=0.2, ignored_exceptions=(
+            return WebDriverWait(self.driver, timeout, poll_frequency=poll, ignored_exceptions=(
                 StaleElementReferenceException, NoSuchElementException)).until(condition)
         except Exception:
             raise AssertionError(f"waited {timeout}s for {what or condition}; the page says: "
@@ -299,8 +299,17 @@ class Page:
         return el
 
     def click(self, test: str):
+        """Click a control as a person does: scrolled to the middle, taking clicks, and
+        where it was a moment ago (a photo or a proof loading above it moves it down, and a
+        click at its old place lands beside it)."""
         el = self.find(test)
-        self.wait(lambda d: d.execute_script(_CENTRED_AND_ENABLED, el), what=f"{test} enabled")
+        last = [None]
+
+        def still(d):
+            before, last[0] = last[0], d.execute_script(_CLICKABLE_AT, el)
+            return last[0] is not None and last[0] == before
+
+        self.wait(still, what=f"{test} enabled and still", poll=0.05)
         el.click()
         return el
 
@@ -365,12 +374,14 @@ _SAYS = r"""
 return Array.prototype.some.call(document.querySelectorAll(arguments[0]), (e) =>
     isShown(e) && e.innerText.replace(/\u00a0/g, ' ').includes(arguments[1]));
 """
-# a control is clicked where a person sees it, once it takes clicks (a disabled button, or a
-# fieldset's, or Element Plus's aria-disabled)
-_CENTRED_AND_ENABLED = """
+# where a control is, scrolled to the middle, once it takes clicks (not a disabled button, or
+# a fieldset's, or Element Plus's aria-disabled); null while it does not
+_CLICKABLE_AT = """
 const e = arguments[0];
 e.scrollIntoView({block: 'center'});
-return !e.matches(':disabled') && e.getAttribute('aria-disabled') !== 'true';
+if (e.matches(':disabled') || e.getAttribute('aria-disabled') === 'true') return null;
+const r = e.getBoundingClientRect();
+return [r.x, r.y, r.width, r.height];
 """
 
 

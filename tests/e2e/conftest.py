@@ -275,18 +275,19 @@ class Page:
         return self.wait(lambda d: d.execute_script(_SHOWN + _FIELD, css), what=f"{css} input")
 
     def type(self, test: str, text: str, clear: bool = True):
-        """Enter ``text`` in a field as an input method or a paste does: the field focused
-        (its old text selected, to be replaced), then the text inserted by the browser's
-        input pipeline in one trusted ``input`` event (CDP ``Input.insertText``). Typed
-        key by key, a field cost Chromium ~117 ms of CPU, one frame per character."""
+        """Enter ``text`` in a field as an input method or a paste does: the field
+        focused (its old text selected to be replaced, or with ``clear=False`` the caret
+        after it), then the text inserted by the browser's input pipeline in one trusted
+        ``input`` event (CDP ``Input.insertText``). Typed key by key, a field cost
+        Chromium ~117 ms of CPU, one frame per character."""
         el = self.field(test)
 
         def value():
             return self.driver.execute_script("return arguments[0].value", el)
 
         for _ in range(3):
-            self.driver.execute_script(
-                "arguments[0].focus(); if (arguments[1]) arguments[0].select();", el, clear)
+            if not self.driver.execute_script(_FOCUS_FOR_TEXT, el, clear):
+                el.send_keys(Keys.END)
             if text:
                 self.driver.execute_cdp_cmd("Input.insertText", {"text": text})
             elif clear and value():
@@ -373,6 +374,14 @@ return e.querySelector('input, textarea');
 _SAYS = r"""
 return Array.prototype.some.call(document.querySelectorAll(arguments[0]), (e) =>
     isShown(e) && e.innerText.replace(/\u00a0/g, ' ').includes(arguments[1]));
+"""
+# a field focused for text to go in: its old text selected (to be replaced), or the caret
+# after it (to add to it); false where the caret cannot be set so (an e-mail input)
+_FOCUS_FOR_TEXT = """
+const e = arguments[0];
+e.focus();
+if (arguments[1]) { e.select(); return true; }
+try { e.setSelectionRange(e.value.length, e.value.length); return true; } catch (err) { return false; }
 """
 # where a control is, scrolled to the middle, once it takes clicks (not a disabled button, or
 # a fieldset's, or Element Plus's aria-disabled); null while it does not

@@ -304,13 +304,8 @@ class Page:
         where it was a moment ago (a photo or a proof loading above it moves it down, and a
         click at its old place lands beside it)."""
         el = self.find(test)
-        last = [None]
-
-        def still(d):
-            before, last[0] = last[0], d.execute_script(_CLICKABLE_AT, el)
-            return last[0] is not None and last[0] == before
-
-        self.wait(still, what=f"{test} enabled and still", poll=0.05)
+        self.wait(_settled(lambda d: d.execute_script(_CLICKABLE_AT, el)),
+                  what=f"{test} enabled and still", poll=0.05)
         el.click()
         return el
 
@@ -335,7 +330,8 @@ class Page:
             self.click(test)
             item = self.wait(lambda d: next((e for e in d.find_elements(By.XPATH, xpath)
                                              if e.is_displayed()), None), what=f"option {option!r}")
-            self.wait(_settled(item), what=f"option {option!r} to stop moving")
+            self.wait(_settled(lambda d, item=item: item.rect),
+                      what=f"option {option!r} to stop moving")
             item.click()
             self.wait(lambda d, item=item: not item.is_displayed(), what="the options to close")
             if self.find(test).text.strip() == option:
@@ -394,13 +390,14 @@ return [r.x, r.y, r.width, r.height];
 """
 
 
-def _settled(element):
-    """A wait condition: the element is where it was at the last poll."""
+def _settled(place):
+    """A wait condition: ``place(driver)`` (where an element is; None while it cannot be
+    used) is what it was at the last poll."""
     last = [None]
 
-    def check(_driver):
-        rect, last[0] = last[0], element.rect
-        return rect == last[0]
+    def check(driver):
+        before, last[0] = last[0], place(driver)
+        return last[0] is not None and last[0] == before
 
     return check
 

@@ -415,6 +415,35 @@ def container_factory(container_factory, _templates):
     _kill_and_close(made, made)
 
 
+@pytest.fixture(scope="module")
+def module_factories(_templates):
+    """``(runner_factory, container_factory)`` as the two above, for a module whose tests
+    share one set of running services (with ``module_amqp_uri``): killed, and their
+    connections closed, when the module ends."""
+    from nameko.containers import get_container_cls
+    from nameko.runners import ServiceRunner
+
+    runners, containers = [], []
+
+    def make_runner(config, *service_classes):
+        _templates.prepare(config, service_classes)
+        runner = ServiceRunner(config)
+        for cls in service_classes:
+            runner.add_service(cls)
+        runners.append(runner)
+        return runner
+
+    def make_container(service_cls, config):
+        _templates.prepare(config, [service_cls])
+        container = get_container_cls(config)(service_cls, config)
+        containers.append(container)
+        return container
+
+    yield make_runner, make_container
+    _kill_and_close([*runners, *containers], [*(c for r in runners for c in r.containers),
+                                              *containers])
+
+
 def _kill_and_close(killable, containers):
     for it in killable:  # nameko's fixture kills them again after: a no-op then
         with contextlib.suppress(Exception):

@@ -14,7 +14,6 @@ import time
 from datetime import datetime, timedelta
 
 import pytest
-from nameko.runners import ServiceRunner
 from nameko.testing.services import entrypoint_hook
 from typer.testing import CliRunner
 
@@ -82,22 +81,19 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world(module_amqp_uri, databases):
+def world(module_amqp_uri, databases, module_factories):
     """Built once for the module; the test that stops a service runs last."""
     amqp_uri = module_amqp_uri
     clock = ControlledClock(datetime(2026, 4, 7, 10, 30, tzinfo=SHANGHAI))
     config = {"AMQP_URI": amqp_uri, "DATABASE_URL": databases.new("cli") + "_{service}",
               "CLOCK": clock, "CATCH_UP_INTERVAL": 0.3, "DEADLINE_INTERVAL": 0.2,
               "max_workers": 10, "PASSWORD_HASH": {"time_cost": 1, "memory_cost": 1024}}
-    runner = ServiceRunner(config)
-    for cls in (AccountService, RegistrationService, VerificationService):
-        runner.add_service(cls)
+    make_runner, _ = module_factories
+    # killed, not stopped, at the end: with verification stopped, registration's catch-up
+    # waits on it
+    runner = make_runner(config, AccountService, RegistrationService, VerificationService)
     runner.start()
-    try:
-        yield _season(World(runner, amqp_uri, clock))
-    finally:
-        # kill, not stop: with verification stopped, registration's catch-up waits on it
-        runner.kill()
+    return _season(World(runner, amqp_uri, clock))
 
 
 def _season(w):

@@ -23,12 +23,12 @@ REGISTRATION = {"name": "张三", "id_type": "resident_id", "id_number": "110101
                 "mobile": "13800138000", "username": "chunky_1", "password": "chunk2026pw"}
 
 
-@pytest.fixture
-def stack(runner_factory, container_factory, amqp_uri, databases):
+@pytest.fixture(scope="module")
+def stack(module_factories, module_amqp_uri, databases):
+    """One stack for the module: each test is a refusal, or a sign-up of its own."""
     clock = ControlledClock(at(2026, 4, 7, 10, 30))
-    config = make_config(amqp_uri, databases, clock, "gwbodies")
-    return start_stack(runner_factory, container_factory, config,
-                       [AccountService, RegistrationService])
+    config = make_config(module_amqp_uri, databases, clock, "gwbodies")
+    return start_stack(*module_factories, config, [AccountService, RegistrationService])
 
 
 def _authority(stack):

@@ -14,7 +14,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from nameko.rpc import Rpc
-from nameko.runners import ServiceRunner
 from nameko.testing.services import entrypoint_hook
 
 from shared.clock import ControlledClock
@@ -82,18 +81,16 @@ def calls_since(store, head):
 
 
 @pytest.fixture(scope="module")
-def system(tmp_path_factory, module_amqp_uri):
+def system(tmp_path_factory, module_amqp_uri, module_factories):
     tmp = tmp_path_factory.mktemp("fuzz")
     config = {"AMQP_URI": module_amqp_uri, "DATABASE_URL": f"sqlite:///{tmp}/{{service}}.db",
               "CLOCK": ControlledClock(), "CATCH_UP_INTERVAL": 5, "DEADLINE_INTERVAL": 5,
               "max_workers": 4, "WEB_SERVER_ADDRESS": "127.0.0.1:0",
               "PASSWORD_HASH": {"time_cost": 1, "memory_cost": 1024}}
-    runner = ServiceRunner(config)
-    for klass in service_classes():
-        runner.add_service(klass)
+    make_runner, _ = module_factories
+    runner = make_runner(config, *service_classes())
     runner.start()
-    yield runner
-    runner.kill()
+    return runner
 
 
 CASES = [(k, m, p) for k in service_classes() for m, p in rpc_methods(k)]

@@ -20,6 +20,15 @@ def test_the_queue_is_longest_first_and_new_files_count_the_default():
     assert run.queue([*known, "new"], known) == ["a", "c", "new", "b"]  # new: 5 s
 
 
+def test_each_shard_collects_every_file_from_another_place_in_the_queue():
+    queue = [f"tests/unit/test_{c}.py" for c in "abcdefghij"]
+    orders = run.collection_orders(queue, 4)
+    assert all(sorted(order) == sorted(queue) for order in orders)
+    assert [order[0] for order in orders] == [queue[0], queue[2], queue[5], queue[7]]
+    assert all(order == order[:1] + queue[queue.index(order[0]) + 1:] + queue[:queue.index(order[0])]
+               for order in orders)  # the queue's order, from there round
+
+
 def test_serial_tests_are_found_by_their_files_text(tmp_path):
     """For a test that must restart the machine's servers (those that restart a server
     restart one of their own now: tests/servers.py)."""

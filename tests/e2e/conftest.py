@@ -263,6 +263,12 @@ class Page:
             raise AssertionError(f"waited {timeout}s for {what or condition}; the page says: "
                                  f"{self.text()[:1500]}") from None
 
+    def fits_phone(self, what: str):
+        """Wait until nothing is wider than the phone (``phone()``): the page's layout
+        follows a viewport change a frame or more later, later still on a loaded machine."""
+        self.wait(lambda d: d.execute_script("return document.documentElement.scrollWidth")
+                  <= PHONE[0], what=f"{what} within the phone's width")
+
     def find(self, test: str, timeout: float = 20):
         """The first shown element of a data-test, once there is one."""
         css = f'[data-test="{test}"]'

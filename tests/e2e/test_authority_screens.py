@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from tests.e2e.conftest import PHONE, desktop, phone
+from tests.e2e.conftest import desktop, phone
 from tests.integration.test_application_flow import SESSION
 from tests.integration.test_gateway_flow import PDF, STAFF_PEOPLE
 
@@ -72,5 +72,5 @@ def test_timetable_amendment_spot_check_and_audit(site_stack, page, shot, axe_ch
     page.open("/authority/sessions")
     page.wait_text("timetable", "2026-04-14 16:00:00")
     shot("timetable-phone")
-    assert page.driver.execute_script("return document.documentElement.scrollWidth") <= PHONE[0]
+    page.fits_phone("the timetable")
     desktop(page.driver)

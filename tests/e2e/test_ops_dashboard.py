@@ -25,7 +25,7 @@ from services.scoring.service import ScoringService
 from services.verification.service import VerificationService
 from shared.dependencies import EventStoreProvider
 from shared.session import WINDOW_LABELS
-from tests.e2e.conftest import PHONE, Page, desktop, phone
+from tests.e2e.conftest import Page, desktop, phone
 from tests.integration.test_application_flow import SESSION
 from tests.integration.test_gateway_flow import PDF, STAFF_PEOPLE, start_stack
 
@@ -289,5 +289,5 @@ def test_wall_screen_stays_signed_in_says_when_stale_and_fits_a_phone(
     page.wait(lambda d: d.find_elements(By.CSS_SELECTOR, ".site-header"), what="the menus")
     phone(browser)
     shows(browser, {"funnel.accounts": 1})
-    assert browser.execute_script("return document.documentElement.scrollWidth") <= PHONE[0]
+    page.fits_phone("the dashboard with the menus")
     shot("phone")

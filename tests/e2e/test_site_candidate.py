@@ -16,7 +16,7 @@ import base64
 import pytest
 
 from shared.pdf import read_pdf
-from tests.e2e.conftest import PHONE, desktop, downloaded, phone
+from tests.e2e.conftest import desktop, downloaded, phone
 from tests.integration.test_account_flow import jpeg
 from tests.integration.test_application_flow import SESSION, at
 from tests.integration.test_gateway_flow import PDF
@@ -144,8 +144,7 @@ def test_a_candidate_walks_the_whole_season(site_stack, page, browser, shot, axe
     shot("apply")
     axe_check("apply")
     phone(browser)  # on a phone the long choices (免试, 告知承诺制) wrap within the screen
-    page.wait(lambda d: d.execute_script("return document.documentElement.scrollWidth") <= PHONE[0],
-              what="the application form within the phone's width")
+    page.fits_phone("the application form")
     shot("apply-phone")
     desktop(browser)
     page.type("signed-name", "王建民")

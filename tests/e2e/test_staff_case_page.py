@@ -10,7 +10,7 @@ import hashlib
 import pytest
 from selenium.webdriver.common.by import By
 
-from tests.e2e.conftest import PHONE, desktop, phone
+from tests.e2e.conftest import desktop, phone
 from tests.integration.test_account_flow import jpeg
 from tests.integration.test_application_flow import SESSION, at
 from tests.integration.test_gateway_flow import PDF, STAFF_PEOPLE
@@ -73,8 +73,7 @@ def test_staff_decide_a_case_while_looking_at_its_proof(site_stack, page, browse
     assert img.get_attribute("src").startswith("blob:")
     assert img.get_attribute("data-type") == "image/jpeg"
     phone(browser)  # a point's staff on a phone: the case fits the screen
-    page.wait(lambda d: d.execute_script("return document.documentElement.scrollWidth") <= PHONE[0],
-              what="the case page within the phone's width")
+    page.fits_phone("the case page")
     shot("case-phone")
     desktop(browser)
     page.wait(lambda d: d.execute_script(

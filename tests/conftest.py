@@ -383,75 +383,75 @@ def _templates(request, tmp_path_factory):
     return ServiceTemplates(databases, tmp_path_factory.mktemp("templates"))
 
 
+class Started:
+    """The services a test (or a module) starts: each service's database copied from its
+    template first (``ServiceTemplates``); at the end killed, and their connections closed
+    (not whenever the garbage collector gets to it: parallel shards must stay well under
+    PostgreSQL's 100 connections). ``new_runner`` and ``new_container`` make them, as
+    nameko's ``runner_factory`` and ``container_factory`` do."""
+
+    def __init__(self, templates, new_runner=None, new_container=None):
+        self.templates, self.new_runner, self.new_container = templates, new_runner, new_container
+        self.runners, self.containers = [], []
+
+    def runner(self, config, *service_classes):
+        self.templates.prepare(config, service_classes)
+        self.runners.append(self.new_runner(config, *service_classes))
+        return self.runners[-1]
+
+    def container(self, service_cls, config):
+        self.templates.prepare(config, [service_cls])
+        self.containers.append(self.new_container(service_cls, config))
+        return self.containers[-1]
+
+    def close(self):
+        for it in [*self.runners, *self.containers]:  # nameko's fixtures kill them again: a no-op
+            with contextlib.suppress(Exception):
+                it.kill()
+        for container in [*(c for r in self.runners for c in r.containers), *self.containers]:
+            for dep in container.dependencies:
+                if isinstance(dep, EventStoreProvider) and dep.store is not None:
+                    dep.store.engine.dispose()
+
+
 @pytest.fixture
 def runner_factory(runner_factory, _templates):
-    """nameko's, with each service's database copied from its template first, and its
-    connections closed when the test ends (not whenever the garbage collector gets to it:
-    parallel shards must stay well under PostgreSQL's 100 connections)."""
-    made = []
-
-    def make_runner(config, *service_classes):
-        _templates.prepare(config, service_classes)
-        runner = runner_factory(config, *service_classes)
-        made.append(runner)
-        return runner
-
-    yield make_runner
-    _kill_and_close(made, [c for r in made for c in r.containers])
+    """nameko's, the services started as ``Started`` says."""
+    started = Started(_templates, new_runner=runner_factory)
+    yield started.runner
+    started.close()
 
 
 @pytest.fixture
 def container_factory(container_factory, _templates):
     """nameko's, as ``runner_factory`` above."""
-    made = []
+    started = Started(_templates, new_container=container_factory)
+    yield started.container
+    started.close()
 
-    def make_container(service_cls, config):
-        _templates.prepare(config, [service_cls])
-        container = container_factory(service_cls, config)
-        made.append(container)
-        return container
 
-    yield make_container
-    _kill_and_close(made, made)
+def _new_runner(config, *service_classes):
+    from nameko.runners import ServiceRunner
+
+    runner = ServiceRunner(config)
+    for cls in service_classes:
+        runner.add_service(cls)
+    return runner
+
+
+def _new_container(service_cls, config):
+    from nameko.containers import get_container_cls
+
+    return get_container_cls(config)(service_cls, config)
 
 
 @pytest.fixture(scope="module")
 def module_factories(_templates):
     """``(runner_factory, container_factory)`` as the two above, for a module whose tests
-    share one set of running services (with ``module_amqp_uri``): killed, and their
-    connections closed, when the module ends."""
-    from nameko.containers import get_container_cls
-    from nameko.runners import ServiceRunner
-
-    runners, containers = [], []
-
-    def make_runner(config, *service_classes):
-        _templates.prepare(config, service_classes)
-        runner = ServiceRunner(config)
-        for cls in service_classes:
-            runner.add_service(cls)
-        runners.append(runner)
-        return runner
-
-    def make_container(service_cls, config):
-        _templates.prepare(config, [service_cls])
-        container = get_container_cls(config)(service_cls, config)
-        containers.append(container)
-        return container
-
-    yield make_runner, make_container
-    _kill_and_close([*runners, *containers], [*(c for r in runners for c in r.containers),
-                                              *containers])
-
-
-def _kill_and_close(killable, containers):
-    for it in killable:  # nameko's fixture kills them again after: a no-op then
-        with contextlib.suppress(Exception):
-            it.kill()
-    for container in containers:
-        for dep in container.dependencies:
-            if isinstance(dep, EventStoreProvider) and dep.store is not None:
-                dep.store.engine.dispose()
+    share one set of running services (with ``module_amqp_uri``), killed when it ends."""
+    started = Started(_templates, _new_runner, _new_container)
+    yield started.runner, started.container
+    started.close()
 
 
 # Services' PostgreSQL pools in the tests: the same ceiling of 20 connections at once as

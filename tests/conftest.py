@@ -17,6 +17,7 @@ import os  # noqa: E402
 import queue  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
+import sys  # noqa: E402
 import threading  # noqa: E402
 import uuid  # noqa: E402
 
@@ -115,8 +116,9 @@ class Vhosts:
     ``import_definitions``, and deleted a batch at a time too, by one ``eval`` (rabbitmqctl
     has no command deleting several; ``delete_vhost`` one by one where ``eval`` fails) in a
     background (green) thread while later tests run. A vhost given back waits for its
-    batch: its services are gone, and nothing else knows it. ``close`` waits for the
-    thread and deletes whatever is left of the run's vhosts."""
+    batch: its services are gone, and nothing else knows it. ``close`` deletes the last
+    batch with the vhosts never taken, and waits for the thread (where a deletion failed, it
+    then lists the broker's vhosts for any of the run's left)."""
 
     BATCH = 16
 
@@ -125,6 +127,7 @@ class Vhosts:
         self.user = make_url(base.replace("amqp://", "postgresql://")).username or "guest"
         self.prefix = f"kaowu_test_{RUN_ID}_"
         self.made, self.ready = 0, []
+        self.unsure = False  # a deletion failed: the run's vhosts are listed at the end
         self.doomed = queue.Queue()
         self.sweeper = threading.Thread(target=self._sweep, name="vhost-sweeper", daemon=True)
         self.sweeper.start()
@@ -156,7 +159,8 @@ class Vhosts:
             [self.ctl, "-q", "eval",
              f'[rabbit_vhost:delete(V, <<"kaowu-tests">>) || V <- [{names}]].'],
             capture_output=True, text=True, check=False)
-        if done.returncode != 0:
+        if done.returncode != 0:  # one of them failed (a broker restart, say): one at a time
+            self.unsure = True
             for vhost in vhosts:
                 subprocess.run([self.ctl, "-q", "delete_vhost", vhost], check=False,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -172,13 +176,16 @@ class Vhosts:
                 doomed = []
 
     def close(self) -> None:
+        for vhost in self.ready:  # made and never taken: with the last batch
+            self.doomed.put(vhost)
+        self.ready = []
         self.doomed.put(None)
         self.sweeper.join()
-        # unused ones, and any a broker restart kept the sweeper from deleting
-        listed = subprocess.run([self.ctl, "-q", "list_vhosts", "name"], capture_output=True,
-                                text=True, check=False).stdout.split()
-        if left := [v for v in listed if v.startswith(self.prefix)]:
-            self._delete(left)
+        if self.unsure:  # what a failed deletion left
+            listed = subprocess.run([self.ctl, "-q", "list_vhosts", "name"],
+                                    capture_output=True, text=True, check=False).stdout.split()
+            if left := [v for v in listed if v.startswith(self.prefix)]:
+                self._delete(left)
 
 
 @pytest.fixture(scope="session")
@@ -230,71 +237,110 @@ def pg_base(_containers):
 
 
 class Databases:
-    """Hands out fresh PostgreSQL databases for this run and drops them all at the end."""
+    """Hands out fresh PostgreSQL databases for this run and drops them: a test file's in the
+    background once the file is done (``retire_file``, while the next file runs), the rest
+    (the templates) at the end."""
 
     def __init__(self, base):
         self.base = make_url(base)
         if self.base.drivername == "postgresql":
             self.base = self.base.set(drivername="postgresql+psycopg2")
         self.created = []
+        self.keep = set()  # the session's own (the services' templates): dropped at the end
+        self.retired = set()
+        self.dropper = None
 
     def new(self, name="db") -> str:
         db = f"kaowu_t{RUN_ID}_{name}_{len(self.created)}"
         self.created.append(db)
         return self.base.set(database=db).render_as_string(hide_password=False)
 
-    def drop_all(self):
+    def _made(self) -> list[str]:
+        """Every database of this run (with the per-service ones services made from
+        "<db>_{service}")."""
         admin = create_engine(self.base.set(database="postgres"), isolation_level="AUTOCOMMIT",
                               poolclass=NullPool)
         with admin.connect() as c:
-            # with them, the per-service databases services made from "<db>_{service}"
             made = c.execute(text("SELECT datname FROM pg_database WHERE datname LIKE :p"),
                              {"p": f"kaowu\\_t{RUN_ID}\\_%"}).scalars().all()
         admin.dispose()
-        drop_databases(self.base, sorted(set(self.created) | set(made)))
+        return sorted(set(made) | set(self.created))
+
+    def retire_file(self):
+        """A test file is done and its services are gone: its databases are dropped while
+        the next file runs, not all at the end (where each shard waited ~8 s for them)."""
+        doomed = [db for db in self._made() if db not in self.keep | self.retired]
+        self.retired.update(doomed)
+        if doomed:
+            self.dropper = self.dropper or Dropper(self.base, RETIRERS)
+            self.dropper.put(doomed)
+
+    def drop_all(self):
+        if self.dropper is not None:
+            self.dropper.close()
+        left = Dropper(self.base, DROPPERS)
+        left.put(self._made())
+        left.close()
 
 
-DROPPERS = 8
+DROPPERS, RETIRERS = 8, 2
 
 
-def drop_databases(base, names):
-    """Drop ``names`` over ``DROPPERS`` connections at once. Each DROP DATABASE waits for a
-    checkpoint of the whole server (PostgreSQL 15), which takes seconds on a busy machine;
-    drops waiting together share one, so hundreds of them take a few dozen checkpoints.
-    OS threads (the driver blocks in C) and the driver itself, not SQLAlchemy's
-    (green-patched) locks."""
-    import psycopg2
+class Dropper:
+    """Drops the databases ``put`` to it over ``n`` connections at once; ``close`` waits for
+    them. Each DROP DATABASE waits for a checkpoint of the whole server (PostgreSQL 15),
+    which takes seconds on a busy machine; drops waiting together share one. OS threads (the
+    driver blocks in C) and the driver itself, not SQLAlchemy's (green-patched) locks."""
 
-    threading_ = eventlet.patcher.original("threading")
-    todo = list(names)
-    lock = threading_.Lock()
-    dsn = base.set(drivername="postgresql", database="postgres").render_as_string(
-        hide_password=False)
+    def __init__(self, base, n: int):
+        threading_ = eventlet.patcher.original("threading")
+        self.todo = eventlet.patcher.original("queue").Queue()
+        self.dsn = base.set(drivername="postgresql", database="postgres").render_as_string(
+            hide_password=False)
+        self.threads = [threading_.Thread(target=self._drop, daemon=True) for _ in range(n)]
+        for t in self.threads:
+            t.start()
 
-    def dropper():
-        conn = psycopg2.connect(dsn)
+    def put(self, names):
+        for name in names:
+            self.todo.put(name)
+
+    def close(self):
+        for _ in self.threads:
+            self.todo.put(None)
+        for t in self.threads:
+            t.join()
+
+    def _drop(self):
+        import psycopg2
+
+        conn = psycopg2.connect(self.dsn)
         conn.autocommit = True
         try:
-            while True:
-                with lock:
-                    if not todo:
-                        return
-                    db = todo.pop()
-                with conn.cursor() as cur:
-                    cur.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+            while (db := self.todo.get()) is not None:
+                try:
+                    with conn.cursor() as cur:
+                        cur.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+                except psycopg2.Error as exc:  # the next run's leftover sweep tries again
+                    print(f"could not drop {db}: {exc}".strip(), file=sys.stderr)
         finally:
             conn.close()
 
-    threads = [threading_.Thread(target=dropper, daemon=True)
-               for _ in range(min(DROPPERS, len(todo)))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    yield
+    # the file's module fixtures are torn down by now; the session's (nextitem None) drop all
+    dbs = item.config.stash.get(_DATABASES, None)
+    if dbs is not None and nextitem is not None and nextitem.path != item.path:
+        dbs.retire_file()
+
+
+_DATABASES = pytest.StashKey[Databases]()
 
 
 @pytest.fixture(scope="session")
-def databases(pg_base):
+def databases(pg_base, pytestconfig):
     dbs = Databases(pg_base)
     try:
         admin = create_engine(dbs.base.set(database="postgres"), poolclass=NullPool)
@@ -304,7 +350,9 @@ def databases(pg_base):
     except Exception as exc:
         pytest.fail(f"PostgreSQL does not answer at {dbs.base.render_as_string()}: {exc}. "
                     "Start it (pg_ctlcluster ... main start) or set DATABASE_URL.")
+    pytestconfig.stash[_DATABASES] = dbs
     yield dbs
+    del pytestconfig.stash[_DATABASES]
     dbs.drop_all()
 
 
@@ -349,6 +397,7 @@ class ServiceTemplates:
     def _postgresql(self, url, cls, provider):
         name = f"kaowu_t{RUN_ID}_tpl{len(self.made)}_{cls.name}"[:63]
         template = self._made(("pg", cls), url.set(database=name), provider).database
+        self.databases.keep.add(template)  # copied for later files too
         admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT",
                               poolclass=NullPool)
         try:

@@ -4,6 +4,13 @@ import json
 import socket
 import time
 
+#: the services' catch-up timer in the tests' stacks, seconds (``CATCH_UP_INTERVAL``). Each
+#: tick pulls from every upstream by an ``events_after`` RPC; messages deliver the events at
+#: once, so the pull only finds what they missed (a test of that sets its own interval), and
+#: records what the consumer passed over (a wait for "caught up" waits for it). At 0.3 s an
+#: idle stack of seven took ~4 % of a core more than at 2 s; the whole suite ~16 CPU s more.
+CATCH_UP = 1.0
+
 
 def free_port() -> int:
     """A loopback port free now (the kernel's pick)."""

@@ -113,7 +113,8 @@ class Vhosts:
     """The run's vhosts on the test broker, made with rabbitmqctl (the management API may be
     off). Each rabbitmqctl call starts an Erlang VM (~0.5 s wall, 0.7 s of CPU), and three
     calls a test cost more than most tests take: vhosts are made a batch at a time by one
-    ``import_definitions``, and deleted a batch at a time too, by one ``eval`` (rabbitmqctl
+    ``import_definitions`` (the first batch as many as the process's tests may want, a
+    shard's share of the run's), and deleted a batch at a time too, by one ``eval`` (rabbitmqctl
     has no command deleting several; ``delete_vhost`` one by one where ``eval`` fails) in a
     background (green) thread while later tests run. A vhost given back waits for its
     batch: its services are gone, and nothing else knows it. ``close`` deletes the last
@@ -123,6 +124,7 @@ class Vhosts:
     BATCH = 16
 
     def __init__(self, ctl: str, base: str, wanted: int):
+        """``wanted``: how many this process's tests may take (the first batch)."""
         self.ctl, self.base, self.wanted = ctl, base, max(wanted, 1)
         self.user = make_url(base.replace("amqp://", "postgresql://")).username or "guest"
         self.prefix = f"kaowu_test_{RUN_ID}_"
@@ -134,7 +136,7 @@ class Vhosts:
 
     def take(self) -> str:
         if not self.ready:
-            self._make(min(self.BATCH, max(self.wanted - self.made, 1)))
+            self._make(self.wanted if self.made == 0 else self.BATCH)
         return self.base.rstrip("/") + "/" + self.ready.pop()
 
     def give_back(self, uri: str) -> None:
@@ -198,9 +200,11 @@ def _vhosts(amqp_base, request):
     if not ctl:
         pytest.skip("no rabbitmqctl to make a test vhost with; set AMQP_URI to a broker of your own")
     items = request.session.items
+    # a shard runs about its share of the files (tests/run.py): that share, and some more
+    shards = int(os.environ.get("KAOWU_TEST_SHARDS", "1"))
     wanted = sum("amqp_uri" in i.fixturenames for i in items) + \
         len({i.module for i in items if "module_amqp_uri" in i.fixturenames})
-    vhosts = Vhosts(ctl, base, wanted)
+    vhosts = Vhosts(ctl, base, wanted if shards == 1 else -(-wanted // shards) + Vhosts.BATCH // 2)
     yield vhosts
     vhosts.close()
 

@@ -107,9 +107,9 @@ def queue(files: list[str], known: dict[str, float]) -> list[str]:
 
 class Shard:
     def __init__(self, name: str, run_id: str, files: list[str], mark: str, extra: list[str],
-                 out: Path = OUT, queued: bool = False):
-        """``queued``: ``files`` are the run's queue, shared with the other queued shards
-        (``out/queue.txt``, ``out/claims/``): this shard runs the files it claims."""
+                 out: Path = OUT, queued: int = 0):
+        """``queued``: how many shards share ``files``, the run's queue (``out/queue.txt``,
+        ``out/claims/``): this shard runs the files it claims."""
         self.name, self.run_id, self.files, self.queued = name, run_id, files, queued
         self.claims = out / "claims"
         self.xml = out / f"{name}.xml"
@@ -131,10 +131,11 @@ class Shard:
         self.times.unlink(missing_ok=True)
         env = {**os.environ, "KAOWU_TEST_RUN_ID": self.run_id, "KAOWU_TEST_TIMES": str(self.times),
                "KAOWU_TEST_SHARD": self.name, "PYTHONUNBUFFERED": "1"}
-        env.pop("KAOWU_TEST_QUEUE", None)  # a runner run by a test: not its shard's queue
+        for key in ("KAOWU_TEST_QUEUE", "KAOWU_TEST_SHARDS"):  # a runner run by a test: not
+            env.pop(key, None)  # its shard's
         if self.queued:
             env.update(KAOWU_TEST_QUEUE=str(self.claims.parent / "queue.txt"),
-                       KAOWU_TEST_CLAIMS=str(self.claims))
+                       KAOWU_TEST_CLAIMS=str(self.claims), KAOWU_TEST_SHARDS=str(self.queued))
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         with open(self.log, "wb") as log:
             # a session (process group) of its own: Ctrl-C reaches the shard only through
@@ -314,7 +315,7 @@ def main(argv=None) -> int:
     base = uuid.uuid4().hex[:6]  # the shards' run ids: base + two digits, all of one length
     n = max(1, min(args.shards, len(order)))
     parallel = [Shard(f"shard-{i}", f"{base}{i:02d}", files, f"({args.mark}) and not serial",
-                      extra, args.out, queued=True)
+                      extra, args.out, queued=n)
                 for i, files in enumerate(collection_orders(order, n))] if order else []
     alone = [Shard("serial", f"{base}99", serial, f"({args.mark}) and serial", extra, args.out)] \
         if serial else []

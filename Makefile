@@ -18,8 +18,8 @@ SHELL := /bin/bash
 RUN_PACKAGES := fonts-wqy-zenhei=0.9.45-8 $(if $(filter /usr/bin/%,$(PYTHON)),python3.11-venv)
 TEST_PACKAGES := chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# uv installs the pinned packages into .venv (its cache makes a new .venv in ~4 s where pip
-# took ~17 s; the same versions: constraints.txt pins every one). pip only brings uv.
+# uv installs the pinned packages into .venv (from its cache a new .venv takes 8-13 s where
+# pip took ~17 s; the same versions: constraints.txt pins every one). pip only brings uv.
 UV_VERSION := 0.13.10
 
 .DEFAULT_GOAL := help

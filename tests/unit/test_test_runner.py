@@ -151,7 +151,10 @@ def test_ctrl_c_stops_every_shard_and_what_it_started(tmp_path):
             "import os, pathlib, subprocess, time\n"
             "def test_waits():\n"
             "    child = subprocess.Popen(['sleep', '300'])  # a browser, say\n"
-            f"    pathlib.Path({str(pids)!r}, str(os.getpid())).write_text(str(child.pid))\n"
+            # whole or not there: the test reads the folder while the shards write to it
+            f"    done = pathlib.Path({str(tmp_path)!r}, str(os.getpid()))\n"
+            "    done.write_text(str(child.pid))\n"
+            f"    done.rename(pathlib.Path({str(pids)!r}, done.name))\n"
             "    time.sleep(300)\n")
     said = tmp_path / "runner.out"  # a file, not a pipe: read after a wait with a deadline
     with open(said, "w") as out:

@@ -18,9 +18,13 @@ SHELL := /bin/bash
 RUN_PACKAGES := fonts-wqy-zenhei=0.9.45-8 $(if $(filter /usr/bin/%,$(PYTHON)),python3.11-venv)
 TEST_PACKAGES := chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# uv installs the pinned packages into .venv (from its cache a new .venv takes 8-13 s where
+# uv installs the pinned packages into .venv (from its cache a new .venv takes ~6 s where
 # pip took ~17 s; the same versions: constraints.txt pins every one). pip only brings uv.
 UV_VERSION := 0.13.10
+# from the cache alone where it holds every pinned package (its copy of the index goes stale
+# after 10 minutes, and asking again took ~5 s); else from the index
+UV_INSTALL := $(BIN)/uv pip install --python $(BIN)/python --system-certs --compile-bytecode \
+  -c constraints.txt -e '.[cli,dev]'
 
 .DEFAULT_GOAL := help
 .PHONY: help venv run test lint bench faults clean check-pins site
@@ -76,8 +80,7 @@ $(STAMP): pyproject.toml constraints.txt $(OTHER_PYTHON) | $(VENV)/.system-run
 	  rm -rf $(VENV) && mkdir -p $(VENV) && touch $(VENV)/.system-run; fi
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(BIN)/uv pip install --python $(BIN)/python --system-certs --compile-bytecode \
-	  -c constraints.txt -e '.[cli,dev]'
+	$(UV_INSTALL) --offline -q 2>/dev/null || $(UV_INSTALL)
 	touch $@
 
 # The web site (web/, Vue 3 + Element Plus built by Vite) into services/gateway/static/site/.

@@ -282,8 +282,9 @@ class Databases:
     def drop_all(self):
         if self.dropper is not None:
             self.dropper.close()
-        left = Dropper(self.base, DROPPERS)
-        left.put(self._made())
+        names = self._made()
+        left = Dropper(self.base, min(DROPPERS, len(names)))
+        left.put(names)
         left.close()
 
 

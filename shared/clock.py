@@ -13,7 +13,11 @@ class SystemClock:
 
 
 class ControlledClock:
-    """A clock tests move by hand. Aware datetimes only; shared safely across green threads."""
+    """A clock tests move by hand. Aware datetimes only; shared safely across green threads.
+
+    Whoever must act when it moves (a service's deadline timer: ``shared.service``) listens
+    (``listen``): each ``set`` or ``advance`` calls the listeners after the move, so a jump
+    over a window's close is acted on at once, not at the timer's next tick."""
 
     def __init__(self, start: datetime | None = None):
         start = start or datetime(2026, 4, 7, 2, 0, tzinfo=UTC)
@@ -21,6 +25,7 @@ class ControlledClock:
             raise ValueError("ControlledClock needs an aware datetime")
         self._now = start
         self._lock = threading.Lock()
+        self._listeners: list = []
 
     def now(self) -> datetime:
         with self._lock:
@@ -31,11 +36,30 @@ class ControlledClock:
             raise ValueError("ControlledClock needs an aware datetime")
         with self._lock:
             self._now = when
+        self._moved()
 
     def advance(self, delta: timedelta | None = None, **kwargs):
         with self._lock:
             self._now += delta if delta is not None else timedelta(**kwargs)
-            return self._now
+            now = self._now
+        self._moved()
+        return now
+
+    def listen(self, callback):
+        """Call ``callback()`` after every move of the clock (until ``unlisten``)."""
+        with self._lock:
+            self._listeners.append(callback)
+
+    def unlisten(self, callback):
+        with self._lock:
+            if callback in self._listeners:
+                self._listeners.remove(callback)
+
+    def _moved(self):
+        with self._lock:
+            listeners = list(self._listeners)
+        for callback in listeners:
+            callback()
 
 
 def clock_from_config(config) -> "SystemClock | ControlledClock":

@@ -19,6 +19,10 @@ and, over HTTP on ``WEB_SERVER_ADDRESS`` (``shared.health``, ``shared.metrics``)
 - ``GET /metrics``: Prometheus metrics, including the service's ``business_counts()``.
 """
 
+import time
+
+from eventlet import Timeout
+from eventlet.event import Event
 from marshmallow import Schema, fields, validate
 from marshmallow import ValidationError as SchemaError
 from nameko.amqp.publish import Publisher
@@ -34,6 +38,7 @@ from nameko.events import SERVICE_POOL, EventHandler
 from nameko.rpc import Responder, Rpc, RpcConsumer, get_rpc_exchange
 from nameko.timer import Timer
 
+from shared.clock import clock_from_config
 from shared.deadletter import DeadLetteringQueueConsumer
 from shared.deadlines import DeadlineRunner, has_run
 from shared.dependencies import ClockProvider, TrackingProvider, WorkerLog
@@ -144,6 +149,65 @@ class ConfigTimer(Timer):
 
 
 config_timer = ConfigTimer.decorator
+
+
+class DeadlineTimer(ConfigTimer):
+    """The timer of a service's deadline effects (``DEADLINE_INTERVAL``, default 1 s), which
+    also fires as soon as the service's clock is moved by hand (a ``ControlledClock``: the
+    tests, the in-process benchmarks): a jump past a window's close is acted on at once, and
+    the timer need not tick often to keep up with such a clock."""
+
+    def __init__(self, interval=1.0, key="DEADLINE_INTERVAL", **kwargs):
+        super().__init__(interval=interval, key=key, **kwargs)
+        self._wake = Event()
+        self._stopping = False
+        self._clock = None
+
+    def start(self):
+        clock = clock_from_config(self.container.config)
+        if hasattr(clock, "listen"):
+            self._clock = clock
+            clock.listen(self.poke)
+        super().start()
+
+    def stop(self):
+        self._unlisten()
+        self._stopping = True
+        self.poke()
+        self.gt.wait()
+
+    def kill(self):
+        self._unlisten()
+        super().kill()
+
+    def _unlisten(self):
+        if self._clock is not None:
+            self._clock.unlisten(self.poke)
+            self._clock = None
+
+    def poke(self):
+        """Fire now (once, however often poked before the tick runs)."""
+        if not self._wake.ready():
+            self._wake.send(True)
+
+    def _run(self):
+        """Every ``interval`` (or at once after a tick that took longer), and when poked."""
+        wait = 0 if self.eager else self.interval
+        while True:
+            with Timeout(wait, exception=False):
+                self._wake.wait()
+            if self._stopping:
+                break
+            if self._wake.ready():
+                self._wake.reset()
+            began = time.monotonic()
+            self.handle_timer_tick()
+            self.worker_complete.wait()
+            self.worker_complete.reset()
+            wait = max(self.interval - (time.monotonic() - began), 0)
+
+
+deadline_timer = DeadlineTimer.decorator
 
 
 def load(schema: Schema, data, **kwargs):

@@ -40,7 +40,14 @@ from shared.dev_secrets import ADMISSION_QR, secret
 from shared.errors import NotFound, Refused, Unavailable, ValidationFailed
 from shared.logging import get_logger
 from shared.masking import mask_id_number
-from shared.service import EventSourcedService, command, config_timer, load, upstream_events
+from shared.service import (
+    EventSourcedService,
+    command,
+    config_timer,
+    deadline_timer,
+    load,
+    upstream_events,
+)
 from shared.session import SessionDocument
 from shared.tracking import dispatch
 
@@ -152,7 +159,7 @@ class AdmissionService(EventSourcedService):
     def catch_up(self):
         self.tracking.catch_up({"registration": self.registration_rpc.events_after})
 
-    @config_timer(interval=1.0, key="DEADLINE_INTERVAL")
+    @deadline_timer()
     def deadlines(self):
         """Deadline effects, each once (shared.deadlines): seats and tickets when 核对确认
         closes, forfeiture when 打印准考证 closes, absences when each subject's sitting ends."""

@@ -34,7 +34,14 @@ from shared.dependencies import EventStoreProvider, RpcProxy, StopSignal, Tracki
 from shared.dev_secrets import PASSWORD_RESET, secret
 from shared.logging import get_logger
 from shared.reset_codes import reveal
-from shared.service import EventSourcedService, command, config_timer, load, upstream_events
+from shared.service import (
+    EventSourcedService,
+    command,
+    config_timer,
+    deadline_timer,
+    load,
+    upstream_events,
+)
 from shared.session import SessionDocument
 
 log = get_logger(__name__)
@@ -125,7 +132,7 @@ class NotificationService(EventSourcedService):
 
     # -- timers: notices due, SMS due ---------------------------------------------------
 
-    @config_timer(interval=1.0, key="DEADLINE_INTERVAL")
+    @deadline_timer()
     def notices_due(self):
         fire_due_notices(self.store, self.clock.now(), self.stopping)
 

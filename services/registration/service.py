@@ -41,7 +41,14 @@ from shared.deadlines import Deadlines, Due
 from shared.dependencies import EventStoreProvider, RpcProxy, TrackingProvider
 from shared.errors import NotFound, ValidationFailed
 from shared.eventstore.tables import events_table
-from shared.service import EventSourcedService, command, config_timer, load, upstream_events
+from shared.service import (
+    EventSourcedService,
+    command,
+    config_timer,
+    deadline_timer,
+    load,
+    upstream_events,
+)
 from shared.session import WINDOW_LABELS, parse_session
 from shared.session_cache import SessionCache
 from shared.tracking import dispatch
@@ -101,7 +108,7 @@ class RegistrationService(EventSourcedService):
         self.tracking.catch_up({"account": self.account_rpc.events_after,
                                 "verification": self.verification_rpc.events_after})
 
-    @config_timer(interval=1.0, key="DEADLINE_INTERVAL")
+    @deadline_timer()
     def deadlines(self):
         """Deadline effects, once (shared.deadlines): when 核对确认 closes, every open
         application ends."""

@@ -42,7 +42,14 @@ from shared.errors import NotFound, Refused
 from shared.events import StoredEvent
 from shared.eventstore.tables import events_table
 from shared.logging import get_logger
-from shared.service import EventSourcedService, command, config_timer, load, upstream_events
+from shared.service import (
+    EventSourcedService,
+    command,
+    config_timer,
+    deadline_timer,
+    load,
+    upstream_events,
+)
 from shared.session import SessionDocument
 from shared.tracking import dispatch
 
@@ -232,7 +239,7 @@ class ScoringService(EventSourcedService):
         self.tracking.catch_up({"registration": self.registration_rpc.events_after,
                                 "admission": self.admission_rpc.events_after})
 
-    @config_timer(interval=1.0, key="DEADLINE_INTERVAL")
+    @deadline_timer()
     def deadlines(self):
         """At the published time (the 查询成绩 window's start) the import in force at that
         instant is published, once (shared.deadlines). Without one, the authority

@@ -53,7 +53,14 @@ from shared.deadlines import Deadlines, Due
 from shared.dependencies import EventStoreProvider, RpcProxy, TrackingProvider
 from shared.errors import NotFound, ValidationFailed
 from shared.events import NewEvent
-from shared.service import EventSourcedService, command, config_timer, load, upstream_events
+from shared.service import (
+    EventSourcedService,
+    command,
+    config_timer,
+    deadline_timer,
+    load,
+    upstream_events,
+)
 from shared.session import SessionDocument, require_open
 from shared.session_cache import SessionCache
 from shared.tracking import dispatch
@@ -222,7 +229,7 @@ class VerificationService(EventSourcedService):
         self.tracking.catch_up({"registration": self.registration_rpc.events_after,
                                 "scoring": self.scoring_rpc.events_after})
 
-    @config_timer(interval=1.0, key="DEADLINE_INTERVAL")
+    @deadline_timer()
     def deadlines(self):
         """Deadline effects, once (shared.deadlines): when the spot-check window closes,
         every passed case not drawn passes through; when 核对确认 closes, enquiries still

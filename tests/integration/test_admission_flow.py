@@ -26,7 +26,7 @@ from shared.pdf import read_pdf
 from shared.projection import snapshot
 from shared.session import REFERENCE_SESSION_PATH
 from tests.integration.test_application_flow import PEOPLE, SESSION, Season, at
-from tests.support import CATCH_UP
+from tests.support import CATCH_UP, DEADLINE
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +38,7 @@ QR_KEY = "integration-test-qr-key-0123456789abcdef"
 def season(runner_factory, amqp_uri, databases):
     clock = ControlledClock(at(2026, 4, 1, 9, 0))
     config = {"AMQP_URI": amqp_uri, "DATABASE_URL": databases.new("admission") + "_{service}",
-              "CLOCK": clock, "CATCH_UP_INTERVAL": CATCH_UP, "DEADLINE_INTERVAL": 0.2,
+              "CLOCK": clock, "CATCH_UP_INTERVAL": CATCH_UP, "DEADLINE_INTERVAL": DEADLINE,
               "max_workers": 10, "PASSWORD_HASH": {"time_cost": 1, "memory_cost": 1024},
               "ADMISSION_QR_KEY": QR_KEY}
     runner = runner_factory(config, AccountService, RegistrationService, VerificationService,

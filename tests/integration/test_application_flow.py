@@ -32,7 +32,7 @@ from shared.errors import NotFound, Refused, Unauthorized, ValidationFailed
 from shared.projection import snapshot
 from shared.session import REFERENCE_SESSION_PATH
 from tests.integration.test_account_flow import jpeg
-from tests.support import CATCH_UP, check_reply, wait_for
+from tests.support import CATCH_UP, DEADLINE, check_reply, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -157,7 +157,7 @@ def start_season(runner_factory, amqp_uri, databases, *more_services, name="seas
     2026-04-01 09:00 Asia/Shanghai, with fast timers (and ``extra`` config)."""
     clock = ControlledClock(at(2026, 4, 1, 9, 0))
     config = {"AMQP_URI": amqp_uri, "DATABASE_URL": databases.new(name) + "_{service}",
-              "CLOCK": clock, "CATCH_UP_INTERVAL": CATCH_UP, "DEADLINE_INTERVAL": 0.2,
+              "CLOCK": clock, "CATCH_UP_INTERVAL": CATCH_UP, "DEADLINE_INTERVAL": DEADLINE,
               "max_workers": 10, "PASSWORD_HASH": {"time_cost": 1, "memory_cost": 1024},
               **extra}
     runner = runner_factory(config, AccountService, RegistrationService, VerificationService,

@@ -31,7 +31,7 @@ from shared.pdf import read_pdf
 from shared.projection import snapshot
 from shared.service import EventSourcedService, command
 from shared.session import REFERENCE_SESSION_PATH, load_session_file
-from tests.support import CATCH_UP, check_reply, wait_for
+from tests.support import CATCH_UP, DEADLINE, check_reply, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -304,7 +304,7 @@ def with_scoring(runner_factory, amqp_uri, databases):
     clock = ControlledClock(at(2026, 6, 10, 10, 0))
     key = OKPKey.generate_key("Ed25519")
     config = {"AMQP_URI": amqp_uri, "DATABASE_URL": databases.new("certsc") + "_{service}",
-              "CLOCK": clock, "CATCH_UP_INTERVAL": CATCH_UP, "DEADLINE_INTERVAL": 0.1,
+              "CLOCK": clock, "CATCH_UP_INTERVAL": CATCH_UP, "DEADLINE_INTERVAL": DEADLINE,
               "max_workers": 10, "CERTIFICATE_SIGNING_KEY": json.dumps(key.as_dict(private=True)),
               "PUBLIC_BASE_URL": BASE}
     runner = runner_factory(config, CertificateService, ScoringService, SimulatedRegistration,

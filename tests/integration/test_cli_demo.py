@@ -34,6 +34,7 @@ from services.registration.service import RegistrationService
 from services.scoring.service import ScoringService
 from services.verification.service import VerificationService
 from shared.clock import ControlledClock
+from tests.support import DEADLINE
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +44,7 @@ SEED = 40
 def start(runner_factory, amqp_uri, databases, **extra):
     key = OKPKey.generate_key("Ed25519")
     config = {"AMQP_URI": amqp_uri, "DATABASE_URL": databases.new("demo") + "_{service}",
-              "CATCH_UP_INTERVAL": 0.5, "DEADLINE_INTERVAL": 0.2, "max_workers": 10,
+              "CATCH_UP_INTERVAL": 0.5, "DEADLINE_INTERVAL": DEADLINE, "max_workers": 10,
               "PASSWORD_HASH": {"time_cost": 1, "memory_cost": 1024},
               "ADMISSION_QR_KEY": "test-qr-key-0123456789abcdef0123456789",
               "PUBLIC_BASE_URL": "https://kaowu.test",

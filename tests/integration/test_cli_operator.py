@@ -26,7 +26,7 @@ from shared.dependencies import EventStoreProvider
 from shared.projection import snapshot
 from shared.session import REFERENCE_SESSION_PATH
 from tests.integration.test_account_flow import jpeg
-from tests.support import CATCH_UP, wait_for
+from tests.support import CATCH_UP, DEADLINE, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -86,7 +86,7 @@ def world(module_amqp_uri, databases, module_factories):
     amqp_uri = module_amqp_uri
     clock = ControlledClock(datetime(2026, 4, 7, 10, 30, tzinfo=SHANGHAI))
     config = {"AMQP_URI": amqp_uri, "DATABASE_URL": databases.new("cli") + "_{service}",
-              "CLOCK": clock, "CATCH_UP_INTERVAL": CATCH_UP, "DEADLINE_INTERVAL": 0.2,
+              "CLOCK": clock, "CATCH_UP_INTERVAL": CATCH_UP, "DEADLINE_INTERVAL": DEADLINE,
               "max_workers": 10, "PASSWORD_HASH": {"time_cost": 1, "memory_cost": 1024}}
     make_runner, _ = module_factories
     # killed, not stopped, at the end: with verification stopped, registration's catch-up

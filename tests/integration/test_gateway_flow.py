@@ -38,7 +38,7 @@ from shared.errors import NotFound
 from shared.session import REFERENCE_SESSION_PATH
 from tests.integration.test_account_flow import jpeg
 from tests.integration.test_application_flow import SESSION, at
-from tests.support import CATCH_UP, check_reply, free_port, validate_json, wait_for
+from tests.support import CATCH_UP, DEADLINE, check_reply, free_port, validate_json, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -233,7 +233,7 @@ class Stack:
 
 def make_config(amqp_uri, databases, clock, name):
     return {"AMQP_URI": amqp_uri, "DATABASE_URL": databases.new(name) + "_{service}",
-            "CLOCK": clock, "CATCH_UP_INTERVAL": CATCH_UP, "DEADLINE_INTERVAL": 0.2,
+            "CLOCK": clock, "CATCH_UP_INTERVAL": CATCH_UP, "DEADLINE_INTERVAL": DEADLINE,
             "max_workers": 10, "PASSWORD_HASH": {"time_cost": 1, "memory_cost": 1024},
             "ADMISSION_QR_KEY": "gateway-test-qr-key-0123456789abcdef0123"}
 

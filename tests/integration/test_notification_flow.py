@@ -38,7 +38,7 @@ from shared.relay import KombuPublisher
 from shared.service import EventSourcedService, command
 from shared.session import REFERENCE_SESSION_PATH
 from tests.integration.test_account_flow import jpeg
-from tests.support import CATCH_UP, wait_for
+from tests.support import CATCH_UP, DEADLINE, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -183,7 +183,7 @@ class Season:
 def season(runner_factory, amqp_uri, databases, tmp_path):
     clock = ControlledClock(at(2026, 4, 1, 9, 0))
     config = {"AMQP_URI": amqp_uri, "DATABASE_URL": databases.new("notify") + "_{service}",
-              "CLOCK": clock, "CATCH_UP_INTERVAL": CATCH_UP, "DEADLINE_INTERVAL": 0.1,
+              "CLOCK": clock, "CATCH_UP_INTERVAL": CATCH_UP, "DEADLINE_INTERVAL": DEADLINE,
               "DELIVERY_INTERVAL": 0.1, "SMS_GATEWAY": "sink",
               "SMS_SINK_PATH": str(tmp_path / "sms-sink.jsonl"), "SMS_RATE_PER_S": 50,
               "max_workers": 10, "PASSWORD_HASH": {"time_cost": 1, "memory_cost": 1024}}

@@ -18,7 +18,7 @@ from services.notification.gateway import HttpSmsGateway, SinkSmsGateway, read_s
 from services.notification.service import NotificationService
 from shared import logging as klogging
 from shared.clock import SHANGHAI, ControlledClock
-from tests.support import CATCH_UP, wait_for
+from tests.support import CATCH_UP, DEADLINE, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -111,7 +111,7 @@ def test_failed_sms_retried_with_backoff_until_sent(runner_factory, amqp_uri, da
     t0 = datetime(2026, 4, 1, 9, 0, tzinfo=SHANGHAI)
     clock = ControlledClock(t0)
     config = {"AMQP_URI": amqp_uri, "DATABASE_URL": databases.new("smshttp") + "_{service}",
-              "CLOCK": clock, "CATCH_UP_INTERVAL": CATCH_UP, "DEADLINE_INTERVAL": 0.1,
+              "CLOCK": clock, "CATCH_UP_INTERVAL": CATCH_UP, "DEADLINE_INTERVAL": DEADLINE,
               "DELIVERY_INTERVAL": 0.1, "SMS_GATEWAY": "http", "SMS_PROVIDER_URL": provider.url,
               "SMS_PROVIDER_TOKEN": TOKEN, "SMS_MAX_ATTEMPTS": 3, "SMS_RETRY_BASE_S": 30,
               "max_workers": 10, "PASSWORD_HASH": {"time_cost": 1, "memory_cost": 1024}}

@@ -26,7 +26,7 @@ from shared.clock import ControlledClock
 from shared.dependencies import EventStoreProvider, TrackingProvider
 from shared.session import REFERENCE_SESSION_PATH
 from tests.integration.test_application_flow import SESSION, Season, at
-from tests.support import CATCH_UP
+from tests.support import CATCH_UP, DEADLINE
 
 pytestmark = pytest.mark.integration
 
@@ -79,7 +79,7 @@ class Publishes:
 def cluster(amqp_uri, runner_factory, container_factory, databases):
     clock = ControlledClock(at(2026, 4, 1, 9, 0))
     config = {"AMQP_URI": amqp_uri, "DATABASE_URL": databases.new("replicas") + "_{service}",
-              "CLOCK": clock, "CATCH_UP_INTERVAL": CATCH_UP, "DEADLINE_INTERVAL": 0.2,
+              "CLOCK": clock, "CATCH_UP_INTERVAL": CATCH_UP, "DEADLINE_INTERVAL": DEADLINE,
               "max_workers": 10, "PASSWORD_HASH": {"time_cost": 1, "memory_cost": 1024}}
     runner = runner_factory(config, AccountService, RegistrationService, VerificationService)
     second = container_factory(VerificationService, config)

@@ -30,7 +30,7 @@ from shared.events import NewEvent
 from shared.projection import snapshot
 from shared.service import EventSourcedService, command
 from shared.session import SessionDocument, reference_session
-from tests.support import CATCH_UP, wait_for
+from tests.support import CATCH_UP, DEADLINE, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -167,7 +167,7 @@ class Exam:
 def exam(runner_factory, amqp_uri, databases):
     clock = ControlledClock(at(2026, 6, 10, 10, 0))
     config = {"AMQP_URI": amqp_uri, "DATABASE_URL": databases.new("scoring") + "_{service}",
-              "CLOCK": clock, "CATCH_UP_INTERVAL": CATCH_UP, "DEADLINE_INTERVAL": 0.1,
+              "CLOCK": clock, "CATCH_UP_INTERVAL": CATCH_UP, "DEADLINE_INTERVAL": DEADLINE,
               "max_workers": 10}
     runner = runner_factory(config, RegistrationStandIn, AdmissionStandIn, ScoringService)
     runner.start()

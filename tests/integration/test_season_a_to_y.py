@@ -38,7 +38,7 @@ from tests.integration.test_application_flow import (
     VerificationService,
     at,
 )
-from tests.support import CATCH_UP
+from tests.support import CATCH_UP, DEADLINE
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +53,7 @@ def season(amqp_uri, databases, runner_factory, tmp_path):  # the vhost outlives
         serialization.NoEncryption()).decode()
     clock = ControlledClock(at(2026, 4, 1, 9, 0))
     config = {"AMQP_URI": amqp_uri, "DATABASE_URL": databases.new("atoy") + "_{service}",
-              "CLOCK": clock, "CATCH_UP_INTERVAL": CATCH_UP, "DEADLINE_INTERVAL": 0.2,
+              "CLOCK": clock, "CATCH_UP_INTERVAL": CATCH_UP, "DEADLINE_INTERVAL": DEADLINE,
               "max_workers": 10, "PASSWORD_HASH": {"time_cost": 1, "memory_cost": 1024},
               "CERTIFICATE_SIGNING_KEY": key,
               "SMS_GATEWAY": "sink", "SMS_SINK_PATH": str(tmp_path / "sms.jsonl"),

@@ -28,7 +28,7 @@ from shared.dependencies import EventStoreProvider
 from shared.events import NewEvent
 from shared.service import EventSourcedService, command
 from shared.session import reference_session
-from tests.support import CATCH_UP, wait_for
+from tests.support import CATCH_UP, DEADLINE, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -107,7 +107,7 @@ class Sessions:
 def sessions(runner_factory, amqp_uri, databases, tmp_path):
     clock = ControlledClock(at(2026, 4, 17, 11))
     config = {"AMQP_URI": amqp_uri, "DATABASE_URL": databases.new("ident") + "_{service}",
-              "CLOCK": clock, "CATCH_UP_INTERVAL": CATCH_UP, "DEADLINE_INTERVAL": 0.1,
+              "CLOCK": clock, "CATCH_UP_INTERVAL": CATCH_UP, "DEADLINE_INTERVAL": DEADLINE,
               "DELIVERY_INTERVAL": 0.1, "SMS_GATEWAY": "sink",
               "SMS_SINK_PATH": str(tmp_path / "sms-sink.jsonl"), "SMS_RATE_PER_S": 50,
               "ADMISSION_QR_KEY": "test-qr-key-0123456789abcdef0123456789", "max_workers": 10}

@@ -160,7 +160,6 @@ class DeadlineTimer(ConfigTimer):
     def __init__(self, interval=1.0, key="DEADLINE_INTERVAL", **kwargs):
         super().__init__(interval=interval, key=key, **kwargs)
         self._wake = Event()
-        self._stopping = False
         self._clock = None
 
     def start(self):
@@ -172,8 +171,8 @@ class DeadlineTimer(ConfigTimer):
 
     def stop(self):
         self._unlisten()
-        self._stopping = True
-        self.poke()
+        self.should_stop.send(True)
+        self.poke()  # the loop waits on ``_wake``: woken, it finds ``should_stop`` sent
         self.gt.wait()
 
     def kill(self):
@@ -196,7 +195,7 @@ class DeadlineTimer(ConfigTimer):
         while True:
             with Timeout(wait, exception=False):
                 self._wake.wait()
-            if self._stopping:
+            if self.should_stop.ready():
                 break
             if self._wake.ready():
                 self._wake.reset()

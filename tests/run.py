@@ -16,8 +16,9 @@ never meet another shard's. The tests marked ``serial`` (for a test that must re
 machine's broker or database; none is today: the ones that restart a server restart their
 own, ``tests/servers.py``) run after the shards, alone. Then one summary: per shard the
 counts and the time, the failures' tracebacks, the files that took the most CPU (each shard
-measures it per file beside the wall seconds: tests/filetimes.py), where the whole logs are
-(``var/test-runs/``); exit status 1 if any test failed or a shard broke.
+measures it per file beside the wall seconds: tests/filetimes.py), the machine's busy CPU
+by kind of process (``tests/cpu.py``), where the whole logs are (``var/test-runs/``); exit
+status 1 if any test failed or a shard broke.
 
 Compiled once: the project's modules are compiled before the shards start, and the shards
 (with the services and tools the tests start as processes) read and write ``__pycache__``
@@ -49,6 +50,8 @@ import time
 import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
+
+from tests.cpu import MachineCpu
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = ROOT / "tests"
@@ -319,12 +322,13 @@ def main(argv=None) -> int:
                 for i, files in enumerate(collection_orders(order, n))] if order else []
     alone = [Shard("serial", f"{base}99", serial, f"({args.mark}) and serial", extra, args.out)] \
         if serial else []
-    sampler = PgSampler(base)
+    sampler, machine = PgSampler(base), MachineCpu()
     began = time.monotonic()
     print(f"pytest in {len(parallel)} shard(s), then {len(serial)} serial file(s); "
           f"-m \"{args.mark}\"", flush=True)
 
     previous = signal.signal(signal.SIGTERM, _interrupt)
+    machine.start()
     compile_project()
     sampler.start()
     finished = False
@@ -336,12 +340,13 @@ def main(argv=None) -> int:
             finished = run_all(alone)
     finally:
         sampler.done.set()
+        machine.stop()
         signal.signal(signal.SIGTERM, previous)
         # a shard that ended by itself dropped its own; one stopped or crashed may not have
         if not finished or any(s.status not in (0, 1, 5) for s in parallel + alone if s.proc):
             leftovers(base)
     wall = time.monotonic() - began
-    return summary(parallel + alone, wall, sampler, finished, args.record, known)
+    return summary(parallel + alone, wall, sampler, finished, args.record, known, machine)
 
 
 def _interrupt(*_):
@@ -384,7 +389,7 @@ def leftovers(base: str):
 
 
 def summary(group: list[Shard], wall: float, sampler: PgSampler, finished: bool, record: bool,
-            known: dict[str, float]) -> int:
+            known: dict[str, float], machine: MachineCpu | None = None) -> int:
     failed = False
     lines, failures = [], []
     totals = {"passed": 0, "failed": 0, "error": 0, "skipped": 0}
@@ -418,6 +423,8 @@ def summary(group: list[Shard], wall: float, sampler: PgSampler, finished: bool,
     print(f"  total: {totals['passed']} passed, {totals['failed']} failed, {totals['error']} "
           f"errors, {totals['skipped']} skipped in {wall:.0f} s; CPU of the shards {cpu:.0f} s")
     print(top_cpu(group))
+    if machine is not None and (used := machine.report()):
+        print(used)
     if sampler.peak_all:
         print(f"  PostgreSQL connections at most: {sampler.peak} to this run's databases, "
               f"{sampler.peak_all} on the whole server")

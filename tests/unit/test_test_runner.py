@@ -102,6 +102,9 @@ def test_a_run_sums_up_the_shards_and_fails_when_a_test_fails(tmp_path):
     listed = [line.split() for line in out.split("most CPU")[1].splitlines()[1:5]]
     assert listed[0][0].endswith("test_busy.py") and float(listed[0][1]) >= 1.0, listed
     assert all(float(cpu) < 0.5 for _, cpu, _ in listed[1:]), listed
+    # and machine-wide, by kind of process: the shards' own CPU, each at least its start
+    machine = next(line for line in out.splitlines() if line.startswith("  the machine: busy"))
+    assert float(machine.split(" pytest ")[1].split(",")[0]) >= 1, machine
 
 
 def test_a_shard_takes_the_next_file_no_other_has_taken(tmp_path):

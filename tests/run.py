@@ -389,7 +389,7 @@ def leftovers(base: str):
 
 
 def summary(group: list[Shard], wall: float, sampler: PgSampler, finished: bool, record: bool,
-            known: dict[str, float], machine: MachineCpu | None = None) -> int:
+            known: dict[str, float], machine: MachineCpu) -> int:
     failed = False
     lines, failures = [], []
     totals = {"passed": 0, "failed": 0, "error": 0, "skipped": 0}
@@ -423,7 +423,7 @@ def summary(group: list[Shard], wall: float, sampler: PgSampler, finished: bool,
     print(f"  total: {totals['passed']} passed, {totals['failed']} failed, {totals['error']} "
           f"errors, {totals['skipped']} skipped in {wall:.0f} s; CPU of the shards {cpu:.0f} s")
     print(top_cpu(group))
-    if machine is not None and (used := machine.report()):
+    if used := machine.report():
         print(used)
     if sampler.peak_all:
         print(f"  PostgreSQL connections at most: {sampler.peak} to this run's databases, "

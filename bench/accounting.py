@@ -17,8 +17,18 @@ def parse_stat(text: str, tick: int = TICK) -> tuple[str, float]:
     """``(comm, utime + stime in seconds)`` of one ``/proc/<pid>/stat`` line (the command
     name may hold spaces and parentheses: it ends at the last ``)``)."""
     comm = text[text.index("(") + 1:text.rindex(")")]
-    fields = text[text.rindex(")") + 2:].split()
+    fields = _after_comm(text)
     return comm, (int(fields[11]) + int(fields[12])) / tick
+
+
+def started(text: str) -> int:
+    """When the process of a ``/proc/<pid>/stat`` line started (clock ticks after boot): with
+    its pid, it tells the process from a later one given the same pid."""
+    return int(_after_comm(text)[19])
+
+
+def _after_comm(text: str) -> list[str]:
+    return text[text.rindex(")") + 2:].split()
 
 
 def read_cpu(pid: int) -> tuple[str, float] | None:
@@ -31,7 +41,8 @@ def read_cpu(pid: int) -> tuple[str, float] | None:
 
 @dataclass
 class CpuAccount:
-    """CPU seconds per group over a window, from repeated samples ``{pid: cpu_s}``.
+    """CPU seconds per group over a window, from repeated samples ``{pid: cpu_s}`` (or any
+    key naming one process: ``tests/cpu.py`` gives ``(pid, start time)``).
 
     A pid seen in the first sample counts from that sample; a pid first seen later was born
     during the window and counts from 0 (a PostgreSQL backend a pool opened); a pid gone from

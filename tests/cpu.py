@@ -4,7 +4,8 @@ The suite is CPU-bound on two cores, so its time is the CPU of everything it mak
 the shards, the browser, the broker, the database, the processes the tests start. This
 reads ``/proc`` (Linux; elsewhere it reports nothing): the machine's busy and idle
 core-seconds from ``/proc/stat`` between ``start`` and ``stop``, and every second each
-process's CPU from ``/proc/<pid>/stat``, summed by kind (``kind_of``). A process that lived
+process's CPU from ``/proc/<pid>/stat``, summed by kind (``kind_of``; the reading and the
+sums are the season benchmark's own: ``bench/accounting.py``). A process that lived
 between two samples is not seen (a ``rabbitmqctl``, a ``psql``): its CPU is in the busy
 total and in no kind ("unseen"). Costs ~4 ms of CPU a sample."""
 
@@ -13,6 +14,8 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+
+from bench.accounting import TICK, CpuAccount, parse_stat, started
 
 PROC = Path("/proc")
 KINDS = ("pytest", "Chromium", "RabbitMQ", "PostgreSQL", "other")
@@ -35,12 +38,13 @@ class MachineCpu(threading.Thread):
     def __init__(self, interval: float = 1.0, proc: Path = PROC):
         super().__init__(daemon=True, name="machine-cpu")
         self.interval, self.proc = interval, proc
-        self.ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        self.ticks = TICK
         self.done = threading.Event()
         self.first: tuple[float, float] | None = None  # (busy, idle) core-s at start
         self.last: tuple[float, float] | None = None
-        self.before: dict[tuple[int, int], float] = {}  # CPU of those alive at start
-        self.seen: dict[tuple[int, int], list] = {}  # (pid, start time) -> [kind, CPU]
+        # by (pid, start time): a pid given to a later process is another process
+        self.account = CpuAccount()
+        self.kinds: dict[tuple[int, int], str] = {}
 
     def machine(self) -> tuple[float, float] | None:
         """(busy, idle) core-seconds since boot."""
@@ -52,8 +56,9 @@ class MachineCpu(threading.Thread):
         return ((user + nice + system + irq + softirq + steal) / self.ticks,
                 (idle + iowait) / self.ticks)
 
-    def processes(self):
-        """(pid, start time, CPU s) of every process now."""
+    def processes(self) -> dict[str, dict[tuple[int, int], float]]:
+        """Every process now, by kind: ``{kind: {(pid, start time): CPU s}}``."""
+        out: dict[str, dict[tuple[int, int], float]] = {}
         for entry in os.scandir(self.proc):
             if not entry.name.isdigit():
                 continue
@@ -61,8 +66,12 @@ class MachineCpu(threading.Thread):
                 stat = (self.proc / entry.name / "stat").read_text()
             except OSError:  # gone meanwhile
                 continue
-            rest = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
-            yield int(entry.name), int(rest[19]), (int(rest[11]) + int(rest[12])) / self.ticks
+            key = (int(entry.name), started(stat))
+            if key not in self.kinds and (kind := self._kind(key[0])) is not None:
+                self.kinds[key] = kind
+            if key in self.kinds:
+                out.setdefault(self.kinds[key], {})[key] = parse_stat(stat, self.ticks)[1]
+        return out
 
     def _kind(self, pid: int) -> str | None:
         try:
@@ -73,21 +82,14 @@ class MachineCpu(threading.Thread):
         return kind_of(comm, cmdline.decode(errors="replace"))
 
     def sample(self):
-        for pid, started, cpu in self.processes():
-            key = (pid, started)
-            if key not in self.seen:
-                kind = self._kind(pid)
-                if kind is None:
-                    continue
-                self.seen[key] = [kind, cpu]
-            self.seen[key][1] = cpu
+        for kind, samples in self.processes().items():
+            self.account.add(kind, samples)
 
     def start(self):
         self.first = self.machine()
         if self.first is None:
             return  # no /proc: nothing to report
-        for pid, started, cpu in self.processes():
-            self.before[(pid, started)] = cpu
+        self.account.start(self.processes())
         super().start()
 
     def run(self):
@@ -102,10 +104,7 @@ class MachineCpu(threading.Thread):
             self.last = self.machine()
 
     def by_kind(self) -> dict[str, float]:
-        out = dict.fromkeys(KINDS, 0.0)
-        for key, (kind, cpu) in self.seen.items():
-            out[kind] += cpu - self.before.get(key, 0.0)
-        return out
+        return {**dict.fromkeys(KINDS, 0.0), **self.account.seconds()}
 
     def report(self) -> str:
         if self.first is None or self.last is None:

@@ -11,6 +11,7 @@ from bench.accounting import (
     parse_stat,
     per_candidate,
     prometheus_sum,
+    started,
     sustained_rate,
 )
 
@@ -24,6 +25,7 @@ def test_parse_stat_takes_utime_and_stime_after_the_last_parenthesis():
     comm, cpu = parse_stat(STAT, tick=100)
     assert comm == "beam.smp (x) y"
     assert cpu == pytest.approx(3.0)
+    assert started(STAT) == 100  # field 22, which tells a reused pid's processes apart
 
 
 def test_cpu_account_counts_from_the_first_sample_and_newborns_from_zero():

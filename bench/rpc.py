@@ -36,6 +36,7 @@ from pathlib import Path
 import yaml
 from hdrh.histogram import HdrHistogram
 
+from bench.accounting import parse_stat
 from bench.common import ROOT, Context, Figure, cores_available, fresh_pg, fresh_vhost, pg_url
 
 CLIENTS = 4  # processes
@@ -200,9 +201,7 @@ class CpuMeter:
                         stat = f.read()
                 except OSError:
                     continue
-                comm = stat[stat.index("(") + 1:stat.rindex(")")]
-                fields = stat[stat.rindex(")") + 2:].split()
-                cpu = (int(fields[11]) + int(fields[12])) / self.TICK  # utime + stime
+                comm, cpu = parse_stat(stat, self.TICK)
                 if pid in self.groups["service"]:
                     out["service"] += cpu
                     for name, pids in self.parts.items():

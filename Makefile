@@ -19,11 +19,17 @@ RUN_PACKAGES := fonts-wqy-zenhei=0.9.45-8 $(if $(filter /usr/bin/%,$(PYTHON)),py
 TEST_PACKAGES := chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # uv installs the pinned packages into .venv (from its cache a new .venv takes ~6 s where
-# pip took ~17 s; the same versions: constraints.txt pins every one). pip only brings uv.
+# pip took ~17 s; the same versions: constraints.txt pins every one). uv itself is a program
+# of its own, brought once per machine by pip into this user's cache (KAOWU_CACHE, as
+# web/cached.sh), so a new checkout's .venv needs no pip of its own (making one, and
+# compiling it with the rest, took ~5 s of a fresh clone's set-up).
 UV_VERSION := 0.13.10
+KAOWU_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/kaowu
+export KAOWU_CACHE
+UV := $(KAOWU_CACHE)/uv-$(UV_VERSION)/uv
 # from the cache alone where it holds every pinned package (its copy of the index goes stale
 # after 10 minutes, and asking again took ~5 s); else from the index
-UV_INSTALL := $(BIN)/uv pip install --python $(BIN)/python --system-certs --compile-bytecode \
+UV_INSTALL := $(UV) pip install --python $(BIN)/python --system-certs --compile-bytecode \
   -c constraints.txt -e '.[cli,dev]'
 
 .DEFAULT_GOAL := help
@@ -75,26 +81,35 @@ endif
 other-python: ;
 
 # Re-install when the pinned dependencies change; a failed install leaves no stamp.
-$(STAMP): pyproject.toml constraints.txt $(OTHER_PYTHON) | $(VENV)/.system-run
+$(STAMP): pyproject.toml constraints.txt $(OTHER_PYTHON) | $(VENV)/.system-run $(UV)
 	@if [ -n "$(OTHER_PYTHON)" ]; then echo "$(VENV) was made by another Python: made anew by $(PYTHON)"; \
 	  rm -rf $(VENV) && mkdir -p $(VENV) && touch $(VENV)/.system-run; fi
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	test -x $(BIN)/python || $(PYTHON) -m venv --without-pip $(VENV)
 	$(UV_INSTALL) --offline -q 2>/dev/null || $(UV_INSTALL)
 	touch $@
 
+# uv's own binary, from PyPI's wheel (pinned), put in place whole or not at all
+$(UV): | $(VENV)/.system-run
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  $(PYTHON) -m venv "$$tmp/venv" && \
+	  "$$tmp/venv/bin/python" -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) && \
+	  mkdir -p $(@D) && install -m 755 "$$tmp/venv/bin/uv" $@.tmp.$$$$ && mv -f $@.tmp.$$$$ $@ && \
+	  echo "uv $(UV_VERSION) in $@"
+
 # The web site (web/, Vue 3 + Element Plus built by Vite) into services/gateway/static/site/.
-# npm ci when the lockfile changes; the build when a source under web/ changes.
+# npm ci when the lockfile changes; the build when a source under web/ changes. Both are
+# kept in this machine's cache by what they are made from (web/cached.sh), so a new clone
+# of the same web/ copies them instead of making them again.
 SITE_OUT := services/gateway/static/site
 SITE_DEPS := web/node_modules/.installed
 SITE_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) web/index.html web/vite.config.js
 
-$(SITE_DEPS): web/package.json web/package-lock.json
-	cd web && npm ci --no-audit --no-fund
+$(SITE_DEPS): web/package.json web/package-lock.json web/cached.sh
+	web/cached.sh packages
 	touch $@
 
-$(SITE_OUT)/.built: $(SITE_DEPS) $(SITE_SOURCES)
-	cd web && npm run build
+$(SITE_OUT)/.built: $(SITE_DEPS) $(SITE_SOURCES) web/cached.sh
+	web/cached.sh site
 	touch $@
 
 site: $(SITE_OUT)/.built

@@ -7,7 +7,9 @@ core-seconds from ``/proc/stat`` between ``start`` and ``stop``, and every secon
 process's CPU from ``/proc/<pid>/stat``, summed by kind (``kind_of``; the reading and the
 sums are the season benchmark's own: ``bench/accounting.py``). A process that lived
 between two samples is not seen (a ``rabbitmqctl``, a ``psql``): its CPU is in the busy
-total and in no kind ("unseen"). Costs ~4 ms of CPU a sample."""
+total and in no kind ("unseen"). The kernel's own threads (``kworker``, ``jbd2``, ...: the
+disk writes behind the database's and SQLite's syncs) are a kind of their own. Costs ~4 ms
+of CPU a sample."""
 
 from __future__ import annotations
 
@@ -18,11 +20,12 @@ from pathlib import Path
 from bench.accounting import TICK, CpuAccount, parse_stat, started
 
 PROC = Path("/proc")
-KINDS = ("pytest", "Chromium", "RabbitMQ", "PostgreSQL", "other")
+KINDS = ("pytest", "Chromium", "RabbitMQ", "PostgreSQL", "kernel", "other")
 
 
-def kind_of(comm: str, cmdline: str) -> str:
-    """The kind of a process by its name (``comm``) and command line."""
+def kind_of(comm: str, cmdline: str, kernel: bool = False) -> str:
+    """The kind of a process by its name (``comm``) and command line; ``kernel``: one of the
+    kernel's own threads (kthreadd's children)."""
     if comm.startswith(("chrom", "headless")) or "chromium" in cmdline[:80]:
         return "Chromium"
     if comm.startswith(("beam", "erl_child", "epmd", "inet_gethost")):
@@ -31,6 +34,8 @@ def kind_of(comm: str, cmdline: str) -> str:
         return "PostgreSQL"
     if " -m pytest" in cmdline or "/pytest " in cmdline:
         return "pytest"
+    if kernel:
+        return "kernel"  # writeback, the file system's journal, ...
     return "other"
 
 
@@ -75,11 +80,14 @@ class MachineCpu(threading.Thread):
 
     def _kind(self, pid: int) -> str | None:
         try:
-            comm = (self.proc / str(pid) / "comm").read_text().strip()
-            cmdline = (self.proc / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ")
+            folder = self.proc / str(pid)
+            comm = (folder / "comm").read_text().strip()
+            cmdline = (folder / "cmdline").read_bytes().rstrip(b"\0").replace(b"\0", b" ")
+            stat = (folder / "stat").read_text()
         except OSError:
             return None
-        return kind_of(comm, cmdline.decode(errors="replace"))
+        parent = int(stat[stat.rfind(")") + 2:].split()[1])
+        return kind_of(comm, cmdline.decode(errors="replace"), kernel=pid == 2 or parent == 2)
 
     def sample(self):
         for kind, samples in self.processes().items():

@@ -24,6 +24,11 @@ def test_each_process_has_its_kind(comm, cmdline, kind):
     assert kind_of(comm, cmdline) == kind
 
 
+def test_the_kernel_s_threads_are_a_kind_of_their_own():
+    assert kind_of("kworker/1:2-events", "", kernel=True) == "kernel"
+    assert kind_of("python", "", kernel=False) == "other"  # a process ended, not yet reaped
+
+
 class FakeProc:
     """A /proc of files: the machine's counters and some processes, CPU in seconds."""
 
@@ -39,16 +44,18 @@ class FakeProc:
         (self.root / "stat").write_text("cpu  " + " ".join(str(round(f)) for f in fields)
                                         + "\ncpu0 1 2 3 4 5 6 7 8 9 10\n")
 
-    def process(self, pid: int, comm: str, cmdline: str, cpu: float, started: int):
+    def process(self, pid: int, comm: str, cmdline: str, cpu: float, started: int,
+                parent: int = 1):
         folder = self.root / str(pid)
         folder.mkdir(exist_ok=True)
-        rest = ["S"] + ["0"] * 40
+        rest = ["S", str(parent)] + ["0"] * 39
         rest[11], rest[12] = str(round(cpu * self.ticks * 0.8)), str(round(cpu * self.ticks * 0.2))
         rest[19] = str(started)
         # a name with a space and a parenthesis, as comm may have
         (folder / "stat").write_text(f"{pid} ({comm} (x)) " + " ".join(rest) + "\n")
         (folder / "comm").write_text(comm + "\n")
-        (folder / "cmdline").write_bytes(cmdline.replace(" ", "\0").encode() + b"\0")
+        # a kernel thread's is empty; a process's arguments each end in a NUL
+        (folder / "cmdline").write_bytes(b"".join(a.encode() + b"\0" for a in cmdline.split()))
 
     def gone(self, pid: int):
         for f in (self.root / str(pid)).iterdir():
@@ -77,13 +84,14 @@ def test_the_run_s_cpu_by_kind_counts_only_what_was_used_during_it(tmp_path):
     # pid 11's number taken by another process: its CPU is its own, not 50 less
     proc.gone(11)
     proc.process(11, "python", "python nameko run", cpu=3, started=1200)
+    proc.process(30, "kworker/0:1", "", cpu=4, started=1100, parent=2)  # the kernel's own
     machine.stop()
 
     assert machine.by_kind() == pytest.approx(
-        {"pytest": 60, "Chromium": 20, "RabbitMQ": 12, "PostgreSQL": 0, "other": 3})
+        {"pytest": 60, "Chromium": 20, "RabbitMQ": 12, "PostgreSQL": 0, "kernel": 4, "other": 3})
     assert machine.report() == (
         "  the machine: busy 100 of 130 core-seconds (77 %); by process (core-s): pytest 60, "
-        "Chromium 20, RabbitMQ 12, PostgreSQL 0, other 3, unseen 5")
+        "Chromium 20, RabbitMQ 12, PostgreSQL 0, kernel 4, other 3, unseen 1")
 
 
 def test_without_proc_there_is_nothing_to_report(tmp_path):

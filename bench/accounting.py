@@ -27,6 +27,11 @@ def started(text: str) -> int:
     return int(_after_comm(text)[19])
 
 
+def parent(text: str) -> int:
+    """The parent's pid in a ``/proc/<pid>/stat`` line."""
+    return int(_after_comm(text)[1])
+
+
 def _after_comm(text: str) -> list[str]:
     return text[text.rindex(")") + 2:].split()
 

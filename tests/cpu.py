@@ -17,7 +17,7 @@ import os
 import threading
 from pathlib import Path
 
-from bench.accounting import TICK, CpuAccount, parse_stat, started
+from bench.accounting import TICK, CpuAccount, parent, parse_stat, started
 
 PROC = Path("/proc")
 KINDS = ("pytest", "Chromium", "RabbitMQ", "PostgreSQL", "kernel", "other")
@@ -72,22 +72,21 @@ class MachineCpu(threading.Thread):
             except OSError:  # gone meanwhile
                 continue
             key = (int(entry.name), started(stat))
-            if key not in self.kinds and (kind := self._kind(key[0])) is not None:
+            if key not in self.kinds and (kind := self._kind(key[0], stat)) is not None:
                 self.kinds[key] = kind
             if key in self.kinds:
                 out.setdefault(self.kinds[key], {})[key] = parse_stat(stat, self.ticks)[1]
         return out
 
-    def _kind(self, pid: int) -> str | None:
+    def _kind(self, pid: int, stat: str) -> str | None:
         try:
             folder = self.proc / str(pid)
             comm = (folder / "comm").read_text().strip()
             cmdline = (folder / "cmdline").read_bytes().rstrip(b"\0").replace(b"\0", b" ")
-            stat = (folder / "stat").read_text()
         except OSError:
             return None
-        parent = int(stat[stat.rfind(")") + 2:].split()[1])
-        return kind_of(comm, cmdline.decode(errors="replace"), kernel=pid == 2 or parent == 2)
+        kernel = pid == 2 or parent(stat) == 2  # kthreadd and its children
+        return kind_of(comm, cmdline.decode(errors="replace"), kernel=kernel)
 
     def sample(self):
         for kind, samples in self.processes().items():

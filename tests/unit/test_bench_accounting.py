@@ -8,6 +8,7 @@ from bench.accounting import (
     Step,
     core_seconds_per_candidate,
     delta,
+    parent,
     parse_stat,
     per_candidate,
     prometheus_sum,
@@ -17,7 +18,7 @@ from bench.accounting import (
 
 # /proc/<pid>/stat of a process whose name holds a space and a parenthesis; utime 250 and
 # stime 50 ticks (fields 14 and 15)
-STAT = ("4242 (beam.smp (x) y) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 50 0 0 20 0 30 0 "
+STAT = ("4242 (beam.smp (x) y) S 7 4242 4242 0 -1 4194560 1000 0 0 0 250 50 0 0 20 0 30 0 "
         "100 1000000 5000 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0")
 
 
@@ -26,6 +27,7 @@ def test_parse_stat_takes_utime_and_stime_after_the_last_parenthesis():
     assert comm == "beam.smp (x) y"
     assert cpu == pytest.approx(3.0)
     assert started(STAT) == 100  # field 22, which tells a reused pid's processes apart
+    assert parent(STAT) == 7  # field 4
 
 
 def test_cpu_account_counts_from_the_first_sample_and_newborns_from_zero():

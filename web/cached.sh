@@ -72,8 +72,8 @@ cached() {
   "$make"
   # a cache that cannot be written (read-only, full) costs nothing but the next make
   local tmp
-  tmp=$(mktemp -d "$CACHE/$kind/$key.tmp.XXXXXX" 2>/dev/null || { mkdir -p "$CACHE/$kind" 2>/dev/null &&
-    mktemp -d "$CACHE/$kind/$key.tmp.XXXXXX"; }) || return 0
+  mkdir -p "$CACHE/$kind" 2>/dev/null && tmp=$(mktemp -d "$CACHE/$kind/$key.tmp.XXXXXX" 2>/dev/null) ||
+    return 0
   [ -d "$entry" ] && [ ! -f "$entry/.complete" ] && rm -rf "$entry" # left half-made by hand
   if cp -a "$dir" "$tmp/tree" 2>/dev/null && touch "$tmp/.complete" &&
     mv -T "$tmp" "$entry" 2>/dev/null; then

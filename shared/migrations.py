@@ -384,20 +384,24 @@ def _type(t) -> str:
 
 def signature(conn, exclude=frozenset()) -> dict:
     """Tables, columns (type, nullable), primary keys, indexes and unique constraints, in
-    terms both SQLite and PostgreSQL report alike."""
+    terms both SQLite and PostgreSQL report alike. Read a kind at a time for every table
+    (``get_multi_*``: one catalog query each on PostgreSQL, not one per table)."""
     insp = inspect(conn)
-    out = {}
-    for table in sorted(set(insp.get_table_names()) - set(exclude)):
-        out[table] = {
-            "columns": {c["name"]: (_type(c["type"]), bool(c["nullable"]))
-                        for c in insp.get_columns(table)},
-            "primary key": tuple(insp.get_pk_constraint(table)["constrained_columns"]),
-            "indexes": sorted((i["name"], tuple(i["column_names"]), bool(i["unique"]))
-                              for i in insp.get_indexes(table)
-                              if not i.get("duplicates_constraint")),
-            "unique": sorted(tuple(u["column_names"]) for u in insp.get_unique_constraints(table)),
-        }
-    return out
+    tables = sorted(set(insp.get_table_names()) - set(exclude))
+    if not tables:
+        return {}
+    columns, primary, indexes, unique = (
+        read(filter_names=tables) for read in (
+            insp.get_multi_columns, insp.get_multi_pk_constraint, insp.get_multi_indexes,
+            insp.get_multi_unique_constraints))
+    return {table: {
+        "columns": {c["name"]: (_type(c["type"]), bool(c["nullable"]))
+                    for c in columns[None, table]},
+        "primary key": tuple(primary[None, table]["constrained_columns"]),
+        "indexes": sorted((i["name"], tuple(i["column_names"]), bool(i["unique"]))
+                          for i in indexes[None, table] if not i.get("duplicates_constraint")),
+        "unique": sorted(tuple(u["column_names"]) for u in unique[None, table]),
+    } for table in tables}
 
 
 def differences(expected: dict, found: dict) -> list[str]:

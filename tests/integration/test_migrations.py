@@ -326,6 +326,35 @@ def test_an_old_database_whose_tables_differ_is_refused_untouched(new_url):
         old.dispose()
 
 
+def test_the_signature_sees_every_part_a_revision_can_change(new_url):
+    """What the comparisons above rest on: each table's columns (type, nullable), primary
+    key, indexes and unique constraints, read alike from SQLite and PostgreSQL."""
+    engine = engine_of(new_url())
+    try:
+        with engine.begin() as c:
+            c.exec_driver_sql("CREATE TABLE t (a INTEGER NOT NULL PRIMARY KEY, b VARCHAR(20), "
+                              "c TEXT NOT NULL, UNIQUE (b, c))")
+            c.exec_driver_sql("CREATE INDEX ix_t_c ON t (c)")
+            c.exec_driver_sql("CREATE UNIQUE INDEX ux_t_cb ON t (c, b)")
+            c.exec_driver_sql("CREATE TABLE u (x INTEGER)")
+        made = schema(engine)
+        assert made == {
+            "t": {"columns": {"a": ("Integer", False), "b": ("String(20)", True),
+                              "c": ("Text", False)},
+                  "primary key": ("a",),
+                  "indexes": [("ix_t_c", ("c",), False), ("ux_t_cb", ("c", "b"), True)],
+                  "unique": [("b", "c")]},
+            "u": {"columns": {"x": ("Integer", True)}, "primary key": (), "indexes": [],
+                  "unique": []}}
+        with engine.begin() as c:
+            c.exec_driver_sql("DROP INDEX ix_t_c")
+        assert migrations.differences(made, schema(engine)) == [
+            "t indexes [('ux_t_cb', ('c', 'b'), True)], "
+            "expected [('ix_t_c', ('c',), False), ('ux_t_cb', ('c', 'b'), True)]"]
+    finally:
+        engine.dispose()
+
+
 def test_another_services_old_database_is_refused(tmp_path):
     old = old_scheme(f"sqlite:///{tmp_path}/old.db", "account")
     try:
